@@ -1,0 +1,100 @@
+/*
+ * config.h - correio.conf (INI, read with inih) and the command-line
+ * overrides every program shares (-c FILE, --store PATH, --listen ADDR:PORT).
+ * Sections: [store] [smtpd] [pop3d] [relay] [tls] [limits]. Unknown keys and
+ * bad values are errors naming file, line and key. Every key is documented in
+ * docs/correio.conf.5 with its default.
+ */
+#ifndef CORREIO_CONFIG_H
+#define CORREIO_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <limits.h>
+#include "limits.h"
+
+#define CONFIG_MAX_LISTEN	16
+#define CONFIG_MAX_ROUTES	64
+#define CONFIG_MAX_NETS		32
+
+enum listen_role {
+	ROLE_INBOUND,		/* SMTP port 25 style: local delivery without AUTH */
+	ROLE_SUBMISSION,	/* SMTP port 587 style: AUTH required before MAIL */
+	ROLE_SMTPS,		/* SMTP implicit TLS (RFC 8314), AUTH required */
+	ROLE_POP3,		/* POP3 plaintext with optional STLS */
+	ROLE_POP3S		/* POP3 implicit TLS (RFC 8314) */
+};
+
+struct listen_spec {
+	char	host[64];	/* "127.0.0.1", "::1", "0.0.0.0", "::" */
+	char	port[8];
+	enum listen_role role;
+};
+
+struct route {
+	char	domain[256];
+	char	host[256];
+	char	port[8];
+};
+
+struct netmask {
+	int	family;		/* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	int	prefix;
+};
+
+struct config {
+	char	path[PATH_MAX];		/* file read, or "" */
+	/* [store] */
+	char	store_path[PATH_MAX];	/* default var/correio.db */
+	bool	transcripts;		/* keep session transcripts in the store */
+	/* [smtpd] */
+	char	hostname[256];		/* name in greeting and Received:, default gethostname() */
+	struct listen_spec smtp_listen[CONFIG_MAX_LISTEN];
+	size_t	smtp_nlisten;
+	int	vrfy_code;		/* 252 (default) or 550/502 */
+	bool	smtp_plaintext_auth;	/* allow AUTH without TLS on non-loopback */
+	char	user[64];		/* drop privileges to this user when started as root */
+	/* [pop3d] */
+	struct listen_spec pop3_listen[CONFIG_MAX_LISTEN];
+	size_t	pop3_nlisten;
+	bool	pop3_plaintext_auth;
+	/* [relay] */
+	struct route routes[CONFIG_MAX_ROUTES];
+	size_t	nroutes;
+	struct route smarthost;		/* host[0] == 0 when unset */
+	bool	smarthost_starttls;
+	char	smarthost_user[128];
+	char	smarthost_password[128];
+	struct netmask trusted[CONFIG_MAX_NETS];
+	size_t	ntrusted;
+	long	retry_schedule[16];	/* seconds between attempts; last repeats */
+	size_t	nretry;
+	long	max_queue_age;		/* seconds before a message bounces */
+	/* [tls] */
+	char	tls_cert[PATH_MAX];	/* PEM certificate chain; "" disables TLS */
+	char	tls_key[PATH_MAX];
+	/* [limits] */
+	struct limits limits;
+};
+
+/* Fill cfg with every default (no listeners). */
+void	config_defaults(struct config *cfg);
+/* Read a file over the defaults. Returns 0, or -1 with "file:line: key: reason" in err. */
+int	config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+/*
+ * Parse "ADDR:PORT [role]" ("[::1]:2525 submission") into a listen_spec.
+ * default_role is used when no role word is given. Returns 0 or -1 with err.
+ */
+int	config_parse_listen(const char *spec, enum listen_role default_role,
+	    struct listen_spec *ls, char *err, size_t errlen);
+/* "inbound", "submission", ... */
+const char *config_role_name(enum listen_role role);
+/* True when sa (a struct sockaddr *) lies in one of the trusted networks. */
+bool	config_is_trusted(const struct config *cfg, const void *sa);
+/* True when sa is a loopback address (127/8, ::1, ::ffff:127.x). */
+bool	config_is_loopback(const void *sa);
+/* Look up a limit's default/min/max by key for docs and tests; -1 if unknown. */
+int	config_limit_info(const char *key, long *def, long *min, long *max, const char **desc);
+
+#endif

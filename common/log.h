@@ -1,0 +1,24 @@
+/*
+ * log.h - one line per event, "key=value" form, to stderr and optionally
+ * syslog. fatal/fatalx are for start-up and configuration only: inside a
+ * session a failure closes that session, never the process.
+ *   2026-11-25T10:00:00Z smtpd[123]: info: session=ab12 event=accepted from=...
+ */
+#ifndef CORREIO_LOG_H
+#define CORREIO_LOG_H
+
+#include <stdbool.h>
+
+void	log_init(const char *progname, bool use_syslog, int verbosity);
+void	log_set_verbosity(int verbosity);
+void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Appends ": strerror(errno)". */
+void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* A random session id of 12 lowercase hex characters into id (>= 13 bytes). */
+void	log_session_id(char *id, unsigned long size);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * mailaddr.h - RFC 5321 4.1.2 paths (MAIL FROM:<...>, RCPT TO:<...>) and the
+ * address checks shared by smtpd, the relay and mailcli. Quoted local parts,
+ * bracketed domain literals, source routes (parsed and ignored), the null
+ * path <>, SMTPUTF8 (UTF-8 in local parts and domains when allowed).
+ */
+#ifndef CORREIO_MAILADDR_H
+#define CORREIO_MAILADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MAILADDR_LOCAL_MAX	64	/* RFC 5321 4.5.3.1.1 */
+#define MAILADDR_DOMAIN_MAX	255	/* RFC 5321 4.5.3.1.2 */
+
+struct mailaddr {
+	char	local[MAILADDR_LOCAL_MAX * 2 + 3];	/* as written, quotes included */
+	char	domain[MAILADDR_DOMAIN_MAX + 1];	/* "" for <> and bare postmaster; literal with [] */
+	bool	quoted;			/* the local part was a quoted string */
+	bool	literal;		/* the domain was [a.b.c.d] or [IPv6:...] */
+	bool	utf8;			/* contains non-ASCII (needs SMTPUTF8) */
+};
+
+/*
+ * Parse a path after "FROM:" or "TO:" (leading spaces allowed): "<a@b>", "<>",
+ * "<@r1,@r2:a@b>", and, leniently, a bare a@b. *rest_r points after the '>'
+ * (ESMTP parameters follow). Returns 0, or -1 with a human reason in err.
+ */
+int	mailaddr_parse_path(const char *s, struct mailaddr *a, bool allow_utf8,
+	    const char **rest_r, char *err, size_t errlen);
+/* Parse a plain address "local@domain" (mailcli arguments). */
+int	mailaddr_parse(const char *s, struct mailaddr *a, char *err, size_t errlen);
+/* "local@domain", or "" for the null path. */
+void	mailaddr_format(const struct mailaddr *a, char *dst, size_t len);
+/* The local part without quotes and escapes (for account lookup). */
+void	mailaddr_unquoted_local(const struct mailaddr *a, char *dst, size_t len);
+bool	mailaddr_is_null(const struct mailaddr *a);
+/* True for a dot-atom / quoted local part and a hostname or literal domain. */
+bool	valid_domain(const char *domain);
+
+#endif

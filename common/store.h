@@ -1,0 +1,159 @@
+/*
+ * store.h - the SQLite mailbox store shared by smtpd, pop3d and mailcli.
+ * store.c owns every SQL statement (prepared at open, reset after each use);
+ * callers never write SQL. WAL mode, foreign_keys=ON, synchronous=FULL, a busy
+ * timeout so several processes can share one file, and PRAGMA user_version
+ * with forward migrations (store_schema.c) applied on open.
+ *
+ * A store handle belongs to one thread at a time (smtpd's writer thread opens
+ * its own). Return values: 0 ok, -1 error (message in store_errmsg()), or one
+ * of the STORE_* codes below where documented.
+ */
+#ifndef CORREIO_STORE_H
+#define CORREIO_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "buf.h"
+
+#define STORE_EXISTS	(-2)	/* add of something already there */
+#define STORE_NOTFOUND	(-3)	/* no such account, domain, alias, message */
+#define STORE_LOCKED	(-4)	/* mailbox in use by another POP3 session */
+
+#define STORE_NAME_MAX	64	/* account names */
+#define STORE_ADDR_MAX	320	/* addresses: 64 local + @ + 255 domain */
+#define STORE_UIDL_MAX	71	/* RFC 1939: 1-70 characters 0x21-0x7e */
+
+struct store;
+
+/* Open (creating and migrating as needed). On error returns -1, *st_r NULL,
+ * reason in err. A file that is not a correio store is refused. */
+int	store_open(struct store **st_r, const char *path, char *err, size_t errlen);
+void	store_close(struct store **st);
+const char *store_errmsg(struct store *st);
+/* Current schema version (PRAGMA user_version) and the version this code wants. */
+int	store_schema_version(struct store *st);
+int	store_schema_latest(void);
+
+/* ---- accounts, domains, aliases ------------------------------------- */
+int	store_user_add(struct store *st, const char *name, const char *hash);	/* STORE_EXISTS */
+int	store_user_del(struct store *st, const char *name);			/* STORE_NOTFOUND */
+int	store_user_set_hash(struct store *st, const char *name, const char *hash);
+/* Copy the password hash of name into hash_r. STORE_NOTFOUND when unknown. */
+int	store_user_get_hash(struct store *st, const char *name, char *hash_r, size_t len);
+typedef void store_list_cb(void *arg, const char *a, const char *b);
+/* Calls cb(arg, name, created_iso8601) for each account, sorted by name. */
+int	store_user_list(struct store *st, store_list_cb *cb, void *arg);
+
+int	store_domain_add(struct store *st, const char *domain);	/* STORE_EXISTS */
+int	store_domain_del(struct store *st, const char *domain);	/* STORE_NOTFOUND */
+int	store_domain_list(struct store *st, store_list_cb *cb, void *arg);	/* cb(arg, domain, NULL) */
+/* True when domain (case-insensitive) is served here. */
+bool	store_domain_is_local(struct store *st, const char *domain);
+
+/* address: "postmaster", "info@lab.test" or "info" (any local domain). */
+int	store_alias_add(struct store *st, const char *address, const char *account);
+int	store_alias_del(struct store *st, const char *address);
+int	store_alias_list(struct store *st, store_list_cb *cb, void *arg);	/* cb(arg, address, account) */
+/*
+ * Map a recipient to an account. local is the local part, domain may be NULL
+ * or "" (bare "postmaster"). Looks up, in order: alias "local@domain", alias
+ * "local", an account named local. Matching is case-insensitive. Returns 0
+ * with the account name, STORE_NOTFOUND, or -1. The caller checks that the
+ * domain is local first.
+ */
+int	store_resolve(struct store *st, const char *local, const char *domain,
+	    char *account_r, size_t len);
+
+/* ---- delivery: one message to many recipients, all or nothing -------- */
+struct store_delivery;
+/* Start a delivery. sender is the envelope sender ("" for <>). */
+struct store_delivery *store_delivery_new(const char *sender, const char *session_id);
+/* A local recipient (account name as resolved). Duplicates are ignored. */
+int	store_delivery_add_rcpt(struct store_delivery *d, const char *account);
+/* A remote recipient for the outbound queue (relay). */
+int	store_delivery_add_remote(struct store_delivery *d, const char *address);
+/* The message octets exactly as POP3 will send them (CRLF lines, unstuffed).
+ * May be called repeatedly to append. Returns -1 on memory exhaustion. */
+int	store_delivery_body(struct store_delivery *d, const void *p, size_t n);
+size_t	store_delivery_size(const struct store_delivery *d);
+/* The message id given at commit (valid after a successful commit). */
+int64_t	store_delivery_id(const struct store_delivery *d);
+/* Commit one delivery in its own transaction (fsync'd before return). */
+int	store_delivery_commit(struct store *st, struct store_delivery *d);
+/*
+ * Group commit: write n deliveries in one transaction (one fsync). Each
+ * delivery is inside its own savepoint: result[i] is 0 when delivery i is on
+ * disk, -1 when it alone failed. Returns 0 when the transaction committed,
+ * -1 when nothing was committed (every result[i] is then -1).
+ */
+int	store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
+	    size_t n, int *result);
+void	store_delivery_free(struct store_delivery **d);
+
+/* ---- mailboxes (POP3) ------------------------------------------------ */
+struct store_msg {
+	int64_t	 entry_id;		/* mailbox entry (for read/expunge) */
+	int64_t	 size;			/* exact octets RETR sends, before dot-stuffing */
+	int64_t	 arrived;		/* unix time */
+	char	 uidl[STORE_UIDL_MAX + 1];
+};
+/*
+ * Take the mailbox lock for account for a POP3 session (owner is a unique
+ * session tag). A lock older than ttl seconds is taken over. Returns 0,
+ * STORE_LOCKED, or -1.
+ */
+int	store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl);
+/* Refresh the lock's time (long sessions). */
+int	store_mailbox_touch(struct store *st, const char *account, const char *owner);
+int	store_mailbox_unlock(struct store *st, const char *account, const char *owner);
+/* Snapshot the undeleted messages, oldest first. *msgs_r is malloc'd; free(). */
+int	store_mailbox_list(struct store *st, const char *account,
+	    struct store_msg **msgs_r, size_t *n_r);
+/*
+ * Read up to len octets of a message at offset into dst; *got_r is the count
+ * (0 at the end). Incremental blob I/O: never loads the whole message.
+ */
+int	store_msg_read(struct store *st, int64_t entry_id, int64_t offset,
+	    void *dst, size_t len, size_t *got_r);
+/* Delete the given entries of account in one transaction (POP3 UPDATE state);
+ * messages no longer referenced by any entry or queue item are removed. */
+int	store_mailbox_expunge(struct store *st, const char *account,
+	    const int64_t *entry_ids, size_t n);
+
+/* ---- outbound queue (relay) ------------------------------------------- */
+struct store_queue_item {
+	int64_t	 id;
+	int64_t	 message_id;
+	char	 sender[STORE_ADDR_MAX + 1];
+	char	 rcpt[STORE_ADDR_MAX + 1];
+	int64_t	 created;
+	int64_t	 next_attempt;
+	int	 attempts;
+	char	 last_error[512];
+};
+/* Items whose next_attempt <= now (all items when now < 0). *items_r is malloc'd. */
+int	store_queue_list(struct store *st, int64_t now,
+	    struct store_queue_item **items_r, size_t *n_r);
+/* Record a failed attempt: attempts+1, next_attempt, last_error. */
+int	store_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const char *error);
+/* Remove an item (delivered or bounced); drops the message if unreferenced. */
+int	store_queue_delete(struct store *st, int64_t id);
+/* Set next_attempt = 0 on every item (mailcli admin queue flush). */
+int	store_queue_flush(struct store *st);
+/* Read a queued message like store_msg_read. */
+int	store_message_read(struct store *st, int64_t message_id, int64_t offset,
+	    void *dst, size_t len, size_t *got_r);
+int64_t	store_message_size(struct store *st, int64_t message_id);
+
+/* ---- transcripts ------------------------------------------------------ */
+/* Append '\n'-separated lines for a session in one transaction. */
+int	store_transcript_append(struct store *st, const char *session_id,
+	    const char *proto, const char *lines, size_t len);
+/* Call cb(arg, line, NULL) for each line of the session, in order.
+ * STORE_NOTFOUND when there is no such session. */
+int	store_transcript_get(struct store *st, const char *session_id,
+	    store_list_cb *cb, void *arg);
+
+#endif

@@ -1,0 +1,256 @@
+"""correio_test - the harness every integration test uses.
+
+Starts the real smtpd and pop3d on free loopback ports with a fresh store in a
+temporary directory, creates the lab's demo accounts, and stops everything at
+exit. Binaries come from $CORREIO_BIN (the CMake build directory, set by CTest).
+Every wait is bounded; a test that hangs fails instead.
+"""
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("CORREIO_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build")
+SRC = os.environ.get("CORREIO_SRC") or os.path.join(os.path.dirname(__file__), "..", "..")
+
+SMTPD = os.path.join(BIN, "smtpd", "smtpd")
+POP3D = os.path.join(BIN, "pop3d", "pop3d")
+MAILCLI = os.path.join(BIN, "mailcli", "mailcli")
+
+PASSWORDS = {"ana": "ana-secret-1", "bob": "bob-secret-2"}
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port nobody listens on right now."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class Lab:
+    """A store, a config and the daemons, all under one temporary directory."""
+
+    def __init__(self, domain="lab.test", users=PASSWORDS, tls=False, config_extra="",
+                 host="127.0.0.1", keep=False):
+        self.dir = tempfile.mkdtemp(prefix="correio-test-")
+        self.host = host
+        self.domain = domain
+        self.store = os.path.join(self.dir, "correio.db")
+        self.procs = []
+        self.keep = keep
+        self.cert = self.key = None
+        if tls:
+            self.cert, self.key = self.make_cert()
+        self.config = os.path.join(self.dir, "correio.conf")
+        with open(self.config, "w") as f:
+            f.write(f"[store]\npath = {self.store}\ntranscripts = yes\n")
+            f.write("[smtpd]\nhostname = mx.%s\n" % domain)
+            if self.cert:
+                f.write(f"[tls]\ncert = {self.cert}\nkey = {self.key}\n")
+            f.write(config_extra)
+        self.admin("domain", "add", domain)
+        for name, pw in users.items():
+            self.admin("user", "add", name, "--password-stdin", stdin=pw + "\n")
+        atexit.register(self.stop)
+
+    def make_cert(self):
+        cert = os.path.join(self.dir, "cert.pem")
+        key = os.path.join(self.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        return cert, key
+
+    def mailcli(self, *args, stdin=None, check=True, timeout=60, env=None):
+        e = dict(os.environ)
+        if env:
+            e.update(env)
+        p = subprocess.run([MAILCLI, *args], input=stdin, capture_output=True,
+                           text=isinstance(stdin, str) or stdin is None, timeout=timeout, env=e)
+        if check and p.returncode != 0:
+            raise RuntimeError(f"mailcli {' '.join(args)} failed: {p.returncode}\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def admin(self, *args, stdin=None, check=True):
+        return self.mailcli("admin", "-c", self.config_path(), *args, stdin=stdin, check=check)
+
+    def config_path(self):
+        return self.config if os.path.exists(self.config) else None
+
+    def _start(self, binary, listens, extra):
+        args = [binary, "-c", self.config]
+        for l in listens:
+            args += ["--listen", l]
+        args += extra
+        log = open(os.path.join(self.dir, os.path.basename(binary) + ".log"), "ab")
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(p)
+        return p
+
+    def start_smtpd(self, roles=("inbound",), extra=()):
+        """Start smtpd with one listener per role; returns {role: port}."""
+        ports = {}
+        listens = []
+        for role in roles:
+            port = free_port(self.host)
+            ports[role] = port
+            h = f"[{self.host}]" if ":" in self.host else self.host
+            listens.append(f"{h}:{port} {role}")
+        self.smtpd = self._start(SMTPD, listens, list(extra))
+        for port in ports.values():
+            wait_port(self.host, port)
+        self.smtp_ports = ports
+        self.smtp_port = ports[roles[0]]
+        return ports
+
+    def start_pop3d(self, roles=("pop3",), extra=()):
+        ports = {}
+        listens = []
+        for role in roles:
+            port = free_port(self.host)
+            ports[role] = port
+            h = f"[{self.host}]" if ":" in self.host else self.host
+            listens.append(f"{h}:{port} {role}")
+        self.pop3d = self._start(POP3D, listens, list(extra))
+        for port in ports.values():
+            wait_port(self.host, port)
+        self.pop3_ports = ports
+        self.pop3_port = ports[roles[0]]
+        return ports
+
+    def log(self, name):
+        try:
+            with open(os.path.join(self.dir, name + ".log"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def sql(self, query):
+        """Read the store with the sqlite3 command-line tool (an independent reader)."""
+        p = subprocess.run(["sqlite3", "-batch", self.store, query], capture_output=True,
+                           timeout=30, check=True)
+        return p.stdout
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+        self.procs = []
+        if not self.keep and os.path.isdir(self.dir) and not os.environ.get("CORREIO_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Dialog:
+    """A raw socket typing a session as a person on telnet would."""
+
+    def __init__(self, host, port, timeout=10.0):
+        self.s = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.s.sendall(data)
+
+    def line(self):
+        """One reply line, without CRLF (fails the test on timeout)."""
+        while b"\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError("server closed the connection; buffered: %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def smtp_reply(self):
+        """A whole SMTP reply: (code, [lines])."""
+        lines = []
+        while True:
+            l = self.line()
+            lines.append(l)
+            if len(l) < 4 or l[3] != "-":
+                return int(l[:3]), lines
+
+    def expect(self, code, command=None):
+        if command is not None:
+            self.send(command + "\r\n")
+        got, lines = self.smtp_reply()
+        if got != code:
+            raise AssertionError(f"after {command!r}: expected {code}, got {lines}")
+        return lines
+
+    def pop3(self, command=None):
+        if command is not None:
+            self.send(command + "\r\n")
+        return self.line()
+
+    def pop3_multi(self):
+        out = []
+        while True:
+            l = self.line()
+            if l == ".":
+                return out
+            out.append(l[1:] if l.startswith("..") else l)
+
+    def closed(self, timeout=5.0):
+        """True when the server closed the connection."""
+        self.s.settimeout(timeout)
+        try:
+            data = self.s.recv(65536)
+            self.buf += data
+            return data == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+
+    def close(self):
+        self.s.close()
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def run(tests):
+    """Run test functions in order; print a summary line; exit non-zero on failure."""
+    passed = failed = 0
+    only = sys.argv[1:]
+    for t in tests:
+        if only and t.__name__ not in only:
+            continue
+        try:
+            t()
+            passed += 1
+            print(f"ok {t.__name__}", flush=True)
+        except Exception as e:  # noqa: BLE001 - report every failure
+            failed += 1
+            import traceback
+            traceback.print_exc()
+            print(f"FAIL {t.__name__}: {e}", flush=True)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    sys.exit(1 if failed else 0)
