@@ -1,0 +1,217 @@
+/*
+ * log.c - one line per event to stderr, and to syslog (facility mail) when
+ * enabled: "2026-11-25T10:00:00Z smtpd[123]: info: session=ab12 event=...".
+ *
+ * Owns: the log line format and session ids. Every line goes out in a single
+ * write(2) so that lines from concurrent processes never interleave, and bytes
+ * that would break the one-line-per-event rule (CR, LF, other control bytes)
+ * are shown as \xNN. fatal/fatalx exit the process: start-up only (STYLE 10).
+ * Never: logs a password (callers pass masked text), or blocks on syslog.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+#include "log.h"
+
+#define LOG_LINE_MAX	4096
+
+static const char *log_prog = "correio";
+static bool log_syslog;
+static int log_verbosity;
+
+void
+log_init(const char *progname, bool use_syslog, int verbosity)
+{
+	if (progname != NULL) {
+		const char *slash = strrchr(progname, '/');
+		log_prog = slash ? slash + 1 : progname;
+	}
+	log_verbosity = verbosity;
+	if (use_syslog && !log_syslog)
+		openlog(log_prog, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	else if (!use_syslog && log_syslog)
+		closelog();
+	log_syslog = use_syslog;
+}
+
+void
+log_set_verbosity(int verbosity)
+{
+	log_verbosity = verbosity;
+}
+
+/* Append src to dst[*pos..size), escaping control bytes; always leaves room
+ * for "\n" and the NUL. */
+static void
+log_escape(char *dst, size_t *pos, size_t size, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t p = *pos;
+
+	for (; *src != '\0'; src++) {
+		unsigned char c = (unsigned char)*src;
+
+		if (c < 0x20 || c == 0x7f) {
+			if (p + 4 + 2 > size)	/* UNSAFE: p < size always */
+				break;
+			dst[p++] = '\\';
+			dst[p++] = 'x';
+			dst[p++] = hex[c >> 4];
+			dst[p++] = hex[c & 0xf];
+		} else {
+			if (p + 1 + 2 > size)
+				break;
+			dst[p++] = (char)c;
+		}
+	}
+	*pos = p;
+}
+
+static void
+log_emit(int prio, const char *level, int errnum, const char *fmt, va_list ap)
+{
+	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 128];
+	struct timespec ts;
+	struct tm tm;
+	size_t pos;
+	int n;
+
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02dZ %s[%ld]: %s: ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, log_prog, (long)getpid(), level);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	pos = (size_t)n;
+	log_escape(line, &pos, sizeof(line), msg);
+	if (errnum != 0) {
+		log_escape(line, &pos, sizeof(line), ": ");
+		log_escape(line, &pos, sizeof(line), strerror(errnum));
+	}
+	if (log_syslog) {
+		line[pos] = '\0';
+		/* syslog adds its own time stamp, name and pid. */
+		syslog(prio, "%s", line + n);
+	}
+	line[pos++] = '\n';
+	/* One write per line; a short write to stderr is not worth retrying. */
+	while (write(STDERR_FILENO, line, pos) == -1 && errno == EINTR)
+		;
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	va_start(ap, fmt);
+	log_emit(LOG_INFO, "info", 0, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	if (log_verbosity <= 0)
+		return;
+	va_start(ap, fmt);
+	log_emit(LOG_DEBUG, "debug", 0, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	va_start(ap, fmt);
+	log_emit(LOG_WARNING, "warning", saved, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	va_start(ap, fmt);
+	log_emit(LOG_WARNING, "warning", 0, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	va_start(ap, fmt);
+	log_emit(LOG_CRIT, "fatal", saved, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(LOG_CRIT, "fatal", 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+log_session_id(char *id, unsigned long size)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[6];
+	size_t got = 0, i;
+
+	if (size == 0)
+		return;
+	while (got < sizeof(rnd)) {
+		ssize_t r = getrandom(rnd + got, sizeof(rnd) - got, 0);
+
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			/* No kernel entropy API: fall back to something unique enough. */
+			struct timespec ts;
+			unsigned long v;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			v = (unsigned long)ts.tv_nsec ^ ((unsigned long)getpid() << 20) ^
+			    (unsigned long)ts.tv_sec;
+			for (; got < sizeof(rnd); got++, v >>= 8)
+				rnd[got] = (unsigned char)v;
+			break;
+		}
+		got += (size_t)r;
+	}
+	for (i = 0; i < sizeof(rnd) * 2 && i + 1 < size; i++)
+		id[i] = hex[(rnd[i / 2] >> ((i % 2) ? 0 : 4)) & 0xf];
+	id[i] = '\0';
+}

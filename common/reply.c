@@ -1,0 +1,240 @@
+/*
+ * reply.c - struct reply and its wire forms: SMTP single and multi-line
+ * replies with enhanced status codes (RFC 5321 4.2 and 4.2.1, RFC 2034,
+ * RFC 3463), POP3 +OK/-ERR status lines with RFC 2449 response codes, and the
+ * dot-stuffing writer for POP3 multi-line responses (RFC 1939 3).
+ *
+ * Owns: the only code that turns a reply into protocol bytes. Every line it
+ * writes ends in CRLF; a CR or LF inside reply text never reaches the wire
+ * (LF separates lines, CR and other control bytes are dropped or replaced).
+ * Never: writes a partial reply (each reply is added to the evbuffer at once).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "reply.h"
+
+/* A formatted reply is at most REPLY_TEXT_MAX lines of
+ * code + '-' + esc + ' ' + CRLF on top of the text itself. */
+#define REPLY_WIRE_MAX	(REPLY_TEXT_MAX * (4 + sizeof(((struct reply *)0)->esc) + 3) + REPLY_TEXT_MAX)
+
+static void
+reply_copy_esc(struct reply *r, const char *esc)
+{
+	size_t n = esc ? strlen(esc) : 0;
+
+	if (n >= sizeof(r->esc))
+		n = sizeof(r->esc) - 1;
+	if (n > 0)
+		memcpy(r->esc, esc, n);
+	r->esc[n] = '\0';
+}
+
+void
+reply_set(struct reply *r, int code, const char *esc, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->code = code;
+	reply_copy_esc(r, esc);
+	va_start(ap, fmt);
+	if (vsnprintf(r->text, sizeof(r->text), fmt, ap) < 0)
+		r->text[0] = '\0';
+	va_end(ap);
+	r->flags = (code == REPLY_POP3_ERR || code >= 400) ? REPLY_ERROR : 0;
+}
+
+void
+reply_add_line(struct reply *r, const char *fmt, ...)
+{
+	size_t len = strlen(r->text);
+	va_list ap;
+	int n;
+
+	/* A line that does not fit is dropped whole, never cut. */
+	if (len + 2 >= sizeof(r->text))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(r->text + len + 1, sizeof(r->text) - len - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(r->text) - len - 1) {
+		r->text[len] = '\0';
+		return;
+	}
+	r->text[len] = '\n';
+}
+
+/* Append one line of reply text, dropping CR and replacing other control
+ * bytes, so nothing from the text can end or split a protocol line. */
+static void
+reply_put_text(struct buf *b, const char *s, size_t n)
+{
+	size_t i, run = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c != 0x7f) {
+			run++;
+			continue;
+		}
+		(void)buf_append(b, s + i - run, run);
+		run = 0;
+		if (c == '\t')
+			(void)buf_append(b, " ", 1);
+		else if (c != '\r')
+			(void)buf_append(b, "?", 1);
+	}
+	(void)buf_append(b, s + n - run, run);
+}
+
+/* Render r as SMTP lines into b, each ending in eol. */
+static void
+reply_render_smtp(struct buf *b, const struct reply *r, const char *eol)
+{
+	const char *p = r->text, *nl;
+	size_t n;
+	int code = r->code;
+
+	if (code < 100 || code > 999)
+		code = 451;	/* a bug upstream must not produce a bad reply line */
+	for (;;) {
+		nl = strchr(p, '\n');
+		n = nl ? (size_t)(nl - p) : strlen(p);
+		/* a trailing '\n' does not make an empty last line */
+		bool last = nl == NULL || nl[1] == '\0';
+
+		(void)buf_printf(b, "%03d%c", code, last ? ' ' : '-');
+		if (r->esc[0] != '\0') {
+			reply_put_text(b, r->esc, strlen(r->esc));
+			if (n > 0)
+				(void)buf_append(b, " ", 1);
+		}
+		reply_put_text(b, p, n);
+		/* "250 " with nothing after it: drop the space */
+		if (r->esc[0] == '\0' && n == 0 && b->len > 0 && b->data[b->len - 1] == ' ')
+			b->len--;
+		(void)buf_puts(b, eol);
+		if (last)
+			break;
+		p = nl + 1;
+	}
+}
+
+static void
+reply_render_pop3(struct buf *b, const struct reply *r, const char *eol)
+{
+	const char *nl = strchr(r->text, '\n');
+	size_t n = nl ? (size_t)(nl - r->text) : strlen(r->text);
+
+	(void)buf_puts(b, r->code == REPLY_POP3_OK ? "+OK" : "-ERR");
+	if (r->esc[0] != '\0') {
+		(void)buf_append(b, " [", 2);
+		reply_put_text(b, r->esc, strlen(r->esc));
+		(void)buf_append(b, "]", 1);
+	}
+	if (n > 0) {
+		(void)buf_append(b, " ", 1);
+		reply_put_text(b, r->text, n);
+	}
+	(void)buf_puts(b, eol);
+}
+
+size_t
+reply_write_smtp(struct evbuffer *out, const struct reply *r)
+{
+	struct buf b;
+	size_t n;
+
+	buf_init(&b, REPLY_WIRE_MAX);
+	reply_render_smtp(&b, r, "\r\n");
+	n = b.len;
+	if (n > 0 && evbuffer_add(out, b.data, n) == -1)
+		n = 0;
+	buf_free(&b);
+	return n;
+}
+
+size_t
+reply_write_pop3(struct evbuffer *out, const struct reply *r)
+{
+	struct buf b;
+	size_t n;
+
+	buf_init(&b, REPLY_WIRE_MAX);
+	reply_render_pop3(&b, r, "\r\n");
+	n = b.len;
+	if (n > 0 && evbuffer_add(out, b.data, n) == -1)
+		n = 0;
+	buf_free(&b);
+	return n;
+}
+
+void
+reply_format(const struct reply *r, bool pop3, char *dst, size_t dstlen)
+{
+	struct buf b;
+	size_t n;
+
+	if (dstlen == 0)
+		return;
+	buf_init(&b, REPLY_WIRE_MAX);
+	if (pop3)
+		reply_render_pop3(&b, r, "\n");
+	else
+		reply_render_smtp(&b, r, "\n");
+	n = b.len;
+	if (n > 0 && b.data[n - 1] == '\n')
+		n--;
+	if (n >= dstlen)
+		n = dstlen - 1;
+	if (n > 0)
+		memcpy(dst, b.data, n);
+	dst[n] = '\0';
+	buf_free(&b);
+}
+
+void
+reply_dot_init(struct dotstuff *ds)
+{
+	ds->bol = true;
+}
+
+size_t
+reply_dot_write(struct evbuffer *out, struct dotstuff *ds, const void *p, size_t n)
+{
+	const char *s = p;
+	size_t i, from = 0, written = 0;
+	bool bol = ds->bol;
+
+	for (i = 0; i < n; i++) {
+		if (bol && s[i] == '.') {
+			/* flush up to here, then the stuffed dot; s[i] follows */
+			if (i > from && evbuffer_add(out, s + from, i - from) == 0)
+				written += i - from;
+			if (evbuffer_add(out, ".", 1) == 0)
+				written++;
+			from = i;
+		}
+		bol = s[i] == '\n';
+	}
+	if (n > from && evbuffer_add(out, s + from, n - from) == 0)
+		written += n - from;
+	ds->bol = bol;
+	return written;
+}
+
+size_t
+reply_dot_end(struct evbuffer *out, struct dotstuff *ds)
+{
+	size_t n = 0;
+
+	if (!ds->bol && evbuffer_add(out, "\r\n", 2) == 0)
+		n += 2;
+	if (evbuffer_add(out, ".\r\n", 3) == 0)
+		n += 3;
+	ds->bol = true;
+	return n;
+}
