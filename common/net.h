@@ -18,6 +18,10 @@
 struct net_server;
 struct net_conn;
 
+/* An event base with libevent's pthread locking turned on (needed by
+ * net_run_in_loop). Daemons create their base with this. */
+struct event_base *net_base_new(void);
+
 enum net_close_reason {
 	NET_CLOSE_EOF,		/* the client closed */
 	NET_CLOSE_ERROR,	/* socket or TLS error */

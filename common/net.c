@@ -1,0 +1,702 @@
+/*
+ * net.c - the libevent glue of smtpd and pop3d: listeners (IPv4 and IPv6),
+ * accepted connections as bufferevents, the connection limits (total and per
+ * client address), read/write timeouts, output watermarks (back-pressure and
+ * pipelining-flood protection), STARTTLS/STLS (RFC 3207 5, RFC 2595 4: unread
+ * plaintext is discarded before the handshake) and implicit TLS (RFC 8314).
+ *
+ * This is the only file that touches a bufferevent. Sessions see two
+ * evbuffers and the callbacks of struct net_callbacks. A session is never
+ * freed from inside one of its own callbacks: closing is deferred to the next
+ * turn of the event loop, which then calls closed() exactly once.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <openssl/ssl.h>
+
+#include "log.h"
+#include "net.h"
+
+#define NET_MAX_LISTENERS	32
+#define NET_ADDR_BUCKETS	1024
+#define NET_READ_HIGHWM		(64 * 1024)	/* input buffered before reading stops */
+#define NET_WRITE_HIGHWM	(256 * 1024)	/* output buffered before input is paused */
+
+struct net_listener {
+	struct evconnlistener	*ev;
+	struct listen_spec	 spec;
+	int			 port;
+	struct net_server	*srv;
+};
+
+/* Connections per client address, for max_connections_per_addr. */
+struct addr_count {
+	struct addr_count	*next;
+	char			 addr[INET6_ADDRSTRLEN];
+	long			 count;
+};
+
+/* Work handed to the loop thread by net_run_in_loop. */
+struct loop_job {
+	struct loop_job	*next;
+	void		(*fn)(void *);
+	void		*arg;
+};
+
+struct net_server {
+	struct event_base	*base;
+	const struct limits	*lim;
+	struct net_callbacks	 cb;
+	void			*arg;
+	SSL_CTX			*ssl;
+	struct net_listener	 listeners[NET_MAX_LISTENERS];
+	size_t			 nlisteners;
+	size_t			 nconns;
+	struct addr_count	*addrs[NET_ADDR_BUCKETS];
+};
+
+struct net_conn {
+	struct net_server	*srv;
+	struct net_listener	*listener;
+	struct bufferevent	*bev;
+	void			*session;
+	struct sockaddr_storage	 peer;
+	char			 peerstr[INET6_ADDRSTRLEN];
+	char			 tlsinfo[96];
+	size_t			 write_highwm;
+	bool			 tls;
+	bool			 tls_pending;	/* STARTTLS asked: upgrade once output is flushed */
+	bool			 paused;	/* paused by the session */
+	bool			 throttled;	/* paused by us: output above the high watermark */
+	bool			 closing;	/* no more callbacks but closed */
+	bool			 flush_then_close;
+	bool			 finalizing;	/* finalize scheduled */
+	enum net_close_reason	 why;
+	struct event		*resume;	/* deferred read after un-pausing */
+};
+
+static void conn_read_cb(struct bufferevent *, void *);
+static void conn_write_cb(struct bufferevent *, void *);
+static void conn_event_cb(struct bufferevent *, short, void *);
+
+/* ---- per-address counters ------------------------------------------------ */
+
+static unsigned
+addr_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % NET_ADDR_BUCKETS;
+}
+
+static struct addr_count *
+addr_find(struct net_server *srv, const char *addr, bool create)
+{
+	unsigned h = addr_hash(addr);
+	struct addr_count *a;
+
+	for (a = srv->addrs[h]; a != NULL; a = a->next)
+		if (strcmp(a->addr, addr) == 0)
+			return a;
+	if (!create || (a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	snprintf(a->addr, sizeof(a->addr), "%s", addr);
+	a->next = srv->addrs[h];
+	srv->addrs[h] = a;
+	return a;
+}
+
+static void
+addr_release(struct net_server *srv, const char *addr)
+{
+	unsigned h = addr_hash(addr);
+	struct addr_count **pp, *a;
+
+	for (pp = &srv->addrs[h]; (a = *pp) != NULL; pp = &a->next) {
+		if (strcmp(a->addr, addr) != 0)
+			continue;
+		if (--a->count <= 0) {
+			*pp = a->next;
+			free(a);
+		}
+		return;
+	}
+}
+
+/* ---- server ---------------------------------------------------------------- */
+
+struct event_base *
+net_base_new(void)
+{
+	static bool threads_on;
+
+	if (!threads_on) {
+		if (evthread_use_pthreads() != 0)
+			return NULL;
+		threads_on = true;
+	}
+	return event_base_new();
+}
+
+struct net_server *
+net_server_new(struct event_base *base, const struct limits *lim,
+    const struct net_callbacks *cb, void *arg, void *ssl_ctx)
+{
+	struct net_server *srv;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		return NULL;
+	srv->base = base;
+	srv->lim = lim;
+	srv->cb = *cb;
+	srv->arg = arg;
+	srv->ssl = ssl_ctx;
+	return srv;
+}
+
+static void
+format_addr(const struct sockaddr *sa, char *dst, size_t len)
+{
+	const void *src;
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		src = &s6->sin6_addr;
+		/* Show IPv4-mapped peers as plain IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			if (inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], dst, len) == NULL)
+				snprintf(dst, len, "?");
+			return;
+		}
+	} else
+		src = &((const struct sockaddr_in *)sa)->sin_addr;
+	if (inet_ntop(sa->sa_family, src, dst, len) == NULL)
+		snprintf(dst, len, "?");
+}
+
+static bool
+role_is_tls(enum listen_role role)
+{
+	return role == ROLE_SMTPS || role == ROLE_POP3S;
+}
+
+/* Refuse a connection over a limit: best-effort reply, then close. */
+static void
+refuse(struct net_server *srv, struct net_listener *l, evutil_socket_t fd, const char *peer,
+    const char *which)
+{
+	log_warnx("event=refused client=%s listener=%s:%s limit=%s", peer, l->spec.host,
+	    l->spec.port, which);
+	if (!role_is_tls(l->spec.role) && srv->cb.busy_reply != NULL) {
+		ssize_t r = send(fd, srv->cb.busy_reply, strlen(srv->cb.busy_reply),
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)r;	/* best effort: the client may be gone already */
+	}
+	evutil_closesocket(fd);
+}
+
+static void
+accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
+{
+	struct net_listener *l = arg;
+	struct net_server *srv = l->srv;
+	struct net_conn *c;
+	struct addr_count *ac;
+	char peer[INET6_ADDRSTRLEN];
+	int one = 1;
+
+	(void)ev;
+	format_addr(sa, peer, sizeof(peer));
+	if ((long)srv->nconns >= srv->lim->max_connections) {
+		refuse(srv, l, fd, peer, "max_connections");
+		return;
+	}
+	ac = addr_find(srv, peer, false);
+	if (ac != NULL && ac->count >= srv->lim->max_connections_per_addr) {
+		refuse(srv, l, fd, peer, "max_connections_per_addr");
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (ac = addr_find(srv, peer, true)) == NULL) {
+		log_warn("event=accept-failed client=%s", peer);
+		free(c);
+		evutil_closesocket(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->srv = srv;
+	c->listener = l;
+	memcpy(&c->peer, sa, (size_t)salen < sizeof(c->peer) ? (size_t)salen : sizeof(c->peer));
+	memcpy(c->peerstr, peer, sizeof(c->peerstr));
+	c->write_highwm = NET_WRITE_HIGHWM;
+	if (role_is_tls(l->spec.role)) {
+		SSL *ssl = SSL_new(srv->ssl);
+		if (ssl == NULL) {
+			log_warnx("event=tls-failed client=%s reason=SSL_new", peer);
+			addr_release(srv, peer);
+			free(c);
+			evutil_closesocket(fd);
+			return;
+		}
+		c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (c->bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	} else
+		c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_warnx("event=accept-failed client=%s reason=bufferevent", peer);
+		addr_release(srv, peer);
+		free(c);
+		evutil_closesocket(fd);
+		return;
+	}
+	ac->count++;
+	srv->nconns++;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, NET_READ_HIGHWM);
+	bufferevent_setwatermark(c->bev, EV_WRITE, c->write_highwm / 2, 0);
+	if ((c->session = srv->cb.accept(c, srv->arg)) == NULL) {
+		/* Refused by the session layer: nothing to call back. */
+		c->closing = true;
+		net_conn_close(c);
+		return;
+	}
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+int
+net_server_listen(struct net_server *srv, const struct listen_spec *ls, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	struct net_listener *l;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	evutil_socket_t fd;
+	int rc;
+
+	if (srv->nlisteners >= NET_MAX_LISTENERS) {
+		snprintf(err, errlen, "too many listeners (at most %d)", NET_MAX_LISTENERS);
+		return -1;
+	}
+	if (role_is_tls(ls->role) && srv->ssl == NULL) {
+		snprintf(err, errlen, "listener %s:%s is %s but no [tls] cert/key is configured",
+		    ls->host, ls->port, config_role_name(ls->role));
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(ls->host, ls->port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "listen %s:%s: %s", ls->host, ls->port, gai_strerror(rc));
+		return -1;
+	}
+	l = &srv->listeners[srv->nlisteners];
+	memset(l, 0, sizeof(*l));
+	l->spec = *ls;
+	l->srv = srv;
+	l->ev = evconnlistener_new_bind(srv->base, accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+	    (res->ai_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
+	    1024, res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (l->ev == NULL) {
+		snprintf(err, errlen, "listen %s:%s: %s", ls->host, ls->port, strerror(errno));
+		return -1;
+	}
+	fd = evconnlistener_get_fd(l->ev);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		l->port = ntohs(ss.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+	srv->nlisteners++;
+	return 0;
+}
+
+int
+net_server_port(struct net_server *srv, size_t n)
+{
+	return n < srv->nlisteners ? srv->listeners[n].port : -1;
+}
+
+void
+net_server_stop_accepting(struct net_server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].ev != NULL)
+			evconnlistener_disable(srv->listeners[i].ev);
+}
+
+size_t
+net_server_nconns(struct net_server *srv)
+{
+	return srv->nconns;
+}
+
+void
+net_server_free(struct net_server **srvp)
+{
+	struct net_server *srv = *srvp;
+	struct addr_count *a, *next;
+	size_t i;
+
+	if (srv == NULL)
+		return;
+	for (i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].ev != NULL)
+			evconnlistener_free(srv->listeners[i].ev);
+	for (i = 0; i < NET_ADDR_BUCKETS; i++)
+		for (a = srv->addrs[i]; a != NULL; a = next) {
+			next = a->next;
+			free(a);
+		}
+	free(srv);
+	*srvp = NULL;
+}
+
+/* ---- connections ----------------------------------------------------------- */
+
+struct evbuffer *
+net_conn_input(struct net_conn *c)
+{
+	return bufferevent_get_input(c->bev);
+}
+
+struct evbuffer *
+net_conn_output(struct net_conn *c)
+{
+	return bufferevent_get_output(c->bev);
+}
+
+const struct listen_spec *
+net_conn_listener(struct net_conn *c)
+{
+	return &c->listener->spec;
+}
+
+const struct sockaddr *
+net_conn_peer(struct net_conn *c)
+{
+	return (const struct sockaddr *)&c->peer;
+}
+
+const char *
+net_conn_peer_str(struct net_conn *c)
+{
+	return c->peerstr;
+}
+
+bool
+net_conn_is_tls(struct net_conn *c)
+{
+	return c->tls;
+}
+
+const char *
+net_conn_tls_info(struct net_conn *c)
+{
+	return c->tlsinfo;
+}
+
+/* Free a connection; runs on its own loop turn, never inside a session callback. */
+static void
+conn_finalize(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_conn *c = arg;
+	struct net_server *srv = c->srv;
+
+	(void)fd;
+	(void)what;
+	if (c->session != NULL)
+		srv->cb.closed(c->session, c->why);
+	c->session = NULL;
+	if (c->resume != NULL)
+		event_free(c->resume);
+	bufferevent_free(c->bev);
+	addr_release(srv, c->peerstr);
+	srv->nconns--;
+	free(c);
+}
+
+static void
+conn_schedule_finalize(struct net_conn *c, enum net_close_reason why)
+{
+	if (c->finalizing)
+		return;
+	c->finalizing = true;
+	c->closing = true;
+	c->why = why;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (event_base_once(c->srv->base, -1, EV_TIMEOUT, conn_finalize, c, NULL) != 0)
+		log_warnx("event=finalize-failed client=%s", c->peerstr);
+}
+
+void
+net_conn_close(struct net_conn *c)
+{
+	conn_schedule_finalize(c, NET_CLOSE_SERVER);
+}
+
+void
+net_conn_close_after_flush(struct net_conn *c)
+{
+	if (c->finalizing)
+		return;
+	c->closing = true;
+	c->flush_then_close = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_schedule_finalize(c, NET_CLOSE_SERVER);
+}
+
+/* Hand input to the session unless it or the output back-pressure says wait. */
+static void
+conn_deliver_input(struct net_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	if (c->closing || c->paused || c->tls_pending)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= c->write_highwm) {
+		/* The client sends without reading our replies: stop reading
+		 * until it catches up. Memory stays bounded either way. */
+		c->throttled = true;
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	if (evbuffer_get_length(in) > 0)
+		c->srv->cb.read(c->session);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_deliver_input(arg);
+}
+
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_deliver_input(arg);
+}
+
+void
+net_conn_pause_read(struct net_conn *c, bool pause)
+{
+	if (c->closing)
+		return;
+	c->paused = pause;
+	if (pause) {
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	if (!c->throttled && !c->tls_pending)
+		bufferevent_enable(c->bev, EV_READ);
+	/* Lines may already be buffered: no new bytes will wake us for them. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+		if (c->resume == NULL)
+			c->resume = evtimer_new(c->srv->base, resume_cb, c);
+		if (c->resume != NULL)
+			event_active(c->resume, EV_TIMEOUT, 0);
+	}
+}
+
+void
+net_conn_set_timeout(struct net_conn *c, long seconds)
+{
+	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
+
+	if (seconds <= 0)
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+	else
+		bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+void
+net_conn_set_watermark(struct net_conn *c, size_t high)
+{
+	c->write_highwm = high;
+	bufferevent_setwatermark(c->bev, EV_WRITE, high / 2, 0);
+}
+
+static void
+start_tls(struct net_conn *c)
+{
+	struct bufferevent *filter;
+	SSL *ssl;
+
+	c->tls_pending = false;
+	/* RFC 3207 5 / RFC 2595 4: plaintext sent after the command is discarded. */
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	if ((ssl = SSL_new(c->srv->ssl)) == NULL) {
+		log_warnx("event=tls-failed client=%s reason=SSL_new", c->peerstr);
+		conn_schedule_finalize(c, NET_CLOSE_ERROR);
+		return;
+	}
+	filter = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (filter == NULL) {
+		log_warnx("event=tls-failed client=%s reason=filter", c->peerstr);
+		conn_schedule_finalize(c, NET_CLOSE_ERROR);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
+	c->bev = filter;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, NET_READ_HIGHWM);
+	bufferevent_setwatermark(c->bev, EV_WRITE, c->write_highwm / 2, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+int
+net_conn_starttls(struct net_conn *c)
+{
+	if (c->srv->ssl == NULL || c->tls || c->closing)
+		return -1;
+	c->tls_pending = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		start_tls(c);
+	/* else conn_write_cb starts it once the "ready" reply is flushed */
+	return 0;
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct net_conn *c = arg;
+	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (c->flush_then_close) {
+		if (left == 0)
+			conn_schedule_finalize(c, NET_CLOSE_SERVER);
+		return;
+	}
+	if (c->closing)
+		return;
+	if (c->tls_pending) {
+		if (left == 0)
+			start_tls(c);
+		return;
+	}
+	if (c->throttled && left < c->write_highwm / 2) {
+		c->throttled = false;
+		if (!c->paused)
+			bufferevent_enable(c->bev, EV_READ);
+		conn_deliver_input(c);
+	}
+	if (!c->closing && c->srv->cb.drained != NULL && left < c->write_highwm / 2)
+		c->srv->cb.drained(c->session);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct net_conn *c = arg;
+	SSL *ssl;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		/* Only TLS bufferevents report this: the handshake is done. */
+		if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
+			c->tls = true;
+			snprintf(c->tlsinfo, sizeof(c->tlsinfo), "%s:%s",
+			    SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+			if (!c->closing && c->srv->cb.tls_ready != NULL)
+				c->srv->cb.tls_ready(c->session);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		conn_schedule_finalize(c, NET_CLOSE_TIMEOUT);
+	else if (what & BEV_EVENT_EOF) {
+		/* Complete lines may still be buffered (a client that sends QUIT
+		 * and closes at once); let the session see them first. */
+		if (!c->closing && !c->paused && !c->tls_pending &&
+		    evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+			c->srv->cb.read(c->session);
+		conn_schedule_finalize(c, NET_CLOSE_EOF);
+	} else if (what & BEV_EVENT_ERROR) {
+		if (bufferevent_openssl_get_ssl(bev) != NULL)
+			log_debug("event=tls-error client=%s", c->peerstr);
+		conn_schedule_finalize(c, NET_CLOSE_ERROR);
+	}
+}
+
+/* ---- work from other threads ---------------------------------------------- */
+
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct loop_job *jobs_head, *jobs_tail;
+static struct event *jobs_ev;
+
+static void
+jobs_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop_job *j, *next;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pthread_mutex_lock(&jobs_lock);
+	j = jobs_head;
+	jobs_head = jobs_tail = NULL;
+	pthread_mutex_unlock(&jobs_lock);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		j->fn(j->arg);
+		free(j);
+	}
+}
+
+int
+net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
+{
+	struct loop_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
+	j->fn = fn;
+	j->arg = arg;
+	pthread_mutex_lock(&jobs_lock);
+	if (jobs_ev == NULL)
+		jobs_ev = event_new(base, -1, 0, jobs_run, NULL);
+	if (jobs_ev == NULL) {
+		pthread_mutex_unlock(&jobs_lock);
+		free(j);
+		return -1;
+	}
+	if (jobs_tail != NULL)
+		jobs_tail->next = j;
+	else
+		jobs_head = j;
+	jobs_tail = j;
+	pthread_mutex_unlock(&jobs_lock);
+	event_active(jobs_ev, 0, 0);	/* thread-safe with evthread_use_pthreads() */
+	return 0;
+}
