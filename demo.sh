@@ -1,0 +1,100 @@
+#!/bin/bash
+# demo.sh - set up and start correio on this machine, in the foreground.
+#
+# Installs what is missing, builds, and on the first run creates var/ with a
+# config (var/correio.conf), a self-signed TLS certificate, the SQLite store
+# (var/correio.db), the domain lab.test and two demo accounts, ana and bob.
+# Then runs smtpd (127.0.0.1:2525 inbound, 127.0.0.1:2587 submission) and
+# pop3d (127.0.0.1:1110) with their logs on this terminal. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+./deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$(nproc 2>/dev/null || echo 2)"
+
+VAR=$PWD/var
+CONF=$VAR/correio.conf
+MAILCLI=build/mailcli/mailcli
+mkdir -p "$VAR/tls"
+
+if [ ! -f "$VAR/tls/cert.pem" ]; then
+	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=localhost" \
+	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+	    -keyout "$VAR/tls/key.pem" -out "$VAR/tls/cert.pem" 2>/dev/null
+	chmod 600 "$VAR/tls/key.pem"
+fi
+
+if [ ! -f "$CONF" ]; then
+	cat > "$CONF" <<CONF
+# correio demo configuration (see docs/correio.conf.5 for every key).
+[store]
+path = $VAR/correio.db
+transcripts = yes
+
+[smtpd]
+hostname = mail.lab.test
+listen = 127.0.0.1:2525 inbound
+listen = 127.0.0.1:2587 submission
+
+[pop3d]
+listen = 127.0.0.1:1110 pop3
+
+[tls]
+cert = $VAR/tls/cert.pem
+key = $VAR/tls/key.pem
+CONF
+fi
+
+if [ ! -f "$VAR/correio.db" ]; then
+	$MAILCLI admin -c "$CONF" domain add lab.test
+	echo "correio-ana" | $MAILCLI admin -c "$CONF" user add ana --password-stdin
+	echo "correio-bob" | $MAILCLI admin -c "$CONF" user add bob --password-stdin
+	$MAILCLI admin -c "$CONF" alias add postmaster ana
+	cat <<'MSG'
+
+################################################################################
+#  NEW STORE: created domain lab.test with two DEMO accounts                   #
+#      ana@lab.test   password: correio-ana                                    #
+#      bob@lab.test   password: correio-bob                                    #
+#  (postmaster is an alias of ana). Change them: mailcli admin user passwd ana #
+################################################################################
+MSG
+fi
+
+cat <<MSG
+
+Try it from another terminal:
+  SMTP by hand:   telnet 127.0.0.1 2525   (or: nc -C 127.0.0.1 2525)
+                  HELO me / MAIL FROM:<ana@lab.test> / RCPT TO:<bob@lab.test> /
+                  DATA / Subject: hi / (empty line) / Hello Bob! / . / QUIT
+  mailcli:        $MAILCLI send --server 127.0.0.1:2525 --from ana@lab.test \\
+                      --to bob@lab.test --subject 'Você gosta de chocolate?' --text 'Oi Bob!'
+  read it:        MAILCLI_PASSWORD=correio-bob $MAILCLI inbox --server 127.0.0.1:1110 --user bob
+  POP3 by hand:   telnet 127.0.0.1 1110   then USER bob / PASS correio-bob / LIST / RETR 1 / QUIT
+  curl:           curl -v pop3://bob:correio-bob@127.0.0.1:1110/1
+  transcripts:    $MAILCLI admin -c $CONF transcript SESSION-ID   (id is in each greeting)
+
+Starting smtpd and pop3d (Ctrl-C stops both)...
+MSG
+
+pids=()
+stop() {
+	trap - INT TERM EXIT
+	[ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
+	wait 2>/dev/null || true
+	echo "correio stopped."
+}
+trap stop INT TERM EXIT
+
+for d in smtpd pop3d; do
+	if [ -x "build/$d/$d" ]; then
+		"build/$d/$d" -c "$CONF" &
+		pids+=($!)
+	else
+		echo "!! $d is not built yet (not implemented): not started" >&2
+	fi
+done
+[ ${#pids[@]} -gt 0 ] || { echo "nothing to run" >&2; exit 1; }
+# Stop everything as soon as one daemon exits.
+wait -n "${pids[@]}" || true
