@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <limits.h>
-#include "limits.h"
+#include "correio_limits.h"
 
 #define CONFIG_MAX_LISTEN	16
 #define CONFIG_MAX_ROUTES	64

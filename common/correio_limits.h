@@ -1,13 +1,13 @@
 /*
- * limits.h - every limit correio enforces, named once, with its ini key in
+ * correio_limits.h - every limit correio enforces, named once, with its ini key in
  * the [limits] section, its default and its meaning. config.c fills struct
  * limits from this list; docs/correio.conf.5 documents each; a grep for the
  * field name finds the one place that enforces it.
  *
  *   X(field, default, minimum, maximum, description)
  */
-#ifndef CORREIO_LIMITS_H
-#define CORREIO_LIMITS_H
+#ifndef CORREIO_LIMITS_TABLE_H
+#define CORREIO_LIMITS_TABLE_H
 
 #define CORREIO_LIMITS(X) \
 	X(max_connections,          1000,   1,  100000,   "concurrent connections per daemon; more get 421 / -ERR") \
