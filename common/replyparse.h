@@ -42,7 +42,7 @@ int	pop3_status_parse(const char *line, const char **text_r, char *resp_code, si
 
 /*
  * POP3 multi-line body reader: feed lines; un-stuffs leading dots. Returns 1
- * at the terminating ".", 0 after storing a body line in *out_r/*outlen_r.
+ * at the terminating ".", 0 after storing a body line in *out_r and *outlen_r.
  */
 int	pop3_body_line(const char *line, size_t len, const char **out_r, size_t *outlen_r);
 
