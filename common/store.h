@@ -156,4 +156,9 @@ int	store_transcript_append(struct store *st, const char *session_id,
 int	store_transcript_get(struct store *st, const char *session_id,
 	    store_list_cb *cb, void *arg);
 
+/* ---- schema (store_schema.c; used by store.c only) -------------------- */
+/* Migration i takes user_version i to i + 1. */
+extern const char *const store_schema_migrations[];
+extern const size_t store_schema_count;
+
 #endif

@@ -1,0 +1,1451 @@
+/*
+ * store.c - the SQLite store: the only file in correio that holds SQL.
+ *
+ * Every statement lives in one enum -> SQL table, is prepared once at
+ * store_open(), reset and its bindings cleared after every use, and
+ * finalized at store_close(). Pragmas: WAL, foreign_keys=ON,
+ * synchronous=FULL (a commit is on disk before it returns), busy_timeout so
+ * that smtpd, pop3d and mailcli share one file. Schema migrations
+ * (store_schema.c) are applied forward by PRAGMA user_version on open.
+ * Deliveries are all or nothing (RFC 5321 6.1: a 250 after DATA means the
+ * message is safely stored); a batch shares one transaction and one fsync.
+ * Message bodies are read with incremental blob I/O, never whole.
+ * Never: SQL outside this file, plaintext passwords, partial deliveries.
+ */
+#include <sys/stat.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STORE_BUSY_TIMEOUT_MS	10000	/* wait this long for another writer */
+#define STORE_BODY_MAX		((size_t)1 << 30)	/* = max of max_message_size */
+#define STORE_FORMAT		"correio-store"
+
+enum store_stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+
+	ST_USER_ADD,
+	ST_USER_DEL,
+	ST_USER_SET_HASH,
+	ST_USER_GET_HASH,
+	ST_USER_LIST,
+	ST_USER_NAME,
+	ST_LOCK_DEL_ACCOUNT,
+	ST_ORPHANS_DEL,
+
+	ST_DOMAIN_ADD,
+	ST_DOMAIN_DEL,
+	ST_DOMAIN_LIST,
+	ST_DOMAIN_GET,
+
+	ST_ALIAS_ADD,
+	ST_ALIAS_DEL,
+	ST_ALIAS_LIST,
+	ST_ALIAS_GET,
+
+	ST_MSG_ADD,
+	ST_ENTRY_ADD,
+	ST_QUEUE_ADD,
+
+	ST_LOCK_TAKE,
+	ST_LOCK_TOUCH,
+	ST_LOCK_DEL,
+	ST_MAILBOX_LIST,
+	ST_ENTRY_MESSAGE,
+	ST_ENTRY_DEL,
+	ST_MSG_DEL_IF_ORPHAN,
+	ST_MSG_SIZE,
+
+	ST_QUEUE_LIST,
+	ST_QUEUE_DEFER,
+	ST_QUEUE_GET,
+	ST_QUEUE_DEL,
+	ST_QUEUE_FLUSH,
+
+	ST_TRANSCRIPT_SEQ,
+	ST_TRANSCRIPT_ADD,
+	ST_TRANSCRIPT_GET,
+
+	ST_COUNT
+};
+
+static const char *const store_sql[ST_COUNT] = {
+	[ST_BEGIN]		= "BEGIN IMMEDIATE",
+	[ST_COMMIT]		= "COMMIT",
+	[ST_ROLLBACK]		= "ROLLBACK",
+	[ST_SAVEPOINT]		= "SAVEPOINT delivery",
+	[ST_RELEASE]		= "RELEASE delivery",
+	[ST_ROLLBACK_TO]	= "ROLLBACK TO delivery",
+
+	[ST_USER_ADD]		= "INSERT INTO accounts(name, hash, created) VALUES (?1, ?2, ?3)",
+	[ST_USER_DEL]		= "DELETE FROM accounts WHERE name = ?1",
+	[ST_USER_SET_HASH]	= "UPDATE accounts SET hash = ?2 WHERE name = ?1",
+	[ST_USER_GET_HASH]	= "SELECT hash FROM accounts WHERE name = ?1",
+	[ST_USER_LIST]		= "SELECT name, strftime('%Y-%m-%dT%H:%M:%SZ', created, 'unixepoch')"
+				  " FROM accounts ORDER BY name",
+	[ST_USER_NAME]		= "SELECT name FROM accounts WHERE name = ?1",
+	[ST_LOCK_DEL_ACCOUNT]	= "DELETE FROM locks WHERE account = ?1",
+	[ST_ORPHANS_DEL]	= "DELETE FROM messages WHERE"
+				  " NOT EXISTS (SELECT 1 FROM mailbox WHERE mailbox.message = messages.id)"
+				  " AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.message = messages.id)",
+
+	[ST_DOMAIN_ADD]		= "INSERT INTO domains(name, created) VALUES (lower(?1), ?2)",
+	[ST_DOMAIN_DEL]		= "DELETE FROM domains WHERE name = ?1",
+	[ST_DOMAIN_LIST]	= "SELECT name FROM domains ORDER BY name",
+	[ST_DOMAIN_GET]		= "SELECT 1 FROM domains WHERE name = ?1",
+
+	[ST_ALIAS_ADD]		= "INSERT INTO aliases(address, account, created)"
+				  " SELECT lower(?1), id, ?3 FROM accounts WHERE name = ?2",
+	[ST_ALIAS_DEL]		= "DELETE FROM aliases WHERE address = ?1",
+	[ST_ALIAS_LIST]		= "SELECT al.address, a.name FROM aliases al"
+				  " JOIN accounts a ON a.id = al.account ORDER BY al.address",
+	[ST_ALIAS_GET]		= "SELECT a.name FROM aliases al JOIN accounts a ON a.id = al.account"
+				  " WHERE al.address = ?1",
+
+	[ST_MSG_ADD]		= "INSERT INTO messages(body, size, sender, session, created)"
+				  " VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* An unknown account gives a NULL account: NOT NULL constraint failure. */
+	[ST_ENTRY_ADD]		= "INSERT INTO mailbox(account, message, uidl, size, arrived)"
+				  " VALUES ((SELECT id FROM accounts WHERE name = ?1), ?2,"
+				  " printf('%d.%s', ?2, lower(hex(randomblob(5)))), ?3, ?4)",
+	[ST_QUEUE_ADD]		= "INSERT INTO queue(message, sender, rcpt, created, next_attempt)"
+				  " VALUES (?1, ?2, ?3, ?4, ?4)",
+
+	/* Take the lock when free, already ours, or older than the ttl. */
+	[ST_LOCK_TAKE]		= "INSERT INTO locks(account, owner, taken) VALUES (?1, ?2, ?3)"
+				  " ON CONFLICT(account) DO UPDATE SET owner = excluded.owner,"
+				  " taken = excluded.taken"
+				  " WHERE locks.owner = excluded.owner OR locks.taken < ?4",
+	[ST_LOCK_TOUCH]		= "UPDATE locks SET taken = ?3 WHERE account = ?1 AND owner = ?2",
+	[ST_LOCK_DEL]		= "DELETE FROM locks WHERE account = ?1 AND owner = ?2",
+	[ST_MAILBOX_LIST]	= "SELECT m.id, m.size, m.arrived, m.uidl FROM mailbox m"
+				  " JOIN accounts a ON a.id = m.account"
+				  " WHERE a.name = ?1 AND m.deleted = 0 ORDER BY m.id",
+	[ST_ENTRY_MESSAGE]	= "SELECT message FROM mailbox WHERE id = ?1",
+	[ST_ENTRY_DEL]		= "DELETE FROM mailbox WHERE id = ?1"
+				  " AND account = (SELECT id FROM accounts WHERE name = ?2)"
+				  " RETURNING message",
+	[ST_MSG_DEL_IF_ORPHAN]	= "DELETE FROM messages WHERE id = ?1"
+				  " AND NOT EXISTS (SELECT 1 FROM mailbox WHERE message = ?1)"
+				  " AND NOT EXISTS (SELECT 1 FROM queue WHERE message = ?1)",
+	[ST_MSG_SIZE]		= "SELECT size FROM messages WHERE id = ?1",
+
+	[ST_QUEUE_LIST]		= "SELECT id, message, sender, rcpt, created, next_attempt, attempts,"
+				  " last_error FROM queue WHERE ?1 < 0 OR next_attempt <= ?1"
+				  " ORDER BY next_attempt, id",
+	[ST_QUEUE_DEFER]	= "UPDATE queue SET attempts = attempts + 1, next_attempt = ?2,"
+				  " last_error = ?3 WHERE id = ?1",
+	[ST_QUEUE_GET]		= "SELECT message FROM queue WHERE id = ?1",
+	[ST_QUEUE_DEL]		= "DELETE FROM queue WHERE id = ?1",
+	[ST_QUEUE_FLUSH]	= "UPDATE queue SET next_attempt = 0",
+
+	[ST_TRANSCRIPT_SEQ]	= "SELECT coalesce(max(seq), 0) FROM transcripts WHERE session_id = ?1",
+	[ST_TRANSCRIPT_ADD]	= "INSERT INTO transcripts(session_id, seq, proto, line, time)"
+				  " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_TRANSCRIPT_GET]	= "SELECT line FROM transcripts WHERE session_id = ?1 ORDER BY seq",
+};
+
+struct store {
+	sqlite3		*db;
+	sqlite3_stmt	*stmt[ST_COUNT];
+	char		 err[512];
+};
+
+struct store_delivery {
+	char		 sender[STORE_ADDR_MAX + 1];
+	char		 session_id[64];
+	char		(*rcpts)[STORE_NAME_MAX + 1];	/* local accounts */
+	size_t		 nrcpts;
+	char		(*remotes)[STORE_ADDR_MAX + 1];	/* outbound queue */
+	size_t		 nremotes;
+	unsigned char	*body;
+	size_t		 len, cap;
+	int64_t		 id;				/* message id after commit */
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void
+store_seterr(struct store *st, const char *what)
+{
+	snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static void
+store_setmsg(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+store_setmsg(struct store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->err, sizeof(st->err), fmt, ap);
+	va_end(ap);
+}
+
+/* The prepared statement for id, ready to bind. */
+static sqlite3_stmt *
+stmt(struct store *st, enum store_stmt id)
+{
+	assert(id < ST_COUNT && st->stmt[id] != NULL);
+	return st->stmt[id];
+}
+
+/* Every use of a statement ends here: reset and clear its bindings. */
+static void
+done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Run a statement that returns no rows. Returns 0 or -1 (error recorded). */
+static int
+exec_stmt(struct store *st, enum store_stmt id, const char *what)
+{
+	sqlite3_stmt *s = stmt(st, id);
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		store_seterr(st, what);
+		done(s);
+		return -1;
+	}
+	done(s);
+	return 0;
+}
+
+static int
+store_begin(struct store *st)
+{
+	return exec_stmt(st, ST_BEGIN, "begin transaction");
+}
+
+static int
+store_commit(struct store *st)
+{
+	if (exec_stmt(st, ST_COMMIT, "commit") == -1) {
+		if (!sqlite3_get_autocommit(st->db))
+			exec_stmt(st, ST_ROLLBACK, "rollback");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+store_rollback(struct store *st)
+{
+	char keep[sizeof(st->err)];
+
+	if (sqlite3_get_autocommit(st->db))
+		return;		/* SQLite already rolled back */
+	memcpy(keep, st->err, sizeof(keep));
+	exec_stmt(st, ST_ROLLBACK, "rollback");
+	memcpy(st->err, keep, sizeof(keep));
+}
+
+static int64_t
+now_unix(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void
+bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+static int
+copy_out(struct store *st, const unsigned char *v, char *dst, size_t len)
+{
+	if (v == NULL)
+		v = (const unsigned char *)"";
+	if (snprintf(dst, len, "%s", v) >= (int)len) {
+		store_setmsg(st, "value too long for the caller's buffer");
+		return -1;
+	}
+	return 0;
+}
+
+/* Run a single-parameter lookup returning one text column into dst. */
+static int
+lookup_text(struct store *st, enum store_stmt id, const char *key, char *dst, size_t len)
+{
+	sqlite3_stmt *s = stmt(st, id);
+	int rc, ret;
+
+	bind_text(s, 1, key);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		ret = copy_out(st, sqlite3_column_text(s, 0), dst, len);
+	else if (rc == SQLITE_DONE)
+		ret = STORE_NOTFOUND;
+	else {
+		store_seterr(st, "lookup");
+		ret = -1;
+	}
+	done(s);
+	return ret;
+}
+
+/* ---- open, migrate, close ---------------------------------------------- */
+
+static int
+exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+query_int(sqlite3 *db, const char *sql, int *v)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int(s, 0);
+	else if (rc == SQLITE_DONE)
+		*v = 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * Check that the file is ours and bring its schema up to date, inside one
+ * IMMEDIATE transaction so that two programs opening a new store at once
+ * do not both migrate it.
+ */
+static int
+store_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	int version, ntables, marker, latest = (int)store_schema_count;
+	char sql[64];
+
+	if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen, path) == -1)
+		return -1;
+	if (query_int(db, "PRAGMA user_version", &version) == -1 ||
+	    query_int(db, "SELECT count(*) FROM sqlite_master", &ntables) == -1) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	if (version == 0 && ntables > 0) {
+		snprintf(err, errlen, "%s: not a correio store (it holds %d tables or indexes "
+		    "of another program; refusing to touch it)", path, ntables);
+		goto fail;
+	}
+	if (version > 0) {
+		if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+		    " AND name = 'correio_meta'", &marker) == -1 || marker == 0 ||
+		    query_int(db, "SELECT count(*) FROM correio_meta WHERE key = 'format'"
+		    " AND value = '" STORE_FORMAT "'", &marker) == -1 || marker == 0) {
+			snprintf(err, errlen, "%s: not a correio store (schema version %d "
+			    "without the correio marker)", path, version);
+			goto fail;
+		}
+	}
+	if (version > latest) {
+		snprintf(err, errlen, "%s: store schema version %d is newer than this "
+		    "program knows (%d); upgrade correio", path, version, latest);
+		goto fail;
+	}
+	for (; version < latest; version++) {
+		if (exec_sql(db, store_schema_migrations[version], err, errlen,
+		    "schema migration") == -1)
+			goto fail;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+		if (exec_sql(db, sql, err, errlen, "schema version") == -1)
+			goto fail;
+	}
+	if (exec_sql(db, "COMMIT", err, errlen, path) == -1)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+int
+store_open(struct store **st_r, const char *path, char *err, size_t errlen)
+{
+	struct store *st;
+	int fd, i, rc;
+	char mode[16];
+	sqlite3_stmt *s;
+
+	*st_r = NULL;
+	if (path == NULL || *path == '\0') {
+		snprintf(err, errlen, "no store path given");
+		return -1;
+	}
+	/* The store holds password hashes: create it readable by its owner
+	 * only (SQLite gives the -wal and -shm files the same mode). */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) :
+		    sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+
+	/* journal_mode answers with a row: the mode now in force. */
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK) {
+		rc = sqlite3_errcode(st->db);
+		snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(st->db),
+		    rc == SQLITE_NOTADB ? " (not a correio store)" : "");
+		goto fail;
+	}
+	mode[0] = '\0';
+	if (sqlite3_step(s) == SQLITE_ROW)
+		snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	if (strcasecmp(mode, "wal") != 0) {
+		rc = sqlite3_errcode(st->db);
+		snprintf(err, errlen, "%s: cannot use WAL mode: %s", path,
+		    (rc & 0xff) == SQLITE_NOTADB ? "file is not a database (not a correio store)" :
+		    sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	if (exec_sql(st->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+	    err, errlen, path) == -1)
+		goto fail;
+	if (store_migrate(st->db, path, err, errlen) == -1)
+		goto fail;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		    &st->stmt[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: preparing statement %d: %s", path, i,
+			    sqlite3_errmsg(st->db));
+			goto fail;
+		}
+	}
+	*st_r = st;
+	return 0;
+fail:
+	store_close(&st);
+	return -1;
+}
+
+void
+store_close(struct store **stp)
+{
+	struct store *st = *stp;
+	int i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	free(st);
+	*stp = NULL;
+}
+
+const char *
+store_errmsg(struct store *st)
+{
+	return st->err;
+}
+
+int
+store_schema_version(struct store *st)
+{
+	int v;
+
+	if (query_int(st->db, "PRAGMA user_version", &v) == -1)
+		return -1;
+	return v;
+}
+
+int
+store_schema_latest(void)
+{
+	return (int)store_schema_count;
+}
+
+/* ---- accounts, domains, aliases ---------------------------------------- */
+
+static bool
+is_constraint(struct store *st)
+{
+	return (sqlite3_errcode(st->db) & 0xff) == SQLITE_CONSTRAINT;
+}
+
+int
+store_user_add(struct store *st, const char *name, const char *hash)
+{
+	sqlite3_stmt *s = stmt(st, ST_USER_ADD);
+	int rc;
+
+	if (strlen(name) == 0 || strlen(name) > STORE_NAME_MAX) {
+		store_setmsg(st, "account name must have 1 to %d characters", STORE_NAME_MAX);
+		return -1;
+	}
+	bind_text(s, 1, name);
+	bind_text(s, 2, hash);
+	sqlite3_bind_int64(s, 3, now_unix());
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (is_constraint(st)) {
+		store_setmsg(st, "account %s already exists", name);
+		return STORE_EXISTS;
+	}
+	store_seterr(st, "add account");
+	return -1;
+}
+
+int
+store_user_del(struct store *st, const char *name)
+{
+	sqlite3_stmt *s;
+	int changed;
+
+	if (store_begin(st) == -1)
+		return -1;
+	s = stmt(st, ST_USER_DEL);
+	bind_text(s, 1, name);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		store_seterr(st, "delete account");
+		done(s);
+		goto fail;
+	}
+	done(s);
+	changed = sqlite3_changes(st->db);
+	if (changed == 0) {
+		store_rollback(st);
+		store_setmsg(st, "no account %s", name);
+		return STORE_NOTFOUND;
+	}
+	/* Mailbox entries and aliases went with the account (ON DELETE
+	 * CASCADE); drop the messages nobody references any more. */
+	s = stmt(st, ST_LOCK_DEL_ACCOUNT);
+	bind_text(s, 1, name);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		store_seterr(st, "delete lock");
+		done(s);
+		goto fail;
+	}
+	done(s);
+	if (exec_stmt(st, ST_ORPHANS_DEL, "delete messages") == -1)
+		goto fail;
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int
+store_user_set_hash(struct store *st, const char *name, const char *hash)
+{
+	sqlite3_stmt *s = stmt(st, ST_USER_SET_HASH);
+	int rc;
+
+	bind_text(s, 1, name);
+	bind_text(s, 2, hash);
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "set password");
+		return -1;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		store_setmsg(st, "no account %s", name);
+		return STORE_NOTFOUND;
+	}
+	return 0;
+}
+
+int
+store_user_get_hash(struct store *st, const char *name, char *hash_r, size_t len)
+{
+	int rc = lookup_text(st, ST_USER_GET_HASH, name, hash_r, len);
+
+	if (rc == STORE_NOTFOUND)
+		store_setmsg(st, "no account %s", name);
+	return rc;
+}
+
+/* Run a listing statement, calling cb with columns 0 and 1 (NULL if absent). */
+static int
+list_rows(struct store *st, enum store_stmt id, store_list_cb *cb, void *arg)
+{
+	sqlite3_stmt *s = stmt(st, id);
+	int rc, ncol = sqlite3_column_count(s);
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		cb(arg, (const char *)sqlite3_column_text(s, 0),
+		    ncol > 1 ? (const char *)sqlite3_column_text(s, 1) : NULL);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "list");
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_user_list(struct store *st, store_list_cb *cb, void *arg)
+{
+	return list_rows(st, ST_USER_LIST, cb, arg);
+}
+
+int
+store_domain_add(struct store *st, const char *domain)
+{
+	sqlite3_stmt *s = stmt(st, ST_DOMAIN_ADD);
+	int rc;
+
+	if (strlen(domain) == 0 || strlen(domain) > 255) {
+		store_setmsg(st, "a domain has 1 to 255 characters");
+		return -1;
+	}
+	bind_text(s, 1, domain);
+	sqlite3_bind_int64(s, 2, now_unix());
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (is_constraint(st)) {
+		store_setmsg(st, "domain %s already exists", domain);
+		return STORE_EXISTS;
+	}
+	store_seterr(st, "add domain");
+	return -1;
+}
+
+int
+store_domain_del(struct store *st, const char *domain)
+{
+	sqlite3_stmt *s = stmt(st, ST_DOMAIN_DEL);
+	int rc;
+
+	bind_text(s, 1, domain);
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "delete domain");
+		return -1;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		store_setmsg(st, "no domain %s", domain);
+		return STORE_NOTFOUND;
+	}
+	return 0;
+}
+
+int
+store_domain_list(struct store *st, store_list_cb *cb, void *arg)
+{
+	return list_rows(st, ST_DOMAIN_LIST, cb, arg);
+}
+
+bool
+store_domain_is_local(struct store *st, const char *domain)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (domain == NULL || *domain == '\0')
+		return false;
+	s = stmt(st, ST_DOMAIN_GET);
+	bind_text(s, 1, domain);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		store_seterr(st, "domain lookup");
+	done(s);
+	return rc == SQLITE_ROW;
+}
+
+int
+store_alias_add(struct store *st, const char *address, const char *account)
+{
+	sqlite3_stmt *s = stmt(st, ST_ALIAS_ADD);
+	int rc;
+
+	if (strlen(address) == 0 || strlen(address) > STORE_ADDR_MAX) {
+		store_setmsg(st, "an alias has 1 to %d characters", STORE_ADDR_MAX);
+		return -1;
+	}
+	bind_text(s, 1, address);
+	bind_text(s, 2, account);
+	sqlite3_bind_int64(s, 3, now_unix());
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc == SQLITE_DONE) {
+		if (sqlite3_changes(st->db) == 0) {
+			store_setmsg(st, "no account %s", account);
+			return STORE_NOTFOUND;
+		}
+		return 0;
+	}
+	if (is_constraint(st)) {
+		store_setmsg(st, "alias %s already exists", address);
+		return STORE_EXISTS;
+	}
+	store_seterr(st, "add alias");
+	return -1;
+}
+
+int
+store_alias_del(struct store *st, const char *address)
+{
+	sqlite3_stmt *s = stmt(st, ST_ALIAS_DEL);
+	int rc;
+
+	bind_text(s, 1, address);
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "delete alias");
+		return -1;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		store_setmsg(st, "no alias %s", address);
+		return STORE_NOTFOUND;
+	}
+	return 0;
+}
+
+int
+store_alias_list(struct store *st, store_list_cb *cb, void *arg)
+{
+	return list_rows(st, ST_ALIAS_LIST, cb, arg);
+}
+
+int
+store_resolve(struct store *st, const char *local, const char *domain,
+    char *account_r, size_t len)
+{
+	char addr[STORE_ADDR_MAX + 2];
+	int rc;
+
+	if (local == NULL || *local == '\0') {
+		store_setmsg(st, "empty local part");
+		return STORE_NOTFOUND;
+	}
+	if (domain != NULL && *domain != '\0') {
+		if (snprintf(addr, sizeof(addr), "%s@%s", local, domain) >= (int)sizeof(addr)) {
+			store_setmsg(st, "address too long");
+			return STORE_NOTFOUND;
+		}
+		rc = lookup_text(st, ST_ALIAS_GET, addr, account_r, len);
+		if (rc != STORE_NOTFOUND)
+			return rc;
+	}
+	rc = lookup_text(st, ST_ALIAS_GET, local, account_r, len);
+	if (rc != STORE_NOTFOUND)
+		return rc;
+	rc = lookup_text(st, ST_USER_NAME, local, account_r, len);
+	if (rc == STORE_NOTFOUND)
+		store_setmsg(st, "no account or alias %s", local);
+	return rc;
+}
+
+/* ---- deliveries --------------------------------------------------------- */
+
+struct store_delivery *
+store_delivery_new(const char *sender, const char *session_id)
+{
+	struct store_delivery *d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	snprintf(d->sender, sizeof(d->sender), "%s", sender ? sender : "");
+	snprintf(d->session_id, sizeof(d->session_id), "%s", session_id ? session_id : "");
+	d->id = -1;
+	return d;
+}
+
+int
+store_delivery_add_rcpt(struct store_delivery *d, const char *account)
+{
+	void *p;
+	size_t i;
+
+	if (strlen(account) == 0 || strlen(account) > STORE_NAME_MAX)
+		return -1;
+	for (i = 0; i < d->nrcpts; i++)
+		if (strcasecmp(d->rcpts[i], account) == 0)
+			return 0;
+	/* UNSAFE: nrcpts is bounded by the caller's max_recipients */
+	if ((p = reallocarray(d->rcpts, d->nrcpts + 1, sizeof(*d->rcpts))) == NULL)
+		return -1;
+	d->rcpts = p;
+	snprintf(d->rcpts[d->nrcpts++], sizeof(*d->rcpts), "%s", account);
+	return 0;
+}
+
+int
+store_delivery_add_remote(struct store_delivery *d, const char *address)
+{
+	void *p;
+	size_t i;
+
+	if (strlen(address) == 0 || strlen(address) > STORE_ADDR_MAX)
+		return -1;
+	for (i = 0; i < d->nremotes; i++)
+		if (strcmp(d->remotes[i], address) == 0)
+			return 0;
+	if ((p = reallocarray(d->remotes, d->nremotes + 1, sizeof(*d->remotes))) == NULL)
+		return -1;
+	d->remotes = p;
+	snprintf(d->remotes[d->nremotes++], sizeof(*d->remotes), "%s", address);
+	return 0;
+}
+
+int
+store_delivery_body(struct store_delivery *d, const void *p, size_t n)
+{
+	size_t ncap;
+	unsigned char *nb;
+
+	if (n == 0)
+		return 0;
+	if (n > STORE_BODY_MAX - d->len)
+		return -1;
+	if (d->len + n > d->cap) {
+		ncap = d->cap ? d->cap : 16384;
+		while (ncap < d->len + n)
+			ncap *= 2;	/* UNSAFE: bounded by STORE_BODY_MAX above */
+		if ((nb = realloc(d->body, ncap)) == NULL)
+			return -1;
+		d->body = nb;
+		d->cap = ncap;
+	}
+	memcpy(d->body + d->len, p, n);
+	d->len += n;
+	return 0;
+}
+
+size_t
+store_delivery_size(const struct store_delivery *d)
+{
+	return d->len;
+}
+
+int64_t
+store_delivery_id(const struct store_delivery *d)
+{
+	return d->id;
+}
+
+void
+store_delivery_free(struct store_delivery **dp)
+{
+	struct store_delivery *d = *dp;
+
+	if (d == NULL)
+		return;
+	free(d->rcpts);
+	free(d->remotes);
+	free(d->body);
+	free(d);
+	*dp = NULL;
+}
+
+/* Write one delivery inside the current transaction. 0 or -1. */
+static int
+delivery_write(struct store *st, struct store_delivery *d)
+{
+	sqlite3_stmt *s;
+	int64_t id, now = now_unix();
+	size_t i;
+
+	if (d->nrcpts == 0 && d->nremotes == 0) {
+		store_setmsg(st, "delivery without recipients");
+		return -1;
+	}
+	s = stmt(st, ST_MSG_ADD);
+	if (d->len == 0)
+		sqlite3_bind_zeroblob(s, 1, 0);
+	else
+		sqlite3_bind_blob64(s, 1, d->body, d->len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (int64_t)d->len);
+	bind_text(s, 3, d->sender);
+	bind_text(s, 4, d->session_id);
+	sqlite3_bind_int64(s, 5, now);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		store_seterr(st, "store message");
+		done(s);
+		return -1;
+	}
+	done(s);
+	id = sqlite3_last_insert_rowid(st->db);
+
+	for (i = 0; i < d->nrcpts; i++) {
+		s = stmt(st, ST_ENTRY_ADD);
+		bind_text(s, 1, d->rcpts[i]);
+		sqlite3_bind_int64(s, 2, id);
+		sqlite3_bind_int64(s, 3, (int64_t)d->len);
+		sqlite3_bind_int64(s, 4, now);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			snprintf(st->err, sizeof(st->err), "deliver to %s: %s", d->rcpts[i],
+			    is_constraint(st) ? "no such account" : sqlite3_errmsg(st->db));
+			done(s);
+			return -1;
+		}
+		done(s);
+	}
+	for (i = 0; i < d->nremotes; i++) {
+		s = stmt(st, ST_QUEUE_ADD);
+		sqlite3_bind_int64(s, 1, id);
+		bind_text(s, 2, d->sender);
+		bind_text(s, 3, d->remotes[i]);
+		sqlite3_bind_int64(s, 4, now);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			store_seterr(st, "queue message");
+			done(s);
+			return -1;
+		}
+		done(s);
+	}
+	d->id = id;
+	return 0;
+}
+
+int
+store_delivery_commit(struct store *st, struct store_delivery *d)
+{
+	d->id = -1;
+	if (store_begin(st) == -1)
+		return -1;
+	if (delivery_write(st, d) == -1) {
+		store_rollback(st);
+		d->id = -1;
+		return -1;
+	}
+	if (store_commit(st) == -1) {
+		d->id = -1;
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
+    size_t n, int *result)
+{
+	size_t i, ok = 0;
+
+	for (i = 0; i < n; i++) {
+		result[i] = -1;
+		ds[i]->id = -1;
+	}
+	if (n == 0)
+		return 0;
+	if (store_begin(st) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (exec_stmt(st, ST_SAVEPOINT, "savepoint") == -1)
+			goto fail;
+		if (delivery_write(st, ds[i]) == 0) {
+			if (exec_stmt(st, ST_RELEASE, "release savepoint") == -1)
+				goto fail;
+			result[i] = 0;
+			ok++;
+		} else {
+			ds[i]->id = -1;
+			/* Undo this delivery alone; the others stay. */
+			if (sqlite3_get_autocommit(st->db) ||
+			    exec_stmt(st, ST_ROLLBACK_TO, "rollback to savepoint") == -1 ||
+			    exec_stmt(st, ST_RELEASE, "release savepoint") == -1)
+				goto fail;
+		}
+	}
+	if (store_commit(st) == -1)
+		goto lost;
+	return 0;
+fail:
+	store_rollback(st);
+lost:
+	for (i = 0; i < n; i++) {
+		result[i] = -1;
+		ds[i]->id = -1;
+	}
+	(void)ok;
+	return -1;
+}
+
+/* ---- mailboxes ---------------------------------------------------------- */
+
+int
+store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl)
+{
+	sqlite3_stmt *s = stmt(st, ST_LOCK_TAKE);
+	int64_t now = now_unix();
+	int rc;
+
+	bind_text(s, 1, account);
+	bind_text(s, 2, owner);
+	sqlite3_bind_int64(s, 3, now);
+	sqlite3_bind_int64(s, 4, now - ttl);
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "lock mailbox");
+		return -1;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		store_setmsg(st, "mailbox of %s is in use", account);
+		return STORE_LOCKED;
+	}
+	return 0;
+}
+
+int
+store_mailbox_touch(struct store *st, const char *account, const char *owner)
+{
+	sqlite3_stmt *s = stmt(st, ST_LOCK_TOUCH);
+	int rc;
+
+	bind_text(s, 1, account);
+	bind_text(s, 2, owner);
+	sqlite3_bind_int64(s, 3, now_unix());
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "refresh lock");
+		return -1;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		store_setmsg(st, "lock on %s was taken over", account);
+		return STORE_LOCKED;
+	}
+	return 0;
+}
+
+int
+store_mailbox_unlock(struct store *st, const char *account, const char *owner)
+{
+	sqlite3_stmt *s = stmt(st, ST_LOCK_DEL);
+	int rc;
+
+	bind_text(s, 1, account);
+	bind_text(s, 2, owner);
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "unlock mailbox");
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_mailbox_list(struct store *st, const char *account,
+    struct store_msg **msgs_r, size_t *n_r)
+{
+	sqlite3_stmt *s = stmt(st, ST_MAILBOX_LIST);
+	struct store_msg *v = NULL, *nv;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*msgs_r = NULL;
+	*n_r = 0;
+	bind_text(s, 1, account);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
+				store_setmsg(st, "out of memory listing a mailbox");
+				done(s);
+				free(v);
+				return -1;
+			}
+			v = nv;
+		}
+		v[n].entry_id = sqlite3_column_int64(s, 0);
+		v[n].size = sqlite3_column_int64(s, 1);
+		v[n].arrived = sqlite3_column_int64(s, 2);
+		snprintf(v[n].uidl, sizeof(v[n].uidl), "%s",
+		    (const char *)sqlite3_column_text(s, 3));
+		n++;
+	}
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "list mailbox");
+		free(v);
+		return -1;
+	}
+	*msgs_r = v;
+	*n_r = n;
+	return 0;
+}
+
+/* Incremental read of messages.body for rowid message_id. */
+static int
+blob_read(struct store *st, int64_t message_id, int64_t offset, void *dst,
+    size_t len, size_t *got_r)
+{
+	sqlite3_blob *b;
+	int rc, size;
+	size_t n;
+
+	*got_r = 0;
+	rc = sqlite3_blob_open(st->db, "main", "messages", "body", message_id, 0, &b);
+	if (rc != SQLITE_OK) {
+		store_seterr(st, "open message");
+		return (rc & 0xff) == SQLITE_ERROR ? STORE_NOTFOUND : -1;
+	}
+	size = sqlite3_blob_bytes(b);
+	if (offset < 0 || offset >= size) {
+		sqlite3_blob_close(b);
+		return 0;
+	}
+	n = (size_t)(size - offset);
+	if (n > len)
+		n = len;
+	if (n > 0 && sqlite3_blob_read(b, dst, (int)n, (int)offset) != SQLITE_OK) {
+		store_seterr(st, "read message");
+		sqlite3_blob_close(b);
+		return -1;
+	}
+	sqlite3_blob_close(b);
+	*got_r = n;
+	return 0;
+}
+
+int
+store_msg_read(struct store *st, int64_t entry_id, int64_t offset,
+    void *dst, size_t len, size_t *got_r)
+{
+	sqlite3_stmt *s = stmt(st, ST_ENTRY_MESSAGE);
+	int64_t message_id;
+	int rc;
+
+	*got_r = 0;
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	sqlite3_bind_int64(s, 1, entry_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		done(s);
+		store_setmsg(st, "no mailbox entry %lld", (long long)entry_id);
+		return STORE_NOTFOUND;
+	}
+	if (rc != SQLITE_ROW) {
+		store_seterr(st, "find message");
+		done(s);
+		return -1;
+	}
+	message_id = sqlite3_column_int64(s, 0);
+	done(s);
+	return blob_read(st, message_id, offset, dst, len, got_r);
+}
+
+int
+store_mailbox_expunge(struct store *st, const char *account,
+    const int64_t *entry_ids, size_t n)
+{
+	sqlite3_stmt *s;
+	int64_t message_id;
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (store_begin(st) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		s = stmt(st, ST_ENTRY_DEL);
+		sqlite3_bind_int64(s, 1, entry_ids[i]);
+		bind_text(s, 2, account);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_DONE) {	/* already gone: nothing to do */
+			done(s);
+			continue;
+		}
+		if (rc != SQLITE_ROW) {
+			store_seterr(st, "delete entry");
+			done(s);
+			goto fail;
+		}
+		message_id = sqlite3_column_int64(s, 0);
+		/* RETURNING: step to the end so the delete completes. */
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+			;
+		done(s);
+		if (rc != SQLITE_DONE) {
+			store_seterr(st, "delete entry");
+			goto fail;
+		}
+		s = stmt(st, ST_MSG_DEL_IF_ORPHAN);
+		sqlite3_bind_int64(s, 1, message_id);
+		rc = sqlite3_step(s);
+		done(s);
+		if (rc != SQLITE_DONE) {
+			store_seterr(st, "delete message");
+			goto fail;
+		}
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+/* ---- outbound queue ------------------------------------------------------ */
+
+int
+store_queue_list(struct store *st, int64_t now, struct store_queue_item **items_r, size_t *n_r)
+{
+	sqlite3_stmt *s = stmt(st, ST_QUEUE_LIST);
+	struct store_queue_item *v = NULL, *nv, *q;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*items_r = NULL;
+	*n_r = 0;
+	sqlite3_bind_int64(s, 1, now);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
+				store_setmsg(st, "out of memory listing the queue");
+				done(s);
+				free(v);
+				return -1;
+			}
+			v = nv;
+		}
+		q = &v[n++];
+		q->id = sqlite3_column_int64(s, 0);
+		q->message_id = sqlite3_column_int64(s, 1);
+		snprintf(q->sender, sizeof(q->sender), "%s", (const char *)sqlite3_column_text(s, 2));
+		snprintf(q->rcpt, sizeof(q->rcpt), "%s", (const char *)sqlite3_column_text(s, 3));
+		q->created = sqlite3_column_int64(s, 4);
+		q->next_attempt = sqlite3_column_int64(s, 5);
+		q->attempts = sqlite3_column_int(s, 6);
+		snprintf(q->last_error, sizeof(q->last_error), "%s",
+		    (const char *)sqlite3_column_text(s, 7));
+	}
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "list queue");
+		free(v);
+		return -1;
+	}
+	*items_r = v;
+	*n_r = n;
+	return 0;
+}
+
+int
+store_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const char *error)
+{
+	sqlite3_stmt *s = stmt(st, ST_QUEUE_DEFER);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, next_attempt);
+	bind_text(s, 3, error ? error : "");
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "defer queue item");
+		return -1;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		store_setmsg(st, "no queue item %lld", (long long)id);
+		return STORE_NOTFOUND;
+	}
+	return 0;
+}
+
+int
+store_queue_delete(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s;
+	int64_t message_id;
+	int rc;
+
+	if (store_begin(st) == -1)
+		return -1;
+	s = stmt(st, ST_QUEUE_GET);
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		done(s);
+		store_rollback(st);
+		store_setmsg(st, "no queue item %lld", (long long)id);
+		return STORE_NOTFOUND;
+	}
+	if (rc != SQLITE_ROW) {
+		store_seterr(st, "find queue item");
+		done(s);
+		goto fail;
+	}
+	message_id = sqlite3_column_int64(s, 0);
+	done(s);
+	s = stmt(st, ST_QUEUE_DEL);
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "delete queue item");
+		goto fail;
+	}
+	s = stmt(st, ST_MSG_DEL_IF_ORPHAN);
+	sqlite3_bind_int64(s, 1, message_id);
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "delete message");
+		goto fail;
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int
+store_queue_flush(struct store *st)
+{
+	return exec_stmt(st, ST_QUEUE_FLUSH, "flush queue");
+}
+
+int
+store_message_read(struct store *st, int64_t message_id, int64_t offset,
+    void *dst, size_t len, size_t *got_r)
+{
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	return blob_read(st, message_id, offset, dst, len, got_r);
+}
+
+int64_t
+store_message_size(struct store *st, int64_t message_id)
+{
+	sqlite3_stmt *s = stmt(st, ST_MSG_SIZE);
+	int64_t size = -1;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, message_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		size = sqlite3_column_int64(s, 0);
+	else if (rc == SQLITE_DONE)
+		store_setmsg(st, "no message %lld", (long long)message_id);
+	else
+		store_seterr(st, "message size");
+	done(s);
+	return size;
+}
+
+/* ---- transcripts --------------------------------------------------------- */
+
+int
+store_transcript_append(struct store *st, const char *session_id,
+    const char *proto, const char *lines, size_t len)
+{
+	sqlite3_stmt *s;
+	const char *p = lines, *end = lines + len, *nl;
+	int64_t seq, now = now_unix();
+	int rc;
+
+	if (len == 0)
+		return 0;
+	if (store_begin(st) == -1)
+		return -1;
+	s = stmt(st, ST_TRANSCRIPT_SEQ);
+	bind_text(s, 1, session_id);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		store_seterr(st, "transcript sequence");
+		done(s);
+		goto fail;
+	}
+	seq = sqlite3_column_int64(s, 0);
+	done(s);
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		s = stmt(st, ST_TRANSCRIPT_ADD);
+		bind_text(s, 1, session_id);
+		sqlite3_bind_int64(s, 2, ++seq);
+		bind_text(s, 3, proto ? proto : "");
+		sqlite3_bind_text(s, 4, p, (int)(nl - p), SQLITE_STATIC);
+		sqlite3_bind_int64(s, 5, now);
+		rc = sqlite3_step(s);
+		done(s);
+		if (rc != SQLITE_DONE) {
+			store_seterr(st, "transcript line");
+			goto fail;
+		}
+		p = nl + 1;
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int
+store_transcript_get(struct store *st, const char *session_id,
+    store_list_cb *cb, void *arg)
+{
+	sqlite3_stmt *s = stmt(st, ST_TRANSCRIPT_GET);
+	size_t n = 0;
+	int rc;
+
+	bind_text(s, 1, session_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		cb(arg, (const char *)sqlite3_column_text(s, 0), NULL);
+		n++;
+	}
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "read transcript");
+		return -1;
+	}
+	if (n == 0) {
+		store_setmsg(st, "no transcript for session %s", session_id);
+		return STORE_NOTFOUND;
+	}
+	return 0;
+}

@@ -1,0 +1,105 @@
+/*
+ * store_schema.c - the schema of the correio store, as an append-only list of
+ * migrations. Migration i (0-based) takes a store from PRAGMA user_version i
+ * to i + 1; store.c applies every missing one forward, in one transaction, on
+ * open. A released migration is never edited: a change of schema is a new
+ * entry at the end. The table correio_meta marks a file as ours: store.c
+ * refuses a file with tables but without that marker, and a file whose
+ * user_version is newer than this list.
+ */
+#include <stddef.h>
+
+#include "store.h"
+
+const char *const store_schema_migrations[] = {
+	/* version 1: the first schema */
+	"CREATE TABLE correio_meta ("
+	"  key    TEXT PRIMARY KEY,"
+	"  value  TEXT NOT NULL"
+	");"
+	"INSERT INTO correio_meta(key, value) VALUES ('format', 'correio-store');"
+
+	/* Login accounts. The name is what USER and AUTH carry. */
+	"CREATE TABLE accounts ("
+	"  id       INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name     TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+	"  hash     TEXT NOT NULL,"	/* crypt(3) hash, never plaintext */
+	"  created  INTEGER NOT NULL"	/* unix time */
+	");"
+
+	/* Domains served here: an account receives mail at name@each of them. */
+	"CREATE TABLE domains ("
+	"  name     TEXT PRIMARY KEY COLLATE NOCASE,"
+	"  created  INTEGER NOT NULL"
+	");"
+
+	/* "postmaster", "info" (any local domain) or "info@lab.test". */
+	"CREATE TABLE aliases ("
+	"  address  TEXT PRIMARY KEY COLLATE NOCASE,"
+	"  account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+	"  created  INTEGER NOT NULL"
+	");"
+	"CREATE INDEX aliases_account ON aliases(account);"
+
+	/* A message is stored once, however many recipients: the exact octets a
+	 * POP3 client receives (CRLF lines, not dot-stuffed). */
+	"CREATE TABLE messages ("
+	"  id       INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  body     BLOB NOT NULL,"
+	"  size     INTEGER NOT NULL,"
+	"  sender   TEXT NOT NULL,"		/* envelope sender, '' for <> */
+	"  session  TEXT NOT NULL DEFAULT '',"	/* session id that received it */
+	"  created  INTEGER NOT NULL"
+	");"
+
+	/* One entry per (account, message). The uidl (RFC 1939 7) is the never
+	 * reused message id plus a random part, so that it stays unique even
+	 * when a store is recreated and ids start again. */
+	"CREATE TABLE mailbox ("
+	"  id       INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+	"  message  INTEGER NOT NULL REFERENCES messages(id),"
+	"  uidl     TEXT NOT NULL,"
+	"  size     INTEGER NOT NULL,"
+	"  arrived  INTEGER NOT NULL,"
+	"  deleted  INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (account, uidl),"
+	"  UNIQUE (account, message)"
+	");"
+	"CREATE INDEX mailbox_message ON mailbox(message);"
+
+	/* Outbound queue for the relay: one item per remote recipient. */
+	"CREATE TABLE queue ("
+	"  id            INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  message       INTEGER NOT NULL REFERENCES messages(id),"
+	"  sender        TEXT NOT NULL,"
+	"  rcpt          TEXT NOT NULL,"
+	"  created       INTEGER NOT NULL,"
+	"  next_attempt  INTEGER NOT NULL,"
+	"  attempts      INTEGER NOT NULL DEFAULT 0,"
+	"  last_error    TEXT NOT NULL DEFAULT ''"
+	");"
+	"CREATE INDEX queue_next ON queue(next_attempt);"
+	"CREATE INDEX queue_message ON queue(message);"
+
+	/* POP3 mailbox locks (RFC 1939 8: exclusive access), with takeover
+	 * after a time to live so that a crashed session does not lock forever. */
+	"CREATE TABLE locks ("
+	"  account  TEXT PRIMARY KEY COLLATE NOCASE,"
+	"  owner    TEXT NOT NULL,"
+	"  taken    INTEGER NOT NULL"
+	");"
+
+	/* Session transcripts: "TIME C: line" / "TIME S: line". */
+	"CREATE TABLE transcripts ("
+	"  session_id  TEXT NOT NULL,"
+	"  seq         INTEGER NOT NULL,"
+	"  proto       TEXT NOT NULL,"
+	"  line        TEXT NOT NULL,"
+	"  time        INTEGER NOT NULL,"
+	"  PRIMARY KEY (session_id, seq)"
+	") WITHOUT ROWID;",
+};
+
+const size_t store_schema_count =
+    sizeof(store_schema_migrations) / sizeof(store_schema_migrations[0]);

@@ -1,0 +1,857 @@
+/*
+ * admin.c - `mailcli admin`: accounts, domains, aliases, local delivery,
+ * the outbound queue and session transcripts, working directly on the store
+ * (no daemon needed). One table of {object, verb} -> handler.
+ *
+ * Passwords come from a prompt with echo off on /dev/tty, or from the first
+ * line of standard input with --password-stdin; never from argv, never
+ * printed. Exit status: 0 ok, 1 failure (message on stderr), 2 usage.
+ * `deliver` is a local delivery agent (like dovecot-lda): it reads a message
+ * on standard input, turns bare LF into CRLF (RFC 5322 2.3) and stores it
+ * for the given accounts in one transaction.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "mailcli.h"
+#include "store.h"
+
+#define ADMIN_PASSWORD_MAX	1024	/* longest password we read */
+
+struct admin {
+	struct config	 cfg;
+	struct store	*st;
+	const char	*store_path;
+};
+
+struct admin_cmd {
+	const char	*object;
+	const char	*verb;		/* NULL: the object alone (transcript ID) */
+	int		 min_args, max_args;	/* after object and verb; -1 = any */
+	int		(*run)(struct admin *a, int argc, char **argv);
+	const char	*usage;
+};
+
+static void
+admin_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+admin_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mailcli admin: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- validation ----------------------------------------------------------- */
+
+/* Account names: what USER and AUTH carry. Letters, digits, . _ -. */
+static bool
+valid_account(const char *s)
+{
+	size_t n = 0;
+
+	if (!isalnum((unsigned char)*s))
+		return false;
+	for (; *s; s++, n++)
+		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+			return false;
+	return n <= STORE_NAME_MAX;
+}
+
+/* LDH labels separated by dots (RFC 5321 4.1.2 Domain). */
+static bool
+valid_domain(const char *s)
+{
+	size_t label = 0, n = 0;
+	char prev = '.';
+
+	for (; *s; prev = *s, s++, n++) {
+		if (*s == '.') {
+			if (label == 0 || prev == '-')
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)*s) || (*s == '-' && label > 0)) {
+			if (++label > 63)
+				return false;
+		} else
+			return false;
+	}
+	return n > 0 && n <= 255 && label > 0 && prev != '-';
+}
+
+/* A local part as an alias takes it: printable, no spaces, no '@'. */
+static bool
+valid_local(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 64)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || s[i] == '@' ||
+		    s[i] == '<' || s[i] == '>' || s[i] == '"' || s[i] == ',')
+			return false;
+	return true;
+}
+
+static void
+lowercase(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+/* ---- passwords ------------------------------------------------------------ */
+
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_fd = -1;
+
+static void
+restore_tty(int sig)
+{
+	if (tty_fd != -1)
+		tcsetattr(tty_fd, TCSAFLUSH, &saved_tty);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Read one line into buf without its line ending. 0, or -1 at EOF/error. */
+static int
+read_line_fd(int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+	ssize_t r;
+	char c;
+
+	for (;;) {
+		r = read(fd, &c, 1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (c == '\n')
+			break;
+		if (n + 1 >= len)
+			return -1;
+		buf[n++] = c;
+	}
+	if (r <= 0 && n == 0)
+		return -1;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int
+prompt_tty(int fd, const char *prompt, char *buf, size_t len)
+{
+	struct termios t;
+	int rc;
+
+	if (tcgetattr(fd, &saved_tty) == -1)
+		return -1;
+	t = saved_tty;
+	t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	t.c_lflag |= ICANON;
+	tty_fd = fd;
+	signal(SIGINT, restore_tty);
+	signal(SIGTERM, restore_tty);
+	signal(SIGHUP, restore_tty);
+	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &t) == -1) {
+		tty_fd = -1;
+		return -1;
+	}
+	rc = read_line_fd(fd, buf, len);
+	tcsetattr(fd, TCSAFLUSH, &saved_tty);
+	tty_fd = -1;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	if (write(fd, "\n", 1) < 0)
+		rc = -1;
+	return rc;
+}
+
+/*
+ * Get a new password: from stdin's first line with --password-stdin, else
+ * twice from the terminal. 0 or -1 (message printed).
+ */
+static int
+get_password(const char *name, bool from_stdin, char *pw, size_t len)
+{
+	char again[ADMIN_PASSWORD_MAX], prompt[128];
+	int fd, rc = -1;
+
+	if (from_stdin) {
+		if (read_line_fd(STDIN_FILENO, pw, len) == -1) {
+			admin_err("no password on standard input (or longer than %d)", (int)len - 1);
+			return -1;
+		}
+	} else {
+		if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC)) == -1) {
+			admin_err("no terminal to ask for the password; use --password-stdin");
+			return -1;
+		}
+		snprintf(prompt, sizeof(prompt), "New password for %s: ", name);
+		if (prompt_tty(fd, prompt, pw, len) == -1 ||
+		    prompt_tty(fd, "Again: ", again, sizeof(again)) == -1) {
+			admin_err("could not read the password");
+			close(fd);
+			goto out;
+		}
+		close(fd);
+		if (strcmp(pw, again) != 0) {
+			admin_err("the passwords differ; nothing changed");
+			goto out;
+		}
+	}
+	if (pw[0] == '\0') {
+		admin_err("empty password refused");
+		goto out;
+	}
+	rc = 0;
+out:
+	explicit_bzero(again, sizeof(again));
+	if (rc == -1)
+		explicit_bzero(pw, len);
+	return rc;
+}
+
+/* Parse "NAME [--password-stdin]" in any order. */
+static int
+name_and_stdin(int argc, char **argv, const char **name, bool *from_stdin)
+{
+	int i;
+
+	*name = NULL;
+	*from_stdin = false;
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--password-stdin") == 0)
+			*from_stdin = true;
+		else if (argv[i][0] == '-') {
+			admin_err("unknown option %s", argv[i]);
+			return -1;
+		} else if (*name == NULL)
+			*name = argv[i];
+		else {
+			admin_err("unexpected argument %s", argv[i]);
+			return -1;
+		}
+	}
+	if (*name == NULL) {
+		admin_err("missing account name");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- commands ------------------------------------------------------------- */
+
+static void
+print_one(void *arg, const char *a, const char *b)
+{
+	(void)arg;
+	(void)b;
+	printf("%s\n", a);
+}
+
+static void
+print_pair(void *arg, const char *a, const char *b)
+{
+	printf("%s%s%s\n", a, (const char *)arg, b ? b : "");
+}
+
+static void
+count_cb(void *arg, const char *a, const char *b)
+{
+	(void)a;
+	(void)b;
+	(*(size_t *)arg)++;
+}
+
+static int
+user_add(struct admin *a, int argc, char **argv)
+{
+	char name[STORE_NAME_MAX + 1], pw[ADMIN_PASSWORD_MAX], hash[AUTH_HASH_MAX], acct[STORE_NAME_MAX + 1];
+	const char *arg;
+	bool from_stdin;
+	size_t ndomains = 0;
+	int rc;
+
+	if (name_and_stdin(argc, argv, &arg, &from_stdin) == -1)
+		return 2;
+	if (!valid_account(arg)) {
+		admin_err("'%s' is not a valid account name (1-%d letters, digits, '.', '_', '-'; "
+		    "starting with a letter or digit)", arg, STORE_NAME_MAX);
+		return 1;
+	}
+	snprintf(name, sizeof(name), "%s", arg);
+	lowercase(name);
+	if (store_user_get_hash(a->st, name, hash, sizeof(hash)) == 0) {
+		admin_err("account %s already exists", name);
+		return 1;
+	}
+	if (get_password(name, from_stdin, pw, sizeof(pw)) == -1)
+		return 1;
+	rc = auth_hash_password(pw, hash, sizeof(hash));
+	explicit_bzero(pw, sizeof(pw));
+	if (rc == -1) {
+		admin_err("cannot hash the password: %s", strerror(errno));
+		return 1;
+	}
+	rc = store_user_add(a->st, name, hash);
+	if (rc == STORE_EXISTS) {
+		admin_err("account %s already exists", name);
+		return 1;
+	}
+	if (rc != 0) {
+		admin_err("%s", store_errmsg(a->st));
+		return 1;
+	}
+	printf("account %s added\n", name);
+	/* RFC 5321 4.5.1: every domain must accept mail for postmaster. */
+	if (store_resolve(a->st, "postmaster", NULL, acct, sizeof(acct)) == STORE_NOTFOUND &&
+	    store_alias_add(a->st, "postmaster", name) == 0)
+		printf("alias postmaster -> %s added (RFC 5321 requires a postmaster)\n", name);
+	store_domain_list(a->st, count_cb, &ndomains);
+	if (ndomains == 0)
+		printf("note: no local domain yet; add one with 'mailcli admin domain add DOMAIN'\n");
+	return 0;
+}
+
+static int
+user_del(struct admin *a, int argc, char **argv)
+{
+	int rc;
+
+	(void)argc;
+	rc = store_user_del(a->st, argv[0]);
+	if (rc == STORE_NOTFOUND) {
+		admin_err("no account %s", argv[0]);
+		return 1;
+	}
+	if (rc != 0) {
+		admin_err("%s", store_errmsg(a->st));
+		return 1;
+	}
+	printf("account %s deleted (with its mailbox and aliases)\n", argv[0]);
+	return 0;
+}
+
+static int
+user_passwd(struct admin *a, int argc, char **argv)
+{
+	char pw[ADMIN_PASSWORD_MAX], hash[AUTH_HASH_MAX];
+	const char *name;
+	bool from_stdin;
+	int rc;
+
+	if (name_and_stdin(argc, argv, &name, &from_stdin) == -1)
+		return 2;
+	if (store_user_get_hash(a->st, name, hash, sizeof(hash)) != 0) {
+		admin_err("no account %s", name);
+		return 1;
+	}
+	if (get_password(name, from_stdin, pw, sizeof(pw)) == -1)
+		return 1;
+	rc = auth_hash_password(pw, hash, sizeof(hash));
+	explicit_bzero(pw, sizeof(pw));
+	if (rc == -1) {
+		admin_err("cannot hash the password");
+		return 1;
+	}
+	rc = store_user_set_hash(a->st, name, hash);
+	if (rc != 0) {
+		admin_err("%s", rc == STORE_NOTFOUND ? "no such account" : store_errmsg(a->st));
+		return 1;
+	}
+	printf("password of %s changed\n", name);
+	return 0;
+}
+
+static int
+user_list(struct admin *a, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return store_user_list(a->st, print_one, NULL) == 0 ? 0 : 1;
+}
+
+static int
+domain_add(struct admin *a, int argc, char **argv)
+{
+	char d[256];
+	int rc;
+
+	(void)argc;
+	if (strlen(argv[0]) >= sizeof(d) || !valid_domain(argv[0])) {
+		admin_err("'%s' is not a valid domain name", argv[0]);
+		return 1;
+	}
+	snprintf(d, sizeof(d), "%s", argv[0]);
+	lowercase(d);
+	rc = store_domain_add(a->st, d);
+	if (rc == STORE_EXISTS) {
+		admin_err("domain %s already exists", d);
+		return 1;
+	}
+	if (rc != 0) {
+		admin_err("%s", store_errmsg(a->st));
+		return 1;
+	}
+	printf("domain %s added\n", d);
+	return 0;
+}
+
+static int
+domain_del(struct admin *a, int argc, char **argv)
+{
+	int rc;
+
+	(void)argc;
+	rc = store_domain_del(a->st, argv[0]);
+	if (rc == STORE_NOTFOUND) {
+		admin_err("no domain %s", argv[0]);
+		return 1;
+	}
+	if (rc != 0) {
+		admin_err("%s", store_errmsg(a->st));
+		return 1;
+	}
+	printf("domain %s deleted\n", argv[0]);
+	return 0;
+}
+
+static int
+domain_list(struct admin *a, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return store_domain_list(a->st, print_one, NULL) == 0 ? 0 : 1;
+}
+
+static int
+alias_add(struct admin *a, int argc, char **argv)
+{
+	char addr[STORE_ADDR_MAX + 1];
+	const char *at;
+	int rc;
+
+	(void)argc;
+	if (strlen(argv[0]) >= sizeof(addr)) {
+		admin_err("alias too long");
+		return 1;
+	}
+	snprintf(addr, sizeof(addr), "%s", argv[0]);
+	lowercase(addr);
+	at = strchr(addr, '@');
+	if (!valid_local(addr, at ? (size_t)(at - addr) : strlen(addr)) ||
+	    (at && !valid_domain(at + 1))) {
+		admin_err("'%s' is not an alias (LOCAL or LOCAL@DOMAIN)", argv[0]);
+		return 1;
+	}
+	if (at && !store_domain_is_local(a->st, at + 1)) {
+		admin_err("domain %s is not served here (add it with 'mailcli admin domain add %s')",
+		    at + 1, at + 1);
+		return 1;
+	}
+	rc = store_alias_add(a->st, addr, argv[1]);
+	if (rc == STORE_NOTFOUND) {
+		admin_err("no account %s", argv[1]);
+		return 1;
+	}
+	if (rc == STORE_EXISTS) {
+		admin_err("alias %s already exists", addr);
+		return 1;
+	}
+	if (rc != 0) {
+		admin_err("%s", store_errmsg(a->st));
+		return 1;
+	}
+	printf("alias %s -> %s added\n", addr, argv[1]);
+	return 0;
+}
+
+static int
+alias_del(struct admin *a, int argc, char **argv)
+{
+	int rc;
+
+	(void)argc;
+	rc = store_alias_del(a->st, argv[0]);
+	if (rc == STORE_NOTFOUND) {
+		admin_err("no alias %s", argv[0]);
+		return 1;
+	}
+	if (rc != 0) {
+		admin_err("%s", store_errmsg(a->st));
+		return 1;
+	}
+	printf("alias %s deleted\n", argv[0]);
+	return 0;
+}
+
+static int
+alias_list(struct admin *a, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return store_alias_list(a->st, print_pair, " -> ") == 0 ? 0 : 1;
+}
+
+/* Read standard input into d, turning bare LF into CRLF. */
+static int
+read_message(struct store_delivery *d, long max)
+{
+	unsigned char in[65536], out[2 * sizeof(in)];
+	size_t i, o;
+	ssize_t r;
+	bool cr = false;	/* last byte seen was CR */
+	int last = -1;		/* last byte of the input */
+
+	for (;;) {
+		r = read(STDIN_FILENO, in, sizeof(in));
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			admin_err("reading the message: %s", strerror(errno));
+			return -1;
+		}
+		if (r == 0)
+			break;
+		for (i = o = 0; i < (size_t)r; i++) {
+			if (in[i] == '\n' && !cr)
+				out[o++] = '\r';
+			out[o++] = in[i];
+			cr = in[i] == '\r';
+			last = in[i];
+		}
+		if (store_delivery_body(d, out, o) == -1 ||
+		    store_delivery_size(d) > (size_t)max) {
+			admin_err("message larger than max_message_size (%ld octets)", max);
+			return -1;
+		}
+	}
+	/* A message ends with a line ending (RFC 5322 2.1). */
+	if (last == '\r' && store_delivery_body(d, "\n", 1) == -1)
+		return -1;
+	if (last != '\r' && last != '\n' && store_delivery_size(d) > 0 &&
+	    store_delivery_body(d, "\r\n", 2) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+deliver(struct admin *a, int argc, char **argv)
+{
+	struct store_delivery *d;
+	char acct[STORE_NAME_MAX + 1], local[STORE_ADDR_MAX + 1];
+	const char *from = "", *at;
+	int i, rc, nrcpt = 0;
+
+	/* The envelope sender first: the delivery is created with it. */
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--from") == 0 || strcmp(argv[i], "-f") == 0) {
+			if (i + 1 == argc) {
+				admin_err("--from needs an address");
+				return 2;
+			}
+			from = argv[++i];
+		}
+	}
+	if ((d = store_delivery_new(from, "admin")) == NULL) {
+		admin_err("out of memory");
+		return 1;
+	}
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--from") == 0 || strcmp(argv[i], "-f") == 0) {
+			i++;
+			continue;
+		}
+		at = strchr(argv[i], '@');
+		if (at != NULL && !store_domain_is_local(a->st, at + 1)) {
+			admin_err("%s: domain %s is not served here", argv[i], at + 1);
+			goto fail;
+		}
+		snprintf(local, sizeof(local), "%.*s",
+		    at ? (int)(at - argv[i]) : (int)strlen(argv[i]), argv[i]);
+		rc = store_resolve(a->st, local, at ? at + 1 : NULL, acct, sizeof(acct));
+		if (rc != 0) {
+			admin_err("%s: %s", argv[i], rc == STORE_NOTFOUND ?
+			    "no such account or alias" : store_errmsg(a->st));
+			goto fail;
+		}
+		if (store_delivery_add_rcpt(d, acct) == -1) {
+			admin_err("out of memory");
+			goto fail;
+		}
+		nrcpt++;
+	}
+	if (nrcpt == 0) {
+		admin_err("deliver needs at least one ACCOUNT");
+		store_delivery_free(&d);
+		return 2;
+	}
+	if (read_message(d, a->cfg.limits.max_message_size) == -1)
+		goto fail;
+	if (store_delivery_commit(a->st, d) == -1) {
+		admin_err("delivery failed, nothing stored: %s", store_errmsg(a->st));
+		goto fail;
+	}
+	printf("delivered message %" PRId64 " (%zu octets) to %d mailbox%s\n",
+	    store_delivery_id(d), store_delivery_size(d), nrcpt, nrcpt == 1 ? "" : "es");
+	store_delivery_free(&d);
+	return 0;
+fail:
+	store_delivery_free(&d);
+	return 1;
+}
+
+static void
+iso_time(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%" PRId64, t);
+}
+
+static int
+queue_list(struct admin *a, int argc, char **argv)
+{
+	struct store_queue_item *items;
+	char when[32];
+	size_t n, i;
+
+	(void)argc;
+	(void)argv;
+	if (store_queue_list(a->st, -1, &items, &n) == -1) {
+		admin_err("%s", store_errmsg(a->st));
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		iso_time(items[i].next_attempt, when, sizeof(when));
+		printf("%" PRId64 "\t<%s>\t<%s>\t%d\t%s\t%s\n", items[i].id, items[i].sender,
+		    items[i].rcpt, items[i].attempts, when,
+		    items[i].last_error[0] ? items[i].last_error : "-");
+	}
+	free(items);
+	return 0;
+}
+
+static int
+queue_flush(struct admin *a, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (store_queue_flush(a->st) == -1) {
+		admin_err("%s", store_errmsg(a->st));
+		return 1;
+	}
+	printf("every queued message will be tried at the next queue run\n");
+	return 0;
+}
+
+static int
+queue_delete(struct admin *a, int argc, char **argv)
+{
+	char *end;
+	long long id;
+	int rc;
+
+	(void)argc;
+	errno = 0;
+	id = strtoll(argv[0], &end, 10);
+	if (errno || *end || end == argv[0] || id <= 0) {
+		admin_err("'%s' is not a queue id", argv[0]);
+		return 2;
+	}
+	rc = store_queue_delete(a->st, id);
+	if (rc == STORE_NOTFOUND) {
+		admin_err("no queue item %lld", id);
+		return 1;
+	}
+	if (rc != 0) {
+		admin_err("%s", store_errmsg(a->st));
+		return 1;
+	}
+	printf("queue item %lld deleted\n", id);
+	return 0;
+}
+
+static int
+transcript(struct admin *a, int argc, char **argv)
+{
+	int rc;
+
+	(void)argc;
+	rc = store_transcript_get(a->st, argv[0], print_one, NULL);
+	if (rc == STORE_NOTFOUND) {
+		admin_err("no transcript for session %s", argv[0]);
+		return 1;
+	}
+	if (rc != 0) {
+		admin_err("%s", store_errmsg(a->st));
+		return 1;
+	}
+	return 0;
+}
+
+static const struct admin_cmd admin_cmds[] = {
+	{ "user", "add", 1, 2, user_add,	"user add NAME [--password-stdin]" },
+	{ "user", "del", 1, 1, user_del,	"user del NAME" },
+	{ "user", "passwd", 1, 2, user_passwd,	"user passwd NAME [--password-stdin]" },
+	{ "user", "list", 0, 0, user_list,	"user list" },
+	{ "domain", "add", 1, 1, domain_add,	"domain add DOMAIN" },
+	{ "domain", "del", 1, 1, domain_del,	"domain del DOMAIN" },
+	{ "domain", "list", 0, 0, domain_list,	"domain list" },
+	{ "alias", "add", 2, 2, alias_add,	"alias add ADDRESS ACCOUNT" },
+	{ "alias", "del", 1, 1, alias_del,	"alias del ADDRESS" },
+	{ "alias", "list", 0, 0, alias_list,	"alias list" },
+	{ "deliver", NULL, 1, -1, deliver,	"deliver [--from ADDR] ACCOUNT... < message" },
+	{ "queue", "list", 0, 0, queue_list,	"queue list" },
+	{ "queue", "flush", 0, 0, queue_flush,	"queue flush" },
+	{ "queue", "delete", 1, 1, queue_delete, "queue delete ID" },
+	{ "transcript", NULL, 1, 1, transcript,	"transcript SESSION-ID" },
+};
+#define NCMDS	(sizeof(admin_cmds) / sizeof(admin_cmds[0]))
+
+static void
+admin_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: mailcli admin [-c FILE] [--store PATH] COMMAND\n\ncommands:\n");
+	for (i = 0; i < NCMDS; i++)
+		fprintf(f, "  %s\n", admin_cmds[i].usage);
+	fprintf(f, "\nThe store is --store PATH, else [store] path of -c FILE, else var/correio.db.\n"
+	    "Passwords are asked with echo off, or read from the first line of standard input\n"
+	    "with --password-stdin; never given as arguments.\n");
+}
+
+/* Create the directory that will hold the store (one level, like var/). */
+static void
+make_parent(const char *path)
+{
+	char dir[PATH_MAX], *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return;
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return;
+	*slash = '\0';
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		return;
+}
+
+int
+admin_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct admin a;
+	const struct admin_cmd *cmd = NULL, *c;
+	const char *conf = NULL, *store = NULL;
+	char err[4096];
+	int ch, nargs, ret, matched_object = 0;
+	size_t i;
+
+	memset(&a, 0, sizeof(a));
+	optind = 1;
+	/* '+': stop at the first non-option (the command). */
+	while ((ch = getopt_long(argc, argv, "+c:s:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 's':
+			store = optarg;
+			break;
+		case 'h':
+			admin_usage(stdout);
+			return 0;
+		default:
+			admin_usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		admin_usage(stderr);
+		return 2;
+	}
+	for (i = 0; i < NCMDS && cmd == NULL; i++) {
+		c = &admin_cmds[i];
+		if (strcmp(argv[0], c->object) != 0)
+			continue;
+		matched_object = 1;
+		if (c->verb == NULL)
+			cmd = c;
+		else if (argc > 1 && strcmp(argv[1], c->verb) == 0)
+			cmd = c;
+	}
+	if (cmd == NULL) {
+		if (matched_object)
+			admin_err("unknown or missing '%s' command (%s)", argv[0],
+			    argc > 1 ? argv[1] : "none given");
+		else
+			admin_err("unknown command '%s'", argv[0]);
+		admin_usage(stderr);
+		return 2;
+	}
+	argv += cmd->verb ? 2 : 1;
+	argc -= cmd->verb ? 2 : 1;
+	nargs = argc;
+	if (nargs < cmd->min_args || (cmd->max_args >= 0 && nargs > cmd->max_args)) {
+		admin_err("usage: mailcli admin %s", cmd->usage);
+		return 2;
+	}
+
+	config_defaults(&a.cfg);
+	if (conf != NULL && config_load(&a.cfg, conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	a.store_path = store ? store : a.cfg.store_path;
+	if (store == NULL && conf == NULL)
+		make_parent(a.store_path);
+	if (store_open(&a.st, a.store_path, err, sizeof(err)) == -1) {
+		admin_err("%s", err);
+		return 1;
+	}
+	ret = cmd->run(&a, argc, argv);
+	fflush(stdout);
+	if (ferror(stdout)) {
+		admin_err("write error on standard output");
+		ret = 1;
+	}
+	store_close(&a.st);
+	return ret;
+}
