@@ -1,0 +1,466 @@
+/*
+ * pop3client.c - the POP3 client session: greeting, CAPA, STLS, login
+ * (SASL PLAIN or USER/PASS), STAT, LIST/UIDL, TOP, RETR, DELE, QUIT
+ * (RFC 1939 4-7, RFC 2449 5-6, RFC 2595 4, RFC 5034 4). Status lines and
+ * bodies are parsed by common/replyparse.c. See pop3client.h.
+ * Must never: trace a password, or leave a multi-line response half read.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "b64.h"
+#include "pop3client.h"
+#include "replyparse.h"
+
+#define POP3CLIENT_MAX_MSGS	1000000		/* entries accepted in a LIST */
+
+static void
+set_errf(struct pop3client *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+set_errf(struct pop3client *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->err, sizeof(p->err), fmt, ap);
+	va_end(ap);
+}
+
+/* Copy a possibly longer string, cutting it to fit. */
+static void
+scopy(char *dst, size_t len, const char *src)
+{
+	size_t n = strnlen(src, len - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* Read a status line: 1 for +OK, 0 for -ERR, 2 for a "+ " continuation, -1. */
+static int
+read_status(struct pop3client *p)
+{
+	const char *text;
+	char *line;
+	size_t len;
+	int r;
+
+	if (clientconn_readline(&p->conn, &line, &len) == -1) {
+		set_errf(p, "%s", p->conn.err);
+		return -1;
+	}
+	p->resp_code[0] = '\0';
+	if (len >= 1 && line[0] == '+' && (len == 1 || line[1] == ' ')) {
+		snprintf(p->status, sizeof(p->status), "%s", len > 2 ? line + 2 : "");
+		return 2;
+	}
+	r = pop3_status_parse(line, &text, p->resp_code, sizeof(p->resp_code));
+	if (r == -1) {
+		set_errf(p, "unexpected reply from %s: %.200s", p->conn.host, line);
+		return -1;
+	}
+	snprintf(p->status, sizeof(p->status), "%s", text);
+	return r;
+}
+
+static int
+flush(struct pop3client *p)
+{
+	if (clientconn_flush(&p->conn) == -1) {
+		set_errf(p, "%s", p->conn.err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Send a command and read its status: 0 +OK, 1 -ERR, 2 continuation, -1. */
+static int
+command(struct pop3client *p, bool secret, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+command(struct pop3client *p, bool secret, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n, r;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		set_errf(p, "command too long");
+		return -1;
+	}
+	r = clientconn_cmd(&p->conn, secret, "%s", line);
+	explicit_bzero(line, sizeof(line));
+	if (r == -1) {
+		set_errf(p, "%s", p->conn.err);
+		return -1;
+	}
+	if (flush(p) == -1)
+		return -1;
+	r = read_status(p);
+	if (r == -1)
+		return -1;
+	return r == 1 ? 0 : r == 0 ? 1 : 2;
+}
+
+/*
+ * Read a multi-line body up to its ".", handing each un-stuffed line to cb.
+ * The server's lines are summarised in the trace instead of printed.
+ */
+static int
+read_body(struct pop3client *p, pop3client_line_cb cb, void *ctx)
+{
+	const char *out;
+	char *line;
+	size_t len, outlen;
+	unsigned long long lines = 0, octets = 0;
+	bool failed = false, saved = p->conn.trace_server;
+
+	p->conn.trace_server = false;
+	for (;;) {
+		if (clientconn_readline(&p->conn, &line, &len) == -1) {
+			set_errf(p, "%s", p->conn.err);
+			p->conn.trace_server = saved;
+			return -1;
+		}
+		if (pop3_body_line(line, len, &out, &outlen) == 1)
+			break;
+		lines++;
+		octets += outlen + 2;
+		if (!failed && cb != NULL && cb(ctx, out, outlen) == -1)
+			failed = true;	/* keep reading: the session stays in step */
+	}
+	p->conn.trace_server = saved;
+	clientconn_note(&p->conn, "%llu lines, %llu octets", lines, octets);
+	if (p->conn.trace != NULL && p->conn.trace_server) {
+		fprintf(p->conn.trace, "S: .\n");
+		fflush(p->conn.trace);
+	}
+	if (failed) {
+		if (p->err[0] == '\0')
+			set_errf(p, "could not store the response");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+greeting(struct pop3client *p)
+{
+	int r = read_status(p);
+
+	if (r == -1)
+		return -1;
+	snprintf(p->greeting, sizeof(p->greeting), "%s", p->status);
+	return r == 1 ? 0 : 1;
+}
+
+int
+pop3client_open(struct pop3client *p, const char *host, const char *port,
+    int timeout_s, FILE *trace)
+{
+	memset(p, 0, sizeof(*p));
+	if (clientconn_open(&p->conn, host, port, timeout_s, POP3CLIENT_LINE_MAX, trace) == -1) {
+		set_errf(p, "%s", p->conn.err);
+		return -1;
+	}
+	return greeting(p);
+}
+
+int
+pop3client_open_tls(struct pop3client *p, const char *host, const char *port,
+    int timeout_s, FILE *trace, SSL_CTX *ctx)
+{
+	memset(p, 0, sizeof(*p));
+	if (clientconn_open(&p->conn, host, port, timeout_s, POP3CLIENT_LINE_MAX, trace) == -1 ||
+	    clientconn_starttls(&p->conn, ctx) == -1) {
+		set_errf(p, "%s", p->conn.err);
+		return -1;
+	}
+	return greeting(p);
+}
+
+static int
+capa_line(void *ctx, const char *line, size_t len)
+{
+	struct pop3client *p = ctx;
+	struct pop3client_caps *c = &p->caps;
+	char kw[64], args[256], *tok, *save = NULL;
+	size_t k = 0, cl = strlen(p->capa_text);
+
+	if (cl + len + 2 < sizeof(p->capa_text)) {
+		memcpy(p->capa_text + cl, line, len);
+		p->capa_text[cl + len] = '\n';
+		p->capa_text[cl + len + 1] = '\0';
+	}
+	while (k < len && k < sizeof(kw) - 1 && line[k] != ' ') {
+		kw[k] = (char)toupper((unsigned char)line[k]);
+		k++;
+	}
+	kw[k] = '\0';
+	snprintf(args, sizeof(args), "%.*s", (int)(len > k ? len - k - 1 : 0),
+	    len > k ? line + k + 1 : "");
+	if (strcmp(kw, "STLS") == 0)
+		c->stls = true;
+	else if (strcmp(kw, "TOP") == 0)
+		c->top = true;
+	else if (strcmp(kw, "UIDL") == 0)
+		c->uidl = true;
+	else if (strcmp(kw, "USER") == 0)
+		c->user = true;
+	else if (strcmp(kw, "PIPELINING") == 0)
+		c->pipelining = true;
+	else if (strcmp(kw, "RESP-CODES") == 0)
+		c->resp_codes = true;
+	else if (strcmp(kw, "IMPLEMENTATION") == 0)
+		scopy(c->implementation, sizeof(c->implementation), args);
+	else if (strcmp(kw, "EXPIRE") == 0)
+		scopy(c->expire, sizeof(c->expire), args);
+	else if (strcmp(kw, "LOGIN-DELAY") == 0)
+		scopy(c->login_delay, sizeof(c->login_delay), args);
+	else if (strcmp(kw, "SASL") == 0) {
+		scopy(c->sasl, sizeof(c->sasl), args);
+		for (tok = strtok_r(args, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+			if (strcasecmp(tok, "PLAIN") == 0)
+				c->sasl_plain = true;
+			else if (strcasecmp(tok, "LOGIN") == 0)
+				c->sasl_login = true;
+		}
+	}
+	return 0;
+}
+
+int
+pop3client_capa(struct pop3client *p)
+{
+	int r;
+
+	memset(&p->caps, 0, sizeof(p->caps));
+	p->capa_text[0] = '\0';
+	if ((r = command(p, false, "CAPA")) != 0)
+		return r == 2 ? 1 : r;
+	p->caps.capa = true;
+	return read_body(p, capa_line, p) == -1 ? -1 : 0;
+}
+
+int
+pop3client_stls(struct pop3client *p, SSL_CTX *ctx)
+{
+	int r;
+
+	if ((r = command(p, false, "STLS")) != 0)
+		return r == 2 ? 1 : r;
+	if (clientconn_starttls(&p->conn, ctx) == -1) {
+		set_errf(p, "%s", p->conn.err);
+		return -1;
+	}
+	r = pop3client_capa(p);
+	return r == -1 ? -1 : 0;
+}
+
+int
+pop3client_login(struct pop3client *p, const char *user, const char *password)
+{
+	char raw[3 * 256 + 3], enc[((3 * 256 + 3) / 3 + 1) * 4 + 4];
+	size_t ul = strlen(user), pl = strlen(password);
+	int r;
+
+	if (ul > 255 || pl > 255) {
+		set_errf(p, "user name or password too long (255 octets at most)");
+		return -1;
+	}
+	if (p->caps.sasl_plain) {
+		raw[0] = '\0';
+		memcpy(raw + 1, user, ul);
+		raw[1 + ul] = '\0';
+		memcpy(raw + 2 + ul, password, pl);
+		b64_encode(raw, ul + pl + 2, enc);
+		explicit_bzero(raw, sizeof(raw));
+		r = command(p, true, "AUTH PLAIN %s", enc);
+		if (r == 2)	/* "+ ": it wants the response on its own line (RFC 5034 4) */
+			r = command(p, true, "%s", enc);
+		explicit_bzero(enc, sizeof(enc));
+		return r == 2 ? 1 : r;
+	}
+	if ((r = command(p, false, "USER %s", user)) != 0)
+		return r == 2 ? 1 : r;
+	r = command(p, true, "PASS %s", password);
+	return r == 2 ? 1 : r;
+}
+
+int
+pop3client_stat(struct pop3client *p, unsigned long *count_r, uint64_t *size_r)
+{
+	unsigned long long sz;
+	int r;
+
+	if ((r = command(p, false, "STAT")) != 0)
+		return r == 2 ? 1 : r;
+	if (sscanf(p->status, "%lu %llu", count_r, &sz) != 2) {
+		set_errf(p, "malformed STAT reply: %.100s", p->status);
+		return -1;
+	}
+	*size_r = sz;
+	return 0;
+}
+
+struct list_ctx {
+	struct pop3client *p;
+	struct pop3client_msg *v;
+	size_t	 n, cap;
+	bool	 uidl;		/* filling uids of existing entries */
+};
+
+static int
+list_line(void *vctx, const char *line, size_t len)
+{
+	struct list_ctx *x = vctx;
+	unsigned long num;
+	unsigned long long size;
+	char uid[72], fmt[32];
+	size_t k;
+
+	(void)len;
+	if (x->uidl) {
+		snprintf(fmt, sizeof(fmt), "%%lu %%%zus", sizeof(uid) - 1);
+		if (sscanf(line, fmt, &num, uid) != 2)
+			return 0;	/* skip what we do not understand */
+		for (k = 0; k < x->n; k++)
+			if (x->v[k].num == num) {
+				snprintf(x->v[k].uid, sizeof(x->v[k].uid), "%s", uid);
+				break;
+			}
+		return 0;
+	}
+	if (sscanf(line, "%lu %llu", &num, &size) != 2) {
+		set_errf(x->p, "malformed LIST line: %.100s", line);
+		return -1;
+	}
+	if (x->n == x->cap) {
+		size_t ncap = x->cap ? x->cap * 2 : 64;
+		struct pop3client_msg *nv;
+		if (ncap > POP3CLIENT_MAX_MSGS) {
+			set_errf(x->p, "more than %d messages listed", POP3CLIENT_MAX_MSGS);
+			return -1;
+		}
+		nv = reallocarray(x->v, ncap, sizeof(*nv));
+		if (nv == NULL) {
+			set_errf(x->p, "out of memory");
+			return -1;
+		}
+		x->v = nv;
+		x->cap = ncap;
+	}
+	memset(&x->v[x->n], 0, sizeof(x->v[x->n]));
+	x->v[x->n].num = num;
+	x->v[x->n].size = size;
+	x->n++;
+	return 0;
+}
+
+int
+pop3client_list(struct pop3client *p, bool uids, struct pop3client_msg **v_r, size_t *n_r)
+{
+	struct list_ctx x = { p, NULL, 0, 0, false };
+	int r;
+
+	*v_r = NULL;
+	*n_r = 0;
+	p->err[0] = '\0';
+	if ((r = command(p, false, "LIST")) != 0)
+		return r == 2 ? 1 : r;
+	if (read_body(p, list_line, &x) == -1) {
+		free(x.v);
+		return -1;
+	}
+	if (uids && x.n > 0) {
+		x.uidl = true;
+		r = command(p, false, "UIDL");
+		if (r == -1 || (r == 0 && read_body(p, list_line, &x) == -1)) {
+			free(x.v);
+			return -1;
+		}
+	}
+	*v_r = x.v;
+	*n_r = x.n;
+	return 0;
+}
+
+int
+pop3client_top(struct pop3client *p, unsigned long num, unsigned long lines,
+    pop3client_line_cb cb, void *ctx)
+{
+	int r;
+
+	p->err[0] = '\0';
+	if ((r = command(p, false, "TOP %lu %lu", num, lines)) != 0)
+		return r == 2 ? 1 : r;
+	return read_body(p, cb, ctx);
+}
+
+int
+pop3client_retr(struct pop3client *p, unsigned long num, pop3client_line_cb cb, void *ctx)
+{
+	int r;
+
+	p->err[0] = '\0';
+	if ((r = command(p, false, "RETR %lu", num)) != 0)
+		return r == 2 ? 1 : r;
+	return read_body(p, cb, ctx);
+}
+
+struct buf_ctx {
+	struct pop3client *p;
+	struct buf *out;
+};
+
+static int
+buf_line(void *vctx, const char *line, size_t len)
+{
+	struct buf_ctx *x = vctx;
+
+	if (buf_append(x->out, line, len) == -1 || buf_append(x->out, "\r\n", 2) == -1) {
+		set_errf(x->p, "message larger than %zu octets", x->out->max);
+		return -1;
+	}
+	return 0;
+}
+
+int
+pop3client_retr_buf(struct pop3client *p, unsigned long num, long lines, struct buf *out)
+{
+	struct buf_ctx x = { p, out };
+
+	if (lines >= 0)
+		return pop3client_top(p, num, (unsigned long)lines, buf_line, &x);
+	return pop3client_retr(p, num, buf_line, &x);
+}
+
+int
+pop3client_dele(struct pop3client *p, unsigned long num)
+{
+	int r = command(p, false, "DELE %lu", num);
+
+	return r == 2 ? 1 : r;
+}
+
+int
+pop3client_quit(struct pop3client *p)
+{
+	int r = command(p, false, "QUIT");
+
+	return r == 2 ? 1 : r;
+}
+
+void
+pop3client_close(struct pop3client *p)
+{
+	clientconn_close(&p->conn);
+}
