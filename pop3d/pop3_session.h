@@ -1,0 +1,221 @@
+/*
+ * pop3_session.h - one POP3 session (RFC 1939 3-6, RFC 2449, RFC 2595,
+ * RFC 5034): the session struct, its state enum and the one transition
+ * function, the mailbox snapshot taken at login and the deleted bitmap.
+ *
+ * The session is sans-I/O (STYLE 5): bytes come in through an evbuffer,
+ * replies go out into an evbuffer, and the few things it asks of the
+ * connection (pause input, close, start TLS) go through struct pop3_io, so
+ * tests can drive it without a socket. pop3_cmd.c holds the command table
+ * and handlers, pop3_stream.c the resumable RETR/TOP/LIST/UIDL output.
+ * Never: writes to a socket, blocks on the network, or deletes a message
+ * outside the UPDATE state.
+ */
+#ifndef CORREIO_POP3_SESSION_H
+#define CORREIO_POP3_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "cmdtab.h"
+#include "config.h"
+#include "linebuf.h"
+#include "reply.h"
+#include "store.h"
+#include "transcript.h"
+
+#define POP3_IMPLEMENTATION	"correio-0.1"
+/* Output is filled up to this many octets while streaming (STYLE 14). */
+#define POP3_OUTBUF_HIGH	(128 * 1024)
+/* Octets read from the store per chunk of a message. */
+#define POP3_CHUNK		(16 * 1024)
+/* Pending transcript text that triggers a write to the store. */
+#define POP3_TRANSCRIPT_BATCH	(16 * 1024)
+
+/* struct reply.flags bit private to pop3d: text holds '\n'-separated lines
+ * after the status line, sent as a dot-terminated multi-line response. */
+#define POP3_REPLY_MULTI	0x100
+/* A SASL continuation: "+ text" (RFC 5034 4), not "+OK". */
+#define POP3_REPLY_CONT		0x200
+
+enum pop3_state {
+	POP3_AUTHORIZATION = 0,
+	POP3_TRANSACTION,
+	POP3_UPDATE,
+	POP3_NSTATES
+};
+
+/* A SASL exchange in progress (RFC 5034 4): the next line is a response. */
+enum pop3_sasl {
+	POP3_SASL_NONE = 0,
+	POP3_SASL_PLAIN,	/* waiting for the PLAIN response */
+	POP3_SASL_LOGIN_USER,	/* waiting for the LOGIN user name */
+	POP3_SASL_LOGIN_PASS	/* waiting for the LOGIN password */
+};
+
+/* What the connection does for the session (net.c in the daemon, a fake in tests). */
+struct pop3_io {
+	struct evbuffer	*(*input)(void *conn);
+	struct evbuffer	*(*output)(void *conn);
+	void	 (*pause_read)(void *conn, bool pause);
+	/* Close; flush first when flush is true. The connection calls
+	 * pop3_session_closed() later, never from inside this call. */
+	void	 (*close)(void *conn, bool flush);
+	/* Flush the output, drop unread input, start TLS; -1 if unavailable. */
+	int	 (*starttls)(void *conn);
+};
+
+/* Failed-login bookkeeping shared by all sessions of one daemon. */
+struct pop3_fail {
+	char	 key[STORE_NAME_MAX + 48];	/* "a:ADDR" or "u:account" */
+	unsigned count;
+	int64_t	 last;				/* time of the last failure */
+};
+#define POP3_FAIL_SLOTS		1024
+#define POP3_FAIL_FORGET	900	/* seconds after which failures are forgotten */
+
+/* Everything sessions of one daemon share. */
+struct pop3_server {
+	const struct config *cfg;
+	struct store	*store;
+	struct event_base *base;	/* for timers; may be NULL in tests (no delays) */
+	bool		 tls_available;	/* [tls] configured: STLS offered */
+	struct pop3_fail fails[POP3_FAIL_SLOTS];
+	struct pop3_session *sessions;	/* all live sessions (shutdown) */
+	uint64_t	 nsessions;	/* served since start */
+};
+
+/* A resumable multi-line output (pop3_stream.c). */
+enum pop3_stream_kind {
+	POP3_STREAM_NONE = 0,
+	POP3_STREAM_RETR,
+	POP3_STREAM_TOP,
+	POP3_STREAM_LIST,
+	POP3_STREAM_UIDL
+};
+
+struct pop3_stream {
+	enum pop3_stream_kind kind;
+	size_t		 msg;		/* index into the snapshot (RETR/TOP), or next index (LIST/UIDL) */
+	int64_t		 offset;	/* octets of the message read so far */
+	int64_t		 sent;		/* octets of the message written (before stuffing) */
+	long		 top_lines;	/* TOP: body lines still to send */
+	int		 top_hdr;	/* TOP: 0 mid-line, 1 at line start, 2 saw CR at line start, 3 in body */
+	bool		 done;		/* TOP: the cut point was reached */
+	struct dotstuff	 ds;
+	size_t		 chunk_len;	/* bytes in chunk */
+	size_t		 chunk_pos;	/* bytes of chunk already written */
+	char		 chunk[POP3_CHUNK];
+};
+
+struct pop3_session {
+	struct pop3_server *srv;
+	const struct pop3_io *io;
+	void		*conn;
+	struct pop3_session *next, *prev;	/* srv->sessions */
+
+	char		 id[16];		/* session id, in the greeting and logs */
+	char		 peer[64];		/* client address as text */
+	bool		 loopback;		/* peer on 127/8 or ::1 */
+	bool		 tls;			/* TLS is on (STLS done or implicit) */
+	bool		 tls_pending;		/* STLS accepted, handshake running */
+	enum pop3_state	 state;
+	enum pop3_sasl	 sasl;
+
+	struct linebuf	 lb;
+	struct transcript tr;
+	size_t		 tr_lines;		/* lines recorded (transcript_max_lines) */
+
+	char		 user[STORE_NAME_MAX + 1];	/* USER argument, or the authenticated account */
+	bool		 have_user;			/* USER was accepted */
+	char		 account[STORE_NAME_MAX + 1];	/* set at login */
+	unsigned	 errors;			/* bad commands */
+	unsigned	 auth_failures;
+
+	/* Mailbox snapshot taken at login: message n is msgs[n - 1]. */
+	struct store_msg *msgs;
+	size_t		 nmsgs;
+	unsigned char	*deleted;		/* bitmap, (nmsgs + 7) / 8 bytes */
+	size_t		 ndeleted;
+	int64_t		 deleted_octets;
+	bool		 locked;			/* we hold the store lock */
+	int64_t		 touched;			/* last store_mailbox_touch */
+
+	/* Counters for the logout line. */
+	unsigned	 nretr;
+	unsigned	 ndele;
+	int64_t		 bytes;				/* message octets sent by RETR/TOP */
+
+	struct pop3_stream *stream;		/* an output in progress, or NULL */
+	struct event	*delay_ev;		/* failed-login delay */
+	struct reply	 delayed;		/* the reply sent when the delay ends */
+	long		 delay_secs;		/* set by a handler: send `delayed` after this */
+	bool		 stls_req;		/* set by STLS: start TLS after the reply */
+	struct event	*touch_ev;		/* keeps the mailbox lock fresh */
+	bool		 busy;			/* a stream or a delay holds the input */
+	bool		 close_req;		/* close once the output is flushed */
+	bool		 closed;		/* close already requested from io */
+	bool		 in_input;		/* inside pop3_session_input */
+};
+
+/*
+ * Create a session for a new connection and write the greeting into the
+ * output. peer is the client's address (a struct sockaddr *, may be NULL in
+ * tests) and peer_str its text form. implicit_tls is true on pop3s listeners.
+ * Returns the session (owned by the caller until pop3_session_closed) or NULL.
+ */
+struct pop3_session *pop3_session_new(struct pop3_server *srv, const struct pop3_io *io,
+	    void *conn, const void *peer, const char *peer_str, bool implicit_tls);
+/* New bytes are in the input: take complete lines and answer them, in
+ * order, stopping while a stream or a login delay is in progress. */
+void	pop3_session_input(struct pop3_session *s);
+/* The output fell below the low watermark: continue a stream, then any
+ * pipelined commands still in the input. */
+void	pop3_session_drained(struct pop3_session *s);
+/* The TLS handshake finished (STLS or implicit TLS). */
+void	pop3_session_tls_ready(struct pop3_session *s);
+/* The connection is gone (why: "quit", "eof", "timeout", "error", "shutdown").
+ * Releases the lock without deleting anything unless QUIT got to UPDATE,
+ * flushes the transcript, logs the logout and frees s. */
+void	pop3_session_closed(struct pop3_session *s, const char *why);
+
+/* The daemon is stopping: say so (unless a multi-line response is being
+ * sent) and close after flushing. Nothing is deleted. */
+void	pop3_session_shutdown(struct pop3_session *s);
+/* pop3_cmd.c calls this after a successful login (starts the lock refresh). */
+void	pop3_session_logged_in(struct pop3_session *s);
+/* The one state transition (logs old -> new). */
+void	pop3_enter_state(struct pop3_session *s, enum pop3_state st);
+const char *pop3_strstate(enum pop3_state st);
+/* Plaintext passwords (USER/PASS, AUTH PLAIN/LOGIN) are allowed now:
+ * TLS, loopback, or [pop3d] plaintext_auth. */
+bool	pop3_plaintext_ok(const struct pop3_session *s);
+
+/* ---- pop3_cmd.c ---------------------------------------------------------- */
+extern const struct cmd_proto pop3_proto;
+/* One line while a SASL exchange waits for a response (RFC 5034 4). */
+void	pop3_cmd_sasl_line(struct pop3_session *s, char *line, struct reply *r);
+/* Failed-login delay in seconds for this session's address and user, after
+ * recording one more failure. */
+long	pop3_cmd_fail_delay(struct pop3_session *s, const char *user);
+
+/* ---- pop3_stream.c ------------------------------------------------------- */
+/* Prepare a stream of kind for message index msg (RETR, TOP with lines) or
+ * for the whole listing (LIST/UIDL). RETR/TOP read their first chunk now so
+ * that a store failure becomes an -ERR before "+OK". Returns 0, -1 on a store
+ * error, STORE_NOTFOUND when the message is gone. */
+int	pop3_stream_start(struct pop3_session *s, enum pop3_stream_kind kind,
+	    size_t msg, long lines);
+/* Fill out up to POP3_OUTBUF_HIGH. Returns 1 when the stream is complete
+ * (terminator written, stream freed), 0 when it waits for the output to
+ * drain, -1 on a store error in the middle (the session must close). */
+int	pop3_stream_run(struct pop3_session *s, struct evbuffer *out);
+void	pop3_stream_free(struct pop3_session *s);
+
+/* Snapshot helpers shared by pop3_cmd.c and pop3_stream.c. */
+bool	pop3_msg_is_deleted(const struct pop3_session *s, size_t idx);
+
+#endif
