@@ -619,8 +619,8 @@ deliver(struct admin *a, int argc, char **argv)
 		admin_err("delivery failed, nothing stored: %s", store_errmsg(a->st));
 		goto fail;
 	}
-	printf("delivered message %" PRId64 " (%zu octets) to %d mailbox%s\n",
-	    store_delivery_id(d), store_delivery_size(d), nrcpt, nrcpt == 1 ? "" : "es");
+	printf("delivered message %" PRId64 " (%zu octets) for %d recipient%s\n",
+	    store_delivery_id(d), store_delivery_size(d), nrcpt, nrcpt == 1 ? "" : "s");
 	store_delivery_free(&d);
 	return 0;
 fail:

@@ -1,0 +1,746 @@
+/*
+ * test_store.c - the SQLite store: a new file, migration from version 0, a
+ * file that is not ours, accounts/domains/aliases and their codes, resolve,
+ * deliveries (several recipients in one transaction, rollback on failure,
+ * a batch with one bad delivery), two processes writing at once, mailbox
+ * list/read in chunks/expunge, locks with takeover, the queue, transcripts.
+ * Every test works in its own directory under $CORREIO_TEST_TMP (or /tmp).
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct fixture {
+	char		 dir[512];
+	char		 path[600];
+	struct store	*st;
+};
+
+static void
+make_tmpdir(char *dir, size_t len)
+{
+	const char *base = getenv("CORREIO_TEST_TMP");
+
+	if (base == NULL || *base == '\0')
+		base = "/tmp";
+	mkdir(base, 0700);
+	snprintf(dir, len, "%s/store-XXXXXX", base);
+	assert_non_null(mkdtemp(dir));
+}
+
+static void
+rm_tree(const char *dir)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[512];
+
+	assert_non_null(f);
+	make_tmpdir(f->dir, sizeof(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/correio.db", f->dir);
+	if (store_open(&f->st, f->path, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_user_add(f->st, "ana", "$y$hash-ana"), 0);
+	assert_int_equal(store_user_add(f->st, "bob", "$y$hash-bob"), 0);
+	assert_int_equal(store_domain_add(f->st, "lab.test"), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(&f->st);
+	assert_null(f->st);
+	rm_tree(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Run one SQL query with an independent connection; return the first int. */
+static long long
+sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static struct store_delivery *
+make_delivery(const char *body, const char *r1, const char *r2)
+{
+	struct store_delivery *d = store_delivery_new("carla@example.org", "sess1");
+
+	assert_non_null(d);
+	if (r1)
+		assert_int_equal(store_delivery_add_rcpt(d, r1), 0);
+	if (r2)
+		assert_int_equal(store_delivery_add_rcpt(d, r2), 0);
+	assert_int_equal(store_delivery_body(d, body, strlen(body)), 0);
+	return d;
+}
+
+/* ---- open ------------------------------------------------------------------ */
+
+static void
+test_new_file(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(store_schema_version(f->st), store_schema_latest());
+	assert_true(store_schema_latest() >= 1);
+	/* Independent reader: WAL mode is persistent in the file header. */
+	{
+		sqlite3 *db;
+		sqlite3_stmt *s;
+
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+		sqlite3_finalize(s);
+		sqlite3_close(db);
+	}
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM correio_meta WHERE key='format'"), 1);
+}
+
+static void
+test_reopen_keeps_data(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], hash[64];
+
+	store_close(&f->st);
+	assert_int_equal(store_open(&f->st, f->path, err, sizeof(err)), 0);
+	assert_int_equal(store_user_get_hash(f->st, "ana", hash, sizeof(hash)), 0);
+	assert_string_equal(hash, "$y$hash-ana");
+}
+
+static void
+test_migrate_from_zero(void **state)
+{
+	char dir[512], path[600], err[256];
+	struct store *st = NULL;
+	sqlite3 *db;
+
+	(void)state;
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/empty.db", dir);
+	/* A real SQLite file at user_version 0 with no tables. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 0; VACUUM;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), 0);
+
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), 0);
+	assert_int_equal(store_schema_version(st), store_schema_latest());
+	assert_int_equal(store_user_add(st, "ana", "h"), 0);
+	store_close(&st);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), store_schema_latest());
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM accounts"), 1);
+	rm_tree(dir);
+}
+
+static void
+test_foreign_refused(void **state)
+{
+	char dir[512], path[600], err[256];
+	struct store *st = NULL;
+	sqlite3 *db;
+	FILE *fp;
+
+	(void)state;
+	make_tmpdir(dir, sizeof(dir));
+	/* Another program's database. */
+	snprintf(path, sizeof(path), "%s/other.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE photos(id INTEGER, data BLOB)",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), -1);
+	assert_null(st);
+	assert_non_null(strstr(err, "not a correio store"));
+	/* and it was left alone */
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master"), 1);
+
+	/* A file from a newer correio. */
+	snprintf(path, sizeof(path), "%s/newer.db", dir);
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), 0);
+	store_close(&st);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "newer"));
+
+	/* A user_version without our marker. */
+	snprintf(path, sizeof(path), "%s/marked.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x); PRAGMA user_version = 1",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a correio store"));
+
+	/* Not a database at all. */
+	snprintf(path, sizeof(path), "%s/text.db", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 100; i++)
+		fputs("this is a text file, not a database\n", fp);
+	fclose(fp);
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a"));
+
+	/* A directory that does not exist. */
+	snprintf(path, sizeof(path), "%s/nope/x.db", dir);
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file"));
+	rm_tree(dir);
+}
+
+/* ---- accounts, domains, aliases ---------------------------------------------- */
+
+static void
+collect(void *arg, const char *a, const char *b)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 1024 - n, "%s=%s;", a, b ? b : "");
+}
+
+static void
+test_accounts(void **state)
+{
+	struct fixture *f = *state;
+	char hash[64], out[1024] = "";
+
+	assert_int_equal(store_user_add(f->st, "ana", "x"), STORE_EXISTS);
+	assert_int_equal(store_user_add(f->st, "ANA", "x"), STORE_EXISTS);	/* case-insensitive */
+	assert_int_equal(store_user_get_hash(f->st, "Ana", hash, sizeof(hash)), 0);
+	assert_string_equal(hash, "$y$hash-ana");
+	assert_int_equal(store_user_get_hash(f->st, "zed", hash, sizeof(hash)), STORE_NOTFOUND);
+	assert_int_equal(store_user_get_hash(f->st, "ana", hash, 4), -1);	/* too small */
+	assert_int_equal(store_user_set_hash(f->st, "ana", "$y$new"), 0);
+	assert_int_equal(store_user_get_hash(f->st, "ana", hash, sizeof(hash)), 0);
+	assert_string_equal(hash, "$y$new");
+	assert_int_equal(store_user_set_hash(f->st, "zed", "h"), STORE_NOTFOUND);
+	assert_int_equal(store_user_add(f->st, "", "h"), -1);
+
+	assert_int_equal(store_user_list(f->st, collect, out), 0);
+	assert_non_null(strstr(out, "ana="));
+	assert_non_null(strstr(out, "bob="));
+	assert_true(strstr(out, "ana=") < strstr(out, "bob="));
+	assert_non_null(strstr(out, "T"));	/* ISO 8601 created time */
+
+	assert_int_equal(store_user_del(f->st, "bob"), 0);
+	assert_int_equal(store_user_del(f->st, "bob"), STORE_NOTFOUND);
+	assert_int_equal(store_user_get_hash(f->st, "bob", hash, sizeof(hash)), STORE_NOTFOUND);
+}
+
+static void
+test_domains_aliases(void **state)
+{
+	struct fixture *f = *state;
+	char out[1024] = "";
+
+	assert_int_equal(store_domain_add(f->st, "LAB.test"), STORE_EXISTS);
+	assert_true(store_domain_is_local(f->st, "Lab.Test"));
+	assert_false(store_domain_is_local(f->st, "example.org"));
+	assert_false(store_domain_is_local(f->st, ""));
+	assert_int_equal(store_domain_add(f->st, "other.test"), 0);
+	assert_int_equal(store_domain_list(f->st, collect, out), 0);
+	assert_string_equal(out, "lab.test=;other.test=;");
+	assert_int_equal(store_domain_del(f->st, "other.test"), 0);
+	assert_int_equal(store_domain_del(f->st, "other.test"), STORE_NOTFOUND);
+
+	assert_int_equal(store_alias_add(f->st, "postmaster", "ana"), 0);
+	assert_int_equal(store_alias_add(f->st, "Postmaster", "bob"), STORE_EXISTS);
+	assert_int_equal(store_alias_add(f->st, "info@lab.test", "bob"), 0);
+	assert_int_equal(store_alias_add(f->st, "x", "nobody"), STORE_NOTFOUND);
+	out[0] = '\0';
+	assert_int_equal(store_alias_list(f->st, collect, out), 0);
+	assert_string_equal(out, "info@lab.test=bob;postmaster=ana;");
+	assert_int_equal(store_alias_del(f->st, "info@lab.test"), 0);
+	assert_int_equal(store_alias_del(f->st, "info@lab.test"), STORE_NOTFOUND);
+}
+
+static void
+test_resolve(void **state)
+{
+	struct fixture *f = *state;
+	char acct[STORE_NAME_MAX + 1];
+	static const struct {
+		const char *local, *domain, *want;	/* want NULL: not found */
+	} cases[] = {
+		{ "ana", "lab.test", "ana" },
+		{ "ANA", "lab.test", "ana" },		/* case-insensitive, canonical name */
+		{ "bob", NULL, "bob" },
+		{ "postmaster", NULL, "ana" },		/* bare postmaster */
+		{ "PostMaster", "lab.test", "ana" },
+		{ "info", "lab.test", "bob" },		/* alias local@domain */
+		{ "info", "other.test", NULL },		/* that alias is per domain */
+		{ "help", "other.test", "ana" },	/* alias "help": any domain */
+		{ "nobody", "lab.test", NULL },
+		{ "", "lab.test", NULL },
+	};
+	size_t i;
+	int rc;
+
+	assert_int_equal(store_alias_add(f->st, "postmaster", "ana"), 0);
+	assert_int_equal(store_alias_add(f->st, "info@lab.test", "bob"), 0);
+	assert_int_equal(store_alias_add(f->st, "help", "ana"), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rc = store_resolve(f->st, cases[i].local, cases[i].domain, acct, sizeof(acct));
+		if (cases[i].want == NULL) {
+			if (rc != STORE_NOTFOUND)
+				fail_msg("case %zu (%s): expected NOTFOUND, got %d", i, cases[i].local, rc);
+		} else {
+			if (rc != 0)
+				fail_msg("case %zu (%s): %d %s", i, cases[i].local, rc, store_errmsg(f->st));
+			assert_string_equal(acct, cases[i].want);
+		}
+	}
+	/* deleting an account removes its aliases */
+	assert_int_equal(store_user_del(f->st, "bob"), 0);
+	assert_int_equal(store_resolve(f->st, "info", "lab.test", acct, sizeof(acct)), STORE_NOTFOUND);
+}
+
+/* ---- deliveries -------------------------------------------------------------- */
+
+static void
+read_all(struct store *st, int64_t entry, size_t chunk, char *out, size_t outlen)
+{
+	size_t got, total = 0;
+
+	for (;;) {
+		assert_true(total + chunk <= outlen);
+		assert_int_equal(store_msg_read(st, entry, (int64_t)total, out + total, chunk, &got), 0);
+		if (got == 0)
+			break;
+		total += got;
+	}
+	out[total] = '\0';
+}
+
+static void
+test_delivery_several(void **state)
+{
+	struct fixture *f = *state;
+	const char *body = "Subject: hi\r\n\r\nhello\r\n";
+	struct store_delivery *d = make_delivery(body, "ana", "bob");
+	struct store_msg *m;
+	size_t n;
+	char buf[256];
+
+	assert_int_equal(store_delivery_add_rcpt(d, "ANA"), 0);	/* duplicate ignored */
+	assert_int_equal(store_delivery_size(d), strlen(body));
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	assert_true(store_delivery_id(d) > 0);
+	/* stored once, two entries */
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 1);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM mailbox"), 2);
+	store_delivery_free(&d);
+	assert_null(d);
+
+	assert_int_equal(store_mailbox_list(f->st, "ana", &m, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(m[0].size, (int64_t)strlen(body));
+	assert_true(m[0].arrived > 0);
+	assert_true(strlen(m[0].uidl) >= 1 && strlen(m[0].uidl) <= 70);
+	for (const char *p = m[0].uidl; *p; p++)
+		assert_true(*p >= 0x21 && *p <= 0x7e);
+	read_all(f->st, m[0].entry_id, 5, buf, sizeof(buf));
+	assert_string_equal(buf, body);
+	free(m);
+}
+
+static void
+test_delivery_rollback(void **state)
+{
+	struct fixture *f = *state;
+	struct store_delivery *d = make_delivery("x\r\n", "ana", "nobody");
+	struct store_msg *m;
+	size_t n;
+
+	/* The unknown account fails the whole delivery: nothing visible. */
+	assert_int_equal(store_delivery_commit(f->st, d), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "nobody"));
+	assert_true(store_delivery_id(d) < 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM mailbox"), 0);
+	assert_int_equal(store_mailbox_list(f->st, "ana", &m, &n), 0);
+	assert_int_equal(n, 0);
+	free(m);
+	store_delivery_free(&d);
+
+	/* No recipients at all */
+	d = store_delivery_new("", NULL);
+	assert_int_equal(store_delivery_commit(f->st, d), -1);
+	store_delivery_free(&d);
+
+	/* and the handle still works */
+	d = make_delivery("y\r\n", "ana", NULL);
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	store_delivery_free(&d);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM mailbox"), 1);
+}
+
+static void
+test_delivery_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct store_delivery *ds[4];
+	int result[4];
+
+	ds[0] = make_delivery("one\r\n", "ana", NULL);
+	ds[1] = make_delivery("two\r\n", "ana", "ghost");	/* fails alone */
+	ds[2] = make_delivery("three\r\n", "bob", "ana");
+	ds[3] = store_delivery_new("", "s");
+	assert_int_equal(store_delivery_add_remote(ds[3], "carla@example.org"), 0);
+	assert_int_equal(store_delivery_body(ds[3], "four\r\n", 6), 0);
+
+	assert_int_equal(store_delivery_commit_batch(f->st, ds, 4, result), 0);
+	assert_int_equal(result[0], 0);
+	assert_int_equal(result[1], -1);
+	assert_int_equal(result[2], 0);
+	assert_int_equal(result[3], 0);
+	assert_true(store_delivery_id(ds[0]) > 0);
+	assert_true(store_delivery_id(ds[1]) < 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 3);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM mailbox"), 3);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM queue"), 1);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages WHERE body = CAST('two' || char(13,10) AS BLOB)"), 0);
+	for (int i = 0; i < 4; i++)
+		store_delivery_free(&ds[i]);
+	assert_int_equal(store_delivery_commit_batch(f->st, ds, 0, result), 0);
+}
+
+/* Two processes deliver 200 messages each at the same time: all 400 land. */
+static void
+test_two_writers(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pids[2];
+	int i, k, status;
+
+	store_close(&f->st);
+	for (k = 0; k < 2; k++) {
+		pids[k] = fork();
+		assert_true(pids[k] >= 0);
+		if (pids[k] == 0) {
+			struct store *st;
+			char err[256], body[64];
+
+			if (store_open(&st, f->path, err, sizeof(err)) != 0)
+				_exit(10);
+			for (i = 0; i < 200; i++) {
+				struct store_delivery *d = store_delivery_new("", "w");
+
+				snprintf(body, sizeof(body), "writer %d message %d\r\n", k, i);
+				if (store_delivery_add_rcpt(d, k ? "bob" : "ana") != 0 ||
+				    store_delivery_add_rcpt(d, "ana") != 0 ||
+				    store_delivery_body(d, body, strlen(body)) != 0 ||
+				    store_delivery_commit(st, d) != 0) {
+					fprintf(stderr, "writer %d: %s\n", k, store_errmsg(st));
+					_exit(11);
+				}
+				store_delivery_free(&d);
+			}
+			store_close(&st);
+			_exit(0);
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 400);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM mailbox WHERE account = "
+	    "(SELECT id FROM accounts WHERE name = 'ana')"), 400);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM mailbox WHERE account = "
+	    "(SELECT id FROM accounts WHERE name = 'bob')"), 200);
+	assert_int_equal(sql_int(f->path, "SELECT count(DISTINCT uidl) FROM mailbox"), 600);
+}
+
+/* ---- mailboxes ---------------------------------------------------------------- */
+
+static void
+test_mailbox_read_expunge(void **state)
+{
+	struct fixture *f = *state;
+	struct store_delivery *d;
+	struct store_msg *m, *m2;
+	size_t n, n2, got, i, len = 300000;
+	char *big = malloc(len), *back = malloc(len + 1);
+	int64_t ids[2];
+
+	assert_non_null(big);
+	assert_non_null(back);
+	for (i = 0; i < len; i++)
+		big[i] = (i % 100 == 98) ? '\r' : (i % 100 == 99) ? '\n' : (char)('a' + i % 26);
+	d = store_delivery_new("", "s");
+	assert_int_equal(store_delivery_add_rcpt(d, "ana"), 0);
+	assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
+	for (i = 0; i < len; i += 1000)	/* appended in pieces */
+		assert_int_equal(store_delivery_body(d, big + i, 1000), 0);
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	store_delivery_free(&d);
+	d = make_delivery("second\r\n", "ana", NULL);
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	store_delivery_free(&d);
+	d = make_delivery("", "ana", NULL);	/* an empty message is stored too */
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	store_delivery_free(&d);
+
+	assert_int_equal(store_mailbox_list(f->st, "ANA", &m, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(m[0].size, (int64_t)len);
+	assert_int_equal(m[1].size, 8);
+	assert_int_equal(m[2].size, 0);
+	assert_string_not_equal(m[0].uidl, m[1].uidl);
+	/* chunked reads of several sizes give back the exact octets */
+	{
+		size_t chunks[] = { 1, 4096, 65536, 1 << 20 };
+
+		for (size_t c = 0; c < 4; c++) {
+			size_t total = 0;
+
+			if (chunks[c] == 1) {	/* 1-byte reads of the first 3000 only */
+				for (total = 0; total < 3000; total++) {
+					assert_int_equal(store_msg_read(f->st, m[0].entry_id,
+					    (int64_t)total, back + total, 1, &got), 0);
+					assert_int_equal(got, 1);
+				}
+				assert_memory_equal(back, big, 3000);
+				continue;
+			}
+			for (;;) {
+				assert_int_equal(store_msg_read(f->st, m[0].entry_id, (int64_t)total,
+				    back + total, len - total < chunks[c] ? len - total + 1 : chunks[c],
+				    &got), 0);
+				if (got == 0)
+					break;
+				total += got;
+			}
+			assert_int_equal(total, len);
+			assert_memory_equal(back, big, len);
+		}
+	}
+	assert_int_equal(store_msg_read(f->st, m[2].entry_id, 0, back, 10, &got), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(store_msg_read(f->st, m[0].entry_id, (int64_t)len + 5, back, 10, &got), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(store_msg_read(f->st, 999999, 0, back, 10, &got), STORE_NOTFOUND);
+
+	/* bob may not expunge ana's entries */
+	ids[0] = m[1].entry_id;
+	assert_int_equal(store_mailbox_expunge(f->st, "bob", ids, 1), 0);
+	assert_int_equal(store_mailbox_list(f->st, "ana", &m2, &n2), 0);
+	assert_int_equal(n2, 3);
+	free(m2);
+
+	/* ana expunges the big one (still bob's) and the second (only hers) */
+	ids[0] = m[0].entry_id;
+	ids[1] = m[1].entry_id;
+	assert_int_equal(store_mailbox_expunge(f->st, "ana", ids, 2), 0);
+	assert_int_equal(store_mailbox_list(f->st, "ana", &m2, &n2), 0);
+	assert_int_equal(n2, 1);
+	assert_int_equal(m2[0].entry_id, m[2].entry_id);
+	free(m2);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 2);	/* big + empty */
+	assert_int_equal(store_mailbox_list(f->st, "bob", &m2, &n2), 0);
+	assert_int_equal(n2, 1);
+	assert_int_equal(store_msg_read(f->st, m2[0].entry_id, 0, back, len, &got), 0);
+	assert_int_equal(got, len);
+	ids[0] = m2[0].entry_id;
+	free(m2);
+	assert_int_equal(store_mailbox_expunge(f->st, "bob", ids, 1), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 1);
+	/* a user delete takes its messages along */
+	assert_int_equal(store_user_del(f->st, "ana"), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 0);
+	free(m);
+	free(big);
+	free(back);
+}
+
+static void
+test_locks(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db;
+
+	assert_int_equal(store_mailbox_lock(f->st, "ana", "s1", 1800), 0);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", "s1", 1800), 0);	/* re-entrant */
+	assert_int_equal(store_mailbox_lock(f->st, "ANA", "s2", 1800), STORE_LOCKED);
+	assert_int_equal(store_mailbox_lock(f->st, "bob", "s2", 1800), 0);
+	assert_int_equal(store_mailbox_touch(f->st, "ana", "s1"), 0);
+	assert_int_equal(store_mailbox_touch(f->st, "ana", "s2"), STORE_LOCKED);
+	/* unlock by someone else does nothing */
+	assert_int_equal(store_mailbox_unlock(f->st, "ana", "s2"), 0);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", "s3", 1800), STORE_LOCKED);
+	assert_int_equal(store_mailbox_unlock(f->st, "ana", "s1"), 0);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", "s3", 1800), 0);
+
+	/* a crashed session's lock: age it, then take it over */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE locks SET taken = taken - 4000 WHERE account = 'ana'",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", "s4", 5000), STORE_LOCKED);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", "s4", 1800), 0);
+	assert_int_equal(store_mailbox_touch(f->st, "ana", "s3"), STORE_LOCKED);	/* lost it */
+	assert_int_equal(store_mailbox_touch(f->st, "ana", "s4"), 0);
+}
+
+/* ---- queue ------------------------------------------------------------------- */
+
+static void
+test_queue(void **state)
+{
+	struct fixture *f = *state;
+	struct store_delivery *d = store_delivery_new("ana@lab.test", "s");
+	struct store_queue_item *q;
+	size_t n, got;
+	char buf[64];
+	int64_t now = (int64_t)time(NULL), mid;
+
+	assert_int_equal(store_delivery_add_remote(d, "x@example.org"), 0);
+	assert_int_equal(store_delivery_add_remote(d, "y@example.net"), 0);
+	assert_int_equal(store_delivery_add_remote(d, "x@example.org"), 0);	/* dup */
+	assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
+	assert_int_equal(store_delivery_body(d, "queued\r\n", 8), 0);
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	mid = store_delivery_id(d);
+	store_delivery_free(&d);
+
+	assert_int_equal(store_queue_list(f->st, now + 1, &q, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(q[0].message_id, mid);
+	assert_string_equal(q[0].sender, "ana@lab.test");
+	assert_string_equal(q[0].rcpt, "x@example.org");
+	assert_int_equal(q[0].attempts, 0);
+	assert_string_equal(q[0].last_error, "");
+	assert_int_equal(store_message_size(f->st, mid), 8);
+	assert_int_equal(store_message_read(f->st, mid, 2, buf, sizeof(buf), &got), 0);
+	assert_int_equal(got, 6);
+	assert_memory_equal(buf, "eued\r\n", 6);
+	assert_int_equal(store_message_size(f->st, 424242), -1);
+
+	assert_int_equal(store_queue_defer(f->st, q[0].id, now + 600, "451 4.3.0 try later"), 0);
+	assert_int_equal(store_queue_defer(f->st, 424242, now, "x"), STORE_NOTFOUND);
+	free(q);
+	assert_int_equal(store_queue_list(f->st, now + 1, &q, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(q[0].rcpt, "y@example.net");
+	free(q);
+	assert_int_equal(store_queue_list(f->st, -1, &q, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(q[1].attempts, 1);
+	assert_int_equal(q[1].next_attempt, now + 600);
+	assert_string_equal(q[1].last_error, "451 4.3.0 try later");
+	assert_int_equal(store_queue_flush(f->st), 0);
+	free(q);
+	assert_int_equal(store_queue_list(f->st, now, &q, &n), 0);
+	assert_int_equal(n, 2);
+
+	/* deleting both items keeps the message: bob still has it */
+	assert_int_equal(store_queue_delete(f->st, q[0].id), 0);
+	assert_int_equal(store_queue_delete(f->st, q[0].id), STORE_NOTFOUND);
+	assert_int_equal(store_queue_delete(f->st, q[1].id), 0);
+	free(q);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 1);
+
+	/* queue-only message goes with its last item */
+	d = store_delivery_new("", "s");
+	assert_int_equal(store_delivery_add_remote(d, "z@example.org"), 0);
+	assert_int_equal(store_delivery_body(d, "q\r\n", 3), 0);
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	store_delivery_free(&d);
+	assert_int_equal(store_queue_list(f->st, -1, &q, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(q[0].sender, "");
+	assert_int_equal(store_queue_delete(f->st, q[0].id), 0);
+	free(q);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 1);
+}
+
+/* ---- transcripts ---------------------------------------------------------------- */
+
+static void
+test_transcripts(void **state)
+{
+	struct fixture *f = *state;
+	char out[1024] = "";
+	const char *a = "T1 S: 220 hi\nT2 C: EHLO x\n", *b = "T3 S: 250 ok\nT4 C: QUIT";
+
+	assert_int_equal(store_transcript_get(f->st, "abc", collect, out), STORE_NOTFOUND);
+	assert_int_equal(store_transcript_append(f->st, "abc", "smtp", a, strlen(a)), 0);
+	assert_int_equal(store_transcript_append(f->st, "abc", "smtp", b, strlen(b)), 0);
+	assert_int_equal(store_transcript_append(f->st, "other", "pop3", "X\n", 2), 0);
+	assert_int_equal(store_transcript_append(f->st, "abc", "smtp", "", 0), 0);
+	assert_int_equal(store_transcript_get(f->st, "abc", collect, out), 0);
+	assert_string_equal(out, "T1 S: 220 hi=;T2 C: EHLO x=;T3 S: 250 ok=;T4 C: QUIT=;");
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM transcripts"), 5);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_new_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+		cmocka_unit_test(test_migrate_from_zero),
+		cmocka_unit_test(test_foreign_refused),
+		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domains_aliases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_several, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mailbox_read_expunge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transcripts, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
