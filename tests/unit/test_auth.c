@@ -1,0 +1,203 @@
+/*
+ * test_auth.c - password hashing (yescrypt from libxcrypt: "$y$", salted,
+ * never the password, verify right/wrong/empty/garbage hashes, the dummy
+ * hash) and SASL decoding (PLAIN per RFC 4616 2, LOGIN fields): valid input,
+ * invalid base64, missing or extra NULs, empty fields, over-long fields.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "auth.h"
+#include "b64.h"
+
+static void
+test_hash_format(void **state)
+{
+	static const char *const passwords[] = {
+		"ana-secret-1", "p", "with space and ünïcödé", "$y$looks-like-a-hash",
+		"0123456789012345678901234567890123456789012345678901234567890123456789",
+	};
+	char h1[AUTH_HASH_MAX], h2[AUTH_HASH_MAX];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(passwords) / sizeof(passwords[0]); i++) {
+		const char *pw = passwords[i];
+
+		assert_int_equal(auth_hash_password(pw, h1, sizeof(h1)), 0);
+		assert_int_equal(auth_hash_password(pw, h2, sizeof(h2)), 0);
+		assert_memory_equal(h1, "$y$", 3);		/* yescrypt */
+		assert_string_not_equal(h1, pw);
+		if (strlen(pw) >= 6)	/* a 1-letter password may occur by chance */
+			assert_null(strstr(h1, pw));		/* not even inside */
+		assert_string_not_equal(h1, h2);		/* fresh salt each time */
+		assert_true(auth_verify_password(pw, h1));
+		assert_true(auth_verify_password(pw, h2));
+	}
+}
+
+static void
+test_verify_wrong(void **state)
+{
+	char h[AUTH_HASH_MAX], small[10];
+	static const char *const wrong[] = {
+		"ana-secret-2", "ana-secret-", "ana-secret-11", "ANA-SECRET-1", "", " ana-secret-1",
+	};
+	size_t i;
+
+	(void)state;
+	assert_int_equal(auth_hash_password("ana-secret-1", h, sizeof(h)), 0);
+	for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++)
+		assert_false(auth_verify_password(wrong[i], h));
+	/* broken or locked hashes never verify */
+	assert_false(auth_verify_password("ana-secret-1", ""));
+	assert_false(auth_verify_password("ana-secret-1", "*"));
+	assert_false(auth_verify_password("ana-secret-1", "!$y$abc"));
+	assert_false(auth_verify_password("ana-secret-1", "$y$garbage"));
+	assert_false(auth_verify_password("ana-secret-1", NULL));
+	assert_false(auth_verify_password(NULL, h));
+	/* a truncated hash does not verify */
+	h[strlen(h) - 1] = '\0';
+	assert_false(auth_verify_password("ana-secret-1", h));
+	/* a buffer too small is an error, not a truncated hash */
+	assert_int_equal(auth_hash_password("x", small, sizeof(small)), -1);
+	assert_string_equal(small, "");
+}
+
+static void
+test_dummy_hash(void **state)
+{
+	const char *d = auth_dummy_hash();
+
+	(void)state;
+	assert_non_null(d);
+	assert_memory_equal(d, "$y$", 3);
+	assert_ptr_equal(d, auth_dummy_hash());		/* made once */
+	assert_false(auth_verify_password("", d));
+	assert_false(auth_verify_password("password", d));
+}
+
+/* ---- SASL ---------------------------------------------------------------------- */
+
+static void
+b64(const void *raw, size_t n, char *out)
+{
+	b64_encode(raw, n, out);
+}
+
+static void
+test_sasl_plain(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *raw;	/* decoded form; NULL: use b64 as is */
+		size_t rawlen;
+		const char *b64;
+		int rc;
+		const char *authzid, *user, *pass, *err;
+	} cases[] = {
+		{ "plain", "\0ana\0ana-secret-1", 17, NULL, 0, "", "ana", "ana-secret-1", NULL },
+		{ "authzid", "ana\0ana\0pw", 10, NULL, 0, "ana", "ana", "pw", NULL },
+		{ "rfc4616 example", NULL, 0, "AHRpbQB0YW5zdGFhZnRhbnN0YWFm", 0, "", "tim",
+		  "tanstaaftanstaaf", NULL },
+		{ "utf-8 password", "\0ana\0p\xc3\xa4ss", 10, NULL, 0, "", "ana", "p\xc3\xa4ss", NULL },
+		{ "one NUL", "ana\0pw", 6, NULL, -1, NULL, NULL, NULL, "NUL" },
+		{ "no NUL", "anapw", 5, NULL, -1, NULL, NULL, NULL, "NUL" },
+		{ "three NULs", "\0ana\0pw\0x", 9, NULL, -1, NULL, NULL, NULL, "more than two" },
+		{ "empty user", "\0\0pw", 4, NULL, -1, NULL, NULL, NULL, "empty user" },
+		{ "empty password", "\0ana\0", 5, NULL, -1, NULL, NULL, NULL, "empty password" },
+		{ "not base64", NULL, 0, "AGFuYQBwdw*=", -1, NULL, NULL, NULL, "base64" },
+		{ "bad padding", NULL, 0, "AGFuYQBwdw=", -1, NULL, NULL, NULL, "base64" },
+		{ "whitespace", NULL, 0, "AGFu YQBwdw==", -1, NULL, NULL, NULL, "base64" },
+		{ "empty", NULL, 0, "", -1, NULL, NULL, NULL, NULL },
+		{ "star (cancel)", NULL, 0, "*", -1, NULL, NULL, NULL, "base64" },
+	};
+	char enc[256], authzid[AUTH_FIELD_MAX], user[AUTH_FIELD_MAX], pass[AUTH_FIELD_MAX], err[128];
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].raw)
+			b64(cases[i].raw, cases[i].rawlen, enc);
+		else
+			snprintf(enc, sizeof(enc), "%s", cases[i].b64);
+		err[0] = '\0';
+		rc = auth_sasl_plain(enc, authzid, user, pass, AUTH_FIELD_MAX, err, sizeof(err));
+		if (rc != cases[i].rc)
+			fail_msg("%s: rc %d, want %d (%s)", cases[i].name, rc, cases[i].rc, err);
+		if (rc == 0) {
+			assert_string_equal(authzid, cases[i].authzid);
+			assert_string_equal(user, cases[i].user);
+			assert_string_equal(pass, cases[i].pass);
+		} else {
+			assert_string_equal(pass, "");
+			if (cases[i].err && strstr(err, cases[i].err) == NULL)
+				fail_msg("%s: error '%s' lacks '%s'", cases[i].name, err, cases[i].err);
+		}
+	}
+}
+
+static void
+test_sasl_plain_long(void **state)
+{
+	char raw[700], enc[1000], a[AUTH_FIELD_MAX], u[AUTH_FIELD_MAX], p[AUTH_FIELD_MAX], err[128];
+	char small_u[8];
+
+	(void)state;
+	/* a 300-octet password does not fit a 256-octet field */
+	memset(raw, 'x', sizeof(raw));
+	raw[0] = '\0';
+	memcpy(raw + 1, "ana", 3);
+	raw[4] = '\0';
+	b64(raw, 5 + 300, enc);
+	assert_int_equal(auth_sasl_plain(enc, a, u, p, AUTH_FIELD_MAX, err, sizeof(err)), -1);
+	assert_string_equal(p, "");
+	/* longer than anything we decode */
+	b64(raw, sizeof(raw), enc);
+	assert_int_equal(auth_sasl_plain(enc, a, u, p, AUTH_FIELD_MAX, err, sizeof(err)), -1);
+	/* field length given by the caller is respected */
+	b64("\0anabelle\0pw", 12, enc);
+	assert_int_equal(auth_sasl_plain(enc, a, small_u, p, sizeof(small_u), err, sizeof(err)), -1);
+	b64("\0ana\0pw", 7, enc);
+	assert_int_equal(auth_sasl_plain(enc, a, small_u, p, sizeof(small_u), err, sizeof(err)), 0);
+	assert_string_equal(small_u, "ana");
+}
+
+static void
+test_sasl_login_field(void **state)
+{
+	char out[AUTH_FIELD_MAX], small[4];
+
+	(void)state;
+	assert_int_equal(auth_sasl_field("YW5h", out, sizeof(out)), 0);	/* "ana" */
+	assert_string_equal(out, "ana");
+	assert_int_equal(auth_sasl_field("YW5hLXNlY3JldC0x", out, sizeof(out)), 0);
+	assert_string_equal(out, "ana-secret-1");
+	assert_int_equal(auth_sasl_field("YW5h!", out, sizeof(out)), -1);
+	assert_int_equal(auth_sasl_field("YW5", out, sizeof(out)), -1);		/* not a multiple of 4 */
+	assert_int_equal(auth_sasl_field("YQBi", out, sizeof(out)), -1);	/* "a\0b": NUL inside */
+	assert_int_equal(auth_sasl_field("YW5hYQ==", small, sizeof(small)), -1);	/* "anaa" too long */
+	assert_int_equal(auth_sasl_field("YW5h", small, sizeof(small)), 0);
+	assert_string_equal(small, "ana");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hash_format),
+		cmocka_unit_test(test_verify_wrong),
+		cmocka_unit_test(test_dummy_hash),
+		cmocka_unit_test(test_sasl_plain),
+		cmocka_unit_test(test_sasl_plain_long),
+		cmocka_unit_test(test_sasl_login_field),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
