@@ -1,0 +1,183 @@
+/*
+ * test_log.c - the log line format ("YYYY-MM-DDTHH:MM:SSZ prog[pid]: level:
+ * message"), one line per event with control bytes escaped, errno appended
+ * by log_warn, debug lines only with verbosity, and session ids.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "log.h"
+
+/* Run fn with stderr redirected to a temporary file; return what it wrote. */
+static const char *
+capture(void (*fn)(void))
+{
+	static char out[8192];
+	FILE *f = tmpfile();
+	int saved;
+	long n;
+
+	assert_non_null(f);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fileno(f), STDERR_FILENO), STDERR_FILENO);
+	fn();
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	n = (long)fread(out, 1, sizeof(out) - 1, f);
+	out[n < 0 ? 0 : n] = '\0';
+	fclose(f);
+	return out;
+}
+
+/* Check "dddd-dd-ddTdd:dd:ddZ test_log[<pid>]: " and return the rest. */
+static const char *
+check_prefix(const char *s)
+{
+	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ ";
+	char want[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(pat) - 1; i++) {
+		if (pat[i] == 'd')
+			assert_true(isdigit((unsigned char)s[i]));
+		else
+			assert_int_equal(s[i], pat[i]);
+	}
+	snprintf(want, sizeof(want), "test_log[%ld]: ", (long)getpid());
+	assert_memory_equal(s + i, want, strlen(want));
+	return s + i + strlen(want);
+}
+
+static void
+emit_info(void)
+{
+	log_info("session=%s event=%s", "ab12", "accepted");
+}
+
+static void
+emit_multi(void)
+{
+	log_info("one");
+	log_debug("hidden");
+	log_warnx("two k=v");
+	errno = ENOENT;
+	log_warn("open file=%s", "x");
+}
+
+static void
+emit_debug(void)
+{
+	log_debug("shown n=%d", 5);
+}
+
+static void
+emit_inject(void)
+{
+	log_info("user=%s", "ana\r\n2026-01-01T00:00:00Z smtpd[1]: info: forged\x7f");
+}
+
+static void
+test_format(void **state)
+{
+	const char *s, *rest;
+
+	(void)state;
+	log_init("/usr/sbin/test_log", false, 0);
+	s = capture(emit_info);
+	rest = check_prefix(s);
+	assert_string_equal(rest, "info: session=ab12 event=accepted\n");
+
+	s = capture(emit_multi);
+	rest = check_prefix(s);
+	assert_memory_equal(rest, "info: one\n", 10);
+	rest = check_prefix(rest + 10);
+	assert_memory_equal(rest, "warning: two k=v\n", 17);
+	rest = check_prefix(rest + 17);
+	assert_string_equal(rest, "warning: open file=x: No such file or directory\n");
+	assert_null(strstr(s, "hidden"));
+
+	assert_string_equal(capture(emit_debug), "");
+	log_set_verbosity(1);
+	rest = check_prefix(capture(emit_debug));
+	assert_string_equal(rest, "debug: shown n=5\n");
+	log_set_verbosity(0);
+}
+
+static void
+test_one_line(void **state)
+{
+	const char *s, *rest;
+
+	(void)state;
+	log_init("test_log", false, 0);
+	s = capture(emit_inject);
+	rest = check_prefix(s);
+	assert_string_equal(rest,
+	    "info: user=ana\\x0d\\x0a2026-01-01T00:00:00Z smtpd[1]: info: forged\\x7f\n");
+}
+
+static void
+emit_long(void)
+{
+	char big[10000];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_info("big=%s", big);
+}
+
+static void
+test_long_line(void **state)
+{
+	const char *s;
+
+	(void)state;
+	log_init("test_log", false, 0);
+	s = capture(emit_long);
+	check_prefix(s);
+	/* cut, but still exactly one line */
+	assert_int_equal(s[strlen(s) - 1], '\n');
+	assert_ptr_equal(strchr(s, '\n'), s + strlen(s) - 1);
+}
+
+static void
+test_session_id(void **state)
+{
+	char a[13], b[13], small[5];
+	size_t i;
+
+	(void)state;
+	log_session_id(a, sizeof(a));
+	log_session_id(b, sizeof(b));
+	assert_int_equal(strlen(a), 12);
+	for (i = 0; i < 12; i++)
+		assert_true(isdigit((unsigned char)a[i]) || (a[i] >= 'a' && a[i] <= 'f'));
+	assert_string_not_equal(a, b);
+	memset(small, 'Z', sizeof(small));
+	log_session_id(small, 4);
+	assert_int_equal(strlen(small), 3);
+	assert_int_equal(small[4], 'Z');
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_one_line),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_session_id),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
