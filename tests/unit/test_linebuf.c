@@ -233,6 +233,93 @@ test_clear(void **state)
 	assert_int_equal(linebuf_init(&lb, 0), -1);
 }
 
+/*
+ * Random input against a reference model: every LF-terminated segment is one
+ * event (OK with its eol, or TOO_LONG when its content, CR stripped, exceeds
+ * max_line); an unterminated tail is one TOO_LONG if it fills the buffer.
+ * Fed in random chunk sizes, with random max_line.
+ */
+static void
+test_random_model(void **state)
+{
+	static const char alphabet[] = "aaaaaaaaaa\r\n\n\0.";
+	unsigned seed = 7;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 300; round++) {
+		size_t max_line, n, i, off = 0, seg = 0, chunk;
+		unsigned char *in;
+		struct linebuf lb;
+		char *line;
+		size_t len;
+		enum line_eol eol;
+		enum line_status st;
+
+#define RND()	(seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+		max_line = 1 + RND() % 40;
+		n = RND() % 2000;
+		in = malloc(n + 1);
+		assert_non_null(in);
+		for (i = 0; i < n; i++) {
+			/* sometimes a long run without LF */
+			in[i] = (unsigned char)alphabet[RND() % (sizeof(alphabet) - 1)];
+			if (RND() % 50 == 0) {
+				size_t run = RND() % 200;
+
+				for (; run > 0 && i + 1 < n; run--)
+					in[++i] = 'x';
+			}
+		}
+		assert_int_equal(linebuf_init(&lb, max_line), 0);
+		while (off < n) {
+			chunk = 1 + RND() % 64;
+			if (chunk > n - off)
+				chunk = n - off;
+			off += linebuf_feed(&lb, in + off, chunk);
+			assert_true(lb.len <= max_line + 2);
+			while ((st = linebuf_next(&lb, &line, &len, &eol)) != LINE_MORE) {
+				/* the model: the next segment starting at seg */
+				unsigned char *lf = memchr(in + seg, '\n', n - seg);
+				size_t end, clen;
+				enum line_eol weol;
+
+				if (lf == NULL) {
+					/* unterminated tail: reported once it fills the buffer */
+					assert_int_equal(st, LINE_TOO_LONG);
+					assert_true(n - seg >= max_line + 2);
+					seg = n;
+					continue;
+				}
+				end = (size_t)(lf - in);
+				clen = end - seg;
+				weol = EOL_LF;
+				if (clen > 0 && in[end - 1] == '\r') {
+					clen--;
+					weol = EOL_CRLF;
+				}
+				if (clen > max_line) {
+					assert_int_equal(st, LINE_TOO_LONG);
+				} else {
+					assert_int_equal(st, LINE_OK);
+					assert_int_equal(eol, weol);
+					assert_int_equal(len, clen);
+					assert_memory_equal(line, in + seg, clen);
+				}
+				seg = end + 1;
+			}
+		}
+		/* every complete segment was reported */
+		if (seg < n) {
+			assert_null(memchr(in + seg, '\n', n - seg));
+			assert_true(n - seg < max_line + 2 || linebuf_pending(&lb) == 0);
+		}
+		linebuf_free(&lb);
+		free(in);
+#undef RND
+	}
+}
+
 int
 main(void)
 {
@@ -242,6 +329,7 @@ main(void)
 		cmocka_unit_test(test_crlf_split),
 		cmocka_unit_test(test_space),
 		cmocka_unit_test(test_clear),
+		cmocka_unit_test(test_random_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
