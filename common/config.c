@@ -393,6 +393,8 @@ loader_error(struct loader *ld, int line, const char *section, const char *key,
 		snprintf(msg, sizeof(msg), "%s:%d: [%s] %s: %s", ld->file, line, section, key, reason);
 	else if (section)
 		snprintf(msg, sizeof(msg), "%s:%d: [%s]: %s", ld->file, line, section, reason);
+	else if (key)
+		snprintf(msg, sizeof(msg), "%s:%d: %s: %s", ld->file, line, key, reason);
 	else
 		snprintf(msg, sizeof(msg), "%s:%d: %s", ld->file, line, reason);
 	if (ld->errlen == 0)
