@@ -13,7 +13,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <event2/buffer.h>
+
 #include "linebuf.h"
+#include "reply.h"
 #include "replyparse.h"
 
 struct scase {
@@ -267,6 +270,86 @@ test_pop3_body(void **state)
 	}
 }
 
+/*
+ * Round trip: a random CRLF body, dot-stuffed by reply_dot_write in random
+ * chunks, read back through linebuf + pop3_body_line byte by byte, is the
+ * same body; the reader stops exactly at the terminator.
+ */
+static void
+test_dot_round_trip(void **state)
+{
+	static const char alphabet[] = "..ab \r";
+	unsigned seed = 99;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 200; round++) {
+		struct evbuffer *eb = evbuffer_new();
+		struct dotstuff ds;
+		struct buf body, back;
+		struct linebuf lb;
+		size_t nlines, i, j, off, wlen, len, outlen;
+		unsigned char *wire;
+		char *line;
+		const char *out;
+		enum line_eol eol;
+		int end = 0;
+
+#define RND()	(seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+		buf_init(&body, 1 << 20);
+		buf_init(&back, 1 << 20);
+		nlines = RND() % 30;
+		for (i = 0; i < nlines; i++) {
+			size_t ll = RND() % 12;
+
+			for (j = 0; j < ll; j++) {
+				char c = alphabet[RND() % (sizeof(alphabet) - 1)];
+
+				if (c == '\r' && j + 1 == ll)
+					c = 'z';	/* keep CRLF the only line end */
+				assert_int_equal(buf_append(&body, &c, 1), 0);
+			}
+			assert_int_equal(buf_puts(&body, "\r\n"), 0);
+		}
+		reply_dot_init(&ds);
+		for (off = 0; off < body.len; off += j) {
+			j = 1 + RND() % 9;
+			if (j > body.len - off)
+				j = body.len - off;
+			reply_dot_write(eb, &ds, body.data + off, j);
+		}
+		reply_dot_end(eb, &ds);
+		wlen = evbuffer_get_length(eb);
+		wire = evbuffer_pullup(eb, -1);
+		assert_true(wlen >= 3);
+		assert_memory_equal(wire + wlen - 3, ".\r\n", 3);
+
+		assert_int_equal(linebuf_init(&lb, 64), 0);
+		for (off = 0; off < wlen && !end; off++) {
+			assert_int_equal(linebuf_feed(&lb, wire + off, 1), 1);
+			while (!end && linebuf_next(&lb, &line, &len, &eol) == LINE_OK) {
+				assert_int_equal(eol, EOL_CRLF);
+				if (pop3_body_line(line, len, &out, &outlen) == 1) {
+					end = 1;
+					break;
+				}
+				assert_int_equal(buf_append(&back, out, outlen), 0);
+				assert_int_equal(buf_puts(&back, "\r\n"), 0);
+			}
+		}
+		assert_int_equal(end, 1);
+		assert_int_equal(off, wlen);	/* the terminator was the last line */
+		assert_int_equal(back.len, body.len);
+		if (body.len > 0)
+			assert_memory_equal(back.data, body.data, body.len);
+		linebuf_free(&lb);
+		buf_free(&body);
+		buf_free(&back);
+		evbuffer_free(eb);
+#undef RND
+	}
+}
+
 int
 main(void)
 {
@@ -275,6 +358,7 @@ main(void)
 		cmocka_unit_test(test_smtp_limits),
 		cmocka_unit_test(test_pop3_status),
 		cmocka_unit_test(test_pop3_body),
+		cmocka_unit_test(test_dot_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
