@@ -363,11 +363,7 @@ clientconn_cmd(struct clientconn *c, bool secret, const char *fmt, ...)
 		return -1;
 	}
 	if (c->trace != NULL) {
-		/* A secret line of one word is a SASL continuation: hide it whole. */
-		if (secret && memchr(line, ' ', (size_t)n) == NULL)
-			snprintf(masked, sizeof(masked), "***");
-		else
-			transcript_mask(line, (size_t)n, secret, masked, sizeof(masked));
+		transcript_mask(line, (size_t)n, secret, masked, sizeof(masked));
 		fprintf(c->trace, "C: %s\n", masked);
 		fflush(c->trace);
 	}
