@@ -217,12 +217,61 @@ test_lookup(void **state)
 	}
 }
 
+/* Random garbage lines: always a well-formed reply, never a crash. */
+static void
+test_garbage(void **state)
+{
+	unsigned seed = 3;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 20000; round++) {
+		char line[80];
+		size_t n, i;
+		struct tsession ts = { .refuse = round & 1 };
+		struct reply r;
+		const struct cmd_def *def;
+		const struct cmd_proto *p = (round & 2) ? &pop_proto : &smtp_proto;
+
+#define RND()	(seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+		n = RND() % (sizeof(line) - 1);
+		for (i = 0; i < n; i++) {
+			unsigned c = RND() % 6 == 0 ? ' ' : 1 + RND() % 255;
+
+			/* bias toward real verbs so the later checks run too */
+			if (i == 0 && RND() % 2 == 0) {
+				static const char *verbs[] = { "mail ", "DATA", "AUTH ", "noop", "USER ", "stat" };
+				const char *v = verbs[RND() % 6];
+				size_t vl = strlen(v) < n ? strlen(v) : n;
+
+				memcpy(line, v, vl);
+				i = vl - 1;
+				continue;
+			}
+			line[i] = (char)c;
+		}
+		line[n] = '\0';
+		cmd_dispatch(p, &ts, RND() % 5, line, &r, &def);
+		if (p == &pop_proto)
+			assert_true(r.code == REPLY_POP3_OK || r.code == REPLY_POP3_ERR);
+		else
+			assert_true(r.code == 250 || r.code == 500 || r.code == 501 ||
+			    r.code == 503 || r.code == 530);
+		assert_true(strlen(r.text) < sizeof(r.text));
+		assert_int_equal((r.flags & REPLY_ERROR) != 0,
+		    r.code >= 400 || r.code == REPLY_POP3_ERR);
+		assert_true(ts.calls <= 1);
+#undef RND
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dispatch),
 		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

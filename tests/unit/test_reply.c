@@ -228,6 +228,65 @@ test_dotstuff(void **state)
 	evbuffer_free(b);
 }
 
+/* Random reply text: the wire form has CRLF only, one code per line, and
+ * as many lines as the text has '\n'-separated parts. */
+static void
+test_random_text(void **state)
+{
+	struct evbuffer *b = evbuffer_new();
+	unsigned seed = 11;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 5000; round++) {
+		char text[200];
+		size_t n, i, lines = 1, wl;
+		struct reply r;
+		const char *w, *p;
+
+#define RND()	(seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+		n = RND() % (sizeof(text) - 1);
+		for (i = 0; i < n; i++) {
+			unsigned c = 1 + RND() % 255;
+
+			text[i] = (char)c;
+			if (RND() % 10 == 0) {
+				unsigned k = RND() % 2;
+
+				text[i] = "\r\n"[k];
+			}
+		}
+		text[n] = '\0';
+		for (i = 0; i < n; i++)
+			if (text[i] == '\n' && i + 1 < n)
+				lines++;
+		{
+			int code = 250 + (int)(RND() % 300);
+			const char *esc = (RND() & 1) ? "2.0.0" : "";
+
+			reply_set(&r, code, esc, "%s", text);
+		}
+		wl = reply_write_smtp(b, &r);
+		w = drain(b);
+		assert_int_equal(wl, strlen(w));
+		assert_crlf_only(w, wl);
+		/* count lines, each starts with the code and '-' or ' ' */
+		for (p = w, i = 0; *p; i++) {
+			const char *e = strstr(p, "\r\n");
+
+			assert_non_null(e);
+			assert_true(e - p >= 3);
+			assert_int_equal(strncmp(p, w, 3), 0);
+			if (e - p > 3)
+				assert_true(p[3] == (e[2] ? '-' : ' '));
+			p = e + 2;
+		}
+		assert_int_equal(i, lines);
+#undef RND
+	}
+	evbuffer_free(b);
+}
+
 int
 main(void)
 {
@@ -236,6 +295,7 @@ main(void)
 		cmocka_unit_test(test_set_flags),
 		cmocka_unit_test(test_add_line),
 		cmocka_unit_test(test_dotstuff),
+		cmocka_unit_test(test_random_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
