@@ -178,8 +178,13 @@ prompt_tty(int fd, const char *prompt, char *buf, size_t len)
 	signal(SIGINT, restore_tty);
 	signal(SIGTERM, restore_tty);
 	signal(SIGHUP, restore_tty);
-	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &t) == -1) {
+	/* Echo off before the prompt shows, so that nothing typed is seen. */
+	if (tcsetattr(fd, TCSAFLUSH, &t) == -1 || write(fd, prompt, strlen(prompt)) < 0) {
+		tcsetattr(fd, TCSAFLUSH, &saved_tty);
 		tty_fd = -1;
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		return -1;
 	}
 	rc = read_line_fd(fd, buf, len);
