@@ -100,6 +100,11 @@ cmd_dispatch(const struct cmd_proto *p, void *session, unsigned state,
 	if (def_r != NULL)
 		*def_r = NULL;
 
+	/* trailing blanks (people type them) are not part of the command */
+	end = line + strlen(line);
+	while (end > line && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
 	/* verb: up to the first space; arguments: after the spaces that follow */
 	while (*verb == ' ')
 		verb++;
@@ -112,10 +117,6 @@ cmd_dispatch(const struct cmd_proto *p, void *session, unsigned state,
 		vlen = strlen(verb);
 		args = verb + vlen;
 	}
-	end = args + strlen(args);
-	while (end > args && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	*end = '\0';
 
 	for (i = 0; i < p->ntable; i++) {
 		size_t n = strlen(p->table[i].verb);

@@ -141,6 +141,8 @@ static const struct dcase dcases[] = {
 	{ "required missing", &smtp_proto, S_GREETED, 0, "MAIL", 501, "5.5.4",
 	    "Syntax: MAIL FROM:<address>", "MAIL", 0, NULL },
 	{ "required only spaces", &smtp_proto, S_INIT, 0, "HELO   ", 501, "5.5.4", "Syntax: HELO hostname", "HELO", 0, NULL },
+	{ "trailing tab", &smtp_proto, S_MAIL, 0, "DATA\t", 250, "2.0.0", NULL, "DATA", 1, "" },
+	{ "trailing blanks args", &smtp_proto, S_GREETED, 0, "MAIL FROM:<x> \t ", 250, "2.0.0", NULL, "MAIL", 1, "FROM:<x>" },
 	{ "optional absent", &smtp_proto, S_MAIL, 0, "NOOP", 250, "2.0.0", NULL, "NOOP", 1, "" },
 	{ "optional present", &smtp_proto, S_MAIL, 0, "noop  hello world ", 250, "2.0.0", NULL, "NOOP", 1, "hello world" },
 	{ "precheck refuses", &smtp_proto, S_GREETED, 1, "AUTH PLAIN AGFuYQBzZWNyZXQ=", 530, "5.7.0", NULL, "AUTH", 0, NULL },
