@@ -1,0 +1,223 @@
+/*
+ * main.c - smtpd: command line, configuration, listeners, privilege drop,
+ * the worker threads and the event loop (see docs/smtpd.8).
+ *
+ *   smtpd [-c FILE] [--store PATH] [--listen ADDR:PORT [ROLE]]... [-v] [-h]
+ *
+ * Owns: start-up and shutdown. Start-up failures are fatal (STYLE 10);
+ * nothing after the loop starts may end the process but SIGTERM/SIGINT.
+ * Order matters: bind the listeners (may need root), drop privileges to the
+ * configured user, then open the store so its files belong to that user.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "smtp_session.h"
+#include "store.h"
+#include "tls.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: smtpd [-c FILE] [--store PATH] [--listen ADDR:PORT [ROLE]]... [-v] [-h]\n"
+	    "  -c, --config FILE   read FILE (default: built-in defaults)\n"
+	    "      --store PATH    the SQLite store (overrides [store] path)\n"
+	    "      --listen SPEC   \"ADDR:PORT [inbound|submission|smtps]\", repeatable;\n"
+	    "                      replaces the file's listen lines\n"
+	    "  -v, --verbose       debug logging (repeat for more)\n"
+	    "  -h, --help          this text\n");
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct smtp_server *srv = arg;
+
+	(void)what;
+	log_info("event=stopping signal=%d sessions=%zu", (int)sig, net_server_nconns(srv->net));
+	net_server_stop_accepting(srv->net);
+	event_base_loopexit(srv->base, NULL);
+}
+
+/* Started as root: become cfg->user (RFC-less, but every MTA does it). */
+static void
+drop_privileges(const struct config *cfg)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return;
+	if (cfg->user[0] == '\0') {
+		log_warnx("event=running-as-root hint=\"set [smtpd] user to an unprivileged account\"");
+		return;
+	}
+	if ((pw = getpwnam(cfg->user)) == NULL)
+		fatalx("unknown user %s in [smtpd] user", cfg->user);
+	if (pw->pw_uid == 0)
+		fatalx("[smtpd] user %s is root; choose an unprivileged account", cfg->user);
+	if (setgroups(1, &pw->pw_gid) == -1 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s", cfg->user);
+	log_info("event=privileges-dropped user=%s uid=%u", cfg->user, (unsigned)pw->pw_uid);
+}
+
+/* Thousands of idle sessions need thousands of descriptors. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void
+loop_noop(void *arg)
+{
+	(void)arg;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "store", required_argument, NULL, 's' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct config cfg;
+	struct smtp_server srv;
+	struct listen_spec listens[CONFIG_MAX_LISTEN];
+	size_t nlistens = 0, i;
+	const char *cfgfile = NULL, *store_path = NULL;
+	struct event *sigterm, *sigint;
+	char err[512];
+	int ch, verbose = 0;
+
+	log_init("smtpd", false, 0);
+	config_defaults(&cfg);
+	while ((ch = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cfgfile = optarg;
+			break;
+		case 's':
+			store_path = optarg;
+			break;
+		case 'l':
+			if (nlistens >= CONFIG_MAX_LISTEN)
+				fatalx("too many --listen options (at most %d)", CONFIG_MAX_LISTEN);
+			if (config_parse_listen(optarg, ROLE_INBOUND, &listens[nlistens], err,
+			    sizeof(err)) == -1)
+				fatalx("--listen %s: %s", optarg, err);
+			if (listens[nlistens].role != ROLE_INBOUND &&
+			    listens[nlistens].role != ROLE_SUBMISSION && listens[nlistens].role != ROLE_SMTPS)
+				fatalx("--listen %s: smtpd roles are inbound, submission and smtps", optarg);
+			nlistens++;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (cfgfile != NULL && config_load(&cfg, cfgfile, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (store_path != NULL)
+		snprintf(cfg.store_path, sizeof(cfg.store_path), "%s", store_path);
+	if (nlistens > 0) {
+		memcpy(cfg.smtp_listen, listens, nlistens * sizeof(listens[0]));
+		cfg.smtp_nlisten = nlistens;
+	}
+	if (cfg.smtp_nlisten == 0)
+		fatalx("no listen address: give --listen ADDR:PORT or [smtpd] listen");
+	log_set_verbosity(verbose);
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+
+	memset(&srv, 0, sizeof(srv));
+	srv.cfg = &cfg;
+	if (cfg.tls_cert[0] != '\0') {
+		if ((srv.ssl_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof(err))) == NULL)
+			fatalx("TLS: %s", err);
+	}
+	if ((srv.base = net_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	if ((srv.net = net_server_new(srv.base, &cfg.limits, &smtp_net_callbacks, &srv,
+	    srv.ssl_ctx)) == NULL)
+		fatalx("out of memory");
+	for (i = 0; i < cfg.smtp_nlisten; i++) {
+		const struct listen_spec *ls = &cfg.smtp_listen[i];
+		if (ls->role == ROLE_SMTPS && srv.ssl_ctx == NULL)
+			fatalx("listener %s:%s is smtps but [tls] cert/key are not set", ls->host, ls->port);
+		if (net_server_listen(srv.net, ls, err, sizeof(err)) == -1)
+			fatalx("listen %s:%s: %s", ls->host, ls->port, err);
+		log_info("event=listening addr=%s port=%d role=%s", ls->host,
+		    net_server_port(srv.net, i), config_role_name(ls->role));
+	}
+	drop_privileges(&cfg);
+
+	if (store_open(&srv.store, cfg.store_path, err, sizeof(err)) == -1)
+		fatalx("store %s: %s", cfg.store_path, err);
+	if ((srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer", err,
+	    sizeof(err))) == NULL)
+		fatalx("store writer: %s", err);
+	if ((srv.checker = smtp_worker_start(srv.base, cfg.store_path, "auth", err,
+	    sizeof(err))) == NULL)
+		fatalx("auth checker: %s", err);
+	/* Create net's cross-thread event now, on the loop thread. */
+	if (net_run_in_loop(srv.base, loop_noop, NULL) == -1)
+		fatalx("cannot set up the worker hand-back");
+
+	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
+	sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
+	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) == -1 ||
+	    evsignal_add(sigint, NULL) == -1)
+		fatalx("cannot install signal handlers");
+	log_info("event=started hostname=%s store=%s tls=%s transcripts=%s", cfg.hostname,
+	    cfg.store_path, srv.ssl_ctx ? "yes" : "no", cfg.transcripts ? "yes" : "no");
+
+	event_base_dispatch(srv.base);
+
+	/* Commits in flight finish (their clients get no 250 and will retry). */
+	smtp_worker_stop(&srv.writer);
+	smtp_worker_stop(&srv.checker);
+	/* Deliver the workers' hand-backs so no session is left waiting. */
+	event_base_loop(srv.base, EVLOOP_NONBLOCK);
+	net_server_free(&srv.net);
+	store_close(&srv.store);
+	event_free(sigterm);
+	event_free(sigint);
+	event_base_free(srv.base);
+	if (srv.ssl_ctx != NULL)
+		SSL_CTX_free(srv.ssl_ctx);
+	log_info("event=stopped");
+	return 0;
+}

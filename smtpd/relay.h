@@ -1,0 +1,44 @@
+/*
+ * relay.h - smtpd's queue runner: delivers the store's outbound queue to
+ * other servers (RFC 5321 3, 4.5.4, 5.1, 6.1). One thread with its own store
+ * handle wakes every RELAY_POLL_SECONDS (sooner after relay_kick), takes the
+ * due queue items, and opens one connection per destination carrying all of
+ * its recipients. 2xx: the item is deleted. 4xx, refused or timed out:
+ * deferred on [relay] retry_schedule. 5xx, or older than max_queue_age: an
+ * RFC 3464 bounce to the envelope sender (never to <>), then deleted.
+ * All state is in the store, so a restart resumes where it stopped.
+ */
+#ifndef CORREIO_RELAY_H
+#define CORREIO_RELAY_H
+
+#include <stddef.h>
+
+struct event_base;
+struct config;
+struct relay;
+
+#define RELAY_POLL_SECONDS	2	/* queue checked at least this often */
+
+/*
+ * Start the queue runner. cfg must stay valid until relay_stop (smtpd's
+ * configuration, with its --store and --listen overrides applied: the
+ * listeners are used to recognise routes that point back at this server,
+ * and such routes are reported here, at start). base is smtpd's event
+ * loop; the runner does its blocking I/O on its own thread and does not
+ * touch it. Returns 0 with *relay_r set, or -1 with the reason in err.
+ */
+int	relay_start(struct relay **relay_r, struct event_base *base,
+	    const struct config *cfg, char *err, size_t errlen);
+
+/* Wake the runner now (a message was just queued). Safe from any thread;
+ * does nothing when no runner is started. */
+void	relay_kick(void);
+
+/*
+ * Stop the runner and free it: a delivery in progress gets a few seconds to
+ * finish, then its connection is cut (its items stay queued and are retried
+ * after the restart). Joins the thread; sets *relay to NULL.
+ */
+void	relay_stop(struct relay **relay);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * smtp_data.c - the DATA phase (RFC 5321 4.1.1.4, 4.5.2 transparency, 4.4
+ * trace information; RFC 3848 "with ESMTPSA"; RFC 6531 UTF8SMTP).
+ *
+ * Owns: the end-of-data rule and the closing of SMTP smuggling (the
+ * CVE-2023-51764 family). A session whose DATA command ended in CRLF (every
+ * real client and MTA) is strict: only <CRLF>.<CRLF> ends the text, and a
+ * bare LF or bare CR anywhere refuses the message after the end with 5.5.2.
+ * A session whose DATA command ended in a bare LF is a person on nc: a line
+ * holding only "." ends the text whatever its ending, and bare LFs are stored
+ * as CRLF. Errors (size, bare LF/CR, long lines, loops) are latched and
+ * answered once after the end (STYLE 6); nothing is stored on error or on
+ * disconnect. The 250 is sent only after the writer thread has committed.
+ * Never: ends the data early, resynchronises inside a message, or stores a
+ * message the client was told was refused.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "smtp_session.h"
+
+/* "with" keyword of the Received: header (RFC 3848, RFC 6531 4.3). */
+static const char *
+protocol_name(const struct smtp_session *s, const struct smtp_tx *tx)
+{
+	static const char *const names[2][2][2][2] = {
+		/* [utf8][esmtp][tls][auth] */
+		{ { { "SMTP", "SMTP" }, { "SMTP", "SMTP" } },
+		  { { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } } },
+		{ { { "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } },
+		  { { "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } } },
+	};
+
+	return names[tx->smtputf8][s->esmtp][s->tls][s->user[0] != '\0'];
+}
+
+/* Return-Path: and Received: in front of the message (RFC 5321 4.4). */
+static int
+add_trace(struct smtp_session *s, struct smtp_tx *tx)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct buf h;
+	char date[64], peer[80], tls[128] = "";
+	time_t now = time(NULL);
+	struct tm tm;
+	int rc;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (strchr(s->peer, ':') != NULL)
+		snprintf(peer, sizeof(peer), "[IPv6:%s]", s->peer);
+	else
+		snprintf(peer, sizeof(peer), "[%s]", s->peer);
+	if (s->tls) {
+		const char *info = s->conn ? net_conn_tls_info(s->conn) : "";
+		const char *colon = strchr(info, ':');
+		if (colon != NULL)
+			snprintf(tls, sizeof(tls), "version=%.*s cipher=%s", (int)(colon - info), info,
+			    colon + 1);
+		else
+			snprintf(tls, sizeof(tls), "version=%s", info);
+	}
+	buf_init(&h, 4096);
+	/* A message that will also be relayed must not carry Return-Path:
+	 * (RFC 5321 4.4: only the final delivery adds it). */
+	if (tx->nremote == 0)
+		(void)buf_printf(&h, "Return-Path: <%s>\r\n", tx->from_str);
+	if (valid_domain(s->helo))
+		(void)buf_printf(&h, "Received: from %s (%s)\r\n", s->helo, peer);
+	else
+		(void)buf_printf(&h, "Received: from %s (helo=%s)\r\n", peer, s->helo);
+	(void)buf_printf(&h, "\tby %s (correio) with %s id %s\r\n", cfg->hostname,
+	    protocol_name(s, tx), s->id);
+	if (s->tls || s->user[0] != '\0')
+		(void)buf_printf(&h, "\t(%s%s%s%s)\r\n", tls, s->tls && s->user[0] ? "; " : "",
+		    s->user[0] ? "authenticated user=" : "", s->user);
+	if (tx->nrcpt == 1)
+		(void)buf_printf(&h, "\tfor <%s>; %s\r\n", tx->first_rcpt, date);
+	else
+		(void)buf_printf(&h, "\t; %s\r\n", date);
+	rc = h.data != NULL ? store_delivery_body(tx->d, h.data, h.len) : -1;
+	buf_free(&h);
+	return rc;
+}
+
+void
+smtp_data_begin(struct smtp_session *s, bool nc_mode, struct reply *r)
+{
+	struct smtp_tx *tx = s->tx;
+
+	tx->nc_mode = nc_mode;
+	tx->prev_crlf = true;	/* the DATA line's own ending counts */
+	tx->in_header = true;
+	if (add_trace(s, tx) == -1)
+		tx->error = DATA_ERR_STORE;
+	smtp_enter_state(s, SMTP_S_DATA);
+	if (nc_mode)
+		reply_set(r, 354, NULL, "Type the message; end it with a line holding only \".\"");
+	else
+		reply_set(r, 354, NULL, "Start mail input; end with <CRLF>.<CRLF>");
+}
+
+static void
+latch(struct smtp_tx *tx, enum smtp_data_error e)
+{
+	if (tx->error == DATA_OK)
+		tx->error = e;
+}
+
+static void
+data_committed(struct smtp_job *job)
+{
+	struct smtp_session *s = job->arg;
+	struct smtp_tx *tx = s->tx;
+	struct reply r;
+
+	if (job->result == 0) {
+		log_info("session=%s from=<%s> to=%s size=%zu msgid=%lld status=%s", s->id,
+		    tx->from_str, tx->rcpts.data ? tx->rcpts.data : "", store_delivery_size(job->d),
+		    (long long)store_delivery_id(job->d), tx->nremote ? "queued" : "delivered");
+		s->nmessages++;
+		reply_set(&r, 250, "2.0.0", "Ok: queued as %lld", (long long)store_delivery_id(job->d));
+	} else {
+		log_warnx("session=%s from=<%s> to=%s size=%zu status=deferred reason=store",
+		    s->id, tx->from_str, tx->rcpts.data ? tx->rcpts.data : "",
+		    store_delivery_size(job->d));
+		reply_set(&r, 451, "4.3.0", "Could not store the message; nothing was delivered, "
+		    "try again later");
+	}
+	smtp_job_free(job);
+	smtp_tx_free(&s->tx);
+	smtp_enter_state(s, SMTP_S_HELO);
+	smtp_reply(s, &r);
+	smtp_session_resume(s);
+}
+
+static void
+data_end(struct smtp_session *s)
+{
+	const struct limits *lim = &s->srv->cfg->limits;
+	struct smtp_tx *tx = s->tx;
+	struct smtp_job *job;
+	struct reply r;
+	static const char *const reasons[] = {
+		[DATA_OK] = "ok", [DATA_ERR_SIZE] = "size", [DATA_ERR_BARE_LF] = "bare-lf",
+		[DATA_ERR_BARE_CR] = "bare-cr", [DATA_ERR_LINE] = "line-too-long",
+		[DATA_ERR_LOOP] = "loop", [DATA_ERR_STORE] = "memory",
+	};
+
+	smtp_transcript_note(s, "end of message text: %zu octets in %zu lines", tx->size, tx->lines);
+	if (tx->received > lim->max_received_headers)
+		latch(tx, DATA_ERR_LOOP);
+	switch (tx->error) {
+	case DATA_OK:
+		break;
+	case DATA_ERR_SIZE:
+		reply_set(&r, 552, "5.3.4", "Message too big: the limit is %ld octets; nothing "
+		    "was delivered", lim->max_message_size);
+		break;
+	case DATA_ERR_BARE_LF:
+		reply_set(&r, 554, "5.5.2", "Message refused: bare LF in message text (lines must "
+		    "end with CRLF, RFC 5321 2.3.8); nothing was delivered");
+		break;
+	case DATA_ERR_BARE_CR:
+		reply_set(&r, 554, "5.5.2", "Message refused: bare CR in message text (RFC 5321 "
+		    "2.3.8); nothing was delivered");
+		break;
+	case DATA_ERR_LINE:
+		reply_set(&r, 500, "5.5.2", "Line too long: message lines are at most %ld octets "
+		    "(RFC 5321 4.5.3.1.6); nothing was delivered", lim->smtp_data_line_max);
+		break;
+	case DATA_ERR_LOOP:
+		reply_set(&r, 554, "5.4.6", "Mail loop: more than %ld Received: headers; nothing "
+		    "was delivered", lim->max_received_headers);
+		break;
+	case DATA_ERR_STORE:
+		reply_set(&r, 451, "4.3.0", "Out of memory; nothing was delivered, try again later");
+		break;
+	}
+	if (tx->error != DATA_OK) {
+		log_info("session=%s from=<%s> to=%s size=%zu status=refused reason=%s", s->id,
+		    tx->from_str, tx->rcpts.data ? tx->rcpts.data : "", tx->size, reasons[tx->error]);
+		smtp_tx_free(&s->tx);
+		smtp_enter_state(s, SMTP_S_HELO);
+		smtp_reply(s, &r);
+		return;
+	}
+	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		smtp_tx_free(&s->tx);
+		smtp_enter_state(s, SMTP_S_HELO);
+		reply_set(&r, 451, "4.3.0", "Out of memory; nothing was delivered, try again later");
+		smtp_reply(s, &r);
+		return;
+	}
+	job->kind = JOB_DELIVERY;
+	job->d = tx->d;
+	tx->d = NULL;
+	snprintf(job->session_id, sizeof(job->session_id), "%s", s->id);
+	job->done = data_committed;
+	job->arg = s;
+	smtp_enter_state(s, SMTP_S_COMMIT);
+	smtp_session_pause(s);
+	smtp_worker_submit(s->srv->writer, job);
+}
+
+void
+smtp_data_line(struct smtp_session *s, enum line_status st, const char *line, size_t len,
+    enum line_eol eol)
+{
+	struct smtp_tx *tx = s->tx;
+	bool crlf = eol == EOL_CRLF;
+
+	if (st == LINE_TOO_LONG) {
+		latch(tx, DATA_ERR_LINE);
+		tx->prev_crlf = crlf;
+		tx->lines++;
+		return;
+	}
+	/* The end of the data (see the file comment). */
+	if (len == 1 && line[0] == '.' && (tx->nc_mode || (crlf && tx->prev_crlf))) {
+		data_end(s);
+		return;
+	}
+	tx->lines++;
+	if (tx->lines <= SMTP_TRANSCRIPT_DATA_LINES)
+		smtp_transcript_client(s, line, len > 200 ? 200 : len, false);
+	if (!crlf && !tx->nc_mode)
+		latch(tx, DATA_ERR_BARE_LF);
+	if (memchr(line, '\r', len) != NULL)
+		latch(tx, DATA_ERR_BARE_CR);
+	tx->prev_crlf = crlf;
+	/* Transparency (RFC 5321 4.5.2): drop one leading dot. */
+	if (len > 0 && line[0] == '.') {
+		line++;
+		len--;
+	}
+	if (tx->in_header) {
+		if (len == 0)
+			tx->in_header = false;
+		else if (len >= 9 && strncasecmp(line, "Received:", 9) == 0)
+			tx->received++;
+	}
+	/* The one place max_message_size is enforced for message text. */
+	if (!smtp_data_size_ok(s, tx->size, len + 2)) {
+		latch(tx, DATA_ERR_SIZE);
+		tx->size += len + 2;
+		return;
+	}
+	tx->size += len + 2;
+	if (tx->error != DATA_OK)
+		return;		/* keep reading, store nothing more */
+	if (store_delivery_body(tx->d, line, len) == -1 ||
+	    store_delivery_body(tx->d, "\r\n", 2) == -1)
+		latch(tx, DATA_ERR_STORE);
+}

@@ -1,0 +1,473 @@
+/*
+ * smtp_session.c - one SMTP session per connection (RFC 5321 3, 4.1.4, 4.3.2;
+ * RFC 2920 pipelining; RFC 3207 STARTTLS state reset).
+ *
+ * Owns: the session life cycle (greeting, close, free), the one state
+ * transition function, the line loop (every buffered line is taken in order,
+ * so a whole pipelined transaction in one packet is answered in order and
+ * the replies leave together), the hand-typing tolerance on command lines
+ * (telnet IAC bytes dropped, backspace/DEL applied; never in DATA), reply
+ * writing with error counting, and the transcript.
+ * Never: touches a bufferevent (net.c does), decides what a command means
+ * (smtp_cmd.c), or frees itself while a worker still holds one of its jobs.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "smtp_session.h"
+
+static const char *const state_names[] = {
+	[SMTP_S_REFUSED] = "REFUSED",
+	[SMTP_S_INIT] = "INIT",
+	[SMTP_S_HELO] = "HELO",
+	[SMTP_S_MAIL] = "MAIL",
+	[SMTP_S_RCPT] = "RCPT",
+	[SMTP_S_DATA] = "DATA",
+	[SMTP_S_COMMIT] = "COMMIT",
+	[SMTP_S_AUTH] = "AUTH",
+	[SMTP_S_TLS] = "TLS",
+	[SMTP_S_QUIT] = "QUIT",
+};
+
+const char *
+smtp_strstate(enum smtp_state st)
+{
+	if ((size_t)st < sizeof(state_names) / sizeof(state_names[0]) && state_names[st])
+		return state_names[st];
+	return "?";
+}
+
+void
+smtp_enter_state(struct smtp_session *s, enum smtp_state st)
+{
+	const struct limits *lim = &s->srv->cfg->limits;
+
+	if (s->state == st)
+		return;
+	log_debug("session=%s state=%s->%s", s->id, smtp_strstate(s->state), smtp_strstate(st));
+	/* RFC 5321 4.5.3.2: a longer timeout between blocks of message text. */
+	if (s->conn != NULL && (st == SMTP_S_DATA || s->state == SMTP_S_DATA))
+		net_conn_set_timeout(s->conn, st == SMTP_S_DATA ? lim->smtp_data_timeout :
+		    lim->smtp_command_timeout);
+	s->state = st;
+}
+
+void
+smtp_tx_free(struct smtp_tx **txp)
+{
+	struct smtp_tx *tx = *txp;
+
+	if (tx == NULL)
+		return;
+	store_delivery_free(&tx->d);
+	buf_free(&tx->rcpts);
+	free(tx);
+	*txp = NULL;
+}
+
+bool
+smtp_auth_allowed(const struct smtp_session *s)
+{
+	return s->tls || s->peer_secure || s->srv->cfg->smtp_plaintext_auth;
+}
+
+/* ---- transcript ----------------------------------------------------------- */
+
+/* Count lines against transcript_max_lines; false once the limit is reached. */
+static bool
+transcript_room(struct smtp_session *s, size_t nlines)
+{
+	long max = s->srv->cfg->limits.transcript_max_lines;
+
+	if (!s->tr.enabled)
+		return false;
+	if (s->tr_lines >= max)
+		return false;
+	s->tr_lines += (long)nlines;
+	if (s->tr_lines >= max) {
+		transcript_note(&s->tr, "transcript limit of %ld lines reached", max);
+		return false;
+	}
+	return true;
+}
+
+/* Hand the collected lines to the writer thread (never one commit per line). */
+static void
+transcript_flush(struct smtp_session *s)
+{
+	struct smtp_job *job;
+
+	if (!s->tr.enabled || s->tr.pending.len == 0 || s->srv->writer == NULL)
+		return;
+	if ((job = calloc(1, sizeof(*job))) == NULL ||
+	    (job->lines = malloc(s->tr.pending.len)) == NULL) {
+		free(job);
+		log_warnx("session=%s event=transcript-lost reason=memory", s->id);
+		transcript_flushed(&s->tr);
+		return;
+	}
+	job->kind = JOB_TRANSCRIPT;
+	memcpy(job->lines, s->tr.pending.data, s->tr.pending.len);
+	job->len = s->tr.pending.len;
+	snprintf(job->session_id, sizeof(job->session_id), "%s", s->id);
+	smtp_worker_submit(s->srv->writer, job);
+	transcript_flushed(&s->tr);
+}
+
+void
+smtp_transcript_client(struct smtp_session *s, const char *line, size_t len, bool secret)
+{
+	if (transcript_room(s, 1))
+		transcript_client(&s->tr, line, len, secret);
+}
+
+void
+smtp_transcript_note(struct smtp_session *s, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	if (!transcript_room(s, 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	transcript_note(&s->tr, "%s", text);
+}
+
+/* ---- replies --------------------------------------------------------------- */
+
+void
+smtp_reply(struct smtp_session *s, const struct reply *r)
+{
+	const struct limits *lim = &s->srv->cfg->limits;
+	struct reply bye;
+
+	if (s->conn == NULL || s->state == SMTP_S_QUIT)
+		return;
+	reply_write_smtp(net_conn_output(s->conn), r);
+	if (s->tr.enabled) {
+		char text[REPLY_TEXT_MAX + 512];
+		size_t nl = 1;
+		reply_format(r, false, text, sizeof(text));
+		for (const char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+			nl++;
+		if (transcript_room(s, nl))
+			transcript_server(&s->tr, text, strlen(text));
+		if (s->tr.pending.len >= SMTP_TRANSCRIPT_FLUSH)
+			transcript_flush(s);
+	}
+	if (r->flags & REPLY_CLOSE) {
+		smtp_enter_state(s, SMTP_S_QUIT);
+		net_conn_close_after_flush(s->conn);
+		return;
+	}
+	if ((r->flags & REPLY_ERROR) && ++s->nerrors >= lim->max_errors) {
+		reply_set(&bye, 421, "4.7.0", "Too many errors (%ld) in this session; closing. "
+		    "HELP lists the commands", s->nerrors);
+		bye.flags |= REPLY_CLOSE;
+		log_info("session=%s event=too-many-errors errors=%ld", s->id, s->nerrors);
+		smtp_reply(s, &bye);
+	}
+}
+
+/* ---- hand typing ----------------------------------------------------------- */
+
+/*
+ * Make a typed command line what the person meant, in place: drop telnet
+ * IAC sequences (RFC 854: IAC WILL/WONT/DO/DONT opt, IAC SB ... IAC SE, IAC
+ * cmd; IAC IAC is a literal 0xFF) and apply backspace and DEL to what was
+ * typed before them (a whole UTF-8 character at a time). Returns the length.
+ */
+static size_t
+clean_typed(char *line, size_t len)
+{
+	unsigned char *p = (unsigned char *)line;
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = p[i];
+		if (c == 0xff) {
+			if (i + 1 >= len)
+				break;
+			unsigned char cmd = p[i + 1];
+			if (cmd == 0xff) {
+				p[o++] = 0xff;
+				i++;
+			} else if (cmd >= 251 && cmd <= 254) {
+				i += 2;		/* option negotiation: 3 bytes */
+			} else if (cmd == 250) {
+				/* subnegotiation: up to IAC SE */
+				size_t j = i + 2;
+				while (j + 1 < len && !(p[j] == 0xff && p[j + 1] == 240))
+					j++;
+				i = j + 1;
+			} else
+				i++;		/* two-byte command (NOP, AYT, ...) */
+			continue;
+		}
+		if (c == 0x08 || c == 0x7f) {
+			while (o > 0 && (p[o - 1] & 0xc0) == 0x80)
+				o--;
+			if (o > 0)
+				o--;
+			continue;
+		}
+		p[o++] = c;
+	}
+	p[o] = '\0';
+	return o;
+}
+
+/* ---- the line loop ------------------------------------------------------------ */
+
+static void
+start_tls(struct smtp_session *s)
+{
+	s->starttls = false;
+	/* RFC 3207 5: whatever was pipelined after STARTTLS is discarded. */
+	linebuf_clear(&s->lb);
+	smtp_enter_state(s, SMTP_S_TLS);
+	smtp_transcript_note(s, "starting TLS");
+	if (net_conn_starttls(s->conn) == -1) {
+		log_warnx("session=%s event=starttls-failed", s->id);
+		smtp_enter_state(s, SMTP_S_QUIT);
+		net_conn_close(s->conn);
+	}
+}
+
+static void
+command_line(struct smtp_session *s, enum line_status st, char *line, size_t len,
+    enum line_eol eol)
+{
+	const struct limits *lim = &s->srv->cfg->limits;
+	const struct cmd_def *def;
+	struct reply r;
+	size_t vlen;
+
+	if (st == LINE_TOO_LONG || (len = clean_typed(line, len)) > (size_t)lim->smtp_line_max - 2) {
+		smtp_transcript_note(s, "command line over %ld octets", lim->smtp_line_max);
+		reply_set(&r, 500, "5.5.2", "Line too long: commands are at most %ld octets "
+		    "(RFC 5321 4.5.3.1.4)", lim->smtp_line_max);
+		smtp_reply(s, &r);
+		return;
+	}
+	s->last_eol = eol;
+	if (memchr(line, '\0', len) != NULL) {
+		smtp_transcript_client(s, line, strlen(line), false);
+		reply_set(&r, 500, "5.5.2", "Syntax error: NUL byte in command");
+		smtp_reply(s, &r);
+		return;
+	}
+	if (s->state == SMTP_S_AUTH) {
+		smtp_transcript_client(s, "***", 3, false);
+		smtp_auth_line(s, line);
+		return;
+	}
+	/* The transcript needs the secret flag before dispatch splits the line. */
+	vlen = strcspn(line, " ");
+	def = cmd_lookup(&smtp_cmd_proto, line, vlen);
+	smtp_transcript_client(s, line, len, def != NULL && (def->flags & CMD_SECRET));
+	cmd_dispatch(&smtp_cmd_proto, s, s->state, line, &r, &def);
+	if (!(r.flags & REPLY_NONE))
+		smtp_reply(s, &r);
+	if (s->starttls && s->conn != NULL && s->state != SMTP_S_QUIT)
+		start_tls(s);
+}
+
+/* Take every complete line buffered, in order, until something must wait. */
+static void
+session_process(struct smtp_session *s)
+{
+	struct evbuffer *in, *out;
+	struct evbuffer_iovec vec;
+	enum line_status st;
+	enum line_eol eol;
+	char *line;
+	size_t len, n;
+
+	while (s->conn != NULL && !s->busy && s->delayed == NULL) {
+		switch (s->state) {
+		case SMTP_S_COMMIT:
+		case SMTP_S_TLS:
+		case SMTP_S_QUIT:
+			return;
+		default:
+			break;
+		}
+		in = net_conn_input(s->conn);
+		out = net_conn_output(s->conn);
+		if (evbuffer_get_length(out) >= SMTP_OUTPUT_HIGH) {
+			s->stalled = true;	/* resumed by the drained callback */
+			return;
+		}
+		st = linebuf_next(&s->lb, &line, &len, &eol);
+		if (st == LINE_MORE) {
+			n = linebuf_space(&s->lb);
+			if (n == 0 || evbuffer_get_length(in) == 0)
+				return;
+			if (evbuffer_peek(in, (ev_ssize_t)n, NULL, &vec, 1) < 1)
+				return;
+			n = linebuf_feed(&s->lb, vec.iov_base, vec.iov_len < n ? vec.iov_len : n);
+			evbuffer_drain(in, n);
+			continue;
+		}
+		if (s->state == SMTP_S_DATA)
+			smtp_data_line(s, st, line, len, eol);
+		else
+			command_line(s, st, line, len, eol);
+	}
+}
+
+void
+smtp_session_pause(struct smtp_session *s)
+{
+	s->busy = true;
+	if (s->conn != NULL)
+		net_conn_pause_read(s->conn, true);
+}
+
+static void session_free(struct smtp_session *s);
+
+bool
+smtp_session_resume(struct smtp_session *s)
+{
+	s->busy = false;
+	if (s->gone) {
+		session_free(s);
+		return false;
+	}
+	if (s->conn != NULL && s->state != SMTP_S_QUIT) {
+		net_conn_pause_read(s->conn, false);
+		session_process(s);
+	}
+	return true;
+}
+
+/* ---- connection callbacks ---------------------------------------------------- */
+
+static void
+session_free(struct smtp_session *s)
+{
+	transcript_flush(s);
+	transcript_free(&s->tr);
+	smtp_auth_cleanup(s);
+	smtp_tx_free(&s->tx);
+	linebuf_free(&s->lb);
+	free(s);
+}
+
+static void *
+session_accept(struct net_conn *c, void *arg)
+{
+	struct smtp_server *srv = arg;
+	struct config *cfg = srv->cfg;
+	struct smtp_session *s;
+	struct reply r;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->srv = srv;
+	s->conn = c;
+	log_session_id(s->id, sizeof(s->id));
+	s->role = net_conn_listener(c)->role;
+	snprintf(s->peer, sizeof(s->peer), "%s", net_conn_peer_str(c));
+	s->peer_secure = config_is_loopback(net_conn_peer(c));
+	s->trusted = config_is_trusted(cfg, net_conn_peer(c));
+	s->last_eol = EOL_CRLF;
+	/* One reader for commands and message text: its cap is the longer of
+	 * the two limits; command lines are checked against theirs. */
+	if (linebuf_init(&s->lb, (size_t)(cfg->limits.smtp_data_line_max > cfg->limits.smtp_line_max ?
+	    cfg->limits.smtp_data_line_max : cfg->limits.smtp_line_max) - 2) == -1) {
+		free(s);
+		return NULL;
+	}
+	transcript_init(&s->tr, s->id, cfg->transcripts);
+	srv->nsessions++;
+	net_conn_set_timeout(c, cfg->limits.smtp_command_timeout);
+	log_info("session=%s event=connect client=%s role=%s", s->id, s->peer,
+	    config_role_name(s->role));
+	smtp_transcript_note(s, "connection from %s to a %s listener", s->peer,
+	    config_role_name(s->role));
+	if (srv->refusing) {
+		/* RFC 5321 3.1: refuse service, then wait for QUIT. */
+		reply_set(&r, 554, NULL, "%s Service unavailable (mail store not available); "
+		    "only QUIT is accepted", cfg->hostname);
+		s->state = SMTP_S_REFUSED;
+	} else {
+		/* RFC 2034: no enhanced code on the greeting. */
+		reply_set(&r, 220, NULL, "%s ESMTP correio ready; session %s", cfg->hostname, s->id);
+		s->state = SMTP_S_INIT;
+	}
+	r.flags &= ~REPLY_ERROR;
+	smtp_reply(s, &r);
+	return s;
+}
+
+static void
+session_read(void *arg)
+{
+	session_process(arg);
+}
+
+static void
+session_drained(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (s->stalled) {
+		s->stalled = false;
+		session_process(s);
+	}
+}
+
+static void
+session_tls_ready(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	s->tls = true;
+	smtp_transcript_note(s, "TLS established: %s", net_conn_tls_info(s->conn));
+	log_info("session=%s event=tls tls=%s", s->id, net_conn_tls_info(s->conn));
+	if (s->state == SMTP_S_TLS) {
+		/* RFC 3207 4.2: forget everything learnt before TLS. */
+		smtp_tx_free(&s->tx);
+		s->helo[0] = '\0';
+		s->esmtp = false;
+		s->user[0] = '\0';
+		smtp_enter_state(s, SMTP_S_INIT);
+		session_process(s);
+	}
+}
+
+static void
+session_closed(void *arg, enum net_close_reason why)
+{
+	static const char *const whys[] = { "eof", "error", "timeout", "server" };
+	struct smtp_session *s = arg;
+
+	log_info("session=%s event=disconnect reason=%s state=%s messages=%lu", s->id,
+	    (size_t)why < 4 ? whys[why] : "?", smtp_strstate(s->state), s->nmessages);
+	if (s->state == SMTP_S_DATA)
+		smtp_transcript_note(s, "connection lost during DATA: nothing was delivered");
+	else
+		smtp_transcript_note(s, "connection closed (%s)", (size_t)why < 4 ? whys[why] : "?");
+	s->conn = NULL;
+	if (s->busy) {
+		s->gone = true;		/* freed when the worker's job comes back */
+		return;
+	}
+	session_free(s);
+}
+
+const struct net_callbacks smtp_net_callbacks = {
+	.accept = session_accept,
+	.read = session_read,
+	.drained = session_drained,
+	.closed = session_closed,
+	.tls_ready = session_tls_ready,
+	.busy_reply = "421 4.7.0 Too many connections; try again later\r\n",
+};

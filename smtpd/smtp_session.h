@@ -1,0 +1,214 @@
+/*
+ * smtp_session.h - the inside of smtpd, shared by its files only: the
+ * server context, one struct smtp_session per connection with its explicit
+ * state (RFC 5321 4.1.4 sequencing), one struct smtp_tx per message, and the
+ * store worker threads (group commit).
+ *
+ *   smtp_session.c  connection callbacks, line loop, replies, transitions
+ *   smtp_cmd.c      the command table and the command handlers
+ *   smtp_data.c     DATA: end-of-data rules, latched errors, trace headers
+ *   smtp_auth.c     AUTH PLAIN / LOGIN exchanges and the failure delay
+ *   smtp_writer.c   worker threads: store commits, password checks
+ *
+ * Nothing here touches a socket: the session reads an evbuffer and writes
+ * replies into another one (STYLE 5).
+ */
+#ifndef CORREIO_SMTP_SESSION_H
+#define CORREIO_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <event2/event.h>
+
+#include "auth.h"
+#include "buf.h"
+#include "cmdtab.h"
+#include "config.h"
+#include "linebuf.h"
+#include "mailaddr.h"
+#include "net.h"
+#include "reply.h"
+#include "store.h"
+#include "transcript.h"
+
+#define SMTP_SESSION_ID_MAX	16
+#define SMTP_HELO_MAX		256
+/* Output queued for a session above which it stops reading commands until
+ * the client has read its replies (pipelining floods stay bounded). */
+#define SMTP_OUTPUT_HIGH	(64 * 1024)
+/* Transcript text kept in memory before it is handed to the writer. */
+#define SMTP_TRANSCRIPT_FLUSH	(32 * 1024)
+/* Lines of message text copied into the transcript as a summary. */
+#define SMTP_TRANSCRIPT_DATA_LINES	5
+
+enum smtp_state {
+	SMTP_S_REFUSED,		/* 554 greeting sent: only QUIT (RFC 5321 3.1) */
+	SMTP_S_INIT,		/* greeted; waiting for HELO/EHLO */
+	SMTP_S_HELO,		/* greeted by the client; no transaction */
+	SMTP_S_MAIL,		/* MAIL accepted, no recipient yet */
+	SMTP_S_RCPT,		/* at least one recipient accepted */
+	SMTP_S_DATA,		/* reading message text after 354 */
+	SMTP_S_COMMIT,		/* message handed to the store writer */
+	SMTP_S_AUTH,		/* AUTH exchange: continuation lines expected */
+	SMTP_S_TLS,		/* STARTTLS accepted: handshake in progress */
+	SMTP_S_QUIT		/* closing */
+};
+
+/* Errors latched while reading DATA, reported once after the end (STYLE 6). */
+enum smtp_data_error {
+	DATA_OK = 0,
+	DATA_ERR_SIZE,		/* over max_message_size: 552 5.3.4 */
+	DATA_ERR_BARE_LF,	/* strict mode: a bare LF: 554 5.5.2 */
+	DATA_ERR_BARE_CR,	/* a bare CR: 554 5.5.2 */
+	DATA_ERR_LINE,		/* a line over smtp_data_line_max: 500 5.5.2 */
+	DATA_ERR_LOOP,		/* too many Received: headers: 554 5.4.6 */
+	DATA_ERR_STORE		/* out of memory: 451 4.3.0 */
+};
+
+/* One message: from MAIL until RSET, HELO/EHLO or the end of DATA. */
+struct smtp_tx {
+	struct mailaddr	 from;
+	char		 from_str[STORE_ADDR_MAX + 1];	/* "" for <> */
+	bool		 smtputf8;	/* MAIL ... SMTPUTF8 */
+	bool		 body8bit;	/* MAIL ... BODY=8BITMIME */
+	size_t		 nrcpt;		/* recipients accepted */
+	size_t		 nremote;	/* of which for the relay queue */
+	size_t		 rcpt_tried;	/* RCPT commands given */
+	struct buf	 rcpts;		/* accepted recipients, "<a>,<b>" for the log */
+	char		 first_rcpt[STORE_ADDR_MAX + 1];
+	struct store_delivery *d;
+	/* DATA reader */
+	bool		 nc_mode;	/* DATA came with a bare LF: a person on nc */
+	bool		 prev_crlf;	/* the previous data line ended in CRLF */
+	bool		 in_header;	/* still in the header section */
+	long		 received;	/* Received: headers seen */
+	size_t		 size;		/* octets of message text from the client */
+	size_t		 lines;
+	enum smtp_data_error error;
+};
+
+enum smtp_auth_step {
+	AUTH_STEP_NONE,
+	AUTH_STEP_PLAIN,	/* 334 sent, waiting for the PLAIN response */
+	AUTH_STEP_LOGIN_USER,	/* 334 Username: */
+	AUTH_STEP_LOGIN_PASS	/* 334 Password: */
+};
+
+struct smtp_worker;
+
+/* Everything a session needs from the process. */
+struct smtp_server {
+	struct config		*cfg;
+	struct event_base	*base;
+	struct net_server	*net;
+	struct store		*store;		/* loop thread: lookups only */
+	struct smtp_worker	*writer;	/* store commits and transcripts */
+	struct smtp_worker	*checker;	/* password verification */
+	void			*ssl_ctx;	/* SSL_CTX * or NULL */
+	bool			 refusing;	/* greet with 554 (store unusable) */
+	unsigned long		 nsessions;
+};
+
+struct smtp_session {
+	struct smtp_server	*srv;
+	struct net_conn		*conn;		/* NULL once the connection is gone */
+	char			 id[SMTP_SESSION_ID_MAX];
+	enum smtp_state		 state;
+	enum listen_role	 role;
+	char			 peer[64];
+	char			 helo[SMTP_HELO_MAX];
+	bool			 esmtp;		/* EHLO (not HELO) */
+	bool			 tls;
+	bool			 peer_secure;	/* loopback: AUTH allowed without TLS */
+	bool			 trusted;	/* trusted network: may relay */
+	enum line_eol		 last_eol;	/* how the last command line ended */
+	char			 user[STORE_NAME_MAX + 1];	/* authenticated account or "" */
+	long			 nerrors;
+	long			 auth_failures;
+	unsigned long		 nmessages;
+	enum smtp_auth_step	 auth_step;
+	char			 auth_user[AUTH_FIELD_MAX];
+	struct event		*delay_ev;	/* failed-AUTH delay */
+	struct reply		*delayed;	/* reply sent when delay_ev fires */
+	bool			 busy;		/* a worker job or a delay is pending */
+	bool			 stalled;	/* stopped for output back-pressure */
+	bool			 starttls;	/* start TLS once the 220 is queued */
+	bool			 gone;		/* connection closed while busy */
+	struct linebuf		 lb;
+	struct transcript	 tr;
+	long			 tr_lines;
+	struct smtp_tx		*tx;
+};
+
+/* ---- smtp_session.c --------------------------------------------------- */
+extern const struct net_callbacks smtp_net_callbacks;	/* arg: struct smtp_server * */
+void	smtp_enter_state(struct smtp_session *s, enum smtp_state st);
+const char *smtp_strstate(enum smtp_state st);
+/* Write a reply, record it, count errors, act on REPLY_CLOSE. */
+void	smtp_reply(struct smtp_session *s, const struct reply *r);
+/* Resume after an asynchronous step: un-pause and process buffered lines.
+ * Frees the session when its connection went away meanwhile (returns false). */
+bool	smtp_session_resume(struct smtp_session *s);
+void	smtp_session_pause(struct smtp_session *s);
+/* Transcript helpers (enforce transcript_max_lines). */
+void	smtp_transcript_client(struct smtp_session *s, const char *line, size_t len, bool secret);
+void	smtp_transcript_note(struct smtp_session *s, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* AUTH may be used now: TLS, a loopback peer, or smtp_plaintext_auth. */
+bool	smtp_auth_allowed(const struct smtp_session *s);
+void	smtp_tx_free(struct smtp_tx **tx);
+
+/* ---- smtp_cmd.c -------------------------------------------------------- */
+extern const struct cmd_proto smtp_cmd_proto;
+
+/* ---- smtp_data.c ------------------------------------------------------- */
+/* Start DATA (after the checks): trace headers into the delivery, 354. */
+void	smtp_data_begin(struct smtp_session *s, bool nc_mode, struct reply *r);
+/* One line of message text (or LINE_TOO_LONG). */
+void	smtp_data_line(struct smtp_session *s, enum line_status st, const char *line,
+	    size_t len, enum line_eol eol);
+/* True when n more octets fit under max_message_size (SIZE= and DATA). */
+bool	smtp_data_size_ok(const struct smtp_session *s, size_t already, size_t more);
+
+/* ---- smtp_auth.c ------------------------------------------------------- */
+void	smtp_auth_start(struct smtp_session *s, char *args, struct reply *r);
+/* A continuation line while state is SMTP_S_AUTH. */
+void	smtp_auth_line(struct smtp_session *s, char *line);
+void	smtp_auth_cleanup(struct smtp_session *s);
+
+/* ---- smtp_writer.c ----------------------------------------------------- */
+enum smtp_job_kind {
+	JOB_DELIVERY,		/* commit d (batched with every other waiting delivery) */
+	JOB_TRANSCRIPT,		/* append lines for session_id */
+	JOB_AUTH		/* verify user/pass; result 0 when valid */
+};
+
+struct smtp_job {
+	struct smtp_job		*next;
+	enum smtp_job_kind	 kind;
+	struct store_delivery	*d;
+	char			 session_id[SMTP_SESSION_ID_MAX];
+	char			*lines;		/* JOB_TRANSCRIPT: owned by the job */
+	size_t			 len;
+	char			 authzid[AUTH_FIELD_MAX];
+	char			 user[AUTH_FIELD_MAX];
+	char			 pass[AUTH_FIELD_MAX];	/* wiped after use */
+	char			 account[STORE_NAME_MAX + 1];	/* JOB_AUTH: the account name */
+	int			 result;	/* 0 ok, -1 failed */
+	/* Called on the loop thread when done; NULL: the worker frees the job. */
+	void			(*done)(struct smtp_job *job);
+	void			*arg;
+};
+
+/* Start a worker thread with its own store handle. NULL with err on failure. */
+struct smtp_worker *smtp_worker_start(struct event_base *base, const char *store_path,
+	    const char *name, char *err, size_t errlen);
+/* Queue a job (thread-safe). The job belongs to the worker until done runs. */
+void	smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job);
+/* Finish the queued jobs, stop the thread, close its store. */
+void	smtp_worker_stop(struct smtp_worker **w);
+/* Free a job (wipes the password). */
+void	smtp_job_free(struct smtp_job *job);
+
+#endif
