@@ -87,13 +87,17 @@ b64_decode_strict(const char *src, size_t n, void *dst, size_t cap)
 	outlen = n / 4 * 3 - pad;
 	if (outlen > cap)
 		return -1;
+	/* Validate everything first: on -1 nothing was written to dst (it may
+	 * be a password buffer). */
+	for (i = 0; i < n - pad; i++)
+		if (b64_value((unsigned char)src[i]) < 0)
+			return -1;	/* bad character, or '=' not at the end */
 	for (i = 0; i < n; i += 4) {
 		int v[4], j, nv = (i + 4 == n) ? 4 - (int)pad : 4;
 		unsigned long w;
 
 		for (j = 0; j < nv; j++)
-			if ((v[j] = b64_value((unsigned char)src[i + j])) < 0)
-				return -1;	/* bad character, or '=' not at the end */
+			v[j] = b64_value((unsigned char)src[i + j]);
 		for (; j < 4; j++)
 			v[j] = 0;
 		w = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |

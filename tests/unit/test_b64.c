@@ -66,6 +66,11 @@ test_strict_rejects(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (b64_decode_strict(bad[i], strlen(bad[i]), dec, sizeof(dec)) != -1)
 			fail_msg("accepted [%s]", bad[i]);
+	/* refused input leaves dst untouched */
+	memset(dec, 'Q', sizeof(dec));
+	assert_int_equal(b64_decode_strict("Zm9vYmFyZm9v!mFy", 16, dec, sizeof(dec)), -1);
+	for (i = 0; i < sizeof(dec); i++)
+		assert_int_equal(dec[i], 'Q');
 	/* a NUL inside is a bad character, not an end */
 	assert_int_equal(b64_decode_strict("Zm\0v", 4, dec, sizeof(dec)), -1);
 	/* dst too small: refused; exactly enough: accepted without the NUL */
