@@ -269,6 +269,42 @@ test_mime_exact_lines(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* Random input to both decoders: never more output than the bound; strict
+ * decoding accepts only what re-encodes to a string of the same length. */
+static void
+test_decode_garbage(void **state)
+{
+	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \r\n";
+	unsigned seed = 17;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 20000; round++) {
+		char in[64], re[128];
+		unsigned char out[64];
+		struct b64_mime_decoder d;
+		size_t n, i;
+		long r;
+
+#define RND()	(seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+		n = RND() % 40;
+		for (i = 0; i < n; i++) {
+			unsigned c = RND() % 20 ? (unsigned char)alpha[RND() % (sizeof(alpha) - 1)] : RND() % 256;
+
+			in[i] = (char)c;
+		}
+		r = b64_decode_strict(in, n, out, sizeof(out));
+		if (r >= 0) {
+			assert_int_equal(n % 4, 0);
+			assert_int_equal(b64_encode(out, (size_t)r, re), n);
+		}
+		b64_mime_decode_init(&d);
+		r = b64_mime_decode(&d, in, n, out);
+		assert_true(r >= -1 && r <= (long)(n * 3 / 4 + 3));
+#undef RND
+	}
+}
+
 int
 main(void)
 {
@@ -278,6 +314,7 @@ main(void)
 		cmocka_unit_test(test_round_trips),
 		cmocka_unit_test(test_mime_decode_lenient),
 		cmocka_unit_test(test_mime_exact_lines),
+		cmocka_unit_test(test_decode_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

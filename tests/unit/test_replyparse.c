@@ -350,6 +350,52 @@ test_dot_round_trip(void **state)
 	}
 }
 
+/* Random server lines: the parser answers 1, 0 or -1, stays bounded, and a
+ * completed reply always has a code in 200-559 and a NUL-terminated text. */
+static void
+test_smtp_garbage(void **state)
+{
+	unsigned seed = 5;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 2000; round++) {
+		struct smtp_reply r;
+		char err[64];
+		int res = 0, k;
+
+		smtp_reply_init(&r);
+		for (k = 0; k < 100 && res == 0; k++) {
+			char line[40];
+			size_t n, i;
+
+#define RND()	(seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+			n = RND() % sizeof(line);
+			for (i = 0; i < n; i++) {
+				unsigned c = RND() % 4 ? (unsigned char)"0123456789 -.25"[RND() % 15] : RND() % 256;
+
+				line[i] = (char)c;
+			}
+			if (n >= 3 && RND() % 2) {
+				memcpy(line, "250", 3);
+				if (n > 3)
+					line[3] = RND() % 3 ? '-' : ' ';
+			}
+			res = smtp_reply_feed(&r, line, n, err, sizeof(err));
+			assert_true(res >= -1 && res <= 1);
+			assert_true(r.nlines <= SMTP_REPLY_MAX_LINES);
+#undef RND
+		}
+		if (res == 1) {
+			assert_true(r.code >= 200 && r.code <= 559);
+			assert_non_null(r.text.data);
+			assert_int_equal(strlen(r.text.data), r.text.len);
+			assert_true(strlen(r.esc) < sizeof(r.esc));
+		}
+		smtp_reply_free(&r);
+	}
+}
+
 int
 main(void)
 {
@@ -359,6 +405,7 @@ main(void)
 		cmocka_unit_test(test_pop3_status),
 		cmocka_unit_test(test_pop3_body),
 		cmocka_unit_test(test_dot_round_trip),
+		cmocka_unit_test(test_smtp_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
