@@ -446,6 +446,82 @@ test_addresses(void **state)
 	assert_true(config_is_trusted(&cfg, &s4));
 }
 
+/* docs/correio.conf.5 documents every section, key and limit with its
+ * default, minimum and maximum (the table row "key|def|min|max"). */
+static void
+test_manual_complete(void **state)
+{
+	static const struct {
+		const char *section, *key;
+	} keys[] = {
+		{ "store", "path" }, { "store", "transcripts" },
+		{ "smtpd", "hostname" }, { "smtpd", "listen" }, { "smtpd", "vrfy" },
+		{ "smtpd", "plaintext_auth" }, { "smtpd", "user" },
+		{ "pop3d", "listen" }, { "pop3d", "plaintext_auth" },
+		{ "relay", "route" }, { "relay", "smarthost" }, { "relay", "smarthost_starttls" },
+		{ "relay", "smarthost_user" }, { "relay", "smarthost_password" },
+		{ "relay", "trusted_networks" }, { "relay", "retry_schedule" },
+		{ "relay", "max_queue_age" },
+		{ "tls", "cert" }, { "tls", "key" },
+	};
+	char path[1024], *text, *slash, want[256], *sec, *next;
+	struct config cfg;
+	FILE *fp;
+	long size;
+	size_t i;
+
+	(void)state;
+	/* __FILE__ is tests/unit/test_config.c under the source tree */
+	snprintf(path, sizeof(path), "%s", __FILE__);
+	for (i = 0; i < 3 && (slash = strrchr(path, '/')) != NULL; i++)
+		*slash = '\0';
+	if (i < 3)
+		skip();
+	strncat(path, "/docs/correio.conf.5", sizeof(path) - strlen(path) - 1);
+	fp = fopen(path, "r");
+	if (fp == NULL)
+		fail_msg("cannot open %s", path);
+	fseek(fp, 0, SEEK_END);
+	size = ftell(fp);
+	rewind(fp);
+	text = calloc(1, (size_t)size + 1);
+	assert_non_null(text);
+	assert_int_equal(fread(text, 1, (size_t)size, fp), (size_t)size);
+	fclose(fp);
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(want, sizeof(want), "\n.SH [%s]\n", keys[i].section);
+		sec = strstr(text, want);
+		if (sec == NULL)
+			fail_msg("section [%s] not documented", keys[i].section);
+		next = strstr(sec + 1, "\n.SH ");
+		snprintf(want, sizeof(want), "\n.BR %s ", keys[i].key);
+		sec = strstr(sec, want);
+		if (sec == NULL || (next != NULL && sec > next))
+			fail_msg("[%s] %s not documented", keys[i].section, keys[i].key);
+	}
+	/* every key in the list above is a key the parser knows: feeding each
+	 * one must not give "unknown key" */
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char conf[256], err[1024], cpath[600];
+
+		snprintf(conf, sizeof(conf), "[%s]\n%s = \x01\n", keys[i].section, keys[i].key);
+		load(conf, &cfg, cpath, sizeof(cpath), err, sizeof(err));
+		if (strstr(err, "unknown key") != NULL)
+			fail_msg("%s", err);
+	}
+#define DOC_LIMIT(name, d, lo, hi, desc) \
+	snprintf(want, sizeof(want), "\n%s|%ld|%ld|%ld\n", #name, (long)(d), (long)(lo), (long)(hi)); \
+	if (strstr(text, want) == NULL) \
+		fail_msg("limit %s: row '%s' missing or wrong in correio.conf.5", #name, want + 1); \
+	snprintf(want, sizeof(want), "\n.B %s\n", #name); \
+	if (strstr(text, want) == NULL) \
+		fail_msg("limit %s has no paragraph in correio.conf.5", #name);
+	CORREIO_LIMITS(DOC_LIMIT)
+#undef DOC_LIMIT
+	free(text);
+}
+
 int
 main(void)
 {
@@ -458,6 +534,7 @@ main(void)
 		cmocka_unit_test(test_listen_replaces),
 		cmocka_unit_test(test_parse_listen),
 		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_manual_complete),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
