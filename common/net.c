@@ -145,19 +145,6 @@ addr_release(struct net_server *srv, const char *addr)
 
 /* ---- server ---------------------------------------------------------------- */
 
-struct event_base *
-net_base_new(void)
-{
-	static bool threads_on;
-
-	if (!threads_on) {
-		if (evthread_use_pthreads() != 0)
-			return NULL;
-		threads_on = true;
-	}
-	return event_base_new();
-}
-
 struct net_server *
 net_server_new(struct event_base *base, const struct limits *lim,
     const struct net_callbacks *cb, void *arg, void *ssl_ctx)
@@ -651,21 +638,31 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---- work from other threads ---------------------------------------------- */
 
+/*
+ * Each event base made by net_base_new has a queue of jobs and one event that
+ * runs them; other threads append under the lock and activate the event.
+ */
+struct loop_jobs {
+	struct loop_jobs	*next;
+	struct event_base	*base;
+	struct event		*ev;
+	struct loop_job		*head, *tail;
+};
+
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct loop_job *jobs_head, *jobs_tail;
-static struct event *jobs_ev;
+static struct loop_jobs *all_jobs;
 
 static void
 jobs_run(evutil_socket_t fd, short what, void *arg)
 {
+	struct loop_jobs *q = arg;
 	struct loop_job *j, *next;
 
 	(void)fd;
 	(void)what;
-	(void)arg;
 	pthread_mutex_lock(&jobs_lock);
-	j = jobs_head;
-	jobs_head = jobs_tail = NULL;
+	j = q->head;
+	q->head = q->tail = NULL;
 	pthread_mutex_unlock(&jobs_lock);
 	for (; j != NULL; j = next) {
 		next = j->next;
@@ -674,29 +671,92 @@ jobs_run(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static struct loop_jobs *
+jobs_find(struct event_base *base)
+{
+	struct loop_jobs *q;
+
+	for (q = all_jobs; q != NULL; q = q->next)
+		if (q->base == base)
+			return q;
+	return NULL;
+}
+
+struct event_base *
+net_base_new(void)
+{
+	static bool threads_on;
+	struct event_base *base;
+	struct loop_jobs *q;
+
+	if (!threads_on) {
+		if (evthread_use_pthreads() != 0)
+			return NULL;
+		threads_on = true;
+	}
+	if ((base = event_base_new()) == NULL)
+		return NULL;
+	if ((q = calloc(1, sizeof(*q))) == NULL ||
+	    (q->ev = event_new(base, -1, 0, jobs_run, q)) == NULL) {
+		free(q);
+		event_base_free(base);
+		return NULL;
+	}
+	q->base = base;
+	pthread_mutex_lock(&jobs_lock);
+	q->next = all_jobs;
+	all_jobs = q;
+	pthread_mutex_unlock(&jobs_lock);
+	return base;
+}
+
+void
+net_base_free(struct event_base *base)
+{
+	struct loop_jobs **pp, *q;
+	struct loop_job *j, *next;
+
+	pthread_mutex_lock(&jobs_lock);
+	for (pp = &all_jobs; (q = *pp) != NULL; pp = &q->next)
+		if (q->base == base) {
+			*pp = q->next;
+			break;
+		}
+	pthread_mutex_unlock(&jobs_lock);
+	if (q != NULL) {
+		for (j = q->head; j != NULL; j = next) {
+			next = j->next;
+			free(j);
+		}
+		event_free(q->ev);
+		free(q);
+	}
+	event_base_free(base);
+}
+
 int
 net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
 {
 	struct loop_job *j;
+	struct loop_jobs *q;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return -1;
 	j->fn = fn;
 	j->arg = arg;
 	pthread_mutex_lock(&jobs_lock);
-	if (jobs_ev == NULL)
-		jobs_ev = event_new(base, -1, 0, jobs_run, NULL);
-	if (jobs_ev == NULL) {
+	if ((q = jobs_find(base)) == NULL) {
+		/* Not a base from net_base_new: no thread-safe wake-up exists. */
 		pthread_mutex_unlock(&jobs_lock);
 		free(j);
 		return -1;
 	}
-	if (jobs_tail != NULL)
-		jobs_tail->next = j;
+	if (q->tail != NULL)
+		q->tail->next = j;
 	else
-		jobs_head = j;
-	jobs_tail = j;
+		q->head = j;
+	q->tail = j;
+	event_active(q->ev, 0, 0);	/* thread-safe with evthread_use_pthreads() */
 	pthread_mutex_unlock(&jobs_lock);
-	event_active(jobs_ev, 0, 0);	/* thread-safe with evthread_use_pthreads() */
 	return 0;
 }

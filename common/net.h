@@ -21,6 +21,8 @@ struct net_conn;
 /* An event base with libevent's pthread locking turned on (needed by
  * net_run_in_loop). Daemons create their base with this. */
 struct event_base *net_base_new(void);
+/* Free a base made by net_base_new (and its job queue). */
+void	net_base_free(struct event_base *base);
 
 enum net_close_reason {
 	NET_CLOSE_EOF,		/* the client closed */
