@@ -83,6 +83,8 @@ enum store_stmt {
 	ST_TRANSCRIPT_ADD,
 	ST_TRANSCRIPT_GET,
 
+	ST_USER_VERSION,
+
 	ST_COUNT
 };
 
@@ -160,6 +162,8 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_TRANSCRIPT_ADD]	= "INSERT INTO transcripts(session_id, seq, proto, line, time)"
 				  " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_TRANSCRIPT_GET]	= "SELECT line FROM transcripts WHERE session_id = ?1 ORDER BY seq",
+
+	[ST_USER_VERSION]	= "PRAGMA user_version",
 };
 
 struct store {
@@ -491,10 +495,14 @@ store_errmsg(struct store *st)
 int
 store_schema_version(struct store *st)
 {
-	int v;
+	sqlite3_stmt *s = stmt(st, ST_USER_VERSION);
+	int v = -1;
 
-	if (query_int(st->db, "PRAGMA user_version", &v) == -1)
-		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	else
+		store_seterr(st, "schema version");
+	done(s);
 	return v;
 }
 
