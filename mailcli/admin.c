@@ -756,7 +756,8 @@ admin_usage(FILE *f)
 	    "with --password-stdin; never given as arguments.\n");
 }
 
-/* Create the directory that will hold the store (one level, like var/). */
+/* Create the directory that will hold the store when it is missing (one
+ * level only, like var/: a mistyped deep path still fails clearly). */
 static void
 make_parent(const char *path)
 {
@@ -845,8 +846,7 @@ admin_main(int argc, char **argv)
 		return 1;
 	}
 	a.store_path = store ? store : a.cfg.store_path;
-	if (store == NULL && conf == NULL)
-		make_parent(a.store_path);
+	make_parent(a.store_path);
 	if (store_open(&a.st, a.store_path, err, sizeof(err)) == -1) {
 		admin_err("%s", err);
 		return 1;
