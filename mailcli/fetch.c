@@ -196,6 +196,7 @@ session_start(struct fetch_opts *o, struct pop3client *p, SSL_CTX **ctx)
 		fprintf(stderr, "mailcli %s: %s\n", o->name, p->err);
 		return -1;
 	}
+	p->trace_body = c->trace_body;
 	if (r == 1) {
 		fprintf(stderr, "mailcli %s: %s:%s refuses service: -ERR %s\n", o->name, c->host,
 		    c->port, p->greeting);

@@ -115,7 +115,7 @@ command(struct pop3client *p, bool secret, const char *fmt, ...)
  * The server's lines are summarised in the trace instead of printed.
  */
 static int
-read_body(struct pop3client *p, pop3client_line_cb cb, void *ctx)
+read_body(struct pop3client *p, bool summarise, pop3client_line_cb cb, void *ctx)
 {
 	const char *out;
 	char *line;
@@ -123,7 +123,8 @@ read_body(struct pop3client *p, pop3client_line_cb cb, void *ctx)
 	unsigned long long lines = 0, octets = 0;
 	bool failed = false, saved = p->conn.trace_server;
 
-	p->conn.trace_server = false;
+	if (summarise && !p->trace_body)
+		p->conn.trace_server = false;
 	for (;;) {
 		if (clientconn_readline(&p->conn, &line, &len) == -1) {
 			set_errf(p, "%s", p->conn.err);
@@ -137,11 +138,13 @@ read_body(struct pop3client *p, pop3client_line_cb cb, void *ctx)
 		if (!failed && cb != NULL && cb(ctx, out, outlen) == -1)
 			failed = true;	/* keep reading: the session stays in step */
 	}
-	p->conn.trace_server = saved;
-	clientconn_note(&p->conn, "%llu lines, %llu octets", lines, octets);
-	if (p->conn.trace != NULL && p->conn.trace_server) {
-		fprintf(p->conn.trace, "S: .\n");
-		fflush(p->conn.trace);
+	if (p->conn.trace_server != saved) {
+		p->conn.trace_server = saved;
+		clientconn_note(&p->conn, "%llu lines, %llu octets", lines, octets);
+		if (p->conn.trace != NULL && p->conn.trace_server) {
+			fprintf(p->conn.trace, "S: .\n");
+			fflush(p->conn.trace);
+		}
 	}
 	if (failed) {
 		if (p->err[0] == '\0')
@@ -247,7 +250,7 @@ pop3client_capa(struct pop3client *p)
 	if ((r = command(p, false, "CAPA")) != 0)
 		return r == 2 ? 1 : r;
 	p->caps.capa = true;
-	return read_body(p, capa_line, p) == -1 ? -1 : 0;
+	return read_body(p, false, capa_line, p) == -1 ? -1 : 0;
 }
 
 int
@@ -376,14 +379,14 @@ pop3client_list(struct pop3client *p, bool uids, struct pop3client_msg **v_r, si
 	p->err[0] = '\0';
 	if ((r = command(p, false, "LIST")) != 0)
 		return r == 2 ? 1 : r;
-	if (read_body(p, list_line, &x) == -1) {
+	if (read_body(p, false, list_line, &x) == -1) {
 		free(x.v);
 		return -1;
 	}
 	if (uids && x.n > 0) {
 		x.uidl = true;
 		r = command(p, false, "UIDL");
-		if (r == -1 || (r == 0 && read_body(p, list_line, &x) == -1)) {
+		if (r == -1 || (r == 0 && read_body(p, false, list_line, &x) == -1)) {
 			free(x.v);
 			return -1;
 		}
@@ -402,7 +405,7 @@ pop3client_top(struct pop3client *p, unsigned long num, unsigned long lines,
 	p->err[0] = '\0';
 	if ((r = command(p, false, "TOP %lu %lu", num, lines)) != 0)
 		return r == 2 ? 1 : r;
-	return read_body(p, cb, ctx);
+	return read_body(p, true, cb, ctx);
 }
 
 int
@@ -413,7 +416,7 @@ pop3client_retr(struct pop3client *p, unsigned long num, pop3client_line_cb cb, 
 	p->err[0] = '\0';
 	if ((r = command(p, false, "RETR %lu", num)) != 0)
 		return r == 2 ? 1 : r;
-	return read_body(p, cb, ctx);
+	return read_body(p, true, cb, ctx);
 }
 
 struct buf_ctx {

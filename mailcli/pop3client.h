@@ -55,6 +55,7 @@ struct pop3client {
 	char	 status[512];		/* text of the last status line */
 	char	 resp_code[64];		/* RFC 2449 code of the last -ERR, or "" */
 	char	 err[CLIENTCONN_ERR_MAX];
+	bool	 trace_body;		/* trace RETR/TOP lines instead of a summary */
 };
 
 /* A body line (un-stuffed, without its CRLF). Return 0, or -1 to fail the
