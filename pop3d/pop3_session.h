@@ -31,7 +31,7 @@
 /* Output is filled up to this many octets while streaming (STYLE 14). */
 #define POP3_OUTBUF_HIGH	(128 * 1024)
 /* Octets read from the store per chunk of a message. */
-#define POP3_CHUNK		(16 * 1024)
+#define POP3_CHUNK		(64 * 1024)
 /* Pending transcript text that triggers a write to the store. */
 #define POP3_TRANSCRIPT_BATCH	(16 * 1024)
 
