@@ -432,7 +432,9 @@ compose_parse_arg(struct compose_opts *o, int argc, char **argv, int *i, char *e
 			seterr(err, errlen, "--%s needs a value", d->name);
 			return -1;
 		}
-		if (strpbrk(val, "\r\n") != NULL) {
+		/* header injection: no value may carry a line break, except the
+		 * --text body, which is text and never goes into a header */
+		if (d->id != CO_TEXT && strpbrk(val, "\r\n") != NULL) {
 			seterr(err, errlen, "--%s: the value contains a line break (CR or LF); refused",
 			    d->name);
 			return -1;
