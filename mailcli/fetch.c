@@ -285,9 +285,9 @@ print_col(const char *s, size_t width, bool last)
 static void
 human_size(uint64_t n, char *dst, size_t len)
 {
-	if (n < 10000)
+	if (n < 1024)
 		snprintf(dst, len, "%llu", (unsigned long long)n);
-	else if (n < 10 * 1024 * 1024)
+	else if (n < 1024 * 1024)
 		snprintf(dst, len, "%.0fK", (double)n / 1024.0);
 	else
 		snprintf(dst, len, "%.1fM", (double)n / (1024.0 * 1024.0));
@@ -370,7 +370,7 @@ do_inbox(struct fetch_opts *o, struct pop3client *p)
 	for (k = 0; k < n; k++)
 		total += v[k].size;
 	human_size(total, sz, sizeof(sz));
-	printf("%zu message%s, %s octets (%s@%s)\n", n, n == 1 ? "" : "s", sz, o->conf.user,
+	printf("%zu message%s, %s (%s@%s)\n", n, n == 1 ? "" : "s", sz, o->conf.user,
 	    o->conf.host);
 	if (n > 0)
 		printf("%4s  %6s  %-16s  %-24s  %s\n", "N", "SIZE", "DATE", "FROM", "SUBJECT");
