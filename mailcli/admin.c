@@ -335,10 +335,11 @@ user_add(struct admin *a, int argc, char **argv)
 		return 1;
 	}
 	printf("account %s added\n", name);
-	/* RFC 5321 4.5.1: every domain must accept mail for postmaster. */
-	if (store_resolve(a->st, "postmaster", NULL, acct, sizeof(acct)) == STORE_NOTFOUND &&
-	    store_alias_add(a->st, "postmaster", name) == 0)
-		printf("alias postmaster -> %s added (RFC 5321 requires a postmaster)\n", name);
+	/* RFC 5321 4.5.1: every domain must accept mail for postmaster. The
+	 * alias is the administrator's choice; say when it is missing. */
+	if (store_resolve(a->st, "postmaster", NULL, acct, sizeof(acct)) == STORE_NOTFOUND)
+		printf("note: no postmaster yet (RFC 5321 4.5.1 requires one); add it with "
+		    "'mailcli admin alias add postmaster ACCOUNT'\n");
 	store_domain_list(a->st, count_cb, &ndomains);
 	if (ndomains == 0)
 		printf("note: no local domain yet; add one with 'mailcli admin domain add DOMAIN'\n");

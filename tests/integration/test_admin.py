@@ -62,8 +62,10 @@ def test_user_add_hash_only():
     check(PW not in p.stdout + p.stderr, "password printed")
     mode = os.stat(STORE).st_mode & 0o777
     check(mode == 0o600, f"store mode {oct(mode)}: it holds password hashes")
-    # RFC 5321 postmaster: the first account gets the alias
-    check(sql("select address from aliases").strip() == "postmaster", "no postmaster alias")
+    # RFC 5321 4.5.1 postmaster: the administrator is told to add one
+    check("alias add postmaster" in p.stdout, p.stdout)
+    check(sql("select count(*) from aliases").strip() == "0", "alias added behind the admin's back")
+    check(admin("alias", "add", "postmaster", "ana").returncode == 0, "alias add postmaster")
 
 
 def test_user_add_existing():
