@@ -54,6 +54,7 @@ enum store_stmt {
 	ST_DOMAIN_DEL,
 	ST_DOMAIN_LIST,
 	ST_DOMAIN_GET,
+	ST_DOMAIN_ALIASES_DEL,
 
 	ST_ALIAS_ADD,
 	ST_ALIAS_DEL,
@@ -112,6 +113,8 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_DOMAIN_DEL]		= "DELETE FROM domains WHERE name = ?1",
 	[ST_DOMAIN_LIST]	= "SELECT name FROM domains ORDER BY name",
 	[ST_DOMAIN_GET]		= "SELECT 1 FROM domains WHERE name = ?1",
+	[ST_DOMAIN_ALIASES_DEL]	= "DELETE FROM aliases WHERE instr(address, '@') > 0"
+				  " AND lower(substr(address, instr(address, '@') + 1)) = lower(?1)",
 
 	[ST_ALIAS_ADD]		= "INSERT INTO aliases(address, account, created)"
 				  " SELECT lower(?1), id, ?3 FROM accounts WHERE name = ?2",
@@ -344,27 +347,25 @@ query_int(sqlite3 *db, const char *sql, int *v)
 }
 
 /*
- * Check that the file is ours and bring its schema up to date, inside one
- * IMMEDIATE transaction so that two programs opening a new store at once
- * do not both migrate it.
+ * Is this file ours? A file without tables (new or empty) is, and so is one
+ * with our marker and a schema version we know. Anything else is refused
+ * before we change a byte of it. *version_r is its user_version.
  */
 static int
-store_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+store_check(sqlite3 *db, const char *path, int *version_r, char *err, size_t errlen)
 {
 	int version, ntables, marker, latest = (int)store_schema_count;
-	char sql[64];
 
-	if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen, path) == -1)
-		return -1;
 	if (query_int(db, "PRAGMA user_version", &version) == -1 ||
 	    query_int(db, "SELECT count(*) FROM sqlite_master", &ntables) == -1) {
-		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-		goto fail;
+		snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(db),
+		    (sqlite3_errcode(db) & 0xff) == SQLITE_NOTADB ? " (not a correio store)" : "");
+		return -1;
 	}
 	if (version == 0 && ntables > 0) {
 		snprintf(err, errlen, "%s: not a correio store (it holds %d tables or indexes "
 		    "of another program; refusing to touch it)", path, ntables);
-		goto fail;
+		return -1;
 	}
 	if (version > 0) {
 		if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
@@ -373,14 +374,33 @@ store_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 		    " AND value = '" STORE_FORMAT "'", &marker) == -1 || marker == 0) {
 			snprintf(err, errlen, "%s: not a correio store (schema version %d "
 			    "without the correio marker)", path, version);
-			goto fail;
+			return -1;
 		}
 	}
 	if (version > latest) {
 		snprintf(err, errlen, "%s: store schema version %d is newer than this "
 		    "program knows (%d); upgrade correio", path, version, latest);
-		goto fail;
+		return -1;
 	}
+	*version_r = version;
+	return 0;
+}
+
+/*
+ * Bring the schema up to date inside one IMMEDIATE transaction, checking
+ * again under the lock, so that two programs opening a new store at once
+ * do not both migrate it.
+ */
+static int
+store_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	int version, latest = (int)store_schema_count;
+	char sql[64];
+
+	if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen, path) == -1)
+		return -1;
+	if (store_check(db, path, &version, err, errlen) == -1)
+		goto fail;
 	for (; version < latest; version++) {
 		if (exec_sql(db, store_schema_migrations[version], err, errlen,
 		    "schema migration") == -1)
@@ -432,6 +452,9 @@ store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 
+	/* Refuse a file that is not ours before changing anything in it. */
+	if (store_check(st->db, path, &i, err, errlen) == -1)
+		goto fail;
 	/* journal_mode answers with a row: the mode now in force. */
 	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK) {
 		rc = sqlite3_errcode(st->db);
@@ -667,21 +690,37 @@ store_domain_add(struct store *st, const char *domain)
 int
 store_domain_del(struct store *st, const char *domain)
 {
-	sqlite3_stmt *s = stmt(st, ST_DOMAIN_DEL);
+	sqlite3_stmt *s;
 	int rc;
 
+	if (store_begin(st) == -1)
+		return -1;
+	s = stmt(st, ST_DOMAIN_DEL);
 	bind_text(s, 1, domain);
 	rc = sqlite3_step(s);
 	done(s);
 	if (rc != SQLITE_DONE) {
 		store_seterr(st, "delete domain");
-		return -1;
+		goto fail;
 	}
 	if (sqlite3_changes(st->db) == 0) {
+		store_rollback(st);
 		store_setmsg(st, "no domain %s", domain);
 		return STORE_NOTFOUND;
 	}
-	return 0;
+	/* Aliases "x@domain" served nothing any more: they go too. */
+	s = stmt(st, ST_DOMAIN_ALIASES_DEL);
+	bind_text(s, 1, domain);
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "delete the domain's aliases");
+		goto fail;
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
 }
 
 int

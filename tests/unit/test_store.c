@@ -194,8 +194,18 @@ test_foreign_refused(void **state)
 	assert_int_equal(store_open(&st, path, err, sizeof(err)), -1);
 	assert_null(st);
 	assert_non_null(strstr(err, "not a correio store"));
-	/* and it was left alone */
+	/* and it was left alone: no tables added, journal mode unchanged */
 	assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master"), 1);
+	{
+		sqlite3_stmt *s;
+
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(s, 0), "delete");
+		sqlite3_finalize(s);
+		sqlite3_close(db);
+	}
 
 	/* A file from a newer correio. */
 	snprintf(path, sizeof(path), "%s/newer.db", dir);
@@ -298,6 +308,16 @@ test_domains_aliases(void **state)
 	assert_string_equal(out, "info@lab.test=bob;postmaster=ana;");
 	assert_int_equal(store_alias_del(f->st, "info@lab.test"), 0);
 	assert_int_equal(store_alias_del(f->st, "info@lab.test"), STORE_NOTFOUND);
+
+	/* deleting a domain takes its aliases along, and only those */
+	assert_int_equal(store_domain_add(f->st, "other.test"), 0);
+	assert_int_equal(store_alias_add(f->st, "sales@Other.Test", "bob"), 0);
+	assert_int_equal(store_alias_add(f->st, "sales@lab.test", "bob"), 0);
+	assert_int_equal(store_alias_add(f->st, "sales@sub.other.test", "bob"), 0);
+	assert_int_equal(store_domain_del(f->st, "OTHER.test"), 0);
+	out[0] = '\0';
+	assert_int_equal(store_alias_list(f->st, collect, out), 0);
+	assert_string_equal(out, "postmaster=ana;sales@lab.test=bob;sales@sub.other.test=bob;");
 }
 
 static void
