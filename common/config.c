@@ -449,7 +449,10 @@ loader_read(char *str, int num, void *stream)
 		return str;
 	}
 	memcpy(str, line, n + 1);
-	for (p = line; isspace((unsigned char)*p); p++)
+	p = line;
+	if (ld->lineno == 1 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+		p += 3;		/* UTF-8 byte order mark (inih skips it too) */
+	for (; isspace((unsigned char)*p); p++)
 		;
 	if (*p == '[') {
 		if ((close = strchr(p, ']')) != NULL) {

@@ -199,6 +199,13 @@ test_good_file(void **state)
 	assert_int_equal(cfg.limits.max_recipients, 200);
 	assert_int_equal(cfg.limits.pop3_lock_ttl, 60);
 	assert_int_equal(cfg.limits.max_errors, 20);	/* untouched default */
+
+	/* a file saved by a Windows editor: BOM and CRLF line ends */
+	if (load("\xEF\xBB\xBF[store]\r\npath = x.db\r\ntranscripts = On ; comment\r\n",
+	    &cfg, path, sizeof(path), err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_string_equal(cfg.store_path, "x.db");
+	assert_true(cfg.transcripts);
 }
 
 static void
@@ -241,6 +248,9 @@ test_bad_files(void **state)
 		{ "[limits]\nmax_errors = \n", "2: [limits] max_errors: '' is not a whole number" },
 		{ "[limits]\nmax_beers = 3\n", "2: [limits] max_beers: unknown limit" },
 		{ "[limits]\npop3_idle_timeout = 60\n", "2: [limits] pop3_idle_timeout: 60 out of range (600-86400)" },
+		{ "\xEF\xBB\xBF[stor]\npath = x\n", "1: [stor]: unknown section" },
+		{ "[store]\r\npath = x\r\nbogus = 1\r\n", "3: [store] bogus: unknown key" },
+		{ "[ store ]\npath = x\n", "1: [ store ]: unknown section" },
 		{ "[store]\nthis line has no equals sign\n", "2: syntax error" },
 		{ "[store]\n[smtpd\n", "2: syntax error" },
 	};
