@@ -234,7 +234,18 @@ def test_smtpd_to_pop3d_byte_exact():
     p.quit()
 
 
+def test_zz_clean_shutdown():
+    """SIGTERM stops pop3d with status 0 and no sanitizer report in its log."""
+    import signal
+    lab.pop3d.send_signal(signal.SIGTERM)
+    rc = lab.pop3d.wait(timeout=15)
+    log = lab.log("pop3d")
+    check(rc == 0, f"pop3d exit status {rc}")
+    check("Sanitizer" not in log and "runtime error" not in log, log[-3000:])
+    check("event=stopped" in log, "clean stop logged")
+
+
 if __name__ == "__main__":
     run([test_poplib_full_session, test_stls_discards_pipelined_plaintext,
          test_poplib_auth_plain_and_login_over_tls, test_curl_list_and_retrieve,
-         test_mpop_maildir_then_nothing_new, test_smtpd_to_pop3d_byte_exact])
+         test_mpop_maildir_then_nothing_new, test_smtpd_to_pop3d_byte_exact, test_zz_clean_shutdown])

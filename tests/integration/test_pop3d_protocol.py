@@ -509,6 +509,17 @@ def test_implicit_quit_and_logout_line():
     check("retr=1 dele=1 bytes=" in log, "logout line with counts")
 
 
+def test_zz_clean_shutdown():
+    """SIGTERM stops pop3d with status 0 and no sanitizer report in its log."""
+    import signal
+    lab.pop3d.send_signal(signal.SIGTERM)
+    rc = lab.pop3d.wait(timeout=15)
+    log = lab.log("pop3d")
+    check(rc == 0, f"pop3d exit status {rc}")
+    check("Sanitizer" not in log and "runtime error" not in log, log[-3000:])
+    check("event=stopped" in log, "clean stop logged")
+
+
 if __name__ == "__main__":
     run([test_greeting_has_session_id_and_no_apop_banner, test_textbook_session_byte_exact,
          test_commands_case_insensitive_and_single_forms, test_bad_message_numbers,
@@ -518,4 +529,4 @@ if __name__ == "__main__":
          test_auth_plain_login_cancel, test_failed_logins_delayed_masked_and_vague,
          test_transcript_masks_auth_and_summarises_bodies, test_help_and_hand_typing,
          test_pipelined_commands_answered_in_order, test_hostile_inputs_then_alive,
-         test_implicit_quit_and_logout_line])
+         test_implicit_quit_and_logout_line, test_zz_clean_shutdown])
