@@ -448,12 +448,14 @@ loader_read(char *str, int num, void *stream)
 		snprintf(str, (size_t)num, "\n");
 		return str;
 	}
-	memcpy(str, line, n + 1);
 	p = line;
 	if (ld->lineno == 1 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
-		p += 3;		/* UTF-8 byte order mark (inih skips it too) */
-	for (; isspace((unsigned char)*p); p++)
+		p += 3;		/* UTF-8 byte order mark */
+	for (; *p != '\n' && isspace((unsigned char)*p); p++)
 		;
+	/* inih without leading blanks: an indented key is a key, never the
+	 * continuation of the previous value (INI_ALLOW_MULTILINE). */
+	memcpy(str, p, strlen(p) + 1);
 	if (*p == '[') {
 		if ((close = strchr(p, ']')) != NULL) {
 			*close = '\0';

@@ -206,6 +206,14 @@ test_good_file(void **state)
 		fail_msg("unexpected error: %s", err);
 	assert_string_equal(cfg.store_path, "x.db");
 	assert_true(cfg.transcripts);
+
+	/* indented keys are keys (not continuation lines of the value above) */
+	if (load("[store]\npath = a.db\n    transcripts = yes\n\t[smtpd]\n\tvrfy = 502\n",
+	    &cfg, path, sizeof(path), err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_string_equal(cfg.store_path, "a.db");
+	assert_true(cfg.transcripts);
+	assert_int_equal(cfg.vrfy_code, 502);
 }
 
 static void
