@@ -330,6 +330,27 @@ clientconn_print_tls(const struct clientconn *c, FILE *out, const char *indent)
 }
 
 void
+clientconn_trace_line(FILE *f, const char *prefix, const char *line, size_t len)
+{
+	size_t i, n = len > CLIENTCONN_TRACE_MAX ? CLIENTCONN_TRACE_MAX : len;
+	unsigned char ch;
+
+	fputs(prefix, f);
+	/* What the peer sent never reaches the terminal as control characters. */
+	for (i = 0; i < n; i++) {
+		ch = (unsigned char)line[i];
+		if (ch < 0x20 || ch == 0x7f)
+			fprintf(f, "\\x%02X", ch);
+		else
+			fputc(ch, f);
+	}
+	if (n < len)
+		fputs("...", f);
+	fputc('\n', f);
+	fflush(f);
+}
+
+void
 clientconn_note(struct clientconn *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -492,11 +513,8 @@ clientconn_readline(struct clientconn *c, char **line_r, size_t *len_r)
 	for (;;) {
 		st = linebuf_next(&c->in, line_r, len_r, &eol);
 		if (st == LINE_OK) {
-			if (c->trace != NULL && c->trace_server) {
-				fprintf(c->trace, "S: %.*s\n", (int)(*len_r > CLIENTCONN_TRACE_MAX ?
-				    CLIENTCONN_TRACE_MAX : *len_r), *line_r);
-				fflush(c->trace);
-			}
+			if (c->trace != NULL && c->trace_server)
+				clientconn_trace_line(c->trace, "S: ", *line_r, *len_r);
 			return 0;
 		}
 		if (st == LINE_TOO_LONG) {

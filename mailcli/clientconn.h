@@ -73,6 +73,8 @@ int	clientconn_flush(struct clientconn *c);
  * on timeout, end of connection, a line longer than the limit, or an error.
  */
 int	clientconn_readline(struct clientconn *c, char **line_r, size_t *len_r);
+/* Write prefix + line to f, control characters as \xNN, cut at 1024. */
+void	clientconn_trace_line(FILE *f, const char *prefix, const char *line, size_t len);
 /* Write a note into the trace ("   [TLS started: TLSv1.3 ...]"). */
 void	clientconn_note(struct clientconn *c, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -379,7 +379,7 @@ do_inbox(struct fetch_opts *o, struct pop3client *p)
 		buf_reset(&hdr);
 		date[0] = from[0] = subj[0] = '\0';
 		r = pop3client_top(p, v[k].num, 0, buf_line, &hdr);
-		if (r == -1 && p->conn.fd == -1) {
+		if (r == -1 && p->broken) {
 			cmd_failed(o, p, r, "TOP");
 			break;
 		}
@@ -402,12 +402,10 @@ do_inbox(struct fetch_opts *o, struct pop3client *p)
 		fputs("  ", stdout);
 		print_col(subj, 200, true);
 		putchar('\n');
-		if (r == -1)
-			break;
 	}
 	buf_free(&hdr);
 	free(v);
-	return r == -1 ? -1 : 0;
+	return p->broken ? -1 : 0;
 }
 
 /* ---- read / save ------------------------------------------------------ */
@@ -1020,7 +1018,7 @@ run(enum fetch_cmd cmd, const char *name, int argc, char **argv)
 		case CMD_DELETE: r = do_delete(&o, &p); break;
 		case CMD_FETCH:  r = do_fetch(&o, &p); break;
 		}
-		if (cmd != CMD_DELETE && cmd != CMD_FETCH && p.conn.fd != -1)
+		if (cmd != CMD_DELETE && cmd != CMD_FETCH && !p.broken)
 			(void)pop3client_quit(&p);
 		status = r == 0 ? 0 : 1;
 	}

@@ -51,6 +51,7 @@ read_status(struct pop3client *p)
 
 	if (clientconn_readline(&p->conn, &line, &len) == -1) {
 		set_errf(p, "%s", p->conn.err);
+		p->broken = true;
 		return -1;
 	}
 	p->resp_code[0] = '\0';
@@ -61,6 +62,7 @@ read_status(struct pop3client *p)
 	r = pop3_status_parse(line, &text, p->resp_code, sizeof(p->resp_code));
 	if (r == -1) {
 		set_errf(p, "unexpected reply from %s: %.200s", p->conn.host, line);
+		p->broken = true;
 		return -1;
 	}
 	snprintf(p->status, sizeof(p->status), "%s", text);
@@ -72,6 +74,7 @@ flush(struct pop3client *p)
 {
 	if (clientconn_flush(&p->conn) == -1) {
 		set_errf(p, "%s", p->conn.err);
+		p->broken = true;
 		return -1;
 	}
 	return 0;
@@ -100,6 +103,7 @@ command(struct pop3client *p, bool secret, const char *fmt, ...)
 	explicit_bzero(line, sizeof(line));
 	if (r == -1) {
 		set_errf(p, "%s", p->conn.err);
+		p->broken = true;
 		return -1;
 	}
 	if (flush(p) == -1)
@@ -129,6 +133,7 @@ read_body(struct pop3client *p, bool summarise, pop3client_line_cb cb, void *ctx
 		if (clientconn_readline(&p->conn, &line, &len) == -1) {
 			set_errf(p, "%s", p->conn.err);
 			p->conn.trace_server = saved;
+			p->broken = true;
 			return -1;
 		}
 		if (pop3_body_line(line, len, &out, &outlen) == 1)

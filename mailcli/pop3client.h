@@ -7,7 +7,9 @@
  * has to be held whole unless the caller wants it (pop3client_retr_buf).
  *
  * Each step returns 0 on +OK, 1 on -ERR (text in p->status, RFC 2449 code
- * in p->resp_code), -1 when the session is unusable (reason in p->err).
+ * in p->resp_code), -1 on failure (reason in p->err): the session is
+ * unusable when p->broken is set, else only this command failed (a line
+ * callback refused a line; the response was still read to its end).
  * Never traces a password (PASS and AUTH lines are masked).
  */
 #ifndef CORREIO_POP3CLIENT_H
@@ -56,6 +58,7 @@ struct pop3client {
 	char	 resp_code[64];		/* RFC 2449 code of the last -ERR, or "" */
 	char	 err[CLIENTCONN_ERR_MAX];
 	bool	 trace_body;		/* trace RETR/TOP lines instead of a summary */
+	bool	 broken;		/* I/O failed or the server went out of step: only close */
 };
 
 /* A body line (un-stuffed, without its CRLF). Return 0, or -1 to fail the

@@ -43,7 +43,8 @@ print_lines(const char *label, const char *text)
 		e = strchr(p, '\n');
 		if (e == NULL)
 			e = p + strlen(p);
-		printf("%-13s%.*s\n", first ? label : "", (int)(e - p), p);
+		printf("%-13s", first ? label : "");
+		clientconn_trace_line(stdout, "", p, (size_t)(e - p));
 		first = false;
 		p = *e ? e + 1 : e;
 	}
@@ -203,7 +204,8 @@ probe_pop3(struct clientconf *c, bool implicit)
 	}
 	printf("server:      %s://%s:%s (%s)\n", implicit ? "pop3s" : "pop3", c->host, c->port,
 	    p.conn.peer);
-	printf("greeting:    %s %s\n", r == 0 ? "+OK" : "-ERR", p.greeting);
+	printf("greeting:    %s ", r == 0 ? "+OK" : "-ERR");
+	clientconn_trace_line(stdout, "", p.greeting, strlen(p.greeting));
 	if (r == 1)
 		goto out;
 	if (strchr(p.greeting, '<') != NULL && strchr(p.greeting, '@') != NULL)

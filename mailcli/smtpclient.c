@@ -298,6 +298,15 @@ smtpclient_auth(struct smtpclient *s, const char *user, const char *password)
 	return -1;
 }
 
+static bool
+is_ascii(const char *p)
+{
+	for (; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return false;
+	return true;
+}
+
 static int
 queue_cmd(struct smtpclient *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -327,14 +336,27 @@ smtpclient_envelope(struct smtpclient *s, const char *from, uint64_t size,
     bool eightbit, struct smtpclient_rcpt *rcpt, size_t n)
 {
 	char params[96] = "";
-	struct reply mail;
-	size_t i, ok = 0;
-	bool pipe = s->caps.pipelining;
+	struct reply mail = { 0 };
+	size_t i, ok = 0, pl;
+	bool pipe = s->caps.pipelining, utf8;
 
 	if (s->caps.size && size > 0)
 		snprintf(params, sizeof(params), " SIZE=%llu", (unsigned long long)size);
+	pl = strlen(params);
 	if (eightbit && s->caps.eightbitmime)
-		strncat(params, " BODY=8BITMIME", sizeof(params) - strlen(params) - 1);
+		pl += (size_t)snprintf(params + pl, sizeof(params) - pl, " BODY=8BITMIME");
+	/* RFC 6531 3.4: UTF-8 in an address needs SMTPUTF8, and a server that
+	 * does not offer it cannot take the message at all. */
+	utf8 = !is_ascii(from);
+	for (i = 0; i < n && !utf8; i++)
+		utf8 = !is_ascii(rcpt[i].addr);
+	if (utf8 && !s->caps.smtputf8) {
+		set_errf(s, "%s does not offer SMTPUTF8, needed for a non-ASCII address",
+		    s->conn.host);
+		return -1;
+	}
+	if (utf8)
+		snprintf(params + pl, sizeof(params) - pl, " SMTPUTF8");
 	if (queue_cmd(s, "MAIL FROM:<%s>%s", from, params) == -1)
 		return -1;
 	if (!pipe) {
@@ -342,6 +364,7 @@ smtpclient_envelope(struct smtpclient *s, const char *from, uint64_t size,
 			return -1;
 		if (s->reply.code / 100 != 2)
 			return 1;
+		mail = s->reply;
 	}
 	/* RFC 2920 3.1: with PIPELINING, MAIL and every RCPT leave in one write
 	 * and their replies are read afterwards, in order. */
@@ -369,10 +392,12 @@ smtpclient_envelope(struct smtpclient *s, const char *from, uint64_t size,
 			rcpt[i].accepted = s->reply.code / 100 == 2;
 			ok += rcpt[i].accepted;
 		}
-		s->reply = mail;
-		if (mail.code / 100 != 2)
+		if (mail.code / 100 != 2) {
+			s->reply = mail;
 			return 1;
+		}
 	}
+	s->reply = mail;	/* the caller reads MAIL's verdict here, RCPTs' in rcpt[] */
 	return ok > 0 ? 0 : 1;
 }
 
@@ -385,6 +410,10 @@ smtpclient_data_begin(struct smtpclient *s)
 		return r;
 	if (s->reply.code != 354)
 		return 1;
+	if (s->dotbuf == NULL && (s->dotbuf = evbuffer_new()) == NULL) {
+		set_err(s, "out of memory");
+		return -1;
+	}
 	reply_dot_init(&s->ds);
 	s->data_octets = s->data_lines = 0;
 	s->data_last_cr = false;
@@ -428,9 +457,8 @@ trace_body(struct smtpclient *s, const char *p, size_t n)
 		if (p[i] == '\n') {
 			if (s->body_linelen > 0 && s->body_line[s->body_linelen - 1] == '\r')
 				s->body_linelen--;
-			fprintf(s->conn.trace, "C: %s%.*s\n",
-			    s->body_linelen > 0 && s->body_line[0] == '.' ? "." : "",
-			    (int)s->body_linelen, s->body_line);
+			clientconn_trace_line(s->conn.trace, s->body_linelen > 0 &&
+			    s->body_line[0] == '.' ? "C: ." : "C: ", s->body_line, s->body_linelen);
 			s->body_linelen = 0;
 		} else if (s->body_linelen < sizeof(s->body_line))
 			s->body_line[s->body_linelen++] = p[i];
@@ -444,16 +472,11 @@ smtpclient_data_write(void *ctx, const void *p, size_t n)
 	const char *c = p;
 	char out[8192 + 2];
 	size_t i, o = 0;
-	struct evbuffer *eb;
+	struct evbuffer *eb = s->dotbuf;
 	int r = 0;
 
 	if (!s->in_data) {
 		set_err(s, "message text written outside DATA");
-		return -1;
-	}
-	eb = evbuffer_new();
-	if (eb == NULL) {
-		set_err(s, "out of memory");
 		return -1;
 	}
 	/* Normalise line ends to CRLF (RFC 5321 2.3.8), then dot-stuff. */
@@ -473,22 +496,20 @@ smtpclient_data_write(void *ctx, const void *p, size_t n)
 			r = drain(s, eb);
 		}
 	}
-	evbuffer_free(eb);
 	return r;
 }
 
 int
 smtpclient_data_end(struct smtpclient *s)
 {
-	struct evbuffer *eb;
+	struct evbuffer *eb = s->dotbuf;
 	int r;
 
-	s->in_data = false;
-	eb = evbuffer_new();
-	if (eb == NULL) {
-		set_err(s, "out of memory");
+	if (!s->in_data) {
+		set_err(s, "end of message outside DATA");
 		return -1;
 	}
+	s->in_data = false;
 	if (s->trace_body)
 		trace_body(s, "\n", s->ds.bol ? 0 : 1);
 	else
@@ -498,7 +519,6 @@ smtpclient_data_end(struct smtpclient *s)
 		clientconn_note(&s->conn, "CRLF added: the message did not end with a line end");
 	reply_dot_end(eb, &s->ds);
 	r = drain(s, eb);
-	evbuffer_free(eb);
 	if (r == -1)
 		return -1;
 	if (s->conn.trace != NULL) {
@@ -529,5 +549,9 @@ smtpclient_quit(struct smtpclient *s)
 void
 smtpclient_close(struct smtpclient *s)
 {
+	if (s->dotbuf != NULL) {
+		evbuffer_free(s->dotbuf);
+		s->dotbuf = NULL;
+	}
 	clientconn_close(&s->conn);
 }

@@ -31,6 +31,8 @@
 #include "clientconn.h"
 #include "reply.h"
 
+struct evbuffer;
+
 #define SMTPCLIENT_LINE_MAX	4096	/* longest reply line accepted */
 
 /* What EHLO advertised (all false after a HELO fallback). */
@@ -70,6 +72,7 @@ struct smtpclient {
 	uint64_t data_lines;
 	bool	 data_last_cr;
 	bool	 in_data;
+	struct evbuffer *dotbuf;	/* dot-stuffed bytes on their way to conn */
 	char	 body_line[1024];	/* --trace-body: the line being traced */
 	size_t	 body_linelen;
 };
@@ -91,7 +94,8 @@ int	smtpclient_starttls(struct smtpclient *s, SSL_CTX *ctx, const char *helo_nam
 int	smtpclient_auth(struct smtpclient *s, const char *user, const char *password);
 /*
  * MAIL FROM:<from> (SIZE= when the server has SIZE and size > 0, BODY=8BITMIME
- * when eightbit and offered) and RCPT TO:<..> for each of rcpt[0..n-1],
+ * when eightbit and offered, SMTPUTF8 when an address is not ASCII: -1 when
+ * the server lacks it) and RCPT TO:<..> for each of rcpt[0..n-1],
  * written in one go when PIPELINING was offered, else one by one. Every
  * recipient's reply is stored in rcpt[i]. Returns 0 when MAIL and at least
  * one RCPT were accepted, 1 when MAIL was refused (s->reply) or every
