@@ -166,8 +166,11 @@ dsn_build(struct buf *out, const struct dsn_msg *m, const struct dsn_rcpt *rcpts
 		r |= buf_printf(out, "Action: failed\r\n");
 		r |= buf_printf(out, "Status: %s\r\n", rcpts[i].status);
 		if (rcpts[i].remote_mta != NULL) {
+			/* RFC 3464 2.3.5: the name only; "[addr:port]" is for people. */
 			clean(mta, sizeof(mta), rcpts[i].remote_mta);
-			r |= buf_printf(out, "Remote-MTA: dns; %s\r\n", mta);
+			mta[strcspn(mta, "[")] = '\0';
+			if (mta[0] != '\0')
+				r |= buf_printf(out, "Remote-MTA: dns; %s\r\n", mta);
 		}
 		if (rcpts[i].reply != NULL) {
 			clean(text, sizeof(text), rcpts[i].reply);
