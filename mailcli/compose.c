@@ -1057,10 +1057,28 @@ static int
 write_to_path(const struct compose_opts *o, const char *path, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
+	struct stat st;
 	mode_t um;
 	FILE *f;
 	int fd;
 
+	/* not a regular file (/dev/stdout, /dev/null, a FIFO): write to it as it is,
+	 * never rename over it */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if ((f = fopen(path, "w")) == NULL) {
+			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (compose_write_file(o, f, err, errlen) == -1) {
+			fclose(f);
+			return -1;
+		}
+		if (fclose(f) == EOF) {
+			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
 		seterr(err, errlen, "%s: name too long", path);
 		return -1;
