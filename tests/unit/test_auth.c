@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "auth.h"
@@ -80,6 +82,51 @@ test_dummy_hash(void **state)
 	assert_ptr_equal(d, auth_dummy_hash());		/* made once */
 	assert_false(auth_verify_password("", d));
 	assert_false(auth_verify_password("password", d));
+}
+
+static double
+seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* An unknown user (checked against the dummy hash) costs about as much as a
+ * known one: same method, same cost parameters. Medians of 5, loose bounds. */
+static void
+test_dummy_timing(void **state)
+{
+	char h[AUTH_HASH_MAX];
+	double known[5], unknown[5], t;
+	int i;
+
+	(void)state;
+	assert_int_equal(auth_hash_password("ana-secret-1", h, sizeof(h)), 0);
+	(void)auth_dummy_hash();
+	for (i = 0; i < 5; i++) {
+		t = seconds();
+		assert_false(auth_verify_password("wrong", h));
+		known[i] = seconds() - t;
+		t = seconds();
+		assert_false(auth_verify_password("wrong", auth_dummy_hash()));
+		unknown[i] = seconds() - t;
+	}
+	qsort(known, 5, sizeof(double), cmp_double);
+	qsort(unknown, 5, sizeof(double), cmp_double);
+	if (unknown[2] < known[2] / 3 || unknown[2] > known[2] * 3)
+		fail_msg("known user %.4fs, unknown user %.4fs", known[2], unknown[2]);
+	/* and the hashing does real work (yescrypt, not a fast hash) */
+	assert_true(known[2] > 0.0005);
 }
 
 /* ---- SASL ---------------------------------------------------------------------- */
@@ -194,6 +241,7 @@ main(void)
 		cmocka_unit_test(test_hash_format),
 		cmocka_unit_test(test_verify_wrong),
 		cmocka_unit_test(test_dummy_hash),
+		cmocka_unit_test(test_dummy_timing),
 		cmocka_unit_test(test_sasl_plain),
 		cmocka_unit_test(test_sasl_plain_long),
 		cmocka_unit_test(test_sasl_login_field),
