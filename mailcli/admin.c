@@ -445,7 +445,7 @@ domain_del(struct admin *a, int argc, char **argv)
 		admin_err("%s", store_errmsg(a->st));
 		return 1;
 	}
-	printf("domain %s deleted\n", argv[0]);
+	printf("domain %s deleted (with its LOCAL@%s aliases)\n", argv[0], argv[0]);
 	return 0;
 }
 
