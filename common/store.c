@@ -421,7 +421,7 @@ int
 store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 {
 	struct store *st;
-	int fd, i, rc;
+	int fd, i, rc, version;
 	char mode[16];
 	sqlite3_stmt *s;
 
@@ -453,7 +453,7 @@ store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 
 	/* Refuse a file that is not ours before changing anything in it. */
-	if (store_check(st->db, path, &i, err, errlen) == -1)
+	if (store_check(st->db, path, &version, err, errlen) == -1)
 		goto fail;
 	/* journal_mode answers with a row: the mode now in force. */
 	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK) {
