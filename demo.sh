@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 
 ./deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc 2>/dev/null || echo 2)"
+cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target smtpd pop3d mailcli
 
 VAR=$PWD/var
 CONF=$VAR/correio.conf
@@ -68,9 +68,12 @@ Try it from another terminal:
   SMTP by hand:   telnet 127.0.0.1 2525   (or: nc -C 127.0.0.1 2525)
                   HELO me / MAIL FROM:<ana@lab.test> / RCPT TO:<bob@lab.test> /
                   DATA / Subject: hi / (empty line) / Hello Bob! / . / QUIT
-  mailcli:        $MAILCLI send --server 127.0.0.1:2525 --from ana@lab.test \\
-                      --to bob@lab.test --subject 'Você gosta de chocolate?' --text 'Oi Bob!'
-  read it:        MAILCLI_PASSWORD=correio-bob $MAILCLI inbox --server 127.0.0.1:1110 --user bob
+  mailcli:        $MAILCLI send --server 127.0.0.1:2525 --cafile var/tls/cert.pem \\
+                      --from ana@lab.test --to bob@lab.test \\
+                      --subject 'Você gosta de chocolate?' --text 'Oi Bob!' --trace
+  read it:        MAILCLI_PASSWORD=correio-bob $MAILCLI inbox --server 127.0.0.1:1110 \\
+                      --cafile var/tls/cert.pem --user bob
+                  (the demo certificate is self-signed: --cafile trusts it)
   POP3 by hand:   telnet 127.0.0.1 1110   then USER bob / PASS correio-bob / LIST / RETR 1 / QUIT
   curl:           curl -v pop3://bob:correio-bob@127.0.0.1:1110/1
   transcripts:    $MAILCLI admin -c $CONF transcript SESSION-ID   (id is in each greeting)
