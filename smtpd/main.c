@@ -24,6 +24,7 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
+#include "relay.h"
 #include "smtp_session.h"
 #include "store.h"
 #include "tls.h"
@@ -109,6 +110,7 @@ main(int argc, char **argv)
 	size_t nlistens = 0, i;
 	const char *cfgfile = NULL, *store_path = NULL;
 	struct event *sigterm, *sigint;
+	struct relay *relay = NULL;
 	char err[512];
 	int ch, verbose = 0;
 
@@ -196,6 +198,10 @@ main(int argc, char **argv)
 	if (net_run_in_loop(srv.base, loop_noop, NULL) == -1)
 		fatalx("cannot set up the worker hand-back");
 
+	/* The queue runner delivers what RCPT accepted for other domains. */
+	if (relay_start(&relay, srv.base, &cfg, err, sizeof(err)) == -1)
+		fatalx("relay: %s", err);
+
 	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
 	sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
 	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) == -1 ||
@@ -206,6 +212,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(srv.base);
 
+	relay_stop(&relay);
 	/* Commits in flight finish (their clients get no 250 and will retry). */
 	smtp_worker_stop(&srv.writer);
 	smtp_worker_stop(&srv.checker);

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "relay.h"
 #include "smtp_session.h"
 
 /* "with" keyword of the Received: header (RFC 3848, RFC 6531 4.3). */
@@ -123,6 +124,8 @@ data_committed(struct smtp_job *job)
 		    tx->from_str, tx->rcpts.data ? tx->rcpts.data : "", store_delivery_size(job->d),
 		    (long long)store_delivery_id(job->d), tx->nremote ? "queued" : "delivered");
 		s->nmessages++;
+		if (tx->nremote > 0)
+			relay_kick();	/* the queue runner takes it from here */
 		reply_set(&r, 250, "2.0.0", "Ok: queued as %lld", (long long)store_delivery_id(job->d));
 	} else {
 		log_warnx("session=%s from=<%s> to=%s size=%zu status=deferred reason=store",

@@ -166,6 +166,9 @@ worker_main(void *arg)
 				if (j->result != 0)
 					log_warnx("session=%s event=transcript-failed error=\"%s\"",
 					    j->session_id, store_errmsg(w->st));
+				else
+					log_debug("session=%s event=transcript-stored octets=%zu",
+					    j->session_id, j->len);
 			}
 			/* a delivery left out of the batch (no memory) keeps result -1 */
 		}

@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""smtpd with real clients: swaks, curl smtp://, Python smtplib (STARTTLS and
+AUTH against a certificate made here, implicit TLS), and a raw socket typing
+the textbook session. After each, the store must hold exactly the bytes sent
+plus our trace headers (Return-Path:, Received:)."""
+import os
+import re
+import smtplib
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import correio_test as ct  # noqa: E402
+
+LAB = None
+
+
+def lab():
+    global LAB
+    if LAB is None:
+        LAB = ct.Lab(tls=True)
+        LAB.admin("alias", "add", "anna@lab.test", "ana")
+        LAB.start_smtpd(roles=("inbound", "submission", "smtps"))
+    return LAB
+
+
+def messages():
+    """[(id, body bytes, sender)] from the store, read by the sqlite3 tool."""
+    out = lab().sql("select id, hex(body), sender from messages order by id").decode()
+    rows = []
+    for line in out.splitlines():
+        mid, hexbody, sender = line.split("|", 2)
+        rows.append((int(mid), bytes.fromhex(hexbody), sender))
+    return rows
+
+
+def mailbox(account):
+    out = lab().sql("select m.message from mailbox m join accounts a on a.id = m.account "
+                    "where a.name = '%s' order by m.message" % account).decode()
+    return [int(x) for x in out.split()]
+
+
+def split_trace(body):
+    """(trace header lines, the rest): our Return-Path:/Received: come first."""
+    lines = body.split(b"\r\n")
+    i = 0
+    while i < len(lines) and (lines[i].startswith(b"Return-Path:") or
+                              lines[i].startswith(b"Received:") or
+                              (i > 0 and lines[i][:1] in (b"\t", b" "))):
+        i += 1
+    return b"\r\n".join(lines[:i]), b"\r\n".join(lines[i:])
+
+
+def wait_for_message(before, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        rows = messages()
+        if len(rows) > before:
+            return rows[before:]
+        time.sleep(0.05)
+    raise AssertionError("no new message in the store")
+
+
+def unique_message(tag):
+    return ("From: ana@lab.test\r\nTo: bob@lab.test\r\nSubject: %s\r\n"
+            "Message-ID: <%s@lab.test>\r\n\r\nHello from %s.\r\n.leading dot\r\n"
+            "\r\nlast line\r\n" % (tag, tag, tag)).encode()
+
+
+def test_textbook_raw_socket():
+    lb = lab()
+    before = len(messages())
+    d = ct.Dialog(lb.host, lb.smtp_ports["inbound"])
+    d.expect(220)
+    d.expect(250, "HELO client.lab.test")
+    d.expect(250, "MAIL FROM:<ana@lab.test>")
+    d.expect(250, "RCPT TO:<bob@lab.test>")
+    d.expect(354, "DATA")
+    body = unique_message("textbook")
+    stuffed = body.replace(b"\r\n.", b"\r\n..")
+    d.send(stuffed + b".\r\n")
+    reply = d.expect(250)
+    d.expect(221, "QUIT")
+    ct.check(d.closed(), "closed after QUIT")
+    (mid, stored, sender), = wait_for_message(before)
+    ct.check(("queued as %d" % mid) in reply[0], "250 names the id: %r" % reply)
+    trace, rest = split_trace(stored)
+    ct.check(rest == body, "store holds exactly the bytes sent: %r" % rest)
+    ct.check(trace.startswith(b"Return-Path: <ana@lab.test>\r\nReceived: from client.lab.test ([127.0.0.1])"),
+             "trace: %r" % trace)
+    ct.check(b"by mx.lab.test (correio) with SMTP id " in trace, "HELO gives 'with SMTP'")
+    ct.check(b"for <bob@lab.test>;" in trace, "for clause: %r" % trace)
+    ct.check(sender == "ana@lab.test", "envelope sender kept")
+    ct.check(mid in mailbox("bob"), "in bob's mailbox")
+    log = lb.log("smtpd")
+    ct.check(re.search(r"session=\w+ from=<ana@lab.test> to=<bob@lab.test> size=\d+ msgid=%d "
+                       r"status=delivered" % mid, log), "one log line per message")
+
+
+def test_swaks():
+    lb = lab()
+    before = len(messages())
+    body = unique_message("swaks")
+    with tempfile.NamedTemporaryFile(suffix=".eml") as f:
+        f.write(body[:-2])  # swaks ends the data with its own CRLF
+        f.flush()
+        p = subprocess.run(["swaks", "--server", "%s:%d" % (lb.host, lb.smtp_ports["inbound"]),
+                            "--from", "ana@lab.test", "--to", "bob@lab.test", "--helo", "swaks.lab.test",
+                            "--data", f.name, "--timeout", "20"],
+                           capture_output=True, timeout=60)
+    ct.check(p.returncode == 0, "swaks failed: %s" % p.stdout.decode()[-2000:])
+    (mid, stored, _), = wait_for_message(before)
+    trace, rest = split_trace(stored)
+    ct.check(rest == body, "swaks bytes stored exactly: %r" % rest)
+    ct.check(b"with ESMTP id" in trace, "EHLO gives 'with ESMTP': %r" % trace)
+
+
+def test_swaks_starttls_auth_submission():
+    lb = lab()
+    before = len(messages())
+    p = subprocess.run(["swaks", "--server", "%s:%d" % (lb.host, lb.smtp_ports["submission"]),
+                        "--from", "anna@lab.test", "--to", "bob@lab.test", "--tls",
+                        "--auth", "LOGIN", "--auth-user", "ana", "--auth-password", "ana-secret-1",
+                        "--header", "Subject: swaks tls", "--body", "over TLS", "--timeout", "20"],
+                       capture_output=True, timeout=60)
+    ct.check(p.returncode == 0, "swaks --tls --auth failed: %s" % p.stdout.decode()[-2000:])
+    (mid, stored, sender), = wait_for_message(before)
+    ct.check(sender == "anna@lab.test", "alias accepted as the user's own address")
+    trace, _ = split_trace(stored)
+    ct.check(b"with ESMTPSA" in trace, "RFC 3848 ESMTPSA: %r" % trace)
+    ct.check(b"authenticated user=ana" in trace, "auth fact in Received: %r" % trace)
+    ct.check(re.search(rb"version=TLSv1\.[23] cipher=\S+", trace), "TLS facts: %r" % trace)
+
+
+def test_curl():
+    lb = lab()
+    before = len(messages())
+    body = unique_message("curl")
+    with tempfile.NamedTemporaryFile(suffix=".eml") as f:
+        f.write(body)
+        f.flush()
+        p = subprocess.run(["curl", "-sS", "--max-time", "20",
+                            "smtp://%s:%d/curl.lab.test" % (lb.host, lb.smtp_ports["inbound"]),
+                            "--mail-from", "ana@lab.test", "--mail-rcpt", "bob@lab.test",
+                            "--mail-rcpt", "ana@lab.test", "-T", f.name],
+                           capture_output=True, timeout=60)
+    ct.check(p.returncode == 0, "curl failed: %s" % p.stderr.decode())
+    (mid, stored, _), = wait_for_message(before)
+    trace, rest = split_trace(stored)
+    ct.check(rest == body, "curl bytes stored exactly: %r" % rest)
+    ct.check(b"for <" not in trace, "no 'for' with several recipients")
+    ct.check(mid in mailbox("bob") and mid in mailbox("ana"), "both mailboxes, one message")
+
+
+def tls_context():
+    ctx = ssl.create_default_context(cafile=lab().cert)
+    return ctx
+
+
+def test_smtplib_starttls_auth():
+    lb = lab()
+    before = len(messages())
+    body = unique_message("smtplib")
+    with smtplib.SMTP(lb.host, lb.smtp_ports["submission"], "smtplib.lab.test", timeout=20) as s:
+        code, caps = s.ehlo()
+        ct.check(b"STARTTLS" in caps, "STARTTLS offered before TLS")
+        code, _ = s.docmd("MAIL FROM:<ana@lab.test>")
+        ct.check(code == 530, "submission refuses MAIL before AUTH: %d" % code)
+        s.starttls(context=tls_context())
+        code, caps = s.ehlo()
+        ct.check(b"STARTTLS" not in caps and b"AUTH PLAIN LOGIN" in caps, "caps after TLS: %r" % caps)
+        s.login("ana", "ana-secret-1")
+        try:
+            s.sendmail("bob@lab.test", ["ana@lab.test"], body)
+            raise AssertionError("sending as bob while logged in as ana was accepted")
+        except smtplib.SMTPSenderRefused as e:
+            ct.check(e.smtp_code == 553 and b"5.7.1" in e.smtp_error, "553 5.7.1: %r" % (e.smtp_error,))
+        refused = s.sendmail("ana@lab.test", ["bob@lab.test"], body)
+        ct.check(refused == {}, "all recipients accepted")
+    (mid, stored, _), = wait_for_message(before)
+    trace, rest = split_trace(stored)
+    ct.check(rest == body, "smtplib bytes stored exactly")
+    ct.check(b"with ESMTPSA" in trace and b"authenticated user=ana" in trace, trace)
+
+
+def test_smtplib_implicit_tls():
+    lb = lab()
+    before = len(messages())
+    body = unique_message("smtps")
+    with smtplib.SMTP_SSL(lb.host, lb.smtp_ports["smtps"], "smtps.lab.test", timeout=20,
+                          context=tls_context()) as s:
+        code, caps = s.ehlo()
+        ct.check(b"STARTTLS" not in caps, "no STARTTLS inside TLS")
+        code, _ = s.docmd("MAIL FROM:<ana@lab.test>")
+        ct.check(code == 530, "smtps needs AUTH: %d" % code)
+        s.login("bob", "bob-secret-2")
+        s.sendmail("bob@lab.test", ["ana@lab.test"], body)
+    (mid, stored, _), = wait_for_message(before)
+    trace, rest = split_trace(stored)
+    ct.check(rest == body and b"with ESMTPSA" in trace, trace)
+
+
+def test_relay_authenticated_is_queued():
+    lb = lab()
+    before = len(messages())
+    with smtplib.SMTP(lb.host, lb.smtp_ports["submission"], timeout=20) as s:
+        s.starttls(context=tls_context())
+        s.login("ana", "ana-secret-1")
+        s.sendmail("ana@lab.test", ["friend@doces.br", "bob@lab.test"], unique_message("relay"))
+    (mid, stored, _), = wait_for_message(before)
+    q = lb.sql("select rcpt, sender from queue where message = %d" % mid).decode().split()
+    ct.check(q == ["friend@doces.br|ana@lab.test"], "queued for the relay: %r" % q)
+    ct.check(mid in mailbox("bob"), "local copy delivered in the same transaction")
+    ct.check(not stored.startswith(b"Return-Path:"), "no Return-Path on a relayed message")
+
+
+def test_starttls_discards_pipelined_plaintext():
+    import socket
+    lb = lab()
+    raw = socket.create_connection((lb.host, lb.smtp_ports["inbound"]), timeout=10)
+    f = raw.makefile("rb")
+    ct.check(f.readline().startswith(b"220 "), "greeting")
+    raw.sendall(b"EHLO c\r\n")
+    while True:
+        l = f.readline()
+        if l[3:4] == b" ":
+            break
+    # The command after STARTTLS travels in plaintext in the same packet: an
+    # attacker's injection (CVE-2011-0411 family). It must never be answered.
+    raw.sendall(b"STARTTLS\r\nMAIL FROM:<injected@evil.example>\r\n")
+    ct.check(f.readline().startswith(b"220 2.0.0"), "ready for TLS")
+    tls = tls_context().wrap_socket(raw, server_hostname="localhost")
+    tf = tls.makefile("rb")
+    tls.sendall(b"MAIL FROM:<ana@lab.test>\r\n")
+    line = tf.readline()
+    ct.check(line.startswith(b"503 5.5.1 Say hello first"),
+             "state reset after TLS and the injected MAIL discarded: %r" % line)
+    tls.sendall(b"EHLO c\r\n")
+    while True:
+        l = tf.readline()
+        if l[3:4] == b" ":
+            break
+    tls.sendall(b"MAIL FROM:<ana@lab.test>\r\n")
+    ct.check(tf.readline().startswith(b"250 2.1.0"), "MAIL after a fresh EHLO")
+    tls.sendall(b"QUIT\r\n")
+    ct.check(tf.readline().startswith(b"221"), "QUIT")
+    tls.close()
+
+
+if __name__ == "__main__":
+    ct.run([test_textbook_raw_socket, test_swaks, test_swaks_starttls_auth_submission, test_curl,
+            test_smtplib_starttls_auth, test_smtplib_implicit_tls, test_relay_authenticated_is_queued,
+            test_starttls_discards_pipelined_plaintext])
