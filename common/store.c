@@ -417,13 +417,46 @@ fail:
 	return -1;
 }
 
+/*
+ * Switch to WAL (persistent in the file). Changing the journal mode needs
+ * the file to itself and SQLite does not call the busy handler for it, so
+ * retry while another program holds it, up to the busy timeout.
+ */
+static int
+store_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	const struct timespec pause = { 0, 10 * 1000 * 1000 };	/* 10 ms */
+	sqlite3_stmt *s;
+	char mode[16];
+	int rc, waited;
+
+	for (waited = 0; ; waited += 10) {
+		if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+			return -1;
+		}
+		mode[0] = '\0';
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(s, 0));
+		sqlite3_finalize(s);
+		if (strcasecmp(mode, "wal") == 0)
+			return 0;
+		rc = sqlite3_errcode(db) & 0xff;
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= STORE_BUSY_TIMEOUT_MS)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	snprintf(err, errlen, "%s: cannot use WAL mode: %s", path,
+	    mode[0] ? mode : sqlite3_errmsg(db));
+	return -1;
+}
+
 int
 store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 {
 	struct store *st;
 	int fd, i, rc, version;
-	char mode[16];
-	sqlite3_stmt *s;
 
 	*st_r = NULL;
 	if (path == NULL || *path == '\0') {
@@ -452,27 +485,17 @@ store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 
-	/* Refuse a file that is not ours before changing anything in it. */
-	if (store_check(st->db, path, &version, err, errlen) == -1)
+	/* Refuse a file that is not ours before changing anything in it. One
+	 * read transaction, so that another program creating the schema at
+	 * this moment is seen either before or after, never half-way. */
+	if (exec_sql(st->db, "BEGIN", err, errlen, path) == -1)
 		goto fail;
-	/* journal_mode answers with a row: the mode now in force. */
-	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK) {
-		rc = sqlite3_errcode(st->db);
-		snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(st->db),
-		    rc == SQLITE_NOTADB ? " (not a correio store)" : "");
+	rc = store_check(st->db, path, &version, err, errlen);
+	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc == -1)
 		goto fail;
-	}
-	mode[0] = '\0';
-	if (sqlite3_step(s) == SQLITE_ROW)
-		snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(s, 0));
-	sqlite3_finalize(s);
-	if (strcasecmp(mode, "wal") != 0) {
-		rc = sqlite3_errcode(st->db);
-		snprintf(err, errlen, "%s: cannot use WAL mode: %s", path,
-		    (rc & 0xff) == SQLITE_NOTADB ? "file is not a database (not a correio store)" :
-		    sqlite3_errmsg(st->db));
+	if (store_wal(st->db, path, err, errlen) == -1)
 		goto fail;
-	}
 	if (exec_sql(st->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
 	    err, errlen, path) == -1)
 		goto fail;

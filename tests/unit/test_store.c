@@ -519,6 +519,104 @@ test_two_writers(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(DISTINCT uidl) FROM mailbox"), 600);
 }
 
+/* Four processes open one new file at the same moment: the schema is
+ * created once, every open succeeds, every account lands. */
+static void
+test_concurrent_first_open(void **state)
+{
+	char dir[512], path[600], sql[128];
+	pid_t pids[4];
+	int k, status;
+
+	(void)state;
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/new.db", dir);
+	for (k = 0; k < 4; k++) {
+		pids[k] = fork();
+		assert_true(pids[k] >= 0);
+		if (pids[k] == 0) {
+			struct store *st;
+			char err[256], name[16];
+
+			if (store_open(&st, path, err, sizeof(err)) != 0) {
+				fprintf(stderr, "child %d: %s\n", k, err);
+				_exit(10);
+			}
+			snprintf(name, sizeof(name), "user%d", k);
+			if (store_user_add(st, name, "h") != 0)
+				_exit(11);
+			store_close(&st);
+			_exit(0);
+		}
+	}
+	for (k = 0; k < 4; k++) {
+		assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM accounts"), 4);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM correio_meta");
+	assert_int_equal(sql_int(path, sql), 1);
+	rm_tree(dir);
+}
+
+/* A POP3-like reader lists and reads while a writer delivers: WAL readers
+ * never wait for the writer and never see half a delivery. */
+static void
+test_reader_during_writes(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid;
+	int status, i, rounds = 0;
+	struct store_msg *m;
+	size_t n, got, last = 0;
+	char buf[64];
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *st;
+		char err[256];
+
+		if (store_open(&st, f->path, err, sizeof(err)) != 0)
+			_exit(10);
+		for (i = 0; i < 300; i++) {
+			struct store_delivery *d = store_delivery_new("", "w");
+
+			/* both entries or none: the reader checks */
+			if (store_delivery_add_rcpt(d, "ana") != 0 ||
+			    store_delivery_add_rcpt(d, "bob") != 0 ||
+			    store_delivery_body(d, "0123456789\r\n", 12) != 0 ||
+			    store_delivery_commit(st, d) != 0)
+				_exit(11);
+			store_delivery_free(&d);
+		}
+		store_close(&st);
+		_exit(0);
+	}
+	do {
+		size_t nb;
+
+		assert_int_equal(store_mailbox_list(f->st, "ana", &m, &n), 0);
+		assert_true(n >= last);		/* never goes back */
+		last = n;
+		for (i = 0; i < (int)n; i++) {
+			assert_int_equal(store_msg_read(f->st, m[i].entry_id, 0, buf, sizeof(buf), &got), 0);
+			assert_int_equal(got, 12);
+		}
+		free(m);
+		/* every message ana has, bob has too (same transaction) */
+		assert_int_equal(store_mailbox_list(f->st, "bob", &m, &nb), 0);
+		free(m);
+		assert_true(nb >= n);
+		rounds++;
+	} while (waitpid(pid, &status, WNOHANG) == 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM mailbox"), 600);
+	assert_true(rounds > 0);
+}
+
 /* ---- mailboxes ---------------------------------------------------------------- */
 
 static void
@@ -756,6 +854,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_delivery_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
+		cmocka_unit_test(test_concurrent_first_open),
+		cmocka_unit_test_setup_teardown(test_reader_during_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mailbox_read_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
