@@ -610,6 +610,35 @@ env_has(const struct compose_opts *o, const char *addr)
 	return false;
 }
 
+/* The Content-Type for libmagic's answer: its type, plus the charset of a
+ * text type when the charset is one a reader can use. */
+static char *
+attachment_type(const char *magic_answer)
+{
+	static const char *const charsets[] = { "us-ascii", "utf-8", "iso-8859-1", NULL };
+	const char *semi, *cs;
+	char type[128], *r;
+	size_t i, n;
+
+	if (magic_answer == NULL)
+		return xstrndup("application/octet-stream", 24);
+	semi = strchr(magic_answer, ';');
+	n = semi ? (size_t)(semi - magic_answer) : strlen(magic_answer);
+	if (n >= sizeof(type))
+		return xstrndup("application/octet-stream", 24);
+	memcpy(type, magic_answer, n);
+	type[n] = '\0';
+	if (!valid_mime_type(type))
+		return xstrndup("application/octet-stream", 24);
+	if (strncmp(type, "text/", 5) == 0 && semi != NULL && (cs = strstr(semi, "charset=")) != NULL) {
+		cs += 8;
+		for (i = 0; charsets[i] != NULL; i++)
+			if (strcmp(cs, charsets[i]) == 0 && asprintf(&r, "%s; charset=%s", type, cs) != -1)
+				return r;
+	}
+	return xstrndup(type, n);
+}
+
 static int
 prepare_attachment(struct compose_attach *a, magic_t *magic, char *err, size_t errlen)
 {
@@ -629,15 +658,14 @@ prepare_attachment(struct compose_attach *a, magic_t *magic, char *err, size_t e
 	}
 	a->size = (uint64_t)st.st_size;
 	if (a->type == NULL) {
-		if (*magic == NULL && (*magic = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR)) != NULL &&
+		/* MAGIC_MIME = MAGIC_MIME_TYPE | MAGIC_MIME_ENCODING: "text/plain; charset=utf-8" */
+		if (*magic == NULL && (*magic = magic_open(MAGIC_MIME | MAGIC_ERROR)) != NULL &&
 		    magic_load(*magic, NULL) == -1) {
 			magic_close(*magic);
 			*magic = NULL;
 		}
 		t = *magic ? magic_descriptor(*magic, fd) : NULL;
-		if (t == NULL || !valid_mime_type(t))
-			t = "application/octet-stream";
-		a->type = xstrndup(t, strlen(t));
+		a->type = attachment_type(t);
 	}
 	close(fd);
 	if (a->name == NULL) {

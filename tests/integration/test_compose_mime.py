@@ -157,6 +157,8 @@ def test_python_decodes_everything():
         check(a["content-transfer-encoding"] == "base64", f"{name} encoding")
     check(atts["foto.png"].get_content_type() == "image/png", "libmagic: png")
     check(atts["notas.txt"].get_content_type() == "text/plain", "libmagic: text")
+    check(atts["notas.txt"].get_content_charset() == "utf-8", "libmagic: text charset")
+    check(atts["notas.txt"].get_content() == FILES["notas.txt"].decode(), "text attachment as text")
     check(atts["vazio.dat"].get_content_type() == "application/x-empty-test", "type override")
     # the old-client name= on Content-Type decodes too
     check(atts[LONG_NAME].get_param("name") is not None, "name= on Content-Type")
@@ -350,6 +352,30 @@ def test_dry_run_envelope():
     check("Date:" not in out and "Content-Type" not in out, "dry-run wrote the message")
 
 
+def test_hostile_files_do_not_crash_show():
+    """10,000 nested multiparts and 10,000 nested message/rfc822: show and
+    extract finish quickly, print a bounded tree, exit 0."""
+    deep = path("deep.eml")
+    with open(deep, "wb") as f:
+        for i in range(10000):
+            f.write(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i))
+        f.write(b"Content-Type: text/plain\r\n\r\ndeepest\r\n")
+        for i in reversed(range(10000)):
+            f.write(b"--b%d--\r\n" % i)
+    rfc822 = path("deep822.eml")
+    with open(rfc822, "wb") as f:
+        f.write(b"Subject: level\r\nContent-Type: message/rfc822\r\n\r\n" * 10000 + b"Subject: x\r\n\r\nbody\r\n")
+    for msg in (deep, rfc822):
+        p = subprocess.run([MAILCLI, "show", msg], capture_output=True, timeout=30)
+        check(p.returncode == 0, f"show {msg}: {p.returncode} {p.stderr[-500:]!r}")
+        lines = [line for line in p.stdout.decode().splitlines() if line.strip()]
+        check(20 < len(lines) < 60, f"{len(lines)} lines for a 10,000-level message")
+        outdir = path("deep-out")
+        os.makedirs(outdir, exist_ok=True)
+        p = subprocess.run([MAILCLI, "extract", msg, "--dir", outdir], capture_output=True, timeout=30)
+        check(p.returncode == 0, f"extract {msg}: {p.returncode}")
+
+
 def peak_rss_mb(args):
     """Peak RSS of mailcli alone, measured by GNU time (a fork of this Python
     process would count Python's own memory in ru_maxrss)."""
@@ -381,6 +407,6 @@ if __name__ == "__main__":
         run([test_python_decodes_everything, test_long_subject_and_folding, test_crlf_and_line_lengths,
              test_text_only_and_html, test_munpack_extracts_same_bytes, test_show_and_extract_read_it_back,
              test_deterministic, test_injection_and_errors_refused, test_dry_run_envelope,
-             test_streaming_memory])
+             test_hostile_files_do_not_crash_show, test_streaming_memory])
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
