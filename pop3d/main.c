@@ -28,6 +28,8 @@
 #include "store.h"
 #include "tls.h"
 
+/* Password verification threads: one per CPU, at least 2, at most this. */
+#define POP3_AUTH_THREADS_MAX	8
 /* Seconds given to sessions to flush their goodbye at shutdown. */
 #define POP3_SHUTDOWN_GRACE	2
 
@@ -221,6 +223,7 @@ main(int argc, char *argv[])
 	SSL_CTX *ssl = NULL;
 	char err[512];
 	int ch, verbose = 0;
+	long nthreads;
 
 	log_init("pop3d", false, 0);
 	config_defaults(&cfg);
@@ -300,6 +303,14 @@ main(int argc, char *argv[])
 	if (store_open(&server.store, cfg.store_path, err, sizeof(err)) == -1)
 		fatalx("store %s: %s", cfg.store_path, err);
 
+	nthreads = sysconf(_SC_NPROCESSORS_ONLN);
+	if (nthreads < 2)
+		nthreads = 2;
+	if (nthreads > POP3_AUTH_THREADS_MAX)
+		nthreads = POP3_AUTH_THREADS_MAX;
+	if (pop3_auth_start(base, (unsigned)nthreads) == -1)
+		fatalx("cannot start the password verification threads");
+
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
 	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) == -1 ||
@@ -315,6 +326,7 @@ main(int argc, char *argv[])
 	 * locks (nothing is deleted) and free them. */
 	while (server.sessions != NULL)
 		pop3_session_closed(server.sessions, "shutdown");
+	pop3_auth_stop();
 	net_server_free(&netsrv);
 	event_free(sigterm);
 	event_free(sigint);

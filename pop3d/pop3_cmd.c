@@ -212,36 +212,19 @@ login_failed(struct pop3_session *s, const char *user, const char *method, struc
 }
 
 /*
- * Verify user/pass, then lock the mailbox and take the snapshot (RFC 1939 4:
- * the maildrop is locked and the messages numbered when TRANSACTION starts).
+ * The password was checked: on success lock the mailbox and take the
+ * snapshot (RFC 1939 4: the maildrop is locked and the messages numbered when
+ * TRANSACTION starts).
  */
 static void
-login(struct pop3_session *s, const char *user, const char *pass, const char *method,
+login_finish(struct pop3_session *s, const char *user, const char *method, bool ok,
     struct reply *r)
 {
 	struct pop3_server *srv = s->srv;
-	char hash[AUTH_HASH_MAX];
 	size_t i;
 	int64_t octets = 0;
 	int rc;
-	bool ok;
 
-	s->have_user = false;
-	if (user[0] == '\0' || strlen(user) > STORE_NAME_MAX) {
-		(void)auth_verify_password(pass, auth_dummy_hash());
-		login_failed(s, user[0] ? "(too long)" : "(empty)", method, r);
-		return;
-	}
-	rc = store_user_get_hash(srv->store, user, hash, sizeof(hash));
-	if (rc == -1) {
-		log_warnx("session=%s event=store-failed op=user error=\"%s\"", s->id,
-		    store_errmsg(srv->store));
-		reply_set(r, REPLY_POP3_ERR, "SYS/TEMP", "Temporary failure reading accounts; try again later");
-		return;
-	}
-	/* Same work whether the account exists or not. */
-	ok = auth_verify_password(pass, rc == 0 ? hash : auth_dummy_hash()) && rc == 0;
-	explicit_bzero(hash, sizeof(hash));
 	if (!ok) {
 		login_failed(s, user, method, r);
 		return;
@@ -283,6 +266,73 @@ login(struct pop3_session *s, const char *user, const char *pass, const char *me
 	    s->id, s->peer, user, method, s->tls ? "yes" : "no", s->nmsgs, (long long)octets);
 	reply_set(r, REPLY_POP3_OK, NULL, "Logged in as %s: %zu %s (%lld octets)", user,
 	    s->nmsgs, s->nmsgs == 1 ? "message" : "messages", (long long)octets);
+}
+
+/* Back on the loop thread after a worker verified a password. */
+static void
+login_verified(void *arg)
+{
+	struct pop3_auth_job *job = arg;
+	struct pop3_session *s = job->s;
+	struct reply r;
+
+	if (s != NULL) {
+		s->auth_job = NULL;
+		login_finish(s, job->user, job->method, job->ok && job->exists, &r);
+		pop3_session_async_done(s, &r);
+	}
+	free(job);
+}
+
+/*
+ * Check user/pass. The same work is done whether the account exists or not
+ * (a dummy hash stands in), and the reply to a failure is the same.
+ * With worker threads the verification runs off the loop and the reply
+ * comes later (REPLY_NONE).
+ */
+static void
+login(struct pop3_session *s, const char *user, const char *pass, const char *method,
+    struct reply *r)
+{
+	struct pop3_server *srv = s->srv;
+	struct pop3_auth_job *job;
+	char hash[AUTH_HASH_MAX];
+	bool ok;
+	int rc;
+
+	s->have_user = false;
+	if (user[0] == '\0' || strlen(user) > STORE_NAME_MAX) {
+		(void)auth_verify_password(pass, auth_dummy_hash());
+		login_failed(s, user[0] ? "(too long)" : "(empty)", method, r);
+		return;
+	}
+	rc = store_user_get_hash(srv->store, user, hash, sizeof(hash));
+	if (rc == -1) {
+		log_warnx("session=%s event=store-failed op=user error=\"%s\"", s->id,
+		    store_errmsg(srv->store));
+		reply_set(r, REPLY_POP3_ERR, "SYS/TEMP", "Temporary failure reading accounts; try again later");
+		return;
+	}
+	if (rc != 0)
+		snprintf(hash, sizeof(hash), "%s", auth_dummy_hash());
+	if (pop3_auth_running() && (job = calloc(1, sizeof(*job))) != NULL) {
+		job->s = s;
+		snprintf(job->user, sizeof(job->user), "%s", user);
+		snprintf(job->method, sizeof(job->method), "%s", method);
+		snprintf(job->pass, sizeof(job->pass), "%s", pass);
+		memcpy(job->hash, hash, sizeof(job->hash));
+		job->exists = rc == 0;
+		job->done = login_verified;
+		s->auth_job = job;
+		explicit_bzero(hash, sizeof(hash));
+		pop3_auth_submit(job);
+		reply_set(r, REPLY_POP3_OK, NULL, "verifying");
+		r->flags |= REPLY_NONE;
+		return;
+	}
+	ok = auth_verify_password(pass, hash) && rc == 0;
+	explicit_bzero(hash, sizeof(hash));
+	login_finish(s, user, method, ok, r);
 }
 
 /* ---- AUTHORIZATION -------------------------------------------------------- */

@@ -308,6 +308,57 @@ session_after_reply(struct pop3_session *s, const struct reply *r)
 	}
 }
 
+/*
+ * A command produced r: write it, or start the failed-login delay (the
+ * handler set delay_secs), or wait for an asynchronous result (REPLY_NONE).
+ */
+static void
+session_finish(struct pop3_session *s, struct reply *r)
+{
+	if (s->delay_secs > 0) {
+		struct timeval tv = { .tv_sec = s->delay_secs, .tv_usec = 0 };
+
+		s->delay_secs = 0;
+		if (s->srv->base != NULL && s->delay_ev == NULL)
+			s->delay_ev = evtimer_new(s->srv->base, session_delay_cb, s);
+		if (s->delay_ev != NULL && evtimer_add(s->delay_ev, &tv) == 0) {
+			s->busy = true;
+			s->io->pause_read(s->conn, true);
+		} else {
+			session_write_reply(s, &s->delayed);
+			if (s->delayed.flags & REPLY_CLOSE)
+				session_request_close(s);
+		}
+		return;
+	}
+	if (r->flags & REPLY_NONE) {
+		/* e.g. a password being verified: no new command meanwhile */
+		s->busy = true;
+		s->io->pause_read(s->conn, true);
+		return;
+	}
+	if ((r->flags & REPLY_ERROR) && s->errors + 1 >= (unsigned)s->srv->cfg->limits.max_errors &&
+	    !(r->flags & REPLY_CLOSE)) {
+		size_t tl = strlen(r->text);
+		snprintf(r->text + tl, sizeof(r->text) - tl, " (too many errors, closing)");
+		r->flags |= REPLY_CLOSE;
+		r->flags &= ~POP3_REPLY_MULTI;
+		log_info("session=%s event=too-many-errors client=%s", s->id, s->peer);
+	}
+	session_write_reply(s, r);
+	session_after_reply(s, r);
+}
+
+void
+pop3_session_async_done(struct pop3_session *s, struct reply *r)
+{
+	s->busy = false;
+	session_finish(s, r);
+	if (!s->busy)
+		session_resume(s);
+	session_settle(s);
+}
+
 /* One complete line from the client. */
 static void
 session_line(struct pop3_session *s, char *line, size_t len)
@@ -342,34 +393,7 @@ session_line(struct pop3_session *s, char *line, size_t len)
 		session_tr_client(s, line, len, secret);
 		cmd_dispatch(&pop3_proto, s, s->state, line, &r, &def);
 	}
-	if (s->delay_secs > 0 || (r.flags & REPLY_NONE)) {
-		if (s->delay_secs > 0) {
-			struct timeval tv = { .tv_sec = s->delay_secs, .tv_usec = 0 };
-
-			s->delay_secs = 0;
-			if (s->srv->base != NULL && s->delay_ev == NULL)
-				s->delay_ev = evtimer_new(s->srv->base, session_delay_cb, s);
-			if (s->delay_ev != NULL && evtimer_add(s->delay_ev, &tv) == 0) {
-				s->busy = true;
-				s->io->pause_read(s->conn, true);
-			} else {
-				session_write_reply(s, &s->delayed);
-				if (s->delayed.flags & REPLY_CLOSE)
-					session_request_close(s);
-			}
-		}
-		return;
-	}
-	if ((r.flags & REPLY_ERROR) && s->errors + 1 >= (unsigned)s->srv->cfg->limits.max_errors &&
-	    !(r.flags & REPLY_CLOSE)) {
-		size_t tl = strlen(r.text);
-		snprintf(r.text + tl, sizeof(r.text) - tl, " (too many errors, closing)");
-		r.flags |= REPLY_CLOSE;
-		r.flags &= ~POP3_REPLY_MULTI;
-		log_info("session=%s event=too-many-errors client=%s", s->id, s->peer);
-	}
-	session_write_reply(s, &r);
-	session_after_reply(s, &r);
+	session_finish(s, &r);
 }
 
 /* Take lines from the input and answer them until there are no more, or a
@@ -525,6 +549,8 @@ pop3_session_closed(struct pop3_session *s, const char *why)
 		transcript_note(&s->tr, "connection closed (%s)", why);
 	session_tr_flush(s);
 
+	if (s->auth_job != NULL)
+		s->auth_job->s = NULL;	/* the worker's result is dropped */
 	pop3_stream_free(s);
 	if (s->delay_ev != NULL)
 		event_free(s->delay_ev);

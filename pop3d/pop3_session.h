@@ -22,6 +22,7 @@
 
 #include "cmdtab.h"
 #include "config.h"
+#include "auth.h"
 #include "linebuf.h"
 #include "reply.h"
 #include "store.h"
@@ -86,6 +87,19 @@ struct pop3_server {
 	struct pop3_fail fails[POP3_FAIL_SLOTS];
 	struct pop3_session *sessions;	/* all live sessions (shutdown) */
 	uint64_t	 nsessions;	/* served since start */
+};
+
+/* A password verification running on a worker thread (pop3_auth.c). */
+struct pop3_auth_job {
+	struct pop3_session *s;		/* NULL once the session is gone */
+	char	 user[STORE_NAME_MAX + 1];
+	char	 method[8];		/* "USER", "PLAIN", "LOGIN" */
+	bool	 exists;		/* the account was found */
+	char	 pass[AUTH_FIELD_MAX];	/* wiped by the worker */
+	char	 hash[AUTH_HASH_MAX];	/* wiped by the worker */
+	bool	 ok;			/* result, set by the worker */
+	void	(*done)(void *job);	/* run on the loop thread afterwards */
+	struct pop3_auth_job *next;
 };
 
 /* A resumable multi-line output (pop3_stream.c). */
@@ -155,6 +169,7 @@ struct pop3_session {
 	long		 delay_secs;		/* set by a handler: send `delayed` after this */
 	bool		 stls_req;		/* set by STLS: start TLS after the reply */
 	struct event	*touch_ev;		/* keeps the mailbox lock fresh */
+	struct pop3_auth_job *auth_job;		/* verification in flight, or NULL */
 	bool		 busy;			/* a stream or a delay holds the input */
 	bool		 close_req;		/* close once the output is flushed */
 	bool		 closed;		/* close already requested from io */
@@ -185,6 +200,9 @@ void	pop3_session_closed(struct pop3_session *s, const char *why);
 /* The daemon is stopping: say so (unless a multi-line response is being
  * sent) and close after flushing. Nothing is deleted. */
 void	pop3_session_shutdown(struct pop3_session *s);
+/* An asynchronous command (REPLY_NONE from its handler) finished with r:
+ * write it (or start the failed-login delay), then go on with the input. */
+void	pop3_session_async_done(struct pop3_session *s, struct reply *r);
 /* pop3_cmd.c calls this after a successful login (starts the lock refresh). */
 void	pop3_session_logged_in(struct pop3_session *s);
 /* The one state transition (logs old -> new). */
@@ -201,6 +219,16 @@ void	pop3_cmd_sasl_line(struct pop3_session *s, char *line, struct reply *r);
 /* Failed-login delay in seconds for this session's address and user, after
  * recording one more failure. */
 long	pop3_cmd_fail_delay(struct pop3_session *s, const char *user);
+
+/* ---- pop3_auth.c ---------------------------------------------------------- */
+/* Start n verification threads handing results back to base. 0 or -1. */
+int	pop3_auth_start(struct event_base *base, unsigned n);
+/* True when the threads run (else logins verify on the calling thread). */
+bool	pop3_auth_running(void);
+/* Queue a job; job->done(job) runs later on the loop thread. */
+void	pop3_auth_submit(struct pop3_auth_job *job);
+/* Stop and join the threads (at exit). */
+void	pop3_auth_stop(void);
 
 /* ---- pop3_stream.c ------------------------------------------------------- */
 /* Prepare a stream of kind for message index msg (RETR, TOP with lines) or
