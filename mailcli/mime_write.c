@@ -346,7 +346,8 @@ mime_write_attachment_headers(struct mime_out *w, const char *type, const char *
 	len = snprintf(tok, sizeof(tok), "%s;", type);
 	if (len < 0 || (size_t)len >= sizeof(tok) || mime_hdr_token(&h, tok, (size_t)len) == -1)
 		goto fail;
-	if (!rfc2047_needs_encoding(name, n)) {
+	/* plain when it fits the line; else encoded words, which can be folded */
+	if (!rfc2047_needs_encoding(name, n) && h.col + 1 + n + 8 <= MIME_LINE_MAX) {
 		if (hdr_quoted_param(&h, "name", name, "") == -1)
 			goto fail;
 	} else {
