@@ -323,7 +323,7 @@ rfc2047_to_utf8(const char *charset, const char *p, size_t n, struct buf *out)
 		ol = sizeof(obuf);
 		if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1 && errno != E2BIG) {
 			/* EILSEQ / EINVAL: one replacement character, skip a byte */
-			if (buf_append(out, obuf, (size_t)(op - obuf)) == -1 ||
+			if (append_lenient(out, obuf, (size_t)(op - obuf)) == -1 ||
 			    append_cp(out, 0xfffd) == -1) {
 				iconv_close(cd);
 				return -1;
@@ -333,7 +333,9 @@ rfc2047_to_utf8(const char *charset, const char *p, size_t n, struct buf *out)
 			iconv(cd, NULL, NULL, NULL, NULL);
 			continue;
 		}
-		if (buf_append(out, obuf, (size_t)(op - obuf)) == -1) {
+		/* iconv stops at character boundaries; still check what it made
+		 * (glibc lets some invalid sequences through, e.g. above U+10FFFF) */
+		if (append_lenient(out, obuf, (size_t)(op - obuf)) == -1) {
 			iconv_close(cd);
 			return -1;
 		}
