@@ -288,6 +288,7 @@ session_open(struct relay *r, const struct mx_route *rt, const struct mx_host *h
 	bool smarthost = rt->source == MX_SMARTHOST;
 	bool need_tls = smarthost && cfg->smarthost_starttls;
 	SSL_CTX *ctx = smarthost ? r->tls_verify : r->tls_any;
+	char *hint;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
@@ -349,6 +350,11 @@ quit:
 fail:
 	set_conn_fd(r, -1);
 	smtpclient_close(s);
+	if (e->mta[0] == '\0')
+		snprintf(e->mta, sizeof(e->mta), "%s", mta);
+	/* clientconn's advice is for mailcli's command line, not for smtpd. */
+	if ((hint = strstr(e->text, " (use --cafile")) != NULL)
+		*hint = '\0';
 	return -1;
 }
 

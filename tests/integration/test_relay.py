@@ -12,12 +12,14 @@ recipient (RFC 3464 bounce to ana, queue empty), expiry, no bounce of a
 bounce, a route that points back at its own server, and open-relay attempts.
 Every wait is bounded; the queue runner polls every 2 s.
 """
+import base64
 import os
 import poplib
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,17 +44,122 @@ def wait_for(what, fn, timeout=20.0, step=0.2):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+class FakeMTA(threading.Thread):
+    """A scripted SMTP server standing in for a smarthost or a remote MX.
+
+    It records every session (EHLO, AUTH, MAIL, RCPTs, message text) and
+    answers as told: rcpt(addr) -> (code, text), greeting, data reply.
+    """
+
+    def __init__(self, host, port, user=None, password=None, greeting="220 fake.example ESMTP",
+                 rcpt=None, data="250 2.0.0 queued"):
+        super().__init__(daemon=True)
+        self.host, self.port = host, port
+        self.user, self.password = user, password
+        self.greeting = greeting
+        self.rcpt = rcpt or (lambda addr: "250 2.1.5 ok")
+        self.data = data
+        self.sessions = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.stopped = False
+        self.start()
+
+    def stop(self):
+        self.stopped = True
+        self.join(timeout=5)
+        self.sock.close()
+
+    def run(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                self.session(c)
+            except (OSError, ValueError):
+                pass
+            finally:
+                c.close()
+
+    def session(self, c):
+        c.settimeout(10)
+        f = c.makefile("rb")
+        sess = {"ehlo": None, "auth": None, "tx": []}
+        self.sessions.append(sess)
+        tx = None
+
+        def say(line):
+            c.sendall(line.encode() + b"\r\n")
+
+        say(self.greeting)
+        if not self.greeting.startswith("220"):
+            return
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            cmd = line.decode().rstrip("\r\n")
+            verb = cmd.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                sess["ehlo"] = cmd[5:]
+                ext = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"]
+                if self.user:
+                    ext.append("AUTH PLAIN LOGIN")
+                say("250-fake.example\r\n" + "\r\n".join("250-" + e for e in ext[:-1]) +
+                    "\r\n250 " + ext[-1])
+            elif verb == "AUTH":
+                parts = cmd.split(" ")
+                raw = base64.b64decode(parts[2]) if len(parts) > 2 else b""
+                sess["auth"] = raw.split(b"\0")[1:] if raw else None
+                ok = sess["auth"] == [self.user.encode(), self.password.encode()]
+                say("235 2.7.0 ok" if ok else "535 5.7.8 bad credentials")
+            elif verb == "MAIL":
+                tx = {"mail": cmd, "rcpts": [], "data": None}
+                sess["tx"].append(tx)
+                say("250 2.1.0 ok")
+            elif verb == "RCPT":
+                addr = cmd[cmd.index("<") + 1:cmd.rindex(">")]
+                reply = self.rcpt(addr)
+                if reply.startswith("250"):
+                    tx["rcpts"].append(addr)
+                say(reply)
+            elif verb == "DATA":
+                say("354 go ahead")
+                data = b""
+                while True:
+                    l = f.readline()
+                    if not l or l == b".\r\n":
+                        break
+                    data += l[1:] if l.startswith(b"..") else l
+                tx["data"] = data
+                say(self.data)
+            elif verb == "RSET":
+                say("250 2.0.0 ok")
+            elif verb == "QUIT":
+                say("221 2.0.0 bye")
+                return
+            else:
+                say("502 5.5.1 not here")
+
+
 class Server:
     """One lab server: a store, smtpd (submission + inbound) and pop3d."""
 
-    def __init__(self, host, domain, users, relay_extra="", smtp_port=None):
+    def __init__(self, host, domain, users, relay_extra="", smtp_port=None, tls=False):
         self.host = host
         self.domain = domain
         self.users = users
         self.inbound = smtp_port or free_port(host)
         self.submission = free_port(host)
         self.pop3 = free_port(host)
-        self.lab = Lab(domain=domain, users=users, host=host,
+        self.lab = Lab(domain=domain, users=users, host=host, tls=tls,
                        config_extra="[relay]\n" + relay_extra if relay_extra else "")
         self.smtpd = None
         self.pop3d = None
@@ -114,13 +221,13 @@ class Server:
         return self.lab.log("smtpd")
 
 
-def pair(extra1="", extra2="", start2=True):
+def pair(extra1="", extra2="", start2=True, tls2=False):
     """ana's server (routes doces.br to bernardo's) and bernardo's server."""
     port2 = free_port(H2)
     port1 = free_port(H1)
     extra1 = extra1.replace("{port2}", str(port2))
     s2 = Server(H2, D2, {"bernardo": PW_BERNARDO},
-                f"route = {D1} {H1}:{port1}\n" + FAST + extra2, smtp_port=port2)
+                f"route = {D1} {H1}:{port1}\n" + FAST + extra2, smtp_port=port2, tls=tls2)
     s1 = Server(H1, D1, {"ana": PW_ANA},
                 f"route = {D2} {H2}:{port2}\n" + FAST + extra1, smtp_port=port1)
     s1.start()
@@ -192,7 +299,7 @@ def test_course_scenario():
               "no 'status=sent' relay log line:\n" + log[-3000:])
         # What a student types: mailcli inbox / read for bernardo.
         inbox = s2.mailcli("bernardo", "inbox").stdout
-        check(re.search(r"(?m)^\s+1\s+\d+\s.*Ana\s+doces\s*$", inbox), inbox)
+        check(re.search(r"(?m)^\s*1\s.*\bAna\b.*\bdoces\s*$", inbox), inbox)
         shown = s2.mailcli("bernardo", "read", "1").stdout
         check("..two dots" in shown and "Abraco, Ana" in shown, shown)
     finally:
@@ -379,7 +486,117 @@ def test_no_open_relay():
         s2.stop()
 
 
+H4 = "127.0.0.4"    # where a FakeMTA listens
+SMARTHOST_PW = "s3nha-do-relay"
+
+
+def test_smarthost_auth_one_connection():
+    """Smarthost with AUTH: everything queued leaves on ONE connection, one transaction per message."""
+    fport = free_port(H4)
+    s1 = Server(H1, D1, {"ana": PW_ANA},
+                f"smarthost = {H4}:{fport}\nsmarthost_starttls = no\nsmarthost_user = correio\n"
+                f"smarthost_password = {SMARTHOST_PW}\nretry_schedule = 3600\n")
+    s1.start()
+    fake = None
+    try:
+        send(s1, "a@example.org,b@example.net", subject="um")
+        send(s1, "c@example.org,d@example.com", subject="dois")
+        wait_for("4 deferred items (smarthost down)",
+                 lambda: len([i for i in s1.queue() if int(i[3]) >= 1]) == 4)
+        fake = FakeMTA(H4, fport, user="correio", password=SMARTHOST_PW)
+        s1.flush()
+        wait_for("empty queue", lambda: s1.queue() == [])
+        check(len(fake.sessions) == 1, f"one connection, got {len(fake.sessions)}")
+        sess = fake.sessions[0]
+        check(sess["ehlo"] == "mx.consumidor.br", sess)
+        check(sess["auth"] == [b"correio", SMARTHOST_PW.encode()], f"AUTH PLAIN: {sess['auth']}")
+        check(len(sess["tx"]) == 2, f"one transaction per message: {sess['tx']}")
+        got = sorted(r for t in sess["tx"] for r in t["rcpts"])
+        check(got == ["a@example.org", "b@example.net", "c@example.org", "d@example.com"], got)
+        for t in sess["tx"]:
+            check(t["mail"].startswith("MAIL FROM:<ana@consumidor.br>"), t["mail"])
+            check(t["data"] and re.search(rb"Subject: (um|dois)\r\n", t["data"]), t["data"])
+        check(SMARTHOST_PW not in s1.log(), "the smarthost password is never logged")
+        check(base64.b64encode(b"\0correio\0" + SMARTHOST_PW.encode()).decode() not in s1.log(),
+              "nor its base64")
+    finally:
+        if fake:
+            fake.stop()
+        s1.stop()
+
+
+def test_per_recipient_results():
+    """One 4xx recipient is retried alone; a 5xx after DATA bounces the rest."""
+    fport = free_port(H4)
+    busy = {"n": 0}
+
+    def rcpt(addr):
+        if addr == "b@example.org":
+            busy["n"] += 1
+            if busy["n"] == 1:
+                return "450 4.2.1 mailbox busy, try later"
+        return "250 2.1.5 ok"
+
+    s1 = Server(H1, D1, {"ana": PW_ANA}, f"route = example.org {H4}:{fport}\n" + FAST)
+    fake = FakeMTA(H4, fport, rcpt=rcpt)
+    s1.start()
+    try:
+        send(s1, "a@example.org,b@example.org", subject="parcial")
+        wait_for("both delivered", lambda: s1.queue() == [] and busy["n"] >= 2)
+        txs = [t for sess in fake.sessions for t in sess["tx"]]
+        delivered = [r for t in txs if t["data"] is not None for r in t["rcpts"]]
+        check(sorted(delivered) == ["a@example.org", "b@example.org"],
+              f"each recipient delivered exactly once: {delivered}")
+        check(re.search(r"to=<b@example\.org> .*status=deferred .*450 4\.2\.1", s1.log()),
+              s1.log()[-2000:])
+        check(not [m for m in s1.retr_all("ana") if b"delivery-status" in m], "no bounce")
+        # Now the destination refuses the message text itself.
+        fake.data = "554 5.6.0 content refused"
+        send(s1, "c@example.org", subject="recusada")
+        dsn = wait_for("the bounce", lambda: [m for m in s1.retr_all("ana") if b"delivery-status" in m])
+        m = dsn[0].decode("utf-8", "replace")
+        check("Final-Recipient: rfc822; c@example.org" in m and "Status: 5.6.0" in m, m)
+        check("554 5.6.0 content refused" in m, m)
+        wait_for("empty queue", lambda: s1.queue() == [])
+    finally:
+        fake.stop()
+        s1.stop()
+
+
+def test_starttls_opportunistic():
+    """A destination offering STARTTLS gets TLS (not verified: opportunistic, RFC 3207)."""
+    s1, s2 = pair(tls2=True)
+    try:
+        send(s1, f"bernardo@{D2}", subject="cifrada")
+        msgs = wait_for("delivery over TLS", lambda: s2.retr_all("bernardo"))
+        hdrs = re.sub(r"\r\n[ \t]+", " ", headers_of(msgs[0]))
+        top = [h for h in hdrs.split("\r\n") if h.lower().startswith("received:")][0]
+        check("ESMTPS" in top, f"doces.br saw TLS: {top}")
+        check("C: STARTTLS" in s1.log(), "the trace shows STARTTLS")
+    finally:
+        s1.stop()
+        s2.stop()
+
+
+def test_smarthost_tls_is_verified():
+    """smarthost_starttls: an unverifiable certificate defers the mail with the reason."""
+    s2port = free_port(H2)
+    s2 = Server(H2, D2, {"bernardo": PW_BERNARDO}, smtp_port=s2port, tls=True).start()
+    s1 = Server(H1, D1, {"ana": PW_ANA},
+                f"smarthost = {H2}:{s2port}\nsmarthost_starttls = yes\nretry_schedule = 3600\n")
+    s1.start()
+    try:
+        send(s1, f"bernardo@{D2}", subject="verificada")
+        q = wait_for("a deferred item", lambda: [i for i in s1.queue() if int(i[3]) >= 1])
+        check(re.search(r"(?i)certificate|verif", q[0][5]), f"the reason is shown: {q[0][5]}")
+        check(s2.retr_all("bernardo") == [], "nothing sent without a verified TLS session")
+    finally:
+        s1.stop()
+        s2.stop()
+
+
 if __name__ == "__main__":
     run([test_course_scenario, test_destination_down_then_flush, test_unknown_recipient_bounces,
          test_expired_item_bounces, test_bounce_is_never_bounced, test_route_to_self_is_reported,
-         test_no_open_relay])
+         test_no_open_relay, test_smarthost_auth_one_connection, test_per_recipient_results,
+         test_starttls_opportunistic, test_smarthost_tls_is_verified])
