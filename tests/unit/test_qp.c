@@ -22,7 +22,7 @@ repeat(char c, size_t n, const char *tail)
 	char *s = malloc(n + strlen(tail) + 1);
 
 	memset(s, c, n);
-	strcpy(s + n, tail);
+	memcpy(s + n, tail, strlen(tail) + 1);
 	return s;
 }
 
