@@ -574,6 +574,23 @@ test_compose_messages(void **state)
 		free(m2);
 	}
 	{
+		/* --html: multipart/alternative; with an attachment, nested in mixed (size exact) */
+		char *html = temp_file((const unsigned char *)"<p>Ol\xc3\xa1</p>\n", 14);
+		const char *argv[] = { "--from", "ana@lab.test", "--to", "bob@lab.test", "--text", "oi\n",
+		    "--html", html, "--attach", spec0 };
+		m1 = compose(8, argv, &l1, NULL);
+		assert_non_null(strstr(m1, "Content-Type: multipart/alternative;"));
+		assert_null(strstr(m1, "multipart/mixed"));
+		free(m1);
+		m1 = compose(10, argv, &l1, NULL);
+		assert_true(strstr(m1, "multipart/mixed") < strstr(m1, "multipart/alternative"));
+		assert_non_null(strstr(m1, "Content-Type: text/html; charset=utf-8\r\n"
+		    "Content-Transfer-Encoding: quoted-printable\r\n\r\n<p>Ol=C3=A1</p>\r\n"));
+		free(m1);
+		unlink(html);
+		free(html);
+	}
+	{
 		/* only Bcc: the undisclosed-recipients group */
 		const char *argv[] = { "--from", "ana@lab.test", "--bcc", "bob@lab.test", "--text", "" };
 		m1 = compose(6, argv, &l1, NULL);
