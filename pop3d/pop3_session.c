@@ -368,14 +368,17 @@ session_line(struct pop3_session *s, char *line, size_t len)
 	bool had_iac, secret;
 	size_t vlen;
 
+	len = session_telnet_clean(line, len, &had_iac);
 	if (memchr(line, '\0', len) != NULL) {
 		session_tr_client(s, "[line with a NUL byte]", 22, false);
+		if (s->sasl != POP3_SASL_NONE) {
+			s->sasl = POP3_SASL_NONE;
+			explicit_bzero(line, len);
+		}
 		reply_set(&r, REPLY_POP3_ERR, NULL, "NUL byte in a command line");
-		session_write_reply(s, &r);
-		session_after_reply(s, &r);
+		session_finish(s, &r);
 		return;
 	}
-	len = session_telnet_clean(line, len, &had_iac);
 	if (s->sasl != POP3_SASL_NONE) {
 		session_tr_client(s, line, len, true);
 		pop3_cmd_sasl_line(s, line, &r);
@@ -383,6 +386,14 @@ session_line(struct pop3_session *s, char *line, size_t len)
 	} else {
 		if (len == 0 && had_iac)
 			return;	/* nothing but telnet negotiation */
+		if (len == 0) {
+			/* Enter pressed on an empty line: answer, but it is no error. */
+			session_tr_client(s, "", 0, false);
+			reply_set(&r, REPLY_POP3_ERR, NULL, "Empty command; HELP lists the commands");
+			r.flags &= ~REPLY_ERROR;
+			session_finish(s, &r);
+			return;
+		}
 		vlen = strcspn(line, " ");
 		def = cmd_lookup(&pop3_proto, line, vlen);
 		secret = def != NULL && (def->flags & CMD_SECRET);
@@ -432,8 +443,10 @@ session_process(struct pop3_session *s)
 			struct reply r;
 
 			session_tr_client(s, "[line too long]", 15, false);
-			reply_set(&r, REPLY_POP3_ERR, NULL, "Line too long (at most %ld octets)",
-			    s->srv->cfg->limits.pop3_line_max);
+			reply_set(&r, REPLY_POP3_ERR, NULL, "Line too long (at most %ld octets)%s",
+			    s->srv->cfg->limits.pop3_line_max,
+			    s->sasl != POP3_SASL_NONE ? "; authentication cancelled" : "");
+			s->sasl = POP3_SASL_NONE;
 			if (s->errors + 1 >= (unsigned)s->srv->cfg->limits.max_errors)
 				r.flags |= REPLY_CLOSE;
 			session_write_reply(s, &r);

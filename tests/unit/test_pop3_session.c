@@ -188,6 +188,7 @@ struct dialog {
 	bool		 tls;
 	const char	*in;
 	const char	*out;	/* expected output after the greeting line */
+	size_t		 inlen;	/* 0: strlen(in) */
 };
 
 static const struct dialog dialogs[] = {
@@ -200,12 +201,12 @@ static const struct dialog dialogs[] = {
 	  "+OK 29 octets\r\nSubject: one\r\n\r\n..dot\r\nline2\r\n.\r\n"
 	  "+OK Message 1 marked for deletion at QUIT\r\n"
 	  "+OK Maildrop has 1 message (29 octets)\r\n"
-	  "+OK\r\n" },
+	  "+OK\r\n", 0 },
 	{ "bare lf, backspace, iac", "127.0.0.1", false,
 	  "USER bobb\b\nPASS " BOB_PW "\n\xff\xfd\x01\xff\xfb\x03NOOP\nSTAT\n",
 	  "+OK Send PASS with the password of bob\r\n"
 	  "+OK Logged in as bob: 1 message (29 octets)\r\n"
-	  "+OK\r\n+OK 1 29\r\n" },
+	  "+OK\r\n+OK 1 29\r\n", 0 },
 	{ "wrong state and bad numbers", "127.0.0.1", false,
 	  "STAT\r\nRETR 1\r\nUSER bob\r\nPASS " BOB_PW "\r\nRETR 0\r\nTOP 1 -1\r\nUSER x\r\n",
 	  "-ERR STAT is valid only after logging in (USER and PASS, or AUTH)\r\n"
@@ -214,30 +215,47 @@ static const struct dialog dialogs[] = {
 	  "+OK Logged in as bob: 1 message (29 octets)\r\n"
 	  "-ERR No such message (the mailbox has 1 message)\r\n"
 	  "-ERR Invalid line count: TOP msg lines, where lines is a number >= 0\r\n"
-	  "-ERR USER is not valid now: already logged in as bob\r\n" },
+	  "-ERR USER is not valid now: already logged in as bob\r\n", 0 },
 	{ "unknown user and bad password look alike", "127.0.0.1", false,
 	  "USER nobody\r\nPASS x\r\nUSER bob\r\nPASS y\r\n",
 	  "+OK Send PASS with the password of nobody\r\n"
 	  "-ERR [AUTH] Authentication failed: wrong user name or password\r\n"
 	  "+OK Send PASS with the password of bob\r\n"
-	  "-ERR [AUTH] Authentication failed: wrong user name or password\r\n" },
+	  "-ERR [AUTH] Authentication failed: wrong user name or password\r\n", 0 },
 	{ "sasl plain continuation and cancel", "127.0.0.1", false,
 	  "AUTH PLAIN\r\n*\r\nAUTH PLAIN\r\nAGJvYgBib2ItcHctMQ==\r\n",
 	  "+ \r\n-ERR Authentication cancelled\r\n+ \r\n"
-	  "+OK Logged in as bob: 1 message (29 octets)\r\n" },
+	  "+OK Logged in as bob: 1 message (29 octets)\r\n", 0 },
 	{ "non-loopback without TLS: no plaintext", "192.0.2.7", false,
 	  "CAPA\r\nUSER bob\r\nAUTH PLAIN AGJvYgBib2ItcHctMQ==\r\nAUTH\r\n",
 	  "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n"
 	  "PIPELINING\r\nIMPLEMENTATION " POP3_IMPLEMENTATION "\r\n.\r\n"
 	  "-ERR [AUTH] Plaintext authentication is not allowed without TLS; use STLS first\r\n"
 	  "-ERR [AUTH] Plaintext authentication is not allowed without TLS; use STLS first\r\n"
-	  "+OK SASL mechanisms follow\r\nPLAIN\r\nLOGIN\r\n.\r\n" },
+	  "+OK SASL mechanisms follow\r\nPLAIN\r\nLOGIN\r\n.\r\n", 0 },
+	{ "iac option 0, empty lines are no errors", "127.0.0.1", false,
+	  "\xff\xfb\x00NOOP\r\n\r\n\r\nNOOP\0x\r\n",
+	  "+OK\r\n-ERR Empty command; HELP lists the commands\r\n"
+	  "-ERR Empty command; HELP lists the commands\r\n-ERR NUL byte in a command line\r\n",
+	  21 },
+	{ "over-long SASL response cancels the exchange", "127.0.0.1", false,
+	  "AUTH LOGIN\r\n"
+	  "QUFB" "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	  "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	  "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	  "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	  "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	  "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	  "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\r\n"
+	  "NOOP\r\n",
+	  "+ VXNlcm5hbWU6\r\n"
+	  "-ERR Line too long (at most 512 octets); authentication cancelled\r\n+OK\r\n", 0 },
 	{ "non-loopback with TLS", "192.0.2.7", true,
 	  "CAPA\r\nUSER bob\r\nPASS " BOB_PW "\r\n",
 	  "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n"
 	  "PIPELINING\r\nUSER\r\nSASL PLAIN LOGIN\r\nIMPLEMENTATION " POP3_IMPLEMENTATION "\r\n.\r\n"
 	  "+OK Send PASS with the password of bob\r\n"
-	  "+OK Logged in as bob: 1 message (29 octets)\r\n" },
+	  "+OK Logged in as bob: 1 message (29 octets)\r\n", 0 },
 };
 
 static void
@@ -248,7 +266,7 @@ run_dialog(const struct dialog *d, size_t step, struct buf *out)
 	char *nl;
 
 	buf_init(out, 1 << 20);
-	feed(&f, s, d->in, strlen(d->in), step, out);
+	feed(&f, s, d->in, d->inlen ? d->inlen : strlen(d->in), step, out);
 	close_session(&f, s);
 	/* drop the greeting (it carries a random session id) */
 	assert_non_null(out->data);
