@@ -36,6 +36,7 @@
 #define RELAY_RCPTS_PER_TX	100	/* RCPTs per transaction (RFC 5321 4.5.3.1.8) */
 #define RELAY_CHUNK		65536	/* octets read from the store per write */
 #define RELAY_STOP_GRACE	3	/* seconds a delivery may finish at shutdown */
+#define RELAY_WORKERS		8	/* destinations delivered to at the same time */
 
 enum outcome {
 	OUT_PENDING,		/* not tried in this run: left as it is */
@@ -56,17 +57,37 @@ struct work {
 	char	 error[512];		/* last_error for the queue / reason in a DSN */
 };
 
+/* A destination's items handed to a worker (w sorted by message). */
+struct job {
+	struct job *next;
+	char	 key[300];		/* the route key: one job per key at a time */
+	struct work *w;
+	size_t	 n;
+	bool	 running;
+};
+
+/* A delivery thread with its own store handle. */
+struct worker {
+	struct relay *r;
+	struct store *st;
+	pthread_t thread;
+	bool	 started;
+	int	 conn_fd;		/* socket of the delivery in progress, or -1 */
+};
+
 struct relay {
 	const struct config *cfg;
-	struct store *st;
+	struct store *st;		/* the runner's: lists the queue */
 	SSL_CTX	*tls_any;		/* opportunistic STARTTLS: peers not verified */
 	SSL_CTX	*tls_verify;		/* smarthost STARTTLS: chain and name verified */
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_t thread;		/* the runner */
+	struct worker workers[RELAY_WORKERS];
+	pthread_mutex_t mu;		/* guards everything below and workers[].conn_fd */
+	pthread_cond_t cv;		/* runner: kicked or stopping */
+	pthread_cond_t jobs_cv;		/* workers: a job is waiting or stopping */
+	struct job *jobs;		/* waiting and running jobs */
 	bool	 stop;
 	bool	 kicked;
-	int	 conn_fd;		/* socket of the delivery in progress, or -1 */
 };
 
 static pthread_mutex_t relay_global_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -100,11 +121,11 @@ stopping(struct relay *r)
 }
 
 static void
-set_conn_fd(struct relay *r, int fd)
+set_conn_fd(struct worker *wk, int fd)
 {
-	pthread_mutex_lock(&r->mu);
-	r->conn_fd = fd;
-	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_lock(&wk->r->mu);
+	wk->conn_fd = fd;
+	pthread_mutex_unlock(&wk->r->mu);
 }
 
 static const char *
@@ -280,14 +301,16 @@ sess_fail(struct sess_err *e, const char *esc, const char *fmt, ...)
  * closed.
  */
 static int
-session_open(struct relay *r, const struct mx_route *rt, const struct mx_host *h,
+session_open(struct worker *wk, const struct mx_route *rt, const struct mx_host *h,
     bool plain, struct smtpclient *s, FILE *trace, char *mta, size_t mtalen,
     struct sess_err *e)
 {
+	struct relay *r = wk->r;
 	const struct config *cfg = r->cfg;
 	bool smarthost = rt->source == MX_SMARTHOST;
 	bool need_tls = smarthost && cfg->smarthost_starttls;
-	SSL_CTX *ctx = smarthost ? r->tls_verify : r->tls_any;
+	/* Verified TLS when the smarthost requires it, else opportunistic. */
+	SSL_CTX *ctx = need_tls ? r->tls_verify : r->tls_any;
 	char *hint;
 	int rc;
 
@@ -295,7 +318,7 @@ session_open(struct relay *r, const struct mx_route *rt, const struct mx_host *h
 	snprintf(mta, mtalen, "%s", h->host);
 	rc = smtpclient_open(s, h->host, h->port, RELAY_CONNECT_TIMEOUT, trace);
 	if (s->conn.fd >= 0) {
-		set_conn_fd(r, s->conn.fd);
+		set_conn_fd(wk, s->conn.fd);
 		snprintf(mta, mtalen, "%s[%s]", h->host, s->conn.peer);
 	}
 	if (rc == -1) {
@@ -348,7 +371,7 @@ session_open(struct relay *r, const struct mx_route *rt, const struct mx_host *h
 quit:
 	smtpclient_quit(s);
 fail:
-	set_conn_fd(r, -1);
+	set_conn_fd(wk, -1);
 	smtpclient_close(s);
 	if (e->mta[0] == '\0')
 		snprintf(e->mta, sizeof(e->mta), "%s", mta);
@@ -362,7 +385,7 @@ fail:
 
 /* Returns 0 when the session can carry another transaction, -1 when not. */
 static int
-transact(struct relay *r, struct smtpclient *s, const char *mta, struct work *w, size_t n)
+transact(struct worker *wk, struct smtpclient *s, const char *mta, struct work *w, size_t n)
 {
 	struct smtpclient_rcpt *rc;
 	struct work **acc;
@@ -371,7 +394,7 @@ transact(struct relay *r, struct smtpclient *s, const char *mta, struct work *w,
 	int64_t size, off;
 	int st, ret = 0;
 
-	size = store_message_size(r->st, w[0].q.message_id);
+	size = store_message_size(wk->st, w[0].q.message_id);
 	if (size < 0) {
 		set_outcome_all(w, n, OUT_TEMP, "4.3.0", "store: cannot read the message");
 		return 0;
@@ -435,7 +458,7 @@ transact(struct relay *r, struct smtpclient *s, const char *mta, struct work *w,
 		goto done;
 	}
 	for (off = 0; off < size; off += (int64_t)got) {
-		if (store_message_read(r->st, w[0].q.message_id, off, chunk, RELAY_CHUNK, &got) == -1 ||
+		if (store_message_read(wk->st, w[0].q.message_id, off, chunk, RELAY_CHUNK, &got) == -1 ||
 		    got == 0) {
 			/* Dropping the connection before the final dot aborts the
 			 * transaction at the destination (RFC 5321 4.1.1.4). */
@@ -488,8 +511,9 @@ log_item(const struct work *w, const char *status, int64_t now)
  * Returns 0 when it is on disk (or rightly not sent), -1 to retry later.
  */
 static int
-bounce(struct relay *r, struct work **f, size_t n, int64_t now)
+bounce(struct worker *wk, struct work **f, size_t n, int64_t now)
 {
+	struct relay *r = wk->r;
 	const struct config *cfg = r->cfg;
 	const char *sender = f[0]->q.sender, *domain = rcpt_domain(sender);
 	struct store_delivery *d = NULL;
@@ -505,10 +529,10 @@ bounce(struct relay *r, struct work **f, size_t n, int64_t now)
 	int ret = -1, rs;
 
 	buf_init(&out, DSN_HEADERS_MAX + 8192 + n * 2048);
-	size = store_message_size(r->st, f[0]->q.message_id);
+	size = store_message_size(wk->st, f[0]->q.message_id);
 	if (size < 0 || (orig = malloc(DSN_HEADERS_MAX)) == NULL)
 		goto out;
-	if (store_message_read(r->st, f[0]->q.message_id, 0, orig, DSN_HEADERS_MAX, &got) == -1)
+	if (store_message_read(wk->st, f[0]->q.message_id, 0, orig, DSN_HEADERS_MAX, &got) == -1)
 		goto out;
 	if ((dr = calloc(n, sizeof(*dr))) == NULL)
 		goto out;
@@ -529,7 +553,7 @@ bounce(struct relay *r, struct work **f, size_t n, int64_t now)
 	m.now = now;
 
 	/* Where the bounce goes: a local account, or the queue. */
-	is_local = domain[0] == '\0' || store_domain_is_local(r->st, domain);
+	is_local = domain[0] == '\0' || store_domain_is_local(wk->st, domain);
 	if ((d = store_delivery_new("", sid)) == NULL)
 		goto out;
 	if (is_local) {
@@ -538,7 +562,7 @@ bounce(struct relay *r, struct work **f, size_t n, int64_t now)
 		else
 			snprintf(local, sizeof(local), "%.*s",
 			    (int)(domain[0] ? (size_t)(domain - 1 - sender) : strlen(sender)), sender);
-		rs = store_resolve(r->st, local, domain, account, sizeof(account));
+		rs = store_resolve(wk->st, local, domain, account, sizeof(account));
 		if (rs == STORE_NOTFOUND) {
 			log_warnx("relay: bounce for msg=%lld dropped: sender <%s> is no local account",
 			    (long long)f[0]->q.message_id, sender);
@@ -559,9 +583,9 @@ bounce(struct relay *r, struct work **f, size_t n, int64_t now)
 		log_warnx("relay: bounce for msg=%lld: message too large", (long long)f[0]->q.message_id);
 		goto out;
 	}
-	if (store_delivery_commit(r->st, d) == -1) {
+	if (store_delivery_commit(wk->st, d) == -1) {
 		log_warnx("relay: bounce for msg=%lld: %s", (long long)f[0]->q.message_id,
-		    store_errmsg(r->st));
+		    store_errmsg(wk->st));
 		goto out;
 	}
 	log_info("relay: bounce msg=%lld to=<%s> delivery=%s dsn_msg=%lld rcpts=%zu msgid=<%s>",
@@ -594,9 +618,9 @@ retry_delay(const struct config *cfg, int attempts)
 
 /* Apply the outcomes of one message's items (w[0..n-1] share message_id). */
 static void
-settle(struct relay *r, struct work *w, size_t n)
+settle(struct worker *wk, struct work *w, size_t n)
 {
-	const struct config *cfg = r->cfg;
+	const struct config *cfg = wk->r->cfg;
 	struct work **f;
 	int64_t now = (int64_t)time(NULL);
 	size_t i, nf = 0;
@@ -619,16 +643,16 @@ settle(struct relay *r, struct work *w, size_t n)
 		case OUT_PENDING:
 			break;
 		case OUT_SENT:
-			if (store_queue_delete(r->st, x->q.id) == -1)
+			if (store_queue_delete(wk->st, x->q.id) == -1)
 				log_warnx("relay: queue_id=%lld delete: %s", (long long)x->q.id,
-				    store_errmsg(r->st));
+				    store_errmsg(wk->st));
 			log_item(x, "sent", now);
 			break;
 		case OUT_TEMP:
-			if (store_queue_defer(r->st, x->q.id, now + retry_delay(cfg, x->q.attempts),
+			if (store_queue_defer(wk->st, x->q.id, now + retry_delay(cfg, x->q.attempts),
 			    x->error) == -1)
 				log_warnx("relay: queue_id=%lld defer: %s", (long long)x->q.id,
-				    store_errmsg(r->st));
+				    store_errmsg(wk->st));
 			log_item(x, "deferred", now);
 			break;
 		case OUT_PERM:
@@ -642,24 +666,24 @@ settle(struct relay *r, struct work *w, size_t n)
 	if (!dsn_wanted(f[0]->q.sender)) {
 		/* Null sender: a bounce or similar. Never bounce it (RFC 5321 6.1). */
 		for (i = 0; i < nf; i++) {
-			store_queue_delete(r->st, f[i]->q.id);
+			store_queue_delete(wk->st, f[i]->q.id);
 			log_item(f[i], "bounced-discarded", now);
 		}
 		goto out;
 	}
-	if (bounce(r, f, nf, now) == -1) {
+	if (bounce(wk, f, nf, now) == -1) {
 		/* The bounce is not on disk: keep the items, try again later. */
 		for (i = 0; i < nf; i++) {
-			store_queue_defer(r->st, f[i]->q.id, now + retry_delay(cfg, f[i]->q.attempts),
+			store_queue_defer(wk->st, f[i]->q.id, now + retry_delay(cfg, f[i]->q.attempts),
 			    f[i]->error);
 			log_item(f[i], "bounce-deferred", now);
 		}
 		goto out;
 	}
 	for (i = 0; i < nf; i++) {
-		if (store_queue_delete(r->st, f[i]->q.id) == -1)
+		if (store_queue_delete(wk->st, f[i]->q.id) == -1)
 			log_warnx("relay: queue_id=%lld delete: %s", (long long)f[i]->q.id,
-			    store_errmsg(r->st));
+			    store_errmsg(wk->st));
 		log_item(f[i], "bounced", now);
 	}
 out:
@@ -669,8 +693,9 @@ out:
 /* ---- one destination -------------------------------------------------- */
 
 static void
-deliver_group(struct relay *r, struct work *w, size_t n)
+deliver_group(struct worker *wk, struct work *w, size_t n)
 {
+	struct relay *r = wk->r;
 	const struct config *cfg = r->cfg;
 	struct mx_route rt;
 	struct smtpclient *s = NULL;
@@ -707,7 +732,7 @@ deliver_group(struct relay *r, struct work *w, size_t n)
 	memset(&e, 0, sizeof(e));
 	for (h = 0; h < rt.nhosts && !open && !stopping(r); h++) {
 		trace = trace_open(&tc, rt.hosts[h].host);
-		if (session_open(r, &rt, &rt.hosts[h], plain, s, trace, mta, sizeof(mta), &e) == 0) {
+		if (session_open(wk, &rt, &rt.hosts[h], plain, s, trace, mta, sizeof(mta), &e) == 0) {
 			open = true;
 			break;
 		}
@@ -751,7 +776,7 @@ deliver_group(struct relay *r, struct work *w, size_t n)
 				goto quit;
 			for (size_t i = c; i < c + m; i++)
 				snprintf(w[i].mta, sizeof(w[i].mta), "%s", mta);
-			if (transact(r, s, mta, w + c, m) == -1) {
+			if (transact(wk, s, mta, w + c, m) == -1) {
 				dead = true;
 				textf(err, sizeof(err), "%s: %s", mta, s->err[0] ? s->err :
 				    "connection lost");
@@ -768,7 +793,7 @@ deliver_group(struct relay *r, struct work *w, size_t n)
 quit:
 	if (!dead)
 		smtpclient_quit(s);
-	set_conn_fd(r, -1);
+	set_conn_fd(wk, -1);
 	smtpclient_close(s);
 	if (trace != NULL)
 		fclose(trace);
@@ -777,11 +802,11 @@ settle:
 	for (a = 0; a < n; a = b) {
 		for (b = a + 1; b < n && w[b].q.message_id == w[a].q.message_id; b++)
 			;
-		settle(r, w + a, b - a);
+		settle(wk, w + a, b - a);
 	}
 }
 
-/* ---- the run: due items -> groups -> deliveries ----------------------- */
+/* ---- the run: due items -> jobs -> workers ---------------------------- */
 
 static int
 work_cmp(const void *pa, const void *pb)
@@ -799,52 +824,137 @@ work_cmp(const void *pa, const void *pb)
 	return a->q.id < b->q.id ? -1 : a->q.id > b->q.id;
 }
 
+/* True when a job for key is waiting or running (r->mu held). Its items are
+ * then left for a later run: one connection per destination at a time, and
+ * an item being delivered is never handed out twice. */
+static bool
+key_busy(struct relay *r, const char *key)
+{
+	for (struct job *j = r->jobs; j != NULL; j = j->next)
+		if (strcmp(j->key, key) == 0)
+			return true;
+	return false;
+}
+
+/* List the due items, group them by route and hand the groups to workers. */
 static void
 relay_run(struct relay *r)
 {
 	struct store_queue_item *items = NULL;
-	struct work *w;
+	struct work *w = NULL;
+	struct job *j, **tail;
 	struct mx_route rt;
 	char err[256];
-	size_t n = 0, i, a, b;
+	size_t n = 0, i, a, b, queued = 0;
 
+	/*
+	 * The lock is held from the listing to the hand-out: a worker settles
+	 * its items in the store before it removes its job, so every item
+	 * listed here is either settled already or in a job still listed
+	 * (busy). Without it, a job finishing in between would have its
+	 * items delivered twice.
+	 */
+	pthread_mutex_lock(&r->mu);
 	if (store_queue_list(r->st, (int64_t)time(NULL), &items, &n) == -1) {
 		log_warnx("relay: listing the queue: %s", store_errmsg(r->st));
-		return;
+		goto out;
 	}
-	if (n == 0) {
-		free(items);
-		return;
-	}
+	if (n == 0)
+		goto out;
 	if ((w = calloc(n, sizeof(*w))) == NULL) {
 		log_warnx("relay: out of memory for %zu queue items", n);
-		free(items);
-		return;
+		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		w[i].q = items[i];
 		if (mx_select(r->cfg, rcpt_domain(items[i].rcpt), &rt, err, sizeof(err)) == 0)
 			snprintf(w[i].key, sizeof(w[i].key), "%s", rt.key);
-		else	/* unroutable: delivered alone, deliver_group bounces it */
+		else	/* unroutable: a job of its own, deliver_group bounces it */
 			textf(w[i].key, sizeof(w[i].key), "bad %s", items[i].rcpt);
 	}
-	free(items);
 	qsort(w, n, sizeof(*w), work_cmp);
-	for (a = 0; a < n && !stopping(r); a = b) {
+	for (tail = &r->jobs; *tail != NULL; tail = &(*tail)->next)
+		;
+	for (a = 0; a < n && !r->stop; a = b) {
 		for (b = a + 1; b < n && strcmp(w[b].key, w[a].key) == 0; b++)
 			;
-		deliver_group(r, w + a, b - a);
+		if (key_busy(r, w[a].key))
+			continue;
+		if ((j = calloc(1, sizeof(*j))) == NULL ||
+		    (j->w = malloc((b - a) * sizeof(*w))) == NULL) {
+			free(j);
+			log_warnx("relay: out of memory queueing %s", w[a].key);
+			break;
+		}
+		memcpy(j->w, w + a, (b - a) * sizeof(*w));
+		j->n = b - a;
+		snprintf(j->key, sizeof(j->key), "%s", w[a].key);
+		*tail = j;
+		tail = &j->next;
+		queued++;
 	}
+	if (queued > 0)
+		pthread_cond_broadcast(&r->jobs_cv);
 	free(w);
+out:
+	pthread_mutex_unlock(&r->mu);
+	free(items);
 }
 
+static void
+job_unlink(struct relay *r, struct job *j)
+{
+	struct job **p;
+
+	for (p = &r->jobs; *p != NULL; p = &(*p)->next)
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+}
+
+/* A delivery thread: takes one waiting job at a time. */
+static void *
+worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct relay *r = wk->r;
+	struct job *j;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		for (j = r->jobs; j != NULL && j->running; j = j->next)
+			;
+		if (r->stop)
+			break;
+		if (j == NULL) {
+			pthread_cond_wait(&r->jobs_cv, &r->mu);
+			continue;
+		}
+		j->running = true;
+		pthread_mutex_unlock(&r->mu);
+		deliver_group(wk, j->w, j->n);
+		pthread_mutex_lock(&r->mu);
+		job_unlink(r, j);
+		free(j->w);
+		free(j);
+		/* Items of this destination that were skipped can go now. */
+		r->kicked = true;
+		pthread_cond_signal(&r->cv);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* The runner: lists the queue every RELAY_POLL_SECONDS or when kicked. */
 static void *
 relay_main(void *arg)
 {
 	struct relay *r = arg;
 	struct timespec ts;
 
-	log_debug("relay: queue runner started, store=%s", r->cfg->store_path);
+	log_debug("relay: queue runner started, store=%s workers=%d", r->cfg->store_path,
+	    RELAY_WORKERS);
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
 		r->kicked = false;
@@ -866,6 +976,63 @@ relay_main(void *arg)
 
 /* ---- public ------------------------------------------------------------ */
 
+/* Stop and free everything relay_start made (threads already joined). */
+static void
+relay_free(struct relay *r)
+{
+	struct job *j;
+	size_t i;
+
+	while ((j = r->jobs) != NULL) {	/* jobs never started: items stay queued */
+		r->jobs = j->next;
+		free(j->w);
+		free(j);
+	}
+	for (i = 0; i < RELAY_WORKERS; i++)
+		store_close(&r->workers[i].st);
+	pthread_cond_destroy(&r->jobs_cv);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	SSL_CTX_free(r->tls_any);
+	SSL_CTX_free(r->tls_verify);
+	store_close(&r->st);
+	free(r);
+}
+
+/* Ask every thread to stop; join them, cutting deliveries that take longer
+ * than RELAY_STOP_GRACE seconds. */
+static void
+relay_join(struct relay *r)
+{
+	struct timespec ts;
+	size_t i;
+
+	pthread_mutex_lock(&r->mu);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_cond_broadcast(&r->jobs_cv);
+	pthread_mutex_unlock(&r->mu);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += RELAY_STOP_GRACE;
+	for (i = 0; i < RELAY_WORKERS; i++) {
+		struct worker *wk = &r->workers[i];
+
+		if (!wk->started)
+			continue;
+		if (pthread_timedjoin_np(wk->thread, NULL, &ts) != 0) {
+			/* Cut the delivery in progress; its items stay queued. */
+			pthread_mutex_lock(&r->mu);
+			if (wk->conn_fd >= 0)
+				shutdown(wk->conn_fd, SHUT_RDWR);
+			pthread_mutex_unlock(&r->mu);
+			pthread_join(wk->thread, NULL);
+		}
+		wk->started = false;
+	}
+	if (r->thread != 0)
+		pthread_join(r->thread, NULL);
+}
+
 int
 relay_start(struct relay **relay_r, struct event_base *base, const struct config *cfg,
     char *err, size_t errlen)
@@ -873,6 +1040,7 @@ relay_start(struct relay **relay_r, struct event_base *base, const struct config
 	struct relay *r;
 	char terr[256];
 	size_t i;
+	bool verify;
 
 	(void)base;	/* the runner never touches smtpd's event loop */
 	*relay_r = NULL;
@@ -881,15 +1049,21 @@ relay_start(struct relay **relay_r, struct event_base *base, const struct config
 		return -1;
 	}
 	r->cfg = cfg;
-	r->conn_fd = -1;
-	if (store_open(&r->st, cfg->store_path, err, errlen) == -1) {
-		free(r);
-		return -1;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	pthread_cond_init(&r->jobs_cv, NULL);
+	if (store_open(&r->st, cfg->store_path, err, errlen) == -1)
+		goto fail;
+	for (i = 0; i < RELAY_WORKERS; i++) {
+		r->workers[i].r = r;
+		r->workers[i].conn_fd = -1;
+		if (store_open(&r->workers[i].st, cfg->store_path, err, errlen) == -1)
+			goto fail;
 	}
 	if ((r->tls_any = tls_client_ctx(NULL, true, terr, sizeof(terr))) == NULL)
 		log_warnx("relay: no TLS client context, STARTTLS disabled: %s", terr);
-	if (cfg->smarthost.host[0] != '\0' && cfg->smarthost_starttls &&
-	    (r->tls_verify = tls_client_ctx(NULL, false, terr, sizeof(terr))) == NULL)
+	verify = cfg->smarthost.host[0] != '\0' && cfg->smarthost_starttls;
+	if (verify && (r->tls_verify = tls_client_ctx(NULL, false, terr, sizeof(terr))) == NULL)
 		log_warnx("relay: no verifying TLS context for the smarthost: %s", terr);
 	/* Loop protection: say at once when a route points back at us. */
 	for (i = 0; i < cfg->nroutes; i++)
@@ -901,17 +1075,18 @@ relay_start(struct relay **relay_r, struct event_base *base, const struct config
 	    mx_is_self(cfg, cfg->smarthost.host, cfg->smarthost.port))
 		log_warnx("relay: smarthost %s:%s points back at this server;"
 		    " remote mail will bounce (5.4.6)", cfg->smarthost.host, cfg->smarthost.port);
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
+	for (i = 0; i < RELAY_WORKERS; i++) {
+		if ((errno = pthread_create(&r->workers[i].thread, NULL, worker_main,
+		    &r->workers[i])) != 0) {
+			snprintf(err, errlen, "cannot start a relay worker: %s", strerror(errno));
+			goto fail_join;
+		}
+		r->workers[i].started = true;
+	}
 	if ((errno = pthread_create(&r->thread, NULL, relay_main, r)) != 0) {
 		snprintf(err, errlen, "cannot start the queue runner: %s", strerror(errno));
-		pthread_cond_destroy(&r->cv);
-		pthread_mutex_destroy(&r->mu);
-		SSL_CTX_free(r->tls_any);
-		SSL_CTX_free(r->tls_verify);
-		store_close(&r->st);
-		free(r);
-		return -1;
+		r->thread = 0;
+		goto fail_join;
 	}
 	pthread_mutex_lock(&relay_global_mu);
 	relay_global = r;
@@ -921,6 +1096,11 @@ relay_start(struct relay **relay_r, struct event_base *base, const struct config
 	    cfg->nretry > 0 ? cfg->retry_schedule[0] : 0L, cfg->max_queue_age);
 	*relay_r = r;
 	return 0;
+fail_join:
+	relay_join(r);
+fail:
+	relay_free(r);
+	return -1;
 }
 
 void
@@ -940,7 +1120,6 @@ void
 relay_stop(struct relay **rp)
 {
 	struct relay *r = *rp;
-	struct timespec ts;
 
 	if (r == NULL)
 		return;
@@ -948,25 +1127,7 @@ relay_stop(struct relay **rp)
 	if (relay_global == r)
 		relay_global = NULL;
 	pthread_mutex_unlock(&relay_global_mu);
-	pthread_mutex_lock(&r->mu);
-	r->stop = true;
-	pthread_cond_signal(&r->cv);
-	pthread_mutex_unlock(&r->mu);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += RELAY_STOP_GRACE;
-	if (pthread_timedjoin_np(r->thread, NULL, &ts) != 0) {
-		/* Cut the delivery in progress; its items stay queued. */
-		pthread_mutex_lock(&r->mu);
-		if (r->conn_fd >= 0)
-			shutdown(r->conn_fd, SHUT_RDWR);
-		pthread_mutex_unlock(&r->mu);
-		pthread_join(r->thread, NULL);
-	}
-	pthread_cond_destroy(&r->cv);
-	pthread_mutex_destroy(&r->mu);
-	SSL_CTX_free(r->tls_any);
-	SSL_CTX_free(r->tls_verify);
-	store_close(&r->st);
-	free(r);
+	relay_join(r);
+	relay_free(r);
 	*rp = NULL;
 }

@@ -20,7 +20,6 @@
 #include "smtp_session.h"
 
 static const char *const state_names[] = {
-	[SMTP_S_REFUSED] = "REFUSED",
 	[SMTP_S_INIT] = "INIT",
 	[SMTP_S_HELO] = "HELO",
 	[SMTP_S_MAIL] = "MAIL",
@@ -392,17 +391,9 @@ session_accept(struct net_conn *c, void *arg)
 	    config_role_name(s->role));
 	smtp_transcript_note(s, "connection from %s to a %s listener", s->peer,
 	    config_role_name(s->role));
-	if (srv->refusing) {
-		/* RFC 5321 3.1: refuse service, then wait for QUIT. */
-		reply_set(&r, 554, NULL, "%s Service unavailable (mail store not available); "
-		    "only QUIT is accepted", cfg->hostname);
-		s->state = SMTP_S_REFUSED;
-	} else {
-		/* RFC 2034: no enhanced code on the greeting. */
-		reply_set(&r, 220, NULL, "%s ESMTP correio ready; session %s", cfg->hostname, s->id);
-		s->state = SMTP_S_INIT;
-	}
-	r.flags &= ~REPLY_ERROR;
+	/* RFC 2034: no enhanced code on the greeting. */
+	reply_set(&r, 220, NULL, "%s ESMTP correio ready; session %s", cfg->hostname, s->id);
+	s->state = SMTP_S_INIT;
 	smtp_reply(s, &r);
 	return s;
 }

@@ -43,8 +43,7 @@
 #define SMTP_TRANSCRIPT_DATA_LINES	5
 
 enum smtp_state {
-	SMTP_S_REFUSED,		/* 554 greeting sent: only QUIT (RFC 5321 3.1) */
-	SMTP_S_INIT,		/* greeted; waiting for HELO/EHLO */
+	SMTP_S_INIT = 1,		/* greeted; waiting for HELO/EHLO */
 	SMTP_S_HELO,		/* greeted by the client; no transaction */
 	SMTP_S_MAIL,		/* MAIL accepted, no recipient yet */
 	SMTP_S_RCPT,		/* at least one recipient accepted */
@@ -106,7 +105,6 @@ struct smtp_server {
 	struct smtp_worker	*writer;	/* store commits and transcripts */
 	struct smtp_worker	*checker;	/* password verification */
 	void			*ssl_ctx;	/* SSL_CTX * or NULL */
-	bool			 refusing;	/* greet with 554 (store unusable) */
 	unsigned long		 nsessions;
 };
 
