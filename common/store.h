@@ -114,6 +114,10 @@ int	store_mailbox_list(struct store *st, const char *account,
 /*
  * Read up to len octets of a message at offset into dst; *got_r is the count
  * (0 at the end). Incremental blob I/O: never loads the whole message.
+ * Sequential reads keep the message's blob open between calls (up to 4
+ * messages at once), so reading is linear in the size; an open blob holds a
+ * read transaction until the message's end is read or any other store
+ * function is called on this handle. STORE_NOTFOUND for an unknown entry.
  */
 int	store_msg_read(struct store *st, int64_t entry_id, int64_t offset,
 	    void *dst, size_t len, size_t *got_r);
