@@ -1369,6 +1369,12 @@ store_msg_read(struct store *st, int64_t entry_id, int64_t offset,
 	return blob_read(st, b, offset, dst, len, got_r);
 }
 
+void
+store_read_done(struct store *st)
+{
+	blobs_release(st);
+}
+
 int
 store_mailbox_expunge(struct store *st, const char *account,
     const int64_t *entry_ids, size_t n)

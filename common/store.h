@@ -121,6 +121,10 @@ int	store_mailbox_list(struct store *st, const char *account,
  */
 int	store_msg_read(struct store *st, int64_t entry_id, int64_t offset,
 	    void *dst, size_t len, size_t *got_r);
+/* Release the message blobs kept open by store_msg_read() and
+ * store_message_read() (and their read transaction): call when a stream
+ * stops before the message's end (TOP, a closed connection). Optional. */
+void	store_read_done(struct store *st);
 /* Delete the given entries of account in one transaction (POP3 UPDATE state);
  * messages no longer referenced by any entry or queue item are removed. */
 int	store_mailbox_expunge(struct store *st, const char *account,

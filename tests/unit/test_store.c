@@ -790,6 +790,13 @@ test_interleaved_reads(void **state)
 		assert_memory_equal(chunk, "fresh\r\n", 7);
 		free(m2);
 	}
+	/* store_read_done() releases; reading again reopens */
+	assert_int_equal(store_msg_read(f->st, m[2].entry_id, 0, chunk, 10, &got), 0);
+	store_read_done(f->st);
+	store_read_done(f->st);
+	assert_int_equal(store_msg_read(f->st, m[2].entry_id, 10, chunk, 10, &got), 0);
+	assert_int_equal(got, 10);
+	assert_memory_equal(chunk, body[2] + 10, 10);
 	/* expunge on the same handle while a blob is open */
 	assert_int_equal(store_msg_read(f->st, m[1].entry_id, 0, chunk, 10, &got), 0);
 	assert_int_equal(store_mailbox_expunge(f->st, "ana", &m[1].entry_id, 1), 0);
