@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "smtp_session.h"
@@ -245,10 +246,18 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 	const struct limits *lim = &s->srv->cfg->limits;
 	const struct cmd_def *def;
 	struct reply r;
-	size_t vlen;
+	size_t vlen, max = (size_t)lim->smtp_line_max - 2;
 
-	if (st == LINE_TOO_LONG || (len = clean_typed(line, len)) > (size_t)lim->smtp_line_max - 2) {
+	/* RFC 4954 4: SASL responses may be longer than a command line; they
+	 * get the reader's whole capacity (smtp_data_line_max). */
+	if (s->state == SMTP_S_AUTH || (len > 5 && strncasecmp(line, "AUTH ", 5) == 0))
+		max = s->lb.max_line;
+	if (st == LINE_TOO_LONG || (len = clean_typed(line, len)) > max) {
 		smtp_transcript_note(s, "command line over %ld octets", lim->smtp_line_max);
+		if (s->state == SMTP_S_AUTH) {
+			smtp_auth_cleanup(s);	/* the exchange is over */
+			smtp_enter_state(s, SMTP_S_HELO);
+		}
 		reply_set(&r, 500, "5.5.2", "Line too long: commands are at most %ld octets "
 		    "(RFC 5321 4.5.3.1.4)", lim->smtp_line_max);
 		smtp_reply(s, &r);
