@@ -40,19 +40,57 @@ smtp_strstate(enum smtp_state st)
 	return "?";
 }
 
+/*
+ * (Re)start the idle timer: smtp_command_timeout while waiting for a command,
+ * smtp_data_timeout between blocks of message text (RFC 5321 4.5.3.2). The
+ * one place both timeouts are enforced; net.c's socket timeout is only a
+ * backstop SMTP_TIMEOUT_GRACE seconds later.
+ */
+static void
+session_touch(struct smtp_session *s)
+{
+	const struct limits *lim = &s->srv->cfg->limits;
+	struct timeval tv = { 0, 0 };
+
+	if (s->idle_ev == NULL || s->conn == NULL)
+		return;
+	tv.tv_sec = s->state == SMTP_S_DATA ? lim->smtp_data_timeout : lim->smtp_command_timeout;
+	evtimer_add(s->idle_ev, &tv);
+	net_conn_set_timeout(s->conn, tv.tv_sec + SMTP_TIMEOUT_GRACE);
+}
+
+static void
+idle_fired(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct reply r;
+
+	(void)fd;
+	(void)what;
+	if (s->conn == NULL || s->state == SMTP_S_QUIT)
+		return;
+	if (s->busy || s->delayed != NULL || s->state == SMTP_S_TLS) {
+		session_touch(s);	/* we are the ones who are busy */
+		return;
+	}
+	log_info("session=%s event=timeout state=%s", s->id, smtp_strstate(s->state));
+	if (s->state == SMTP_S_DATA)
+		smtp_transcript_note(s, "timeout during DATA: nothing was delivered");
+	reply_set(&r, 421, "4.4.2", "%s Timeout: nothing received for %ld seconds; closing",
+	    s->srv->cfg->hostname, s->state == SMTP_S_DATA ? s->srv->cfg->limits.smtp_data_timeout :
+	    s->srv->cfg->limits.smtp_command_timeout);
+	r.flags |= REPLY_CLOSE;
+	smtp_reply(s, &r);
+}
+
 void
 smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 {
-	const struct limits *lim = &s->srv->cfg->limits;
-
 	if (s->state == st)
 		return;
 	log_debug("session=%s state=%s->%s", s->id, smtp_strstate(s->state), smtp_strstate(st));
-	/* RFC 5321 4.5.3.2: a longer timeout between blocks of message text. */
-	if (s->conn != NULL && (st == SMTP_S_DATA || s->state == SMTP_S_DATA))
-		net_conn_set_timeout(s->conn, st == SMTP_S_DATA ? lim->smtp_data_timeout :
-		    lim->smtp_command_timeout);
 	s->state = st;
+	session_touch(s);
 }
 
 void
@@ -362,6 +400,8 @@ session_free(struct smtp_session *s)
 {
 	transcript_flush(s);
 	transcript_free(&s->tr);
+	if (s->idle_ev != NULL)
+		event_free(s->idle_ev);
 	smtp_auth_cleanup(s);
 	smtp_tx_free(&s->tx);
 	linebuf_free(&s->lb);
@@ -395,7 +435,12 @@ session_accept(struct net_conn *c, void *arg)
 	}
 	transcript_init(&s->tr, s->id, cfg->transcripts);
 	srv->nsessions++;
-	net_conn_set_timeout(c, cfg->limits.smtp_command_timeout);
+	if ((s->idle_ev = evtimer_new(srv->base, idle_fired, s)) == NULL) {
+		linebuf_free(&s->lb);
+		transcript_free(&s->tr);
+		free(s);
+		return NULL;
+	}
 	log_info("session=%s event=connect client=%s role=%s", s->id, s->peer,
 	    config_role_name(s->role));
 	smtp_transcript_note(s, "connection from %s to a %s listener", s->peer,
@@ -403,6 +448,7 @@ session_accept(struct net_conn *c, void *arg)
 	/* RFC 2034: no enhanced code on the greeting. */
 	reply_set(&r, 220, NULL, "%s ESMTP correio ready; session %s", cfg->hostname, s->id);
 	s->state = SMTP_S_INIT;
+	session_touch(s);
 	smtp_reply(s, &r);
 	return s;
 }
@@ -410,6 +456,7 @@ session_accept(struct net_conn *c, void *arg)
 static void
 session_read(void *arg)
 {
+	session_touch(arg);
 	session_process(arg);
 }
 
@@ -456,6 +503,7 @@ session_closed(void *arg, enum net_close_reason why)
 	else
 		smtp_transcript_note(s, "connection closed (%s)", (size_t)why < 4 ? whys[why] : "?");
 	s->conn = NULL;
+	evtimer_del(s->idle_ev);
 	if (s->busy) {
 		s->gone = true;		/* freed when the worker's job comes back */
 		return;

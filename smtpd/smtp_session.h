@@ -41,6 +41,9 @@
 #define SMTP_TRANSCRIPT_FLUSH	(32 * 1024)
 /* Lines of message text copied into the transcript as a summary. */
 #define SMTP_TRANSCRIPT_DATA_LINES	5
+/* Seconds after the session's own timeout (which sends 421) before net.c's
+ * socket timeout cuts a connection that does not even take the 421. */
+#define SMTP_TIMEOUT_GRACE	30
 
 enum smtp_state {
 	SMTP_S_INIT = 1,		/* greeted; waiting for HELO/EHLO */
@@ -127,6 +130,7 @@ struct smtp_session {
 	unsigned long		 nmessages;
 	enum smtp_auth_step	 auth_step;
 	char			 auth_user[AUTH_FIELD_MAX];
+	struct event		*idle_ev;	/* command/data timeout: 421 then close */
 	struct event		*delay_ev;	/* failed-AUTH delay */
 	struct reply		*delayed;	/* reply sent when delay_ev fires */
 	bool			 busy;		/* a worker job or a delay is pending */

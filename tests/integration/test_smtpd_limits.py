@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""smtpd limits with small values: connections per address (421 4.7.0 when
+full), the command and data timeouts (421 4.4.2, then close; nothing stored
+from an unfinished DATA), and that the server stays alive after each."""
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import correio_test as ct  # noqa: E402
+
+LAB = None
+
+
+def lab():
+    global LAB
+    if LAB is None:
+        LAB = ct.Lab(config_extra="[limits]\nmax_connections_per_addr = 3\n"
+                     "smtp_command_timeout = 5\nsmtp_data_timeout = 5\n")
+        LAB.start_smtpd()
+    return LAB
+
+
+def alive():
+    d = ct.Dialog(lab().host, lab().smtp_port)
+    d.expect(220)
+    d.expect(250, "NOOP")
+    d.expect(221, "QUIT")
+    d.close()
+
+
+def test_connections_per_address():
+    lb = lab()
+    held = []
+    for _ in range(3):
+        d = ct.Dialog(lb.host, lb.smtp_port)
+        d.expect(220)
+        held.append(d)
+    extra = ct.Dialog(lb.host, lb.smtp_port)
+    lines = extra.expect(421)
+    ct.check("4.7.0" in lines[0], lines[0])
+    ct.check(extra.closed(), "refused connection closed")
+    for d in held:
+        d.expect(221, "QUIT")
+        d.close()
+    time.sleep(0.3)
+    alive()
+
+
+def test_timeouts_send_421():
+    lb = lab()
+    before = int(lb.sql("select count(*) from messages").decode().strip())
+    idle = ct.Dialog(lb.host, lb.smtp_port, timeout=15)
+    idle.expect(220)
+    idle.expect(250, "EHLO idle")
+    data = ct.Dialog(lb.host, lb.smtp_port, timeout=15)
+    data.expect(220)
+    data.expect(250, "EHLO slow")
+    data.expect(250, "MAIL FROM:<ana@lab.test>")
+    data.expect(250, "RCPT TO:<bob@lab.test>")
+    data.expect(354, "DATA")
+    data.send("Subject: never finished\r\n\r\nhalf a message\r\n")
+    t0 = time.time()
+    lines = idle.expect(421)
+    took = time.time() - t0
+    ct.check("4.4.2" in lines[0] and 3.5 < took < 8, "command timeout after ~5 s: %r %.1f" % (lines, took))
+    ct.check(idle.closed(), "closed after the timeout")
+    lines = data.expect(421)
+    ct.check("4.4.2" in lines[0], "data timeout: %r" % lines)
+    ct.check(data.closed(), "closed after the data timeout")
+    ct.check(int(lb.sql("select count(*) from messages").decode().strip()) == before,
+             "nothing stored from an unfinished DATA")
+    alive()
+
+
+if __name__ == "__main__":
+    ct.run([test_connections_per_address, test_timeouts_send_421])
