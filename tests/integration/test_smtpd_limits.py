@@ -74,5 +74,28 @@ def test_timeouts_send_421():
     alive()
 
 
+def test_crash_after_250_loses_nothing():
+    """The 250 comes after the commit: SIGKILL right after it loses nothing."""
+    import signal
+    lb = lab()
+    before = int(lb.sql("select count(*) from messages").decode().strip())
+    d = ct.Dialog(lb.host, lb.smtp_port)
+    d.expect(220)
+    d.expect(250, "EHLO crash")
+    ids = []
+    for i in range(5):
+        d.expect(250, "MAIL FROM:<ana@lab.test>")
+        d.expect(250, "RCPT TO:<bob@lab.test>")
+        d.expect(354, "DATA")
+        d.send("Subject: durable %d\r\n\r\nmust survive\r\n.\r\n" % i)
+        ids.append(int(d.expect(250)[0].rsplit(" ", 1)[-1]))
+    lb.smtpd.send_signal(signal.SIGKILL)
+    lb.smtpd.wait(timeout=10)
+    d.close()
+    got = lb.sql("select id from messages where id in (%s)" % ",".join(map(str, ids))).decode().split()
+    ct.check(sorted(map(int, got)) == ids, "all acknowledged messages survive: %r of %r" % (got, ids))
+    ct.check(int(lb.sql("select count(*) from messages").decode().strip()) == before + 5, "count")
+
+
 if __name__ == "__main__":
-    ct.run([test_connections_per_address, test_timeouts_send_421])
+    ct.run([test_connections_per_address, test_timeouts_send_421, test_crash_after_250_loses_nothing])
