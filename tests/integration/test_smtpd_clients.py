@@ -250,7 +250,26 @@ def test_starttls_discards_pipelined_plaintext():
     tls.close()
 
 
+def test_ipv6_listener():
+    lb6 = ct.Lab(host="::1")
+    try:
+        lb6.start_smtpd()
+        d = ct.Dialog("::1", lb6.smtp_port)
+        d.expect(220)
+        d.expect(250, "EHLO v6.lab.test")
+        d.expect(250, "MAIL FROM:<ana@lab.test>")
+        d.expect(250, "RCPT TO:<bob@lab.test>")
+        d.expect(354, "DATA")
+        d.send("Subject: v6\r\n\r\nover IPv6\r\n.\r\n")
+        d.expect(250)
+        d.expect(221, "QUIT")
+        body = bytes.fromhex(lb6.sql("select hex(body) from messages").decode().strip())
+        ct.check(b"Received: from v6.lab.test ([IPv6:::1])" in body, body[:200])
+    finally:
+        lb6.stop()
+
+
 if __name__ == "__main__":
     ct.run([test_textbook_raw_socket, test_swaks, test_swaks_starttls_auth_submission, test_curl,
             test_smtplib_starttls_auth, test_smtplib_implicit_tls, test_relay_authenticated_is_queued,
-            test_starttls_discards_pipelined_plaintext])
+            test_starttls_discards_pipelined_plaintext, test_ipv6_listener])
