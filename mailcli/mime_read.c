@@ -656,6 +656,7 @@ decode_stream(const struct mime_part *p, decode_cb cb, void *ctx)
 	if (strcmp(p->encoding, "base64") == 0) {
 		static const char alphabet[] =
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		static bool in_alphabet[256];	/* filled once; the same table every call */
 		struct b64_mime_decoder d;
 		char *in, *out;
 		unsigned phase = 0;	/* alphabet characters in the current group */
@@ -666,6 +667,9 @@ decode_stream(const struct mime_part *p, decode_cb cb, void *ctx)
 			free(in);
 			return -1;
 		}
+		if (!in_alphabet['A'])
+			for (k = 0; alphabet[k] != '\0'; k++)
+				in_alphabet[(unsigned char)alphabet[k]] = true;
 		b64_mime_decode_init(&d);
 		for (i = 0; i < n && rc == 0;) {
 			/* keep the alphabet and only padding the decoder will accept */
@@ -676,7 +680,7 @@ decode_stream(const struct mime_part *p, decode_cb cb, void *ctx)
 						in[k++] = c;
 						phase = 0;
 					}
-				} else if (c != '\0' && strchr(alphabet, c) != NULL) {
+				} else if (in_alphabet[(unsigned char)c]) {
 					in[k++] = c;
 					phase = (phase + 1) & 3;
 				}
