@@ -18,6 +18,14 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, check, run, PASSWORDS, SMTPD  # noqa: E402
 
+
+# A private parent for the lab directory: on the shared development machine
+# /tmp/correio-test-* directories were seen vanishing under running tests.
+import atexit as _atexit, shutil as _shutil, tempfile as _tempfile  # noqa: E402
+_tempfile.tempdir = _tempfile.mkdtemp(prefix="pop3d-tests-")
+if not os.environ.get("CORREIO_KEEP"):
+    _atexit.register(_shutil.rmtree, _tempfile.tempdir, True)
+
 lab = Lab(tls=True)
 ports = lab.start_pop3d(roles=("pop3", "pop3s"))
 HOST, PORT, PORT_S = lab.host, ports["pop3"], ports["pop3s"]

@@ -15,6 +15,14 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, Dialog, check, run, PASSWORDS  # noqa: E402
 
+
+# A private parent for the lab directory: on the shared development machine
+# /tmp/correio-test-* directories were seen vanishing under running tests.
+import atexit as _atexit, shutil as _shutil, tempfile as _tempfile  # noqa: E402
+_tempfile.tempdir = _tempfile.mkdtemp(prefix="pop3d-tests-")
+if not os.environ.get("CORREIO_KEEP"):
+    _atexit.register(_shutil.rmtree, _tempfile.tempdir, True)
+
 SIZE = 50 * 1024 * 1024
 # admin deliver honours max_message_size; raise it for this store
 lab = Lab(users={"ana": PASSWORDS["ana"]},
