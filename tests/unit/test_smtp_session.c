@@ -1,0 +1,317 @@
+// UNIT_SOURCES: smtpd/smtp_session.c smtpd/smtp_cmd.c smtpd/smtp_data.c smtpd/smtp_auth.c smtpd/smtp_writer.c
+/*
+ * test_smtp_session.c - smtpd's session driven without a socket (STYLE 5):
+ * a fake net_conn with two evbuffers replaces net.c, the real store, writer
+ * thread and command table do the rest. Every dialog is fed twice, whole and
+ * one byte at a time, and must give the same replies and the same stored
+ * bytes: the line reader, pipelining, the pause during a commit and the
+ * end-of-data rules (SMTP smuggling) do not depend on how TCP cuts the input.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "auth.h"
+#include "config.h"
+#include "smtp_session.h"
+#include "store.h"
+
+/* ---- a fake net.c ----------------------------------------------------------- */
+
+struct net_conn {
+	struct evbuffer		*in, *out;
+	struct listen_spec	 ls;
+	struct sockaddr_in	 peer;
+	bool			 paused, closed, starttls;
+};
+
+struct evbuffer *net_conn_input(struct net_conn *c) { return c->in; }
+struct evbuffer *net_conn_output(struct net_conn *c) { return c->out; }
+const struct listen_spec *net_conn_listener(struct net_conn *c) { return &c->ls; }
+const struct sockaddr *net_conn_peer(struct net_conn *c) { return (const struct sockaddr *)&c->peer; }
+const char *net_conn_peer_str(struct net_conn *c) { (void)c; return "127.0.0.1"; }
+const char *net_conn_tls_info(struct net_conn *c) { (void)c; return ""; }
+void net_conn_pause_read(struct net_conn *c, bool pause) { c->paused = pause; }
+void net_conn_set_timeout(struct net_conn *c, long seconds) { (void)c; (void)seconds; }
+void net_conn_close_after_flush(struct net_conn *c) { c->closed = true; }
+void net_conn_close(struct net_conn *c) { c->closed = true; }
+int net_conn_starttls(struct net_conn *c) { c->starttls = true; return -1; }
+void relay_kick(void) { }
+
+struct job { struct job *next; void (*fn)(void *); void *arg; };
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
+static struct job *jobs;
+
+int
+net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	(void)base;
+	j->fn = fn;
+	j->arg = arg;
+	pthread_mutex_lock(&jobs_lock);
+	j->next = jobs;
+	jobs = j;
+	pthread_cond_signal(&jobs_cond);
+	pthread_mutex_unlock(&jobs_lock);
+	return 0;
+}
+
+/* Run the hand-backs of the worker threads, waiting up to 10 s for one. */
+static void
+pump(void)
+{
+	struct job *j;
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&jobs_lock);
+	while (jobs == NULL)
+		if (pthread_cond_timedwait(&jobs_cond, &jobs_lock, &until) != 0)
+			break;
+	j = jobs;
+	jobs = NULL;
+	pthread_mutex_unlock(&jobs_lock);
+	assert_non_null(j);	/* a worker answered */
+	while (j != NULL) {
+		struct job *next = j->next;
+		j->fn(j->arg);
+		free(j);
+		j = next;
+	}
+}
+
+/* ---- fixture ------------------------------------------------------------------ */
+
+static struct config cfg;
+static struct smtp_server srv;
+static char dir[] = "/tmp/test_smtp_session.XXXXXX";
+
+static int
+setup(void **state)
+{
+	char err[256], hash[AUTH_HASH_MAX];
+	struct store *st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	config_defaults(&cfg);
+	snprintf(cfg.store_path, sizeof(cfg.store_path), "%s/store.db", dir);
+	snprintf(cfg.hostname, sizeof(cfg.hostname), "mx.lab.test");
+	cfg.transcripts = true;
+	assert_int_equal(store_open(&st, cfg.store_path, err, sizeof(err)), 0);
+	assert_int_equal(store_domain_add(st, "lab.test"), 0);
+	assert_int_equal(auth_hash_password("ana-secret-1", hash, sizeof(hash)), 0);
+	assert_int_equal(store_user_add(st, "ana", hash), 0);
+	assert_int_equal(store_user_add(st, "bob", hash), 0);
+	store_close(&st);
+	srv.cfg = &cfg;
+	srv.base = event_base_new();
+	assert_int_equal(store_open(&srv.store, cfg.store_path, err, sizeof(err)), 0);
+	srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer", err, sizeof(err));
+	srv.checker = smtp_worker_start(srv.base, cfg.store_path, "auth", err, sizeof(err));
+	assert_non_null(srv.writer);
+	assert_non_null(srv.checker);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[512];
+
+	(void)state;
+	smtp_worker_stop(&srv.writer);
+	smtp_worker_stop(&srv.checker);
+	store_close(&srv.store);
+	event_base_free(srv.base);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- the driver ------------------------------------------------------------------ */
+
+struct result {
+	char	 codes[512];	/* final reply lines' codes, space-separated */
+	int64_t	 stored;	/* messages added to the store */
+	char	 last_body[4096];	/* the newest message, trace headers stripped */
+};
+
+static int64_t
+count_messages(void)
+{
+	struct store_msg *msgs = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_mailbox_list(srv.store, "bob", &msgs, &n), 0);
+	free(msgs);
+	return (int64_t)n;
+}
+
+static void
+last_body(char *dst, size_t len)
+{
+	struct store_msg *msgs = NULL;
+	size_t n = 0, got = 0;
+	char buf[8192], *p;
+
+	dst[0] = '\0';
+	assert_int_equal(store_mailbox_list(srv.store, "bob", &msgs, &n), 0);
+	if (n > 0) {
+		assert_int_equal(store_msg_read(srv.store, msgs[n - 1].entry_id, 0, buf,
+		    sizeof(buf) - 1, &got), 0);
+		buf[got] = '\0';
+		/* skip our trace: Return-Path:, Received: and its continuation lines */
+		p = buf;
+		while (strncmp(p, "Return-Path:", 12) == 0 || strncmp(p, "Received:", 9) == 0 ||
+		    *p == '\t') {
+			char *nl = strstr(p, "\r\n");
+			if (nl == NULL)
+				break;
+			p = nl + 2;
+		}
+		snprintf(dst, len, "%s", p);
+	}
+	free(msgs);
+}
+
+/* Feed input in chunks of `chunk` octets (0: all at once) and collect replies. */
+static void
+drive(const char *input, size_t inlen, size_t chunk, struct result *res)
+{
+	struct net_conn c;
+	struct smtp_session *s;
+	int64_t before = count_messages();
+	size_t off = 0, n;
+	char *out, *line, *save = NULL;
+
+	memset(&c, 0, sizeof(c));
+	c.in = evbuffer_new();
+	c.out = evbuffer_new();
+	c.ls.role = ROLE_INBOUND;
+	c.peer.sin_family = AF_INET;
+	c.peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s = smtp_net_callbacks.accept(&c, &srv);
+	assert_non_null(s);
+	while (off < inlen && !c.closed) {
+		n = chunk == 0 ? inlen - off : (inlen - off < chunk ? inlen - off : chunk);
+		evbuffer_add(c.in, input + off, n);
+		off += n;
+		while (c.paused && !c.closed)
+			pump();		/* a commit or password check in flight */
+		smtp_net_callbacks.read(s);
+	}
+	while (c.paused && !c.closed)
+		pump();
+	smtp_net_callbacks.closed(s, NET_CLOSE_EOF);
+	/* A session closed while busy is freed by its job's hand-back. */
+	pthread_mutex_lock(&jobs_lock);
+	bool more = jobs != NULL;
+	pthread_mutex_unlock(&jobs_lock);
+	if (more)
+		pump();
+
+	n = evbuffer_get_length(c.out);
+	out = calloc(1, n + 1);
+	evbuffer_remove(c.out, out, n);
+	res->codes[0] = '\0';
+	for (line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		size_t l = strlen(res->codes);
+		if (strlen(line) >= 4 && line[3] == ' ')
+			snprintf(res->codes + l, sizeof(res->codes) - l, "%s%.3s", l ? " " : "", line);
+	}
+	free(out);
+	evbuffer_free(c.in);
+	evbuffer_free(c.out);
+	res->stored = count_messages() - before;
+	last_body(res->last_body, sizeof(res->last_body));
+}
+
+struct dialog {
+	const char	*name;
+	const char	*input;
+	const char	*codes;
+	int		 stored;
+	const char	*body;		/* expected stored text after the trace headers, or NULL */
+};
+
+#define X100 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define X1000 X100 X100 X100 X100 X100 X100 X100 X100 X100 X100	/* over smtp_data_line_max */
+#define ENVELOPE "EHLO c\r\nMAIL FROM:<ana@lab.test>\r\nRCPT TO:<bob@lab.test>\r\nDATA\r\n"
+#define SMUGGLE(p) ENVELOPE "Subject: s\r\n\r\nhello" p "MAIL FROM:<x@lab.test>\r\n" \
+	"RCPT TO:<bob@lab.test>\r\nDATA\r\nSubject: SMUGGLED\r\n\r\nevil\r\n.\r\nQUIT\r\n"
+
+static const struct dialog dialogs[] = {
+	{ "textbook", "HELO client.lab.test\r\nMAIL FROM:<ana@lab.test>\r\nRCPT TO:<bob@lab.test>\r\n"
+	  "DATA\r\nSubject: t\r\n\r\nbody\r\n..dot\r\n.\r\nQUIT\r\n",
+	  "220 250 250 250 354 250 221", 1, "Subject: t\r\n\r\nbody\r\n.dot\r\n" },
+	{ "two messages pipelined", ENVELOPE "a\r\n.\r\n" "MAIL FROM:<ana@lab.test>\r\n"
+	  "RCPT TO:<nobody@lab.test>\r\nRCPT TO:<bob@lab.test>\r\nDATA\r\nb\r\n.\r\nNOOP\r\nQUIT\r\n",
+	  "220 250 250 250 354 250 250 550 250 354 250 250 221", 2, "b\r\n" },
+	{ "smuggle LF.LF", SMUGGLE("\n.\n"), "220 250 250 250 354 554 221", 0, NULL },
+	{ "smuggle CR.CR", SMUGGLE("\r.\r"), "220 250 250 250 354 554 221", 0, NULL },
+	{ "smuggle LF.CRLF", SMUGGLE("\n.\r\n"), "220 250 250 250 354 554 221", 0, NULL },
+	{ "smuggle CRLF.LF", SMUGGLE("\r\n.\n"), "220 250 250 250 354 554 221", 0, NULL },
+	{ "nc mode", "HELO nc\nMAIL FROM:<ana@lab.test>\nRCPT TO:<bob@lab.test>\nDATA\n"
+	  "Subject: nc\n\nline\n..x\n.\nQUIT\n", "220 250 250 250 354 250 221", 1,
+	  "Subject: nc\r\n\r\nline\r\n.x\r\n" },
+	{ "nc mode ends at dot CRLF too", "HELO nc\nMAIL FROM:<ana@lab.test>\nRCPT TO:<bob@lab.test>\n"
+	  "DATA\nhi\n.\r\nQUIT\n", "220 250 250 250 354 250 221", 1, "hi\r\n" },
+	{ "telnet IAC and backspace", "\xff\xfd\x03HELO x\r\nNOPX\x08" "E\x7f\x7fOP\r\nQUIT\r\n",
+	  "220 250 250 221", 0, NULL },
+	{ "long data line latched", ENVELOPE "Subject: l\r\n\r\n" X1000
+	  "\r\nafter\r\n.\r\nNOOP\r\n", "220 250 250 250 354 500 250", 0, NULL },
+	{ "sequence errors then a message", "RCPT TO:<bob@lab.test>\r\nEHLO c\r\nDATA\r\n"
+	  "MAIL FROM:<ana@lab.test>\r\nDATA\r\nRCPT TO:<bob@lab.test>\r\nDATA\r\nok\r\n.\r\n",
+	  "220 503 250 503 250 503 250 354 250", 1, "ok\r\n" },
+	{ "disconnect mid-DATA", ENVELOPE "Subject: cut\r\n\r\nno end", "220 250 250 250 354", 0, NULL },
+	{ "dot without CRLF before it is data", ENVELOPE "a\r\n.b\r\n.\r\n",
+	  "220 250 250 250 354 250", 1, "a\r\nb\r\n" },
+	{ "AUTH then relay", "EHLO c\r\nAUTH PLAIN AGFuYQBhbmEtc2VjcmV0LTE=\r\nMAIL FROM:<ana@lab.test>\r\n"
+	  "RCPT TO:<far@away.example>\r\nRCPT TO:<bob@lab.test>\r\nDATA\r\nr\r\n.\r\n",
+	  "220 250 235 250 250 250 354 250", 1, "r\r\n" },
+};
+
+static void
+test_dialogs(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(dialogs) / sizeof(dialogs[0]); i++) {
+		const struct dialog *d = &dialogs[i];
+		for (int pass = 0; pass < 3; pass++) {
+			size_t chunk = pass == 0 ? 0 : pass == 1 ? 1 : 7;
+			struct result r;
+			drive(d->input, strlen(d->input), chunk, &r);
+			if (strcmp(r.codes, d->codes) != 0)
+				fail_msg("%s (chunk %zu): replies %s, expected %s", d->name, chunk,
+				    r.codes, d->codes);
+			if (r.stored != d->stored)
+				fail_msg("%s (chunk %zu): %lld stored, expected %d", d->name, chunk,
+				    (long long)r.stored, d->stored);
+			if (d->body != NULL && strcmp(r.last_body, d->body) != 0)
+				fail_msg("%s (chunk %zu): stored %s", d->name, chunk, r.last_body);
+		}
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dialogs),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
