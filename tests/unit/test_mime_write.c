@@ -575,7 +575,7 @@ test_compose_messages(void **state)
 	}
 	{
 		/* --html: multipart/alternative; with an attachment, nested in mixed (size exact) */
-		char *html = temp_file((const unsigned char *)"<p>Ol\xc3\xa1</p>\n", 14);
+		char *html = temp_file((const unsigned char *)"<p>Ol\xc3\xa1</p>\n", strlen("<p>Ol\xc3\xa1</p>\n"));
 		const char *argv[] = { "--from", "ana@lab.test", "--to", "bob@lab.test", "--text", "oi\n",
 		    "--html", html, "--attach", spec0 };
 		m1 = compose(8, argv, &l1, NULL);
