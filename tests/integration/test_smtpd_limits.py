@@ -97,5 +97,37 @@ def test_crash_after_250_loses_nothing():
     ct.check(int(lb.sql("select count(*) from messages").decode().strip()) == before + 5, "count")
 
 
+def test_drops_privileges_when_root():
+    """Started as root with [smtpd] user, smtpd binds, then runs as that user."""
+    import pwd
+    if os.geteuid() != 0:
+        print("not root: skipped")
+        return
+    nobody = pwd.getpwnam("nobody")
+    lb = ct.Lab(config_extra="[smtpd]\nuser = nobody\n")
+    try:
+        for root, dirs, files in os.walk(lb.dir):
+            os.chown(root, nobody.pw_uid, nobody.pw_gid)
+            for f in files:
+                os.chown(os.path.join(root, f), nobody.pw_uid, nobody.pw_gid)
+        lb.start_smtpd()
+        with open("/proc/%d/status" % lb.smtpd.pid) as f:
+            uids = [l.split()[1:] for l in f if l.startswith("Uid:")][0]
+        ct.check(all(int(u) == nobody.pw_uid for u in uids), "runs as nobody: %r" % uids)
+        d = ct.Dialog(lb.host, lb.smtp_port)
+        d.expect(220)
+        d.expect(250, "HELO c")
+        d.expect(250, "MAIL FROM:<ana@lab.test>")
+        d.expect(250, "RCPT TO:<bob@lab.test>")
+        d.expect(354, "DATA")
+        d.send("Subject: unprivileged\r\n\r\nstill works\r\n.\r\n")
+        d.expect(250)
+        d.expect(221, "QUIT")
+        ct.check("privileges-dropped user=nobody" in lb.log("smtpd"), "logged")
+    finally:
+        lb.stop()
+
+
 if __name__ == "__main__":
-    ct.run([test_connections_per_address, test_timeouts_send_421, test_crash_after_250_loses_nothing])
+    ct.run([test_connections_per_address, test_timeouts_send_421, test_crash_after_250_loses_nothing,
+            test_drops_privileges_when_root])
