@@ -517,6 +517,31 @@ def test_implicit_quit_and_logout_line():
     check("retr=1 dele=1 bytes=" in log, "logout line with counts")
 
 
+def test_connection_limit_per_address():
+    small = Lab(users={"ana": PASSWORDS["ana"]},
+                config_extra="[limits]\nmax_connections_per_addr = 2\n")
+    try:
+        small.start_pop3d()
+        time.sleep(0.5)     # the harness's port probe must have been let go
+        a = Dialog(small.host, small.pop3_port)
+        b = Dialog(small.host, small.pop3_port)
+        check(a.pop3().startswith("+OK") and b.pop3().startswith("+OK"), "two sessions")
+        c = Dialog(small.host, small.pop3_port)
+        r = c.pop3()
+        check(r.startswith("-ERR [SYS/TEMP]"), f"third connection from the address: {r}")
+        check(c.closed(), "refused connection closed")
+        check(a.pop3("NOOP") == "+OK", "the first sessions carry on")
+        a.pop3("QUIT")
+        a.closed()
+        time.sleep(0.2)
+        d = Dialog(small.host, small.pop3_port)
+        check(d.pop3().startswith("+OK"), "room again after one left")
+        d.pop3("QUIT")
+        b.pop3("QUIT")
+    finally:
+        small.stop()
+
+
 def test_zz_clean_shutdown():
     """SIGTERM stops pop3d with status 0 and no sanitizer report in its log."""
     import signal
@@ -537,4 +562,4 @@ if __name__ == "__main__":
          test_auth_plain_login_cancel, test_failed_logins_delayed_masked_and_vague,
          test_transcript_masks_auth_and_summarises_bodies, test_help_and_hand_typing,
          test_pipelined_commands_answered_in_order, test_hostile_inputs_then_alive,
-         test_implicit_quit_and_logout_line, test_zz_clean_shutdown])
+         test_implicit_quit_and_logout_line, test_connection_limit_per_address, test_zz_clean_shutdown])
