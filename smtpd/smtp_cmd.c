@@ -42,7 +42,7 @@ static const struct cmd_def smtp_cmds[] = {
 	  "RSET", "forget the current message and start again" },
 	{ "NOOP", ST_TALK, CMD_ARGS_OPTIONAL, CMD_PRE_AUTH, cmd_noop,
 	  "NOOP", "do nothing (check that the server is alive)" },
-	{ "QUIT", ST_TALK, CMD_ARGS_NONE, CMD_PRE_AUTH | CMD_PIPELINE_LAST,
+	{ "QUIT", ST_TALK | ST(SMTP_S_REFUSED), CMD_ARGS_NONE, CMD_PRE_AUTH | CMD_PIPELINE_LAST,
 	  cmd_quit, "QUIT", "end the session" },
 	{ "VRFY", ST_TALK, CMD_ARGS_REQUIRED, CMD_PRE_AUTH, cmd_vrfy,
 	  "VRFY <address>", "ask whether an address exists (answered with 252: try sending)" },
@@ -86,7 +86,9 @@ wrong_state(void *session, const struct cmd_def *def, struct reply *r)
 	struct smtp_session *s = S(session);
 	const char *v = def->verb;
 
-	if (s->state == SMTP_S_INIT)
+	if (s->state == SMTP_S_REFUSED)
+		reply_set(r, 503, "5.5.1", "No service on this connection; only QUIT");
+	else if (s->state == SMTP_S_INIT)
 		reply_set(r, 503, "5.5.1", "Say hello first: EHLO <your-hostname> (or HELO)");
 	else if (strcmp(v, "MAIL") == 0)
 		reply_set(r, 503, "5.5.1", "Nested MAIL command: finish this message or RSET first");

@@ -21,6 +21,7 @@
 #include "smtp_session.h"
 
 static const char *const state_names[] = {
+	[SMTP_S_REFUSED] = "REFUSED",
 	[SMTP_S_INIT] = "INIT",
 	[SMTP_S_HELO] = "HELO",
 	[SMTP_S_MAIL] = "MAIL",
@@ -445,9 +446,26 @@ session_accept(struct net_conn *c, void *arg)
 	    config_role_name(s->role));
 	smtp_transcript_note(s, "connection from %s to a %s listener", s->peer,
 	    config_role_name(s->role));
-	/* RFC 2034: no enhanced code on the greeting. */
-	reply_set(&r, 220, NULL, "%s ESMTP correio ready; session %s", cfg->hostname, s->id);
-	s->state = SMTP_S_INIT;
+	if (srv->refusing || ((s->role == ROLE_SUBMISSION || s->role == ROLE_SMTPS) &&
+	    srv->ssl_ctx == NULL && !smtp_auth_allowed(s))) {
+		/* RFC 5321 3.1: no service for this client (here: a submission
+		 * listener where it could never log in), then wait for QUIT. */
+		if (srv->refusing)
+			reply_set(&r, 554, NULL, "%s No SMTP service here; only QUIT (session %s)",
+			    cfg->hostname, s->id);
+		else
+			reply_set(&r, 554, NULL, "%s No SMTP service for you here: this submission "
+			    "port needs TLS, which is not configured; only QUIT (session %s)",
+			    cfg->hostname, s->id);
+		r.flags &= ~REPLY_ERROR;
+		s->state = SMTP_S_REFUSED;
+		log_info("session=%s event=refused reason=%s", s->id,
+		    srv->refusing ? "refusing" : "no-tls-for-auth");
+	} else {
+		/* RFC 2034: no enhanced code on the greeting. */
+		reply_set(&r, 220, NULL, "%s ESMTP correio ready; session %s", cfg->hostname, s->id);
+		s->state = SMTP_S_INIT;
+	}
 	session_touch(s);
 	smtp_reply(s, &r);
 	return s;

@@ -46,7 +46,8 @@
 #define SMTP_TIMEOUT_GRACE	30
 
 enum smtp_state {
-	SMTP_S_INIT = 1,		/* greeted; waiting for HELO/EHLO */
+	SMTP_S_REFUSED,		/* 554 greeting sent: only QUIT (RFC 5321 3.1) */
+	SMTP_S_INIT,		/* greeted; waiting for HELO/EHLO */
 	SMTP_S_HELO,		/* greeted by the client; no transaction */
 	SMTP_S_MAIL,		/* MAIL accepted, no recipient yet */
 	SMTP_S_RCPT,		/* at least one recipient accepted */
@@ -108,6 +109,7 @@ struct smtp_server {
 	struct smtp_worker	*writer;	/* store commits and transcripts */
 	struct smtp_worker	*checker;	/* password verification */
 	void			*ssl_ctx;	/* SSL_CTX * or NULL */
+	bool			 refusing;	/* greet every session with 554 (only QUIT) */
 	unsigned long		 nsessions;
 };
 

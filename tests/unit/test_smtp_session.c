@@ -188,6 +188,9 @@ last_body(char *dst, size_t len)
 	free(msgs);
 }
 
+static enum listen_role drive_role = ROLE_INBOUND;
+static const char *drive_peer = "127.0.0.1";
+
 /* Feed input in chunks of `chunk` octets (0: all at once) and collect replies. */
 static void
 drive(const char *input, size_t inlen, size_t chunk, struct result *res)
@@ -201,9 +204,9 @@ drive(const char *input, size_t inlen, size_t chunk, struct result *res)
 	memset(&c, 0, sizeof(c));
 	c.in = evbuffer_new();
 	c.out = evbuffer_new();
-	c.ls.role = ROLE_INBOUND;
+	c.ls.role = drive_role;
 	c.peer.sin_family = AF_INET;
-	c.peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(inet_pton(AF_INET, drive_peer, &c.peer.sin_addr), 1);
 	s = smtp_net_callbacks.accept(&c, &srv);
 	assert_non_null(s);
 	while (off < inlen && !c.closed) {
@@ -307,11 +310,39 @@ test_dialogs(void **state)
 	}
 }
 
+/* RFC 5321 3.1: after a 554 greeting only QUIT is accepted. The submission
+ * case: no TLS configured and a client that is not on loopback could never
+ * log in, so it is refused service at once. */
+static void
+test_refused_service(void **state)
+{
+	static const char input[] = "EHLO c\r\nMAIL FROM:<ana@lab.test>\r\nNOOP\r\nQUIT\r\n";
+	struct result r;
+
+	(void)state;
+	srv.refusing = true;
+	drive(input, strlen(input), 0, &r);
+	srv.refusing = false;
+	assert_string_equal(r.codes, "554 503 503 503 221");
+	assert_int_equal(r.stored, 0);
+
+	drive_role = ROLE_SUBMISSION;
+	drive_peer = "192.0.2.7";
+	drive(input, strlen(input), 0, &r);
+	assert_string_equal(r.codes, "554 503 503 503 221");
+	/* from loopback AUTH is possible without TLS: normal service */
+	drive_peer = "127.0.0.1";
+	drive(input, strlen(input), 0, &r);
+	assert_string_equal(r.codes, "220 250 530 250 221");
+	drive_role = ROLE_INBOUND;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dialogs),
+		cmocka_unit_test(test_refused_service),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
