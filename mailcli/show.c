@@ -170,7 +170,8 @@ static void
 extract_usage(FILE *f)
 {
 	fprintf(f, "usage: mailcli extract FILE.eml|- --dir DIR [--force]\n"
-	    "Writes every attachment of the message into DIR, decoded, under a safe name\n"
+	    "Writes every attachment of the message into DIR (created if missing), decoded,\n"
+	    "under a safe name\n"
 	    "(no path separators, no leading dots, no control characters). Existing files\n"
 	    "are not overwritten unless --force.\n");
 }
@@ -211,6 +212,10 @@ extract_main(int argc, char **argv)
 	if (path == NULL || dir == NULL) {
 		extract_usage(stderr);
 		return 2;
+	}
+	if (mkdir(dir, 0777) == -1 && errno != EEXIST) {
+		fprintf(stderr, "mailcli extract: %s: %s\n", dir, strerror(errno));
+		return 1;
 	}
 	if (load_message(path, &m, "extract") == -1)
 		return 1;
