@@ -86,5 +86,21 @@ def main():
     os.unlink(blob)
 
 
+def swaks():
+    """6. swaks 20201014's MIME (boundary "----=_MIME_BOUNDARY...", CTE "BASE64")."""
+    att = os.path.join(HERE, "sw.bin")
+    with open(att, "wb") as f:
+        f.write(pattern(1500, 11))
+    out = subprocess.run(["swaks", "--to", "bob@lab.test", "--from", "ana@lab.test",
+                          "--header", "Subject: swaks attachment",
+                          "--attach-type", "application/octet-stream", "--attach", "@" + att,
+                          "--body", "swaks body", "--dump-mail"],
+                         check=True, capture_output=True).stdout
+    os.unlink(att)
+    with open(os.path.join(HERE, "swaks_attachment.eml"), "wb") as f:
+        f.write(out.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main() if "--swaks-only" not in sys.argv else None
+    sys.exit(swaks())

@@ -1,6 +1,6 @@
 /*
  * test_mime_read.c - the MIME reader on the tests/data corpus (messages made
- * by Python's email package, mpack and by hand): the tree of each, decoded
+ * by Python's email package, mpack, swaks and by hand): the tree of each, decoded
  * names, sizes and bytes, texts and headers; every prefix of every message
  * (truncation at each byte) and random token soup parsed without a crash;
  * 10,000 levels of nesting (multipart and message/rfc822) and 5,000 parts
@@ -97,6 +97,10 @@ static const struct {
 	{ "mpack_blob.eml",
 	  "0:multipart/mixed|7bit|||0\n"
 	  "1:application/octet-stream|base64|blob.bin|A|3000\n" },
+	{ "swaks_attachment.eml",
+	  "0:multipart/mixed|7bit|||0\n"
+	  "1:text/plain|7bit|||10\n"
+	  "1:application/octet-stream|base64|sw.bin|A|1500\n" },
 	{ "hand_rfc2231.eml",
 	  "0:multipart/mixed|7bit|||0\n"
 	  "1:text/plain|7bit|||14\n"
@@ -181,6 +185,7 @@ test_corpus_bytes(void **state)
 		  "experimento número três da disciplina de redes.bin", 777, 3 },
 		{ "py_forward_rfc822.eml", "dados.csv", 1234, 4 },
 		{ "mpack_blob.eml", "blob.bin", 3000, 5 },
+		{ "swaks_attachment.eml", "sw.bin", 1500, 11 },
 		{ "hand_rfc2231.eml", "café résumé part.txt", 100, 6 },
 		{ "hand_rfc2231.eml", "olá mundo.dat", 10, 7 },
 		{ "hand_truncated.eml", "cut.png", 142, 8 },	/* what survived */
