@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make_corpus.py - how tests/data/{py,mpack}_*.eml were made (run once; the
+"""make_corpus.py - how tests/data/{py,mpack,swaks}_*.eml were made (run once; the
 files are committed, the unit tests read them). Attachment bytes follow
 pattern(n, seed): byte i = (i * 31 + seed) & 0xff, so the C tests can check
 them without storing copies. The hand_*.eml files are written by hand."""
