@@ -71,7 +71,16 @@ pop3_stream_start(struct pop3_session *s, enum pop3_stream_kind kind, size_t msg
 void
 pop3_stream_free(struct pop3_session *s)
 {
-	free(s->stream);
+	struct pop3_stream *st = s->stream;
+
+	if (st == NULL)
+		return;
+	/* A TOP, or a RETR cut short by a closed connection, leaves the store
+	 * holding the message open (and a read transaction): let it go. */
+	if ((st->kind == POP3_STREAM_RETR || st->kind == POP3_STREAM_TOP) &&
+	    st->offset < s->msgs[st->msg].size)
+		store_read_done(s->srv->store);
+	free(st);
 	s->stream = NULL;
 }
 
