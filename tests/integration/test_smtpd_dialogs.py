@@ -481,7 +481,6 @@ def test_transcript_masks_secrets():
             break
         time.sleep(0.1)
     text = lines.decode()
-    print(repr(greeting), repr(lines[:100]), file=sys.stderr)
     ct.check("C: EHLO c" in text, "transcript has the client's lines: %s" % text)
     ct.check("S: 250 2.0.0 Ok: queued as" in text, "transcript has the replies")
     ct.check("AGFuYQBhbmEtc2VjcmV0LTE=" not in text and "ana-secret-1" not in text,
@@ -489,6 +488,9 @@ def test_transcript_masks_secrets():
     ct.check("AUTH PLAIN" in text, "AUTH verb kept")
     ct.check("Subject: transcript" in text, "DATA summary keeps the first lines")
     ct.check("octets" in text, "DATA summary has the size")
+    shown = lb.admin("transcript", sid).stdout
+    ct.check("C: EHLO c" in shown and "S: 221 2.0.0" in shown and "ana-secret-1" not in shown,
+             "mailcli admin transcript shows the session: %s" % shown[:300])
 
 
 def test_server_alive_at_end():
