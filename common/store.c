@@ -509,30 +509,38 @@ int
 store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 {
 	struct store *st;
-	int fd, i, rc, version;
+	struct stat sb;
+	bool created;
+	int i, rc, version;
 
 	*st_r = NULL;
 	if (path == NULL || *path == '\0') {
 		snprintf(err, errlen, "no store path given");
 		return -1;
 	}
-	/* The store holds password hashes: create it readable by its owner
-	 * only (SQLite gives the -wal and -shm files the same mode). */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	close(fd);
-
+	/*
+	 * Never open() and close() the file ourselves: closing any descriptor
+	 * of it drops every POSIX lock this process holds on it, those of the
+	 * other connections included (smtpd opens several), after which a
+	 * reader elsewhere may delete the WAL under them. SQLite creates the
+	 * file; a new store holds password hashes, so it is made owner-only
+	 * before anything is written (the -wal and -shm files get its mode).
+	 */
+	created = stat(path, &sb) == -1 && errno == ENOENT;
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) :
+		snprintf(err, errlen, "%s: %s", path, st->db && sqlite3_system_errno(st->db) ?
+		    strerror(sqlite3_system_errno(st->db)) : st->db ? sqlite3_errmsg(st->db) :
 		    sqlite3_errstr(rc));
+		goto fail;
+	}
+	if (created && chmod(path, 0600) == -1 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: chmod: %s", path, strerror(errno));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);

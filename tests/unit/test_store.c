@@ -519,6 +519,54 @@ test_two_writers(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(DISTINCT uidl) FROM mailbox"), 600);
 }
 
+/* Count messages from another program (the sqlite3 tool: a fork of this
+ * process would inherit SQLite's in-memory lock bookkeeping). */
+static long long
+count_elsewhere(const char *path)
+{
+	char cmd[800], line[64] = "";
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "sqlite3 -batch '%s' 'SELECT count(*) FROM messages'", path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (fgets(line, sizeof(line), p) == NULL)
+		line[0] = '\0';
+	assert_int_equal(pclose(p), 0);
+	return atoll(line);
+}
+
+/* Opening and closing more handles in one process (smtpd has several) must
+ * not drop the POSIX locks of the others: else a reader in another process
+ * takes the file for itself, deletes the WAL, and later commits of this
+ * process go to a deleted file nobody else sees. */
+static void
+test_second_handle_keeps_locks(void **state)
+{
+	struct fixture *f = *state;
+	struct store *b;
+	struct store_delivery *d;
+	char err[256];
+
+	d = make_delivery("one\r\n", "ana", NULL);
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	store_delivery_free(&d);
+	assert_int_equal(store_open(&b, f->path, err, sizeof(err)), 0);
+	store_close(&b);
+	assert_int_equal(count_elsewhere(f->path), 1);
+	d = make_delivery("two\r\n", "ana", NULL);
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	store_delivery_free(&d);
+	assert_int_equal(count_elsewhere(f->path), 2);
+	assert_int_equal(access(f->path, F_OK), 0);
+	{
+		char wal[700];
+
+		snprintf(wal, sizeof(wal), "%s-wal", f->path);
+		assert_int_equal(access(wal, F_OK), 0);	/* still there while we are open */
+	}
+}
+
 /* Four processes open one new file at the same moment: the schema is
  * created once, every open succeeds, every account lands. */
 static void
@@ -570,8 +618,11 @@ test_reader_during_writes(void **state)
 	int status, i, rounds = 0;
 	struct store_msg *m;
 	size_t n, got, last = 0;
-	char buf[64];
+	char buf[64], err[256];
 
+	/* no SQLite connection open across fork(): the child would share its
+	 * in-memory lock bookkeeping */
+	store_close(&f->st);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -594,6 +645,7 @@ test_reader_during_writes(void **state)
 		store_close(&st);
 		_exit(0);
 	}
+	assert_int_equal(store_open(&f->st, f->path, err, sizeof(err)), 0);
 	do {
 		size_t nb;
 
@@ -980,6 +1032,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_delivery_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
 		cmocka_unit_test(test_concurrent_first_open),
+		cmocka_unit_test_setup_teardown(test_second_handle_keeps_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_during_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mailbox_read_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interleaved_reads, setup, teardown),
