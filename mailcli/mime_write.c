@@ -169,6 +169,91 @@ is_atext(unsigned char c)
 	    (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
+/* A word a phrase may carry as it is: atext only, nothing like "=?". */
+static bool
+plain_atom(const char *w, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!is_atext((unsigned char)w[i]) || (w[i] == '=' && i + 1 < n && w[i + 1] == '?'))
+			return false;
+	return n > 0;
+}
+
+/*
+ * A non-ASCII display name, readable the same by RFC 2047 readers and by
+ * those (Python's email among them) that put a space between adjacent
+ * encoded words of a phrase: plain atoms stay plain, and each run of other
+ * words between them, spaces included, becomes exactly one encoded word, so
+ * no two encoded words are ever adjacent. Returns 0, 1 when a run does not
+ * fit in one word or the spacing is irregular (the caller then encodes the
+ * whole name, RFC 2047 6.2 style), or -1.
+ */
+static int
+hdr_phrase_mixed(struct mime_hdr *h, const char *name)
+{
+	size_t n = strlen(name), s, e, run = 0, runlen = 0, k;
+	struct buf word;
+	bool inrun = false;
+	int rc = 1;
+
+	if (n == 0 || name[0] == ' ' || name[n - 1] == ' ' || strstr(name, "  ") != NULL)
+		return 1;
+	buf_init(&word, HDR_MAX);
+	/* first pass: check that every run fits one word */
+	for (s = 0; s <= n; s = e + 1) {
+		const char *sp = memchr(name + s, ' ', n - s);
+		e = sp ? (size_t)(sp - name) : n;
+		if (!plain_atom(name + s, e - s)) {
+			if (!inrun)
+				run = s;
+			inrun = true;
+			runlen = e - run;
+		}
+		if (inrun && (plain_atom(name + s, e - s) || e == n)) {
+			buf_reset(&word);
+			if (rfc2047_encode(name + run, runlen, RFC2047_WORD_MAX, &word) != 1)
+				goto done;
+			inrun = false;
+		}
+	}
+	/* second pass: write */
+	inrun = false;
+	for (s = 0; s <= n; s = e + 1) {
+		const char *sp = memchr(name + s, ' ', n - s);
+		e = sp ? (size_t)(sp - name) : n;
+		if (plain_atom(name + s, e - s)) {
+			if (mime_hdr_token(h, name + s, e - s) == -1) {
+				rc = -1;
+				goto done;
+			}
+			continue;
+		}
+		/* the run: this word and the non-plain words after it */
+		for (k = e; k < n;) {
+			const char *sp2 = memchr(name + k + 1, ' ', n - k - 1);
+			size_t e2 = sp2 ? (size_t)(sp2 - name) : n;
+			if (plain_atom(name + k + 1, e2 - k - 1))
+				break;
+			k = e2;
+		}
+		buf_reset(&word);
+		if (rfc2047_encode(name + s, k - s, RFC2047_WORD_MAX, &word) != 1 ||
+		    mime_hdr_token(h, word.data, word.len) == -1) {
+			rc = -1;
+			goto done;
+		}
+		e = k;
+		if (e >= n)
+			break;
+	}
+	rc = 0;
+done:
+	buf_free(&word);
+	return rc;
+}
+
 /* Add a display name as a phrase: atoms, one quoted string, or encoded words. */
 static int
 hdr_phrase(struct mime_hdr *h, const char *name)
@@ -178,8 +263,12 @@ hdr_phrase(struct mime_hdr *h, const char *name)
 	struct buf q;
 	int rc;
 
-	if (rfc2047_needs_encoding(name, n))
+	if (rfc2047_needs_encoding(name, n)) {
+		/* the mixed form writes nothing before it knows it fits (pass one) */
+		if ((rc = hdr_phrase_mixed(h, name)) != 1)
+			return rc;
 		return mime_hdr_encoded(h, name, n);
+	}
 	for (i = 0; i < n && atoms; i++) {
 		if (!is_atext((unsigned char)name[i]) && name[i] != ' ')
 			atoms = false;

@@ -150,6 +150,13 @@ test_addresses(void **state)
 		{ "Smith, John", "j@lab.test", "To: \"Smith, John\" <j@lab.test>\r\n" },
 		{ "a \"q\" b", "x@lab.test", "To: \"a \\\"q\\\" b\" <x@lab.test>\r\n" },
 		{ "João Araújo", "joao@lab.test", "To: =?utf-8?B?Sm/Do28gQXJhw7pqbw==?= <joao@lab.test>\r\n" },
+		/* plain atoms stay plain; each run between them is one encoded word, so
+		 * no two encoded words touch (Python's phrase parser would add a space) */
+		{ "não xxx Ελληνικά", "x@lab.test",
+		  "To: =?utf-8?Q?n=C3=A3o?= xxx =?utf-8?B?zpXOu867zrfOvc65zrrOrA==?= <x@lab.test>\r\n" },
+		{ "Prof. Cecília Müller da Silva", "c@lab.test",
+		  "To: =?utf-8?Q?Prof=2E_Cec=C3=ADlia_M=C3=BCller?= da Silva <c@lab.test>\r\n" },
+		{ "a=?b", "x@lab.test", "To: =?utf-8?Q?a=3D=3Fb?= <x@lab.test>\r\n" },
 	};
 	struct compose_addr many[20];
 	char names[20][32], addrs[20][32];
