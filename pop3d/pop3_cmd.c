@@ -561,8 +561,11 @@ cmd_help(void *arg, char *args, struct reply *r)
 	    pop3_strstate(s->state));
 	for (i = 0; i < pop3_proto.ntable; i++) {
 		d = &pop3_proto.table[i];
-		if ((d->states & (1u << s->state)) && d->help != NULL && d->handler != cmd_apop)
-			reply_add_line(r, "  %-22s %s", d->syntax, d->help);
+		if (!(d->states & (1u << s->state)) || d->help == NULL)
+			continue;
+		if (d->handler == cmd_stls && (s->tls || !s->srv->tls_available))
+			continue;	/* not offered now */
+		reply_add_line(r, "  %-22s %s", d->syntax, d->help);
 	}
 	r->flags |= POP3_REPLY_MULTI;
 }
