@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,11 +28,12 @@
 #include "mailaddr.h"
 #include "mx.h"
 #include "relay.h"
+#include "replyparse.h"
 #include "smtpclient.h"
 #include "store.h"
 #include "tls.h"
 
-#define RELAY_CONNECT_TIMEOUT	60	/* seconds for connect + greeting */
+#define RELAY_CONNECT_TIMEOUT	30	/* seconds to connect (Postfix: smtp_connect_timeout) */
 #define RELAY_TIMEOUT		300	/* seconds per later wait (RFC 5321 4.5.3.2) */
 #define RELAY_RCPTS_PER_TX	100	/* RCPTs per transaction (RFC 5321 4.5.3.1.8) */
 #define RELAY_CHUNK		65536	/* octets read from the store per write */
@@ -251,6 +253,56 @@ trace_open(struct trace_ctx *t, const char *host)
 
 /* ---- sessions ------------------------------------------------------------ */
 
+/*
+ * smtpclient_open() with the socket made visible before the greeting, so
+ * that relay_stop can cut a server that never greets, and with the RFC 5321
+ * 4.5.3.2 timeouts (RELAY_TIMEOUT) once connected. 0 on 220, 1 on another
+ * reply (s->reply), -1 on failure (s->err).
+ */
+static int
+relay_connect(struct worker *wk, struct smtpclient *s, const char *host, const char *port,
+    FILE *trace)
+{
+	struct smtp_reply rp;
+	struct timeval tv = { .tv_sec = RELAY_TIMEOUT, .tv_usec = 0 };
+	char perr[256], *line;
+	size_t len;
+	int st;
+
+	memset(s, 0, sizeof(*s));
+	if (clientconn_open(&s->conn, host, port, RELAY_CONNECT_TIMEOUT, SMTPCLIENT_LINE_MAX,
+	    trace) == -1) {
+		snprintf(s->err, sizeof(s->err), "%s", s->conn.err);
+		return -1;
+	}
+	set_conn_fd(wk, s->conn.fd);
+	s->conn.timeout_ms = RELAY_TIMEOUT * 1000;
+	/* clientconn set the OpenSSL backstop to the connect timeout. */
+	(void)setsockopt(s->conn.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(s->conn.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	smtp_reply_init(&rp);
+	do {
+		if (clientconn_readline(&s->conn, &line, &len) == -1) {
+			snprintf(s->err, sizeof(s->err), "%s", s->conn.err);
+			smtp_reply_free(&rp);
+			return -1;
+		}
+		st = smtp_reply_feed(&rp, line, len, perr, sizeof(perr));
+	} while (st == 0);
+	if (st == -1) {
+		textf(s->err, sizeof(s->err), "malformed greeting from %s: %s", host, perr);
+		smtp_reply_free(&rp);
+		return -1;
+	}
+	memset(&s->reply, 0, sizeof(s->reply));
+	s->reply.code = rp.code;
+	snprintf(s->reply.esc, sizeof(s->reply.esc), "%s", rp.esc);
+	snprintf(s->reply.text, sizeof(s->reply.text), "%s", rp.text.data ? rp.text.data : "");
+	smtp_reply_free(&rp);
+	s->greeting = s->reply;
+	return s->reply.code == 220 ? 0 : 1;
+}
+
 /* Why a connection could not be set up. */
 struct sess_err {
 	bool	 perm;			/* a 5xx greeting or EHLO: permanent */
@@ -316,16 +368,13 @@ session_open(struct worker *wk, const struct mx_route *rt, const struct mx_host 
 
 	memset(e, 0, sizeof(*e));
 	snprintf(mta, mtalen, "%s", h->host);
-	rc = smtpclient_open(s, h->host, h->port, RELAY_CONNECT_TIMEOUT, trace);
-	if (s->conn.fd >= 0) {
-		set_conn_fd(wk, s->conn.fd);
-		snprintf(mta, mtalen, "%s[%s]", h->host, s->conn.peer);
-	}
+	rc = relay_connect(wk, s, h->host, h->port, trace);
+	if (s->conn.fd >= 0)
+		textf(mta, mtalen, "%s[%s]", h->host, s->conn.peer);
 	if (rc == -1) {
 		sess_fail(e, "4.4.1", "%s", s->err);
 		goto fail;
 	}
-	s->conn.timeout_ms = RELAY_TIMEOUT * 1000;
 	if (rc == 1) {
 		sess_fail_reply(e, mta, &s->reply, "the greeting");
 		goto quit;

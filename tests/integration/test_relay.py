@@ -620,9 +620,35 @@ def test_many_messages_exactly_once():
         s2.stop()
 
 
+def test_hung_destination_blocks_nobody():
+    """A server that never greets holds up only its own mail; shutdown still takes seconds."""
+    hport = free_port(H4)
+    tar = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tar.bind((H4, hport))
+    tar.listen(16)          # connections complete in the backlog; nobody ever answers
+    s1, s2 = pair(extra1=f"route = lento.br {H4}:{hport}\n")
+    try:
+        send(s1, "alguem@lento.br", subject="para o lento")
+        time.sleep(2.5)     # the hung delivery has started
+        t0 = time.time()
+        send(s1, f"bernardo@{D2}", subject="para o rapido")
+        wait_for("bernardo's message despite the hung server",
+                 lambda: s2.retr_all("bernardo"), timeout=10)
+        check(time.time() - t0 < 8, f"took {time.time() - t0:.1f}s")
+        check([i[2] for i in s1.queue()] == ["<alguem@lento.br>"], s1.queue())
+        t0 = time.time()
+        s1.stop_smtpd()
+        check(time.time() - t0 < 8, f"smtpd stopped in {time.time() - t0:.1f}s despite the hang")
+        check([i[2] for i in s1.queue()] == ["<alguem@lento.br>"], "the cut delivery stays queued")
+    finally:
+        tar.close()
+        s1.stop()
+        s2.stop()
+
+
 if __name__ == "__main__":
     run([test_course_scenario, test_destination_down_then_flush, test_unknown_recipient_bounces,
          test_expired_item_bounces, test_bounce_is_never_bounced, test_route_to_self_is_reported,
          test_no_open_relay, test_smarthost_auth_one_connection, test_per_recipient_results,
          test_starttls_opportunistic, test_smarthost_tls_is_verified,
-         test_many_messages_exactly_once])
+         test_many_messages_exactly_once, test_hung_destination_blocks_nobody])
