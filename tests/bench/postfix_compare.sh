@@ -104,4 +104,4 @@ for size in 4096 1048576; do
 		done
 	done
 done
-[ -n "${KEEP:-}" ] && echo "# work directory kept: $T"
+if [ -n "${KEEP:-}" ]; then echo "# work directory kept: $T"; fi
