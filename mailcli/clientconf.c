@@ -441,18 +441,20 @@ prompt(struct clientconf *c, char *err, size_t errlen)
 		    "entry, or run mailcli on a terminal", c->user, c->host);
 		return -1;
 	}
-	fprintf(tty, "Password for %s@%s: ", c->user, c->host);
-	fflush(tty);
+	/* Echo goes off before the prompt appears, so nothing typed after
+	 * seeing it is echoed or thrown away. */
 	if (tcgetattr(fileno(tty), &old) == 0) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 		quiet.c_lflag |= ICANON;
 		restore = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
 	}
+	fprintf(tty, "Password for %s@%s: ", c->user, c->host);
+	fflush(tty);
 	if (fgets(c->password, sizeof(c->password), tty) == NULL)
 		c->password[0] = '\0';
 	if (restore)
-		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+		tcsetattr(fileno(tty), TCSANOW, &old);
 	fprintf(tty, "\n");
 	fclose(tty);
 	n = strcspn(c->password, "\r\n");

@@ -22,8 +22,8 @@ plain = Lab(config_extra="[limits]\nmax_message_size = 200000\n")
 pports = plain.start_smtpd(roles=("inbound", "submission"))
 plain.start_pop3d()
 tls = Lab(tls=True)
-tports = tls.start_smtpd(roles=("inbound", "submission"))
-tls.start_pop3d()
+tports = tls.start_smtpd(roles=("inbound", "submission", "smtps"))
+tpop = tls.start_pop3d(roles=("pop3", "pop3s"))
 
 HOST = plain.host
 # A clean environment: no settings from the person running the tests.
@@ -312,10 +312,73 @@ def test_probe_shows_certificate():
     check("not after:" in out and "verified:   yes" in out, out)
     check("EHLO in TLS:" in out, out)
     # Without the CA the certificate is still shown, with the reason it fails.
-    p = mailcli("probe", "pop3://localhost:%d" % tls.pop3_port, lab=tls)
+    p = mailcli("probe", "pop3://localhost:%d" % tpop["pop3"], lab=tls)
     check(p.returncode == 0, p.stderr)
     check("TLS (STLS):" in p.stdout and "subject:" in p.stdout, p.stdout)
     check(re.search(r"verified:\s+(self.signed|unable)", p.stdout) is not None, p.stdout)
+
+
+def test_implicit_tls_smtps_and_pop3s():
+    p = mailcli("send", "--server", "localhost:%d" % tports["smtps"], "--tls", "implicit",
+                "--cafile", tls.cert, "--user", "ana", "--trace", "--from", "ana@lab.test",
+                "--to", "bob@lab.test", "--subject", "smtps", "--text", "x", lab=tls,
+                env={"MAILCLI_PASSWORD": PASSWORDS["ana"]})
+    check(p.returncode == 0, f"{p.stdout}\n{p.stderr}")
+    lines = p.stdout.splitlines()
+    check(lines[1].startswith("   [TLS started"), f"TLS not first:\n{p.stdout}")
+    check("C: STARTTLS" not in lines, "STARTTLS inside implicit TLS")
+    p = mailcli("inbox", "--server", "localhost:%d" % tpop["pop3s"], "--tls", "implicit",
+                "--cafile", tls.cert, "--user", "bob", lab=tls,
+                env={"MAILCLI_PASSWORD": PASSWORDS["bob"]})
+    check(p.returncode == 0 and "smtps" in p.stdout, f"{p.stdout}\n{p.stderr}")
+    p = mailcli("probe", "pop3s://localhost:%d" % tpop["pop3s"], "--cafile", tls.cert, lab=tls)
+    check(p.returncode == 0 and "TLS (implicit):" in p.stdout and "verified:   yes" in p.stdout,
+          p.stdout)
+
+
+def test_password_prompt_does_not_echo():
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = dict(os.environ)
+        env.update(BASE_ENV)
+        os.execve(MAILCLI, [MAILCLI, "inbox", "--server", f"{plain.host}:{plain.pop3_port}",
+                            "--user", "bob"], env)
+    out = b""
+    deadline = __import__("time").time() + 30
+
+    def read_until(pred):
+        nonlocal out
+        while not pred(out) and __import__("time").time() < deadline:
+            r, _, _ = select.select([fd], [], [], 1)
+            if r:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+    read_until(lambda o: b"Password for bob@" in o)
+    check(b"Password for bob@" in out, f"no prompt: {out!r}")
+    os.write(fd, PASSWORDS["bob"].encode() + b"\n")
+    read_until(lambda o: b"messages" in o or b"message," in o)
+    read_until(lambda o: False)
+    import time
+    while True:	# bounded: a client stuck on its terminal fails the test
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.time() > deadline + 5:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"mailcli did not finish: {out!r}")
+        time.sleep(0.1)
+    os.close(fd)
+    check(os.WEXITSTATUS(status) == 0, f"inbox failed: {out!r}")
+    check(PASSWORDS["bob"].encode() not in out, "the password was echoed")
+    check(b"(bob@" in out, f"no inbox listing: {out!r}")
 
 
 def test_server_still_alive():
@@ -331,4 +394,6 @@ if __name__ == "__main__":
          test_starttls_auth_with_cafile, test_untrusted_certificate_refused_then_insecure,
          test_auth_refused_is_clear, test_settings_from_environment_config_and_netrc,
          test_no_password_without_terminal, test_unreachable_server, test_usage_errors,
-         test_probe_smtp_and_pop3_plain, test_probe_shows_certificate, test_server_still_alive])
+         test_probe_smtp_and_pop3_plain, test_probe_shows_certificate,
+         test_implicit_tls_smtps_and_pop3s, test_password_prompt_does_not_echo,
+         test_server_still_alive])
