@@ -646,9 +646,32 @@ def test_hung_destination_blocks_nobody():
         s2.stop()
 
 
+def test_no_route_uses_dns():
+    """No route and no smarthost: DNS MX. A .invalid domain (RFC 2606) never resolves."""
+    s1 = Server(H1, D1, {"ana": PW_ANA}, FAST).start()
+    try:
+        send(s1, "alguem@nada.invalid", subject="sem rota")
+
+        def outcome():
+            dsn = [m for m in s1.retr_all("ana") if b"delivery-status" in m]
+            if dsn:
+                return ("bounced", dsn[0].decode("utf-8", "replace"))
+            q = [i for i in s1.queue() if int(i[3]) >= 1]
+            return ("deferred", q[0][5]) if q else None
+        how, text = wait_for("the DNS outcome", outcome)
+        if how == "bounced":    # a resolver answered NXDOMAIN: permanent (5.1.2)
+            check("Status: 5.1.2" in text and "does not exist" in text, text)
+            check(s1.queue() == [], "queue empty")
+        else:                   # no resolver reachable: temporary, kept
+            check(re.search(r"MX lookup for nada\.invalid failed", text), text)
+    finally:
+        s1.stop()
+
+
 if __name__ == "__main__":
     run([test_course_scenario, test_destination_down_then_flush, test_unknown_recipient_bounces,
          test_expired_item_bounces, test_bounce_is_never_bounced, test_route_to_self_is_reported,
          test_no_open_relay, test_smarthost_auth_one_connection, test_per_recipient_results,
          test_starttls_opportunistic, test_smarthost_tls_is_verified,
-         test_many_messages_exactly_once, test_hung_destination_blocks_nobody])
+         test_many_messages_exactly_once, test_hung_destination_blocks_nobody,
+         test_no_route_uses_dns])
