@@ -10,6 +10,12 @@ ways, with a fixed seed (so a failure replays):
   email (policy=SMTP) -> mailcli show / extract: the decoded subject, and
   every attachment's name and bytes (Python writes RFC 2231 names,
   quoted-printable and base64 its own way).
+
+Python's header folder has known faults (a space between two encoded words,
+a character split across words, a fold inside an encoded word); the subject
+is therefore compared with an RFC 2047 reading of the bytes Python wrote, and
+not compared when Python broke an encoded word. ROUNDTRIP_SEED and
+ROUNDTRIP_CASES change the sample (seeds 1-5 x 150 cases pass too).
 """
 import email
 import email.header
@@ -17,6 +23,7 @@ import email.policy
 import hashlib
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -152,9 +159,24 @@ def raw_header(path, name):
     return None
 
 
+def rfc2047_reading(value):
+    """RFC 2047 decoding by Python's legacy decoder, with the bytes of
+    adjacent words in one charset joined before decoding (Python's writer
+    sometimes splits a character across two words)."""
+    merged = []
+    for data, charset in email.header.decode_header(value):
+        if isinstance(data, str):
+            data = data.encode()
+        if merged and merged[-1][1] == charset:
+            merged[-1][0] += data
+        else:
+            merged.append([data, charset])
+    return "".join(d.decode(c or "utf-8", "replace") for d, c in merged)
+
+
 def test_python_to_mailcli():
     rng = random.Random(SEED + 1)
-    exact = 0
+    exact = broken = 0
     for case in range(CASES):
         m = EmailMessage()
         m["From"] = "Ana <ana@lab.test>"
@@ -180,9 +202,14 @@ def test_python_to_mailcli():
         # a fold, which unfolding keeps). Expect what an RFC 2047 reader
         # makes of the bytes written: Python's own legacy decoder.
         head = raw_header(msg, "Subject")
-        expected = str(email.header.make_header(email.header.decode_header(head)))
+        expected = rfc2047_reading(head)
         subj_line = [line for line in r.stdout.decode().splitlines() if line.startswith("Subject")]
-        check(subj_line == ["Subject  " + expected], f"case {case}: {subj_line} != {expected!r}")
+        starts = re.findall(r"=\?[\w.*-]+\?[bBqQ]\?", head)
+        whole = re.findall(r"=\?[\w.*-]+\?[bBqQ]\?[^\s?]*\?=", head)
+        if len(starts) != len(whole):
+            broken += 1	# Python folded inside an encoded word: no right answer
+        else:
+            check(subj_line == ["Subject  " + expected], f"case {case}: {subj_line} != {expected!r}")
         if expected == subject:
             exact += 1
         out = os.path.join(TMP, f"x{case}")
@@ -195,7 +222,8 @@ def test_python_to_mailcli():
                 check(sha(f.read()) == sha(data), f"case {case}: bytes of {name!r}")
         shutil.rmtree(out)
         os.unlink(msg)
-    print(f"  {exact} of {CASES} subjects were written by Python so that they read back unchanged")
+    print(f"  {exact} of {CASES} subjects were written by Python so that they read back unchanged;"
+          f" {broken} had an encoded word broken by Python's folder (not compared)")
     check(exact >= CASES // 2, "most subjects should round-trip")
 
 
