@@ -16,14 +16,12 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -1100,7 +1098,7 @@ int
 store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
     size_t n, int *result)
 {
-	size_t i, ok = 0;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
 		result[i] = -1;
@@ -1117,7 +1115,6 @@ store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 			if (exec_stmt(st, ST_RELEASE, "release savepoint") == -1)
 				goto fail;
 			result[i] = 0;
-			ok++;
 		} else {
 			ds[i]->id = -1;
 			/* Undo this delivery alone; the others stay. */
@@ -1137,7 +1134,6 @@ lost:
 		result[i] = -1;
 		ds[i]->id = -1;
 	}
-	(void)ok;
 	return -1;
 }
 
