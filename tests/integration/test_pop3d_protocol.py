@@ -542,6 +542,22 @@ def test_connection_limit_per_address():
         small.stop()
 
 
+def test_ipv6_loopback():
+    six = Lab(users={"ana": PASSWORDS["ana"]}, host="::1")
+    try:
+        six.start_pop3d()
+        d = Dialog("::1", six.pop3_port)
+        check(d.pop3().startswith("+OK"), "greeting over IPv6")
+        d.pop3("CAPA")
+        check("USER" in d.pop3_multi(), "::1 counts as loopback: plaintext login offered")
+        d.pop3("USER ana")
+        check(d.pop3("PASS " + PASSWORDS["ana"]).startswith("+OK"), "login over IPv6")
+        d.pop3("QUIT")
+        check("client=::1" in six.log("pop3d"), "peer address logged")
+    finally:
+        six.stop()
+
+
 def test_zz_clean_shutdown():
     """SIGTERM stops pop3d with status 0 and no sanitizer report in its log."""
     import signal
@@ -562,4 +578,5 @@ if __name__ == "__main__":
          test_auth_plain_login_cancel, test_failed_logins_delayed_masked_and_vague,
          test_transcript_masks_auth_and_summarises_bodies, test_help_and_hand_typing,
          test_pipelined_commands_answered_in_order, test_hostile_inputs_then_alive,
-         test_implicit_quit_and_logout_line, test_connection_limit_per_address, test_zz_clean_shutdown])
+         test_implicit_quit_and_logout_line, test_connection_limit_per_address,
+         test_ipv6_loopback, test_zz_clean_shutdown])
