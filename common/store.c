@@ -12,16 +12,18 @@
  * Message bodies are read with incremental blob I/O, never whole.
  * Never: SQL outside this file, plaintext passwords, partial deliveries.
  */
-#include <sys/stat.h>
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -191,6 +193,9 @@ struct store {
 	unsigned	 clock;
 	char		 err[512];
 };
+
+/* Serializes the creation of new store files in this process (store_open). */
+static pthread_mutex_t store_create_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 struct store_delivery {
 	char		 sender[STORE_ADDR_MAX + 1];
@@ -507,9 +512,7 @@ int
 store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 {
 	struct store *st;
-	struct stat sb;
-	bool created;
-	int i, rc, version;
+	int fd, saved, i, rc, version;
 
 	*st_r = NULL;
 	if (path == NULL || *path == '\0') {
@@ -517,28 +520,34 @@ store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	/*
-	 * Never open() and close() the file ourselves: closing any descriptor
-	 * of it drops every POSIX lock this process holds on it, those of the
-	 * other connections included (smtpd opens several), after which a
-	 * reader elsewhere may delete the WAL under them. SQLite creates the
-	 * file; a new store holds password hashes, so it is made owner-only
-	 * before anything is written (the -wal and -shm files get its mode).
+	 * A new store holds password hashes: create it owner-only (the -wal
+	 * and -shm files get its mode). Careful: closing any descriptor of the
+	 * file drops every POSIX lock this process holds on it, those of other
+	 * connections included (smtpd opens several), after which a reader
+	 * elsewhere may delete the WAL under them. So the file is created and
+	 * closed only when it did not exist (O_EXCL), and under a mutex that
+	 * every store_open() passes before SQLite opens the file: no connection
+	 * of this process can hold a lock on it yet.
 	 */
-	created = stat(path, &sb) == -1 && errno == ENOENT;
+	pthread_mutex_lock(&store_create_mutex);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	pthread_mutex_unlock(&store_create_mutex);
+	if (fd == -1 && saved != EEXIST) {
+		snprintf(err, errlen, "%s: %s", path, strerror(saved));
+		return -1;
+	}
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, st->db && sqlite3_system_errno(st->db) ?
 		    strerror(sqlite3_system_errno(st->db)) : st->db ? sqlite3_errmsg(st->db) :
 		    sqlite3_errstr(rc));
-		goto fail;
-	}
-	if (created && chmod(path, 0600) == -1 && errno != ENOENT) {
-		snprintf(err, errlen, "%s: chmod: %s", path, strerror(errno));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);

@@ -136,6 +136,17 @@ test_new_file(void **state)
 		sqlite3_close(db);
 	}
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM correio_meta WHERE key='format'"), 1);
+	/* owner-only: it holds password hashes (and so do its -wal, -shm) */
+	{
+		struct stat sb;
+		char wal[700];
+
+		assert_int_equal(stat(f->path, &sb), 0);
+		assert_int_equal(sb.st_mode & 0777, 0600);
+		snprintf(wal, sizeof(wal), "%s-wal", f->path);
+		assert_int_equal(stat(wal, &sb), 0);
+		assert_int_equal(sb.st_mode & 0777, 0600);
+	}
 }
 
 static void
