@@ -2,10 +2,12 @@
  * relay.c - the queue runner: outbound SMTP from the store's queue
  * (RFC 5321 3.3 transactions, 4.5.4.1 retry strategy, 5.1 MX order, 6.1
  * reliable delivery and bounces; RFC 3207 opportunistic STARTTLS; RFC 4954
- * AUTH towards the smarthost). One thread, its own store handle, blocking
- * I/O through the shared SMTP client (mailcli/smtpclient.c), every wait
- * bounded. Items are grouped by route: one connection per destination, one
- * transaction per message carrying all of its recipients there.
+ * AUTH towards the smarthost). A runner thread lists the due items and
+ * groups them by route into jobs; RELAY_WORKERS delivery threads, each with
+ * its own store handle, take one job at a time: one connection per
+ * destination, one transaction per message carrying all of its recipients
+ * there. Blocking I/O through the shared SMTP client (mailcli/smtpclient.c),
+ * every wait bounded; a hung destination holds up only its own job.
  * Must never: bounce to the null sender, delete an item before its fate is
  * on disk (delivered, or its bounce committed), or touch smtpd's event loop.
  */
@@ -39,6 +41,7 @@
 #define RELAY_CHUNK		65536	/* octets read from the store per write */
 #define RELAY_STOP_GRACE	3	/* seconds a delivery may finish at shutdown */
 #define RELAY_WORKERS		8	/* destinations delivered to at the same time */
+#define RELAY_RUN_MAX		2000	/* queue items handed out per run (memory bound) */
 
 enum outcome {
 	OUT_PENDING,		/* not tried in this run: left as it is */
@@ -894,7 +897,7 @@ relay_run(struct relay *r)
 	struct job *j, **tail;
 	struct mx_route rt;
 	char err[256];
-	size_t n = 0, i, a, b, queued = 0;
+	size_t n = 0, nw, i, a, b, queued = 0;
 
 	/*
 	 * The lock is held from the listing to the hand-out: a worker settles
@@ -910,25 +913,28 @@ relay_run(struct relay *r)
 	}
 	if (n == 0)
 		goto out;
-	if ((w = calloc(n, sizeof(*w))) == NULL) {
+	if ((w = calloc(n < RELAY_RUN_MAX ? n : RELAY_RUN_MAX, sizeof(*w))) == NULL) {
 		log_warnx("relay: out of memory for %zu queue items", n);
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		w[i].q = items[i];
+	/* Items of a destination being delivered wait for the next run; the
+	 * others are taken, at most RELAY_RUN_MAX of them (oldest first). */
+	for (i = 0, nw = 0; i < n && nw < RELAY_RUN_MAX; i++) {
 		if (mx_select(r->cfg, rcpt_domain(items[i].rcpt), &rt, err, sizeof(err)) == 0)
-			snprintf(w[i].key, sizeof(w[i].key), "%s", rt.key);
+			snprintf(w[nw].key, sizeof(w[nw].key), "%s", rt.key);
 		else	/* unroutable: a job of its own, deliver_group bounces it */
-			textf(w[i].key, sizeof(w[i].key), "bad %s", items[i].rcpt);
+			textf(w[nw].key, sizeof(w[nw].key), "bad %s", items[i].rcpt);
+		if (key_busy(r, w[nw].key))
+			continue;
+		w[nw++].q = items[i];
 	}
+	n = nw;
 	qsort(w, n, sizeof(*w), work_cmp);
 	for (tail = &r->jobs; *tail != NULL; tail = &(*tail)->next)
 		;
 	for (a = 0; a < n && !r->stop; a = b) {
 		for (b = a + 1; b < n && strcmp(w[b].key, w[a].key) == 0; b++)
 			;
-		if (key_busy(r, w[a].key))
-			continue;
 		if ((j = calloc(1, sizeof(*j))) == NULL ||
 		    (j->w = malloc((b - a) * sizeof(*w))) == NULL) {
 			free(j);
