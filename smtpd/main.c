@@ -166,6 +166,7 @@ main(int argc, char **argv)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = &cfg;
+	srv.inflight_max = SMTP_INFLIGHT_MAX;
 	if (cfg.tls_cert[0] != '\0') {
 		if ((srv.ssl_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof(err))) == NULL)
 			fatalx("TLS: %s", err);

@@ -290,6 +290,7 @@ cmd_mail(void *session, char *args, struct reply *r)
 		return;
 	}
 	tx->from = from;
+	tx->inflight = &s->srv->inflight;
 	mailaddr_format(&from, tx->from_str, sizeof(tx->from_str));
 	tx->smtputf8 = smtputf8;
 	tx->body8bit = body8;

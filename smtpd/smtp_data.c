@@ -152,6 +152,7 @@ data_end(struct smtp_session *s)
 		[DATA_OK] = "ok", [DATA_ERR_SIZE] = "size", [DATA_ERR_BARE_LF] = "bare-lf",
 		[DATA_ERR_BARE_CR] = "bare-cr", [DATA_ERR_LINE] = "line-too-long",
 		[DATA_ERR_LOOP] = "loop", [DATA_ERR_STORE] = "memory",
+		[DATA_ERR_BUSY] = "busy",
 	};
 
 	smtp_transcript_note(s, "end of message text: %zu octets in %zu lines", tx->size, tx->lines);
@@ -179,6 +180,10 @@ data_end(struct smtp_session *s)
 	case DATA_ERR_LOOP:
 		reply_set(&r, 554, "5.4.6", "Mail loop: more than %ld Received: headers; nothing "
 		    "was delivered", lim->max_received_headers);
+		break;
+	case DATA_ERR_BUSY:
+		reply_set(&r, 452, "4.3.1", "Insufficient system storage: too much mail in progress; "
+		    "nothing was delivered, try again in a few minutes");
 		break;
 	case DATA_ERR_STORE:
 		reply_set(&r, 451, "4.3.0", "Out of memory; nothing was delivered, try again later");
@@ -256,7 +261,16 @@ smtp_data_line(struct smtp_session *s, enum line_status st, const char *line, si
 	tx->size += len + 2;
 	if (tx->error != DATA_OK)
 		return;		/* keep reading, store nothing more */
+	/* The one place SMTP_INFLIGHT_MAX is enforced. */
+	if (s->srv->inflight_max > 0 && s->srv->inflight + len + 2 > s->srv->inflight_max) {
+		latch(tx, DATA_ERR_BUSY);
+		return;
+	}
 	if (store_delivery_body(tx->d, line, len) == -1 ||
-	    store_delivery_body(tx->d, "\r\n", 2) == -1)
+	    store_delivery_body(tx->d, "\r\n", 2) == -1) {
 		latch(tx, DATA_ERR_STORE);
+		return;
+	}
+	tx->charged += len + 2;
+	s->srv->inflight += len + 2;
 }

@@ -101,6 +101,8 @@ smtp_tx_free(struct smtp_tx **txp)
 
 	if (tx == NULL)
 		return;
+	if (tx->inflight != NULL)
+		*tx->inflight -= tx->charged;
 	store_delivery_free(&tx->d);
 	buf_free(&tx->rcpts);
 	free(tx);

@@ -44,6 +44,10 @@
 /* Seconds after the session's own timeout (which sends 421) before net.c's
  * socket timeout cuts a connection that does not even take the 421. */
 #define SMTP_TIMEOUT_GRACE	30
+/* Message text all sessions together may hold in memory before DATA is
+ * refused with 452 4.3.1 (each session alone is bounded by max_message_size;
+ * this bounds the sum, e.g. 1000 connections x 25 MB). */
+#define SMTP_INFLIGHT_MAX	((size_t)512 * 1024 * 1024)
 
 enum smtp_state {
 	SMTP_S_REFUSED,		/* 554 greeting sent: only QUIT (RFC 5321 3.1) */
@@ -66,7 +70,8 @@ enum smtp_data_error {
 	DATA_ERR_BARE_CR,	/* a bare CR: 554 5.5.2 */
 	DATA_ERR_LINE,		/* a line over smtp_data_line_max: 500 5.5.2 */
 	DATA_ERR_LOOP,		/* too many Received: headers: 554 5.4.6 */
-	DATA_ERR_STORE		/* out of memory: 451 4.3.0 */
+	DATA_ERR_STORE,		/* out of memory: 451 4.3.0 */
+	DATA_ERR_BUSY		/* SMTP_INFLIGHT_MAX reached: 452 4.3.1 */
 };
 
 /* One message: from MAIL until RSET, HELO/EHLO or the end of DATA. */
@@ -89,6 +94,8 @@ struct smtp_tx {
 	size_t		 size;		/* octets of message text from the client */
 	size_t		 lines;
 	enum smtp_data_error error;
+	size_t		*inflight;	/* the server's total, charged with ... */
+	size_t		 charged;	/* ... the octets this message holds */
 };
 
 enum smtp_auth_step {
@@ -110,6 +117,8 @@ struct smtp_server {
 	struct smtp_worker	*checker;	/* password verification */
 	void			*ssl_ctx;	/* SSL_CTX * or NULL */
 	bool			 refusing;	/* greet every session with 554 (only QUIT) */
+	size_t			 inflight;	/* message octets held by all sessions */
+	size_t			 inflight_max;	/* SMTP_INFLIGHT_MAX; 0: no limit */
 	unsigned long		 nsessions;
 };
 

@@ -306,6 +306,9 @@ test_dialogs(void **state)
 				    (long long)r.stored, d->stored);
 			if (d->body != NULL && strcmp(r.last_body, d->body) != 0)
 				fail_msg("%s (chunk %zu): stored %s", d->name, chunk, r.last_body);
+			if (srv.inflight != 0)
+				fail_msg("%s (chunk %zu): %zu octets still charged", d->name, chunk,
+				    srv.inflight);
 		}
 	}
 }
@@ -337,12 +340,37 @@ test_refused_service(void **state)
 	drive_role = ROLE_INBOUND;
 }
 
+/* All sessions together hold at most inflight_max octets of message text;
+ * past it DATA is refused with 452 4.3.1, and the budget is given back. */
+static void
+test_inflight_budget(void **state)
+{
+	static const char input[] = ENVELOPE "Subject: big\r\n\r\n"
+	    "0123456789012345678901234567890123456789\r\n"
+	    "0123456789012345678901234567890123456789\r\n.\r\nQUIT\r\n";
+	struct result r;
+
+	(void)state;
+	srv.inflight_max = 60;
+	drive(input, strlen(input), 0, &r);
+	assert_string_equal(r.codes, "220 250 250 250 354 452 221");
+	assert_int_equal(r.stored, 0);
+	assert_int_equal(srv.inflight, 0);
+	srv.inflight_max = 1000;
+	drive(input, strlen(input), 3, &r);
+	assert_string_equal(r.codes, "220 250 250 250 354 250 221");
+	assert_int_equal(r.stored, 1);
+	assert_int_equal(srv.inflight, 0);
+	srv.inflight_max = 0;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dialogs),
 		cmocka_unit_test(test_refused_service),
+		cmocka_unit_test(test_inflight_budget),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
