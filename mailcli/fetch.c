@@ -815,6 +815,15 @@ fetch_maildir_one(struct fetch_opts *o, struct pop3client *p, unsigned long num,
 		unlink(tmp);
 		return -1;
 	}
+	/* The new name must be on disk too before the server may delete it. */
+	snprintf(dst, sizeof(dst), "%s/new", o->maildir);
+	if ((fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 || fsync(fd) == -1) {
+		fprintf(stderr, "mailcli fetch: fsync %s: %s\n", dst, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
 	*octets_r = s.octets;
 	return 0;
 }

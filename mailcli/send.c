@@ -176,8 +176,11 @@ session_start(struct send_opts *o, struct smtpclient *s, SSL_CTX **ctx)
 fail:
 	if (r == -1)
 		fprintf(stderr, "mailcli send: %s\n", s->err);
-	else
+	else {
 		refused(stage, &s->reply);
+		if (s->reply.code != 421)	/* the session is still in step: leave politely */
+			smtpclient_quit(s);
+	}
 	return -1;
 }
 

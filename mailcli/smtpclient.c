@@ -109,10 +109,12 @@ command(struct smtpclient *s, bool secret, const char *fmt, ...)
 	return 0;
 }
 
+/* 0 for a 2xx completion, 1 for anything else (a 3xx where a completion
+ * was due is as bad as a refusal: we would be out of step). */
 static int
 positive(const struct smtpclient *s)
 {
-	return s->reply.code >= 200 && s->reply.code < 400 ? 0 : 1;
+	return s->reply.code / 100 == 2 ? 0 : 1;
 }
 
 void
