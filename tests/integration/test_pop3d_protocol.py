@@ -558,6 +558,37 @@ def test_ipv6_loopback():
         six.stop()
 
 
+def test_drops_privileges_when_root():
+    if os.geteuid() != 0:
+        print("skip: not root")
+        return
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    lab2 = Lab(users={"ana": PASSWORDS["ana"]}, config_extra="[smtpd]\nuser = nobody\n")
+    try:
+        lab2.admin("deliver", "ana", stdin=msg("priv", "x\r\n"))
+        # the service user must be able to use the store
+        os.chmod(os.path.dirname(lab2.dir), 0o711)
+        os.chmod(lab2.dir, 0o777)
+        for f in os.listdir(lab2.dir):
+            os.chmod(os.path.join(lab2.dir, f), 0o666)
+        lab2.start_pop3d()
+        with open(f"/proc/{lab2.pop3d.pid}/status") as f:
+            uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]
+        check(all(int(u) == nobody.pw_uid for u in uids), f"running as nobody: {uids}")
+        d = Dialog(lab2.host, lab2.pop3_port)
+        d.pop3()
+        d.pop3("USER ana")
+        check(d.pop3("PASS " + PASSWORDS["ana"]).startswith("+OK"), "login as nobody")
+        check(d.pop3("RETR 1").startswith("+OK"), "RETR as nobody")
+        check(b"Subject: priv" in raw_multi(d), "message read")
+        check(d.pop3("DELE 1").startswith("+OK"), "DELE")
+        check(d.pop3("QUIT").startswith("+OK"), "QUIT writes the store as nobody")
+        check("event=privileges-dropped user=nobody" in lab2.log("pop3d"), "logged")
+    finally:
+        lab2.stop()
+
+
 def test_zz_clean_shutdown():
     """SIGTERM stops pop3d with status 0 and no sanitizer report in its log."""
     import signal
@@ -579,4 +610,4 @@ if __name__ == "__main__":
          test_transcript_masks_auth_and_summarises_bodies, test_help_and_hand_typing,
          test_pipelined_commands_answered_in_order, test_hostile_inputs_then_alive,
          test_implicit_quit_and_logout_line, test_connection_limit_per_address,
-         test_ipv6_loopback, test_zz_clean_shutdown])
+         test_ipv6_loopback, test_drops_privileges_when_root, test_zz_clean_shutdown])
