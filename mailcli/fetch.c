@@ -369,9 +369,8 @@ do_inbox(struct fetch_opts *o, struct pop3client *p)
 	}
 	for (k = 0; k < n; k++)
 		total += v[k].size;
-	human_size(total, sz, sizeof(sz));
-	printf("%zu message%s, %s (%s@%s)\n", n, n == 1 ? "" : "s", sz, o->conf.user,
-	    o->conf.host);
+	printf("%zu message%s, %llu octets (%s@%s)\n", n, n == 1 ? "" : "s",
+	    (unsigned long long)total, o->conf.user, o->conf.host);
 	if (n > 0)
 		printf("%4s  %6s  %-16s  %-24s  %s\n", "N", "SIZE", "DATE", "FROM", "SUBJECT");
 	buf_init(&hdr, 1024 * 1024);

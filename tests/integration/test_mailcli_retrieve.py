@@ -164,6 +164,23 @@ def test_unsafe_attachment_names_are_made_safe():
     check(not os.path.exists(os.path.join(WORK, "etc", "evil.txt")), "escaped the directory")
 
 
+def test_read_converts_charsets_to_utf8():
+    empty_mailbox()
+    latin = ("From: =?iso-8859-1?q?Jo=E3o?= <joao@lab.test>\r\nTo: bob@lab.test\r\n"
+             "Subject: =?iso-8859-1?q?Reuni=E3o?=\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: text/plain; charset=iso-8859-1\r\n"
+             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+             "A reuni=E3o =E9 amanh=E3, na sala de aula.\r\n")
+    lab.admin("deliver", "bob", stdin=latin)
+    p = pop("read", "1")
+    check(p.returncode == 0, p.stderr)
+    check("Subject: Reunião" in p.stdout and "João" in p.stdout, p.stdout)
+    check("A reunião é amanhã, na sala de aula." in p.stdout, f"not converted:\n{p.stdout}")
+    check("(this message has no text part)" not in p.stdout, p.stdout)
+    nums, out = inbox_numbers()
+    check("Reunião" in out and "João" in out, out)
+
+
 def test_fetch_maildir_resumes_by_uidl_and_reads_with_python():
     empty_mailbox()
     for k in range(3):
@@ -262,6 +279,7 @@ def test_daemons_still_alive():
 
 if __name__ == "__main__":
     run([test_send_then_inbox_read_save_round_trip, test_unsafe_attachment_names_are_made_safe,
+         test_read_converts_charsets_to_utf8,
          test_fetch_maildir_resumes_by_uidl_and_reads_with_python,
          test_fetch_mbox_with_from_quoting, test_delete_and_errors,
          test_trace_pop3_masks_and_summarises, test_daemons_still_alive])
