@@ -37,7 +37,8 @@ struct clientconn {
 /*
  * Connect to host:port (a name or a literal; every address getaddrinfo gives
  * is tried in turn), each attempt bounded by timeout_s. max_line bounds a
- * received line. Returns 0, or -1 with the reason in c->err.
+ * received line. Returns 0, or -1 with the reason in c->err. SIGPIPE is set
+ * to be ignored for the process (a peer that goes away must give an error).
  */
 int	clientconn_open(struct clientconn *c, const char *host, const char *port,
 	    int timeout_s, size_t max_line, FILE *trace);

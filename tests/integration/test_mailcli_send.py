@@ -44,13 +44,6 @@ def server(lab, role="inbound"):
     return f"{lab.host}:{ports[role]}"
 
 
-def count(lab, account):
-    """Messages in an account's mailbox, read straight from the store."""
-    out = lab.sql("SELECT COUNT(*) FROM mailbox m JOIN accounts a ON a.id = m.account_id "
-                  f"WHERE a.name = '{account}';")
-    return int(out.strip() or 0)
-
-
 def count_msgs(lab, account):
     """Messages for account as POP3 sees them (independent of the schema)."""
     import poplib
