@@ -374,6 +374,27 @@ def test_password_prompt_does_not_echo():
     check(b"(bob@" in out, f"no inbox listing: {out!r}")
 
 
+def test_ipv6_literal_server():
+    try:
+        v6 = Lab(host="::1")
+        ports = v6.start_smtpd(roles=("inbound",))
+        v6.start_pop3d()
+    except Exception as e:  # noqa: BLE001 - no IPv6 loopback here: nothing to test
+        print(f"skipping IPv6: {e}")
+        return
+    try:
+        p = mailcli("send", "--server", f"[::1]:{ports['inbound']}", "--trace", "--from",
+                    "ana@lab.test", "--to", "bob@lab.test", "--subject", "v6", "--text", "x", lab=v6)
+        check(p.returncode == 0, p.stderr)
+        check(f"[connected to [::1]:{ports['inbound']}]" in p.stdout, p.stdout[:300])
+        check(re.search(r"^C: EHLO \S+", p.stdout, re.M) is not None, p.stdout[:300])
+        p = mailcli("inbox", "--server", f"[::1]:{v6.pop3_port}", "--user", "bob", lab=v6,
+                    env={"MAILCLI_PASSWORD": PASSWORDS["bob"]})
+        check(p.returncode == 0 and "v6" in p.stdout, p.stdout + p.stderr)
+    finally:
+        v6.stop()
+
+
 def test_server_still_alive():
     p = mailcli("probe", f"smtp://{server(plain)}")
     check(p.returncode == 0, "smtpd gone")
@@ -389,4 +410,5 @@ if __name__ == "__main__":
          test_no_password_without_terminal, test_unreachable_server, test_usage_errors,
          test_probe_smtp_and_pop3_plain, test_probe_shows_certificate,
          test_implicit_tls_smtps_and_pop3s, test_password_prompt_does_not_echo,
+         test_ipv6_literal_server,
          test_server_still_alive])
