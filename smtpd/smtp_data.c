@@ -222,10 +222,23 @@ smtp_data_line(struct smtp_session *s, enum line_status st, const char *line, si
 	struct smtp_tx *tx = s->tx;
 	bool crlf = eol == EOL_CRLF;
 
+	if (tx->tail_pending) {
+		/* The over-long line before this one has ended by now. */
+		tx->tail_pending = false;
+		tx->prev_crlf = s->tail_eol == EOL_CRLF;
+		if (!tx->prev_crlf && !tx->nc_mode)
+			latch(tx, DATA_ERR_BARE_LF);
+	}
 	if (st == LINE_TOO_LONG) {
 		latch(tx, DATA_ERR_LINE);
-		tx->prev_crlf = crlf;
 		tx->lines++;
+		if (eol == EOL_NONE) {
+			tx->tail_pending = true;	/* its tail is still coming */
+			return;
+		}
+		tx->prev_crlf = crlf;
+		if (!crlf && !tx->nc_mode)
+			latch(tx, DATA_ERR_BARE_LF);
 		return;
 	}
 	/* The end of the data (see the file comment). */

@@ -360,7 +360,20 @@ session_process(struct smtp_session *s)
 				return;
 			if (evbuffer_peek(in, (ev_ssize_t)n, NULL, &vec, 1) < 1)
 				return;
-			n = linebuf_feed(&s->lb, vec.iov_base, vec.iov_len < n ? vec.iov_len : n);
+			if (vec.iov_len < n)
+				n = vec.iov_len;
+			/* The reader drops the tail of an over-long line without
+			 * telling how it ended; DATA needs to know (a bare LF there
+			 * must not let "." CRLF end the text). */
+			if (s->lb.discarding && s->lb.start == s->lb.len) {
+				const char *p = vec.iov_base, *lf = memchr(p, '\n', n);
+				if (lf != NULL)
+					s->tail_eol = (lf > p ? lf[-1] : s->last_byte) == '\r' ?
+					    EOL_CRLF : EOL_LF;
+			}
+			n = linebuf_feed(&s->lb, vec.iov_base, n);
+			if (n > 0)
+				s->last_byte = ((const char *)vec.iov_base)[n - 1];
 			evbuffer_drain(in, n);
 			continue;
 		}

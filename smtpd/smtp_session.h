@@ -89,6 +89,7 @@ struct smtp_tx {
 	/* DATA reader */
 	bool		 nc_mode;	/* DATA came with a bare LF: a person on nc */
 	bool		 prev_crlf;	/* the previous data line ended in CRLF */
+	bool		 tail_pending;	/* an over-long line's ending is not known yet */
 	bool		 in_header;	/* still in the header section */
 	long		 received;	/* Received: headers seen */
 	size_t		 size;		/* octets of message text from the client */
@@ -149,6 +150,9 @@ struct smtp_session {
 	bool			 starttls;	/* start TLS once the 220 is queued */
 	bool			 gone;		/* connection closed while busy */
 	struct linebuf		 lb;
+	char			 last_byte;	/* the last byte fed to lb */
+	enum line_eol		 tail_eol;	/* how the last over-long line ended (its
+						 * tail was dropped by lb, unseen) */
 	struct transcript	 tr;
 	long			 tr_lines;
 	struct smtp_tx		*tx;

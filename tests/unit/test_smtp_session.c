@@ -277,6 +277,14 @@ static const struct dialog dialogs[] = {
 	  "220 250 250 221", 0, NULL },
 	{ "long data line latched", ENVELOPE "Subject: l\r\n\r\n" X1000
 	  "\r\nafter\r\n.\r\nNOOP\r\n", "220 250 250 250 354 500 250", 0, NULL },
+	{ "over-long line right before the end", ENVELOPE "Subject: l\r\n\r\n" X1000 X1000 "\r\n.\r\nNOOP\r\n",
+	  "220 250 250 250 354 500 250", 0, NULL },
+	{ "over-long line ended by a bare LF cannot end the data",
+	  ENVELOPE "Subject: l\r\n\r\n" X1000 X1000 "\n.\r\nMAIL FROM:<x@lab.test>\r\n"
+	  "RCPT TO:<bob@lab.test>\r\nDATA\r\nSubject: SMUGGLED\r\n\r\nevil\r\n.\r\nQUIT\r\n",
+	  "220 250 250 250 354 500 221", 0, NULL },
+	{ "nc mode: over-long line then dot", "HELO nc\nMAIL FROM:<ana@lab.test>\nRCPT TO:<bob@lab.test>\n"
+	  "DATA\n" X1000 X1000 "\n.\nQUIT\n", "220 250 250 250 354 500 221", 0, NULL },
 	{ "sequence errors then a message", "RCPT TO:<bob@lab.test>\r\nEHLO c\r\nDATA\r\n"
 	  "MAIL FROM:<ana@lab.test>\r\nDATA\r\nRCPT TO:<bob@lab.test>\r\nDATA\r\nok\r\n.\r\n",
 	  "220 503 250 503 250 503 250 354 250", 1, "ok\r\n" },
