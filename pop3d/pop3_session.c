@@ -423,6 +423,12 @@ session_process(struct pop3_session *s)
 	s->in_input = true;
 	in = s->io->input(s->conn);
 	while (!s->busy && !s->close_req && !s->tls_pending) {
+		if (evbuffer_get_length(session_out(s)) >= POP3_OUTBUF_HIGH) {
+			/* A client pipelining without reading: answer the rest
+			 * when the output drains (pop3_session_drained). */
+			s->output_full = true;
+			break;
+		}
 		st = linebuf_next(&s->lb, &line, &len, &eol);
 		if (st == LINE_MORE) {
 			size_t avail = in ? evbuffer_get_length(in) : 0;
@@ -470,8 +476,16 @@ pop3_session_drained(struct pop3_session *s)
 {
 	int rc;
 
-	if (s->stream == NULL || s->close_req)
+	if (s->close_req)
 		return;
+	if (s->stream == NULL) {
+		if (s->output_full && !s->busy) {
+			s->output_full = false;
+			session_process(s);
+			session_settle(s);
+		}
+		return;
+	}
 	rc = pop3_stream_run(s, session_out(s));
 	if (rc == 0)
 		return;

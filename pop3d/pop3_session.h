@@ -171,6 +171,7 @@ struct pop3_session {
 	struct event	*touch_ev;		/* keeps the mailbox lock fresh */
 	struct pop3_auth_job *auth_job;		/* verification in flight, or NULL */
 	bool		 busy;			/* a stream or a delay holds the input */
+	bool		 output_full;		/* input left unread until the output drains */
 	bool		 close_req;		/* close once the output is flushed */
 	bool		 closed;		/* close already requested from io */
 	bool		 in_input;		/* inside pop3_session_input */

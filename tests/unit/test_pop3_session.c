@@ -477,6 +477,43 @@ test_retr_backpressure_and_pipelining(void **state)
 	close_session(&f, s);
 }
 
+/* A client that pipelines many commands and does not read: the output
+ * stays bounded, and every command is answered once it reads. */
+static void
+test_pipelined_flood_bounded(void **state)
+{
+	struct fake f;
+	struct pop3_session *s;
+	size_t i, n, maxq = 0, answered = 0;
+	const size_t count = 50000;
+	char *p;
+
+	(void)state;
+	s = open_session(&f, "127.0.0.1", false);
+	evbuffer_drain(f.out, evbuffer_get_length(f.out));
+	for (i = 0; i < count; i++)
+		evbuffer_add(f.in, "NOOP\r\n", 6);
+	pop3_session_input(s);
+	assert_true(evbuffer_get_length(f.out) <= POP3_OUTBUF_HIGH + 64);
+	assert_true(evbuffer_get_length(f.in) > 0);	/* the rest waits */
+	while (answered < count) {
+		n = evbuffer_get_length(f.out);
+		assert_true(n > 0);
+		if (n > maxq)
+			maxq = n;
+		p = (char *)evbuffer_pullup(f.out, -1);
+		for (i = 0; i + 5 <= n; i += 5)
+			assert_memory_equal(p + i, "+OK\r\n", 5);
+		answered += n / 5;
+		evbuffer_drain(f.out, n);
+		pop3_session_drained(s);
+	}
+	assert_int_equal(answered, count);
+	assert_true(maxq <= POP3_OUTBUF_HIGH + 64);
+	assert_int_equal(evbuffer_get_length(f.out), 0);
+	close_session(&f, s);
+}
+
 int
 main(void)
 {
@@ -485,6 +522,7 @@ main(void)
 		cmocka_unit_test(test_stls_discards_pipelined_input),
 		cmocka_unit_test(test_top_across_chunk_boundary),
 		cmocka_unit_test(test_retr_backpressure_and_pipelining),
+		cmocka_unit_test(test_pipelined_flood_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
