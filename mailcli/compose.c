@@ -59,11 +59,12 @@ static const struct compose_optdef {
 	{ "dry-run",       CO_DRY_RUN,       false, "          show the envelope beside the headers, write nothing" },
 };
 
-/* Headers that options produce; --header may not set them. */
+/* Headers that options or compose produce, and the trace fields that only
+ * delivery adds (RFC 5321 4.4); --header may not set them. */
 static const char *const reserved_headers[] = {
 	"from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id",
 	"mime-version", "content-type", "content-transfer-encoding",
-	"content-disposition", "sender", NULL,
+	"content-disposition", "sender", "return-path", "received", NULL,
 };
 
 static void
@@ -307,8 +308,8 @@ parse_header_opt(struct compose_opts *o, const char *v, char *err, size_t errlen
 	}
 	for (r = reserved_headers; *r; r++)
 		if (strlen(*r) == namelen && strncasecmp(v, *r, namelen) == 0) {
-			seterr(err, errlen, "--header: %.*s is set by its own option or by compose",
-			    (int)namelen, v);
+			seterr(err, errlen, "--header: %.*s is set by its own option or by compose "
+			    "(or, for trace fields, at delivery)", (int)namelen, v);
 			return -1;
 		}
 	if (!valid_text(colon + 1)) {
