@@ -20,6 +20,13 @@ import zlib
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, check, run, PASSWORDS  # noqa: E402
 
+# A private parent for the labs' directories: on the shared development
+# machine /tmp/correio-test-* directories were seen vanishing under running tests.
+import atexit as _atexit, shutil as _shutil  # noqa: E402
+tempfile.tempdir = tempfile.mkdtemp(prefix="mailcli-tests-")
+if not os.environ.get("CORREIO_KEEP"):
+    _atexit.register(_shutil.rmtree, tempfile.tempdir, True)
+
 lab = Lab()
 sports = lab.start_smtpd(roles=("inbound",))
 lab.start_pop3d()

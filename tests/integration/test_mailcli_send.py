@@ -18,6 +18,13 @@ import tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, check, run, PASSWORDS, MAILCLI  # noqa: E402
 
+# A private parent for the labs' directories: on the shared development
+# machine /tmp/correio-test-* directories were seen vanishing under running tests.
+import atexit as _atexit, shutil as _shutil  # noqa: E402
+tempfile.tempdir = tempfile.mkdtemp(prefix="mailcli-tests-")
+if not os.environ.get("CORREIO_KEEP"):
+    _atexit.register(_shutil.rmtree, tempfile.tempdir, True)
+
 plain = Lab(config_extra="[limits]\nmax_message_size = 200000\n")
 pports = plain.start_smtpd(roles=("inbound", "submission"))
 plain.start_pop3d()
