@@ -647,6 +647,48 @@ mime_free(struct mime_part **rootp)
 
 /* ---- decoding ---- */
 
+static const bool *
+b64_alphabet(void)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static bool in_alphabet[256];	/* filled once (mailcli is single-threaded) */
+	size_t k;
+
+	if (!in_alphabet['A'])
+		for (k = 0; alphabet[k] != '\0'; k++)
+			in_alphabet[(unsigned char)alphabet[k]] = true;
+	return in_alphabet;
+}
+
+/*
+ * The size decode_stream's base64 branch produces, without decoding: the
+ * same filter (alphabet kept, '=' only where it ends a group of 2 or 3), and
+ * each group of k characters giving (k * 6) / 8 bytes.
+ */
+static uint64_t
+b64_decoded_size(const char *s, size_t n)
+{
+	const bool *in_alphabet = b64_alphabet();
+	uint64_t full = 0, size = 0;
+	unsigned phase = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (in_alphabet[c]) {
+			if (++phase == 4) {
+				full++;
+				phase = 0;
+			}
+		} else if (c == '=' && (phase == 2 || phase == 3)) {
+			size += phase - 1;
+			phase = 0;
+		}
+	}
+	return size + full * 3 + (phase >= 2 ? phase - 1 : 0);
+}
+
 static int
 decode_stream(const struct mime_part *p, decode_cb cb, void *ctx)
 {
@@ -654,9 +696,7 @@ decode_stream(const struct mime_part *p, decode_cb cb, void *ctx)
 	size_t n = p->bodylen, i, k;
 
 	if (strcmp(p->encoding, "base64") == 0) {
-		static const char alphabet[] =
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-		static bool in_alphabet[256];	/* filled once; the same table every call */
+		const bool *in_alphabet = b64_alphabet();
 		struct b64_mime_decoder d;
 		char *in, *out;
 		unsigned phase = 0;	/* alphabet characters in the current group */
@@ -667,9 +707,6 @@ decode_stream(const struct mime_part *p, decode_cb cb, void *ctx)
 			free(in);
 			return -1;
 		}
-		if (!in_alphabet['A'])
-			for (k = 0; alphabet[k] != '\0'; k++)
-				in_alphabet[(unsigned char)alphabet[k]] = true;
 		b64_mime_decode_init(&d);
 		for (i = 0; i < n && rc == 0;) {
 			/* keep the alphabet and only padding the decoder will accept */
@@ -828,6 +865,8 @@ print_part(FILE *out, const struct mime_part *p, const char *path)
 	put_safe(out, p->encoding);
 	if (strncmp(p->type, "multipart/", 10) == 0)
 		size = p->bodylen;
+	else if (strcmp(p->encoding, "base64") == 0)
+		size = b64_decoded_size(p->body, p->bodylen);	/* no need to decode */
 	else
 		(void)decode_stream(p, count_cb, &size);
 	fprintf(out, ", %llu bytes", (unsigned long long)size);

@@ -72,6 +72,42 @@ signature(const struct mime_part *p, struct buf *out)
 	}
 }
 
+static void
+collect_sizes(const struct mime_part *p, uint64_t *v, size_t *n)
+{
+	for (; p != NULL; p = p->next) {
+		v[(*n)++] = strncmp(p->type, "multipart/", 10) == 0 ? p->bodylen : decoded_size(p);
+		collect_sizes(p->child, v, n);
+	}
+}
+
+/* The sizes mime_print_tree prints (counted without decoding for base64)
+ * are the sizes mime_decode_body produces, part by part. */
+static void
+check_tree_sizes(const struct mime_part *root)
+{
+	uint64_t want[MIME_MAX_PARTS];
+	size_t n = 0, k = 0, len = 0;
+	char *text = NULL, *line, *save, *b;
+	FILE *f = open_memstream(&text, &len);
+
+	collect_sizes(root, want, &n);
+	mime_print_tree(f, root);
+	fclose(f);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		b = strstr(line, " bytes");
+		assert_non_null(b);
+		while (b > line && b[-1] >= '0' && b[-1] <= '9')
+			b--;
+		assert_true(k < n);
+		if (strtoull(b, NULL, 10) != want[k])
+			fail_msg("tree line '%s': size should be %llu", line, (unsigned long long)want[k]);
+		k++;
+	}
+	assert_int_equal(k, n);
+	free(text);
+}
+
 static const struct {
 	const char *file;
 	const char *sig;
@@ -166,6 +202,7 @@ test_corpus_trees(void **state)
 		if (strcmp(sig.data, corpus[i].sig) != 0)
 			fail_msg("%s:\n%s\nexpected:\n%s", corpus[i].file, sig.data, corpus[i].sig);
 		mime_print_tree(null, root);
+		check_tree_sizes(root);
 		buf_free(&sig);
 		mime_free(&root);
 		assert_null(root);
@@ -339,7 +376,7 @@ test_every_prefix(void **state)
 			count = 0;
 			maxdepth = 0;
 			walk_all(root, null, &count, &maxdepth);
-			mime_print_tree(null, root);
+			check_tree_sizes(root);
 			(void)mime_text_part(root);
 			mime_free(&root);
 			free(copy);
@@ -470,7 +507,7 @@ test_token_soup(void **state)
 		count = 0;
 		maxdepth = 0;
 		walk_all(root, null, &count, &maxdepth);
-		mime_print_tree(null, root);
+		check_tree_sizes(root);
 		mime_free(&root);
 		free(copy);
 	}
