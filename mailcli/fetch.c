@@ -34,6 +34,7 @@
 #define FETCH_MESSAGE_MAX	(1024UL * 1024 * 1024)	/* read/save hold one message in memory */
 #define FETCH_UIDL_MAX		(64UL * 1024 * 1024)	/* size of a resume state file */
 #define FETCH_LOCK_WAIT		30			/* seconds to wait for an mbox lock */
+#define FETCH_PIPELINE_BATCH	50			/* TOP commands written at once */
 
 enum fetch_cmd { CMD_INBOX, CMD_READ, CMD_SAVE, CMD_DELETE, CMD_FETCH };
 
@@ -360,7 +361,7 @@ do_inbox(struct fetch_opts *o, struct pop3client *p)
 	struct buf hdr;
 	char date[128], from[512], subj[1024], tmp[1024], sz[32];
 	uint64_t total = 0;
-	size_t n, k;
+	size_t n, k, j, batch = p->caps.pipelining ? FETCH_PIPELINE_BATCH : 1;
 	int r;
 
 	if ((r = pop3client_list(p, false, &v, &n)) != 0) {
@@ -375,9 +376,19 @@ do_inbox(struct fetch_opts *o, struct pop3client *p)
 		printf("%4s  %6s  %-16s  %-24s  %s\n", "N", "SIZE", "DATE", "FROM", "SUBJECT");
 	buf_init(&hdr, 1024 * 1024);
 	for (k = 0; k < n; k++) {
+		/* With PIPELINING the TOPs go out in batches: one round trip
+		 * for many messages instead of one each. */
+		if (k % batch == 0)
+			for (j = k; j < n && j < k + batch; j++)
+				if (pop3client_queue(p, "TOP %lu 0", v[j].num) == -1)
+					break;
+		if (p->broken) {
+			cmd_failed(o, p, -1, "TOP");
+			break;
+		}
 		buf_reset(&hdr);
 		date[0] = from[0] = subj[0] = '\0';
-		r = pop3client_top(p, v[k].num, 0, buf_line, &hdr);
+		r = pop3client_response(p, true, buf_line, &hdr);
 		if (r == -1 && p->broken) {
 			cmd_failed(o, p, r, "TOP");
 			break;

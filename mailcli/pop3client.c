@@ -452,6 +452,41 @@ pop3client_retr_buf(struct pop3client *p, unsigned long num, long lines, struct 
 }
 
 int
+pop3client_queue(struct pop3client *p, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		set_errf(p, "command too long");
+		return -1;
+	}
+	if (clientconn_cmd(&p->conn, false, "%s", line) == -1) {
+		set_errf(p, "%s", p->conn.err);
+		p->broken = true;
+		return -1;
+	}
+	return 0;
+}
+
+int
+pop3client_response(struct pop3client *p, bool multi, pop3client_line_cb cb, void *ctx)
+{
+	int r;
+
+	p->err[0] = '\0';
+	if (flush(p) == -1 || (r = read_status(p)) == -1)
+		return -1;
+	if (r != 1)
+		return 1;
+	return multi ? read_body(p, true, cb, ctx) : 0;
+}
+
+int
 pop3client_dele(struct pop3client *p, unsigned long num)
 {
 	int r = command(p, false, "DELE %lu", num);

@@ -86,6 +86,15 @@ int	pop3client_top(struct pop3client *p, unsigned long num, unsigned long lines,
 int	pop3client_retr(struct pop3client *p, unsigned long num, pop3client_line_cb cb, void *ctx);
 /* RETR (or TOP when lines >= 0) into out, lines joined with CRLF. */
 int	pop3client_retr_buf(struct pop3client *p, unsigned long num, long lines, struct buf *out);
+/*
+ * Pipelining (RFC 2449 6.6, when p->caps.pipelining): queue commands with
+ * pop3client_queue (nothing is sent yet), then collect each response in
+ * order with pop3client_response (which sends what is queued first); multi
+ * says whether a +OK is followed by a body for cb. Not for secret commands.
+ */
+int	pop3client_queue(struct pop3client *p, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	pop3client_response(struct pop3client *p, bool multi, pop3client_line_cb cb, void *ctx);
 int	pop3client_dele(struct pop3client *p, unsigned long num);
 /* QUIT: 0 when the server answered +OK (deletions are then done, RFC 1939 6). */
 int	pop3client_quit(struct pop3client *p);

@@ -267,6 +267,31 @@ def test_pop3_without_capa_uses_user_pass():
     check("headers unavailable" in p.stdout, "missing TOP not reported")
 
 
+def test_pop3_inbox_pipelines_top_when_offered():
+    def fn(s):
+        s.send("+OK ready\r\n")
+        s.line()
+        s.send("+OK\r\nPIPELINING\r\nTOP\r\nUSER\r\n.\r\n")
+        s.line(); s.send("+OK\r\n")	# USER
+        s.line(); s.send("+OK\r\n")	# PASS
+        check(s.line() == "LIST", s.received[-1])
+        s.send("+OK\r\n1 10\r\n2 20\r\n3 30\r\n.\r\n")
+        # All three TOPs arrive before any answer (RFC 2449 6.6).
+        check([s.line(), s.line(), s.line()] == ["TOP 1 0", "TOP 2 0", "TOP 3 0"],
+              f"not pipelined: {s.received[-3:]}")
+        s.send("+OK\r\nSubject: one\r\n\r\n.\r\n-ERR gone\r\n"
+               "+OK\r\nSubject: three\r\n..\r\n.\r\n")
+        check(s.line() == "QUIT", s.received[-1])
+        s.send("+OK\r\n")
+    s = Script(fn)
+    p = mailcli("inbox", "--server", f"127.0.0.1:{s.port}", "--user", "bob")
+    s.join()
+    check(p.returncode == 0, f"{p.stdout}\n{p.stderr}")
+    rows = [l for l in p.stdout.splitlines() if l[:4].strip().isdigit()]
+    check(len(rows) == 3 and rows[0].endswith("one") and "headers unavailable: gone" in rows[1]
+          and rows[2].endswith("three"), f"responses out of step:\n{p.stdout}")
+
+
 def test_pop3_multiline_bad_dot_and_early_close():
     def fn(s):
         s.send("+OK ready\r\n")
@@ -288,4 +313,5 @@ if __name__ == "__main__":
     run([test_helo_fallback_and_no_pipelining, test_pipelining_multiline_and_auth_login,
          test_greeting_421, test_data_refused, test_malformed_reply, test_silent_server_times_out,
          test_starttls_injection_refused, test_pop3_without_capa_uses_user_pass,
+         test_pop3_inbox_pipelines_top_when_offered,
          test_pop3_multiline_bad_dot_and_early_close])
