@@ -431,20 +431,23 @@ drain(struct smtpclient *s, struct evbuffer *eb)
 {
 	struct evbuffer_iovec v[8];
 	int i, nv;
-	size_t total = 0;
+	size_t total;
 
-	nv = evbuffer_peek(eb, -1, NULL, v, 8);
-	if (nv > 8)
-		nv = 8;
-	for (i = 0; i < nv; i++) {
-		if (clientconn_write(&s->conn, v[i].iov_base, v[i].iov_len) == -1) {
-			set_err(s, s->conn.err);
-			return -1;
+	while (evbuffer_get_length(eb) > 0) {
+		nv = evbuffer_peek(eb, -1, NULL, v, 8);
+		if (nv > 8)
+			nv = 8;
+		total = 0;
+		for (i = 0; i < nv; i++) {
+			if (clientconn_write(&s->conn, v[i].iov_base, v[i].iov_len) == -1) {
+				set_err(s, s->conn.err);
+				return -1;
+			}
+			total += v[i].iov_len;
 		}
-		total += v[i].iov_len;
+		evbuffer_drain(eb, total);
 	}
-	evbuffer_drain(eb, total);
-	return evbuffer_get_length(eb) > 0 ? drain(s, eb) : 0;
+	return 0;
 }
 
 /* Trace body lines in full ("C: line") when asked. */
