@@ -668,10 +668,32 @@ def test_no_route_uses_dns():
         s1.stop()
 
 
+def test_large_message_streams_intact():
+    """A 10 MB message crosses both servers byte for byte (streamed from the store)."""
+    s1, s2 = pair()
+    try:
+        blob = base64.encodebytes(os.urandom(7_500_000)).replace(b"\n", b"\r\n")
+        msg = (f"From: ana@{D1}\r\nTo: bernardo@{D2}\r\nSubject: grande\r\n"
+               "MIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\n\r\n").encode() + blob
+        t0 = time.time()
+        c = smtplib.SMTP(H1, s1.submission, timeout=30)
+        c.login("ana", PW_ANA)
+        c.sendmail(f"ana@{D1}", [f"bernardo@{D2}"], msg)
+        c.quit()
+        got = wait_for("the big message", lambda: s2.retr_all("bernardo"), timeout=60)
+        elapsed = time.time() - t0
+        check(len(got) == 1 and body_of(got[0]) == blob,
+              f"body differs: {len(body_of(got[0]))} vs {len(blob)} octets")
+        print(f"  {len(msg) / 1e6:.1f} MB relayed end to end in {elapsed:.2f}s", flush=True)
+    finally:
+        s1.stop()
+        s2.stop()
+
+
 if __name__ == "__main__":
     run([test_course_scenario, test_destination_down_then_flush, test_unknown_recipient_bounces,
          test_expired_item_bounces, test_bounce_is_never_bounced, test_route_to_self_is_reported,
          test_no_open_relay, test_smarthost_auth_one_connection, test_per_recipient_results,
          test_starttls_opportunistic, test_smarthost_tls_is_verified,
          test_many_messages_exactly_once, test_hung_destination_blocks_nobody,
-         test_no_route_uses_dns])
+         test_no_route_uses_dns, test_large_message_streams_intact])
