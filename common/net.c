@@ -89,8 +89,10 @@ struct net_conn {
 	bool			 closing;	/* no more callbacks but closed */
 	bool			 flush_then_close;
 	bool			 finalizing;	/* finalize scheduled */
+	bool			 eof;		/* the client half-closed; finish its input first */
 	enum net_close_reason	 why;
 	struct event		*resume;	/* deferred read after un-pausing */
+	struct evbuffer_cb_entry *under_cb;	/* watches the TLS filter's socket output */
 };
 
 static void conn_read_cb(struct bufferevent *, void *);
@@ -422,6 +424,9 @@ conn_finalize(evutil_socket_t fd, short what, void *arg)
 	c->session = NULL;
 	if (c->resume != NULL)
 		event_free(c->resume);
+	if (c->under_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(bufferevent_get_underlying(c->bev)),
+		    c->under_cb);
 	bufferevent_free(c->bev);
 	addr_release(srv, c->peerstr);
 	srv->nconns--;
@@ -447,15 +452,47 @@ net_conn_close(struct net_conn *c)
 	conn_schedule_finalize(c, NET_CLOSE_SERVER);
 }
 
+/*
+ * Octets not yet handed to the kernel. After STARTTLS the session writes into
+ * the TLS filter, whose output empties as soon as OpenSSL has encrypted it into
+ * the socket bufferevent underneath: both must be empty before closing, or the
+ * last reply (221, +OK signing off) is lost.
+ */
+static size_t
+conn_unsent(struct net_conn *c)
+{
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	if (under != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+static void
+under_output_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct net_conn *c = arg;
+
+	(void)b;
+	(void)info;
+	if (c->flush_then_close && conn_unsent(c) == 0)
+		conn_schedule_finalize(c, NET_CLOSE_SERVER);
+}
+
 void
 net_conn_close_after_flush(struct net_conn *c)
 {
+	struct bufferevent *under;
+
 	if (c->finalizing)
 		return;
 	c->closing = true;
 	c->flush_then_close = true;
 	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if ((under = bufferevent_get_underlying(c->bev)) != NULL && c->under_cb == NULL)
+		c->under_cb = evbuffer_add_cb(bufferevent_get_output(under), under_output_cb, c);
+	if (conn_unsent(c) == 0)
 		conn_schedule_finalize(c, NET_CLOSE_SERVER);
 }
 
@@ -476,6 +513,13 @@ conn_deliver_input(struct net_conn *c)
 	}
 	if (evbuffer_get_length(in) > 0)
 		c->srv->cb.read(c->session);
+	/* After a half-close, end once the session has taken all it will. */
+	if (c->eof && !c->closing && !c->paused && !c->throttled && !c->tls_pending) {
+		/* Replies to its last commands still go out (it may only
+		 * have shut down its sending side). */
+		net_conn_close_after_flush(c);
+		c->why = NET_CLOSE_EOF;
+	}
 }
 
 static void
@@ -503,10 +547,10 @@ net_conn_pause_read(struct net_conn *c, bool pause)
 		bufferevent_disable(c->bev, EV_READ);
 		return;
 	}
-	if (!c->throttled && !c->tls_pending)
+	if (!c->throttled && !c->tls_pending && !c->eof)
 		bufferevent_enable(c->bev, EV_READ);
 	/* Lines may already be buffered: no new bytes will wake us for them. */
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 || c->eof) {
 		if (c->resume == NULL)
 			c->resume = evtimer_new(c->srv->base, resume_cb, c);
 		if (c->resume != NULL)
@@ -582,7 +626,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
 
 	if (c->flush_then_close) {
-		if (left == 0)
+		if (conn_unsent(c) == 0)
 			conn_schedule_finalize(c, NET_CLOSE_SERVER);
 		return;
 	}
@@ -595,7 +639,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->throttled && left < c->write_highwm / 2) {
 		c->throttled = false;
-		if (!c->paused)
+		if (!c->paused && !c->eof)
 			bufferevent_enable(c->bev, EV_READ);
 		conn_deliver_input(c);
 	}
@@ -623,12 +667,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT)
 		conn_schedule_finalize(c, NET_CLOSE_TIMEOUT);
 	else if (what & BEV_EVENT_EOF) {
-		/* Complete lines may still be buffered (a client that sends QUIT
-		 * and closes at once); let the session see them first. */
-		if (!c->closing && !c->paused && !c->tls_pending &&
-		    evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-			c->srv->cb.read(c->session);
-		conn_schedule_finalize(c, NET_CLOSE_EOF);
+		/* The client closed its side. Complete lines may still be
+		 * buffered (QUIT pipelined right before a half-close): the
+		 * session answers them first, even if it is paused now (a
+		 * commit in flight); conn_deliver_input ends the connection
+		 * once the session has taken its input. */
+		c->eof = true;
+		conn_deliver_input(c);
 	} else if (what & BEV_EVENT_ERROR) {
 		if (bufferevent_openssl_get_ssl(bev) != NULL)
 			log_debug("event=tls-error client=%s", c->peerstr);

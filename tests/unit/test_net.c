@@ -34,7 +34,18 @@
 
 struct echo_session {
 	struct net_conn	*conn;
+	struct event	*unpause;
 };
+
+static void
+unpause_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct echo_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	net_conn_pause_read(s->conn, false);
+}
 
 struct fixture {
 	struct event_base	*base;
@@ -78,6 +89,19 @@ echo_read(void *session)
 			free(line);
 			return;
 		}
+		if (strcmp(line, "PAUSE") == 0) {
+			/* Like a session waiting for its commit: stop reading
+			 * for a while, with more lines already buffered. */
+			struct timeval tv = { .tv_sec = 0, .tv_usec = 200 * 1000 };
+
+			evbuffer_add_printf(out, "paused\r\n");
+			net_conn_pause_read(s->conn, true);
+			if (s->unpause == NULL)
+				s->unpause = evtimer_new(current->base, unpause_cb, s);
+			evtimer_add(s->unpause, &tv);
+			free(line);
+			return;
+		}
 		if (strcmp(line, "DROP") == 0) {
 			/* Closing from inside our own callback must be safe. */
 			net_conn_close(s->conn);
@@ -94,9 +118,13 @@ echo_read(void *session)
 static void
 echo_closed(void *session, enum net_close_reason why)
 {
+	struct echo_session *s = session;
+
 	(void)why;
 	current->closed++;
-	free(session);
+	if (s->unpause != NULL)
+		event_free(s->unpause);
+	free(s);
 }
 
 static const struct net_callbacks echo_cb = {
@@ -266,6 +294,35 @@ test_close_inside_callback(void **state)
 }
 
 static void
+client_half_close(struct fixture *f)
+{
+	char buf[256];
+	int fd = connect_client(f->port);
+
+	f->client_ok = fd >= 0;
+	if (fd < 0)
+		return;
+	read_until(fd, buf, sizeof(buf), "hello\r\n");
+	/* Pipelined lines, then a half-close while the session is paused:
+	 * every line is still answered before the server closes. */
+	send(fd, "PAUSE\r\nafter\r\n", 14, 0);
+	shutdown(fd, SHUT_WR);
+	read_until(fd, buf, sizeof(buf), NULL);
+	f->client_ok &= strcmp(buf, "paused\r\necho after\r\n") == 0;
+	close(fd);
+}
+
+static void
+test_half_close_answers_buffered_lines(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	default_limits(&f);
+	run(&f, client_half_close);
+}
+
+static void
 client_per_addr(struct fixture *f)
 {
 	char buf[64];
@@ -379,6 +436,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_echo_and_close_after_flush),
 		cmocka_unit_test(test_close_inside_callback),
+		cmocka_unit_test(test_half_close_answers_buffered_lines),
 		cmocka_unit_test(test_limit_per_address),
 		cmocka_unit_test(test_limit_total),
 		cmocka_unit_test(test_backpressure_bounds_output),
