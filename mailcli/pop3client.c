@@ -499,6 +499,8 @@ pop3client_quit(struct pop3client *p)
 {
 	int r = command(p, false, "QUIT");
 
+	if (r == -1)
+		clientconn_note(&p->conn, "no reply to QUIT: %s", p->err);
 	return r == 2 ? 1 : r;
 }
 

@@ -291,9 +291,9 @@ send_main(int argc, char **argv)
 		goto out;
 	}
 	smtpclient_reply_str(&s.reply, line, sizeof(line));
+	smtpclient_quit(&s);	/* first, so that a trace ends with the session */
 	if (r == 1) {
 		fprintf(stderr, "mailcli send: the message was refused: %s\n", line);
-		smtpclient_quit(&s);
 		goto report_fail;
 	}
 	for (i = 0; i < o.msg.env_nrcpt; i++) {
@@ -308,7 +308,6 @@ send_main(int argc, char **argv)
 		    o.msg.env_nrcpt - accepted == 1 ? " was" : "s were");
 	else
 		status = 0;
-	smtpclient_quit(&s);
 	goto out;
 
 report_fail:

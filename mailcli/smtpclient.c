@@ -548,7 +548,8 @@ smtpclient_rset(struct smtpclient *s)
 void
 smtpclient_quit(struct smtpclient *s)
 {
-	(void)command(s, false, "QUIT");
+	if (command(s, false, "QUIT") == -1)
+		clientconn_note(&s->conn, "no reply to QUIT: %s", s->err);
 }
 
 void
