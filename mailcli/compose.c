@@ -851,6 +851,11 @@ write_text_part(struct mime_out *w, const char *subtype, const struct buf *b, bo
 	const char *p = b->data ? b->data : "";
 	const char *enc = mime_text_encoding(p, b->len);
 
+	/* The last part of the message and no final line break: quoted-printable
+	 * can end on a soft break, so the text reads back exactly as given. */
+	if (final && b->len > 0 && p[b->len - 1] != '\n')
+		enc = "quoted-printable";
+
 	if (mime_out_puts(w, "Content-Type: text/") == -1 || mime_out_puts(w, subtype) == -1 ||
 	    mime_out_puts(w, "; charset=utf-8\r\nContent-Transfer-Encoding: ") == -1 ||
 	    mime_out_puts(w, enc) == -1 || mime_out_puts(w, "\r\n\r\n") == -1)

@@ -52,23 +52,29 @@ mime_hdr_begin(struct mime_hdr *h, const char *name)
 		return -1;
 	h->namelen = h->b.len;
 	h->col = h->b.len;
+	h->ew_line = false;
 	return 0;
 }
 
 int
 mime_hdr_token(struct mime_hdr *h, const char *tok, size_t n)
 {
+	/* RFC 2047 2: a line holding an encoded word is at most 76 characters */
+	bool ew = n >= 2 && tok[0] == '=' && tok[1] == '?';
+	size_t limit = ew || h->ew_line ? 76 : MIME_LINE_MAX;
 	bool fold;
 
 	/* Fold before the space when the token would pass the limit and either
 	 * something besides the name is on this line or folding makes it fit. */
-	fold = n > 0 && h->col + 1 + n > MIME_LINE_MAX &&
-	    (h->col > h->namelen || 1 + n <= MIME_LINE_MAX);
+	fold = n > 0 && h->col + 1 + n > limit && (h->col > h->namelen || 1 + n <= limit);
 	if (fold) {
 		if (buf_append(&h->b, "\r\n", 2) == -1)
 			return -1;
 		h->col = 0;
+		h->ew_line = false;
 	}
+	if (ew)
+		h->ew_line = true;
 	if (buf_append(&h->b, " ", 1) == -1 || buf_append(&h->b, tok, n) == -1)
 		return -1;
 	h->col += 1 + n;
@@ -292,9 +298,14 @@ hdr_phrase(struct mime_hdr *h, const char *name)
 		else if (buf_append(&q, name + i, 1) == -1)
 			rc = -1;
 	}
-	if (rc == 0 && buf_append(&q, "\"", 1) == 0)
-		rc = mime_hdr_token(h, q.data, q.len);
-	else
+	if (rc == 0 && buf_append(&q, "\"", 1) == 0) {
+		/* RFC 5322 3.2.4: FWS may fold a quoted-string at its spaces */
+		for (s = 0; s <= q.len && rc == 0; s = e + 1) {
+			const char *sp = memchr(q.data + s, ' ', q.len - s);
+			e = sp ? (size_t)(sp - q.data) : q.len;
+			rc = mime_hdr_token(h, q.data + s, e - s);
+		}
+	} else
 		rc = -1;
 	buf_free(&q);
 	return rc;

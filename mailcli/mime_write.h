@@ -37,6 +37,7 @@ struct mime_hdr {
 	struct buf b;
 	size_t	 col;		/* characters on the current line */
 	size_t	 namelen;	/* "Name:" */
+	bool	 ew_line;	/* the current line holds an encoded word (limit 76) */
 };
 
 /* Start "Name:". Returns 0 or -1. */

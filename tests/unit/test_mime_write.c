@@ -153,7 +153,16 @@ test_addresses(void **state)
 		/* plain atoms stay plain; each run between them is one encoded word, so
 		 * no two encoded words touch (Python's phrase parser would add a space) */
 		{ "não xxx Ελληνικά", "x@lab.test",
-		  "To: =?utf-8?Q?n=C3=A3o?= xxx =?utf-8?B?zpXOu867zrfOvc65zrrOrA==?= <x@lab.test>\r\n" },
+		  "To: =?utf-8?Q?n=C3=A3o?= xxx =?utf-8?B?zpXOu867zrfOvc65zrrOrA==?=\r\n <x@lab.test>\r\n" },
+		/* (76, not 78: the line holds encoded words, RFC 2047 2) */
+		{ "Silva, Ana Luísa; comma, semi; \"quotes\" and a rather long tail of words", "a@lab.test",
+		  "To: =?utf-8?Q?Silva=2C?= Ana\r\n"
+		  " =?utf-8?B?THXDrXNhOyBjb21tYSwgc2VtaTsgInF1b3RlcyI=?= and a rather long tail\r\n"
+		  " of words <a@lab.test>\r\n" },
+		/* a long quoted-string folds at its spaces */
+		{ "Silva, Ana; and a rather long tail of words to make this display name long",
+		  "a@lab.test", "To: \"Silva, Ana; and a rather long tail of words to make this display name\r\n"
+		  " long\" <a@lab.test>\r\n" },
 		{ "Prof. Cecília Müller da Silva", "c@lab.test",
 		  "To: =?utf-8?Q?Prof=2E_Cec=C3=ADlia_M=C3=BCller?= da Silva <c@lab.test>\r\n" },
 		{ "a=?b", "x@lab.test", "To: =?utf-8?Q?a=3D=3Fb?= <x@lab.test>\r\n" },
