@@ -616,14 +616,23 @@ do_delete(struct fetch_opts *o, struct pop3client *p)
  * user (DIR/.mailcli-uidl-USER@HOST or FILE.mailcli-uidl-USER@HOST). */
 struct uidstate {
 	char	 path[4096];
-	struct buf known;	/* "\nuid1\nuid2\n" for substring lookup */
+	struct buf known;	/* the file's text, each line NUL-terminated in place */
+	char	**sorted;	/* pointers into known, sorted for bsearch */
+	size_t	 n;
 	FILE	*append;
 };
 
 static int
+uid_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
 uidstate_open(struct uidstate *u, const struct fetch_opts *o, char *err, size_t errlen)
 {
-	char line[128];
+	char chunk[8192], *p, *e;
+	size_t got, lines = 0, k;
 	FILE *f;
 	int n;
 
@@ -638,23 +647,40 @@ uidstate_open(struct uidstate *u, const struct fetch_opts *o, char *err, size_t 
 		return -1;
 	}
 	buf_init(&u->known, FETCH_UIDL_MAX);
-	if (buf_puts(&u->known, "\n") == -1)
-		goto nomem;
 	f = fopen(u->path, "re");
 	if (f != NULL) {
-		while (fgets(line, sizeof(line), f) != NULL)
-			if (buf_puts(&u->known, line) == -1) {
+		while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+			if (buf_append(&u->known, chunk, got) == -1) {
 				fclose(f);
 				goto nomem;
 			}
 		fclose(f);
 	}
+	/* One uid per line; a last line cut short by a crash still counts. */
+	for (k = 0; k < u->known.len; k++)
+		if (u->known.data[k] == '\n') {
+			u->known.data[k] = '\0';
+			lines++;
+		}
+	u->sorted = calloc(lines + 1, sizeof(*u->sorted));
+	if (u->sorted == NULL)
+		goto nomem;
+	for (p = u->known.data; p != NULL && p < u->known.data + u->known.len; p = e + 1) {
+		e = p + strlen(p);
+		if (*p != '\0')
+			u->sorted[u->n++] = p;
+	}
+	qsort(u->sorted, u->n, sizeof(*u->sorted), uid_cmp);
 	u->append = fopen(u->path, "ae");
 	if (u->append == NULL) {
 		snprintf(err, errlen, "cannot write %s: %s", u->path, strerror(errno));
+		free(u->sorted);
 		buf_free(&u->known);
 		return -1;
 	}
+	/* Start on a fresh line if the file ended mid-line. */
+	if (u->known.len > 0 && u->known.data[u->known.len - 1] != '\0')
+		fputc('\n', u->append);
 	return 0;
 nomem:
 	snprintf(err, errlen, "%s is too large", u->path);
@@ -665,12 +691,9 @@ nomem:
 static bool
 uidstate_has(const struct uidstate *u, const char *uid)
 {
-	char key[80];
-
-	if (uid[0] == '\0')
+	if (uid[0] == '\0' || u->n == 0)
 		return false;
-	snprintf(key, sizeof(key), "\n%s\n", uid);
-	return strstr(u->known.data, key) != NULL;
+	return bsearch(&uid, u->sorted, u->n, sizeof(*u->sorted), uid_cmp) != NULL;
 }
 
 static int
@@ -689,6 +712,7 @@ uidstate_close(struct uidstate *u)
 {
 	if (u->append != NULL)
 		fclose(u->append);
+	free(u->sorted);
 	buf_free(&u->known);
 }
 

@@ -207,7 +207,12 @@ def test_fetch_maildir_resumes_by_uidl_and_reads_with_python():
         text = m.get_payload(decode=True).decode("utf-8")
         check(".a line starting with a dot" in text, "dot line damaged")
     check(os.listdir(os.path.join(md, "tmp")) == [], "files left in tmp/")
-    # Nothing new the second time; a new message only after one arrives.
+    # Nothing new the second time, even after a crash left half a line in the
+    # state file; a new message only after one arrives.
+    state = [f for f in os.listdir(md) if f.startswith(".mailcli-uidl-bob@")]
+    check(len(state) == 1, f"state files: {state}")
+    with open(os.path.join(md, state[0]), "a") as f:
+        f.write("half-written-ui")
     p = pop("fetch", "--maildir", md)
     check(p.returncode == 0 and p.stdout.startswith("0 new messages") and
           "3 fetched before" in p.stdout, p.stdout)
@@ -216,6 +221,10 @@ def test_fetch_maildir_resumes_by_uidl_and_reads_with_python():
     check(p.returncode == 0 and p.stdout.startswith("1 new message") and
           "4 deleted" in p.stdout, f"{p.stdout} {p.stderr}")
     check(len(list(mailbox.Maildir(md, factory=None, create=False))) == 4, "4 expected")
+    with open(os.path.join(md, state[0])) as f:
+        lines = f.read().split("\n")
+    check("half-written-ui" in lines and len(lines) == 6 and lines[-1] == "",
+          f"state file not line-aligned after a torn line: {lines}")
     nums, _ = inbox_numbers()
     check(nums == [], f"messages left on the server after --delete: {nums}")
 
