@@ -32,6 +32,7 @@
 #define HDR_VALUE_MAX	(256 * 1024)	/* one unfolded header value we look at */
 #define PARAMS_MAX	64		/* parameters kept per header */
 #define DECODE_CHUNK	(64 * 1024)
+#define MIME_BOUNDARY_MAX	100	/* RFC 2046 says 70; longer ones exist in the wild */
 
 struct parse_ctx {
 	size_t	 nparts;
@@ -454,7 +455,7 @@ static size_t
 find_delimiter(const char *s, size_t n, size_t from, const char *b, size_t bl, bool *close,
     size_t *next)
 {
-	char pat[80];
+	char pat[128];	/* "--" and a boundary of at most MIME_BOUNDARY_MAX */
 	const char *hit;
 	size_t pl;
 
@@ -482,7 +483,7 @@ parse_multipart(struct parse_ctx *ctx, struct mime_part *p, const char *boundary
 	bool close = false;
 	const char *deftype = strcmp(p->type, "multipart/digest") == 0 ? "message/rfc822" : "text/plain";
 
-	if (bl == 0 || bl > 70 + 8)
+	if (bl == 0 || bl > MIME_BOUNDARY_MAX)
 		return;
 	pos = find_delimiter(s, n, 0, boundary, bl, &close, &next);
 	while (pos < n && !close) {
