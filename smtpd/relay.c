@@ -34,6 +34,7 @@
 #include "smtpclient.h"
 #include "store.h"
 #include "tls.h"
+#include "transcript.h"
 
 #define RELAY_CONNECT_TIMEOUT	30	/* seconds to connect (Postfix: smtp_connect_timeout) */
 #define RELAY_TIMEOUT		300	/* seconds per later wait (RFC 5321 4.5.3.2) */
@@ -60,6 +61,7 @@ struct work {
 	char	 mta[300];		/* "host[addr:port]" that answered */
 	char	 reply[512];		/* its reply, first line */
 	char	 error[512];		/* last_error for the queue / reason in a DSN */
+	char	 session[16];		/* outbound session id (transcript), or "" */
 };
 
 /* A destination's items handed to a worker (w sorted by message). */
@@ -204,19 +206,43 @@ set_reply_all(struct work *w, size_t n, const char *mta, const struct reply *rp,
 			set_reply(&w[i], mta, rp, phase);
 }
 
-/* ---- outbound trace: clientconn's C:/S: lines into the log at debug ---- */
+/* ---- outbound trace: clientconn's C:/S: lines into the log at debug,
+ * and into the store as a transcript (mailcli admin transcript ID) ---- */
 
 struct trace_ctx {
 	char	 host[256];
 	char	 line[1024];
 	size_t	 len;
+	struct transcript tr;		/* enabled with [store] transcripts */
+	long	 lines, max_lines;	/* transcript_max_lines */
 };
 
 static void
 trace_emit(struct trace_ctx *t)
 {
-	if (t->len > 0)
-		log_debug("relay: host=%s trace: %.*s", t->host, (int)t->len, t->line);
+	struct transcript *tr = &t->tr;
+
+	if (t->len == 0)
+		return;
+	log_debug("relay: session=%s host=%s trace: %.*s", tr->session_id, t->host,
+	    (int)t->len, t->line);
+	if (tr->enabled && t->lines++ < t->max_lines) {
+		/* clientconn writes "C: ...", "S: ..." and "   [note]". */
+		if (t->len >= 3 && memcmp(t->line, "C: ", 3) == 0)
+			transcript_client(tr, t->line + 3, t->len - 3, false);	/* already masked */
+		else if (t->len >= 3 && memcmp(t->line, "S: ", 3) == 0)
+			transcript_server(tr, t->line + 3, t->len - 3);
+		else {
+			size_t o = strspn(t->line, " ");
+			size_t e = t->len;
+
+			if (o < e && t->line[o] == '[' && t->line[e - 1] == ']') {
+				o++;
+				e--;
+			}
+			transcript_note(tr, "%.*s", (int)(e > o ? e - o : 0), t->line + o);
+		}
+	}
 	t->len = 0;
 }
 
@@ -241,17 +267,36 @@ trace_close(void *cookie)
 	return 0;
 }
 
+/* A trace for one connection attempt, with a new session id. */
 static FILE *
-trace_open(struct trace_ctx *t, const char *host)
+trace_open(struct trace_ctx *t, const struct config *cfg, const char *host)
 {
 	cookie_io_functions_t fns = { .write = trace_write, .close = trace_close };
+	char sid[16];
 	FILE *f;
 
 	memset(t, 0, sizeof(*t));
 	snprintf(t->host, sizeof(t->host), "%s", host);
+	log_session_id(sid, sizeof(sid));
+	transcript_init(&t->tr, sid, cfg->transcripts);
+	t->max_lines = cfg->limits.transcript_max_lines;
 	if ((f = fopencookie(t, "w", fns)) != NULL)
 		setvbuf(f, NULL, _IOLBF, 0);
 	return f;	/* NULL: no trace, delivery goes on */
+}
+
+/* Close the trace and store its transcript. */
+static void
+trace_finish(struct store *st, struct trace_ctx *t, FILE **f)
+{
+	if (*f != NULL)
+		fclose(*f);
+	*f = NULL;
+	if (t->tr.enabled && t->tr.pending.len > 0 &&
+	    store_transcript_append(st, t->tr.session_id, "smtp-out", t->tr.pending.data,
+	    t->tr.pending.len) == -1)
+		log_warnx("relay: session=%s transcript: %s", t->tr.session_id, store_errmsg(st));
+	transcript_free(&t->tr);
 }
 
 /* ---- sessions ------------------------------------------------------------ */
@@ -550,10 +595,11 @@ done:
 static void
 log_item(const struct work *w, const char *status, int64_t now)
 {
-	log_info("relay: queue_id=%lld msg=%lld from=<%s> to=<%s> relay=%s status=%s"
+	log_info("relay: queue_id=%lld msg=%lld from=<%s> to=<%s> relay=%s session=%s status=%s"
 	    " dsn=%s attempts=%d delay=%llds reply=\"%s\"",
 	    (long long)w->q.id, (long long)w->q.message_id, w->q.sender, w->q.rcpt,
-	    w->mta[0] ? w->mta : "none", status, w->esc, w->q.attempts + 1,
+	    w->mta[0] ? w->mta : "none", w->session[0] ? w->session : "-", status, w->esc,
+	    w->q.attempts + 1,
 	    (long long)(now - w->q.created), w->error);
 }
 
@@ -754,7 +800,7 @@ deliver_group(struct worker *wk, struct work *w, size_t n)
 	struct sess_err e;
 	struct trace_ctx tc;
 	FILE *trace = NULL;
-	char err[512], esc[16] = "4.0.0", mta[300] = "";
+	char err[512], esc[16] = "4.0.0", mta[300] = "", sid[16] = "";
 	size_t a, b, c, h;
 	bool open = false, dead = false, plain = false;
 	int rc;
@@ -783,16 +829,15 @@ deliver_group(struct worker *wk, struct work *w, size_t n)
 	}
 	memset(&e, 0, sizeof(e));
 	for (h = 0; h < rt.nhosts && !open && !stopping(r); h++) {
-		trace = trace_open(&tc, rt.hosts[h].host);
+		trace = trace_open(&tc, cfg, rt.hosts[h].host);
+		snprintf(sid, sizeof(sid), "%s", tc.tr.session_id);
 		if (session_open(wk, &rt, &rt.hosts[h], plain, s, trace, mta, sizeof(mta), &e) == 0) {
 			open = true;
 			break;
 		}
-		if (trace != NULL)
-			fclose(trace);
-		trace = NULL;
-		log_info("relay: host=%s port=%s domain=%s status=unusable reply=\"%s\"",
-		    rt.hosts[h].host, rt.hosts[h].port, rt.domain, e.text);
+		trace_finish(wk->st, &tc, &trace);
+		log_info("relay: session=%s host=%s port=%s domain=%s status=unusable reply=\"%s\"",
+		    sid, rt.hosts[h].host, rt.hosts[h].port, rt.domain, e.text);
 		if (e.retry_plain && !plain) {
 			plain = true;	/* same host again, without TLS */
 			h--;
@@ -847,10 +892,12 @@ quit:
 		smtpclient_quit(s);
 	set_conn_fd(wk, -1);
 	smtpclient_close(s);
-	if (trace != NULL)
-		fclose(trace);
+	trace_finish(wk->st, &tc, &trace);
 settle:
 	free(s);
+	for (a = 0; a < n; a++)
+		if (w[a].out != OUT_PENDING)
+			snprintf(w[a].session, sizeof(w[a].session), "%s", sid);
 	for (a = 0; a < n; a = b) {
 		for (b = a + 1; b < n && w[b].q.message_id == w[a].q.message_id; b++)
 			;

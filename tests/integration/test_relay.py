@@ -292,8 +292,15 @@ def test_course_scenario():
         # The queue on ana's server is empty; the relay logged one sent line.
         wait_for("empty queue on consumidor.br", lambda: s1.queue() == [])
         log = s1.log()
-        check(re.search(r"relay: queue_id=\d+ .*to=<bernardo@doces\.br> relay=\S+ status=sent", log),
-              "no 'status=sent' relay log line:\n" + log[-3000:])
+        sent = re.search(r"relay: queue_id=\d+ .*to=<bernardo@doces\.br> relay=\S+ session=(\w+)"
+                         r" status=sent", log)
+        check(sent, "no 'status=sent' relay log line:\n" + log[-3000:])
+        # How the message left, as a transcript: mailcli admin transcript ID.
+        tr = s1.lab.admin("transcript", sent.group(1)).stdout
+        for want in ("S: 220 mx.doces.br", "C: EHLO mx.consumidor.br",
+                     "C: MAIL FROM:<ana@consumidor.br>", "C: RCPT TO:<bernardo@doces.br>",
+                     "C: DATA", "C: .", "S: 250 2.0.0", "C: QUIT"):
+            check(want in tr, f"outbound transcript lacks {want!r}:\n{tr}")
         # What a student types: mailcli inbox / read for bernardo.
         inbox = s2.mailcli("bernardo", "inbox").stdout
         check(re.search(r"(?m)^\s*1\s.*\bAna\b.*\bdoces\s*$", inbox), inbox)
@@ -514,8 +521,11 @@ def test_smarthost_auth_one_connection():
             check(t["mail"].startswith("MAIL FROM:<ana@consumidor.br>"), t["mail"])
             check(t["data"] and re.search(rb"Subject: (um|dois)\r\n", t["data"]), t["data"])
         check(SMARTHOST_PW not in s1.log(), "the smarthost password is never logged")
-        check(base64.b64encode(b"\0correio\0" + SMARTHOST_PW.encode()).decode() not in s1.log(),
-              "nor its base64")
+        secret_b64 = base64.b64encode(b"\0correio\0" + SMARTHOST_PW.encode()).decode()
+        check(secret_b64 not in s1.log(), "nor its base64")
+        stored = s1.lab.sql("SELECT group_concat(line, char(10)) FROM transcripts;").decode()
+        check("C: AUTH PLAIN" in stored, "the outbound session is in the transcripts:\n" + stored)
+        check(SMARTHOST_PW not in stored and secret_b64 not in stored, "masked in the transcript")
     finally:
         if fake:
             fake.stop()
