@@ -1,11 +1,13 @@
 /*
  * relay.h - smtpd's queue runner: delivers the store's outbound queue to
- * other servers (RFC 5321 3, 4.5.4, 5.1, 6.1). One thread with its own store
- * handle wakes every RELAY_POLL_SECONDS (sooner after relay_kick), takes the
- * due queue items, and opens one connection per destination carrying all of
- * its recipients. 2xx: the item is deleted. 4xx, refused or timed out:
- * deferred on [relay] retry_schedule. 5xx, or older than max_queue_age: an
- * RFC 3464 bounce to the envelope sender (never to <>), then deleted.
+ * other servers (RFC 5321 3, 4.5.4, 5.1, 6.1). A runner thread wakes every
+ * RELAY_POLL_SECONDS (sooner after relay_kick), takes the due queue items and
+ * hands each destination to one of a few delivery threads (each with its own
+ * store handle): one connection per destination carrying all of its
+ * recipients. 2xx: the item is deleted. 4xx, refused or timed out: deferred
+ * on [relay] retry_schedule. 5xx, or older than max_queue_age: an RFC 3464
+ * bounce to the envelope sender (never to <>), then deleted. Each outbound
+ * session is logged (debug) and kept as a transcript when transcripts are on.
  * All state is in the store, so a restart resumes where it stopped.
  */
 #ifndef CORREIO_RELAY_H
