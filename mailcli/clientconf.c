@@ -84,9 +84,21 @@ valid_port(const char *p)
 	return *end == '\0' && errno == 0 && v > 0 && v < 65536;
 }
 
+static int parse_server(const char *s, const char *defport, char *host, size_t hostlen,
+    char *port, size_t portlen, bool *explicit_r);
+
 int
 clientconf_parse_server(const char *s, const char *defport, char *host, size_t hostlen,
     char *port, size_t portlen)
+{
+	bool explicit;
+
+	return parse_server(s, defport, host, hostlen, port, portlen, &explicit);
+}
+
+static int
+parse_server(const char *s, const char *defport, char *host, size_t hostlen,
+    char *port, size_t portlen, bool *explicit_r)
 {
 	const char *colon, *close;
 	size_t hl;
@@ -114,6 +126,7 @@ clientconf_parse_server(const char *s, const char *defport, char *host, size_t h
 		return -1;
 	if (copy(port, portlen, colon ? colon + 1 : defport) == -1 || !valid_port(port))
 		return -1;
+	*explicit_r = colon != NULL;
 	return 0;
 }
 
@@ -134,12 +147,12 @@ set(struct clientconf *c, const char *key, const char *val, const char *source,
 	long v;
 
 	if (strcmp(key, "server") == 0) {
-		if (clientconf_parse_server(val, defport(c), c->host, sizeof(c->host),
-		    c->port, sizeof(c->port)) == -1) {
+		if (parse_server(val, defport(c), c->host, sizeof(c->host),
+		    c->port, sizeof(c->port), &c->port_explicit) == -1) {
 			errf(err, errlen, "%s: bad server '%s' (HOST or HOST:PORT)", source, val);
 			return -1;
 		}
-		snprintf(c->source, sizeof(c->source), "%s", source);
+		snprintf(c->source, sizeof(c->source), "%.63s", source);
 	} else if (strcmp(key, "user") == 0) {
 		if (copy(c->user, sizeof(c->user), val) == -1 || strpbrk(val, "\r\n") != NULL) {
 			errf(err, errlen, "%s: bad user name", source);
@@ -151,6 +164,9 @@ set(struct clientconf *c, const char *key, const char *val, const char *source,
 			    "not '%s'", source, val);
 			return -1;
 		}
+		/* implicit moves the default port to 465/995, whatever the order. */
+		if (!c->port_explicit)
+			snprintf(c->port, sizeof(c->port), "%s", defport(c));
 	} else if (strcmp(key, "cafile") == 0) {
 		if (copy(c->cafile, sizeof(c->cafile), val) == -1) {
 			errf(err, errlen, "%s: cafile path too long", source);
@@ -296,7 +312,6 @@ clientconf_parse_arg(struct clientconf *c, int argc, char **argv, int *i,
 	};
 	const char *a = argv[*i], *val = NULL, *eq;
 	size_t k, fl;
-	enum clientconf_tls before = c->tls;
 
 	for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
 		fl = strlen(opts[k].flag);
@@ -326,11 +341,6 @@ clientconf_parse_arg(struct clientconf *c, int argc, char **argv, int *i,
 		}
 		if (set(c, opts[k].key, val, opts[k].flag, err, errlen) == -1)
 			return -1;
-		/* --tls implicit after --server HOST (no port) moves to 465/995. */
-		if (strcmp(opts[k].key, "tls") == 0 && before != c->tls &&
-		    (c->tls == CLIENTCONF_TLS_IMPLICIT || before == CLIENTCONF_TLS_IMPLICIT) &&
-		    strcmp(c->source, "--server") != 0)
-			snprintf(c->port, sizeof(c->port), "%s", defport(c));
 		return 1;
 	}
 	return 0;

@@ -37,6 +37,7 @@ struct clientconf {
 	enum clientconf_proto proto;
 	char	 host[256];
 	char	 port[16];
+	bool	 port_explicit;		/* the port was given, not a default */
 	char	 user[256];		/* "" = no login (SMTP) */
 	enum clientconf_tls tls;
 	char	 cafile[1024];		/* "" = system store */
@@ -45,7 +46,8 @@ struct clientconf {
 	bool	 trace;			/* --trace: C:/S: lines on stdout */
 	bool	 trace_body;		/* --trace-body: message text too */
 	char	 password[256];		/* filled by clientconf_password */
-	char	 source[64];		/* where the server setting came from, for messages */
+	char	 source[64];		/* where the server setting came from ("default",
+					   "MAILCLI_SERVER", "--server", the file), for messages */
 };
 
 /* Defaults, then the config file, then the environment. Returns 0, or -1

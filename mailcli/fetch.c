@@ -194,7 +194,7 @@ session_start(struct fetch_opts *o, struct pop3client *p, SSL_CTX **ctx)
 	else
 		r = pop3client_open(p, c->host, c->port, c->timeout, c->trace ? stdout : NULL);
 	if (r == -1) {
-		fprintf(stderr, "mailcli %s: %s\n", o->name, p->err);
+		fprintf(stderr, "mailcli %s: %s (server from %s)\n", o->name, p->err, c->source);
 		return -1;
 	}
 	p->trace_body = c->trace_body;

@@ -136,7 +136,7 @@ session_start(struct send_opts *o, struct smtpclient *s, SSL_CTX **ctx)
 	else
 		r = smtpclient_open(s, c->host, c->port, c->timeout, c->trace ? stdout : NULL);
 	if (r == -1) {
-		fprintf(stderr, "mailcli send: %s\n", s->err);
+		fprintf(stderr, "mailcli send: %s (server from %s)\n", s->err, c->source);
 		return -1;
 	}
 	s->trace_body = c->trace_body;

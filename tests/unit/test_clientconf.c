@@ -197,6 +197,34 @@ test_precedence(void **state)
 }
 
 static void
+test_implicit_tls_default_port(void **state)
+{
+	struct clientconf c;
+	char err[512];
+	char *a1[] = { "x", "--server", "mx.test", "--tls", "implicit" };
+	char *a2[] = { "x", "--tls", "implicit", "--server", "mx.test" };
+	char *a3[] = { "x", "--server", "mx.test:2465", "--tls", "implicit" };
+	char **argvs[] = { a1, a2, a3 };
+	const char *want[] = { "465", "465", "2465" };
+	int i, k;
+
+	(void)state;
+	for (k = 0; k < 3; k++) {
+		clean_env();
+		assert_int_equal(clientconf_init(&c, CLIENTCONF_SMTP, err, sizeof(err)), 0);
+		for (i = 1; i < 5; i++)
+			assert_int_equal(clientconf_parse_arg(&c, 5, argvs[k], &i, err, sizeof(err)), 1);
+		assert_string_equal(c.port, want[k]);
+	}
+	clean_env();
+	setenv("MAILCLI_SERVER", "pop.test", 1);
+	setenv("MAILCLI_TLS", "implicit", 1);
+	assert_int_equal(clientconf_init(&c, CLIENTCONF_POP3, err, sizeof(err)), 0);
+	assert_string_equal(c.port, "995");
+	clean_env();
+}
+
+static void
 test_bad_settings(void **state)
 {
 	static const struct { const char *file, *env_tls, *want; } t[] = {
@@ -287,6 +315,7 @@ main(void)
 		cmocka_unit_test(test_parse_tls),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_implicit_tls_default_port),
 		cmocka_unit_test(test_bad_settings),
 		cmocka_unit_test(test_netrc),
 	};
