@@ -16,6 +16,8 @@
 #include "replyparse.h"
 
 #define POP3CLIENT_MAX_MSGS	1000000		/* entries accepted in a LIST */
+#define POP3CLIENT_CAPA_MAX	200		/* lines accepted in a CAPA response */
+#define POP3CLIENT_DRAIN_MAX	(64ULL * 1024 * 1024)	/* octets read past a refused line */
 
 static void
 set_errf(struct pop3client *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -124,7 +126,7 @@ read_body(struct pop3client *p, bool summarise, pop3client_line_cb cb, void *ctx
 	const char *out;
 	char *line;
 	size_t len, outlen;
-	unsigned long long lines = 0, octets = 0;
+	unsigned long long lines = 0, octets = 0, failed_at = 0;
 	bool failed = false, saved = p->conn.trace_server;
 
 	if (summarise && !p->trace_body)
@@ -140,8 +142,18 @@ read_body(struct pop3client *p, bool summarise, pop3client_line_cb cb, void *ctx
 			break;
 		lines++;
 		octets += outlen + 2;
-		if (!failed && cb != NULL && cb(ctx, out, outlen) == -1)
+		if (!failed && cb != NULL && cb(ctx, out, outlen) == -1) {
 			failed = true;	/* keep reading: the session stays in step */
+			failed_at = octets;
+		}
+		if (failed && octets - failed_at > POP3CLIENT_DRAIN_MAX) {
+			/* ... but not forever for a server that never ends. */
+			p->conn.trace_server = saved;
+			if (p->err[0] == '\0')
+				set_errf(p, "could not store the response");
+			p->broken = true;
+			return -1;
+		}
 	}
 	if (p->conn.trace_server != saved) {
 		p->conn.trace_server = saved;
@@ -203,6 +215,11 @@ capa_line(void *ctx, const char *line, size_t len)
 	char kw[64], args[256], *tok, *save = NULL;
 	size_t k = 0, cl = strlen(p->capa_text);
 
+	if (++p->capa_lines > POP3CLIENT_CAPA_MAX) {
+		set_errf(p, "more than %d CAPA lines", POP3CLIENT_CAPA_MAX);
+		return -1;
+	}
+
 	if (cl + len + 2 < sizeof(p->capa_text)) {
 		memcpy(p->capa_text + cl, line, len);
 		p->capa_text[cl + len] = '\n';
@@ -252,6 +269,7 @@ pop3client_capa(struct pop3client *p)
 
 	memset(&p->caps, 0, sizeof(p->caps));
 	p->capa_text[0] = '\0';
+	p->capa_lines = 0;
 	if ((r = command(p, false, "CAPA")) != 0)
 		return r == 2 ? 1 : r;
 	p->caps.capa = true;

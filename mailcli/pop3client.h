@@ -54,6 +54,7 @@ struct pop3client {
 	struct pop3client_caps caps;
 	char	 greeting[512];
 	char	 capa_text[2048];	/* the CAPA lines, '\n'-separated, for probe */
+	size_t	 capa_lines;
 	char	 status[512];		/* text of the last status line */
 	char	 resp_code[64];		/* RFC 2449 code of the last -ERR, or "" */
 	char	 err[CLIENTCONN_ERR_MAX];

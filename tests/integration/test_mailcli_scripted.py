@@ -292,6 +292,45 @@ def test_pop3_inbox_pipelines_top_when_offered():
           and rows[2].endswith("three"), f"responses out of step:\n{p.stdout}")
 
 
+def test_hostile_smtp_replies():
+    def long_line(s):
+        s.send("220 " + "x" * 10000 + "\r\n")
+        time.sleep(0.5)
+    s = Script(long_line)
+    p = mailcli(*send_args(s.port))
+    s.join()
+    check(p.returncode == 1 and "longer than" in p.stderr, p.stderr)
+
+    def many_lines(s):
+        s.send("220 x\r\n")
+        s.line()
+        s.send("250-x\r\n" * 500 + "250 x\r\n")
+        time.sleep(0.5)
+    s = Script(many_lines)
+    p = mailcli(*send_args(s.port))
+    s.join()
+    check(p.returncode == 1 and "malformed reply" in p.stderr, p.stderr)
+
+
+def test_endless_pop3_response_is_cut():
+    def fn(s):
+        s.send("+OK ready\r\n")
+        s.line()
+        s.send("+OK\r\n")
+        chunk = ("X-CAPABILITY-" + "y" * 50 + "\r\n") * 20000
+        try:
+            for _ in range(200):	# up to ~260 MB, far past the client's bound
+                s.send(chunk)
+        except OSError:
+            pass	# the client hung up: what we wanted
+    s = Script(fn)
+    t0 = time.time()
+    p = mailcli("probe", f"pop3://127.0.0.1:{s.port}", timeout=120)
+    s.join()
+    check(p.returncode == 1 and "CAPA" in p.stderr, p.stderr)
+    check(time.time() - t0 < 60, "took too long")
+
+
 def test_pop3_multiline_bad_dot_and_early_close():
     def fn(s):
         s.send("+OK ready\r\n")
@@ -313,5 +352,6 @@ if __name__ == "__main__":
     run([test_helo_fallback_and_no_pipelining, test_pipelining_multiline_and_auth_login,
          test_greeting_421, test_data_refused, test_malformed_reply, test_silent_server_times_out,
          test_starttls_injection_refused, test_pop3_without_capa_uses_user_pass,
-         test_pop3_inbox_pipelines_top_when_offered,
+         test_pop3_inbox_pipelines_top_when_offered, test_hostile_smtp_replies,
+         test_endless_pop3_response_is_cut,
          test_pop3_multiline_bad_dot_and_early_close])
