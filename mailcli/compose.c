@@ -627,7 +627,7 @@ attachment_type(const char *magic_answer)
 	n = semi ? (size_t)(semi - magic_answer) : strlen(magic_answer);
 	if (n >= sizeof(type))
 		return xstrndup("application/octet-stream", 24);
-	memcpy(type, magic_answer, n);
+	memcpy(type, magic_answer, n);	/* UNSAFE: n < sizeof(type) checked above */
 	type[n] = '\0';
 	if (!valid_mime_type(type))
 		return xstrndup("application/octet-stream", 24);

@@ -61,7 +61,7 @@ copy_utf8(char *dst, size_t len, const char *src, size_t n)
 		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
 			n--;
 	}
-	memcpy(dst, src, n);
+	memcpy(dst, src, n);	/* UNSAFE: n <= len - 1, cut above */
 	dst[n] = '\0';
 }
 
@@ -523,7 +523,7 @@ guess_boundary(const char *s, size_t n, char *b, size_t blen)
 				end--;
 			if (end - i - 2 == 0 || end - i - 2 >= blen || end - i - 2 > 70)
 				return false;
-			memcpy(b, s + i + 2, end - i - 2);
+			memcpy(b, s + i + 2, end - i - 2);	/* UNSAFE: < blen, checked above */
 			b[end - i - 2] = '\0';
 			return true;
 		}
@@ -904,6 +904,11 @@ mime_print_tree(FILE *out, const struct mime_part *root)
 
 /* ---- extraction ---- */
 
+/*
+ * Contract detail beyond mime.h: name must be a buffer of at least 16 bytes
+ * (a name left empty, or made only of dots, becomes "attachment"); every
+ * other change only shortens it or keeps its length.
+ */
 void
 mime_safe_filename(char *name)
 {
@@ -957,10 +962,10 @@ mime_safe_filename(char *name)
 		while (l > 0 && ((unsigned char)name[l] & 0xc0) == 0x80)
 			l--;
 		d = name + l;
-		memmove(d, ext, strlen(ext) + 1);
+		memmove(d, ext, strlen(ext) + 1);	/* UNSAFE: l + strlen(ext) <= 200 < n */
 	}
 	if (name[0] == '\0' || strcmp(name, "_") == 0 || strcmp(name, "__") == 0)
-		memcpy(name, "attachment", sizeof("attachment"));
+		memcpy(name, "attachment", sizeof("attachment"));	/* UNSAFE: callers' names hold >= 256 */
 }
 
 static const char *
