@@ -570,6 +570,7 @@ mime_base64_size(uint64_t size)
 int
 mime_write_base64_fd(struct mime_out *w, int fd, uint64_t size, char *err, size_t errlen)
 {
+	/* static: 460 KiB kept off the stack; mailcli composes one message at a time */
 	static char in[MIME_B64_CHUNK];
 	static char out[MIME_B64_CHUNK / 3 * 4 + MIME_B64_CHUNK / 57 * 2 + 256];
 	struct b64_mime_encoder enc;
