@@ -94,7 +94,7 @@ void	compose_init(struct compose_opts *o);
  * --attach, --deterministic, --dry-run; both "--opt value" and "--opt=value").
  * Returns 1 and leaves *i on the last argument consumed; 0 when argv[*i] is
  * not a compose option; -1 with a message in err (missing value, CR/LF in a
- * value, bad address syntax).
+ * value other than --text, which is the body; bad address syntax).
  */
 int	compose_parse_arg(struct compose_opts *o, int argc, char **argv, int *i,
 	    char *err, size_t errlen);
