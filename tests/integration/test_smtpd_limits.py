@@ -24,7 +24,7 @@ def lab():
     global LAB
     if LAB is None:
         LAB = ct.Lab(config_extra="[limits]\nmax_connections_per_addr = 3\n"
-                     "smtp_command_timeout = 5\nsmtp_data_timeout = 5\n")
+                     "smtp_command_timeout = 5\nsmtp_data_timeout = 5\n[smtpd]\nvrfy = 502\n")
         LAB.start_smtpd()
     return LAB
 
@@ -33,6 +33,15 @@ def alive():
     d = ct.Dialog(lab().host, lab().smtp_port)
     d.expect(220)
     d.expect(250, "NOOP")
+    d.expect(221, "QUIT")
+    d.close()
+
+
+def test_vrfy_configurable():
+    d = ct.Dialog(lab().host, lab().smtp_port)
+    d.expect(220)
+    lines = d.expect(502, "VRFY bob")
+    ct.check("5.5.1" in lines[0], lines[0])
     d.expect(221, "QUIT")
     d.close()
 
@@ -137,5 +146,5 @@ def test_drops_privileges_when_root():
 
 
 if __name__ == "__main__":
-    ct.run([test_connections_per_address, test_timeouts_send_421, test_crash_after_250_loses_nothing,
+    ct.run([test_vrfy_configurable, test_connections_per_address, test_timeouts_send_421, test_crash_after_250_loses_nothing,
             test_drops_privileges_when_root])
