@@ -68,6 +68,10 @@ mx_select(const struct config *cfg, const char *domain, struct mx_route *r,
 	size_t i, n;
 
 	memset(r, 0, sizeof(*r));
+	if (domain == NULL || domain[0] == '\0') {
+		snprintf(err, errlen, "the address has no domain");
+		return MX_PERMFAIL;
+	}
 	lower_copy(r->domain, sizeof(r->domain), domain);
 	for (i = 0; i < cfg->nroutes; i++) {
 		if (strcasecmp(cfg->routes[i].domain, r->domain) == 0) {

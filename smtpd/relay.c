@@ -622,18 +622,18 @@ bounce(struct worker *wk, struct work **f, size_t n, int64_t now)
 	char sid[16], msgid[128], account[STORE_NAME_MAX + 1], local[MAILADDR_LOCAL_MAX * 2 + 3];
 	char date[64], perr[128], *orig = NULL;
 	size_t got = 0, i;
-	int64_t size;
 	bool is_local;
 	int ret = -1, rs;
 
 	buf_init(&out, DSN_HEADERS_MAX + 8192 + n * 2048);
-	size = store_message_size(wk->st, f[0]->q.message_id);
-	if (size < 0 || (orig = malloc(DSN_HEADERS_MAX)) == NULL)
+	if ((orig = malloc(DSN_HEADERS_MAX)) == NULL || (dr = calloc(n, sizeof(*dr))) == NULL)
 		goto out;
-	if (store_message_read(wk->st, f[0]->q.message_id, 0, orig, DSN_HEADERS_MAX, &got) == -1)
-		goto out;
-	if ((dr = calloc(n, sizeof(*dr))) == NULL)
-		goto out;
+	if (store_message_read(wk->st, f[0]->q.message_id, 0, orig, DSN_HEADERS_MAX, &got) == -1) {
+		/* Still tell the sender; a bounce must not wait on a broken message. */
+		log_warnx("relay: bounce for msg=%lld without its headers: %s",
+		    (long long)f[0]->q.message_id, store_errmsg(wk->st));
+		got = 0;
+	}
 	for (i = 0; i < n; i++) {
 		dr[i].addr = f[i]->q.rcpt;
 		dr[i].status = f[i]->esc;

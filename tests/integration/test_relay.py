@@ -13,6 +13,7 @@ bounce, a route that points back at its own server, and open-relay attempts.
 Every wait is bounded; the queue runner polls every 2 s.
 """
 import base64
+import calendar
 import os
 import poplib
 import re
@@ -700,10 +701,34 @@ def test_large_message_streams_intact():
         s2.stop()
 
 
+def test_retry_schedule():
+    """Deferrals follow retry_schedule by attempt number; the last interval repeats."""
+    s1, s2 = pair(extra1="retry_schedule = 1, 2, 3600\n", start2=False)
+    try:
+        send(s1, f"bernardo@{D2}", subject="agenda")
+
+        def third():
+            q = s1.queue()
+            return q if q and int(q[0][3]) >= 3 else None
+        q = wait_for("three attempts (after 1 s and 2 s)", third, timeout=20)
+        nxt = calendar.timegm(time.strptime(q[0][4], "%Y-%m-%dT%H:%M:%SZ"))
+        check(3500 < nxt - time.time() < 3700, f"then an hour: next attempt {q[0][4]}")
+        time.sleep(3)
+        check(int(s1.queue()[0][3]) == 3, "no attempt before the hour is up")
+        # A flush overrides the schedule, whatever the attempt count.
+        s2.start()
+        s1.flush()
+        wait_for("delivery", lambda: s2.retr_all("bernardo"))
+        wait_for("empty queue", lambda: s1.queue() == [])
+    finally:
+        s1.stop()
+        s2.stop()
+
+
 if __name__ == "__main__":
     run([test_course_scenario, test_destination_down_then_flush, test_unknown_recipient_bounces,
          test_expired_item_bounces, test_bounce_is_never_bounced, test_route_to_self_is_reported,
          test_no_open_relay, test_smarthost_auth_one_connection, test_per_recipient_results,
          test_starttls_opportunistic, test_smarthost_tls_is_verified,
          test_many_messages_exactly_once, test_hung_destination_blocks_nobody,
-         test_no_route_uses_dns, test_large_message_streams_intact])
+         test_no_route_uses_dns, test_large_message_streams_intact, test_retry_schedule])

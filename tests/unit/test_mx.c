@@ -77,6 +77,8 @@ static const struct sel_case sel_cases[] = {
 	{ "literal not an address", false, false, "[doces.br]", MX_PERMFAIL, MX_DNS, NULL, NULL, NULL },
 	{ "literal unclosed", false, false, "[1.2.3.4", MX_PERMFAIL, MX_DNS, NULL, NULL, NULL },
 	{ "literal empty", false, false, "[]", MX_PERMFAIL, MX_DNS, NULL, NULL, NULL },
+	{ "no domain", false, false, "", MX_PERMFAIL, MX_DNS, NULL, NULL, NULL },
+	{ "no domain, smarthost", true, true, "", MX_PERMFAIL, MX_DNS, NULL, NULL, NULL },
 };
 
 static void
