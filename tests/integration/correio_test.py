@@ -25,6 +25,11 @@ MAILCLI = os.path.join(BIN, "mailcli", "mailcli")
 
 PASSWORDS = {"ana": "ana-secret-1", "bob": "bob-secret-2"}
 
+# Every lab of this test process lives under one private parent directory,
+# removed at exit, so nothing outside this process can be confused with it.
+_PARENT = tempfile.mkdtemp(prefix="correio-tests-")
+atexit.register(shutil.rmtree, _PARENT, True)
+
 
 def free_port(host="127.0.0.1"):
     """A TCP port nobody listens on right now."""
@@ -50,7 +55,7 @@ class Lab:
 
     def __init__(self, domain="lab.test", users=PASSWORDS, tls=False, config_extra="",
                  host="127.0.0.1", keep=False):
-        self.dir = tempfile.mkdtemp(prefix="correio-test-")
+        self.dir = tempfile.mkdtemp(prefix="lab-", dir=_PARENT)
         self.host = host
         self.domain = domain
         self.store = os.path.join(self.dir, "correio.db")
@@ -150,7 +155,8 @@ class Lab:
                            timeout=30, check=True)
         return p.stdout
 
-    def stop(self):
+    def stop_daemons(self):
+        """Stop the daemons (SIGTERM, then SIGKILL after 10 s); keep the directory."""
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -161,6 +167,10 @@ class Lab:
                 p.kill()
                 p.wait(timeout=5)
         self.procs = []
+
+    def stop(self):
+        """Stop the daemons and remove the lab's directory (unless keep or $CORREIO_KEEP)."""
+        self.stop_daemons()
         if not self.keep and os.path.isdir(self.dir) and not os.environ.get("CORREIO_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
