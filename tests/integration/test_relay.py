@@ -54,8 +54,9 @@ class FakeMTA(threading.Thread):
     """
 
     def __init__(self, host, port, user=None, password=None, greeting="220 fake.example ESMTP",
-                 rcpt=None, data="250 2.0.0 queued"):
+                 rcpt=None, data="250 2.0.0 queued", broken_tls=False):
         super().__init__(daemon=True)
+        self.broken_tls = broken_tls    # offer STARTTLS, then answer the handshake with junk
         self.host, self.port = host, port
         self.user, self.password = user, password
         self.greeting = greeting
@@ -114,6 +115,8 @@ class FakeMTA(threading.Thread):
                 ext = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"]
                 if self.user:
                     ext.append("AUTH PLAIN LOGIN")
+                if self.broken_tls:
+                    ext.append("STARTTLS")
                 say("250-fake.example\r\n" + "\r\n".join("250-" + e for e in ext[:-1]) +
                     "\r\n250 " + ext[-1])
             elif verb == "AUTH":
@@ -142,6 +145,11 @@ class FakeMTA(threading.Thread):
                     data += l[1:] if l.startswith(b"..") else l
                 tx["data"] = data
                 say(self.data)
+            elif verb == "STARTTLS" and self.broken_tls:
+                sess["starttls"] = True
+                say("220 2.0.0 go ahead")
+                c.sendall(b"this is not a TLS server hello\r\n")
+                return
             elif verb == "RSET":
                 say("250 2.0.0 ok")
             elif verb == "QUIT":
@@ -725,10 +733,29 @@ def test_retry_schedule():
         s2.stop()
 
 
+def test_broken_starttls_falls_back_to_plaintext():
+    """Opportunistic TLS: a handshake that fails is retried once in plaintext on the same host."""
+    fport = free_port(H4)
+    fake = FakeMTA(H4, fport, broken_tls=True)
+    s1 = Server(H1, D1, {"ana": PW_ANA}, f"route = example.org {H4}:{fport}\n" + FAST).start()
+    try:
+        send(s1, "a@example.org", subject="sem tls")
+        wait_for("empty queue", lambda: s1.queue() == [])
+        check(len(fake.sessions) == 2, f"two connections: {fake.sessions}")
+        check(fake.sessions[0].get("starttls") and not fake.sessions[0]["tx"], fake.sessions[0])
+        check(not fake.sessions[1].get("starttls") and fake.sessions[1]["tx"][0]["data"],
+              f"the second, plaintext, carried the message: {fake.sessions[1]}")
+        check(re.search(r"status=unusable reply=\".*STARTTLS", s1.log()), s1.log()[-2000:])
+    finally:
+        fake.stop()
+        s1.stop()
+
+
 if __name__ == "__main__":
     run([test_course_scenario, test_destination_down_then_flush, test_unknown_recipient_bounces,
          test_expired_item_bounces, test_bounce_is_never_bounced, test_route_to_self_is_reported,
          test_no_open_relay, test_smarthost_auth_one_connection, test_per_recipient_results,
          test_starttls_opportunistic, test_smarthost_tls_is_verified,
          test_many_messages_exactly_once, test_hung_destination_blocks_nobody,
-         test_no_route_uses_dns, test_large_message_streams_intact, test_retry_schedule])
+         test_no_route_uses_dns, test_large_message_streams_intact, test_retry_schedule,
+         test_broken_starttls_falls_back_to_plaintext])
