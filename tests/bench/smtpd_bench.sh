@@ -41,6 +41,16 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 
+# Idle connections first, on a fresh process (freed message buffers would
+# otherwise be reused by the sessions and hide their cost).
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$PID/status"; }
+BEFORE=$(rss)
+"$LOAD" --idle 10000 --hold 6 "127.0.0.1:$PORT" &
+LPID=$!
+sleep 4
+DURING=$(rss)
+wait $LPID
+echo "idle: rss_before_kB=$BEFORE rss_with_10000_idle_kB=$DURING per_connection_bytes=$(( (DURING - BEFORE) * 1024 / 10000 ))"
 echo "# machine: $(nproc) CPUs, $(uname -r), store on $(df -P "$WORK" | awk 'NR==2 {print $1}')"
 "$LOAD" --fsync "$WORK" -m 1000
 for size in 4096 1048576; do
@@ -50,12 +60,4 @@ for size in 4096 1048576; do
 	done
 done
 
-rss() { awk '/^VmRSS/ {print $2}' "/proc/$PID/status"; }
-BEFORE=$(rss)
-"$LOAD" --idle 10000 --hold 6 "127.0.0.1:$PORT" &
-LPID=$!
-sleep 4
-DURING=$(rss)
-wait $LPID
-echo "idle: rss_before_kB=$BEFORE rss_with_10000_idle_kB=$DURING per_connection_bytes=$(( (DURING - BEFORE) * 1024 / 10000 ))"
 echo "peak: $(awk '/^VmHWM/ {print $2 " kB"}' "/proc/$PID/status")"
