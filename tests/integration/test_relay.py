@@ -232,6 +232,7 @@ def pair(extra1="", extra2="", start2=True, tls2=False):
     port2 = free_port(H2)
     port1 = free_port(H1)
     extra1 = extra1.replace("{port2}", str(port2))
+    extra2 = extra2.replace("{port1}", str(port1))
     s2 = Server(H2, D2, {"bernardo": PW_BERNARDO},
                 f"route = {D1} {H1}:{port1}\n" + FAST + extra2, smtp_port=port2, tls=tls2)
     s1 = Server(H1, D1, {"ana": PW_ANA},
@@ -751,6 +752,28 @@ def test_broken_starttls_falls_back_to_plaintext():
         s1.stop()
 
 
+def test_mail_loop_between_servers_ends():
+    """Two servers routing a domain to each other: the Received: limit ends the loop, ana is told."""
+    trust = "trusted_networks = 127.0.0.0/8\n"
+    limits = "[limits]\nmax_received_headers = 10\n"
+    s1, s2 = pair(extra1=trust + "route = volta.br " + H2 + ":{port2}\n" + limits,
+                  extra2=trust + "route = volta.br " + H1 + ":{port1}\n" + limits)
+    try:
+        send(s1, "alguem@volta.br", subject="ida e volta")
+        dsn = wait_for("the loop bounce", lambda: [m for m in s1.retr_all("ana")
+                                                   if b"delivery-status" in m], timeout=40)
+        m = dsn[0].decode("utf-8", "replace")
+        check("Final-Recipient: rfc822; alguem@volta.br" in m and "Status: 5." in m, m)
+        check(re.search(r"(?i)loop|Received", m.split("message/delivery-status")[1]), m)
+        wait_for("both queues empty", lambda: s1.queue() == [] and s2.queue() == [])
+        hops = len(re.findall(r"status=sent", s1.log() + s2.log()))
+        check(5 <= hops <= 12, f"the message went round {hops} times")
+        print(f"  loop ended after {hops} relay hops", flush=True)
+    finally:
+        s1.stop()
+        s2.stop()
+
+
 if __name__ == "__main__":
     run([test_course_scenario, test_destination_down_then_flush, test_unknown_recipient_bounces,
          test_expired_item_bounces, test_bounce_is_never_bounced, test_route_to_self_is_reported,
@@ -758,4 +781,4 @@ if __name__ == "__main__":
          test_starttls_opportunistic, test_smarthost_tls_is_verified,
          test_many_messages_exactly_once, test_hung_destination_blocks_nobody,
          test_no_route_uses_dns, test_large_message_streams_intact, test_retry_schedule,
-         test_broken_starttls_falls_back_to_plaintext])
+         test_broken_starttls_falls_back_to_plaintext, test_mail_loop_between_servers_ends])
