@@ -714,6 +714,16 @@ retry_delay(const struct config *cfg, int attempts)
 	return cfg->retry_schedule[i < cfg->nretry ? i : cfg->nretry - 1];
 }
 
+/* A remote server's text goes to logs, the queue (shown on an admin's
+ * terminal by `queue list`, tab-separated) and bounces: no control bytes. */
+static void
+defang(char *p)
+{
+	for (; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
 /* Apply the outcomes of one message's items (w[0..n-1] share message_id). */
 static void
 settle(struct worker *wk, struct work *w, size_t n)
@@ -728,6 +738,9 @@ settle(struct worker *wk, struct work *w, size_t n)
 	for (i = 0; i < n; i++) {
 		struct work *x = &w[i];
 
+		defang(x->error);
+		defang(x->reply);
+		defang(x->mta);
 		if (x->out == OUT_TEMP && now - x->q.created >= cfg->max_queue_age) {
 			/* RFC 5321 4.5.4.1: give up after the maximum age. */
 			textf(err, sizeof(err), "gave up after %lld s in the queue (max_queue_age);"

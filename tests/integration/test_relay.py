@@ -774,6 +774,25 @@ def test_mail_loop_between_servers_ends():
         s2.stop()
 
 
+def test_hostile_reply_text_is_defanged():
+    """A remote reply with terminal escapes and tabs: shown harmless in queue list and logs."""
+    fport = free_port(H4)
+    fake = FakeMTA(H4, fport, rcpt=lambda a: "451 4.3.0 \x1b[2J\x1b]0;pwned\x07\tcolumns\x7f")
+    s1 = Server(H1, D1, {"ana": PW_ANA},
+                f"route = example.org {H4}:{fport}\nretry_schedule = 3600\n").start()
+    try:
+        send(s1, "a@example.org", subject="hostil")
+        q = wait_for("a deferred item", lambda: [i for i in s1.queue() if int(i[3]) >= 1])
+        check(len(q[0]) == 6, f"still six tab-separated columns: {q}")
+        err = q[0][5]
+        check("451 4.3.0" in err and "columns" in err, err)
+        check(not re.search(r"[\x00-\x1f\x7f]", err), f"no control bytes: {err!r}")
+        check("\x1b" not in s1.log() and "\x07" not in s1.log(), "none in the log either")
+    finally:
+        fake.stop()
+        s1.stop()
+
+
 if __name__ == "__main__":
     run([test_course_scenario, test_destination_down_then_flush, test_unknown_recipient_bounces,
          test_expired_item_bounces, test_bounce_is_never_bounced, test_route_to_self_is_reported,
@@ -781,4 +800,5 @@ if __name__ == "__main__":
          test_starttls_opportunistic, test_smarthost_tls_is_verified,
          test_many_messages_exactly_once, test_hung_destination_blocks_nobody,
          test_no_route_uses_dns, test_large_message_streams_intact, test_retry_schedule,
-         test_broken_starttls_falls_back_to_plaintext, test_mail_loop_between_servers_ends])
+         test_broken_starttls_falls_back_to_plaintext, test_mail_loop_between_servers_ends,
+         test_hostile_reply_text_is_defanged])
