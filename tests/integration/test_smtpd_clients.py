@@ -15,13 +15,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import correio_test as ct  # noqa: E402
 
-# A private parent for the lab directories: on the shared development machine
-# /tmp/correio-test-* directories were seen vanishing under running tests.
-import atexit as _atexit, shutil as _shutil, tempfile as _tempfile  # noqa: E402
-_tempfile.tempdir = _tempfile.mkdtemp(prefix="smtpd-tests-")
-if not os.environ.get("CORREIO_KEEP"):
-    _atexit.register(_shutil.rmtree, _tempfile.tempdir, True)
-
 LAB = None
 
 

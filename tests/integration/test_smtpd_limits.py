@@ -10,13 +10,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import correio_test as ct  # noqa: E402
 
-# A private parent for the lab directories: on the shared development machine
-# /tmp/correio-test-* directories were seen vanishing under running tests.
-import atexit as _atexit, shutil as _shutil, tempfile as _tempfile  # noqa: E402
-_tempfile.tempdir = _tempfile.mkdtemp(prefix="smtpd-tests-")
-if not os.environ.get("CORREIO_KEEP"):
-    _atexit.register(_shutil.rmtree, _tempfile.tempdir, True)
-
 LAB = None
 
 
@@ -24,7 +17,9 @@ def lab():
     global LAB
     if LAB is None:
         LAB = ct.Lab(config_extra="[limits]\nmax_connections_per_addr = 3\n"
-                     "smtp_command_timeout = 5\nsmtp_data_timeout = 5\n[smtpd]\nvrfy = 502\n")
+                     "smtp_command_timeout = 5\nsmtp_data_timeout = 5\n[smtpd]\nvrfy = 502\n"
+                     "[relay]\ntrusted_networks = 127.0.0.0/8\n"
+                     "route = faraway.example 127.0.0.1:%d\n" % ct.free_port())
         LAB.start_smtpd()
     return LAB
 
@@ -44,6 +39,22 @@ def test_vrfy_configurable():
     ct.check("5.5.1" in lines[0], lines[0])
     d.expect(221, "QUIT")
     d.close()
+
+
+def test_trusted_network_may_relay():
+    """[relay] trusted_networks: relaying without AUTH (RFC 5321 3.6.2)."""
+    d = ct.Dialog(lab().host, lab().smtp_port)
+    d.expect(220)
+    d.expect(250, "EHLO trusted")
+    d.expect(250, "MAIL FROM:<ana@lab.test>")
+    lines = d.expect(250, "RCPT TO:<someone@faraway.example>")
+    ct.check("will relay" in lines[0], lines[0])
+    d.expect(354, "DATA")
+    d.send("Subject: via a trusted network\r\n\r\nhi\r\n.\r\n")
+    mid = int(d.expect(250)[0].rsplit(" ", 1)[-1])
+    d.expect(221, "QUIT")
+    q = lab().sql("select rcpt from queue where message = %d" % mid).decode().split()
+    ct.check(q == ["someone@faraway.example"], "queued: %r" % q)
 
 
 def test_connections_per_address():
@@ -120,9 +131,13 @@ def test_drops_privileges_when_root():
         print("not root: skipped")
         return
     nobody = pwd.getpwnam("nobody")
-    os.chmod(_tempfile.gettempdir(), 0o755)  # nobody must reach its lab directory
     lb = ct.Lab(config_extra="[smtpd]\nuser = nobody\n")
     try:
+        # nobody must reach its lab directory through the private parents
+        d = os.path.dirname(lb.dir)
+        while d not in ("/", "/tmp", ""):
+            os.chmod(d, os.stat(d).st_mode | 0o111)
+            d = os.path.dirname(d)
         for root, dirs, files in os.walk(lb.dir):
             os.chown(root, nobody.pw_uid, nobody.pw_gid)
             for f in files:
@@ -146,5 +161,5 @@ def test_drops_privileges_when_root():
 
 
 if __name__ == "__main__":
-    ct.run([test_vrfy_configurable, test_connections_per_address, test_timeouts_send_421, test_crash_after_250_loses_nothing,
+    ct.run([test_vrfy_configurable, test_trusted_network_may_relay, test_connections_per_address, test_timeouts_send_421, test_crash_after_250_loses_nothing,
             test_drops_privileges_when_root])
