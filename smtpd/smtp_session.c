@@ -288,10 +288,11 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 	const struct cmd_def *def;
 	struct reply r;
 	size_t vlen, max = (size_t)lim->smtp_line_max - 2;
+	const char *verb = line + strspn(line, " ");	/* cmd_dispatch skips them too */
 
 	/* RFC 4954 4: SASL responses may be longer than a command line; they
 	 * get the reader's whole capacity (smtp_data_line_max). */
-	if (s->state == SMTP_S_AUTH || (len > 5 && strncasecmp(line, "AUTH ", 5) == 0))
+	if (s->state == SMTP_S_AUTH || strncasecmp(verb, "AUTH ", 5) == 0)
 		max = s->lb.max_line;
 	if (st == LINE_TOO_LONG || (len = clean_typed(line, len)) > max) {
 		smtp_transcript_note(s, "command line over %ld octets", lim->smtp_line_max);
@@ -305,20 +306,22 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 		return;
 	}
 	s->last_eol = eol;
+	if (s->state == SMTP_S_AUTH) {
+		/* A SASL response: never recorded; a NUL makes it invalid base64. */
+		smtp_transcript_client(s, "***", 3, false);
+		smtp_auth_line(s, memchr(line, '\0', len) != NULL ? (char *)"!" : line);
+		return;
+	}
+	/* The transcript needs the secret flag before dispatch splits the line. */
+	vlen = strcspn(verb, " ");
+	def = cmd_lookup(&smtp_cmd_proto, verb, vlen);
 	if (memchr(line, '\0', len) != NULL) {
-		smtp_transcript_client(s, line, strlen(line), false);
+		smtp_transcript_client(s, line, strlen(line),
+		    def != NULL && (def->flags & CMD_SECRET));
 		reply_set(&r, 500, "5.5.2", "Syntax error: NUL byte in command");
 		smtp_reply(s, &r);
 		return;
 	}
-	if (s->state == SMTP_S_AUTH) {
-		smtp_transcript_client(s, "***", 3, false);
-		smtp_auth_line(s, line);
-		return;
-	}
-	/* The transcript needs the secret flag before dispatch splits the line. */
-	vlen = strcspn(line, " ");
-	def = cmd_lookup(&smtp_cmd_proto, line, vlen);
 	smtp_transcript_client(s, line, len, def != NULL && (def->flags & CMD_SECRET));
 	cmd_dispatch(&smtp_cmd_proto, s, s->state, line, &r, &def);
 	if (!(r.flags & REPLY_NONE))

@@ -145,6 +145,7 @@ teardown(void **state)
 /* ---- the driver ------------------------------------------------------------------ */
 
 struct result {
+	char	 id[SMTP_SESSION_ID_MAX];	/* the session's id */
 	char	 codes[512];	/* final reply lines' codes, space-separated */
 	int64_t	 stored;	/* messages added to the store */
 	char	 last_body[4096];	/* the newest message, trace headers stripped */
@@ -209,6 +210,7 @@ drive(const char *input, size_t inlen, size_t chunk, struct result *res)
 	assert_int_equal(inet_pton(AF_INET, drive_peer, &c.peer.sin_addr), 1);
 	s = smtp_net_callbacks.accept(&c, &srv);
 	assert_non_null(s);
+	snprintf(res->id, sizeof(res->id), "%s", ((struct smtp_session *)s)->id);
 	while (off < inlen && !c.closed) {
 		n = chunk == 0 ? inlen - off : (inlen - off < chunk ? inlen - off : chunk);
 		evbuffer_add(c.in, input + off, n);
@@ -321,6 +323,54 @@ test_dialogs(void **state)
 	}
 }
 
+static void
+collect(void *arg, const char *line, const char *unused)
+{
+	struct buf *b = arg;
+
+	(void)unused;
+	(void)buf_printf(b, "%s\n", line);
+}
+
+/* Wait for a session's transcript to reach the store (the writer thread). */
+static void
+transcript_of(const char *id, struct buf *b)
+{
+	for (int i = 0; i < 100; i++) {
+		buf_reset(b);
+		(void)store_transcript_get(srv.store, id, collect, b);
+		if (b->data != NULL && strstr(b->data, "connection closed") != NULL)
+			return;
+		usleep(50000);
+	}
+	fail_msg("no transcript for %s", id);
+}
+
+/* The transcript never holds a SASL secret, however the command is typed. */
+static void
+test_transcript_masks_auth(void **state)
+{
+	static const char plain[] = "EHLO c\r\n  auth plain AGFuYQBhbmEtc2VjcmV0LTE=\r\nQUIT\r\n";
+	static const char login[] = "EHLO c\r\nAUTH LOGIN\r\nYW5h\r\nYW5hLXNlY3JldC0x\x00\r\nQUIT\r\n";
+	struct result r;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 1 << 20);
+	drive(plain, sizeof(plain) - 1, 0, &r);
+	assert_string_equal(r.codes, "220 250 235 221");
+	transcript_of(r.id, &b);
+	assert_non_null(strstr(b.data, "S: 235"));
+	assert_null(strstr(b.data, "AGFuYQBhbmEtc2VjcmV0LTE"));
+	/* a NUL makes a response invalid base64 (501), and it is not recorded */
+	drive(login, sizeof(login) - 1, 0, &r);
+	assert_string_equal(r.codes, "220 250 334 334 501 221");
+	transcript_of(r.id, &b);
+	assert_null(strstr(b.data, "YW5hLXNlY3JldC0x"));
+	assert_null(strstr(b.data, "C: YW5h"));
+	buf_free(&b);
+}
+
 /* RFC 5321 3.1: after a 554 greeting only QUIT is accepted. The submission
  * case: no TLS configured and a client that is not on loopback could never
  * log in, so it is refused service at once. */
@@ -378,6 +428,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dialogs),
 		cmocka_unit_test(test_refused_service),
+		cmocka_unit_test(test_transcript_masks_auth),
 		cmocka_unit_test(test_inflight_budget),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
