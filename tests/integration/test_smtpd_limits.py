@@ -17,7 +17,8 @@ def lab():
     global LAB
     if LAB is None:
         LAB = ct.Lab(config_extra="[limits]\nmax_connections_per_addr = 3\n"
-                     "smtp_command_timeout = 5\nsmtp_data_timeout = 5\n[smtpd]\nvrfy = 502\n"
+                     "smtp_command_timeout = 5\nsmtp_data_timeout = 5\n"
+                     "auth_fail_delay_max = 0\nauth_max_failures = 3\n[smtpd]\nvrfy = 502\n"
                      "[relay]\ntrusted_networks = 127.0.0.0/8\n"
                      "route = faraway.example 127.0.0.1:%d\n" % ct.free_port())
         LAB.start_smtpd()
@@ -55,6 +56,18 @@ def test_trusted_network_may_relay():
     d.expect(221, "QUIT")
     q = lab().sql("select rcpt from queue where message = %d" % mid).decode().split()
     ct.check(q == ["someone@faraway.example"], "queued: %r" % q)
+
+
+def test_auth_failures_close_the_session():
+    d = ct.Dialog(lab().host, lab().smtp_port)
+    d.expect(220)
+    d.expect(250, "EHLO c")
+    d.expect(535, "AUTH PLAIN AGFuYQB3cm9uZw==")
+    d.expect(535, "AUTH PLAIN AGFuYQB3cm9uZw==")
+    lines = d.expect(421, "AUTH PLAIN AGFuYQB3cm9uZw==")
+    ct.check("4.7.0" in lines[0], lines[0])
+    ct.check(d.closed(), "closed after auth_max_failures")
+    ct.check("result=failed failures=3" in lab().log("smtpd"), "failures counted in the log")
 
 
 def test_connections_per_address():
@@ -161,5 +174,5 @@ def test_drops_privileges_when_root():
 
 
 if __name__ == "__main__":
-    ct.run([test_vrfy_configurable, test_trusted_network_may_relay, test_connections_per_address, test_timeouts_send_421, test_crash_after_250_loses_nothing,
+    ct.run([test_vrfy_configurable, test_trusted_network_may_relay, test_auth_failures_close_the_session, test_connections_per_address, test_timeouts_send_421, test_crash_after_250_loses_nothing,
             test_drops_privileges_when_root])
