@@ -430,6 +430,7 @@ retrieve(struct fetch_opts *o, struct pop3client *p, struct buf *msg)
 	buf_init(msg, FETCH_MESSAGE_MAX);
 	r = pop3client_retr(p, o->num, buf_line, msg);
 	if (r != 0) {
+		buf_free(msg);	/* a body cut short leaves part of it here */
 		snprintf(what, sizeof(what), "message %lu", o->num);
 		if (r == 1 && p->resp_code[0] == '\0')
 			fprintf(stderr, "mailcli %s: no message %lu: -ERR %s (see mailcli inbox)\n",
