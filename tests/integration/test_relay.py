@@ -793,6 +793,28 @@ def test_hostile_reply_text_is_defanged():
         s1.stop()
 
 
+def test_utf8_address_bounces_cleanly():
+    """A non-ASCII recipient (SMTPUTF8) is not relayed mangled: a 5.6.7 bounce says why."""
+    s1, s2 = pair()
+    try:
+        c = smtplib.SMTP(H1, s1.submission, timeout=10)
+        c.ehlo()
+        c.login("ana", PW_ANA)
+        rcpt = "jo\u00e3o@doces.br"
+        c.sendmail(f"ana@{D1}", [rcpt], f"From: ana@{D1}\r\nTo: {rcpt}\r\nSubject: acento\r\n\r\noi\r\n"
+                   .encode(), mail_options=["SMTPUTF8"])
+        c.quit()
+        dsn = wait_for("the bounce", lambda: [m for m in s1.retr_all("ana") if b"delivery-status" in m])
+        m = dsn[0].decode("utf-8", "replace")
+        check("Final-Recipient: utf-8; jo\u00e3o@doces.br" in m and "Status: 5.6.7" in m, m)
+        check("SMTPUTF8" in m, m)
+        wait_for("empty queue", lambda: s1.queue() == [])
+        check(s2.retr_all("bernardo") == [], "nothing relayed")
+    finally:
+        s1.stop()
+        s2.stop()
+
+
 if __name__ == "__main__":
     run([test_course_scenario, test_destination_down_then_flush, test_unknown_recipient_bounces,
          test_expired_item_bounces, test_bounce_is_never_bounced, test_route_to_self_is_reported,
@@ -801,4 +823,4 @@ if __name__ == "__main__":
          test_many_messages_exactly_once, test_hung_destination_blocks_nobody,
          test_no_route_uses_dns, test_large_message_streams_intact, test_retry_schedule,
          test_broken_starttls_falls_back_to_plaintext, test_mail_loop_between_servers_ends,
-         test_hostile_reply_text_is_defanged])
+         test_hostile_reply_text_is_defanged, test_utf8_address_bounces_cleanly])
