@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ enum store_stmt {
 	ST_LOCK_TAKE,
 	ST_LOCK_TOUCH,
 	ST_LOCK_DEL,
+	ST_LOCK_OWNER,
 	ST_MAILBOX_LIST,
 	ST_ENTRY_MESSAGE,
 	ST_ENTRY_DEL,
@@ -140,6 +142,7 @@ static const char *const store_sql[ST_COUNT] = {
 				  " WHERE locks.owner = excluded.owner OR locks.taken < ?4",
 	[ST_LOCK_TOUCH]		= "UPDATE locks SET taken = ?3 WHERE account = ?1 AND owner = ?2",
 	[ST_LOCK_DEL]		= "DELETE FROM locks WHERE account = ?1 AND owner = ?2",
+	[ST_LOCK_OWNER]		= "SELECT owner FROM locks WHERE account = ?1",
 	[ST_MAILBOX_LIST]	= "SELECT m.id, m.size, m.arrived, m.uidl FROM mailbox m"
 				  " JOIN accounts a ON a.id = m.account"
 				  " WHERE a.name = ?1 AND m.deleted = 0 ORDER BY m.id",
@@ -1148,8 +1151,45 @@ lost:
 
 /* ---- mailboxes ---------------------------------------------------------- */
 
-int
-store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl)
+void
+store_lock_owner(char *dst, size_t len, const char *tag)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(dst, len, "%s/%ld/%s", host, (long)getpid(), tag);
+}
+
+/*
+ * True when owner ("HOST/PID/tag", see store_lock_owner) names a process of
+ * this host that no longer exists: a pop3d that crashed or was killed.
+ */
+static bool
+lock_owner_is_dead(const char *owner)
+{
+	char host[256], mine[256];
+	const char *slash;
+	char *end;
+	long pid;
+
+	if ((slash = strchr(owner, '/')) == NULL || (size_t)(slash - owner) >= sizeof(host))
+		return false;
+	memcpy(host, owner, (size_t)(slash - owner));
+	host[slash - owner] = '\0';
+	if (gethostname(mine, sizeof(mine)) != 0 || strcmp(host, mine) != 0)
+		return false;
+	errno = 0;
+	pid = strtol(slash + 1, &end, 10);
+	if (errno != 0 || end == slash + 1 || *end != '/' || pid <= 0 || pid > INT32_MAX)
+		return false;
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+/* One attempt at taking the lock: 0, STORE_LOCKED or -1. */
+static int
+lock_take(struct store *st, const char *account, const char *owner, long ttl)
 {
 	sqlite3_stmt *s = stmt(st, ST_LOCK_TAKE);
 	int64_t now = now_unix();
@@ -1165,11 +1205,39 @@ store_mailbox_lock(struct store *st, const char *account, const char *owner, lon
 		store_seterr(st, "lock mailbox");
 		return -1;
 	}
-	if (sqlite3_changes(st->db) == 0) {
-		store_setmsg(st, "mailbox of %s is in use", account);
-		return STORE_LOCKED;
+	return sqlite3_changes(st->db) == 0 ? STORE_LOCKED : 0;
+}
+
+int
+store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl)
+{
+	sqlite3_stmt *s;
+	char held[512] = "";
+	int rc;
+
+	if ((rc = lock_take(st, account, owner, ttl)) != STORE_LOCKED)
+		return rc;
+	/* Held: by a live session, or by one whose process is gone. */
+	s = stmt(st, ST_LOCK_OWNER);
+	bind_text(s, 1, account);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
+		snprintf(held, sizeof(held), "%s", (const char *)sqlite3_column_text(s, 0));
+	done(s);
+	if (held[0] != '\0' && lock_owner_is_dead(held)) {
+		s = stmt(st, ST_LOCK_DEL);
+		bind_text(s, 1, account);
+		bind_text(s, 2, held);
+		rc = sqlite3_step(s);
+		done(s);
+		if (rc != SQLITE_DONE) {
+			store_seterr(st, "unlock mailbox");
+			return -1;
+		}
+		if ((rc = lock_take(st, account, owner, ttl)) != STORE_LOCKED)
+			return rc;
 	}
-	return 0;
+	store_setmsg(st, "mailbox of %s is in use", account);
+	return STORE_LOCKED;
 }
 
 int

@@ -105,6 +105,12 @@ struct store_msg {
  * STORE_LOCKED, or -1.
  */
 int	store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl);
+/*
+ * Format a lock owner for this process into dst: "HOST/PID/tag". A lock whose
+ * owner names this host and a process that no longer exists (a pop3d that
+ * crashed or was killed) is taken over at once instead of after ttl.
+ */
+void	store_lock_owner(char *dst, size_t len, const char *tag);
 /* Refresh the lock's time (long sessions). */
 int	store_mailbox_touch(struct store *st, const char *account, const char *owner);
 int	store_mailbox_unlock(struct store *st, const char *account, const char *owner);

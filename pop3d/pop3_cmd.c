@@ -230,7 +230,7 @@ login_finish(struct pop3_session *s, const char *user, const char *method, bool 
 		return;
 	}
 	fail_forget_user(srv, user);
-	rc = store_mailbox_lock(srv->store, user, s->id, srv->cfg->limits.pop3_lock_ttl);
+	rc = store_mailbox_lock(srv->store, user, s->lock_owner, srv->cfg->limits.pop3_lock_ttl);
 	if (rc == STORE_LOCKED) {
 		log_info("session=%s event=login-refused client=%s user=%s reason=in-use",
 		    s->id, s->peer, user);
@@ -250,7 +250,7 @@ login_finish(struct pop3_session *s, const char *user, const char *method, bool 
 	    (s->deleted = calloc(s->nmsgs / 8 + 1, 1)) == NULL) {
 		log_warnx("session=%s event=store-failed op=list error=\"%s\"", s->id,
 		    store_errmsg(srv->store));
-		store_mailbox_unlock(srv->store, user, s->id);
+		store_mailbox_unlock(srv->store, user, s->lock_owner);
 		s->locked = false;
 		free(s->msgs);
 		s->msgs = NULL;
@@ -612,7 +612,7 @@ cmd_quit(void *arg, char *args, struct reply *r)
 	r->flags |= REPLY_CLOSE;
 out:
 	s->ndele = (unsigned)n;
-	if (store_mailbox_unlock(srv->store, s->account, s->id) == -1)
+	if (store_mailbox_unlock(srv->store, s->account, s->lock_owner) == -1)
 		log_warnx("session=%s event=unlock-failed error=\"%s\"", s->id,
 		    store_errmsg(srv->store));
 	s->locked = false;

@@ -192,7 +192,7 @@ session_touch_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (s->locked && store_mailbox_touch(s->srv->store, s->account, s->id) == -1)
+	if (s->locked && store_mailbox_touch(s->srv->store, s->account, s->lock_owner) == -1)
 		log_warnx("session=%s event=lock-touch-failed error=\"%s\"", s->id,
 		    store_errmsg(s->srv->store));
 	s->touched = time(NULL);
@@ -527,6 +527,7 @@ pop3_session_new(struct pop3_server *srv, const struct pop3_io *io, void *conn,
 	s->io = io;
 	s->conn = conn;
 	log_session_id(s->id, sizeof(s->id));
+	store_lock_owner(s->lock_owner, sizeof(s->lock_owner), s->id);
 	snprintf(s->peer, sizeof(s->peer), "%s", peer_str ? peer_str : "?");
 	s->loopback = peer != NULL && config_is_loopback(peer);
 	s->tls = implicit_tls;
@@ -566,7 +567,7 @@ pop3_session_closed(struct pop3_session *s, const char *why)
 		    s->ndeleted);
 	}
 	if (s->locked) {
-		if (store_mailbox_unlock(srv->store, s->account, s->id) == -1)
+		if (store_mailbox_unlock(srv->store, s->account, s->lock_owner) == -1)
 			log_warnx("session=%s event=unlock-failed error=\"%s\"", s->id,
 			    store_errmsg(srv->store));
 		s->locked = false;

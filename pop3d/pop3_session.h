@@ -132,6 +132,7 @@ struct pop3_session {
 	struct pop3_session *next, *prev;	/* srv->sessions */
 
 	char		 id[16];		/* session id, in the greeting and logs */
+	char		 lock_owner[300];	/* "HOST/PID/id": the mailbox lock's owner */
 	char		 peer[64];		/* client address as text */
 	bool		 loopback;		/* peer on 127/8 or ::1 */
 	bool		 tls;			/* TLS is on (STLS done or implicit) */

@@ -484,6 +484,10 @@ session_accept(struct net_conn *c, void *arg)
 		reply_set(&r, 220, NULL, "%s ESMTP correio ready; session %s", cfg->hostname, s->id);
 		s->state = SMTP_S_INIT;
 	}
+	/* net.c stops reading at the same mark where we stop taking lines, so a
+	 * client that pipelines without reading its replies is held by TCP
+	 * flow control (and then timed out) instead of waking the loop. */
+	net_conn_set_watermark(c, SMTP_OUTPUT_HIGH);
 	session_touch(s);
 	smtp_reply(s, &r);
 	return s;

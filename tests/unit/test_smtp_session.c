@@ -43,6 +43,7 @@ const char *net_conn_peer_str(struct net_conn *c) { (void)c; return "127.0.0.1";
 const char *net_conn_tls_info(struct net_conn *c) { (void)c; return ""; }
 void net_conn_pause_read(struct net_conn *c, bool pause) { c->paused = pause; }
 void net_conn_set_timeout(struct net_conn *c, long seconds) { (void)c; (void)seconds; }
+void net_conn_set_watermark(struct net_conn *c, size_t high) { (void)c; (void)high; }
 void net_conn_close_after_flush(struct net_conn *c) { c->closed = true; }
 void net_conn_close(struct net_conn *c) { c->closed = true; }
 int net_conn_starttls(struct net_conn *c) { c->starttls = true; return -1; }

@@ -936,6 +936,43 @@ test_locks(void **state)
 	assert_int_equal(store_mailbox_touch(f->st, "ana", "s4"), 0);
 }
 
+/* A lock left by a process that no longer exists is taken over at once;
+ * one held by a live process (this one) or another host is not. */
+static void
+test_lock_of_dead_process(void **state)
+{
+	struct fixture *f = *state;
+	char dead[300], live[300], mine[300];
+	pid_t pid;
+	int status;
+
+	if ((pid = fork()) == 0)
+		_exit(0);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);	/* reaped: the pid is gone */
+	store_lock_owner(live, sizeof(live), "other-session");
+	store_lock_owner(mine, sizeof(mine), "new-session");
+	assert_non_null(strstr(live, "/other-session"));
+	{
+		char host[256];
+
+		assert_int_equal(gethostname(host, sizeof(host)), 0);
+		snprintf(dead, sizeof(dead), "%s/%ld/crashed", host, (long)pid);
+	}
+	assert_int_equal(store_mailbox_lock(f->st, "ana", dead, 1800), 0);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", mine, 1800), 0);	/* taken over */
+	assert_int_equal(store_mailbox_touch(f->st, "ana", dead), STORE_LOCKED);
+	assert_int_equal(store_mailbox_unlock(f->st, "ana", mine), 0);
+
+	assert_int_equal(store_mailbox_lock(f->st, "ana", live, 1800), 0);	/* alive: us */
+	assert_int_equal(store_mailbox_lock(f->st, "ana", mine, 1800), STORE_LOCKED);
+	assert_int_equal(store_mailbox_unlock(f->st, "ana", live), 0);
+
+	assert_int_equal(store_mailbox_lock(f->st, "ana", "elsewhere.example/1/x", 1800), 0);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", mine, 1800), STORE_LOCKED);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", "no-pid-here", 1800), STORE_LOCKED);
+}
+
 /* ---- queue ------------------------------------------------------------------- */
 
 static void
@@ -1049,6 +1086,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_interleaved_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_read_linear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_of_dead_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transcripts, setup, teardown),
 	};
