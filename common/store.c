@@ -61,6 +61,7 @@ enum store_stmt {
 	ST_ALIAS_DEL,
 	ST_ALIAS_LIST,
 	ST_ALIAS_GET,
+	ST_FIRST_ACCOUNT,
 
 	ST_MSG_ADD,
 	ST_ENTRY_ADD,
@@ -123,6 +124,7 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_ALIAS_DEL]		= "DELETE FROM aliases WHERE address = ?1",
 	[ST_ALIAS_LIST]		= "SELECT al.address, a.name FROM aliases al"
 				  " JOIN accounts a ON a.id = al.account ORDER BY al.address",
+	[ST_FIRST_ACCOUNT]	= "SELECT name FROM accounts WHERE ?1 = ?1 ORDER BY id LIMIT 1",
 	[ST_ALIAS_GET]		= "SELECT a.name FROM aliases al JOIN accounts a ON a.id = al.account"
 				  " WHERE al.address = ?1",
 
@@ -921,6 +923,11 @@ store_resolve(struct store *st, const char *local, const char *domain,
 	if (rc != STORE_NOTFOUND)
 		return rc;
 	rc = lookup_text(st, ST_USER_NAME, local, account_r, len);
+	/* RFC 5321 4.5.1: postmaster must always be accepted. Without an
+	 * alias or an account of that name, it reaches the first account
+	 * created (as postmaster reaches root on a Unix host). */
+	if (rc == STORE_NOTFOUND && strcasecmp(local, "postmaster") == 0)
+		rc = lookup_text(st, ST_FIRST_ACCOUNT, local, account_r, len);
 	if (rc == STORE_NOTFOUND)
 		store_setmsg(st, "no account or alias %s", local);
 	return rc;

@@ -335,11 +335,12 @@ user_add(struct admin *a, int argc, char **argv)
 		return 1;
 	}
 	printf("account %s added\n", name);
-	/* RFC 5321 4.5.1: every domain must accept mail for postmaster. The
-	 * alias is the administrator's choice; say when it is missing. */
-	if (store_resolve(a->st, "postmaster", NULL, acct, sizeof(acct)) == STORE_NOTFOUND)
-		printf("note: no postmaster yet (RFC 5321 4.5.1 requires one); add it with "
-		    "'mailcli admin alias add postmaster ACCOUNT'\n");
+	/* RFC 5321 4.5.1: every domain must accept mail for postmaster.
+	 * Without an alias it reaches the first account; say who that is. */
+	if (store_resolve(a->st, "postmaster", NULL, acct, sizeof(acct)) == 0 &&
+	    strcasecmp(acct, name) == 0 && strcasecmp(name, "postmaster") != 0)
+		printf("note: mail to postmaster goes to %s (the first account) until you set "
+		    "'mailcli admin alias add postmaster ACCOUNT'\n", acct);
 	store_domain_list(a->st, count_cb, &ndomains);
 	if (ndomains == 0)
 		printf("note: no local domain yet; add one with 'mailcli admin domain add DOMAIN'\n");

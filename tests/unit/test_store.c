@@ -353,6 +353,14 @@ test_resolve(void **state)
 	size_t i;
 	int rc;
 
+	/* Without an alias, postmaster reaches the first account (RFC 5321 4.5.1). */
+	assert_int_equal(store_resolve(f->st, "postmaster", NULL, acct, sizeof(acct)), 0);
+	assert_string_equal(acct, "ana");
+	assert_int_equal(store_alias_add(f->st, "postmaster", "bob"), 0);
+	assert_int_equal(store_resolve(f->st, "postmaster", "lab.test", acct, sizeof(acct)), 0);
+	assert_string_equal(acct, "bob");
+	assert_int_equal(store_alias_del(f->st, "postmaster"), 0);
+
 	assert_int_equal(store_alias_add(f->st, "postmaster", "ana"), 0);
 	assert_int_equal(store_alias_add(f->st, "info@lab.test", "bob"), 0);
 	assert_int_equal(store_alias_add(f->st, "help", "ana"), 0);
