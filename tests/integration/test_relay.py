@@ -19,14 +19,13 @@ import poplib
 import re
 import smtplib
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from correio_test import (Lab, Dialog, check, run, free_port, wait_port,  # noqa: E402
-                          SMTPD, POP3D, MAILCLI)
+                          SMTPD, POP3D)
 
 H1, H2 = "127.0.0.2", "127.0.0.3"
 D1, D2 = "consumidor.br", "doces.br"
