@@ -10,6 +10,11 @@ byte-identical. Then: the destination down (queued, error in `queue list`,
 kept across a restart, `queue flush` delivers exactly once), an unknown
 recipient (RFC 3464 bounce to ana, queue empty), expiry, no bounce of a
 bounce, a route that points back at its own server, and open-relay attempts.
+With a scripted server (FakeMTA) standing in for a smarthost or remote MX:
+AUTH and one connection for everything queued, per-recipient 4xx/5xx, broken
+STARTTLS, hostile reply text; and STARTTLS (opportunistic / verified), a hung
+destination, DNS for unrouted domains, 100 messages and a 10 MB one, the
+retry schedule, a loop between two servers, and a non-ASCII address.
 Every wait is bounded; the queue runner polls every 2 s.
 """
 import base64
