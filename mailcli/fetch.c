@@ -614,7 +614,7 @@ do_delete(struct fetch_opts *o, struct pop3client *p)
 /* ---- fetch ------------------------------------------------------------ */
 
 /* The uids fetched before, one "uid" per line in a state file per server and
- * user (DIR/.mailcli-uidl-USER@HOST or FILE.mailcli-uidl-USER@HOST). */
+ * user (DIR/.mailcli-uidl-USER@HOST_PORT or FILE.mailcli-uidl-USER@HOST_PORT). */
 struct uidstate {
 	char	 path[4096];
 	struct buf known;	/* the file's text, each line NUL-terminated in place */
