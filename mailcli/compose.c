@@ -684,6 +684,12 @@ prepare_attachment(struct compose_attach *a, magic_t *magic, char *err, size_t e
 }
 
 int
+compose_prepare_status(const struct compose_opts *o)
+{
+	return o->from.addr == NULL || o->to.n + o->cc.n + o->bcc.n == 0 ? 2 : 1;
+}
+
+int
 compose_prepare(struct compose_opts *o, char *err, size_t errlen)
 {
 	const char *sde = getenv("SOURCE_DATE_EPOCH"), *domain;
@@ -1188,6 +1194,7 @@ compose_main(int argc, char **argv)
 	}
 	if (compose_prepare(&o, err, sizeof(err)) == -1) {
 		fprintf(stderr, "mailcli compose: %s\n", err);
+		status = compose_prepare_status(&o);
 		goto done;
 	}
 	if (o.dry_run) {

@@ -100,6 +100,9 @@ int	compose_parse_arg(struct compose_opts *o, int argc, char **argv, int *i,
 	    char *err, size_t errlen);
 /* Validate and load everything (see above). Returns 0 or -1 with err. */
 int	compose_prepare(struct compose_opts *o, char *err, size_t errlen);
+/* The exit status for a compose_prepare failure: 2 (usage) when --from or
+ * every recipient is missing, 1 otherwise (a file that cannot be read...). */
+int	compose_prepare_status(const struct compose_opts *o);
 /* Exact size of the message compose_write produces. Returns 0 or -1. */
 int	compose_size(const struct compose_opts *o, uint64_t *size_r);
 /* Stream the message into sink. Returns 0, or -1 with err (I/O or sink). */

@@ -213,7 +213,7 @@ send_main(int argc, char **argv)
 	/* Everything about the message is checked before we connect. */
 	if (compose_prepare(&o.msg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "mailcli send: %s\n", err);
-		status = 2;
+		status = compose_prepare_status(&o.msg);
 		goto out;
 	}
 	if (o.msg.dry_run) {
