@@ -26,12 +26,16 @@ long	b64_decode_strict(const char *src, size_t n, void *dst, size_t cap);
 /*
  * Lenient decode for MIME bodies: whitespace and line breaks are skipped.
  * Returns the decoded length or -1 on characters outside the alphabet.
- * The state allows decoding a stream in chunks.
+ * The state allows decoding a stream in chunks. With skip_junk set (after
+ * init), as RFC 2045 6.8 asks of a reader, characters outside the alphabet
+ * and an '=' that cannot be padding (after one character of a group) are
+ * skipped instead of refused: the call never returns -1.
  */
 struct b64_mime_decoder {
 	unsigned char quad[4];
 	int	 nquad;
 	bool	 done;	/* saw padding */
+	bool	 skip_junk;
 };
 void	b64_mime_decode_init(struct b64_mime_decoder *d);
 /* dst must hold at least n*3/4+3 bytes. Returns bytes written, -1 on bad input. */
@@ -40,12 +44,13 @@ long	b64_mime_decode(struct b64_mime_decoder *d, const char *src, size_t n, void
 /*
  * Streaming MIME encoder: CRLF-terminated lines of exactly 76 characters
  * (the last one shorter). dst for b64_mime_encode must hold
- * b64_mime_encoded_max(n) bytes.
+ * b64_mime_encoded_max(n) bytes. Input that does not fill a line (57 bytes)
+ * waits in the encoder until the next call or b64_mime_encode_end.
  */
+#define B64_LINE_IN	57	/* input bytes per 76-character line */
 struct b64_mime_encoder {
-	base64_encodestate st;
-	char	 line[80];	/* characters of the current output line */
-	size_t	 linelen;
+	char	 pend[B64_LINE_IN];	/* input bytes of the next line */
+	size_t	 npend;
 };
 void	b64_mime_encode_init(struct b64_mime_encoder *e);
 size_t	b64_mime_encoded_max(size_t n);

@@ -2,10 +2,13 @@
  * test_b64.c - RFC 4648 section 10 vectors, strict rejections for SASL,
  * round trips of random data of many sizes through the one-line and MIME
  * encoders (fed whole and one byte at a time), MIME line layout (CRLF lines of
- * exactly 76 characters but the last), and the lenient MIME decoder.
+ * exactly 76 characters but the last), the lenient MIME decoder, and
+ * the table-driven MIME decoder (refusing or skipping junk) against a plain
+ * reference decoder on random input split at random places.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -135,13 +138,14 @@ mime_encode(const unsigned char *p, size_t n, size_t chunk, char *out)
 }
 
 static long
-mime_decode(const char *s, size_t n, size_t chunk, unsigned char *out)
+mime_decode(const char *s, size_t n, size_t chunk, unsigned char *out, bool skip_junk)
 {
 	struct b64_mime_decoder d;
 	size_t off, c;
 	long k = 0, r;
 
 	b64_mime_decode_init(&d);
+	d.skip_junk = skip_junk;
 	for (off = 0; off < n; off += c) {
 		c = chunk == 0 || n - off < chunk ? n - off : chunk;
 		r = b64_mime_decode(&d, s + off, c, out + k);
@@ -199,11 +203,11 @@ test_round_trips(void **state)
 		assert_memory_equal(mime1, mime, mlen);
 
 		/* MIME decode: whole and byte by byte */
-		dlen = mime_decode(mime, mlen, 0, back);
+		dlen = mime_decode(mime, mlen, 0, back, false);
 		assert_int_equal(dlen, (long)n);
 		assert_memory_equal(back, plain, n);
 		if (n <= 70000) {
-			dlen = mime_decode(mime, mlen, 1, back);
+			dlen = mime_decode(mime, mlen, 1, back, false);
 			assert_int_equal(dlen, (long)n);
 			assert_memory_equal(back, plain, n);
 		}
@@ -236,11 +240,11 @@ test_mime_decode_lenient(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		n = mime_decode(cases[i].in, strlen(cases[i].in), 0, out);
+		n = mime_decode(cases[i].in, strlen(cases[i].in), 0, out, false);
 		assert_int_equal(n, cases[i].n);
 		if (n > 0)
 			assert_memory_equal(out, cases[i].out, (size_t)n);
-		n = mime_decode(cases[i].in, strlen(cases[i].in), 1, out);
+		n = mime_decode(cases[i].in, strlen(cases[i].in), 1, out, false);
 		assert_int_equal(n, cases[i].n);
 		if (n > 0)
 			assert_memory_equal(out, cases[i].out, (size_t)n);
@@ -305,6 +309,140 @@ test_decode_garbage(void **state)
 	}
 }
 
+/* The MIME decoder as first written (one branchy character at a time): the
+ * table-driven one, with its four-at-a-time fast path, must agree with it on
+ * every input, however the input is split. */
+static int
+ref_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* skip_junk: what mime_read kept before the decoder could skip by itself
+ * (the alphabet, and '=' only where it ends a group of 2 or 3) */
+static long
+ref_decode(const char *s, size_t n, unsigned char *out, bool skip_junk)
+{
+	unsigned char q[4];
+	size_t i, k = 0, nq = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int v;
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '=') {
+			if (nq == 1 && skip_junk)
+				continue;
+			if (nq == 1)
+				return -1;
+			nq = 0;
+			continue;
+		}
+		if ((v = ref_value(c)) < 0 && skip_junk)
+			continue;
+		if (v < 0)
+			return -1;
+		q[nq++] = (unsigned char)v;
+		if (nq == 2)
+			out[k++] = (unsigned char)(q[0] << 2 | q[1] >> 4);
+		else if (nq == 3)
+			out[k++] = (unsigned char)(q[1] << 4 | q[2] >> 2);
+		else if (nq == 4) {
+			out[k++] = (unsigned char)(q[2] << 6 | q[3]);
+			nq = 0;
+		}
+	}
+	return (long)k;
+}
+
+static void
+test_mime_decode_matches_reference(void **state)
+{
+	/* mostly alphabet, with line breaks, blanks, padding and a few bad bytes */
+	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned seed = 4242;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 20000; round++) {
+		char in[200];
+		unsigned char want[200], got[200];
+		size_t n, i, chunk;
+		long wn, gn;
+
+#define RND()	(seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+		n = RND() % sizeof(in);
+		for (i = 0; i < n; i++) {
+			unsigned r = RND() % 100;
+
+			in[i] = r < 85 ? alpha[RND() % 64] : r < 92 ? "\r\n \t"[RND() % 4] :
+			    r < 98 ? '=' : (char)(RND() % 256);
+		}
+		chunk = RND() % 9;	/* 0: whole */
+#undef RND
+		wn = ref_decode(in, n, want, false);
+		gn = mime_decode(in, n, chunk, got, false);
+		if (gn != wn)
+			fail_msg("round %d (chunk %zu): %ld bytes, reference %ld", round, chunk, gn, wn);
+		if (wn > 0)
+			assert_memory_equal(got, want, (size_t)wn);
+		/* skipping junk: never -1, same bytes as the reference filter */
+		wn = ref_decode(in, n, want, true);
+		gn = mime_decode(in, n, chunk, got, true);
+		assert_true(wn >= 0);
+		if (gn != wn)
+			fail_msg("round %d (chunk %zu, skip_junk): %ld bytes, reference %ld", round,
+			    chunk, gn, wn);
+		assert_memory_equal(got, want, (size_t)wn);
+	}
+}
+
+/* The encoder keeps input shorter than a line: any split of the input gives
+ * the same text as one call, and each call's output fits its bound. */
+static void
+test_mime_encode_random_splits(void **state)
+{
+	unsigned char plain[3000];
+	char whole[4200], split[4200];
+	unsigned seed = 99;
+	size_t n, wl, sl, off, c;
+	int round;
+
+	(void)state;
+	fill_random(plain, sizeof(plain), &seed);
+	for (round = 0; round < 300; round++) {
+		struct b64_mime_encoder e;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 8) % sizeof(plain);
+		wl = mime_encode(plain, n, 0, whole);
+		check_layout(whole, wl);
+		b64_mime_encode_init(&e);
+		for (off = 0, sl = 0; off < n; off += c) {
+			seed = seed * 1103515245u + 12345u;
+			c = (seed >> 8) % 130;
+			if (c > n - off)
+				c = n - off;
+			size_t w = b64_mime_encode(&e, plain + off, c, split + sl);
+
+			assert_true(w <= b64_mime_encoded_max(c));
+			assert_int_equal(w % 78, 0);	/* whole lines only */
+			sl += w;
+		}
+		sl += b64_mime_encode_end(&e, split + sl);
+		assert_int_equal(sl, wl);
+		assert_memory_equal(split, whole, wl);
+	}
+}
+
 int
 main(void)
 {
@@ -315,6 +453,8 @@ main(void)
 		cmocka_unit_test(test_mime_decode_lenient),
 		cmocka_unit_test(test_mime_exact_lines),
 		cmocka_unit_test(test_decode_garbage),
+		cmocka_unit_test(test_mime_decode_matches_reference),
+		cmocka_unit_test(test_mime_encode_random_splits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
