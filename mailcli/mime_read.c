@@ -697,38 +697,24 @@ decode_stream(const struct mime_part *p, decode_cb cb, void *ctx)
 	size_t n = p->bodylen, i, k;
 
 	if (strcmp(p->encoding, "base64") == 0) {
-		const bool *in_alphabet = b64_alphabet();
+		/* the decoder skips what is not base64 (stray characters, an '='
+		 * that cannot be padding): b64_decoded_size's filter */
 		struct b64_mime_decoder d;
-		char *in, *out;
-		unsigned phase = 0;	/* alphabet characters in the current group */
+		char *out;
 		long r;
 		int rc = 0;
 
-		if ((in = malloc(DECODE_CHUNK)) == NULL || (out = malloc(DECODE_CHUNK)) == NULL) {
-			free(in);
+		if ((out = malloc(DECODE_CHUNK)) == NULL)
 			return -1;
-		}
 		b64_mime_decode_init(&d);
-		for (i = 0; i < n && rc == 0;) {
-			/* keep the alphabet and only padding the decoder will accept */
-			for (k = 0; i < n && k < DECODE_CHUNK / 2; i++) {
-				char c = s[i];
-				if (c == '=') {
-					if (phase == 2 || phase == 3) {
-						in[k++] = c;
-						phase = 0;
-					}
-				} else if (in_alphabet[(unsigned char)c]) {
-					in[k++] = c;
-					phase = (phase + 1) & 3;
-				}
-			}
-			if ((r = b64_mime_decode(&d, in, k, out)) < 0)
+		d.skip_junk = true;
+		for (i = 0; i < n && rc == 0; i += k) {
+			k = n - i < DECODE_CHUNK / 2 ? n - i : DECODE_CHUNK / 2;
+			if ((r = b64_mime_decode(&d, s + i, k, out)) < 0)
 				rc = -1;
 			else if (r > 0)
 				rc = cb(ctx, out, (size_t)r);
 		}
-		free(in);
 		free(out);
 		return rc;
 	}
