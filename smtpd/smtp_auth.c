@@ -6,7 +6,8 @@
  * Owns: the exchange's sub-steps, handing the password check to the checker
  * thread (crypt(3) is slow on purpose and must not stall the loop), the
  * delay after each failure (1, 2, 4 ... seconds, at most auth_fail_delay_max)
- * and the failure limit (auth_max_failures, then 421).
+ * and the failure limit (auth_max_failures, then 421). A store error while
+ * reading the account is 454 4.7.0 (RFC 4954 6), neither delayed nor counted.
  * Never: logs, records or keeps a password after the check.
  */
 #include <stdio.h>
@@ -105,6 +106,17 @@ auth_checked(struct smtp_job *job)
 		smtp_transcript_note(s, "authenticated as %s", s->user);
 		reply_set(&r, 235, "2.7.0", "Authentication successful: welcome, %s", s->user);
 		smtp_job_free(job);
+		smtp_reply(s, &r);
+		smtp_session_resume(s);
+		return;
+	}
+	if (job->result == SMTP_AUTH_TEMPFAIL) {
+		/* RFC 4954 6: a store error is not the client's fault: 454, no
+		 * delay, not counted as a failed login. */
+		log_warnx("session=%s event=auth user=%s result=tempfail", s->id, job->user);
+		smtp_job_free(job);
+		reply_set(&r, 454, "4.7.0", "Temporary authentication failure: the accounts cannot "
+		    "be read now; try again later");
 		smtp_reply(s, &r);
 		smtp_session_resume(s);
 		return;

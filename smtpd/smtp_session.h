@@ -201,6 +201,9 @@ enum smtp_job_kind {
 	JOB_AUTH		/* verify user/pass; result 0 when valid */
 };
 
+/* JOB_AUTH result when the account could not be read (store error): 454. */
+#define SMTP_AUTH_TEMPFAIL	(-2)
+
 struct smtp_job {
 	struct smtp_job		*next;
 	enum smtp_job_kind	 kind;
@@ -212,7 +215,7 @@ struct smtp_job {
 	char			 user[AUTH_FIELD_MAX];
 	char			 pass[AUTH_FIELD_MAX];	/* wiped after use */
 	char			 account[STORE_NAME_MAX + 1];	/* JOB_AUTH: the account name */
-	int			 result;	/* 0 ok, -1 failed */
+	int			 result;	/* 0 ok, -1 failed, JOB_AUTH: or SMTP_AUTH_TEMPFAIL */
 	/* Called on the loop thread when done; NULL: the worker frees the job. */
 	void			(*done)(struct smtp_job *job);
 	void			*arg;

@@ -77,7 +77,7 @@ run_auth(struct smtp_worker *w, struct smtp_job *job)
 	rc = store_user_get_hash(w->st, job->user, hash, sizeof(hash));
 	if (rc == 0)
 		verify = hash;
-	else if (rc == -1)
+	else if (rc != STORE_NOTFOUND)
 		log_warnx("event=auth-lookup-failed error=\"%s\"", store_errmsg(w->st));
 	/* Verify even for unknown users: the time taken tells nothing. */
 	if (auth_verify_password(job->pass, verify) && rc == 0 &&
@@ -85,7 +85,8 @@ run_auth(struct smtp_worker *w, struct smtp_job *job)
 	    (job->authzid[0] == '\0' || strcasecmp(job->authzid, job->user) == 0)) {
 		memcpy(job->account, job->user, strlen(job->user) + 1);
 		job->result = 0;
-	}
+	} else if (rc != 0 && rc != STORE_NOTFOUND)
+		job->result = SMTP_AUTH_TEMPFAIL;	/* the store failed, not the client */
 	explicit_bzero(job->pass, sizeof(job->pass));
 	explicit_bzero(hash, sizeof(hash));
 }

@@ -321,6 +321,42 @@ def test_flood_without_reading():
     alive()
 
 
+def test_store_errors_are_temporary():
+    """A store that cannot be read (SQLITE_BUSY, I/O) gives 4xx replies, never a
+    5xx that makes the client give up, never a 250 for a message not stored."""
+    before = count_messages()
+    d = conn()
+    d.expect(250, "EHLO store.error")
+    lab().sql("ALTER TABLE accounts RENAME TO accounts_gone")
+    try:
+        # RFC 4954 6: 454 4.7.0, at once (no failed-login delay)
+        t0 = time.time()
+        ct.check(d.expect(454, "AUTH PLAIN AGFuYQBhbmEtc2VjcmV0LTE=")[0].startswith("454 4.7.0 "),
+                 "AUTH during a store error")
+        ct.check(time.time() - t0 < 0.9, "a store error is not a failed login: no delay")
+        d.expect(250, "MAIL FROM:<ana@lab.test>")
+        ct.check(d.expect(451, "RCPT TO:<bob@lab.test>")[0].startswith("451 4.3.0 "), "RCPT")
+    finally:
+        lab().sql("ALTER TABLE accounts_gone RENAME TO accounts")
+    d.expect(250, "RCPT TO:<bob@lab.test>")
+    d.expect(354, "DATA")
+    lab().sql("ALTER TABLE messages RENAME TO messages_gone")
+    try:
+        d.send("Subject: not stored\r\n\r\nbody\r\n.\r\n")
+        ct.check(d.expect(451)[0].startswith("451 4.3.0 "), "commit failure")
+    finally:
+        lab().sql("ALTER TABLE messages_gone RENAME TO messages")
+    ct.check(count_messages() == before, "nothing stored")
+    d.expect(250, "MAIL FROM:<ana@lab.test>")
+    d.expect(250, "RCPT TO:<bob@lab.test>")
+    d.expect(354, "DATA")
+    d.send("Subject: stored\r\n\r\nbody\r\n.\r\n")
+    d.expect(250)
+    d.expect(221, "QUIT")
+    ct.check(count_messages() == before + 1, "the session goes on after the store is back")
+    alive()
+
+
 def test_server_alive_at_end():
     alive()
 
@@ -330,4 +366,4 @@ if __name__ == "__main__":
             test_smuggling_payloads, test_nc_mode_dot_with_bare_lf, test_bare_lf_in_strict_mode_refused,
             test_disconnect_mid_data, test_long_data_line, test_received_loop,
             test_200_concurrent_senders, test_hostile_input, test_flood_without_reading,
-            test_server_alive_at_end])
+            test_store_errors_are_temporary, test_server_alive_at_end])
