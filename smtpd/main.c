@@ -29,6 +29,9 @@
 #include "store.h"
 #include "tls.h"
 
+/* Seconds the sessions get to take their 421 at shutdown. */
+#define SMTPD_SHUTDOWN_GRACE	2
+
 static void
 usage(FILE *f)
 {
@@ -42,15 +45,58 @@ usage(FILE *f)
 	    "  -h, --help          this text\n");
 }
 
+/* Check every this often whether the last session has gone. */
+#define SMTPD_STOP_POLL_MS	50
+
+static struct event *stop_ev;
+static struct timeval stop_deadline;
+
+/* Stop the loop once every session has closed, or when the grace is over. */
+static void
+stop_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_server *srv = arg;
+	struct timeval now, tv = { 0, SMTPD_STOP_POLL_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	evutil_gettimeofday(&now, NULL);
+	if (net_server_nconns(srv->net) == 0 || evutil_timercmp(&now, &stop_deadline, >=)) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	evtimer_add(stop_ev, &tv);
+}
+
+/*
+ * SIGTERM/SIGINT: accept nothing more, tell every session 421 (RFC 5321 3.8)
+ * and close it; a message being committed gets its 250 first. The loop stops
+ * when the last connection has gone, or after SMTPD_SHUTDOWN_GRACE seconds.
+ */
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct smtp_server *srv = arg;
+	struct smtp_session *s, *next;
+	struct timeval now, grace = { SMTPD_SHUTDOWN_GRACE, 0 };
 
 	(void)what;
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
 	log_info("event=stopping signal=%d sessions=%zu", (int)sig, net_server_nconns(srv->net));
 	net_server_stop_accepting(srv->net);
-	event_base_loopexit(srv->base, NULL);
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		smtp_session_shutdown(s);
+	}
+	evutil_gettimeofday(&now, NULL);
+	evutil_timeradd(&now, &grace, &stop_deadline);
+	if ((stop_ev = evtimer_new(srv->base, stop_poll, srv)) == NULL) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	stop_poll(-1, 0, srv);
 }
 
 /* Started as root: become cfg->user (RFC-less, but every MTA does it). */
@@ -219,6 +265,10 @@ main(int argc, char **argv)
 	smtp_worker_stop(&srv.checker);
 	/* Deliver the workers' hand-backs so no session is left waiting. */
 	event_base_loop(srv.base, EVLOOP_NONBLOCK);
+	/* Sessions whose clients did not take their 421 within the grace. */
+	smtp_session_free_all(&srv);
+	if (stop_ev != NULL)
+		event_free(stop_ev);
 	net_server_free(&srv.net);
 	store_close(&srv.store);
 	event_free(sigterm);

@@ -405,6 +405,10 @@ smtp_session_resume(struct smtp_session *s)
 		session_free(s);
 		return false;
 	}
+	if (s->srv->stopping) {
+		smtp_session_shutdown(s);
+		return true;
+	}
 	if (s->conn != NULL && s->state != SMTP_S_QUIT) {
 		net_conn_pause_read(s->conn, false);
 		session_process(s);
@@ -412,11 +416,42 @@ smtp_session_resume(struct smtp_session *s)
 	return true;
 }
 
+void
+smtp_session_shutdown(struct smtp_session *s)
+{
+	struct reply r;
+
+	if (s->conn == NULL || s->state == SMTP_S_QUIT || s->busy)
+		return;		/* gone, closing, or called again from resume */
+	if (s->state == SMTP_S_TLS) {
+		smtp_enter_state(s, SMTP_S_QUIT);	/* no plaintext inside a handshake */
+		net_conn_close(s->conn);
+		return;
+	}
+	smtp_auth_cleanup(s);	/* a delayed AUTH reply is not sent */
+	if (s->state == SMTP_S_DATA)
+		smtp_transcript_note(s, "server stopping during DATA: nothing was delivered");
+	log_info("session=%s event=shutdown state=%s", s->id, smtp_strstate(s->state));
+	/* RFC 5321 3.8: 421 when the service is shutting down. */
+	reply_set(&r, 421, "4.3.2", "%s Service shutting down; a message not acknowledged with "
+	    "250 was not delivered, send it again later", s->srv->cfg->hostname);
+	r.flags |= REPLY_CLOSE;
+	smtp_reply(s, &r);
+}
+
 /* ---- connection callbacks ---------------------------------------------------- */
 
 static void
 session_free(struct smtp_session *s)
 {
+	struct smtp_server *srv = s->srv;
+
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else if (srv->sessions == s)
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
 	transcript_flush(s);
 	transcript_free(&s->tr);
 	if (s->idle_ev != NULL)
@@ -460,6 +495,10 @@ session_accept(struct net_conn *c, void *arg)
 		free(s);
 		return NULL;
 	}
+	s->next = srv->sessions;
+	if (srv->sessions != NULL)
+		srv->sessions->prev = s;
+	srv->sessions = s;
 	log_info("session=%s event=connect client=%s role=%s", s->id, s->peer,
 	    config_role_name(s->role));
 	smtp_transcript_note(s, "connection from %s to a %s listener", s->peer,
@@ -549,6 +588,18 @@ session_closed(void *arg, enum net_close_reason why)
 		return;
 	}
 	session_free(s);
+}
+
+void
+smtp_session_free_all(struct smtp_server *srv)
+{
+	while (srv->sessions != NULL) {
+		struct smtp_session *s = srv->sessions;
+		log_info("session=%s event=disconnect reason=shutdown state=%s messages=%lu", s->id,
+		    smtp_strstate(s->state), s->nmessages);
+		s->conn = NULL;
+		session_free(s);
+	}
 }
 
 const struct net_callbacks smtp_net_callbacks = {

@@ -149,6 +149,27 @@ class Lab:
         except FileNotFoundError:
             return ""
 
+    def sanitizer_report(self, name):
+        """What ASan/UBSan/LeakSanitizer wrote into a daemon's log ("" when clean)."""
+        log = self.log(name)
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            at = log.find(mark)
+            if at >= 0:
+                return log[max(0, at - 200):at + 3000]
+        return ""
+
+    def stop_checked(self, proc, name, timeout=15):
+        """SIGTERM one daemon; fail unless it exits 0 within timeout with a clean
+        sanitizer log. Returns the seconds it took."""
+        t0 = time.time()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=timeout)
+        took = time.time() - t0
+        check(rc == 0, f"{name} exit status {rc}: {self.log(name)[-2000:]}")
+        report = self.sanitizer_report(name)
+        check(report == "", f"{name} sanitizer report:\n{report}")
+        return took
+
     def sql(self, query):
         """Read the store with the sqlite3 command-line tool (an independent reader)."""
         p = subprocess.run(["sqlite3", "-batch", self.store, query], capture_output=True,

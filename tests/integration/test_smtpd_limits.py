@@ -137,6 +137,36 @@ def test_crash_after_250_loses_nothing():
     ct.check(int(lb.sql("select count(*) from messages").decode().strip()) == before + 5, "count")
 
 
+def test_sigterm_sends_421_and_exits_cleanly():
+    """SIGTERM: every session gets 421 4.3.2 (RFC 5321 3.8), a message in DATA
+    is not stored, and smtpd exits 0 as soon as the sessions are gone."""
+    lb = ct.Lab()
+    try:
+        lb.start_smtpd()
+        before = int(lb.sql("select count(*) from messages").decode().strip())
+        idle = ct.Dialog(lb.host, lb.smtp_port)
+        idle.expect(220)
+        idle.expect(250, "EHLO idle")
+        data = ct.Dialog(lb.host, lb.smtp_port)
+        data.expect(220)
+        data.expect(250, "EHLO data")
+        data.expect(250, "MAIL FROM:<ana@lab.test>")
+        data.expect(250, "RCPT TO:<bob@lab.test>")
+        data.expect(354, "DATA")
+        data.send("Subject: half\r\n\r\nnot finished")
+        time.sleep(0.2)
+        took = lb.stop_checked(lb.smtpd, "smtpd")
+        for d in (idle, data):
+            code, lines = d.smtp_reply()
+            ct.check(code == 421 and lines[0].startswith("421 4.3.2 "), "shutdown reply %r" % lines)
+            ct.check(d.closed(), "closed after the 421")
+        ct.check(took < 1.5, "stopped %.1fs after SIGTERM with no session left" % took)
+        ct.check(int(lb.sql("select count(*) from messages").decode().strip()) == before,
+                 "nothing stored from the unfinished DATA")
+    finally:
+        lb.stop()
+
+
 def test_drops_privileges_when_root():
     """Started as root with [smtpd] user, smtpd binds, then runs as that user."""
     import pwd
@@ -175,4 +205,4 @@ def test_drops_privileges_when_root():
 
 if __name__ == "__main__":
     ct.run([test_vrfy_configurable, test_trusted_network_may_relay, test_auth_failures_close_the_session, test_connections_per_address, test_timeouts_send_421, test_crash_after_250_loses_nothing,
-            test_drops_privileges_when_root])
+            test_sigterm_sends_421_and_exits_cleanly, test_drops_privileges_when_root])
