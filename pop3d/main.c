@@ -178,12 +178,26 @@ drop_privileges(void)
 	log_info("event=privileges-dropped user=%s uid=%u", cfg.user, (unsigned)pw->pw_uid);
 }
 
+/* Check every this often whether the last session has gone. */
+#define POP3_STOP_POLL_MS	50
+
+static struct event *stop_ev;
+static struct timeval stop_deadline;
+
+/* Stop the loop once every session has closed, or when the grace is over. */
 static void
-on_grace_over(evutil_socket_t fd, short what, void *arg)
+stop_poll(evutil_socket_t fd, short what, void *arg)
 {
+	struct timeval now, tv = { 0, POP3_STOP_POLL_MS * 1000 };
+
 	(void)fd;
 	(void)what;
-	event_base_loopexit(arg, NULL);
+	evutil_gettimeofday(&now, NULL);
+	if (net_server_nconns(netsrv) == 0 || evutil_timercmp(&now, &stop_deadline, >=)) {
+		event_base_loopexit(arg, NULL);
+		return;
+	}
+	evtimer_add(stop_ev, &tv);
 }
 
 static void
@@ -191,7 +205,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct event_base *base = arg;
 	struct pop3_session *s, *next;
-	struct timeval tv = { .tv_sec = POP3_SHUTDOWN_GRACE, .tv_usec = 0 };
+	struct timeval now, grace = { .tv_sec = POP3_SHUTDOWN_GRACE, .tv_usec = 0 };
 
 	(void)what;
 	if (shutting_down)
@@ -203,7 +217,14 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		next = s->next;
 		pop3_session_shutdown(s);
 	}
-	event_base_once(base, -1, EV_TIMEOUT, on_grace_over, base, &tv);
+	/* Exit as soon as the sessions are gone, at the latest after the grace. */
+	evutil_gettimeofday(&now, NULL);
+	evutil_timeradd(&now, &grace, &stop_deadline);
+	if ((stop_ev = evtimer_new(base, stop_poll, base)) == NULL) {
+		event_base_loopexit(base, NULL);
+		return;
+	}
+	stop_poll(-1, 0, base);
 }
 
 int
@@ -327,6 +348,8 @@ main(int argc, char *argv[])
 	while (server.sessions != NULL)
 		pop3_session_closed(server.sessions, "shutdown");
 	pop3_auth_stop();
+	if (stop_ev != NULL)
+		event_free(stop_ev);
 	net_server_free(&netsrv);
 	event_free(sigterm);
 	event_free(sigint);

@@ -590,14 +590,15 @@ def test_drops_privileges_when_root():
 
 
 def test_zz_clean_shutdown():
-    """SIGTERM stops pop3d with status 0 and no sanitizer report in its log."""
-    import signal
-    lab.pop3d.send_signal(signal.SIGTERM)
-    rc = lab.pop3d.wait(timeout=15)
-    log = lab.log("pop3d")
-    check(rc == 0, f"pop3d exit status {rc}")
-    check("Sanitizer" not in log and "runtime error" not in log, log[-3000:])
-    check("event=stopped" in log, "clean stop logged")
+    """SIGTERM: an idle session is told [SYS/TEMP]; pop3d exits 0 as soon as it
+    has gone, with no sanitizer report in its log."""
+    d = Dialog("127.0.0.1", lab.pop3_port)
+    check(d.pop3().startswith("+OK"), "greeting")
+    took = lab.stop_checked(lab.pop3d, "pop3d")
+    check(d.pop3().startswith("-ERR [SYS/TEMP] Server shutting down"), "told why")
+    check(d.closed(), "closed")
+    check(took < 1.5, "stopped %.1fs after SIGTERM with no session left" % took)
+    check("event=stopped" in lab.log("pop3d"), "clean stop logged")
 
 
 if __name__ == "__main__":
