@@ -337,6 +337,7 @@ session_finish(struct pop3_session *s, struct reply *r)
 		s->io->pause_read(s->conn, true);
 		return;
 	}
+	/* The one place max_errors is enforced. */
 	if ((r->flags & REPLY_ERROR) && s->errors + 1 >= (unsigned)s->srv->cfg->limits.max_errors &&
 	    !(r->flags & REPLY_CLOSE)) {
 		size_t tl = strlen(r->text);
@@ -453,10 +454,7 @@ session_process(struct pop3_session *s)
 			    s->srv->cfg->limits.pop3_line_max,
 			    s->sasl != POP3_SASL_NONE ? "; authentication cancelled" : "");
 			s->sasl = POP3_SASL_NONE;
-			if (s->errors + 1 >= (unsigned)s->srv->cfg->limits.max_errors)
-				r.flags |= REPLY_CLOSE;
-			session_write_reply(s, &r);
-			session_after_reply(s, &r);
+			session_finish(s, &r);	/* counts it against max_errors */
 			continue;
 		}
 		session_line(s, line, len);

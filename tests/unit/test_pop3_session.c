@@ -514,6 +514,50 @@ test_pipelined_flood_bounded(void **state)
 	close_session(&f, s);
 }
 
+/* Over-long lines are errors like any other: max_errors of them, mixed with
+ * unknown commands, close the session once, saying why (fed whole and byte by
+ * byte: the count does not depend on how the input is cut). */
+static void
+test_long_lines_count_as_errors(void **state)
+{
+	struct fake f;
+	struct pop3_session *s;
+	struct buf in, out;
+	size_t step, i;
+	char *last;
+
+	(void)state;
+	buf_init(&in, 1 << 20);
+	/* max_errors - 1 errors: unknown verbs and over-long lines, in turn */
+	for (i = 0; i + 1 < (size_t)cfg.limits.max_errors; i++) {
+		if (i % 2) {
+			assert_int_equal(buf_append(&in, "BOGUS\r\n", 7), 0);
+			continue;
+		}
+		for (size_t k = 0; k < 600; k++)
+			assert_int_equal(buf_append(&in, "x", 1), 0);
+		assert_int_equal(buf_append(&in, "\r\n", 2), 0);
+	}
+	/* the last straw is an over-long line */
+	for (size_t k = 0; k < 600; k++)
+		assert_int_equal(buf_append(&in, "y", 1), 0);
+	assert_int_equal(buf_append(&in, "\r\nNOOP\r\n", 8), 0);
+	for (step = 0; step <= 1; step++) {
+		s = open_session(&f, "127.0.0.1", false);
+		buf_init(&out, 1 << 20);
+		feed(&f, s, in.data, in.len, step, &out);
+		assert_int_equal(f.closes, 1);
+		assert_int_equal(buf_append(&out, "", 1), 0);
+		last = strstr(out.data, "-ERR Line too long (at most 512 octets) (too many errors, closing)\r\n");
+		assert_non_null(last);
+		assert_string_equal(last + strcspn(last, "\n") + 1, "");	/* the last reply */
+		assert_null(strstr(out.data, "+OK\r\n"));	/* NOOP after the close: unanswered */
+		close_session(&f, s);
+		buf_free(&out);
+	}
+	buf_free(&in);
+}
+
 int
 main(void)
 {
@@ -523,6 +567,7 @@ main(void)
 		cmocka_unit_test(test_top_across_chunk_boundary),
 		cmocka_unit_test(test_retr_backpressure_and_pipelining),
 		cmocka_unit_test(test_pipelined_flood_bounded),
+		cmocka_unit_test(test_long_lines_count_as_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
