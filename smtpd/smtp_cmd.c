@@ -202,6 +202,29 @@ skip_keyword(const char *args, const char *kw)
 	return args;
 }
 
+/* RFC 5321 4.1.2: esmtp-keyword ["=" esmtp-value]; anything else after the
+ * address is a typo (e.g. "<a@b>>"), not an unknown extension. */
+static bool
+valid_esmtp_param(const char *p)
+{
+	const char *eq = strchr(p, '=');
+	size_t klen = eq ? (size_t)(eq - p) : strlen(p);
+
+	if (klen == 0 || !isalnum((unsigned char)p[0]))
+		return false;
+	for (size_t i = 1; i < klen; i++)
+		if (!isalnum((unsigned char)p[i]) && p[i] != '-')
+			return false;
+	if (eq != NULL) {
+		if (eq[1] == '\0')
+			return false;
+		for (const unsigned char *v = (const unsigned char *)eq + 1; *v; v++)
+			if (*v < 33 || *v > 126 || *v == '=')
+				return false;
+	}
+	return true;
+}
+
 bool
 smtp_data_size_ok(const struct smtp_session *s, size_t already, size_t more)
 {
@@ -248,6 +271,11 @@ cmd_mail(void *session, char *args, struct reply *r)
 	/* ESMTP parameters (RFC 5321 4.1.2 Mail-parameters). */
 	for (param = strtok_r((char *)rest, " ", &save); param != NULL;
 	    param = strtok_r(NULL, " ", &save)) {
+		if (!valid_esmtp_param(param)) {
+			reply_set(r, 501, "5.5.4", "Unexpected '%.40s' after the address. Syntax: "
+			    "MAIL FROM:<address> [SIZE=n] [BODY=8BITMIME] [SMTPUTF8]", param);
+			return;
+		}
 		if (strncasecmp(param, "SIZE=", 5) == 0) {
 			errno = 0;
 			size = strtoull(param + 5, &end, 10);
@@ -329,7 +357,16 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 	while (*rest == ' ')
 		rest++;
 	if (*rest != '\0') {
-		reply_set(r, 555, "5.5.4", "Unsupported RCPT parameter '%.40s'", rest);
+		char *param, *save = NULL;
+		for (param = strtok_r((char *)rest, " ", &save); param != NULL;
+		    param = strtok_r(NULL, " ", &save))
+			if (!valid_esmtp_param(param)) {
+				reply_set(r, 501, "5.5.4", "Unexpected '%.40s' after the address. "
+				    "Syntax: RCPT TO:<address>", param);
+				return;
+			}
+		reply_set(r, 555, "5.5.4", "Unsupported RCPT parameter '%.40s' (none is supported)",
+		    rest);
 		return;
 	}
 	if (mailaddr_is_null(&to)) {

@@ -199,6 +199,10 @@ C: MAIL FROM:<ana@lab.test> FOO=BAR
 S: 555 5.5.4 Unsupported MAIL parameter 'FOO=BAR'*
 C: MAIL FROM:<ana@lab.test> SIZE=abc
 S: 501 5.5.4 Bad SIZE parameter*
+C: MAIL FROM:<ana@lab.test>>
+S: 501 5.5.4 Unexpected '>' after the address. Syntax: MAIL FROM:<address>*
+C: MAIL FROM:<ana@lab.test> SIZE=
+S: 501 5.5.4 Unexpected 'SIZE=' after the address*
 C: MAIL FROM:<jo\u00e3o@lab.test>
 S: 553 5.6.7 *SMTPUTF8*
 C: MAIL FROM:<ana@lab.test>
@@ -211,6 +215,10 @@ C: RCPT TO:<>
 S: 501 5.1.3 *
 C: RCPT TO:<bob@lab.test> NOTIFY=NEVER
 S: 555 5.5.4 *
+C: RCPT TO:<bob@lab.test>>
+S: 501 5.5.4 Unexpected '>' after the address. Syntax: RCPT TO:<address>
+C: RCPT TO:<bob@lab.test> NOTIFY=NEVER <x>
+S: 501 5.5.4 Unexpected '<x>' after the address*
 C: RCPT TO:<bob@lab.test>
 S: 250 2.1.5 *
 C: DATA now
