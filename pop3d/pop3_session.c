@@ -219,7 +219,7 @@ session_start_touch(struct pop3_session *s)
 
 /*
  * Telnet tolerance (RFC 854): drop IAC command sequences, apply backspace
- * and DEL to what was typed before them. Returns the new length; *had_iac
+ * and DEL to what was typed before them (one UTF-8 character each). Returns the new length; *had_iac
  * tells whether anything was negotiation.
  */
 static size_t
@@ -252,6 +252,9 @@ session_telnet_clean(char *line, size_t len, bool *had_iac)
 			continue;
 		}
 		if (c == 0x08 || c == 0x7f) {
+			/* a whole UTF-8 character at a time, as smtpd does */
+			while (o > 0 && ((unsigned char)line[o - 1] & 0xc0) == 0x80)
+				o--;
 			if (o > 0)
 				o--;
 			continue;

@@ -203,7 +203,7 @@ static const struct dialog dialogs[] = {
 	  "+OK Maildrop has 1 message (29 octets)\r\n"
 	  "+OK\r\n", 0 },
 	{ "bare lf, backspace, iac", "127.0.0.1", false,
-	  "USER bobb\b\nPASS " BOB_PW "\n\xff\xfd\x01\xff\xfb\x03NOOP\nSTAT\n",
+	  "USER bo\xc3\xa9\x7f" "bb\b\nPASS " BOB_PW "\n\xff\xfd\x01\xff\xfb\x03NOOP\nSTAT\n",
 	  "+OK Send PASS with the password of bob\r\n"
 	  "+OK Logged in as bob: 1 message (29 octets)\r\n"
 	  "+OK\r\n+OK 1 29\r\n", 0 },
