@@ -1012,10 +1012,22 @@ name_taken(const struct save_state *st, const char *name)
 }
 
 static void
+save_failed(struct save_state *st, const char *name, const char *why, const char *hint)
+{
+	if (st->report) {
+		fputs("not written: ", st->report);
+		put_safe(st->report, name);
+		fprintf(st->report, ": %s%s\n", why, hint);
+	}
+	st->failed = true;
+}
+
+static void
 save_part(struct save_state *st, const struct mime_part *p)
 {
 	char name[512], cand[512], stem[512];
 	const char *dot;
+	struct stat sb;
 	unsigned k;
 	int fd;
 
@@ -1034,37 +1046,35 @@ save_part(struct save_state *st, const struct mime_part *p)
 			stem[dot - name] = '\0';
 		snprintf(cand, sizeof(cand), "%.200s-%u%s", stem, k, dot && dot != name ? dot : "");
 	}
-	fd = openat(st->dirfd, cand, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
-	    (st->force ? O_TRUNC : O_EXCL), 0666);
+	/* O_NONBLOCK: with --force, a FIFO in the name's place would block the
+	 * open forever; whatever is there must be a regular file */
+	fd = openat(st->dirfd, cand, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+	    (st->force ? 0 : O_EXCL), 0666);
 	if (fd == -1) {
-		if (st->report) {
-			fputs("not written: ", st->report);
-			put_safe(st->report, cand);
-			fprintf(st->report, ": %s%s\n", strerror(errno),
-			    errno == EEXIST ? " (use --force to overwrite)" : "");
-		}
-		st->failed = true;
+		save_failed(st, cand, errno == ENXIO ? "not a regular file" : strerror(errno),
+		    errno == EEXIST ? " (use --force to overwrite)" : "");
 		return;
 	}
-	if (decode_stream(p, fd_cb, &fd) == -1) {
-		if (st->report) {
-			fputs("not written: ", st->report);
-			put_safe(st->report, cand);
-			fprintf(st->report, ": %s\n", errno ? strerror(errno) : "cannot decode");
-		}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		save_failed(st, cand, "not a regular file", "");
+		close(fd);
+		return;
+	}
+	errno = 0;
+	if (ftruncate(fd, 0) == -1 || decode_stream(p, fd_cb, &fd) == -1) {
+		save_failed(st, cand, errno ? strerror(errno) : "cannot decode", "");
 		close(fd);
 		unlinkat(st->dirfd, cand, 0);
-		st->failed = true;
 		return;
 	}
 	if (close(fd) == -1) {
-		st->failed = true;
+		save_failed(st, cand, strerror(errno), "");
+		unlinkat(st->dirfd, cand, 0);
 		return;
 	}
 	snprintf(st->names[st->nnames++], sizeof(st->names[0]), "%s", cand);
 	st->written++;
 	if (st->report) {
-		struct stat sb;
 		fputs("wrote ", st->report);
 		put_safe(st->report, cand);
 		if (fstatat(st->dirfd, cand, &sb, AT_SYMLINK_NOFOLLOW) == 0)

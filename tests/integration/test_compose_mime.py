@@ -280,6 +280,18 @@ def test_show_and_extract_read_it_back():
     p = subprocess.run([MAILCLI, "extract", msg, "--dir", outdir, "--force"], capture_output=True,
                        timeout=60)
     check(p.returncode == 0, p.stdout)
+    # --force replaces regular files only: a FIFO (whose open would block) or
+    # a symbolic link in a name's place is left alone; the others are written
+    os.unlink(os.path.join(outdir, "notas.txt"))
+    os.mkfifo(os.path.join(outdir, "notas.txt"))
+    os.unlink(os.path.join(outdir, "foto.png"))
+    os.symlink(path("never-written"), os.path.join(outdir, "foto.png"))
+    p = subprocess.run([MAILCLI, "extract", msg, "--dir", outdir, "--force"], capture_output=True,
+                       timeout=20)
+    out = p.stdout.decode()
+    check(p.returncode == 1 and "notas.txt: not a regular file" in out, out)
+    check("not written: foto.png" in out and not os.path.lexists(path("never-written")), out)
+    check(f"wrote {LONG_NAME}" in out, out)
 
 
 def test_deterministic():
