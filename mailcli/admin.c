@@ -295,10 +295,44 @@ count_cb(void *arg, const char *a, const char *b)
 	(*(size_t *)arg)++;
 }
 
+/*
+ * The exit status of a store call, its error said the one way: "no WHAT
+ * NAME", "WHAT NAME already exists", or the store's own message.
+ */
+static int
+store_outcome(struct admin *a, int rc, const char *what, const char *name)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == STORE_NOTFOUND)
+		admin_err("no %s %s", what, name);
+	else if (rc == STORE_EXISTS)
+		admin_err("%s %s already exists", what, name);
+	else
+		admin_err("%s", store_errmsg(a->st));
+	return 1;
+}
+
+/* A new password (get_password) as a crypt(3) hash; the password is wiped. */
+static int
+new_hash(const char *name, bool from_stdin, char *hash, size_t len)
+{
+	char pw[ADMIN_PASSWORD_MAX];
+	int rc;
+
+	if (get_password(name, from_stdin, pw, sizeof(pw)) == -1)
+		return -1;
+	rc = auth_hash_password(pw, hash, len);
+	explicit_bzero(pw, sizeof(pw));
+	if (rc == -1)
+		admin_err("cannot hash the password: %s", strerror(errno));
+	return rc;
+}
+
 static int
 user_add(struct admin *a, int argc, char **argv)
 {
-	char name[STORE_NAME_MAX + 1], pw[ADMIN_PASSWORD_MAX], hash[AUTH_HASH_MAX], acct[STORE_NAME_MAX + 1];
+	char name[STORE_NAME_MAX + 1], hash[AUTH_HASH_MAX], acct[STORE_NAME_MAX + 1];
 	const char *arg;
 	bool from_stdin;
 	size_t ndomains = 0;
@@ -313,27 +347,12 @@ user_add(struct admin *a, int argc, char **argv)
 	}
 	snprintf(name, sizeof(name), "%s", arg);
 	lowercase(name);
-	if (store_user_get_hash(a->st, name, hash, sizeof(hash)) == 0) {
-		admin_err("account %s already exists", name);
+	if (store_user_get_hash(a->st, name, hash, sizeof(hash)) == 0)
+		return store_outcome(a, STORE_EXISTS, "account", name);
+	if (new_hash(name, from_stdin, hash, sizeof(hash)) == -1)
 		return 1;
-	}
-	if (get_password(name, from_stdin, pw, sizeof(pw)) == -1)
-		return 1;
-	rc = auth_hash_password(pw, hash, sizeof(hash));
-	explicit_bzero(pw, sizeof(pw));
-	if (rc == -1) {
-		admin_err("cannot hash the password: %s", strerror(errno));
-		return 1;
-	}
-	rc = store_user_add(a->st, name, hash);
-	if (rc == STORE_EXISTS) {
-		admin_err("account %s already exists", name);
-		return 1;
-	}
-	if (rc != 0) {
-		admin_err("%s", store_errmsg(a->st));
-		return 1;
-	}
+	if ((rc = store_outcome(a, store_user_add(a->st, name, hash), "account", name)) != 0)
+		return rc;
 	printf("account %s added\n", name);
 	/* RFC 5321 4.5.1: every domain must accept mail for postmaster.
 	 * Without an alias it reaches the first account; say who that is. */
@@ -350,18 +369,9 @@ user_add(struct admin *a, int argc, char **argv)
 static int
 user_del(struct admin *a, int argc, char **argv)
 {
-	int rc;
-
 	(void)argc;
-	rc = store_user_del(a->st, argv[0]);
-	if (rc == STORE_NOTFOUND) {
-		admin_err("no account %s", argv[0]);
+	if (store_outcome(a, store_user_del(a->st, argv[0]), "account", argv[0]) != 0)
 		return 1;
-	}
-	if (rc != 0) {
-		admin_err("%s", store_errmsg(a->st));
-		return 1;
-	}
 	printf("account %s deleted (with its mailbox and aliases)\n", argv[0]);
 	return 0;
 }
@@ -369,30 +379,18 @@ user_del(struct admin *a, int argc, char **argv)
 static int
 user_passwd(struct admin *a, int argc, char **argv)
 {
-	char pw[ADMIN_PASSWORD_MAX], hash[AUTH_HASH_MAX];
+	char hash[AUTH_HASH_MAX];
 	const char *name;
 	bool from_stdin;
-	int rc;
 
 	if (name_and_stdin(argc, argv, &name, &from_stdin) == -1)
 		return 2;
-	if (store_user_get_hash(a->st, name, hash, sizeof(hash)) != 0) {
-		admin_err("no account %s", name);
+	if (store_user_get_hash(a->st, name, hash, sizeof(hash)) != 0)
+		return store_outcome(a, STORE_NOTFOUND, "account", name);
+	if (new_hash(name, from_stdin, hash, sizeof(hash)) == -1)
 		return 1;
-	}
-	if (get_password(name, from_stdin, pw, sizeof(pw)) == -1)
+	if (store_outcome(a, store_user_set_hash(a->st, name, hash), "account", name) != 0)
 		return 1;
-	rc = auth_hash_password(pw, hash, sizeof(hash));
-	explicit_bzero(pw, sizeof(pw));
-	if (rc == -1) {
-		admin_err("cannot hash the password");
-		return 1;
-	}
-	rc = store_user_set_hash(a->st, name, hash);
-	if (rc != 0) {
-		admin_err("%s", rc == STORE_NOTFOUND ? "no such account" : store_errmsg(a->st));
-		return 1;
-	}
 	printf("password of %s changed\n", name);
 	return 0;
 }
@@ -409,7 +407,6 @@ static int
 domain_add(struct admin *a, int argc, char **argv)
 {
 	char d[256];
-	int rc;
 
 	(void)argc;
 	if (strlen(argv[0]) >= sizeof(d) || !valid_domain(argv[0])) {
@@ -418,15 +415,8 @@ domain_add(struct admin *a, int argc, char **argv)
 	}
 	snprintf(d, sizeof(d), "%s", argv[0]);
 	lowercase(d);
-	rc = store_domain_add(a->st, d);
-	if (rc == STORE_EXISTS) {
-		admin_err("domain %s already exists", d);
+	if (store_outcome(a, store_domain_add(a->st, d), "domain", d) != 0)
 		return 1;
-	}
-	if (rc != 0) {
-		admin_err("%s", store_errmsg(a->st));
-		return 1;
-	}
 	printf("domain %s added\n", d);
 	return 0;
 }
@@ -434,18 +424,9 @@ domain_add(struct admin *a, int argc, char **argv)
 static int
 domain_del(struct admin *a, int argc, char **argv)
 {
-	int rc;
-
 	(void)argc;
-	rc = store_domain_del(a->st, argv[0]);
-	if (rc == STORE_NOTFOUND) {
-		admin_err("no domain %s", argv[0]);
+	if (store_outcome(a, store_domain_del(a->st, argv[0]), "domain", argv[0]) != 0)
 		return 1;
-	}
-	if (rc != 0) {
-		admin_err("%s", store_errmsg(a->st));
-		return 1;
-	}
 	printf("domain %s deleted (with its LOCAL@%s aliases)\n", argv[0], argv[0]);
 	return 0;
 }
@@ -484,18 +465,10 @@ alias_add(struct admin *a, int argc, char **argv)
 		return 1;
 	}
 	rc = store_alias_add(a->st, addr, argv[1]);
-	if (rc == STORE_NOTFOUND) {
-		admin_err("no account %s", argv[1]);
+	/* not found: the account the alias would lead to */
+	if (store_outcome(a, rc, rc == STORE_NOTFOUND ? "account" : "alias",
+	    rc == STORE_NOTFOUND ? argv[1] : addr) != 0)
 		return 1;
-	}
-	if (rc == STORE_EXISTS) {
-		admin_err("alias %s already exists", addr);
-		return 1;
-	}
-	if (rc != 0) {
-		admin_err("%s", store_errmsg(a->st));
-		return 1;
-	}
 	printf("alias %s -> %s added\n", addr, argv[1]);
 	return 0;
 }
@@ -503,18 +476,9 @@ alias_add(struct admin *a, int argc, char **argv)
 static int
 alias_del(struct admin *a, int argc, char **argv)
 {
-	int rc;
-
 	(void)argc;
-	rc = store_alias_del(a->st, argv[0]);
-	if (rc == STORE_NOTFOUND) {
-		admin_err("no alias %s", argv[0]);
+	if (store_outcome(a, store_alias_del(a->st, argv[0]), "alias", argv[0]) != 0)
 		return 1;
-	}
-	if (rc != 0) {
-		admin_err("%s", store_errmsg(a->st));
-		return 1;
-	}
 	printf("alias %s deleted\n", argv[0]);
 	return 0;
 }
@@ -686,7 +650,6 @@ queue_delete(struct admin *a, int argc, char **argv)
 {
 	char *end;
 	long long id;
-	int rc;
 
 	(void)argc;
 	errno = 0;
@@ -695,15 +658,8 @@ queue_delete(struct admin *a, int argc, char **argv)
 		admin_err("'%s' is not a queue id", argv[0]);
 		return 2;
 	}
-	rc = store_queue_delete(a->st, id);
-	if (rc == STORE_NOTFOUND) {
-		admin_err("no queue item %lld", id);
+	if (store_outcome(a, store_queue_delete(a->st, id), "queue item", argv[0]) != 0)
 		return 1;
-	}
-	if (rc != 0) {
-		admin_err("%s", store_errmsg(a->st));
-		return 1;
-	}
 	printf("queue item %lld deleted\n", id);
 	return 0;
 }
@@ -711,19 +667,9 @@ queue_delete(struct admin *a, int argc, char **argv)
 static int
 transcript(struct admin *a, int argc, char **argv)
 {
-	int rc;
-
 	(void)argc;
-	rc = store_transcript_get(a->st, argv[0], print_one, NULL);
-	if (rc == STORE_NOTFOUND) {
-		admin_err("no transcript for session %s", argv[0]);
-		return 1;
-	}
-	if (rc != 0) {
-		admin_err("%s", store_errmsg(a->st));
-		return 1;
-	}
-	return 0;
+	return store_outcome(a, store_transcript_get(a->st, argv[0], print_one, NULL),
+	    "transcript for session", argv[0]);
 }
 
 static const struct admin_cmd admin_cmds[] = {
