@@ -451,6 +451,8 @@ prompt(struct clientconf *c, char *err, size_t errlen)
 		    "entry, or run mailcli on a terminal", c->user, c->host);
 		return -1;
 	}
+	/* unbuffered: no copy of the password is left in a stdio buffer */
+	setvbuf(tty, NULL, _IONBF, 0);
 	/* Echo goes off before the prompt appears, so nothing typed after
 	 * seeing it is echoed or thrown away. */
 	if (tcgetattr(fileno(tty), &old) == 0) {
