@@ -26,9 +26,17 @@ MAILCLI = os.path.join(BIN, "mailcli", "mailcli")
 PASSWORDS = {"ana": "ana-secret-1", "bob": "bob-secret-2"}
 
 # Every lab of this test process lives under one private parent directory,
-# removed at exit, so nothing outside this process can be confused with it.
+# removed at exit (kept with $CORREIO_KEEP), so nothing outside this process
+# can be confused with it.
 _PARENT = tempfile.mkdtemp(prefix="correio-tests-")
-atexit.register(shutil.rmtree, _PARENT, True)
+if not os.environ.get("CORREIO_KEEP"):
+    atexit.register(shutil.rmtree, _PARENT, True)
+
+
+def workdir(prefix="work-"):
+    """A private directory for a test's own files (homes, attachments, output),
+    under the same parent as the labs and removed with them at exit."""
+    return tempfile.mkdtemp(prefix=prefix, dir=_PARENT)
 
 
 def free_port(host="127.0.0.1"):

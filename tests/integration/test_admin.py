@@ -11,17 +11,15 @@ turned into CRLF, queue list/flush/delete, transcripts, a bad config file.
 import os
 import pty
 import select
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from correio_test import MAILCLI, check, run  # noqa: E402
+from correio_test import MAILCLI, check, run, workdir  # noqa: E402
 
-TMP = tempfile.mkdtemp(prefix="correio-admin-")
+TMP = workdir("correio-admin-")
 STORE = os.path.join(TMP, "x.db")
 PW = "correct-horse-battery-staple-7"
 
@@ -299,11 +297,7 @@ def test_default_store_path():
 
 
 if __name__ == "__main__":
-    try:
-        run([test_user_add_hash_only, test_user_add_existing, test_password_never_from_argv,
-             test_no_terminal, test_empty_password_refused, test_prompt_echo_off, test_user_passwd,
-             test_domains_and_aliases, test_deliver, test_queue, test_transcript, test_user_del,
-             test_usage_errors, test_not_our_store, test_config_file, test_default_store_path])
-    finally:
-        if not os.environ.get("CORREIO_KEEP"):
-            shutil.rmtree(TMP, ignore_errors=True)
+    run([test_user_add_hash_only, test_user_add_existing, test_password_never_from_argv,
+         test_no_terminal, test_empty_password_refused, test_prompt_echo_off, test_user_passwd,
+         test_domains_and_aliases, test_deliver, test_queue, test_transcript, test_user_del,
+         test_usage_errors, test_not_our_store, test_config_file, test_default_store_path])

@@ -19,14 +19,13 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import MAILCLI, check, run  # noqa: E402
+from correio_test import MAILCLI, check, run, workdir  # noqa: E402
 
-TMP = tempfile.mkdtemp(prefix="correio-compose-")
+TMP = workdir("correio-compose-")
 ENV = dict(os.environ, TZ="BRT3")   # UTC-3 without needing tzdata
 ENV.pop("SOURCE_DATE_EPOCH", None)
 
@@ -432,10 +431,7 @@ def test_streaming_memory():
 
 
 if __name__ == "__main__":
-    try:
-        run([test_python_decodes_everything, test_long_subject_and_folding, test_crlf_and_line_lengths,
-             test_text_only_and_html, test_munpack_extracts_same_bytes, test_show_and_extract_read_it_back,
-             test_deterministic, test_injection_and_errors_refused, test_dry_run_envelope,
-             test_hostile_files_do_not_crash_show, test_streaming_memory])
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
+    run([test_python_decodes_everything, test_long_subject_and_folding, test_crlf_and_line_lengths,
+         test_text_only_and_html, test_munpack_extracts_same_bytes, test_show_and_extract_read_it_back,
+         test_deterministic, test_injection_and_errors_refused, test_dry_run_envelope,
+         test_hostile_files_do_not_crash_show, test_streaming_memory])

@@ -27,13 +27,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from email.message import EmailMessage
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import MAILCLI, check, run  # noqa: E402
+from correio_test import MAILCLI, check, run, workdir  # noqa: E402
 
-TMP = tempfile.mkdtemp(prefix="correio-roundtrip-")
+TMP = workdir("correio-roundtrip-")
 ENV = dict(os.environ)
 ENV.pop("SOURCE_DATE_EPOCH", None)
 SEED = int(os.environ.get("ROUNDTRIP_SEED", "20261125"))
@@ -228,7 +227,4 @@ def test_python_to_mailcli():
 
 
 if __name__ == "__main__":
-    try:
-        run([test_compose_to_python, test_python_to_mailcli])
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
+    run([test_compose_to_python, test_python_to_mailcli])

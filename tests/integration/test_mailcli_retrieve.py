@@ -14,25 +14,17 @@ import os
 import re
 import struct
 import sys
-import tempfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import Lab, check, run, PASSWORDS  # noqa: E402
-
-# A private parent for the labs' directories: on the shared development
-# machine /tmp/correio-test-* directories were seen vanishing under running tests.
-import atexit as _atexit, shutil as _shutil  # noqa: E402
-tempfile.tempdir = tempfile.mkdtemp(prefix="mailcli-tests-")
-if not os.environ.get("CORREIO_KEEP"):
-    _atexit.register(_shutil.rmtree, tempfile.tempdir, True)
+from correio_test import Lab, check, run, workdir, PASSWORDS  # noqa: E402
 
 lab = Lab()
 sports = lab.start_smtpd(roles=("inbound",))
 lab.start_pop3d()
 SMTP = f"{lab.host}:{sports['inbound']}"
 POP3 = f"{lab.host}:{lab.pop3_port}"
-WORK = tempfile.mkdtemp(prefix="mailcli-retrieve-")
+WORK = workdir("mailcli-retrieve-")
 ENV = {"HOME": WORK, "XDG_CONFIG_HOME": os.path.join(WORK, ".config"), "MAILCLI_SERVER": "",
        "MAILCLI_USER": "", "MAILCLI_TLS": "", "MAILCLI_CONFIG": "", "NETRC": ""}
 

@@ -13,17 +13,9 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import Lab, check, run, PASSWORDS, MAILCLI  # noqa: E402
-
-# A private parent for the labs' directories: on the shared development
-# machine /tmp/correio-test-* directories were seen vanishing under running tests.
-import atexit as _atexit, shutil as _shutil  # noqa: E402
-tempfile.tempdir = tempfile.mkdtemp(prefix="mailcli-tests-")
-if not os.environ.get("CORREIO_KEEP"):
-    _atexit.register(_shutil.rmtree, tempfile.tempdir, True)
+from correio_test import Lab, check, run, workdir, PASSWORDS, MAILCLI  # noqa: E402
 
 plain = Lab(config_extra="[limits]\nmax_message_size = 200000\n")
 pports = plain.start_smtpd(roles=("inbound", "submission"))
@@ -34,7 +26,7 @@ tpop = tls.start_pop3d(roles=("pop3", "pop3s"))
 
 HOST = plain.host
 # A clean environment: no settings from the person running the tests.
-HOME = tempfile.mkdtemp(prefix="mailcli-home-")
+HOME = workdir("mailcli-home-")
 BASE_ENV = {"HOME": HOME, "XDG_CONFIG_HOME": os.path.join(HOME, ".config"),
             "MAILCLI_SERVER": "", "MAILCLI_USER": "", "MAILCLI_TLS": "",
             "MAILCLI_PASSWORD": "", "MAILCLI_CONFIG": "", "NETRC": ""}
