@@ -178,6 +178,18 @@ class Lab:
         check(report == "", f"{name} sanitizer report:\n{report}")
         return took
 
+    def count(self, table="messages", where=""):
+        """Rows in a table of the store (read with the sqlite3 tool)."""
+        out = self.sql(f"select count(*) from {table}" + (f" where {where}" if where else ""))
+        return int(out.decode().strip() or 0)
+
+    def smtp_dialog(self, role=None, timeout=10.0):
+        """A raw SMTP session on the listener of role (default: the first),
+        its 220 greeting already read."""
+        d = Dialog(self.host, self.smtp_ports[role] if role else self.smtp_port, timeout=timeout)
+        d.expect(220)
+        return d
+
     def sql(self, query):
         """Read the store with the sqlite3 command-line tool (an independent reader)."""
         p = subprocess.run(["sqlite3", "-batch", self.store, query], capture_output=True,
@@ -242,6 +254,45 @@ class Dialog:
         if got != code:
             raise AssertionError(f"after {command!r}: expected {code}, got {lines}")
         return lines
+
+    def smtp_start_data(self, mail_from="ana@lab.test", rcpts=("bob@lab.test",), ehlo=None):
+        """[EHLO ehlo,] MAIL FROM, one RCPT TO each, DATA: each must succeed (354)."""
+        if ehlo is not None:
+            self.expect(250, "EHLO " + ehlo)
+        self.expect(250, f"MAIL FROM:<{mail_from}>")
+        for r in rcpts:
+            self.expect(250, f"RCPT TO:<{r}>")
+        self.expect(354, "DATA")
+
+    def smtp_send(self, text, mail_from="ana@lab.test", rcpts=("bob@lab.test",), ehlo=None):
+        """One whole transaction; text is CRLF lines, dot-stuffed by the caller.
+        Returns the queue id of the 250 after the final dot."""
+        self.smtp_start_data(mail_from, rcpts, ehlo)
+        if isinstance(text, str):
+            text = text.encode()
+        self.send(text + (b"" if text.endswith(b"\r\n") or not text else b"\r\n") + b".\r\n")
+        return int(self.expect(250)[0].rsplit(" ", 1)[-1])
+
+    def starttls(self, context, server_hostname="localhost"):
+        """Go on in TLS (after the server's 220 / +OK to STARTTLS / STLS). Whatever
+        was buffered unread from the plaintext part is dropped (RFC 3207 4.2)."""
+        self.buf = b""
+        self.s = context.wrap_socket(self.s, server_hostname=server_hostname)
+
+    def pop3_multi_raw(self):
+        """The rest of a multi-line POP3 response as raw bytes (still dot-stuffed,
+        CRLF kept), without the final "." line."""
+        out = b""
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    raise EOFError("closed inside a multi-line response")
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            if line == b".":
+                return out
+            out += line + b"\r\n"
 
     def pop3(self, command=None):
         if command is not None:

@@ -16,13 +16,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, Dialog, check, run, PASSWORDS  # noqa: E402
 
 
-# A private parent for the lab directory: on the shared development machine
-# /tmp/correio-test-* directories were seen vanishing under running tests.
-import atexit as _atexit, shutil as _shutil, tempfile as _tempfile  # noqa: E402
-_tempfile.tempdir = _tempfile.mkdtemp(prefix="pop3d-tests-")
-if not os.environ.get("CORREIO_KEEP"):
-    _atexit.register(_shutil.rmtree, _tempfile.tempdir, True)
-
 SIZE = 50 * 1024 * 1024
 # admin deliver honours max_message_size; raise it for this store
 lab = Lab(users={"ana": PASSWORDS["ana"]},
@@ -126,13 +119,8 @@ def test_noop_pipelined_behind_retr():
 
 def test_zz_clean_shutdown():
     """SIGTERM stops pop3d with status 0 and no sanitizer report in its log."""
-    import signal
-    lab.pop3d.send_signal(signal.SIGTERM)
-    rc = lab.pop3d.wait(timeout=15)
-    log = lab.log("pop3d")
-    check(rc == 0, f"pop3d exit status {rc}")
-    check("Sanitizer" not in log and "runtime error" not in log, log[-3000:])
-    check("event=stopped" in log, "clean stop logged")
+    lab.stop_checked(lab.pop3d, "pop3d")
+    check("event=stopped" in lab.log("pop3d"), "clean stop logged")
 
 
 if __name__ == "__main__":

@@ -17,13 +17,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, Dialog, check, run, PASSWORDS  # noqa: E402
 
 
-# A private parent for the lab directory: on the shared development machine
-# /tmp/correio-test-* directories were seen vanishing under running tests.
-import atexit as _atexit, shutil as _shutil, tempfile as _tempfile  # noqa: E402
-_tempfile.tempdir = _tempfile.mkdtemp(prefix="pop3d-tests-")
-if not os.environ.get("CORREIO_KEEP"):
-    _atexit.register(_shutil.rmtree, _tempfile.tempdir, True)
-
 lab = Lab()
 lab.start_pop3d()
 HOST, PORT = lab.host, lab.pop3_port
@@ -48,21 +41,6 @@ def login(user="bob"):
     r = d.pop3(f"PASS {PASSWORDS[user]}")
     check(r.startswith("+OK"), f"PASS: {r!r}")
     return d
-
-
-def raw_multi(d):
-    """A multi-line response as raw bytes (still dot-stuffed), without the final '.'."""
-    out = b""
-    while True:
-        while b"\r\n" not in d.buf:
-            chunk = d.s.recv(65536)
-            if not chunk:
-                raise EOFError("closed inside a multi-line response")
-            d.buf += chunk
-        line, d.buf = d.buf.split(b"\r\n", 1)
-        if line == b".":
-            return out
-        out += line + b"\r\n"
 
 
 def unstuff(data):
@@ -118,7 +96,7 @@ def test_textbook_session_byte_exact():
     check(d.pop3_multi() == [f"1 {len(m1)}", f"2 {len(m2)}"], "LIST sizes are exact octets")
     r = d.pop3("RETR 1")
     check(r == f"+OK {len(m1)} octets", r)
-    check(unstuff(raw_multi(d)) == m1, "RETR 1 is byte-exact")
+    check(unstuff(d.pop3_multi_raw()) == m1, "RETR 1 is byte-exact")
     check(d.pop3("DELE 1").startswith("+OK"), "DELE 1")
     r = d.pop3("QUIT")
     check(r.startswith("+OK") and "1 message deleted" in r, r)
@@ -126,7 +104,7 @@ def test_textbook_session_byte_exact():
     d = login("ana")
     check(d.pop3("STAT") == f"+OK 1 {len(m2)}", "message 1 deleted at QUIT, message 2 kept")
     d.pop3("RETR 1")
-    check(unstuff(raw_multi(d)) == m2, "the remaining message renumbered as 1 in the next session")
+    check(unstuff(d.pop3_multi_raw()) == m2, "the remaining message renumbered as 1 in the next session")
     d.pop3("QUIT")
 
 
@@ -246,7 +224,7 @@ def test_mail_arriving_during_session_appears_next_time():
     d = login("bob")
     check(d.pop3("STAT").startswith("+OK 1 "), "the new message, and only it, next time")
     d.pop3("RETR 1")
-    check(b"Subject: during" in raw_multi(d), "it is the one that arrived during the session")
+    check(b"Subject: during" in d.pop3_multi_raw(), "it is the one that arrived during the session")
     d.pop3("QUIT")
 
 
@@ -258,19 +236,19 @@ def test_dot_stuffing_retr_and_top():
     d = login("bob")
     check(d.pop3("LIST 1") == f"+OK 1 {len(m)}", "LIST counts unstuffed octets")
     d.pop3("RETR 1")
-    raw = raw_multi(d)
+    raw = d.pop3_multi_raw()
     check(b"\r\n..starts with a dot\r\n...two dots\r\n..\r\nmiddle\r\n.. \r\n" in raw,
           f"lines starting with '.' are stuffed: {raw!r}")
     check(unstuff(raw) == m, "unstuffed RETR is byte-exact")
     check(d.pop3("TOP 1 3").startswith("+OK"), "TOP 1 3")
-    raw = raw_multi(d)
+    raw = d.pop3_multi_raw()
     hdr = m.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
     check(unstuff(raw) == hdr + b".starts with a dot\r\n..two dots\r\n.\r\n",
           f"TOP sends the header and 3 body lines: {raw!r}")
     check(d.pop3("TOP 1 0").startswith("+OK"), "TOP 1 0")
-    check(unstuff(raw_multi(d)) == hdr, "TOP 0: header and blank line")
+    check(unstuff(d.pop3_multi_raw()) == hdr, "TOP 0: header and blank line")
     check(d.pop3("TOP 1 999999999999999999999").startswith("+OK"), "huge TOP count")
-    check(unstuff(raw_multi(d)) == m, "TOP with a huge count sends everything")
+    check(unstuff(d.pop3_multi_raw()) == m, "TOP with a huge count sends everything")
     d.pop3("QUIT")
 
 
@@ -397,7 +375,7 @@ def test_transcript_masks_auth_and_summarises_bodies():
     ir = base64.b64encode(b"\0ana\0" + PASSWORDS["ana"].encode()).decode()
     check(d.pop3("AUTH PLAIN " + ir).startswith("+OK"), "AUTH PLAIN")
     d.pop3("RETR 1")
-    raw_multi(d)
+    d.pop3_multi_raw()
     d.pop3("QUIT")
     d.closed()
     time.sleep(0.3)
@@ -445,7 +423,7 @@ def test_pipelined_commands_answered_in_order():
     check(d.line().startswith("+OK 5 "), "STAT")
     for i in range(5):
         check(d.line().startswith("+OK"), f"RETR {i + 1}")
-        check(unstuff(raw_multi(d)) == msgs[i], f"RETR {i + 1} body in order")
+        check(unstuff(d.pop3_multi_raw()) == msgs[i], f"RETR {i + 1} body in order")
         check(d.line() == "+OK", "NOOP")
     check(d.line().startswith("+OK 5 "), "LIST")
     check(len(d.pop3_multi()) == 5, "LIST lines")
@@ -508,7 +486,7 @@ def test_implicit_quit_and_logout_line():
     deliver("bob", msg("log", "x\r\n"))
     d = login("bob")
     d.pop3("RETR 1")
-    raw_multi(d)
+    d.pop3_multi_raw()
     d.pop3("DELE 1")
     d.pop3("QUIT")
     d.closed()
@@ -581,7 +559,7 @@ def test_drops_privileges_when_root():
         d.pop3("USER ana")
         check(d.pop3("PASS " + PASSWORDS["ana"]).startswith("+OK"), "login as nobody")
         check(d.pop3("RETR 1").startswith("+OK"), "RETR as nobody")
-        check(b"Subject: priv" in raw_multi(d), "message read")
+        check(b"Subject: priv" in d.pop3_multi_raw(), "message read")
         check(d.pop3("DELE 1").startswith("+OK"), "DELE")
         check(d.pop3("QUIT").startswith("+OK"), "QUIT writes the store as nobody")
         check("event=privileges-dropped user=nobody" in lab2.log("pop3d"), "logged")

@@ -26,16 +26,14 @@ def lab():
 
 
 def alive():
-    d = ct.Dialog(lab().host, lab().smtp_port)
-    d.expect(220)
+    d = lab().smtp_dialog()
     d.expect(250, "NOOP")
     d.expect(221, "QUIT")
     d.close()
 
 
 def test_vrfy_configurable():
-    d = ct.Dialog(lab().host, lab().smtp_port)
-    d.expect(220)
+    d = lab().smtp_dialog()
     lines = d.expect(502, "VRFY bob")
     ct.check("5.5.1" in lines[0], lines[0])
     d.expect(221, "QUIT")
@@ -44,8 +42,7 @@ def test_vrfy_configurable():
 
 def test_trusted_network_may_relay():
     """[relay] trusted_networks: relaying without AUTH (RFC 5321 3.6.2)."""
-    d = ct.Dialog(lab().host, lab().smtp_port)
-    d.expect(220)
+    d = lab().smtp_dialog()
     d.expect(250, "EHLO trusted")
     d.expect(250, "MAIL FROM:<ana@lab.test>")
     lines = d.expect(250, "RCPT TO:<someone@faraway.example>")
@@ -59,8 +56,7 @@ def test_trusted_network_may_relay():
 
 
 def test_auth_failures_close_the_session():
-    d = ct.Dialog(lab().host, lab().smtp_port)
-    d.expect(220)
+    d = lab().smtp_dialog()
     d.expect(250, "EHLO c")
     d.expect(535, "AUTH PLAIN AGFuYQB3cm9uZw==")
     d.expect(535, "AUTH PLAIN AGFuYQB3cm9uZw==")
@@ -74,9 +70,7 @@ def test_connections_per_address():
     lb = lab()
     held = []
     for _ in range(3):
-        d = ct.Dialog(lb.host, lb.smtp_port)
-        d.expect(220)
-        held.append(d)
+        held.append(lb.smtp_dialog())
     extra = ct.Dialog(lb.host, lb.smtp_port)
     lines = extra.expect(421)
     ct.check("4.7.0" in lines[0], lines[0])
@@ -90,16 +84,11 @@ def test_connections_per_address():
 
 def test_timeouts_send_421():
     lb = lab()
-    before = int(lb.sql("select count(*) from messages").decode().strip())
-    idle = ct.Dialog(lb.host, lb.smtp_port, timeout=15)
-    idle.expect(220)
+    before = lb.count()
+    idle = lb.smtp_dialog(timeout=15)
     idle.expect(250, "EHLO idle")
-    data = ct.Dialog(lb.host, lb.smtp_port, timeout=15)
-    data.expect(220)
-    data.expect(250, "EHLO slow")
-    data.expect(250, "MAIL FROM:<ana@lab.test>")
-    data.expect(250, "RCPT TO:<bob@lab.test>")
-    data.expect(354, "DATA")
+    data = lb.smtp_dialog(timeout=15)
+    data.smtp_start_data(ehlo="slow")
     data.send("Subject: never finished\r\n\r\nhalf a message\r\n")
     t0 = time.time()
     lines = idle.expect(421)
@@ -109,8 +98,7 @@ def test_timeouts_send_421():
     lines = data.expect(421)
     ct.check("4.4.2" in lines[0], "data timeout: %r" % lines)
     ct.check(data.closed(), "closed after the data timeout")
-    ct.check(int(lb.sql("select count(*) from messages").decode().strip()) == before,
-             "nothing stored from an unfinished DATA")
+    ct.check(lb.count() == before, "nothing stored from an unfinished DATA")
     alive()
 
 
@@ -118,23 +106,16 @@ def test_crash_after_250_loses_nothing():
     """The 250 comes after the commit: SIGKILL right after it loses nothing."""
     import signal
     lb = lab()
-    before = int(lb.sql("select count(*) from messages").decode().strip())
-    d = ct.Dialog(lb.host, lb.smtp_port)
-    d.expect(220)
+    before = lb.count()
+    d = lb.smtp_dialog()
     d.expect(250, "EHLO crash")
-    ids = []
-    for i in range(5):
-        d.expect(250, "MAIL FROM:<ana@lab.test>")
-        d.expect(250, "RCPT TO:<bob@lab.test>")
-        d.expect(354, "DATA")
-        d.send("Subject: durable %d\r\n\r\nmust survive\r\n.\r\n" % i)
-        ids.append(int(d.expect(250)[0].rsplit(" ", 1)[-1]))
+    ids = [d.smtp_send("Subject: durable %d\r\n\r\nmust survive\r\n" % i) for i in range(5)]
     lb.smtpd.send_signal(signal.SIGKILL)
     lb.smtpd.wait(timeout=10)
     d.close()
     got = lb.sql("select id from messages where id in (%s)" % ",".join(map(str, ids))).decode().split()
     ct.check(sorted(map(int, got)) == ids, "all acknowledged messages survive: %r of %r" % (got, ids))
-    ct.check(int(lb.sql("select count(*) from messages").decode().strip()) == before + 5, "count")
+    ct.check(lb.count() == before + 5, "count")
 
 
 def test_sigterm_sends_421_and_exits_cleanly():
@@ -143,16 +124,11 @@ def test_sigterm_sends_421_and_exits_cleanly():
     lb = ct.Lab()
     try:
         lb.start_smtpd()
-        before = int(lb.sql("select count(*) from messages").decode().strip())
-        idle = ct.Dialog(lb.host, lb.smtp_port)
-        idle.expect(220)
+        before = lb.count()
+        idle = lb.smtp_dialog()
         idle.expect(250, "EHLO idle")
-        data = ct.Dialog(lb.host, lb.smtp_port)
-        data.expect(220)
-        data.expect(250, "EHLO data")
-        data.expect(250, "MAIL FROM:<ana@lab.test>")
-        data.expect(250, "RCPT TO:<bob@lab.test>")
-        data.expect(354, "DATA")
+        data = lb.smtp_dialog()
+        data.smtp_start_data(ehlo="data")
         data.send("Subject: half\r\n\r\nnot finished")
         time.sleep(0.2)
         took = lb.stop_checked(lb.smtpd, "smtpd")
@@ -161,8 +137,7 @@ def test_sigterm_sends_421_and_exits_cleanly():
             ct.check(code == 421 and lines[0].startswith("421 4.3.2 "), "shutdown reply %r" % lines)
             ct.check(d.closed(), "closed after the 421")
         ct.check(took < 1.5, "stopped %.1fs after SIGTERM with no session left" % took)
-        ct.check(int(lb.sql("select count(*) from messages").decode().strip()) == before,
-                 "nothing stored from the unfinished DATA")
+        ct.check(lb.count() == before, "nothing stored from the unfinished DATA")
     finally:
         lb.stop()
 
@@ -189,14 +164,9 @@ def test_drops_privileges_when_root():
         with open("/proc/%d/status" % lb.smtpd.pid) as f:
             uids = [l.split()[1:] for l in f if l.startswith("Uid:")][0]
         ct.check(all(int(u) == nobody.pw_uid for u in uids), "runs as nobody: %r" % uids)
-        d = ct.Dialog(lb.host, lb.smtp_port)
-        d.expect(220)
+        d = lb.smtp_dialog()
         d.expect(250, "HELO c")
-        d.expect(250, "MAIL FROM:<ana@lab.test>")
-        d.expect(250, "RCPT TO:<bob@lab.test>")
-        d.expect(354, "DATA")
-        d.send("Subject: unprivileged\r\n\r\nstill works\r\n.\r\n")
-        d.expect(250)
+        d.smtp_send("Subject: unprivileged\r\n\r\nstill works\r\n")
         d.expect(221, "QUIT")
         ct.check("privileges-dropped user=nobody" in lb.log("smtpd"), "logged")
     finally:
