@@ -119,8 +119,9 @@ class Lab:
         self.procs.append(p)
         return p
 
-    def start_smtpd(self, roles=("inbound",), extra=()):
-        """Start smtpd with one listener per role; returns {role: port}."""
+    def _start_roles(self, binary, roles, extra):
+        """Start binary with one free loopback port per role; wait until each
+        listens. Returns (process, {role: port})."""
         ports = {}
         listens = []
         for role in roles:
@@ -128,24 +129,21 @@ class Lab:
             ports[role] = port
             h = f"[{self.host}]" if ":" in self.host else self.host
             listens.append(f"{h}:{port} {role}")
-        self.smtpd = self._start(SMTPD, listens, list(extra))
+        proc = self._start(binary, listens, list(extra))
         for port in ports.values():
             wait_port(self.host, port)
+        return proc, ports
+
+    def start_smtpd(self, roles=("inbound",), extra=()):
+        """Start smtpd with one listener per role; returns {role: port}."""
+        self.smtpd, ports = self._start_roles(SMTPD, roles, extra)
         self.smtp_ports = ports
         self.smtp_port = ports[roles[0]]
         return ports
 
     def start_pop3d(self, roles=("pop3",), extra=()):
-        ports = {}
-        listens = []
-        for role in roles:
-            port = free_port(self.host)
-            ports[role] = port
-            h = f"[{self.host}]" if ":" in self.host else self.host
-            listens.append(f"{h}:{port} {role}")
-        self.pop3d = self._start(POP3D, listens, list(extra))
-        for port in ports.values():
-            wait_port(self.host, port)
+        """Start pop3d with one listener per role; returns {role: port}."""
+        self.pop3d, ports = self._start_roles(POP3D, roles, extra)
         self.pop3_ports = ports
         self.pop3_port = ports[roles[0]]
         return ports
