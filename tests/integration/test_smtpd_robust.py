@@ -195,7 +195,7 @@ def test_long_data_line():
 def test_received_loop():
     hops = b"".join(b"Received: from hop%d.example by x; Wed, 25 Nov 2026 10:00:00 +0000\r\n" % i
                     for i in range(11))
-    d = refused_after_dot(hops + b"Subject: loop\r\n\r\nround and round\r\n.\r\n", 554, "5.4.6")
+    d = refused_after_dot(hops + b"Subject: loop\r\n\r\nround and round\r\n.\r\n", 554, "5.4.6", "loop")
     d.expect(221, "QUIT")
 
 
