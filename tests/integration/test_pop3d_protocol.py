@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, Dialog, check, run, PASSWORDS  # noqa: E402
 
 
-lab = Lab()
+# auth_fail_delay_max = 2: the delays grow 1, 2, then stay at 2 seconds
+lab = Lab(config_extra="[limits]\nauth_fail_delay_max = 2\n")
 lab.start_pop3d()
 HOST, PORT = lab.host, lab.pop3_port
 
@@ -346,6 +347,8 @@ def test_failed_logins_delayed_masked_and_vague():
     check(time.time() - t3 < 1.5, "another session is served during the delay")
     d.pop3()
     check(d.pop3().startswith("-ERR [AUTH]"), "third failure")
+    t4 = time.time() - t3
+    check(1.8 <= t4 < 3.5, f"third failure delayed at most auth_fail_delay_max ({t4:.2f}s)")
     # a good login still works in the same session
     d.pop3("USER bob")
     check(d.pop3("PASS " + PASSWORDS["bob"]).startswith("+OK"), "login after failures")
