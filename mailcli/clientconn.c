@@ -23,6 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "b64.h"
 #include "clientconn.h"
 #include "tls.h"
 #include "transcript.h"
@@ -366,22 +367,19 @@ clientconn_note(struct clientconn *c, const char *fmt, ...)
 }
 
 int
-clientconn_cmd(struct clientconn *c, bool secret, const char *fmt, ...)
+clientconn_vcmd(struct clientconn *c, bool secret, const char *fmt, va_list ap)
 {
 	char line[CLIENTCONN_TRACE_MAX * 4], masked[CLIENTCONN_TRACE_MAX];
-	va_list ap;
-	int n;
+	int n, r = -1;
 
-	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(line) - 2) {
 		conn_err(c, "command line too long");
-		return -1;
+		goto out;
 	}
 	if (memchr(line, '\r', (size_t)n) != NULL || memchr(line, '\n', (size_t)n) != NULL) {
 		conn_err(c, "refusing to send a command containing CR or LF");
-		return -1;
+		goto out;
 	}
 	if (c->trace != NULL) {
 		transcript_mask(line, (size_t)n, secret, masked, sizeof(masked));
@@ -390,7 +388,41 @@ clientconn_cmd(struct clientconn *c, bool secret, const char *fmt, ...)
 	}
 	line[n++] = '\r';
 	line[n++] = '\n';
-	return clientconn_write(c, line, (size_t)n);
+	r = clientconn_write(c, line, (size_t)n);
+out:
+	if (secret)
+		explicit_bzero(line, sizeof(line));
+	return r;
+}
+
+int
+clientconn_cmd(struct clientconn *c, bool secret, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = clientconn_vcmd(c, secret, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int
+clientconn_sasl_plain(const char *user, const char *password, char *enc, size_t enclen)
+{
+	char raw[2 * CLIENTCONN_SASL_MAX + 2];
+	size_t ul = strlen(user), pl = strlen(password);
+
+	if (ul > CLIENTCONN_SASL_MAX || pl > CLIENTCONN_SASL_MAX ||
+	    enclen < b64_encoded_len(ul + pl + 2) + 1)
+		return -1;
+	raw[0] = '\0';
+	memcpy(raw + 1, user, ul);
+	raw[1 + ul] = '\0';
+	memcpy(raw + 2 + ul, password, pl);
+	b64_encode(raw, ul + pl + 2, enc);
+	explicit_bzero(raw, sizeof(raw));
+	return 0;
 }
 
 int

@@ -10,6 +10,7 @@
 #ifndef CORREIO_CLIENTCONN_H
 #define CORREIO_CLIENTCONN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -64,6 +65,19 @@ void	clientconn_print_tls(const struct clientconn *c, FILE *out, const char *ind
  */
 int	clientconn_cmd(struct clientconn *c, bool secret, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+/* clientconn_cmd with a va_list, for the protocol clients' own wrappers. */
+int	clientconn_vcmd(struct clientconn *c, bool secret, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 3, 0)));
+/*
+ * The SASL PLAIN response (RFC 4616 2: empty authzid NUL user NUL password)
+ * in base64 for AUTH PLAIN (SMTP, RFC 4954) and POP3 (RFC 5034). user and
+ * password are at most CLIENTCONN_SASL_MAX octets each; enc must hold
+ * CLIENTCONN_SASL_ENC bytes. Returns 0, or -1 when one is too long. The
+ * caller wipes enc (explicit_bzero) once it is sent.
+ */
+#define CLIENTCONN_SASL_MAX	255
+#define CLIENTCONN_SASL_ENC	((2 * CLIENTCONN_SASL_MAX + 2 + 2) / 3 * 4 + 1)
+int	clientconn_sasl_plain(const char *user, const char *password, char *enc, size_t enclen);
 /* Queue raw bytes (message text), not traced. Returns 0 or -1. */
 int	clientconn_write(struct clientconn *c, const void *p, size_t n);
 /* Write everything queued. Returns 0 or -1. */

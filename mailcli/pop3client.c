@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "b64.h"
 #include "pop3client.h"
 #include "replyparse.h"
 
@@ -90,19 +89,12 @@ command(struct pop3client *p, bool secret, const char *fmt, ...)
 static int
 command(struct pop3client *p, bool secret, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
-	int n, r;
+	int r;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	r = clientconn_vcmd(&p->conn, secret, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
-		set_errf(p, "command too long");
-		return -1;
-	}
-	r = clientconn_cmd(&p->conn, secret, "%s", line);
-	explicit_bzero(line, sizeof(line));
 	if (r == -1) {
 		set_errf(p, "%s", p->conn.err);
 		p->broken = true;
@@ -294,27 +286,21 @@ pop3client_stls(struct pop3client *p, SSL_CTX *ctx)
 int
 pop3client_login(struct pop3client *p, const char *user, const char *password)
 {
-	char raw[3 * 256 + 3], enc[((3 * 256 + 3) / 3 + 1) * 4 + 4];
-	size_t ul = strlen(user), pl = strlen(password);
+	char enc[CLIENTCONN_SASL_ENC];
 	int r;
 
-	if (ul > 255 || pl > 255) {
-		set_errf(p, "user name or password too long (255 octets at most)");
+	if (clientconn_sasl_plain(user, password, enc, sizeof(enc)) == -1) {
+		set_errf(p, "user name or password too long (%d octets at most)", CLIENTCONN_SASL_MAX);
 		return -1;
 	}
 	if (p->caps.sasl_plain) {
-		raw[0] = '\0';
-		memcpy(raw + 1, user, ul);
-		raw[1 + ul] = '\0';
-		memcpy(raw + 2 + ul, password, pl);
-		b64_encode(raw, ul + pl + 2, enc);
-		explicit_bzero(raw, sizeof(raw));
 		r = command(p, true, "AUTH PLAIN %s", enc);
 		if (r == 2)	/* "+ ": it wants the response on its own line (RFC 5034 4) */
 			r = command(p, true, "%s", enc);
 		explicit_bzero(enc, sizeof(enc));
 		return r == 2 ? 1 : r;
 	}
+	explicit_bzero(enc, sizeof(enc));
 	if ((r = command(p, false, "USER %s", user)) != 0)
 		return r == 2 ? 1 : r;
 	r = command(p, true, "PASS %s", password);
@@ -472,23 +458,17 @@ pop3client_retr_buf(struct pop3client *p, unsigned long num, long lines, struct 
 int
 pop3client_queue(struct pop3client *p, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
-	int n;
+	int r;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	r = clientconn_vcmd(&p->conn, false, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
-		set_errf(p, "command too long");
-		return -1;
-	}
-	if (clientconn_cmd(&p->conn, false, "%s", line) == -1) {
+	if (r == -1) {
 		set_errf(p, "%s", p->conn.err);
 		p->broken = true;
-		return -1;
 	}
-	return 0;
+	return r;
 }
 
 int

@@ -89,18 +89,13 @@ command(struct smtpclient *s, bool secret, const char *fmt, ...)
 static int
 command(struct smtpclient *s, bool secret, const char *fmt, ...)
 {
-	char line[2048];
 	va_list ap;
-	int n;
+	int r;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	r = clientconn_vcmd(&s->conn, secret, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
-		set_err(s, "command too long");
-		return -1;
-	}
-	if (clientconn_cmd(&s->conn, secret, "%s", line) == -1) {
+	if (r == -1) {
 		set_err(s, s->conn.err);
 		return -1;
 	}
@@ -256,28 +251,22 @@ smtpclient_starttls(struct smtpclient *s, SSL_CTX *ctx, const char *helo_name)
 int
 smtpclient_auth(struct smtpclient *s, const char *user, const char *password)
 {
-	char raw[3 * 256 + 3], enc[((3 * 256 + 3) / 3 + 1) * 4 + 4];
+	char enc[CLIENTCONN_SASL_ENC];
 	size_t ul = strlen(user), pl = strlen(password);
 	int r;
 
-	if (ul > 255 || pl > 255) {
-		set_err(s, "user name or password too long (255 octets at most)");
+	if (clientconn_sasl_plain(user, password, enc, sizeof(enc)) == -1) {
+		set_errf(s, "user name or password too long (%d octets at most)", CLIENTCONN_SASL_MAX);
 		return -1;
 	}
 	if (s->caps.auth_plain) {
-		/* RFC 4616 2: authzid NUL authcid NUL passwd; empty authzid. */
-		raw[0] = '\0';
-		memcpy(raw + 1, user, ul);
-		raw[1 + ul] = '\0';
-		memcpy(raw + 2 + ul, password, pl);
-		b64_encode(raw, ul + pl + 2, enc);
-		explicit_bzero(raw, sizeof(raw));
 		r = command(s, true, "AUTH PLAIN %s", enc);
 		explicit_bzero(enc, sizeof(enc));
 		if (r != 0)
 			return r;
 		return positive(s);
 	}
+	explicit_bzero(enc, sizeof(enc));
 	if (s->caps.auth_login) {
 		if ((r = command(s, false, "AUTH LOGIN")) != 0)
 			return r;
@@ -315,22 +304,15 @@ queue_cmd(struct smtpclient *s, const char *fmt, ...) __attribute__((format(prin
 static int
 queue_cmd(struct smtpclient *s, const char *fmt, ...)
 {
-	char line[2048];
 	va_list ap;
-	int n;
+	int r;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	r = clientconn_vcmd(&s->conn, false, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
-		set_err(s, "command too long");
-		return -1;
-	}
-	if (clientconn_cmd(&s->conn, false, "%s", line) == -1) {
+	if (r == -1)
 		set_err(s, s->conn.err);
-		return -1;
-	}
-	return 0;
+	return r;
 }
 
 int
