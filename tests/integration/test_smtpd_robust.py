@@ -254,20 +254,25 @@ def test_hostile_input():
         b"AUTH PLAIN " + b"=" * 400 + b"\r\n",
         b"RCPT TO:<\"" + b"\\" * 300 + b"\"@lab.test>\r\n",
     ]
+    # All at once (the server must keep them apart), then half a second for
+    # the replies, read without waiting per connection.
+    socks = []
     for p in payloads:
         s = socket.create_connection((lb.host, lb.smtp_port), timeout=10)
+        socks.append(s)
         try:
             s.sendall(p)
-            s.settimeout(0.5)
-            try:
-                while s.recv(65536):
-                    pass
-            except socket.timeout:
-                pass
         except (BrokenPipeError, ConnectionResetError):
             pass
-        finally:
-            s.close()
+    time.sleep(0.5)
+    for s in socks:
+        s.setblocking(False)
+        try:
+            while s.recv(65536):
+                pass
+        except (BlockingIOError, ConnectionResetError):
+            pass
+        s.close()
     alive()
 
 
@@ -279,7 +284,7 @@ def test_flood_without_reading():
     sent = 0
     t0 = time.time()
     chunk = b"NOOP\r\n" * 2000
-    while time.time() - t0 < 3 and sent < 50_000_000:
+    while time.time() - t0 < 1.5 and sent < 50_000_000:
         try:
             sent += s.send(chunk)
         except BlockingIOError:
