@@ -189,7 +189,12 @@ smtp_reply(struct smtp_session *s, const struct reply *r)
 
 	if (s->conn == NULL || s->state == SMTP_S_QUIT)
 		return;
-	reply_write_smtp(net_conn_output(s->conn), r);
+	if (r->code == 334 && r->text[0] == '\0')
+		/* RFC 4954 4: continue-req = "334" SP [base64] CRLF; the SP
+		 * stays even when the challenge is empty (reply.c drops it). */
+		evbuffer_add(net_conn_output(s->conn), "334 \r\n", 6);
+	else
+		reply_write_smtp(net_conn_output(s->conn), r);
 	if (s->tr.enabled) {
 		char text[REPLY_TEXT_MAX + 512];
 		size_t nl = 1;
@@ -289,19 +294,27 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 	struct reply r;
 	size_t vlen, max = (size_t)lim->smtp_line_max - 2;
 	const char *verb = line + strspn(line, " ");	/* cmd_dispatch skips them too */
+	bool sasl = s->state == SMTP_S_AUTH || strncasecmp(verb, "AUTH ", 5) == 0;
 
 	/* RFC 4954 4: SASL responses may be longer than a command line; they
 	 * get the reader's whole capacity (smtp_data_line_max). */
-	if (s->state == SMTP_S_AUTH || strncasecmp(verb, "AUTH ", 5) == 0)
+	if (sasl)
 		max = s->lb.max_line;
 	if (st == LINE_TOO_LONG || (len = clean_typed(line, len)) > max) {
-		smtp_transcript_note(s, "command line over %ld octets", lim->smtp_line_max);
 		if (s->state == SMTP_S_AUTH) {
 			smtp_auth_cleanup(s);	/* the exchange is over */
 			smtp_enter_state(s, SMTP_S_HELO);
 		}
-		reply_set(&r, 500, "5.5.2", "Line too long: commands are at most %ld octets "
-		    "(RFC 5321 4.5.3.1.4)", lim->smtp_line_max);
+		if (sasl) {
+			/* RFC 4954 4: 500 5.5.6 for an over-long exchange line */
+			smtp_transcript_note(s, "AUTH line over %zu octets", max + 2);
+			reply_set(&r, 500, "5.5.6", "Authentication exchange line is too long (at most "
+			    "%zu octets); authentication cancelled", max + 2);
+		} else {
+			smtp_transcript_note(s, "command line over %ld octets", lim->smtp_line_max);
+			reply_set(&r, 500, "5.5.2", "Line too long: commands are at most %ld octets "
+			    "(RFC 5321 4.5.3.1.4)", lim->smtp_line_max);
+		}
 		smtp_reply(s, &r);
 		return;
 	}
