@@ -285,6 +285,19 @@ done(sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 }
 
+/* Run a bound statement that returns no rows and reset it. Returns 0 or -1
+ * (error recorded as "what"). */
+static int
+step_done(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_DONE)
+		store_seterr(st, what);
+	done(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Run a statement that returns no rows. Returns 0 or -1 (error recorded). */
 static int
 exec_stmt(struct store *st, enum store_stmt id, const char *what)
@@ -640,11 +653,28 @@ is_constraint(struct store *st)
 	return (sqlite3_errcode(st->db) & 0xff) == SQLITE_CONSTRAINT;
 }
 
+/* Run a bound INSERT and reset it: 0, STORE_EXISTS when a unique key is
+ * taken ("NOUN NAME already exists"), or -1 (error recorded as "add NOUN"). */
+static int
+step_insert(struct store *st, sqlite3_stmt *s, const char *noun, const char *name)
+{
+	int rc = sqlite3_step(s);
+
+	done(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (is_constraint(st)) {
+		store_setmsg(st, "%s %s already exists", noun, name);
+		return STORE_EXISTS;
+	}
+	store_setmsg(st, "add %s: %s", noun, sqlite3_errmsg(st->db));
+	return -1;
+}
+
 int
 store_user_add(struct store *st, const char *name, const char *hash)
 {
 	sqlite3_stmt *s = stmt(st, ST_USER_ADD);
-	int rc;
 
 	if (strlen(name) == 0 || strlen(name) > STORE_NAME_MAX) {
 		store_setmsg(st, "account name must have 1 to %d characters", STORE_NAME_MAX);
@@ -653,16 +683,7 @@ store_user_add(struct store *st, const char *name, const char *hash)
 	bind_text(s, 1, name);
 	bind_text(s, 2, hash);
 	sqlite3_bind_int64(s, 3, now_unix());
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc == SQLITE_DONE)
-		return 0;
-	if (is_constraint(st)) {
-		store_setmsg(st, "account %s already exists", name);
-		return STORE_EXISTS;
-	}
-	store_seterr(st, "add account");
-	return -1;
+	return step_insert(st, s, "account", name);
 }
 
 int
@@ -675,12 +696,8 @@ store_user_del(struct store *st, const char *name)
 		return -1;
 	s = stmt(st, ST_USER_DEL);
 	bind_text(s, 1, name);
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		store_seterr(st, "delete account");
-		done(s);
+	if (step_done(st, s, "delete account") == -1)
 		goto fail;
-	}
-	done(s);
 	changed = sqlite3_changes(st->db);
 	if (changed == 0) {
 		store_rollback(st);
@@ -691,12 +708,8 @@ store_user_del(struct store *st, const char *name)
 	 * CASCADE); drop the messages nobody references any more. */
 	s = stmt(st, ST_LOCK_DEL_ACCOUNT);
 	bind_text(s, 1, name);
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		store_seterr(st, "delete lock");
-		done(s);
+	if (step_done(st, s, "delete lock") == -1)
 		goto fail;
-	}
-	done(s);
 	if (exec_stmt(st, ST_ORPHANS_DEL, "delete messages") == -1)
 		goto fail;
 	return store_commit(st);
@@ -709,16 +722,11 @@ int
 store_user_set_hash(struct store *st, const char *name, const char *hash)
 {
 	sqlite3_stmt *s = stmt(st, ST_USER_SET_HASH);
-	int rc;
 
 	bind_text(s, 1, name);
 	bind_text(s, 2, hash);
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc != SQLITE_DONE) {
-		store_seterr(st, "set password");
+	if (step_done(st, s, "set password") == -1)
 		return -1;
-	}
 	if (sqlite3_changes(st->db) == 0) {
 		store_setmsg(st, "no account %s", name);
 		return STORE_NOTFOUND;
@@ -764,7 +772,6 @@ int
 store_domain_add(struct store *st, const char *domain)
 {
 	sqlite3_stmt *s = stmt(st, ST_DOMAIN_ADD);
-	int rc;
 
 	if (strlen(domain) == 0 || strlen(domain) > 255) {
 		store_setmsg(st, "a domain has 1 to 255 characters");
@@ -772,34 +779,20 @@ store_domain_add(struct store *st, const char *domain)
 	}
 	bind_text(s, 1, domain);
 	sqlite3_bind_int64(s, 2, now_unix());
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc == SQLITE_DONE)
-		return 0;
-	if (is_constraint(st)) {
-		store_setmsg(st, "domain %s already exists", domain);
-		return STORE_EXISTS;
-	}
-	store_seterr(st, "add domain");
-	return -1;
+	return step_insert(st, s, "domain", domain);
 }
 
 int
 store_domain_del(struct store *st, const char *domain)
 {
 	sqlite3_stmt *s;
-	int rc;
 
 	if (store_begin(st) == -1)
 		return -1;
 	s = stmt(st, ST_DOMAIN_DEL);
 	bind_text(s, 1, domain);
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc != SQLITE_DONE) {
-		store_seterr(st, "delete domain");
+	if (step_done(st, s, "delete domain") == -1)
 		goto fail;
-	}
 	if (sqlite3_changes(st->db) == 0) {
 		store_rollback(st);
 		store_setmsg(st, "no domain %s", domain);
@@ -808,12 +801,8 @@ store_domain_del(struct store *st, const char *domain)
 	/* Aliases "x@domain" served nothing any more: they go too. */
 	s = stmt(st, ST_DOMAIN_ALIASES_DEL);
 	bind_text(s, 1, domain);
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc != SQLITE_DONE) {
-		store_seterr(st, "delete the domain's aliases");
+	if (step_done(st, s, "delete the domain's aliases") == -1)
 		goto fail;
-	}
 	return store_commit(st);
 fail:
 	store_rollback(st);
@@ -856,36 +845,22 @@ store_alias_add(struct store *st, const char *address, const char *account)
 	bind_text(s, 1, address);
 	bind_text(s, 2, account);
 	sqlite3_bind_int64(s, 3, now_unix());
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc == SQLITE_DONE) {
-		if (sqlite3_changes(st->db) == 0) {
-			store_setmsg(st, "no account %s", account);
-			return STORE_NOTFOUND;
-		}
-		return 0;
+	/* the INSERT ... SELECT adds nothing when the account does not exist */
+	if ((rc = step_insert(st, s, "alias", address)) == 0 && sqlite3_changes(st->db) == 0) {
+		store_setmsg(st, "no account %s", account);
+		return STORE_NOTFOUND;
 	}
-	if (is_constraint(st)) {
-		store_setmsg(st, "alias %s already exists", address);
-		return STORE_EXISTS;
-	}
-	store_seterr(st, "add alias");
-	return -1;
+	return rc;
 }
 
 int
 store_alias_del(struct store *st, const char *address)
 {
 	sqlite3_stmt *s = stmt(st, ST_ALIAS_DEL);
-	int rc;
 
 	bind_text(s, 1, address);
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc != SQLITE_DONE) {
-		store_seterr(st, "delete alias");
+	if (step_done(st, s, "delete alias") == -1)
 		return -1;
-	}
 	if (sqlite3_changes(st->db) == 0) {
 		store_setmsg(st, "no alias %s", address);
 		return STORE_NOTFOUND;
@@ -1056,12 +1031,8 @@ delivery_write(struct store *st, struct store_delivery *d)
 	bind_text(s, 3, d->sender);
 	bind_text(s, 4, d->session_id);
 	sqlite3_bind_int64(s, 5, now);
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		store_seterr(st, "store message");
-		done(s);
+	if (step_done(st, s, "store message") == -1)
 		return -1;
-	}
-	done(s);
 	id = sqlite3_last_insert_rowid(st->db);
 
 	for (i = 0; i < d->nrcpts; i++) {
@@ -1084,12 +1055,8 @@ delivery_write(struct store *st, struct store_delivery *d)
 		bind_text(s, 2, d->sender);
 		bind_text(s, 3, d->remotes[i]);
 		sqlite3_bind_int64(s, 4, now);
-		if (sqlite3_step(s) != SQLITE_DONE) {
-			store_seterr(st, "queue message");
-			done(s);
+		if (step_done(st, s, "queue message") == -1)
 			return -1;
-		}
-		done(s);
 	}
 	d->id = id;
 	return 0;
@@ -1200,18 +1167,13 @@ lock_take(struct store *st, const char *account, const char *owner, long ttl)
 {
 	sqlite3_stmt *s = stmt(st, ST_LOCK_TAKE);
 	int64_t now = now_unix();
-	int rc;
 
 	bind_text(s, 1, account);
 	bind_text(s, 2, owner);
 	sqlite3_bind_int64(s, 3, now);
 	sqlite3_bind_int64(s, 4, now - ttl);
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc != SQLITE_DONE) {
-		store_seterr(st, "lock mailbox");
+	if (step_done(st, s, "lock mailbox") == -1)
 		return -1;
-	}
 	return sqlite3_changes(st->db) == 0 ? STORE_LOCKED : 0;
 }
 
@@ -1234,12 +1196,8 @@ store_mailbox_lock(struct store *st, const char *account, const char *owner, lon
 		s = stmt(st, ST_LOCK_DEL);
 		bind_text(s, 1, account);
 		bind_text(s, 2, held);
-		rc = sqlite3_step(s);
-		done(s);
-		if (rc != SQLITE_DONE) {
-			store_seterr(st, "unlock mailbox");
+		if (step_done(st, s, "unlock mailbox") == -1)
 			return -1;
-		}
 		if ((rc = lock_take(st, account, owner, ttl)) != STORE_LOCKED)
 			return rc;
 	}
@@ -1251,17 +1209,12 @@ int
 store_mailbox_touch(struct store *st, const char *account, const char *owner)
 {
 	sqlite3_stmt *s = stmt(st, ST_LOCK_TOUCH);
-	int rc;
 
 	bind_text(s, 1, account);
 	bind_text(s, 2, owner);
 	sqlite3_bind_int64(s, 3, now_unix());
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc != SQLITE_DONE) {
-		store_seterr(st, "refresh lock");
+	if (step_done(st, s, "refresh lock") == -1)
 		return -1;
-	}
 	if (sqlite3_changes(st->db) == 0) {
 		store_setmsg(st, "lock on %s was taken over", account);
 		return STORE_LOCKED;
@@ -1273,16 +1226,11 @@ int
 store_mailbox_unlock(struct store *st, const char *account, const char *owner)
 {
 	sqlite3_stmt *s = stmt(st, ST_LOCK_DEL);
-	int rc;
 
 	bind_text(s, 1, account);
 	bind_text(s, 2, owner);
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc != SQLITE_DONE) {
-		store_seterr(st, "unlock mailbox");
+	if (step_done(st, s, "unlock mailbox") == -1)
 		return -1;
-	}
 	return 0;
 }
 
@@ -1501,12 +1449,8 @@ store_mailbox_expunge(struct store *st, const char *account,
 		}
 		s = stmt(st, ST_MSG_DEL_IF_ORPHAN);
 		sqlite3_bind_int64(s, 1, message_id);
-		rc = sqlite3_step(s);
-		done(s);
-		if (rc != SQLITE_DONE) {
-			store_seterr(st, "delete message");
+		if (step_done(st, s, "delete message") == -1)
 			goto fail;
-		}
 	}
 	return store_commit(st);
 fail:
@@ -1564,17 +1508,12 @@ int
 store_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const char *error)
 {
 	sqlite3_stmt *s = stmt(st, ST_QUEUE_DEFER);
-	int rc;
 
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, next_attempt);
 	bind_text(s, 3, error ? error : "");
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc != SQLITE_DONE) {
-		store_seterr(st, "defer queue item");
+	if (step_done(st, s, "defer queue item") == -1)
 		return -1;
-	}
 	if (sqlite3_changes(st->db) == 0) {
 		store_setmsg(st, "no queue item %lld", (long long)id);
 		return STORE_NOTFOUND;
@@ -1609,20 +1548,12 @@ store_queue_delete(struct store *st, int64_t id)
 	done(s);
 	s = stmt(st, ST_QUEUE_DEL);
 	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc != SQLITE_DONE) {
-		store_seterr(st, "delete queue item");
+	if (step_done(st, s, "delete queue item") == -1)
 		goto fail;
-	}
 	s = stmt(st, ST_MSG_DEL_IF_ORPHAN);
 	sqlite3_bind_int64(s, 1, message_id);
-	rc = sqlite3_step(s);
-	done(s);
-	if (rc != SQLITE_DONE) {
-		store_seterr(st, "delete message");
+	if (step_done(st, s, "delete message") == -1)
 		goto fail;
-	}
 	return store_commit(st);
 fail:
 	store_rollback(st);
@@ -1711,12 +1642,8 @@ store_transcript_append(struct store *st, const char *session_id,
 		bind_text(s, 3, proto ? proto : "");
 		sqlite3_bind_text(s, 4, p, (int)(nl - p), SQLITE_STATIC);
 		sqlite3_bind_int64(s, 5, now);
-		rc = sqlite3_step(s);
-		done(s);
-		if (rc != SQLITE_DONE) {
-			store_seterr(st, "transcript line");
+		if (step_done(st, s, "transcript line") == -1)
 			goto fail;
-		}
 		p = nl + 1;
 	}
 	return store_commit(st);
