@@ -301,26 +301,14 @@ params_free(struct params *ps)
 	buf_free(&ps->store);
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void
 percent_decode(const char *s, struct buf *out)
 {
 	int h, l;
 
 	for (; *s; s++) {
-		if (*s == '%' && (h = hexval((unsigned char)s[1])) >= 0 &&
-		    (l = hexval((unsigned char)s[2])) >= 0) {
+		if (*s == '%' && (h = qp_hexval((unsigned char)s[1])) >= 0 &&
+		    (l = qp_hexval((unsigned char)s[2])) >= 0) {
 			char c = (char)(h << 4 | l);
 			buf_append(out, &c, 1);
 			s += 2;

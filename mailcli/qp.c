@@ -81,18 +81,6 @@ qp_encode(const char *p, size_t n, struct buf *out)
 	return 0;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 qp_decode(const char *p, size_t n, struct buf *out)
 {
@@ -116,8 +104,8 @@ qp_decode(const char *p, size_t n, struct buf *out)
 			if (c == '=') {
 				if (i + 1 == end)	/* soft line break */
 					goto soft;
-				if (i + 2 < end && (h = hexval((unsigned char)p[i + 1])) >= 0 &&
-				    (lo = hexval((unsigned char)p[i + 2])) >= 0) {
+				if (i + 2 < end && (h = qp_hexval((unsigned char)p[i + 1])) >= 0 &&
+				    (lo = qp_hexval((unsigned char)p[i + 2])) >= 0) {
 					c = (char)(h << 4 | lo);
 					i += 2;
 				}

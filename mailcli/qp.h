@@ -31,4 +31,19 @@ int	qp_encode(const char *p, size_t n, struct buf *out);
  */
 int	qp_decode(const char *p, size_t n, struct buf *out);
 
+/* The value of a hexadecimal digit in either case, -1 for anything else
+ * (=XX here, RFC 2047 Q words, RFC 2231 %XX). Inline: rfc2047.c is built
+ * alone into some test programs. */
+static inline int
+qp_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #endif

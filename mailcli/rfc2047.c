@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "qp.h"
 #include "rfc2047.h"
 
 #define WORD_OVERHEAD	12	/* "=?utf-8?Q?" + "?=" */
@@ -188,29 +189,22 @@ rfc2047_encode(const char *text, size_t n, size_t first_max, struct buf *out)
 	max = first_max - WORD_OVERHEAD;
 	while (i < n) {
 		l = utf8_seqlen(p + i, n - i);
-		if (qenc) {
+		/* cl: what the character adds (Q: encoded chars; B: bytes) */
+		if (qenc)
 			for (cl = 0, k = 0; k < l; k++)
 				cl += q_len(p[i + k]);
-			if (wordlen + cl > max && i > start) {
-				if (emit_word(out, qenc, p + start, i - start, words == 0) == -1)
-					return -1;
-				words++;
-				start = i;
-				wordlen = 0;
-				max = RFC2047_WORD_MAX - WORD_OVERHEAD;
-			}
-			wordlen += cl;
-		} else {
-			if ((wordlen + l + 2) / 3 * 4 > max && i > start) {
-				if (emit_word(out, qenc, p + start, i - start, words == 0) == -1)
-					return -1;
-				words++;
-				start = i;
-				wordlen = 0;
-				max = RFC2047_WORD_MAX - WORD_OVERHEAD;
-			}
-			wordlen += l;
+		else
+			cl = l;
+		/* the word would be too long with it: end the word before it */
+		if ((qenc ? wordlen + cl : (wordlen + cl + 2) / 3 * 4) > max && i > start) {
+			if (emit_word(out, qenc, p + start, i - start, words == 0) == -1)
+				return -1;
+			words++;
+			start = i;
+			wordlen = 0;
+			max = RFC2047_WORD_MAX - WORD_OVERHEAD;
 		}
+		wordlen += cl;
 		i += l;
 	}
 	if (emit_word(out, qenc, p + start, n - start, words == 0) == -1)
@@ -345,18 +339,6 @@ rfc2047_to_utf8(const char *charset, const char *p, size_t n, struct buf *out)
 }
 
 static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 b64val(unsigned char c)
 {
 	const char *s;
@@ -380,8 +362,8 @@ word_decode(char enc, const char *p, size_t n, struct buf *raw)
 			c = p[i];
 			if (c == '_')
 				c = ' ';
-			else if (c == '=' && i + 2 < n && (h = hexval((unsigned char)p[i + 1])) >= 0 &&
-			    (l = hexval((unsigned char)p[i + 2])) >= 0) {
+			else if (c == '=' && i + 2 < n && (h = qp_hexval((unsigned char)p[i + 1])) >= 0 &&
+			    (l = qp_hexval((unsigned char)p[i + 2])) >= 0) {
 				c = (char)(h << 4 | l);
 				i += 2;
 			}
