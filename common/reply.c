@@ -142,14 +142,16 @@ reply_render_pop3(struct buf *b, const struct reply *r, const char *eol)
 	(void)buf_puts(b, eol);
 }
 
-size_t
-reply_write_smtp(struct evbuffer *out, const struct reply *r)
+/* Render r with render into out, CRLF line ends; returns the bytes added. */
+static size_t
+reply_write(struct evbuffer *out, const struct reply *r,
+    void (*render)(struct buf *, const struct reply *, const char *))
 {
 	struct buf b;
 	size_t n;
 
 	buf_init(&b, REPLY_WIRE_MAX);
-	reply_render_smtp(&b, r, "\r\n");
+	render(&b, r, "\r\n");
 	n = b.len;
 	if (n > 0 && evbuffer_add(out, b.data, n) == -1)
 		n = 0;
@@ -158,18 +160,15 @@ reply_write_smtp(struct evbuffer *out, const struct reply *r)
 }
 
 size_t
+reply_write_smtp(struct evbuffer *out, const struct reply *r)
+{
+	return reply_write(out, r, reply_render_smtp);
+}
+
+size_t
 reply_write_pop3(struct evbuffer *out, const struct reply *r)
 {
-	struct buf b;
-	size_t n;
-
-	buf_init(&b, REPLY_WIRE_MAX);
-	reply_render_pop3(&b, r, "\r\n");
-	n = b.len;
-	if (n > 0 && evbuffer_add(out, b.data, n) == -1)
-		n = 0;
-	buf_free(&b);
-	return n;
+	return reply_write(out, r, reply_render_pop3);
 }
 
 void
