@@ -511,6 +511,25 @@ add_listen(struct loader *ld, const char *sec, const char *v, enum listen_role d
 	v_list[(*n)++] = ls;
 }
 
+/* HOST[:PORT] (port 25 by default) of a route or the smarthost into r.
+ * Returns 0, or -1 with the error reported against key. */
+static int
+relay_host(struct loader *ld, const char *key, const char *v, struct route *r)
+{
+	char err[256];
+
+	if (split_hostport(v, r->host, sizeof(r->host), r->port, sizeof(r->port), "25",
+	    err, sizeof(err)) == -1) {
+		loader_error(ld, ld->lineno, "relay", key, "%s", err);
+		return -1;
+	}
+	if (!valid_hostname(r->host)) {
+		loader_error(ld, ld->lineno, "relay", key, "bad host '%s'", r->host);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 relay_key(struct loader *ld, const char *key, const char *v)
 {
@@ -539,15 +558,8 @@ relay_key(struct loader *ld, const char *key, const char *v)
 			return;
 		}
 		snprintf(r.domain, sizeof(r.domain), "%s", domain);
-		if (split_hostport(p, r.host, sizeof(r.host), r.port, sizeof(r.port), "25",
-		    err, sizeof(err)) == -1) {
-			loader_error(ld, ld->lineno, "relay", key, "%s", err);
+		if (relay_host(ld, key, p, &r) == -1)
 			return;
-		}
-		if (!valid_hostname(r.host)) {
-			loader_error(ld, ld->lineno, "relay", key, "bad host '%s'", r.host);
-			return;
-		}
 		if (!ld->routes_seen) {
 			cfg->nroutes = 0;
 			ld->routes_seen = true;
@@ -564,15 +576,8 @@ relay_key(struct loader *ld, const char *key, const char *v)
 			cfg->smarthost = r;
 			return;
 		}
-		if (split_hostport(v, r.host, sizeof(r.host), r.port, sizeof(r.port), "25",
-		    err, sizeof(err)) == -1) {
-			loader_error(ld, ld->lineno, "relay", key, "%s", err);
+		if (relay_host(ld, key, v, &r) == -1)
 			return;
-		}
-		if (!valid_hostname(r.host)) {
-			loader_error(ld, ld->lineno, "relay", key, "bad host '%s'", r.host);
-			return;
-		}
 		cfg->smarthost = r;
 	} else if (strcmp(key, "smarthost_starttls") == 0) {
 		set_bool(ld, "relay", key, v, &cfg->smarthost_starttls);
