@@ -442,32 +442,37 @@ retrieve(struct fetch_opts *o, struct pop3client *p, struct buf *msg)
 	return 0;
 }
 
-/* Write text in charset as UTF-8 (iconv); invalid bytes become U+FFFD. */
+/* Write text in charset as UTF-8 (iconv; invalid bytes become U+FFFD),
+ * control characters other than LF and TAB shown as '?' (mime_put_safe). */
 static void
 print_text(const char *text, size_t len, const char *charset)
 {
 	char out[8192], *in = (char *)text, *op;	/* iconv's prototype wants char ** */
 	size_t inleft = len, outleft;
+	struct buf u8;
 	iconv_t cd;
 
 	if (charset[0] == '\0' || strcasecmp(charset, "utf-8") == 0 ||
 	    strcasecmp(charset, "us-ascii") == 0 || (cd = iconv_open("UTF-8", charset)) == (iconv_t)-1) {
-		fwrite(text, 1, len, stdout);
+		mime_put_safe(stdout, text, len, true);
 		return;
 	}
+	buf_init(&u8, SIZE_MAX / 2);
 	while (inleft > 0) {
 		op = out;
 		outleft = sizeof(out);
 		if (iconv(cd, &in, &inleft, &op, &outleft) == (size_t)-1 && errno != E2BIG) {
-			fwrite(out, 1, (size_t)(op - out), stdout);
-			fputs("\xEF\xBF\xBD", stdout);	/* U+FFFD for what does not convert */
+			(void)buf_append(&u8, out, (size_t)(op - out));
+			(void)buf_append(&u8, "\xEF\xBF\xBD", 3);	/* U+FFFD for what does not convert */
 			in++;
 			inleft--;
 			continue;
 		}
-		fwrite(out, 1, (size_t)(op - out), stdout);
+		(void)buf_append(&u8, out, (size_t)(op - out));
 	}
 	iconv_close(cd);
+	mime_put_safe(stdout, u8.data, u8.len, true);
+	buf_free(&u8);
 }
 
 /* Print the text with CRLF turned into LF. */
@@ -501,8 +506,10 @@ list_attachments(const struct mime_part *part, const struct mime_part *text, int
 			if (*count == 0)
 				printf("\nattachments (mailcli save N --dir DIR writes them):\n");
 			(*count)++;
-			printf("  [%d] %s  (%s, %zu octets)\n", *count,
-			    part->filename[0] ? part->filename : "(no name)", part->type, dec.len);
+			printf("  [%d] ", *count);
+			mime_put_safe(stdout, part->filename[0] ? part->filename : "(no name)",
+			    strlen(part->filename[0] ? part->filename : "(no name)"), false);
+			printf("  (%s, %zu octets)\n", part->type, dec.len);
 			buf_free(&dec);
 		}
 		if (part->child != NULL)
@@ -534,8 +541,11 @@ do_read(struct fetch_opts *o, struct pop3client *p)
 		goto done;
 	}
 	for (k = 0; k < sizeof(hdrs) / sizeof(hdrs[0]); k++)
-		if (mime_header(root, hdrs[k], val, sizeof(val)) == 0)
-			printf("%s: %s\n", hdrs[k], val);
+		if (mime_header(root, hdrs[k], val, sizeof(val)) == 0) {
+			printf("%s: ", hdrs[k]);
+			mime_put_safe(stdout, val, strlen(val), false);
+			putchar('\n');
+		}
 	putchar('\n');
 	text = mime_text_part(root);
 	if (text == NULL)

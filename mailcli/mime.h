@@ -44,6 +44,10 @@ int	mime_header(const struct mime_part *p, const char *name, char *dst, size_t l
 const struct mime_part *mime_text_part(const struct mime_part *root);
 /* Print the tree: type, encoding, decoded file name, decoded size, indented. */
 void	mime_print_tree(FILE *out, const struct mime_part *root);
+/* Print n bytes of UTF-8 from a message with what could drive a terminal
+ * (C0 controls, DEL, C1 controls) shown as '?'; with lines, LF and TAB are
+ * kept (a body), else they are '?' too (a header value, a file name). */
+void	mime_put_safe(FILE *out, const char *s, size_t n, bool lines);
 /* Write every attachment to dir under a safe name (no path separators, no
  * "..", no overwriting unless force). Lists what was written on report.
  * Returns the number of files written, or -1. */

@@ -803,21 +803,29 @@ mime_text_part(const struct mime_part *root)
 
 /* ---- printing ---- */
 
-/* Print UTF-8 text with control characters (C0, DEL, C1) shown as '?'. */
+void
+mime_put_safe(FILE *out, const char *s, size_t n, bool lines)
+{
+	const unsigned char *u = (const unsigned char *)s, *end = u + n, *run = u;
+
+	for (; u < end; u++) {
+		bool c1 = *u == 0xc2 && u + 1 < end && u[1] >= 0x80 && u[1] <= 0x9f;
+
+		if ((*u >= 0x20 && *u != 0x7f && !c1) || (lines && (*u == '\n' || *u == '\t')))
+			continue;
+		fwrite(run, 1, (size_t)(u - run), out);	/* the safe run before it */
+		fputc('?', out);
+		u += c1;
+		run = u + 1;
+	}
+	fwrite(run, 1, (size_t)(end - run), out);
+}
+
+/* A string from a message, control characters shown as '?'. */
 static void
 put_safe(FILE *out, const char *s)
 {
-	const unsigned char *u = (const unsigned char *)s;
-
-	for (; *u; u++) {
-		if (*u < 0x20 || *u == 0x7f)
-			fputc('?', out);
-		else if (*u == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f) {
-			fputc('?', out);
-			u++;
-		} else
-			fputc(*u, out);
-	}
+	mime_put_safe(out, s, strlen(s), false);
 }
 
 static void

@@ -180,6 +180,31 @@ def test_read_converts_charsets_to_utf8():
     check("Reunião" in out and "João" in out, out)
 
 
+def test_read_shows_no_terminal_controls():
+    """A sender cannot drive the reader's terminal: escapes (window title,
+    colours, clearing), a CR that would overwrite a line, C1 controls, in
+    encoded headers, the text and a file name, all come out as '?'."""
+    empty_mailbox()
+    evil = ("From: =?utf-8?Q?Evil=1B]0;pwned=07?= <e@lab.test>\r\nTo: bob@lab.test\r\n"
+            "Subject: =?utf-8?Q?red=1B[31m_alert=0D=0AForged:_yes=C2=9B?=\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            "body \x1b[2J clear\rover\tkept\r\nline two\r\n--b\r\n"
+            "Content-Type: application/octet-stream; name=\"=?utf-8?Q?a=1B[1mb.txt?=\"\r\n"
+            "Content-Disposition: attachment\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            "AAAA\r\n--b--\r\n")
+    lab.admin("deliver", "bob", stdin=evil)
+    p = pop("read", "1")
+    check(p.returncode == 0, p.stderr)
+    bad = [c for c in p.stdout if (ord(c) < 0x20 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f]
+    check(not bad, f"control characters reach the terminal: {bad!r}\n{p.stdout!r}")
+    check("Subject: red?[31m alert??Forged: yes?" in p.stdout, p.stdout)
+    check("body ?[2J clear?over\tkept\nline two\n" in p.stdout, repr(p.stdout))
+    check("[1] a?[1mb.txt" in p.stdout, p.stdout)
+    nums, out = inbox_numbers()
+    check("\x1b" not in out and "\r" not in out, repr(out))
+
+
 def test_fetch_maildir_resumes_by_uidl_and_reads_with_python():
     empty_mailbox()
     for k in range(3):
@@ -287,7 +312,7 @@ def test_daemons_still_alive():
 
 if __name__ == "__main__":
     run([test_send_then_inbox_read_save_round_trip, test_unsafe_attachment_names_are_made_safe,
-         test_read_converts_charsets_to_utf8,
+         test_read_converts_charsets_to_utf8, test_read_shows_no_terminal_controls,
          test_fetch_maildir_resumes_by_uidl_and_reads_with_python,
          test_fetch_mbox_with_from_quoting, test_delete_and_errors,
          test_trace_pop3_masks_and_summarises, test_daemons_still_alive])
