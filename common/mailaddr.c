@@ -289,10 +289,11 @@ unquoted_len(const char *s, size_t n, bool quoted)
 /*
  * Parse "local@domain" or bare "postmaster" at s. *end_r points after it.
  * allow_postmaster: a bare "postmaster" (no domain) is allowed (RFC 5321 4.1.1.3).
+ * bracketed: inside <...>, where a space cannot end the address.
  */
 static int
 parse_mailbox(const char *s, struct mailaddr *a, bool allow_utf8, bool allow_postmaster,
-    const char **end_r, char *err, size_t errlen)
+    bool bracketed, const char **end_r, char *err, size_t errlen)
 {
 	size_t n, d;
 	bool utf8 = false;
@@ -313,7 +314,15 @@ parse_mailbox(const char *s, struct mailaddr *a, bool allow_utf8, bool allow_pos
 			*end_r = s + n;
 			return 0;
 		}
-		set_err(err, errlen, "missing @domain");
+		/* say what was wrong, for people typing by hand */
+		if (bracketed && (s[n] == ' ' || s[n] == '\t'))
+			set_err(err, errlen, "a space in the address (quote the local part: "
+			    "\"first last\"@domain)");
+		else if (s[n] == '\0' || s[n] == '>' || s[n] == ' ' || s[n] == '\t')
+			set_err(err, errlen, "missing @domain");
+		else if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "unexpected character '%c' in the local part",
+			    (unsigned char)s[n] >= 0x21 && (unsigned char)s[n] < 0x7f ? s[n] : '?');
 		return -1;
 	}
 	s += n + 1;
@@ -375,7 +384,7 @@ mailaddr_parse_path(const char *s, struct mailaddr *a, bool allow_utf8,
 			set_err(err, errlen, "missing address");
 			return -1;
 		}
-		if (parse_mailbox(s, a, allow_utf8, true, &end, err, errlen) == -1)
+		if (parse_mailbox(s, a, allow_utf8, true, false, &end, err, errlen) == -1)
 			return -1;
 		if (*end != '\0' && *end != ' ') {
 			set_err(err, errlen, "unexpected character after address");
@@ -393,7 +402,7 @@ mailaddr_parse_path(const char *s, struct mailaddr *a, bool allow_utf8,
 	}
 	if (skip_route(&s, err, errlen) == -1)
 		return -1;
-	if (parse_mailbox(s, a, allow_utf8, true, &end, err, errlen) == -1)
+	if (parse_mailbox(s, a, allow_utf8, true, true, &end, err, errlen) == -1)
 		return -1;
 	if (*end != '>') {
 		set_err(err, errlen, *end == '\0' ? "missing closing >" :
@@ -411,7 +420,7 @@ mailaddr_parse(const char *s, struct mailaddr *a, char *err, size_t errlen)
 	const char *end;
 
 	memset(a, 0, sizeof(*a));
-	if (parse_mailbox(s, a, true, false, &end, err, errlen) == -1)
+	if (parse_mailbox(s, a, true, false, false, &end, err, errlen) == -1)
 		return -1;
 	if (*end != '\0') {
 		set_err(err, errlen, "unexpected character after address");

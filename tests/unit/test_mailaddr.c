@@ -126,6 +126,32 @@ test_paths(void **state)
 }
 
 /* A truncated bracketed path never parses (no partial address is accepted). */
+/* Errors teach: a person typing RCPT TO by hand learns what was wrong. */
+static void
+test_error_texts(void **state)
+{
+	static const struct { const char *input, *says; } cases[] = {
+		{ "<a b@lab.test>", "a space in the address (quote the local part" },
+		{ "<ana>", "missing @domain" },
+		{ "<ana", "missing @domain" },
+		{ "ana SIZE=10", "missing @domain" },
+		{ "<a,b@lab.test>", "unexpected character ',' in the local part" },
+		{ "<a\x01b@lab.test>", "unexpected character '?' in the local part" },
+		{ "<ana@lab.test", "missing closing >" },
+		{ "<ana@@lab.test>", "missing domain" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mailaddr a;
+		char err[128] = "";
+
+		assert_int_equal(mailaddr_parse_path(cases[i].input, &a, false, NULL, err,
+		    sizeof(err)), -1);
+		if (strstr(err, cases[i].says) == NULL)
+			fail_msg("%s: got '%s', want '%s'", cases[i].input, err, cases[i].says);
+	}
+}
+
 static void
 test_prefixes(void **state)
 {
@@ -226,6 +252,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_error_texts),
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_valid_domain),
 		cmocka_unit_test(test_long_domain),
