@@ -176,6 +176,21 @@ class Lab:
         check(report == "", f"{name} sanitizer report:\n{report}")
         return took
 
+    def give_to(self, user):
+        """Let a service user (e.g. "nobody", for the privilege-drop tests) use
+        this lab: its parents become traversable and its files its own."""
+        import pwd
+        pw = pwd.getpwnam(user)
+        d = os.path.dirname(self.dir)
+        while d not in ("/", "/tmp", ""):
+            os.chmod(d, os.stat(d).st_mode | 0o111)
+            d = os.path.dirname(d)
+        for root, dirs, files in os.walk(self.dir):
+            os.chown(root, pw.pw_uid, pw.pw_gid)
+            for f in files:
+                os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
+        return pw
+
     def count(self, table="messages", where=""):
         """Rows in a table of the store (read with the sqlite3 tool)."""
         out = self.sql(f"select count(*) from {table}" + (f" where {where}" if where else ""))

@@ -47,10 +47,16 @@ def deliver_smtp(account, m):
         s.sendmail("ana@lab.test", [f"{account}@lab.test"], m)
 
 
-def empty(account):
+def pop(account):
+    """poplib logged in with USER/PASS (plaintext is allowed on loopback)."""
     p = poplib.POP3(HOST, PORT, timeout=10)
     p.user(account)
     p.pass_(PASSWORDS[account])
+    return p
+
+
+def empty(account):
+    p = pop(account)
     n = p.stat()[0]
     for i in range(1, n + 1):
         p.dele(i)
@@ -99,9 +105,7 @@ def test_poplib_full_session():
     p.dele(3)
     check(p.stat()[0] == 2, "after dele 3")
     p.quit()
-    p = poplib.POP3(HOST, PORT, timeout=10)
-    p.user("bob")
-    p.pass_(PASSWORDS["bob"])
+    p = pop("bob")
     check(p.stat()[0] == 2, "rset undid dele 1 and 2; dele 3 happened at quit")
     p.quit()
 
@@ -209,9 +213,7 @@ password {PASSWORDS['ana']}
     p = subprocess.run(["mpop", "-C", rc, "-q", "lab"], capture_output=True, timeout=60)
     check(p.returncode == 0, f"second mpop: {p.stderr}")
     check(len(os.listdir(os.path.join(md, "new"))) == 3, "second run fetched nothing new")
-    n = poplib.POP3(HOST, PORT, timeout=10)
-    n.user("ana")
-    n.pass_(PASSWORDS["ana"])
+    n = pop("ana")
     check(n.stat()[0] == 3, "keep on: still on the server")
     n.quit()
 
@@ -223,9 +225,7 @@ def test_smtpd_to_pop3d_byte_exact():
     empty("bob")
     m = mkmsg("through-smtpd", "Sent through smtpd\r\n.with a dot line\r\n" + "x" * 900 + "\r\n")
     deliver_smtp("bob", m)
-    p = poplib.POP3(HOST, PORT, timeout=10)
-    p.user("bob")
-    p.pass_(PASSWORDS["bob"])
+    p = pop("bob")
     n, size = p.stat()
     check(n == 1, f"one message, got {n}")
     resp, lines, octets = p.retr(1)

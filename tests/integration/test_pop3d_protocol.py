@@ -543,16 +543,10 @@ def test_drops_privileges_when_root():
     if os.geteuid() != 0:
         print("skip: not root")
         return
-    import pwd
-    nobody = pwd.getpwnam("nobody")
     lab2 = Lab(users={"ana": PASSWORDS["ana"]}, config_extra="[smtpd]\nuser = nobody\n")
     try:
         lab2.admin("deliver", "ana", stdin=msg("priv", "x\r\n"))
-        # the service user must be able to use the store
-        os.chmod(os.path.dirname(lab2.dir), 0o711)
-        os.chmod(lab2.dir, 0o777)
-        for f in os.listdir(lab2.dir):
-            os.chmod(os.path.join(lab2.dir, f), 0o666)
+        nobody = lab2.give_to("nobody")  # the service user must be able to use the store
         lab2.start_pop3d()
         with open(f"/proc/{lab2.pop3d.pid}/status") as f:
             uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]

@@ -144,22 +144,12 @@ def test_sigterm_sends_421_and_exits_cleanly():
 
 def test_drops_privileges_when_root():
     """Started as root with [smtpd] user, smtpd binds, then runs as that user."""
-    import pwd
     if os.geteuid() != 0:
         print("not root: skipped")
         return
-    nobody = pwd.getpwnam("nobody")
     lb = ct.Lab(config_extra="[smtpd]\nuser = nobody\n")
     try:
-        # nobody must reach its lab directory through the private parents
-        d = os.path.dirname(lb.dir)
-        while d not in ("/", "/tmp", ""):
-            os.chmod(d, os.stat(d).st_mode | 0o111)
-            d = os.path.dirname(d)
-        for root, dirs, files in os.walk(lb.dir):
-            os.chown(root, nobody.pw_uid, nobody.pw_gid)
-            for f in files:
-                os.chown(os.path.join(root, f), nobody.pw_uid, nobody.pw_gid)
+        nobody = lb.give_to("nobody")
         lb.start_smtpd()
         with open("/proc/%d/status" % lb.smtpd.pid) as f:
             uids = [l.split()[1:] for l in f if l.startswith("Uid:")][0]
