@@ -148,12 +148,12 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: pop3d [-c FILE] [--store PATH] [--listen ADDR:PORT [pop3|pop3s]]... [-v] [-h]\n"
-	    "  -c FILE          configuration file (correio.conf(5))\n"
-	    "  --store PATH     the SQLite store (overrides [store] path)\n"
-	    "  --listen SPEC    listen on ADDR:PORT, role pop3 (STLS) or pop3s (implicit TLS);\n"
-	    "                   repeatable; replaces the [pop3d] listen lines\n"
-	    "  -v               debug logging (repeat for more)\n"
-	    "  -h               this help\n");
+	    "  -c, --config FILE  configuration file (correio.conf(5))\n"
+	    "  --store PATH       the SQLite store (overrides [store] path)\n"
+	    "  --listen SPEC      listen on ADDR:PORT, role pop3 (STLS) or pop3s (implicit TLS);\n"
+	    "                     repeatable; replaces the [pop3d] listen lines\n"
+	    "  -v, --verbose      debug logging (repeat for more)\n"
+	    "  -h, --help         this help\n");
 }
 
 /* Started as root: give up root for cfg.user once the ports are bound. */
@@ -231,6 +231,8 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "store", required_argument, NULL, 's' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },

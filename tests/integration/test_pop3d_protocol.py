@@ -564,6 +564,18 @@ def test_drops_privileges_when_root():
         lab2.stop()
 
 
+def test_long_options():
+    """pop3d takes the same long options as smtpd: --config, --verbose, --help."""
+    import subprocess
+    from correio_test import POP3D
+    p = subprocess.run([POP3D, "--help"], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 0 and "--config" in p.stdout and "--verbose" in p.stdout, p.stdout)
+    p = subprocess.run([POP3D, "--verbose", "--config", "/nonexistent/correio.conf"],
+                       capture_output=True, text=True, timeout=10)
+    check(p.returncode == 1 and "/nonexistent/correio.conf" in p.stderr,
+          f"--config names the file it could not read: {p.returncode} {p.stderr}")
+
+
 def test_zz_clean_shutdown():
     """SIGTERM: an idle session is told [SYS/TEMP]; pop3d exits 0 as soon as it
     has gone, with no sanitizer report in its log."""
@@ -586,4 +598,5 @@ if __name__ == "__main__":
          test_transcript_masks_auth_and_summarises_bodies, test_help_and_hand_typing,
          test_pipelined_commands_answered_in_order, test_hostile_inputs_then_alive,
          test_implicit_quit_and_logout_line, test_connection_limit_per_address,
-         test_ipv6_loopback, test_drops_privileges_when_root, test_zz_clean_shutdown])
+         test_ipv6_loopback, test_drops_privileges_when_root, test_long_options,
+         test_zz_clean_shutdown])
