@@ -124,6 +124,11 @@ data_committed(struct smtp_job *job)
 		    tx->from_str, tx->rcpts.data ? tx->rcpts.data : "", store_delivery_size(job->d),
 		    (long long)store_delivery_id(job->d), tx->nremote ? "queued" : "delivered");
 		s->nmessages++;
+		/* max_errors counts errors since the last delivered message (as
+		 * Postfix's smtpd_hard_error_limit): an MTA that keeps its
+		 * connection open for many messages, each with a few unknown
+		 * recipients, is not cut off by the sum. */
+		s->nerrors = 0;
 		if (tx->nremote > 0)
 			relay_kick();	/* the queue runner takes it from here */
 		reply_set(&r, 250, "2.0.0", "Ok: queued as %lld", (long long)store_delivery_id(job->d));

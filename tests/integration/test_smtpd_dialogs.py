@@ -458,6 +458,19 @@ def test_too_many_errors_closes():
     alive()
 
 
+def test_errors_counted_since_the_last_delivery():
+    """An MTA sending many messages on one connection, each with unknown
+    recipients, is not cut off: a delivered message starts the count again."""
+    one = "C: RCPT TO:<nobody@lab.test>\nS: 550 5.1.1 *\n"
+    msg = ("C: MAIL FROM:<ana@lab.test>\nS: 250 2.1.0 *\n" + one * 15 +
+           "C: RCPT TO:<bob@lab.test>\nS: 250 2.1.5 *\nC: DATA\nS: 354 *\n"
+           "C: Subject: errors\nC:\nC: .\nS: 250 2.0.0 *\n")
+    run_dialog("S: 220 *\nC: EHLO mta.example\nS: 250 HELP\n" + msg * 3 +
+               "C: MAIL FROM:<ana@lab.test>\nS: 250 2.1.0 *\n" + one * 19 +
+               "C: RCPT TO:<nobody@lab.test>\nS: 550 5.1.1 *\nS: 421 4.7.0 Too many errors*\n"
+               "CLOSED\n")
+
+
 def test_failed_auth_is_delayed_and_counted():
     import time
     t0 = time.time()
@@ -518,6 +531,7 @@ def test_server_alive_at_end():
 
 if __name__ == "__main__":
     tests = [make_test(n, r, s) for n, (r, s) in DIALOGS.items()]
-    tests += [test_ehlo_capabilities, test_too_many_errors_closes, test_failed_auth_is_delayed_and_counted,
+    tests += [test_ehlo_capabilities, test_too_many_errors_closes,
+              test_errors_counted_since_the_last_delivery, test_failed_auth_is_delayed_and_counted,
               test_transcript_masks_secrets, test_server_alive_at_end]
     ct.run(tests)
