@@ -273,6 +273,15 @@ session_tr_client(struct pop3_session *s, const char *line, size_t len, bool sec
 		transcript_client(&s->tr, line, len, secret);
 }
 
+/* A client's mistake, counted toward max_errors: an -ERR, except the
+ * server's own trouble ([SYS/TEMP]) and a mailbox in use ([IN-USE]). */
+static bool
+reply_is_client_error(const struct reply *r)
+{
+	return (r->flags & REPLY_ERROR) && strcmp(r->esc, "SYS/TEMP") != 0 &&
+	    strcmp(r->esc, "IN-USE") != 0;
+}
+
 /* After a reply was written: close, start TLS, start a stream or a delay. */
 static void
 session_after_reply(struct pop3_session *s, const struct reply *r)
@@ -280,9 +289,8 @@ session_after_reply(struct pop3_session *s, const struct reply *r)
 	struct evbuffer *out = session_out(s);
 	int rc;
 
-	if (r->flags & REPLY_ERROR) {
+	if (reply_is_client_error(r))
 		s->errors++;
-	}
 	if (r->flags & REPLY_CLOSE) {
 		session_request_close(s);
 		return;
@@ -341,7 +349,7 @@ session_finish(struct pop3_session *s, struct reply *r)
 		return;
 	}
 	/* The one place max_errors is enforced. */
-	if ((r->flags & REPLY_ERROR) && s->errors + 1 >= (unsigned)s->srv->cfg->limits.max_errors &&
+	if (reply_is_client_error(r) && s->errors + 1 >= (unsigned)s->srv->cfg->limits.max_errors &&
 	    !(r->flags & REPLY_CLOSE)) {
 		size_t tl = strlen(r->text);
 		snprintf(r->text + tl, sizeof(r->text) - tl, " (too many errors, closing)");

@@ -558,6 +558,44 @@ test_long_lines_count_as_errors(void **state)
 	buf_free(&in);
 }
 
+/* [IN-USE] (and [SYS/TEMP]) are not the client's mistakes: a client that
+ * retries its login while another session holds the mailbox is never closed
+ * for it, however often it tries. */
+static void
+test_in_use_is_not_an_error(void **state)
+{
+	struct fake fa, fb;
+	struct pop3_session *a, *b;
+	struct buf out, in;
+	size_t i, n = (size_t)cfg.limits.max_errors + 5;
+
+	(void)state;
+	a = open_session(&fa, "127.0.0.1", false);
+	buf_init(&out, 1 << 20);
+	feed(&fa, a, login_bob, strlen(login_bob), 0, &out);
+	assert_non_null(strstr(out.data, "+OK Logged in as bob"));
+	buf_free(&out);
+	b = open_session(&fb, "127.0.0.1", false);
+	buf_init(&in, 1 << 20);
+	for (i = 0; i < n; i++)
+		assert_int_equal(buf_append(&in, login_bob, strlen(login_bob)), 0);
+	buf_init(&out, 1 << 20);
+	feed(&fb, b, in.data, in.len, 0, &out);
+	assert_int_equal(fb.closes, 0);
+	assert_int_equal(buf_append(&out, "", 1), 0);
+	{
+		size_t found = 0;	/* one [IN-USE] per attempt */
+		for (const char *p = out.data; (p = strstr(p, "-ERR [IN-USE]")) != NULL; p++)
+			found++;
+		assert_int_equal(found, n);
+	}
+	assert_null(strstr(out.data, "too many errors"));
+	buf_free(&out);
+	buf_free(&in);
+	close_session(&fb, b);
+	close_session(&fa, a);
+}
+
 int
 main(void)
 {
@@ -568,6 +606,7 @@ main(void)
 		cmocka_unit_test(test_retr_backpressure_and_pipelining),
 		cmocka_unit_test(test_pipelined_flood_bounded),
 		cmocka_unit_test(test_long_lines_count_as_errors),
+		cmocka_unit_test(test_in_use_is_not_an_error),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
