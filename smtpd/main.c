@@ -118,6 +118,8 @@ drop_privileges(const struct config *cfg)
 	if (setgroups(1, &pw->pw_gid) == -1 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
 		fatal("cannot drop privileges to %s", cfg->user);
+	if (setuid(0) != -1)
+		fatalx("privileges were not dropped: setuid(0) still works");
 	log_info("event=privileges-dropped user=%s uid=%u", cfg->user, (unsigned)pw->pw_uid);
 }
 
