@@ -342,7 +342,10 @@ clientconn_trace_line(FILE *f, const char *prefix, const char *line, size_t len)
 		ch = (unsigned char)line[i];
 		if (ch < 0x20 || ch == 0x7f)
 			fprintf(f, "\\x%02X", ch);
-		else
+		else if (ch == 0xc2 && i + 1 < n && (unsigned char)line[i + 1] >= 0x80 &&
+		    (unsigned char)line[i + 1] <= 0x9f) {
+			fprintf(f, "\\xC2\\x%02X", (unsigned char)line[++i]);	/* a C1 control */
+		} else
 			fputc(ch, f);
 	}
 	if (n < len)
@@ -405,6 +408,21 @@ clientconn_cmd(struct clientconn *c, bool secret, const char *fmt, ...)
 	r = clientconn_vcmd(c, secret, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+void
+clientconn_defang(char *s)
+{
+	unsigned char *u = (unsigned char *)s;
+
+	for (; *u != '\0'; u++)
+		if ((*u < 0x20 && *u != '\n') || *u == 0x7f)
+			*u = '?';
+		else if (*u == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f) {
+			u[0] = '?';
+			u[1] = '?';
+			u++;
+		}
 }
 
 int

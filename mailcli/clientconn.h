@@ -88,6 +88,13 @@ int	clientconn_flush(struct clientconn *c);
  * on timeout, end of connection, a line longer than the limit, or an error.
  */
 int	clientconn_readline(struct clientconn *c, char **line_r, size_t *len_r);
+/*
+ * Make a server's text harmless to print on a terminal, in place: C0
+ * controls (but LF between the lines of a multi-line reply), DEL and the
+ * UTF-8 form of C1 controls become '?'. Every reply text and status the
+ * protocol clients keep has been through it.
+ */
+void	clientconn_defang(char *s);
 /* Write prefix + line to f, control characters as \xNN, cut at 1024. */
 void	clientconn_trace_line(FILE *f, const char *prefix, const char *line, size_t len);
 /* Write a note into the trace ("   [TLS started: TLSv1.3 ...]"). */

@@ -58,15 +58,18 @@ read_status(struct pop3client *p)
 	p->resp_code[0] = '\0';
 	if (len >= 1 && line[0] == '+' && (len == 1 || line[1] == ' ')) {
 		snprintf(p->status, sizeof(p->status), "%s", len > 2 ? line + 2 : "");
+		clientconn_defang(p->status);
 		return 2;
 	}
 	r = pop3_status_parse(line, &text, p->resp_code, sizeof(p->resp_code));
 	if (r == -1) {
+		clientconn_defang(line);
 		set_errf(p, "unexpected reply from %s: %.200s", p->conn.host, line);
 		p->broken = true;
 		return -1;
 	}
 	snprintf(p->status, sizeof(p->status), "%s", text);
+	clientconn_defang(p->status);
 	return r;
 }
 
@@ -236,12 +239,16 @@ capa_line(void *ctx, const char *line, size_t len)
 		c->pipelining = true;
 	else if (strcmp(kw, "RESP-CODES") == 0)
 		c->resp_codes = true;
-	else if (strcmp(kw, "IMPLEMENTATION") == 0)
+	else if (strcmp(kw, "IMPLEMENTATION") == 0) {
 		scopy(c->implementation, sizeof(c->implementation), args);
-	else if (strcmp(kw, "EXPIRE") == 0)
+		clientconn_defang(c->implementation);
+	} else if (strcmp(kw, "EXPIRE") == 0) {
 		scopy(c->expire, sizeof(c->expire), args);
-	else if (strcmp(kw, "LOGIN-DELAY") == 0)
+		clientconn_defang(c->expire);
+	} else if (strcmp(kw, "LOGIN-DELAY") == 0) {
 		scopy(c->login_delay, sizeof(c->login_delay), args);
+		clientconn_defang(c->login_delay);
+	}
 	else if (strcmp(kw, "SASL") == 0) {
 		scopy(c->sasl, sizeof(c->sasl), args);
 		for (tok = strtok_r(args, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
@@ -344,6 +351,14 @@ list_line(void *vctx, const char *line, size_t len)
 		snprintf(fmt, sizeof(fmt), "%%lu %%%zus", sizeof(uid) - 1);
 		if (sscanf(line, fmt, &num, uid) != 2)
 			return 0;	/* skip what we do not understand */
+		/* RFC 1939 7: 1 to 70 characters 0x21..0x7E. Anything else is
+		 * not kept: a cut one could equal another message's, and it
+		 * goes into the state file and onto the terminal. */
+		if (strlen(uid) > 70)
+			return 0;
+		for (k = 0; uid[k] != '\0'; k++)
+			if ((unsigned char)uid[k] < 0x21 || (unsigned char)uid[k] > 0x7e)
+				return 0;
 		for (k = 0; k < x->n; k++)
 			if (x->v[k].num == num) {
 				snprintf(x->v[k].uid, sizeof(x->v[k].uid), "%s", uid);

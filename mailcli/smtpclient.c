@@ -67,6 +67,7 @@ read_reply(struct smtpclient *s)
 	s->reply.code = r.code;
 	snprintf(s->reply.esc, sizeof(s->reply.esc), "%s", r.esc);
 	snprintf(s->reply.text, sizeof(s->reply.text), "%s", r.text.data ? r.text.data : "");
+	clientconn_defang(s->reply.text);
 	smtp_reply_free(&r);
 	return 0;
 }

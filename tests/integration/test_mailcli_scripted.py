@@ -16,9 +16,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import check, run, MAILCLI  # noqa: E402
+from correio_test import check, run, workdir, MAILCLI  # noqa: E402
 import subprocess  # noqa: E402
 
+WORK = workdir("mailcli-scripted-")
 ENV = dict(os.environ, HOME="/nonexistent", MAILCLI_SERVER="", MAILCLI_USER="", MAILCLI_TLS="",
            MAILCLI_CONFIG="", NETRC="", MAILCLI_PASSWORD="s3cret")
 
@@ -312,6 +313,71 @@ def test_hostile_smtp_replies():
     check(p.returncode == 1 and "malformed reply" in p.stderr, p.stderr)
 
 
+ESC = "\x1b]0;pwned\x07\x1b[31m\x9b"	# window title, colour, C1 CSI
+
+
+def no_controls(out, what):
+    bad = [c for c in out if (ord(c) < 0x20 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f]
+    check(not bad, f"{what}: a server's control characters reach the terminal: {out!r}")
+
+
+def test_server_text_cannot_drive_the_terminal():
+    """Reply texts, statuses, capabilities and UIDs from a hostile server are
+    printed with control characters as '?' (probe, send's per-recipient
+    report, read's and fetch's errors); a UIDL outside RFC 1939's
+    0x21..0x7E is not kept."""
+    def smtp(s):
+        s.send(f"220 evil{ESC} ready\r\n")
+        s.line()
+        s.send(f"250-evil{ESC}\r\n250 PIPELINING\r\n")
+        s.line(); s.line(); s.line()	# MAIL, RCPT, RCPT
+        s.send(f"250 ok\r\n550 5.1.1 no{ESC} such user\r\n250 ok{ESC}\r\n")
+        check(s.line() == "DATA", s.received[-1])
+        s.send("354 go\r\n")
+        while s.line() != ".":
+            pass
+        s.send(f"250 queued{ESC}\r\n")
+        s.line()
+        s.send("221 bye\r\n")
+    s = Script(smtp)
+    p = mailcli(*send_args(s.port))
+    s.join()
+    check(p.returncode == 1 and "no?]0;pwned??[31m?" in p.stdout, p.stdout)
+    no_controls(p.stdout + p.stderr, "send")
+
+    def pop3(s):
+        s.send(f"+OK evil{ESC}\r\n")
+        s.line()
+        s.send(f"+OK\r\nUSER\r\nIMPLEMENTATION x{ESC}\r\nEXPIRE 1{ESC}\r\n.\r\n")
+        s.line()
+        s.send("+OK\r\n")
+    s = Script(pop3)
+    p = mailcli("probe", f"pop3://127.0.0.1:{s.port}")
+    s.join()
+    check(p.returncode == 0 and "implementation: x?]0;pwned??[31m?" in p.stdout, p.stdout)
+    no_controls(p.stdout + p.stderr, "probe")
+
+    def fetch(s):
+        s.send("+OK ready\r\n")
+        s.line()
+        s.send("+OK\r\nUSER\r\nUIDL\r\n.\r\n")
+        s.line(); s.send("+OK\r\n")	# USER
+        s.line(); s.send("+OK\r\n")	# PASS
+        check(s.line() == "LIST", s.received[-1])
+        s.send("+OK\r\n1 10\r\n.\r\n")
+        check(s.line() == "UIDL", s.received[-1])
+        s.send(f"+OK\r\n1 a{ESC}\r\n.\r\n")
+        check(s.line() == "RETR 1", s.received[-1])
+        s.send(f"-ERR gone{ESC}\r\n")
+    s = Script(fetch)
+    mbox = os.path.join(WORK, "evil.mbox")
+    p = mailcli("fetch", "--mbox", mbox, "--server", f"127.0.0.1:{s.port}", "--user", "bob")
+    s.join()
+    check(p.returncode == 1 and "gone?]0;pwned??[31m?" in p.stderr, p.stderr)
+    check("no UIDL" in p.stderr, f"a UIDL with control characters was kept: {p.stderr}")
+    no_controls(p.stdout + p.stderr, "fetch")
+
+
 def test_endless_pop3_response_is_cut():
     def fn(s):
         s.send("+OK ready\r\n")
@@ -353,5 +419,5 @@ if __name__ == "__main__":
          test_greeting_421, test_data_refused, test_malformed_reply, test_silent_server_times_out,
          test_starttls_injection_refused, test_pop3_without_capa_uses_user_pass,
          test_pop3_inbox_pipelines_top_when_offered, test_hostile_smtp_replies,
-         test_endless_pop3_response_is_cut,
+         test_server_text_cannot_drive_the_terminal, test_endless_pop3_response_is_cut,
          test_pop3_multiline_bad_dot_and_early_close])
