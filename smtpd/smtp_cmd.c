@@ -375,6 +375,7 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 	}
 	/* The one place max_recipients is enforced (RFC 5321 4.5.3.1.8). */
 	if ((long)tx->nrcpt >= s->srv->cfg->limits.max_recipients) {
+		tx->overshoot++;
 		reply_set(r, 452, "4.5.3", "Too many recipients (at most %ld per message); "
 		    "send the rest in another message", s->srv->cfg->limits.max_recipients);
 		return;

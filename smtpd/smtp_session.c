@@ -181,6 +181,22 @@ smtp_transcript_note(struct smtp_session *s, const char *fmt, ...)
 
 /* ---- replies --------------------------------------------------------------- */
 
+/*
+ * Does r count toward max_errors? 451 and 454 are the server's own temporary
+ * trouble (a store error), never the client's mistake; so is 452 (a full
+ * server, or a recipient past max_recipients that the client must send
+ * later), except past SMTP_RCPT_OVERSHOOT such recipients.
+ */
+static bool
+reply_is_client_error(const struct smtp_session *s, const struct reply *r)
+{
+	if (!(r->flags & REPLY_ERROR) || r->code == 451 || r->code == 454)
+		return false;
+	if (r->code == 452)
+		return s->tx != NULL && s->tx->overshoot > SMTP_RCPT_OVERSHOOT;
+	return true;
+}
+
 void
 smtp_reply(struct smtp_session *s, const struct reply *r)
 {
@@ -211,12 +227,8 @@ smtp_reply(struct smtp_session *s, const struct reply *r)
 		net_conn_close_after_flush(s->conn);
 		return;
 	}
-	/* The one place max_errors is enforced. 451, 452 and 454 are the
-	 * server's own temporary trouble (a store error, a full queue, the
-	 * 101st recipient the client must send later, RFC 5321 4.5.3.1.10):
-	 * they are not the client's mistakes and never close its session. */
-	if ((r->flags & REPLY_ERROR) && r->code != 451 && r->code != 452 && r->code != 454 &&
-	    ++s->nerrors >= lim->max_errors) {
+	/* The one place max_errors is enforced. */
+	if (reply_is_client_error(s, r) && ++s->nerrors >= lim->max_errors) {
 		reply_set(&bye, 421, "4.7.0", "Too many errors (%ld) in this session; closing. "
 		    "HELP lists the commands", s->nerrors);
 		bye.flags |= REPLY_CLOSE;

@@ -49,6 +49,11 @@
  * this bounds the sum, e.g. 1000 connections x 25 MB). */
 #define SMTP_INFLIGHT_MAX	((size_t)512 * 1024 * 1024)
 
+/* RCPTs past max_recipients answered 452 without counting as errors (the
+ * client sends them later, RFC 5321 4.5.3.1.10); beyond these, each 452
+ * counts toward max_errors (Postfix: smtpd_recipient_overshoot_limit). */
+#define SMTP_RCPT_OVERSHOOT	1000
+
 enum smtp_state {
 	SMTP_S_REFUSED,		/* 554 greeting sent: only QUIT (RFC 5321 3.1) */
 	SMTP_S_INIT,		/* greeted; waiting for HELO/EHLO */
@@ -83,6 +88,7 @@ struct smtp_tx {
 	size_t		 nrcpt;		/* recipients accepted */
 	size_t		 nremote;	/* of which for the relay queue */
 	size_t		 rcpt_tried;	/* RCPT commands given */
+	size_t		 overshoot;	/* RCPTs refused for max_recipients */
 	struct buf	 rcpts;		/* accepted recipients, "<a>,<b>" for the log */
 	char		 first_rcpt[STORE_ADDR_MAX + 1];
 	struct store_delivery *d;
