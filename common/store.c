@@ -923,41 +923,55 @@ store_delivery_new(const char *sender, const char *session_id)
 	return d;
 }
 
+/*
+ * Append s (1 to width - 1 characters) to arr, an array of n strings of
+ * width bytes each, unless cmp finds it there already. Returns 1 with the
+ * grown array in *grown_r, 0 when s was there, -1 (too long, no memory).
+ * UNSAFE: n is bounded by the caller's max_recipients.
+ */
+static int
+add_unique(void *arr, size_t n, size_t width, const char *s,
+    int (*cmp)(const char *, const char *), void **grown_r)
+{
+	char *p = arr;
+	size_t i, len = strlen(s);
+
+	if (len == 0 || len >= width)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (cmp(p + i * width, s) == 0)
+			return 0;
+	if ((p = reallocarray(arr, n + 1, width)) == NULL)
+		return -1;
+	memcpy(p + n * width, s, len + 1);
+	*grown_r = p;
+	return 1;
+}
+
 int
 store_delivery_add_rcpt(struct store_delivery *d, const char *account)
 {
 	void *p;
-	size_t i;
+	int r = add_unique(d->rcpts, d->nrcpts, sizeof(*d->rcpts), account, strcasecmp, &p);
 
-	if (strlen(account) == 0 || strlen(account) > STORE_NAME_MAX)
-		return -1;
-	for (i = 0; i < d->nrcpts; i++)
-		if (strcasecmp(d->rcpts[i], account) == 0)
-			return 0;
-	/* UNSAFE: nrcpts is bounded by the caller's max_recipients */
-	if ((p = reallocarray(d->rcpts, d->nrcpts + 1, sizeof(*d->rcpts))) == NULL)
-		return -1;
-	d->rcpts = p;
-	snprintf(d->rcpts[d->nrcpts++], sizeof(*d->rcpts), "%s", account);
-	return 0;
+	if (r == 1) {
+		d->rcpts = p;
+		d->nrcpts++;
+	}
+	return r == -1 ? -1 : 0;
 }
 
 int
 store_delivery_add_remote(struct store_delivery *d, const char *address)
 {
 	void *p;
-	size_t i;
+	int r = add_unique(d->remotes, d->nremotes, sizeof(*d->remotes), address, strcmp, &p);
 
-	if (strlen(address) == 0 || strlen(address) > STORE_ADDR_MAX)
-		return -1;
-	for (i = 0; i < d->nremotes; i++)
-		if (strcmp(d->remotes[i], address) == 0)
-			return 0;
-	if ((p = reallocarray(d->remotes, d->nremotes + 1, sizeof(*d->remotes))) == NULL)
-		return -1;
-	d->remotes = p;
-	snprintf(d->remotes[d->nremotes++], sizeof(*d->remotes), "%s", address);
-	return 0;
+	if (r == 1) {
+		d->remotes = p;
+		d->nremotes++;
+	}
+	return r == -1 ? -1 : 0;
 }
 
 int
