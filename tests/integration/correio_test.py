@@ -93,6 +93,13 @@ class Lab:
                        check=True, capture_output=True, timeout=60)
         return cert, key
 
+    def tls_context(self):
+        """A client TLS context that trusts exactly this lab's certificate."""
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.cert)
+        ctx.check_hostname = True
+        return ctx
+
     def mailcli(self, *args, stdin=None, check=True, timeout=60, env=None):
         e = dict(os.environ)
         if env:

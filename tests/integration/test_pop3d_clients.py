@@ -11,12 +11,11 @@ import base64
 import os
 import poplib
 import smtplib
-import ssl
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import Lab, check, run, PASSWORDS, SMTPD  # noqa: E402
+from correio_test import Lab, Dialog, check, run, PASSWORDS, SMTPD  # noqa: E402
 
 
 lab = Lab(tls=True)
@@ -28,9 +27,7 @@ if HAVE_SMTPD:
 
 
 def tls_context():
-    ctx = ssl.create_default_context(cafile=lab.cert)
-    ctx.check_hostname = True
-    return ctx
+    return lab.tls_context()
 
 
 def mkmsg(subject, body):
@@ -235,6 +232,47 @@ def test_smtpd_to_pop3d_byte_exact():
     p.quit()
 
 
+def test_thunderbird_fetchmail_outlook_sequences():
+    """The exact sequences of Thunderbird (CAPA, STLS, CAPA, AUTH PLAIN with the
+    token after "+ ", STAT, LIST, UIDL, TOP n 0, RETR, DELE, QUIT), fetchmail
+    (UIDL n, TOP n 99999) and Outlook (a bare AUTH), checked reply by reply
+    against RFC 1939, 2449, 2595 and 5034."""
+    empty("ana")
+    m = mkmsg("tb", "first line\r\n.dot line\r\n")
+    deliver_admin("ana", m)
+    d = Dialog(HOST, PORT)
+    check(d.pop3().startswith("+OK "), "greeting")
+    check(d.pop3("AUTH") == "+OK SASL mechanisms follow" and d.pop3_multi() == ["PLAIN", "LOGIN"],
+          "Outlook's bare AUTH lists the mechanisms")
+    check(d.pop3("CAPA").startswith("+OK"), "CAPA")
+    caps = d.pop3_multi()
+    check("STLS" in caps and "UIDL" in caps and "TOP" in caps and "SASL PLAIN LOGIN" in caps, caps)
+    check(d.pop3("STLS") == "+OK Begin TLS negotiation", "STLS")
+    d.starttls(tls_context())
+    check(d.pop3("CAPA").startswith("+OK"), "CAPA after STLS")
+    caps2 = d.pop3_multi()
+    check("STLS" not in caps2 and "SASL PLAIN LOGIN" in caps2, f"no STLS after TLS: {caps2}")
+    check(d.pop3("AUTH PLAIN") == "+ ", "RFC 5034 4: the continuation is '+ ' CRLF")
+    tok = base64.b64encode(b"\0ana\0" + PASSWORDS["ana"].encode()).decode()
+    check(d.pop3(tok).startswith("+OK Logged in as ana"), "AUTH PLAIN after the continuation")
+    check(d.pop3("STAT") == f"+OK 1 {len(m)}", "STAT")
+    check(d.pop3("LIST").startswith("+OK") and d.pop3_multi() == [f"1 {len(m)}"], "LIST")
+    check(d.pop3("UIDL").startswith("+OK"), "UIDL")
+    uidls = d.pop3_multi()
+    check(len(uidls) == 1 and len(uidls[0].split(" ")) == 2, f"one 'n uid' per line: {uidls}")
+    check(d.pop3("UIDL 1") == "+OK " + uidls[0], "fetchmail's UIDL n gives the same id")
+    header = m.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    check(d.pop3("TOP 1 0").startswith("+OK") and d.pop3_multi_raw() == header, "TOP 1 0")
+    check(d.pop3("TOP 1 99999").startswith("+OK"), "fetchmail's TOP n 99999")
+    check(d.pop3_multi_raw() == m.replace(b"\r\n.", b"\r\n.."), "the whole message, dot-stuffed")
+    check(d.pop3("RETR 1") == f"+OK {len(m)} octets", "RETR")
+    check(d.pop3_multi_raw() == m.replace(b"\r\n.", b"\r\n.."), "RETR body")
+    check(d.pop3("NOOP") == "+OK", "Thunderbird's keep-alive NOOP")
+    check(d.pop3("DELE 1").startswith("+OK"), "DELE")
+    check(d.pop3("QUIT").startswith("+OK") and d.closed(), "QUIT")
+    check(pop("ana").stat()[0] == 0, "deleted at QUIT")
+
+
 def test_zz_clean_shutdown():
     """SIGTERM stops pop3d with status 0 and no sanitizer report in its log."""
     lab.stop_checked(lab.pop3d, "pop3d")
@@ -244,4 +282,5 @@ def test_zz_clean_shutdown():
 if __name__ == "__main__":
     run([test_poplib_full_session, test_stls_discards_pipelined_plaintext,
          test_poplib_auth_plain_and_login_over_tls, test_curl_list_and_retrieve,
-         test_mpop_maildir_then_nothing_new, test_smtpd_to_pop3d_byte_exact, test_zz_clean_shutdown])
+         test_mpop_maildir_then_nothing_new, test_smtpd_to_pop3d_byte_exact,
+         test_thunderbird_fetchmail_outlook_sequences, test_zz_clean_shutdown])

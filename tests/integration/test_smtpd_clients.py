@@ -3,10 +3,10 @@
 AUTH against a certificate made here, implicit TLS), and a raw socket typing
 the textbook session. After each, the store must hold exactly the bytes sent
 plus our trace headers (Return-Path:, Received:)."""
+import base64
 import os
 import re
 import smtplib
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -158,8 +158,7 @@ def test_curl():
 
 
 def tls_context():
-    ctx = ssl.create_default_context(cafile=lab().cert)
-    return ctx
+    return lab().tls_context()
 
 
 def test_smtplib_starttls_auth():
@@ -250,6 +249,38 @@ def test_ipv6_listener():
         lb6.stop()
 
 
+def test_thunderbird_submission_sequence():
+    """Thunderbird on 587: EHLO, STARTTLS, EHLO, AUTH PLAIN with an initial
+    response, MAIL with SIZE= and BODY=8BITMIME, the RCPTs and DATA pipelined
+    in one write (RFC 2920), the text, QUIT; every reply after EHLO carries an
+    enhanced code (RFC 2034) and the trace says ESMTPSA (RFC 3848)."""
+    lb = lab()
+    before = len(messages())
+    d = lb.smtp_dialog("submission")
+    caps = d.expect(250, "EHLO [127.0.0.1]")
+    ct.check("250-STARTTLS" in caps, caps)
+    ct.check(d.expect(220, "STARTTLS")[0] == "220 2.0.0 Ready to start TLS", "STARTTLS")
+    d.starttls(tls_context())
+    caps = d.expect(250, "EHLO [127.0.0.1]")
+    ct.check(not any("STARTTLS" in c for c in caps) and "250-AUTH PLAIN LOGIN" in caps,
+             "after TLS: no STARTTLS, AUTH offered: %r" % caps)
+    tok = base64.b64encode(b"\0ana\0ana-secret-1").decode()
+    ct.check(d.expect(235, "AUTH PLAIN " + tok)[0].startswith("235 2.7.0 "), "AUTH")
+    body = "Subject: caf\u00e9\r\n\r\n8-bit text: \u00e7\u00e3\r\n".encode()
+    d.expect(250, "MAIL FROM:<ana@lab.test> SIZE=%d BODY=8BITMIME" % len(body))
+    d.send("RCPT TO:<bob@lab.test>\r\nRCPT TO:<nobody@lab.test>\r\nRCPT TO:<anna@lab.test>\r\nDATA\r\n")
+    got = [d.smtp_reply()[1][0] for _ in range(4)]
+    ct.check([g[:9] for g in got] == ["250 2.1.5", "550 5.1.1", "250 2.1.5", "354 Start"],
+             "pipelined replies in order: %r" % got)
+    d.send(body + b".\r\n")
+    ct.check(d.expect(250)[0].startswith("250 2.0.0 Ok: queued as "), "queued")
+    d.expect(221, "QUIT")
+    (mid, stored, _), = wait_for_message(before)
+    trace, rest = split_trace(stored)
+    ct.check(rest == body and b"with ESMTPSA" in trace and b"authenticated user=ana" in trace,
+             trace)
+
+
 def test_zz_clean_shutdown():
     """SIGTERM after every client above: exit status 0, no sanitizer report."""
     lab().stop_checked(lab().smtpd, "smtpd")
@@ -259,4 +290,4 @@ if __name__ == "__main__":
     ct.run([test_textbook_raw_socket, test_swaks, test_swaks_starttls_auth_submission, test_curl,
             test_smtplib_starttls_auth, test_smtplib_implicit_tls, test_relay_authenticated_is_queued,
             test_starttls_discards_pipelined_plaintext, test_ipv6_listener,
-            test_zz_clean_shutdown])
+            test_thunderbird_submission_sequence, test_zz_clean_shutdown])
