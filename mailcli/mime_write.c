@@ -81,6 +81,23 @@ mime_hdr_token(struct mime_hdr *h, const char *tok, size_t n)
 	return 0;
 }
 
+/* The words of p (split at its spaces, which become folding points), each
+ * a token. 0 or -1. */
+static int
+hdr_words(struct mime_hdr *h, const char *p, size_t n)
+{
+	size_t s, e;
+
+	for (s = 0; s <= n; s = e + 1) {
+		const char *sp = memchr(p + s, ' ', n - s);
+
+		e = sp ? (size_t)(sp - p) : n;
+		if (mime_hdr_token(h, p + s, e - s) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 int
 mime_hdr_glue(struct mime_hdr *h, const char *tok, size_t n)
 {
@@ -154,12 +171,8 @@ mime_write_unstructured(struct mime_out *w, const char *name, const char *utf8)
 		if (mime_hdr_encoded(&h, utf8, n) == -1)
 			goto fail;
 	} else {
-		for (s = 0; s <= n; s = e + 1) {
-			const char *sp = memchr(utf8 + s, ' ', n - s);
-			e = sp ? (size_t)(sp - utf8) : n;
-			if (mime_hdr_token(&h, utf8 + s, e - s) == -1)
-				goto fail;
-		}
+		if (hdr_words(&h, utf8, n) == -1)
+			goto fail;
 	}
 	return mime_hdr_end(&h, w);
 fail:
@@ -300,11 +313,7 @@ hdr_phrase(struct mime_hdr *h, const char *name)
 	}
 	if (rc == 0 && buf_append(&q, "\"", 1) == 0) {
 		/* RFC 5322 3.2.4: FWS may fold a quoted-string at its spaces */
-		for (s = 0; s <= q.len && rc == 0; s = e + 1) {
-			const char *sp = memchr(q.data + s, ' ', q.len - s);
-			e = sp ? (size_t)(sp - q.data) : q.len;
-			rc = mime_hdr_token(h, q.data + s, e - s);
-		}
+		rc = hdr_words(h, q.data, q.len);
 	} else
 		rc = -1;
 	buf_free(&q);
