@@ -742,7 +742,7 @@ struct sink {
 static void
 note_sender(struct sink *s, const char *line, size_t len)
 {
-	const char *lt, *gt;
+	const char *lt, *gt, *p;
 	bool rp = len > 12 && strncasecmp(line, "Return-Path:", 12) == 0;
 
 	if (!rp && !(len > 5 && strncasecmp(line, "From:", 5) == 0))
@@ -751,11 +751,14 @@ note_sender(struct sink *s, const char *line, size_t len)
 		return;
 	lt = memchr(line, '<', len);
 	gt = lt ? memchr(lt, '>', len - (size_t)(lt - line)) : NULL;
-	if (lt != NULL && gt != NULL && gt - lt - 1 < (long)sizeof(s->sender) &&
-	    memchr(lt, ' ', (size_t)(gt - lt)) == NULL) {
-		snprintf(s->sender, sizeof(s->sender), "%.*s", (int)(gt - lt - 1), lt + 1);
-		s->from_is_return_path = rp;
-	}
+	if (lt == NULL || gt == NULL || gt - lt - 1 >= (long)sizeof(s->sender))
+		return;
+	/* the From line's one word: no blanks, no control characters */
+	for (p = lt + 1; p < gt; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return;
+	snprintf(s->sender, sizeof(s->sender), "%.*s", (int)(gt - lt - 1), lt + 1);
+	s->from_is_return_path = rp;
 }
 
 static int
