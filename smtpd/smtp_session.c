@@ -559,6 +559,8 @@ session_accept(struct net_conn *c, void *arg)
 	net_conn_set_watermark(c, SMTP_OUTPUT_HIGH);
 	session_touch(s);
 	smtp_reply(s, &r);
+	if (srv->stopping)
+		smtp_session_shutdown(s);	/* accepted as the signal came */
 	return s;
 }
 
