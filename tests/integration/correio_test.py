@@ -341,6 +341,53 @@ class Dialog:
         self.s.close()
 
 
+def pty_session(args, answers=(), env=None, timeout=30):
+    """Run args on a terminal of their own (a pty), typing each (prompt, answer)
+    in turn once its prompt shows; returns (exit status, all the terminal
+    showed). Bounded: a program still running 5 s after timeout is killed
+    and the test fails."""
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execve(args[0], list(args), env if env is not None else os.environ)
+        finally:
+            os._exit(127)
+    shown = b""
+    pending = list(answers)
+    since = 0
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if not r:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:	# EIO: the program ended and closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if pending and pending[0][0].encode() in shown[since:]:
+                _, answer = pending.pop(0)
+                since = len(shown)
+                os.write(fd, (answer + "\n").encode())
+        stop = time.time() + 5
+        done, status = os.waitpid(pid, os.WNOHANG)
+        while not done and time.time() < stop:
+            time.sleep(0.05)
+            done, status = os.waitpid(pid, os.WNOHANG)
+        if not done:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"{os.path.basename(args[0])} did not finish: {shown!r}")
+    finally:
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
+
+
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)

@@ -9,15 +9,12 @@ terminal prompt with echo off (through a real pty), deliver with bare LF
 turned into CRLF, queue list/flush/delete, transcripts, a bad config file.
 """
 import os
-import pty
-import select
 import sqlite3
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from correio_test import MAILCLI, check, run, workdir  # noqa: E402
+from correio_test import MAILCLI, check, pty_session, run, workdir  # noqa: E402
 
 TMP = workdir("correio-admin-")
 STORE = os.path.join(TMP, "x.db")
@@ -91,36 +88,6 @@ def test_empty_password_refused():
     check(p.returncode == 1 and "empty password" in p.stderr, f"{p.returncode} {p.stderr}")
     p = admin("user", "add", "bob", "--password-stdin", stdin="")
     check(p.returncode == 1, f"no stdin: exit {p.returncode}")
-
-
-def pty_session(args, answers, timeout=30):
-    """Run args on a new pty; answer each prompt; return (status, everything shown)."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(args[0], args)
-    shown = b""
-    deadline = time.time() + timeout
-    pending = list(answers)
-    since = 0
-    try:
-        while time.time() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.5)
-            if r:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                shown += chunk
-                if pending and pending[0][0].encode() in shown[since:]:
-                    prompt, answer = pending.pop(0)
-                    since = len(shown)
-                    os.write(fd, (answer + "\n").encode())
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
 
 
 def test_prompt_echo_off():

@@ -11,11 +11,10 @@ report (greeting, capabilities, limits, certificate).
 """
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import Lab, check, run, workdir, PASSWORDS, MAILCLI  # noqa: E402
+from correio_test import Lab, check, pty_session, run, workdir, PASSWORDS, MAILCLI  # noqa: E402
 
 plain = Lab(config_extra="[limits]\nmax_message_size = 200000\n")
 pports = plain.start_smtpd(roles=("inbound", "submission"))
@@ -329,48 +328,14 @@ def test_implicit_tls_smtps_and_pop3s():
 
 
 def test_password_prompt_does_not_echo():
-    import pty
-    import select
-    pid, fd = pty.fork()
-    if pid == 0:
-        env = dict(os.environ)
-        env.update(BASE_ENV)
-        os.execve(MAILCLI, [MAILCLI, "inbox", "--server", f"{plain.host}:{plain.pop3_port}",
-                            "--user", "bob"], env)
-    out = b""
-    deadline = __import__("time").time() + 30
-
-    def read_until(pred):
-        nonlocal out
-        while not pred(out) and __import__("time").time() < deadline:
-            r, _, _ = select.select([fd], [], [], 1)
-            if r:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-    read_until(lambda o: b"Password for bob@" in o)
-    check(b"Password for bob@" in out, f"no prompt: {out!r}")
-    os.write(fd, PASSWORDS["bob"].encode() + b"\n")
-    read_until(lambda o: b"messages" in o or b"message," in o)
-    read_until(lambda o: False)
-    import time
-    while True:	# bounded: a client stuck on its terminal fails the test
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.time() > deadline + 5:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            raise AssertionError(f"mailcli did not finish: {out!r}")
-        time.sleep(0.1)
-    os.close(fd)
-    check(os.WEXITSTATUS(status) == 0, f"inbox failed: {out!r}")
-    check(PASSWORDS["bob"].encode() not in out, "the password was echoed")
-    check(b"(bob@" in out, f"no inbox listing: {out!r}")
+    env = dict(os.environ)
+    env.update(BASE_ENV)
+    status, out = pty_session([MAILCLI, "inbox", "--server", f"{plain.host}:{plain.pop3_port}",
+                               "--user", "bob"], [("Password for bob@", PASSWORDS["bob"])], env=env)
+    check("Password for bob@" in out, f"no prompt: {out!r}")
+    check(status == 0, f"inbox failed: {out!r}")
+    check(PASSWORDS["bob"] not in out, "the password was echoed")
+    check("(bob@" in out, f"no inbox listing: {out!r}")
 
 
 def test_ipv6_literal_server():
