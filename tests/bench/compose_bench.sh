@@ -4,8 +4,9 @@
 #
 #   tests/bench/compose_bench.sh [MAILCLI] [SIZE_MB] [RUNS]
 #
-# MAILCLI defaults to build-mime-rel/mailcli/mailcli (configure it with
-# -DCMAKE_BUILD_TYPE=RelWithDebInfo); SIZE_MB to 200; RUNS to 3 (best kept).
+# MAILCLI defaults to build/mailcli/mailcli (the RelWithDebInfo build test.sh
+# makes; never measure a Debug or sanitizer build); SIZE_MB to 200; RUNS to 3
+# (best kept).
 # The file is random (incompressible) and lives in a temporary directory on
 # the same file system as $TMPDIR; output goes to /dev/null so the disk is
 # not measured. Peak RSS comes from GNU time (%M, KiB). Then the way back:
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
-mailcli=${1:-$here/build-mime-rel/mailcli/mailcli}
+mailcli=${1:-$here/build/mailcli/mailcli}
 size_mb=${2:-200}
 runs=${3:-3}
 [ -x "$mailcli" ] || { echo "no mailcli at $mailcli" >&2; exit 2; }
