@@ -135,6 +135,8 @@ struct client {
 	size_t		 seen;
 	size_t		 line_start;	/* bytes into the current reply line */
 	char		 code[4];
+	char		 last_code[4];	/* code of the last complete reply line */
+	char		 greeting[4];	/* "220", or "554" when the server refuses */
 	bool		 prev_cr;
 	bool		 greeted;
 };
@@ -165,6 +167,9 @@ client_reads(struct client *cl)
 		}
 		if (ch == '\n') {
 			FUZZ_CHECK(cl->prev_cr && k >= 4);
+			memcpy(cl->last_code, cl->code, 3);
+			if (!cl->greeted)
+				memcpy(cl->greeting, cl->code, 3);
 			cl->line_start = 0;
 			cl->greeted = true;
 		} else {
@@ -227,6 +232,44 @@ run_jobs(struct client *cl)
 	return any;
 }
 
+/* Feed data in pieces, read replies, run jobs and TLS, until nothing moves. */
+static void
+drive(void *s, struct client *cl, const uint8_t *data, size_t size, size_t piece)
+{
+	struct net_conn *c = cl->c;
+	size_t pos = 0;
+	int rounds = 0;
+
+	while (!c->closing && rounds++ < 1000000) {
+		bool progress = false;
+		if (pos < size && !c->paused) {
+			size_t n = size - pos < piece ? size - pos : piece;
+			evbuffer_add(c->in, data + pos, n);
+			pos += n;
+			smtp_net_callbacks.read(s);
+			progress = true;
+		} else if (pos < size) {
+			/* paused: a job must be pending, else the session is stuck */
+			FUZZ_CHECK(writer.head != NULL || checker.head != NULL);
+		}
+		if (evbuffer_get_length(c->out) > 0) {
+			client_reads(cl);
+			smtp_net_callbacks.drained(s);
+		}
+		if (run_jobs(cl))
+			progress = true;
+		if (c->tls_req && !c->closing) {
+			c->tls_req = false;
+			c->tls = true;
+			smtp_net_callbacks.tls_ready(s);
+			progress = true;
+		}
+		client_reads(cl);
+		if (!progress)
+			break;
+	}
+}
+
 static void
 store_reset(void)
 {
@@ -273,8 +316,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	void *s;
 	size_t piece = 1 + fuzz_take(&data, &size) * 8;
 	uint8_t mode = fuzz_take(&data, &size);
-	size_t pos = 0;
-	int rounds = 0;
 
 	if (size > 256 * 1024)
 		return 0;
@@ -301,33 +342,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	client_reads(&cl);
 	FUZZ_CHECK(cl.greeted);
 
-	while (!conn.closing && rounds++ < 1000000) {
-		bool progress = false;
-		if (pos < size && !conn.paused) {
-			size_t n = size - pos < piece ? size - pos : piece;
-			evbuffer_add(conn.in, data + pos, n);
-			pos += n;
-			smtp_net_callbacks.read(s);
-			progress = true;
-		} else if (pos < size) {
-			/* paused: a job must be pending, else the session is stuck */
-			FUZZ_CHECK(writer.head != NULL || checker.head != NULL);
-		}
-		if (evbuffer_get_length(conn.out) > 0) {
-			client_reads(&cl);
-			smtp_net_callbacks.drained(s);
-		}
-		if (run_jobs(&cl))
-			progress = true;
-		if (conn.tls_req && !conn.closing) {
-			conn.tls_req = false;
-			conn.tls = true;
-			smtp_net_callbacks.tls_ready(s);
-			progress = true;
-		}
-		client_reads(&cl);
-		if (!progress)
-			break;
+	drive(s, &cl, data, size, piece);
+	/*
+	 * Liveness: whatever state the input left the session in, a client
+	 * that ends its line, ends any message text and says RSET and NOOP
+	 * gets an answer to the NOOP (or is disconnected, e.g. at max_errors).
+	 * Not after a 554 greeting: then only QUIT is accepted.
+	 * This catches a session that swallows input forever.
+	 */
+	if (!conn.closing && memcmp(cl.greeting, "220", 3) == 0) {
+		static const char probe[] = "\r\n.\r\nRSET\r\nNOOP\r\n";
+		drive(s, &cl, (const uint8_t *)probe, sizeof(probe) - 1, sizeof(probe) - 1);
+		FUZZ_CHECK(conn.closing || memcmp(cl.last_code, "250", 3) == 0);
 	}
 	client_reads(&cl);
 	smtp_net_callbacks.closed(s, conn.closing ? NET_CLOSE_SERVER : NET_CLOSE_EOF);
