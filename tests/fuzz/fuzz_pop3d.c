@@ -8,7 +8,9 @@
  * byte 1 how many output bytes the client reads at a time (back-pressure);
  * the rest is what the client sends. The fake connection flushes STLS and
  * reports the handshake done. Oracles: the greeting is "+OK"; every line the
- * server writes ends in CRLF; after the connection closes, the mailbox lock is
+ * server writes ends in CRLF; liveness: after any input, CRLF and CAPA get
+ * the capability list (or the connection is closed); after the connection
+ * closes, the mailbox lock is
  * free again (another session could lock it) and the store still answers.
  * The mailboxes are topped up before each input (QUIT may delete).
  */
@@ -18,6 +20,7 @@
 #include <sys/socket.h>
 #include <event2/buffer.h>
 
+#include "buf.h"
 #include "config.h"
 #include "fuzz_common.h"
 #include "fuzz_store.h"
@@ -31,6 +34,7 @@ struct fconn {
 	bool		 tls_start;
 	size_t		 seen;		/* output bytes checked */
 	bool		 prev_cr;
+	struct buf	*capture;	/* when set, output is appended here too */
 };
 
 static struct evbuffer *
@@ -115,6 +119,8 @@ client_reads(struct fconn *c, size_t n)
 	FUZZ_CHECK(p != NULL);
 	if (verbose)
 		fwrite(p, 1, n, stdout);
+	if (c->capture != NULL)
+		(void)buf_append(c->capture, p, n);
 	for (i = 0; i < n; i++) {
 		if (c->seen == 0)
 			FUZZ_CHECK(p[0] == '+');
@@ -126,6 +132,40 @@ client_reads(struct fconn *c, size_t n)
 	evbuffer_drain(c->out, n);
 }
 
+/* Feed data in pieces, read the output readsz at a time, start TLS, until
+ * nothing moves. */
+static void
+drive(struct pop3_session *s, struct fconn *c, const uint8_t *data, size_t size, size_t piece,
+    size_t readsz)
+{
+	size_t pos = 0;
+	int rounds = 0;
+
+	while (!c->closed && rounds++ < 100000) {
+		bool progress = false;
+		if (pos < size && !c->paused) {
+			size_t n = size - pos < piece ? size - pos : piece;
+			evbuffer_add(c->in, data + pos, n);
+			pos += n;
+			pop3_session_input(s);
+			progress = true;
+		}
+		if (c->tls_start && !c->closed) {
+			c->tls_start = false;
+			pop3_session_tls_ready(s);
+			progress = true;
+		}
+		if (evbuffer_get_length(c->out) > 0) {
+			client_reads(c, readsz);
+			if (!c->closed)
+				pop3_session_drained(s);
+			progress = true;
+		}
+		if (!progress)
+			break;
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -134,8 +174,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pop3_session *s;
 	size_t piece = 1 + fuzz_take(&data, &size) * 4;
 	size_t readsz = 64 + (size_t)fuzz_take(&data, &size) * 1024;
-	size_t pos = 0;
-	int rounds = 0;
 
 	if (size > 64 * 1024)
 		return 0;
@@ -151,28 +189,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(s != NULL);
 	client_reads(&c, SIZE_MAX);
 
-	while (!c.closed && rounds++ < 100000) {
-		bool progress = false;
-		if (pos < size && !c.paused) {
-			size_t n = size - pos < piece ? size - pos : piece;
-			evbuffer_add(c.in, data + pos, n);
-			pos += n;
-			pop3_session_input(s);
-			progress = true;
-		}
-		if (c.tls_start && !c.closed) {
-			c.tls_start = false;
-			pop3_session_tls_ready(s);
-			progress = true;
-		}
-		if (evbuffer_get_length(c.out) > 0) {
-			client_reads(&c, readsz);
-			if (!c.closed)
-				pop3_session_drained(s);
-			progress = true;
-		}
-		if (!progress)
-			break;
+	drive(s, &c, data, size, piece, readsz);
+	/*
+	 * Liveness: whatever the input left behind (half a line, a SASL
+	 * exchange, a stream), ending the line and asking CAPA gets the
+	 * capability list, unless the session has closed (QUIT, max_errors).
+	 */
+	if (!c.closed) {
+		static const char probe[] = "\r\nCAPA\r\n";
+		struct buf out;
+
+		buf_init(&out, 16 * 1024 * 1024);
+		client_reads(&c, SIZE_MAX);
+		c.capture = &out;
+		drive(s, &c, (const uint8_t *)probe, sizeof(probe) - 1, sizeof(probe) - 1, SIZE_MAX);
+		client_reads(&c, SIZE_MAX);
+		c.capture = NULL;
+		FUZZ_CHECK(c.closed || (out.len > 0 && memmem(out.data, out.len,
+		    "+OK Capability list follows\r\n", 29) != NULL));
+		buf_free(&out);
 	}
 	client_reads(&c, SIZE_MAX);
 	pop3_session_closed(s, c.closed ? "quit" : "eof");
