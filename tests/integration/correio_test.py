@@ -210,6 +210,13 @@ class Lab:
         d.expect(220)
         return d
 
+    def sql_write(self, query, busy_ms=10000):
+        """Change the store behind the daemons' backs (e.g. to make it fail):
+        like sql(), but waiting up to busy_ms for their writers to finish."""
+        p = subprocess.run(["sqlite3", "-batch", "-cmd", f".timeout {busy_ms}", self.store, query],
+                           capture_output=True, timeout=busy_ms / 1000 + 30, check=True)
+        return p.stdout
+
     def sql(self, query):
         """Read the store with the sqlite3 command-line tool (an independent reader)."""
         p = subprocess.run(["sqlite3", "-batch", self.store, query], capture_output=True,

@@ -310,7 +310,7 @@ def test_store_errors_are_temporary():
     before = count_messages()
     d = conn()
     d.expect(250, "EHLO store.error")
-    lab().sql("ALTER TABLE accounts RENAME TO accounts_gone")
+    lab().sql_write("ALTER TABLE accounts RENAME TO accounts_gone")
     try:
         # RFC 4954 6: 454 4.7.0, at once (no failed-login delay)
         t0 = time.time()
@@ -320,15 +320,15 @@ def test_store_errors_are_temporary():
         d.expect(250, "MAIL FROM:<ana@lab.test>")
         ct.check(d.expect(451, "RCPT TO:<bob@lab.test>")[0].startswith("451 4.3.0 "), "RCPT")
     finally:
-        lab().sql("ALTER TABLE accounts_gone RENAME TO accounts")
+        lab().sql_write("ALTER TABLE accounts_gone RENAME TO accounts")
     d.expect(250, "RCPT TO:<bob@lab.test>")
     d.expect(354, "DATA")
-    lab().sql("ALTER TABLE messages RENAME TO messages_gone")
+    lab().sql_write("ALTER TABLE messages RENAME TO messages_gone")
     try:
         d.send("Subject: not stored\r\n\r\nbody\r\n.\r\n")
         ct.check(d.expect(451)[0].startswith("451 4.3.0 "), "commit failure")
     finally:
-        lab().sql("ALTER TABLE messages_gone RENAME TO messages")
+        lab().sql_write("ALTER TABLE messages_gone RENAME TO messages")
     ct.check(count_messages() == before, "nothing stored")
     d.smtp_send("Subject: stored\r\n\r\nbody\r\n")
     d.expect(221, "QUIT")
