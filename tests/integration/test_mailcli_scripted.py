@@ -101,6 +101,17 @@ def mailcli(*args, timeout=60):
                           env=ENV)
 
 
+def pop3_user_login(s, *capa):
+    """The server side of a POP3 greeting, CAPA (USER and capa) and USER/PASS."""
+    s.send("+OK ready\r\n")
+    check(s.line() == "CAPA", s.received[-1])
+    s.send("+OK\r\n" + "".join(c + "\r\n" for c in ("USER",) + capa) + ".\r\n")
+    check(s.line().startswith("USER "), s.received[-1])
+    s.send("+OK\r\n")
+    check(s.line().startswith("PASS "), "PASS not sent")
+    s.send("+OK\r\n")
+
+
 def send_args(port, *extra):
     return ["send", "--server", f"127.0.0.1:{port}", "--from", "ana@lab.test", "--to",
             "bob@lab.test", "--to", "eve@lab.test", "--subject", "hi", "--text", "hello", *extra]
@@ -270,11 +281,7 @@ def test_pop3_without_capa_uses_user_pass():
 
 def test_pop3_inbox_pipelines_top_when_offered():
     def fn(s):
-        s.send("+OK ready\r\n")
-        s.line()
-        s.send("+OK\r\nPIPELINING\r\nTOP\r\nUSER\r\n.\r\n")
-        s.line(); s.send("+OK\r\n")	# USER
-        s.line(); s.send("+OK\r\n")	# PASS
+        pop3_user_login(s, "PIPELINING", "TOP")
         check(s.line() == "LIST", s.received[-1])
         s.send("+OK\r\n1 10\r\n2 20\r\n3 30\r\n.\r\n")
         # All three TOPs arrive before any answer (RFC 2449 6.6).
@@ -358,11 +365,7 @@ def test_server_text_cannot_drive_the_terminal():
     no_controls(p.stdout + p.stderr, "probe")
 
     def fetch(s):
-        s.send("+OK ready\r\n")
-        s.line()
-        s.send("+OK\r\nUSER\r\nUIDL\r\n.\r\n")
-        s.line(); s.send("+OK\r\n")	# USER
-        s.line(); s.send("+OK\r\n")	# PASS
+        pop3_user_login(s, "UIDL")
         check(s.line() == "LIST", s.received[-1])
         s.send("+OK\r\n1 10\r\n.\r\n")
         check(s.line() == "UIDL", s.received[-1])
