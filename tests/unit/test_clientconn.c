@@ -6,7 +6,6 @@
  * in the trace but sent whole, pipelined commands leaving in one flush, and
  * reply lines read back whole or byte by byte.
  */
-// UNIT_SOURCES: mailcli/clientconn.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
