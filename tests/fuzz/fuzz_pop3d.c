@@ -192,17 +192,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drive(s, &c, data, size, piece, readsz);
 	/*
 	 * Liveness: whatever the input left behind (half a line, a SASL
-	 * exchange, a stream), ending the line and asking CAPA gets the
+	 * exchange, a stream), ending the line, "*" and CAPA get the
 	 * capability list, unless the session has closed (QUIT, max_errors).
 	 */
 	if (!c.closed) {
-		static const char probe[] = "\r\nCAPA\r\n";
+		/* one step at a time, as a client waits for each answer: the
+		 * CRLF may complete an STLS (whatever follows it in the same
+		 * packet is dropped, RFC 2595 4) or an AUTH ("*" cancels it) */
+		static const char *const probe[] = { "\r\n", "*\r\n", "CAPA\r\n" };
 		struct buf out;
 
 		buf_init(&out, 16 * 1024 * 1024);
 		client_reads(&c, SIZE_MAX);
-		c.capture = &out;
-		drive(s, &c, (const uint8_t *)probe, sizeof(probe) - 1, sizeof(probe) - 1, SIZE_MAX);
+		for (size_t i = 0; i < 3; i++) {
+			if (i == 2)
+				c.capture = &out;
+			drive(s, &c, (const uint8_t *)probe[i], strlen(probe[i]), 64, SIZE_MAX);
+		}
 		client_reads(&c, SIZE_MAX);
 		c.capture = NULL;
 		FUZZ_CHECK(c.closed || (out.len > 0 && memmem(out.data, out.len,
