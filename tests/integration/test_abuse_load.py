@@ -34,9 +34,7 @@ import base64
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, Dialog, PASSWORDS, check, run  # noqa: E402
 
-IDLE = 1000
-IDLE_ADDRS = 10                 # 100 idle connections from each of 127.0.1.1-10
-PER_ADDR = IDLE // IDLE_ADDRS
+IDLE_ADDRS = 10                 # idle connections come from 127.0.1.1-10
 TIMEOUT = 5                     # smtp_command_timeout (seconds) in this test (its minimum)
 GRACE = 30                      # smtpd's SMTP_TIMEOUT_GRACE: net.c's socket timeout backstop
 FLOOD_LIMIT = TIMEOUT + GRACE + 25   # the flooder must be cut off before this
@@ -47,6 +45,11 @@ soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 want = min(hard, 4096) if hard != resource.RLIM_INFINITY else 4096
 if soft < want:
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))   # inherited by the daemons
+# 1,000 idle connections (100 per address) when the descriptor limit allows it
+IDLE = min(1000, (want - 300) // IDLE_ADDRS * IDLE_ADDRS)
+PER_ADDR = IDLE // IDLE_ADDRS
+if IDLE < 1000:
+    print(f"RLIMIT_NOFILE hard limit {hard}: holding {IDLE} idle connections, not 1000", flush=True)
 
 tempfile.tempdir = tempfile.mkdtemp(prefix="correio-abuse-")
 if not os.environ.get("CORREIO_KEEP"):
