@@ -233,19 +233,63 @@ smtp_data_size_ok(const struct smtp_session *s, size_t already, size_t more)
 	return already <= max && more <= max - already;
 }
 
-/* An authenticated user may only send as an address that maps to them. */
-static bool
+struct domain_find {
+	const char	*domain;
+	bool		 found;
+};
+
+static void
+domain_find_cb(void *arg, const char *domain, const char *unused)
+{
+	struct domain_find *f = arg;
+
+	(void)unused;
+	if (strcasecmp(domain, f->domain) == 0)
+		f->found = true;
+}
+
+/*
+ * Is domain served here? 1 yes, 0 no, -1 the store cannot tell now.
+ * store_domain_is_local() also says "no" when the store fails (busy, I/O);
+ * a "no" that would refuse (554) or relay a recipient, or refuse a sender, is
+ * confirmed with the domain list, whose failure shows: a busy store gets 451,
+ * never a permanent refusal nor a local recipient sent to the relay queue.
+ */
+static int
+domain_is_local(struct smtp_session *s, const char *domain)
+{
+	struct domain_find f = { domain, false };
+
+	if (store_domain_is_local(s->srv->store, domain))
+		return 1;
+	if (store_domain_list(s->srv->store, domain_find_cb, &f) == -1) {
+		log_warnx("session=%s event=lookup-failed error=\"%s\"", s->id,
+		    store_errmsg(s->srv->store));
+		return -1;
+	}
+	return f.found ? 1 : 0;
+}
+
+/* An authenticated user may only send as an address that maps to them:
+ * 1 yes, 0 no, -1 the store cannot tell now. */
+static int
 sender_is_own(struct smtp_session *s, const struct mailaddr *a)
 {
 	char local[MAILADDR_LOCAL_MAX * 2 + 3], account[STORE_NAME_MAX + 1];
+	int rc;
 
 	if (mailaddr_is_null(a))
-		return true;
-	if (a->domain[0] == '\0' || a->literal || !store_domain_is_local(s->srv->store, a->domain))
-		return false;
+		return 1;
+	if (a->domain[0] == '\0' || a->literal)
+		return 0;
+	if ((rc = domain_is_local(s, a->domain)) != 1)
+		return rc;
 	mailaddr_unquoted_local(a, local, sizeof(local));
-	if (store_resolve(s->srv->store, local, a->domain, account, sizeof(account)) != 0)
-		return false;
+	rc = store_resolve(s->srv->store, local, a->domain, account, sizeof(account));
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return -1;
 	return strcasecmp(account, s->user) == 0;
 }
 
@@ -259,6 +303,7 @@ cmd_mail(void *session, char *args, struct reply *r)
 	char err[128], *param, *save = NULL, *end;
 	bool smtputf8 = false, body8 = false;
 	unsigned long long size = 0;
+	int own = 1;
 
 	if ((p = skip_keyword(args, "FROM:")) == NULL) {
 		reply_set(r, 501, "5.5.4", "Syntax: MAIL FROM:<address> (e.g. MAIL FROM:<ana@lab.test>)");
@@ -306,7 +351,12 @@ cmd_mail(void *session, char *args, struct reply *r)
 		reply_set(r, 553, "5.6.7", "Non-ASCII sender address needs the SMTPUTF8 parameter");
 		return;
 	}
-	if (s->user[0] != '\0' && !sender_is_own(s, &from)) {
+	if (s->user[0] != '\0' && (own = sender_is_own(s, &from)) == -1) {
+		reply_set(r, 451, "4.3.0", "Cannot check the sender now (temporary lookup failure); "
+		    "try again later");
+		return;
+	}
+	if (s->user[0] != '\0' && own == 0) {
 		char a[STORE_ADDR_MAX + 1];
 		mailaddr_format(&from, a, sizeof(a));
 		reply_set(r, 553, "5.7.1", "Sender <%s> is not yours: logged in as %s, send from "
@@ -343,7 +393,7 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 	const char *p, *rest;
 	char err[128], addr[STORE_ADDR_MAX + 1], local[MAILADDR_LOCAL_MAX * 2 + 3];
 	char account[STORE_NAME_MAX + 1];
-	int rc;
+	int rc, local_domain;
 
 	tx->rcpt_tried++;
 	if ((p = skip_keyword(args, "TO:")) == NULL) {
@@ -382,7 +432,12 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 	}
 	mailaddr_format(&to, addr, sizeof(addr));
 	mailaddr_unquoted_local(&to, local, sizeof(local));
-	if (to.domain[0] == '\0' || (!to.literal && store_domain_is_local(st, to.domain))) {
+	local_domain = to.domain[0] == '\0' ? 1 : to.literal ? 0 : domain_is_local(s, to.domain);
+	if (local_domain == -1) {
+		reply_set(r, 451, "4.3.0", "<%s>: temporary lookup failure; try again later", addr);
+		return;
+	}
+	if (local_domain == 1) {
 		rc = store_resolve(st, local, to.domain, account, sizeof(account));
 		if (rc == STORE_NOTFOUND) {
 			reply_set(r, 550, "5.1.1", "<%s>: no such user here", addr);
@@ -415,9 +470,7 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 	(void)buf_printf(&tx->rcpts, "%s<%s>", tx->nrcpt ? "," : "", addr);
 	tx->nrcpt++;
 	smtp_enter_state(s, SMTP_S_RCPT);
-	reply_set(r, 250, "2.1.5", "Recipient <%s> ok%s", addr,
-	    to.domain[0] != '\0' && (to.literal || !store_domain_is_local(st, to.domain)) ?
-	    " (will relay)" : "");
+	reply_set(r, 250, "2.1.5", "Recipient <%s> ok%s", addr, local_domain ? "" : " (will relay)");
 }
 
 static void

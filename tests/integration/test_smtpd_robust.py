@@ -336,6 +336,32 @@ def test_store_errors_are_temporary():
     alive()
 
 
+def test_domain_lookup_errors_are_temporary():
+    """When the store cannot say whether a domain is ours, a local recipient
+    gets 451 (not 554 relay denied, nor a trip to the relay queue) and a
+    logged-in sender 451 (not 553 'not yours')."""
+    before = count_messages()
+    queued = lab().count("queue")
+    d = conn()
+    d.expect(250, "EHLO domains.gone")
+    d.expect(235, "AUTH PLAIN AGFuYQBhbmEtc2VjcmV0LTE=")
+    lab().sql_write("ALTER TABLE domains RENAME TO domains_gone")
+    try:
+        ct.check(d.expect(451, "MAIL FROM:<ana@lab.test>")[0].startswith("451 4.3.0 "), "MAIL")
+        d.expect(250, "MAIL FROM:<>")
+        ct.check(d.expect(451, "RCPT TO:<bob@lab.test>")[0].startswith("451 4.3.0 "), "RCPT")
+    finally:
+        lab().sql_write("ALTER TABLE domains_gone RENAME TO domains")
+    lines = d.expect(250, "RCPT TO:<bob@lab.test>")
+    ct.check("relay" not in lines[0], lines[0])
+    d.expect(354, "DATA")
+    d.send("Subject: after the store came back\r\n\r\nbody\r\n.\r\n")
+    d.expect(250)
+    d.expect(221, "QUIT")
+    ct.check(count_messages() == before + 1 and lab().count("queue") == queued,
+             "delivered locally, nothing queued for the relay")
+
+
 def test_server_alive_at_end():
     """Still answering after all of the above, then SIGTERM: exit status 0 and
     no sanitizer report from any of the sessions (the ASan run)."""
@@ -348,4 +374,5 @@ if __name__ == "__main__":
             test_smuggling_payloads, test_nc_mode_dot_with_bare_lf, test_bare_lf_in_strict_mode_refused,
             test_disconnect_mid_data, test_long_data_line, test_received_loop,
             test_200_concurrent_senders, test_hostile_input, test_flood_without_reading,
-            test_store_errors_are_temporary, test_server_alive_at_end])
+            test_store_errors_are_temporary, test_domain_lookup_errors_are_temporary,
+            test_server_alive_at_end])
