@@ -172,3 +172,44 @@ linebuf_clear(struct linebuf *lb)
 	lb->start = lb->len = lb->scanned = 0;
 	lb->discarding = false;
 }
+
+size_t
+linebuf_untelnet(char *line, size_t len, bool *had_iac_r)
+{
+	unsigned char *p = (unsigned char *)line;
+	bool had_iac = false;
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = p[i];
+
+		if (c == 0xff) {			/* IAC */
+			had_iac = true;
+			if (i + 1 >= len)
+				break;
+			if (p[i + 1] == 0xff)		/* IAC IAC: a 0xFF data byte */
+				p[o++] = 0xff;
+			else if (p[i + 1] >= 251 && p[i + 1] <= 254)
+				i++;			/* WILL/WONT/DO/DONT: one more byte */
+			else if (p[i + 1] == 250) {	/* SB ... IAC SE */
+				i += 2;
+				while (i + 1 < len && !(p[i] == 0xff && p[i + 1] == 240))
+					i++;
+			}
+			i++;
+			continue;
+		}
+		if (c == 0x08 || c == 0x7f) {		/* backspace, DEL */
+			while (o > 0 && (p[o - 1] & 0xc0) == 0x80)
+				o--;			/* UTF-8 continuation bytes */
+			if (o > 0)
+				o--;
+			continue;
+		}
+		p[o++] = c;
+	}
+	p[o] = '\0';
+	if (had_iac_r != NULL)
+		*had_iac_r = had_iac;
+	return o;
+}

@@ -57,5 +57,15 @@ enum line_status linebuf_next(struct linebuf *lb, char **line_r, size_t *len_r,
 size_t	linebuf_pending(const struct linebuf *lb);
 /* Drop everything buffered (used after STARTTLS: pipelined plaintext is discarded). */
 void	linebuf_clear(struct linebuf *lb);
+/*
+ * Make a command line typed by a person what they meant, in place: drop
+ * telnet IAC sequences (RFC 854: IAC WILL/WONT/DO/DONT opt, IAC SB ... IAC SE,
+ * two-byte IAC commands; IAC IAC is a literal 0xFF) and apply backspace and
+ * DEL to what was typed before them, a whole UTF-8 character at a time.
+ * Returns the new length (the line stays NUL-terminated); *had_iac_r (may be
+ * NULL) tells whether there was telnet negotiation. For command lines only:
+ * never for message text.
+ */
+size_t	linebuf_untelnet(char *line, size_t len, bool *had_iac_r);
 
 #endif

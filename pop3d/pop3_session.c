@@ -217,54 +217,6 @@ session_start_touch(struct pop3_session *s)
 
 /* ---- input --------------------------------------------------------------- */
 
-/*
- * Telnet tolerance (RFC 854): drop IAC command sequences, apply backspace
- * and DEL to what was typed before them (one UTF-8 character each). Returns the new length; *had_iac
- * tells whether anything was negotiation.
- */
-static size_t
-session_telnet_clean(char *line, size_t len, bool *had_iac)
-{
-	size_t i, o = 0;
-
-	*had_iac = false;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)line[i];
-
-		if (c == 0xff) {	/* IAC */
-			*had_iac = true;
-			if (i + 1 >= len)
-				break;
-			unsigned char cmd = (unsigned char)line[i + 1];
-			if (cmd == 0xff) {		/* escaped 0xff data byte */
-				line[o++] = (char)0xff;
-				i++;
-			} else if (cmd >= 251 && cmd <= 254) {	/* WILL WONT DO DONT opt */
-				i += 2;
-			} else if (cmd == 250) {	/* SB ... IAC SE */
-				i += 2;
-				while (i + 1 < len && !((unsigned char)line[i] == 0xff &&
-				    (unsigned char)line[i + 1] == 240))
-					i++;
-				i++;
-			} else
-				i++;
-			continue;
-		}
-		if (c == 0x08 || c == 0x7f) {
-			/* a whole UTF-8 character at a time, as smtpd does */
-			while (o > 0 && ((unsigned char)line[o - 1] & 0xc0) == 0x80)
-				o--;
-			if (o > 0)
-				o--;
-			continue;
-		}
-		line[o++] = (char)c;
-	}
-	line[o] = '\0';
-	return o;
-}
-
 /* Record the client's line with secrets masked. */
 static void
 session_tr_client(struct pop3_session *s, const char *line, size_t len, bool secret)
@@ -380,7 +332,7 @@ session_line(struct pop3_session *s, char *line, size_t len)
 	bool had_iac, secret;
 	size_t vlen;
 
-	len = session_telnet_clean(line, len, &had_iac);
+	len = linebuf_untelnet(line, len, &had_iac);
 	if (memchr(line, '\0', len) != NULL) {
 		session_tr_client(s, "[line with a NUL byte]", 22, false);
 		if (s->sasl != POP3_SASL_NONE) {

@@ -237,54 +237,6 @@ smtp_reply(struct smtp_session *s, const struct reply *r)
 	}
 }
 
-/* ---- hand typing ----------------------------------------------------------- */
-
-/*
- * Make a typed command line what the person meant, in place: drop telnet
- * IAC sequences (RFC 854: IAC WILL/WONT/DO/DONT opt, IAC SB ... IAC SE, IAC
- * cmd; IAC IAC is a literal 0xFF) and apply backspace and DEL to what was
- * typed before them (a whole UTF-8 character at a time). Returns the length.
- */
-static size_t
-clean_typed(char *line, size_t len)
-{
-	unsigned char *p = (unsigned char *)line;
-	size_t i, o = 0;
-
-	for (i = 0; i < len; i++) {
-		unsigned char c = p[i];
-		if (c == 0xff) {
-			if (i + 1 >= len)
-				break;
-			unsigned char cmd = p[i + 1];
-			if (cmd == 0xff) {
-				p[o++] = 0xff;
-				i++;
-			} else if (cmd >= 251 && cmd <= 254) {
-				i += 2;		/* option negotiation: 3 bytes */
-			} else if (cmd == 250) {
-				/* subnegotiation: up to IAC SE */
-				size_t j = i + 2;
-				while (j + 1 < len && !(p[j] == 0xff && p[j + 1] == 240))
-					j++;
-				i = j + 1;
-			} else
-				i++;		/* two-byte command (NOP, AYT, ...) */
-			continue;
-		}
-		if (c == 0x08 || c == 0x7f) {
-			while (o > 0 && (p[o - 1] & 0xc0) == 0x80)
-				o--;
-			if (o > 0)
-				o--;
-			continue;
-		}
-		p[o++] = c;
-	}
-	p[o] = '\0';
-	return o;
-}
-
 /* ---- the line loop ------------------------------------------------------------ */
 
 static void
@@ -317,7 +269,7 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 	 * get the reader's whole capacity (smtp_data_line_max). */
 	if (sasl)
 		max = s->lb.max_line;
-	if (st == LINE_TOO_LONG || (len = clean_typed(line, len)) > max) {
+	if (st == LINE_TOO_LONG || (len = linebuf_untelnet(line, len, NULL)) > max) {
 		if (s->state == SMTP_S_AUTH) {
 			smtp_auth_cleanup(s);	/* the exchange is over */
 			smtp_enter_state(s, SMTP_S_HELO);

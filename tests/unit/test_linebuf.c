@@ -320,6 +320,53 @@ test_random_model(void **state)
 	}
 }
 
+/* Typed command lines: telnet negotiation dropped, backspace/DEL applied. */
+static void
+test_untelnet(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *in;
+		size_t inlen;
+		const char *want;
+		bool iac;
+	} cases[] = {
+#define C(n, in, want, iac) { n, in, sizeof(in) - 1, want, iac }
+		C("plain", "HELO me", "HELO me", false),
+		C("will/do negotiation", "\xff\xfb\x01\xff\xfd\x03HELO me", "HELO me", true),
+		C("subnegotiation", "\xff\xfa\x18\x00xterm\xff\xf0QUIT", "QUIT", true),
+		C("two-byte command", "NO\xff\xf1OP", "NOOP", true),
+		C("IAC IAC is 0xFF", "A\xff\xff" "B", "A\xff" "B", true),
+		C("IAC at end", "QUIT\xff", "QUIT", true),
+		C("unterminated SB", "QUIT\xff\xfa\x18" "abc", "QUIT", true),
+		C("backspace", "HELX\bO me", "HELO me", false),
+		C("DEL", "MAIL\x7f\x7fIL", "MAIL", false),
+		C("backspace past start", "\b\bQUIT", "QUIT", false),
+		C("backspace a UTF-8 char", "Jo\xc3\xa3\bao", "Joao", false),
+		C("backspace a 4-byte char", "x\xf0\x9f\x98\x80\by", "xy", false),
+		C("NUL passes", "A\0B", "A\0B", false),
+#undef C
+	};
+	char line[128];
+	size_t i, len;
+	bool iac;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(line, cases[i].in, cases[i].inlen);
+		line[cases[i].inlen] = '\0';
+		iac = !cases[i].iac;
+		len = linebuf_untelnet(line, cases[i].inlen, &iac);
+		if (len != strlen(cases[i].want) + (strcmp(cases[i].name, "NUL passes") == 0 ? 2 : 0) ||
+		    memcmp(line, cases[i].want, len) != 0 || line[len] != '\0' || iac != cases[i].iac)
+			fail_msg("case '%s': got %zu bytes, iac=%d", cases[i].name, len, iac);
+	}
+	/* had_iac_r may be NULL. */
+	memcpy(line, "\xff\xfb\x01OK", 6);
+	assert_int_equal(linebuf_untelnet(line, 5, NULL), 2);
+	assert_string_equal(line, "OK");
+}
+
 int
 main(void)
 {
@@ -330,6 +377,7 @@ main(void)
 		cmocka_unit_test(test_space),
 		cmocka_unit_test(test_clear),
 		cmocka_unit_test(test_random_model),
+		cmocka_unit_test(test_untelnet),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
