@@ -25,6 +25,21 @@ if [ ! -f "$VAR/tls/cert.pem" ]; then
 	chmod 600 "$VAR/tls/key.pem"
 fi
 
+# Started as root, the daemons bind their ports and then run as an unprivileged
+# system user, which owns the store.
+RUNAS=""
+if [ "$(id -u)" -eq 0 ]; then
+	id -u correio >/dev/null 2>&1 ||
+	    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin correio
+	chmod 755 "$VAR"
+	if runuser -u correio -- test -x "$VAR"; then
+		RUNAS=correio
+	else
+		echo "demo.sh: $VAR is inside a directory user 'correio' cannot enter;" \
+		    "the daemons will keep running as root" >&2
+	fi
+fi
+
 if [ ! -f "$CONF" ]; then
 	cat > "$CONF" <<CONF
 # correio demo configuration (see docs/correio.conf.5 for every key).
@@ -36,6 +51,7 @@ transcripts = yes
 hostname = mail.lab.test
 listen = 127.0.0.1:2525 inbound
 listen = 127.0.0.1:2587 submission
+${RUNAS:+user = $RUNAS}
 
 [pop3d]
 listen = 127.0.0.1:1110 pop3
@@ -60,6 +76,12 @@ if [ ! -f "$VAR/correio.db" ]; then
 #  (postmaster is an alias of ana). Change them: mailcli admin user passwd ana #
 ################################################################################
 MSG
+fi
+
+if [ -n "$RUNAS" ]; then
+	# The store and its WAL belong to the daemons' user (mailcli admin, run
+	# as root, may have created them); the TLS key is read before the drop.
+	chown "$RUNAS": "$VAR" "$VAR"/correio.db*
 fi
 
 cat <<MSG
