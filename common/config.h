@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <limits.h>
 #include "correio_limits.h"
 
@@ -88,6 +89,19 @@ int	config_load(struct config *cfg, const char *path, char *err, size_t errlen);
  */
 int	config_parse_listen(const char *spec, enum listen_role default_role,
 	    struct listen_spec *ls, char *err, size_t errlen);
+enum config_daemon { CONFIG_SMTPD, CONFIG_POP3D };
+
+/*
+ * The command line both daemons share: -c/--config FILE, --store PATH,
+ * --listen "ADDR:PORT [ROLE]" (repeatable; replaces the file's listen lines;
+ * config_parse_listen admits only the daemon's own roles), -v/--verbose (repeatable), -h/--help.
+ * Fills cfg (defaults, then the file, then the overrides) and *verbose_r.
+ * Returns 0 to run; 1 after printing usage on stdout (--help: exit 0);
+ * 2 after printing usage on stderr (a usage error: exit 2); -1 with a reason
+ * in err (bad --listen, the file's errors, no listener at all: fatal).
+ */
+int	config_daemon_args(struct config *cfg, enum config_daemon which, int argc,
+	    char **argv, void (*usage)(FILE *), int *verbose_r, char *err, size_t errlen);
 /* "inbound", "submission", ... */
 const char *config_role_name(enum listen_role role);
 /* True when sa (a struct sockaddr *) lies in one of the trusted networks. */

@@ -10,7 +10,6 @@
  */
 #include <sys/types.h>
 #include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -230,77 +229,27 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "store", required_argument, NULL, 's' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct listen_spec listens[CONFIG_MAX_LISTEN];
-	size_t nlisten = 0, i;
-	const char *conffile = NULL, *storepath = NULL;
+	size_t i;
 	struct event_base *base;
 	struct event *sigterm, *sigint;
 	SSL_CTX *ssl = NULL;
 	char err[512];
-	int ch, verbose = 0;
+	int rc, verbose = 0;
 	long nthreads;
 
 	log_init("pop3d", false, 0);
-	config_defaults(&cfg);
-	while ((ch = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			conffile = optarg;
-			break;
-		case 's':
-			storepath = optarg;
-			break;
-		case 'l':
-			if (nlisten == CONFIG_MAX_LISTEN)
-				fatalx("at most %d --listen options", CONFIG_MAX_LISTEN);
-			if (config_parse_listen(optarg, ROLE_POP3, &listens[nlisten], err,
-			    sizeof(err)) == -1)
-				fatalx("--listen %s: %s", optarg, err);
-			nlisten++;
-			break;
-		case 'v':
-			verbose++;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	log_set_verbosity(verbose);
-	if (conffile != NULL && config_load(&cfg, conffile, err, sizeof(err)) == -1)
+	if ((rc = config_daemon_args(&cfg, CONFIG_POP3D, argc, argv, usage, &verbose, err,
+	    sizeof(err))) == -1)
 		fatalx("%s", err);
-	if (storepath != NULL)
-		snprintf(cfg.store_path, sizeof(cfg.store_path), "%s", storepath);
-	if (nlisten > 0) {
-		memcpy(cfg.pop3_listen, listens, nlisten * sizeof(listens[0]));
-		cfg.pop3_nlisten = nlisten;
-	}
-	if (cfg.pop3_nlisten == 0)
-		fatalx("no listen address: give --listen ADDR:PORT or [pop3d] listen");
+	if (rc > 0)
+		return rc == 1 ? 0 : 2;
+	log_set_verbosity(verbose);
 
 	if (cfg.tls_cert[0] != '\0') {
 		if ((ssl = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof(err))) == NULL)
 			fatalx("TLS: %s", err);
 	}
 	for (i = 0; i < cfg.pop3_nlisten; i++) {
-		if (cfg.pop3_listen[i].role != ROLE_POP3 && cfg.pop3_listen[i].role != ROLE_POP3S)
-			fatalx("listen %s:%s: role %s is not a POP3 role", cfg.pop3_listen[i].host,
-			    cfg.pop3_listen[i].port, config_role_name(cfg.pop3_listen[i].role));
 		if (cfg.pop3_listen[i].role == ROLE_POP3S && ssl == NULL)
 			fatalx("listen %s:%s pop3s needs [tls] cert and key", cfg.pop3_listen[i].host,
 			    cfg.pop3_listen[i].port);

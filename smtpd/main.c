@@ -10,7 +10,6 @@
  * configured user, then open the store so its files belong to that user.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -144,70 +143,20 @@ loop_noop(void *arg)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "store", required_argument, NULL, 's' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static struct config cfg;
 	struct smtp_server srv;
-	struct listen_spec listens[CONFIG_MAX_LISTEN];
-	size_t nlistens = 0, i;
-	const char *cfgfile = NULL, *store_path = NULL;
+	size_t i;
 	struct event *sigterm, *sigint;
 	struct relay *relay = NULL;
 	char err[512];
-	int ch, verbose = 0;
+	int rc, verbose = 0;
 
 	log_init("smtpd", false, 0);
-	config_defaults(&cfg);
-	while ((ch = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			cfgfile = optarg;
-			break;
-		case 's':
-			store_path = optarg;
-			break;
-		case 'l':
-			if (nlistens >= CONFIG_MAX_LISTEN)
-				fatalx("too many --listen options (at most %d)", CONFIG_MAX_LISTEN);
-			if (config_parse_listen(optarg, ROLE_INBOUND, &listens[nlistens], err,
-			    sizeof(err)) == -1)
-				fatalx("--listen %s: %s", optarg, err);
-			if (listens[nlistens].role != ROLE_INBOUND &&
-			    listens[nlistens].role != ROLE_SUBMISSION && listens[nlistens].role != ROLE_SMTPS)
-				fatalx("--listen %s: smtpd roles are inbound, submission and smtps", optarg);
-			nlistens++;
-			break;
-		case 'v':
-			verbose++;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (cfgfile != NULL && config_load(&cfg, cfgfile, err, sizeof(err)) == -1)
+	if ((rc = config_daemon_args(&cfg, CONFIG_SMTPD, argc, argv, usage, &verbose, err,
+	    sizeof(err))) == -1)
 		fatalx("%s", err);
-	if (store_path != NULL)
-		snprintf(cfg.store_path, sizeof(cfg.store_path), "%s", store_path);
-	if (nlistens > 0) {
-		memcpy(cfg.smtp_listen, listens, nlistens * sizeof(listens[0]));
-		cfg.smtp_nlisten = nlistens;
-	}
-	if (cfg.smtp_nlisten == 0)
-		fatalx("no listen address: give --listen ADDR:PORT or [smtpd] listen");
+	if (rc > 0)
+		return rc == 1 ? 0 : 2;
 	log_set_verbosity(verbose);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <getopt.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -540,6 +541,91 @@ test_manual_complete(void **state)
 	free(text);
 }
 
+/* The daemons' shared command line. */
+static int usage_calls;
+static void
+count_usage(FILE *f)
+{
+	(void)f;
+	usage_calls++;
+}
+
+static int
+daemon_args(struct config *cfg, enum config_daemon which, const char *const *args, int *verbose,
+    char *err, size_t errlen)
+{
+	char *argv[16];
+	int argc = 0;
+
+	while (args[argc] != NULL && argc < 15) {
+		argv[argc] = (char *)args[argc];
+		argc++;
+	}
+	argv[argc] = NULL;
+	return config_daemon_args(cfg, which, argc, argv, count_usage, verbose, err, errlen);
+}
+
+static void
+test_daemon_args(void **state)
+{
+	static struct config cfg;
+	char err[512];
+	int verbose;
+
+	(void)state;
+	{
+		const char *const a[] = { "smtpd", "--store", "/tmp/x.db", "--listen",
+		    "127.0.0.1:2525", "--listen", "[::1]:2587 submission", "-v", "-v", NULL };
+		assert_int_equal(daemon_args(&cfg, CONFIG_SMTPD, a, &verbose, err, sizeof(err)), 0);
+		assert_string_equal(cfg.store_path, "/tmp/x.db");
+		assert_int_equal(cfg.smtp_nlisten, 2);
+		assert_int_equal(cfg.smtp_listen[0].role, ROLE_INBOUND);
+		assert_string_equal(cfg.smtp_listen[1].host, "::1");
+		assert_int_equal(cfg.smtp_listen[1].role, ROLE_SUBMISSION);
+		assert_int_equal(verbose, 2);
+	}
+	{
+		const char *const a[] = { "pop3d", "--listen", "127.0.0.1:1110", NULL };
+		assert_int_equal(daemon_args(&cfg, CONFIG_POP3D, a, &verbose, err, sizeof(err)), 0);
+		assert_int_equal(cfg.pop3_nlisten, 1);
+		assert_int_equal(cfg.pop3_listen[0].role, ROLE_POP3);
+	}
+	{	/* a POP3 role on smtpd, and the other way round */
+		const char *const a[] = { "smtpd", "--listen", "127.0.0.1:1110 pop3", NULL };
+		const char *const b[] = { "pop3d", "--listen", "127.0.0.1:2525 inbound", NULL };
+		assert_int_equal(daemon_args(&cfg, CONFIG_SMTPD, a, &verbose, err, sizeof(err)), -1);
+		if (strstr(err, "pop3") == NULL) fail_msg("%s", err);
+		assert_int_equal(daemon_args(&cfg, CONFIG_POP3D, b, &verbose, err, sizeof(err)), -1);
+		if (strstr(err, "inbound") == NULL) fail_msg("%s", err);
+	}
+	{	/* nothing to listen on */
+		const char *const a[] = { "smtpd", "--store", "/tmp/x.db", NULL };
+		assert_int_equal(daemon_args(&cfg, CONFIG_SMTPD, a, &verbose, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "no listen address"));
+	}
+	{	/* a bad listen address names itself */
+		const char *const a[] = { "smtpd", "--listen", "nowhere", NULL };
+		assert_int_equal(daemon_args(&cfg, CONFIG_SMTPD, a, &verbose, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "--listen nowhere"));
+	}
+	{	/* help, unknown options, stray arguments */
+		const char *const h[] = { "smtpd", "--help", NULL };
+		const char *const u[] = { "smtpd", "--bogus", NULL };
+		const char *const x[] = { "smtpd", "--listen", "127.0.0.1:25", "extra", NULL };
+		usage_calls = 0;
+		assert_int_equal(daemon_args(&cfg, CONFIG_SMTPD, h, &verbose, err, sizeof(err)), 1);
+		opterr = 0;
+		assert_int_equal(daemon_args(&cfg, CONFIG_SMTPD, u, &verbose, err, sizeof(err)), 2);
+		assert_int_equal(daemon_args(&cfg, CONFIG_SMTPD, x, &verbose, err, sizeof(err)), 2);
+		assert_int_equal(usage_calls, 3);
+	}
+	{	/* a config file that does not exist is an error naming it */
+		const char *const a[] = { "pop3d", "-c", "/nonexistent/correio.conf", NULL };
+		assert_int_equal(daemon_args(&cfg, CONFIG_POP3D, a, &verbose, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "/nonexistent/correio.conf"));
+	}
+}
+
 int
 main(void)
 {
@@ -553,6 +639,7 @@ main(void)
 		cmocka_unit_test(test_parse_listen),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_manual_complete),
+		cmocka_unit_test(test_daemon_args),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
