@@ -339,6 +339,8 @@ session_process(struct smtp_session *s)
 			return;
 		}
 		st = linebuf_next(&s->lb, &line, &len, &eol);
+		if (st != LINE_MORE)
+			s->nlines++;
 		if (st == LINE_MORE) {
 			n = linebuf_space(&s->lb);
 			if (n == 0 || evbuffer_get_length(in) == 0)
@@ -519,8 +521,14 @@ session_accept(struct net_conn *c, void *arg)
 static void
 session_read(void *arg)
 {
-	session_touch(arg);
-	session_process(arg);
+	struct smtp_session *s = arg;
+	unsigned long before = s->nlines;
+
+	session_process(s);
+	/* The timeouts run from the last complete line, not the last byte: a
+	 * client that sends a byte now and then (slowloris) still times out. */
+	if (s->nlines != before)
+		session_touch(s);
 }
 
 static void

@@ -147,6 +147,7 @@ struct smtp_session {
 	enum line_eol		 last_eol;	/* how the last command line ended */
 	char			 user[STORE_NAME_MAX + 1];	/* authenticated account or "" */
 	long			 nerrors;
+	unsigned long		 nlines;		/* complete lines taken (the timeouts run from the last) */
 	long			 auth_failures;
 	unsigned long		 nmessages;
 	enum smtp_auth_step	 auth_step;

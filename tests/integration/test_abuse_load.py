@@ -112,28 +112,43 @@ class Sampler(threading.Thread):
 
 
 def slowloris(stop, result):
-    """Three connections typing one byte a second, each on its own line; then
-    connections until the per-address limit refuses one."""
+    """Three connections typing one byte a second, each on its own line (the
+    command timeout runs from the last complete line, so they are cut off);
+    then connections until the per-address limit refuses one."""
     conns = []
     for _ in range(3):
         s = connect_from("127.0.2.1", SMTP)
         read_line(s)
         conns.append(s)
     line = b"NOOP slowly " + b"z" * 400 + b"\r\n"
+    dropped = set()
+    started = time.time()
     i = 0
     while not stop.is_set() and i < len(line):
         for s in conns:
             try:
                 s.send(line[i:i + 1])
             except OSError:
-                result["slowloris_dropped"] = result.get("slowloris_dropped", 0) + 1
+                if s not in dropped:
+                    dropped.add(s)
+                    result["slowloris_cut_after_s"] = time.time() - started
         i += 1
         stop.wait(1.0)
     result["slowloris_bytes"] = i
+    # Each was answered 421 by the command timeout (or is already closed).
+    cut = 0
+    for s in conns:
+        s.settimeout(TIMEOUT + 3)
+        try:
+            data = s.recv(4096)
+            cut += data == b"" or data.startswith(b"421")
+        except OSError:
+            cut += 1
+    result["slowloris_dropped"] = max(cut, len(dropped))
     # more connections from the same address: the limit refuses the extra one
     extra = []
     refused = None
-    for _ in range(PER_ADDR):
+    for _ in range(PER_ADDR + 1):
         try:
             s = connect_from("127.0.2.1", SMTP)
         except OSError:
@@ -300,7 +315,9 @@ def test_abuse_all_at_once():
     check(result.get("flood_cut_after_s", 999) < FLOOD_LIMIT - 1, f"flooder not cut off: {result}")
     bps = [n for n in result["brute_per_session"] if n > 0]
     check(bps and max(bps) <= 5, f"brute force sessions not closed after 5 failures: {bps}")
-    check(result.get("slowloris_refused", "").startswith("421"),
+    check(result.get("slowloris_dropped") == 3,
+          f"slowloris connections not cut off by the command timeout: {result}")
+    check((result.get("slowloris_refused") or "").startswith("421"),
           f"slowloris extra connection: {result.get('slowloris_refused')!r}")
     check(sampler.peak < RSS_BOUND_MB, f"smtpd RSS peak {sampler.peak:.0f} MB >= {RSS_BOUND_MB} MB")
     check(lab.smtpd.poll() is None, "smtpd died")
