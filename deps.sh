@@ -10,7 +10,7 @@ libevent-dev libmagic-dev libinih-dev libcrypt-dev sqlite3 openssl ca-certificat
 if [ "${1:-}" = "--test" ]; then
 	# swaks, curl, mpop, mpack and Python's smtplib/poplib/email are the
 	# independent clients; clang builds the fuzz targets.
-	pkgs="$pkgs swaks curl mpop mpack python3 netcat-openbsd procps"
+	pkgs="$pkgs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl curl mpop mpack python3 netcat-openbsd procps faketime"
 fi
 
 missing=""
