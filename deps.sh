@@ -1,16 +1,39 @@
 #!/bin/sh
 # deps.sh - install what correio needs on Debian 12 (run as root).
-#   ./deps.sh          build and run dependencies
-#   ./deps.sh --test   also the independent clients the tests drive
+#   ./deps.sh           build and run dependencies (./demo.sh)
+#   ./deps.sh --test    also every client and tool the tests drive (./test.sh)
+#   ./deps.sh --bench   also what tests/bench compares against (Postfix, Dovecot)
+#   ./deps.sh --fuzz    also clang and its fuzzer runtime (tests/fuzz/run.sh)
+#   ./deps.sh --list [MODE]   print the packages of MODE and install nothing
 # Installs only what is missing, so it is quick when everything is there.
+# tests/fresh_check.py fails the test run when a test or script runs a command
+# from a package that is named neither here nor in Debian's base system.
 set -eu
 
-pkgs="build-essential cmake pkg-config git libsqlite3-dev libb64-dev libcmocka-dev libssl-dev
+base="build-essential cmake pkg-config git libsqlite3-dev libb64-dev libcmocka-dev libssl-dev
 libevent-dev libmagic-dev libinih-dev libcrypt-dev sqlite3 openssl ca-certificates"
-if [ "${1:-}" = "--test" ]; then
-	# swaks, curl, mpop, mpack and Python's smtplib/poplib/email are the
-	# independent clients; clang builds the fuzz targets.
-	pkgs="$pkgs swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl curl mpop mpack python3 netcat-openbsd procps faketime"
+# The independent clients the tests drive, and the modules they need for what
+# the tests use: swaks needs Net::SSLeay and IO::Socket::SSL for STARTTLS and
+# Authen::SASL for AUTH (with --no-install-recommends none of them come along).
+# mpack gives munpack; time gives /usr/bin/time (peak memory); faketime runs a daemon's clock fast; dpkg-dev and
+# systemd give cpack's dpkg-shlibdeps and systemd-analyze for the install test.
+test="swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl curl mpop mpack
+python3 netcat-openbsd procps time faketime dpkg-dev systemd"
+bench="postfix dovecot-pop3d"
+fuzz="clang libclang-rt-14-dev"
+
+list=0
+[ "${1:-}" = "--list" ] && { list=1; shift; }
+case "${1:-}" in
+"") pkgs="$base" ;;
+--test) pkgs="$base $test" ;;
+--bench) pkgs="$base $test $bench" ;;
+--fuzz) pkgs="$base $test $fuzz" ;;
+*) echo "usage: deps.sh [--list] [--test|--bench|--fuzz]" >&2; exit 2 ;;
+esac
+if [ $list -eq 1 ]; then
+	echo $pkgs
+	exit 0
 fi
 
 missing=""

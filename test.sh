@@ -7,6 +7,10 @@ set -eu
 cd "$(dirname "$0")"
 
 ./deps.sh --test
+# Before anything runs: each client can do what the tests ask of it, and every
+# command the tests and scripts run comes from a package deps.sh names.
+tests/clients_check.sh
+python3 tests/fresh_check.py
 
 jobs=$(nproc 2>/dev/null || echo 2)
 

@@ -856,6 +856,7 @@ config_daemon_args(struct config *cfg, enum config_daemon which, int argc, char 
 		{ "listen", required_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *name = which == CONFIG_SMTPD ? "smtpd" : "pop3d";
@@ -869,7 +870,7 @@ config_daemon_args(struct config *cfg, enum config_daemon which, int argc, char 
 	config_defaults(cfg);
 	*verbose_r = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
@@ -894,6 +895,9 @@ config_daemon_args(struct config *cfg, enum config_daemon which, int argc, char 
 			break;
 		case 'h':
 			usage(stdout);
+			return 1;
+		case 'V':
+			printf("%s (correio) %s\n", name, CORREIO_VERSION);
 			return 1;
 		default:
 			usage(stderr);

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "net.h"
 #include "pop3_session.h"
 #include "store.h"
@@ -152,7 +153,8 @@ usage(FILE *f)
 	    "  --listen SPEC      listen on ADDR:PORT, role pop3 (STLS) or pop3s (implicit TLS);\n"
 	    "                     repeatable; replaces the [pop3d] listen lines\n"
 	    "  -v, --verbose      debug logging (repeat for more)\n"
-	    "  -h, --help         this help\n");
+	    "  -h, --help         this help\n"
+	    "  -V, --version      print the version and exit\n");
 }
 
 /* Started as root: give up root for cfg.user once the ports are bound. */
@@ -211,6 +213,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	shutting_down = true;
 	log_info("event=shutdown signal=%d sessions=%zu", (int)sig, net_server_nconns(netsrv));
+	(void)sdnotify("STOPPING=1");
 	net_server_stop_accepting(netsrv);
 	for (s = server.sessions; s != NULL; s = next) {
 		next = s->next;
@@ -292,6 +295,8 @@ main(int argc, char *argv[])
 	    cfg.store_path, ssl ? "yes" : "no", cfg.limits.max_connections,
 	    cfg.limits.pop3_idle_timeout);
 
+	if (sdnotify("READY=1") == -1)
+		log_warn("event=sdnotify-failed");
 	event_base_dispatch(base);
 
 	/* Sessions that did not finish in the grace period: release their

@@ -28,7 +28,7 @@
 #include "store.h"
 #include "transcript.h"
 
-#define POP3_IMPLEMENTATION	"correio-0.1"
+#define POP3_IMPLEMENTATION	"correio-" CORREIO_VERSION
 /* Output is filled up to this many octets while streaming (STYLE 14). */
 #define POP3_OUTBUF_HIGH	(128 * 1024)
 /* Octets read from the store per chunk of a message. */

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "net.h"
 #include "relay.h"
 #include "smtp_session.h"
@@ -41,7 +42,8 @@ usage(FILE *f)
 	    "      --listen SPEC   \"ADDR:PORT [inbound|submission|smtps]\", repeatable;\n"
 	    "                      replaces the file's listen lines\n"
 	    "  -v, --verbose       debug logging (repeat for more)\n"
-	    "  -h, --help          this text\n");
+	    "  -h, --help          this text\n"
+	    "  -V, --version       print the version and exit\n");
 }
 
 /* Check every this often whether the last session has gone. */
@@ -84,6 +86,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	srv->stopping = true;
 	log_info("event=stopping signal=%d sessions=%zu", (int)sig, net_server_nconns(srv->net));
+	(void)sdnotify("STOPPING=1");
 	net_server_stop_accepting(srv->net);
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
@@ -208,6 +211,8 @@ main(int argc, char **argv)
 	log_info("event=started hostname=%s store=%s tls=%s transcripts=%s", cfg.hostname,
 	    cfg.store_path, srv.ssl_ctx ? "yes" : "no", cfg.transcripts ? "yes" : "no");
 
+	if (sdnotify("READY=1") == -1)
+		log_warn("event=sdnotify-failed");
 	event_base_dispatch(srv.base);
 
 	relay_stop(&relay);

@@ -504,7 +504,8 @@ session_accept(struct net_conn *c, void *arg)
 		    srv->refusing ? "refusing" : "no-tls-for-auth");
 	} else {
 		/* RFC 2034: no enhanced code on the greeting. */
-		reply_set(&r, 220, NULL, "%s ESMTP correio ready; session %s", cfg->hostname, s->id);
+		reply_set(&r, 220, NULL, "%s ESMTP correio %s ready; session %s", cfg->hostname,
+		    CORREIO_VERSION, s->id);
 		s->state = SMTP_S_INIT;
 	}
 	/* net.c stops reading at the same mark where we stop taking lines, so a

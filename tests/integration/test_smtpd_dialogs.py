@@ -77,7 +77,7 @@ S: 221 2.0.0 *
 # name -> (role, script)
 DIALOGS = {
     "textbook": ("inbound", """
-S: 220 mx.lab.test ESMTP correio ready; session *
+S: 220 mx.lab.test ESMTP correio * ready; session *
 C: HELO client.lab.test
 S: 250 mx.lab.test Hello client.lab.test*
 C: MAIL FROM:<ana@lab.test>
