@@ -246,8 +246,9 @@ def owner(path):
     for cand in (path, os.path.realpath(path)):
         for probe in (cand, cand.replace("/usr/bin/", "/bin/").replace("/usr/sbin/", "/sbin/")):
             p = subprocess.run(["dpkg-query", "-S", probe], capture_output=True, text=True)
-            if p.returncode == 0:
-                return p.stdout.split(":")[0].split(",")[0].strip()
+            for line in p.stdout.splitlines() if p.returncode == 0 else ():
+                if not line.startswith("diversion by "):   # dash diverts /bin/sh
+                    return line.split(":")[0].split(",")[0].strip()
     return None
 
 
@@ -279,7 +280,7 @@ def main():
         found = python_commands(text) if is_py else shell_commands(text)
         rel = os.path.relpath(path, SRC)
         for no, cmd in found:
-            if os.path.basename(cmd) in OWN:
+            if cmd.endswith("/") or os.path.basename(cmd) in OWN:   # a path being built
                 continue
             where = "%s:%d" % (rel, no)
             exe = cmd if cmd.startswith("/") else shutil.which(cmd)
