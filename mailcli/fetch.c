@@ -394,9 +394,9 @@ do_inbox(struct fetch_opts *o, struct pop3client *p)
 			break;
 		}
 		if (r == 0 && (root = mime_parse(hdr.data ? hdr.data : "", hdr.len)) != NULL) {
-			if (mime_header(root, "Date", tmp, sizeof(tmp)) == 0)
+			if (mime_header_shown(root, "Date", tmp, sizeof(tmp)) >= 0)
 				short_date(tmp, date, sizeof(date));
-			if (mime_header(root, "From", tmp, sizeof(tmp)) == 0)
+			if (mime_header_shown(root, "From", tmp, sizeof(tmp)) >= 0)
 				short_from(tmp, from, sizeof(from));
 			if (mime_header(root, "Subject", subj, sizeof(subj)) == -1)
 				snprintf(subj, sizeof(subj), "(no subject)");
@@ -540,12 +540,17 @@ do_read(struct fetch_opts *o, struct pop3client *p)
 		mime_print_tree(stdout, root);
 		goto done;
 	}
-	for (k = 0; k < sizeof(hdrs) / sizeof(hdrs[0]); k++)
-		if (mime_header(root, hdrs[k], val, sizeof(val)) == 0) {
-			printf("%s: ", hdrs[k]);
-			mime_put_safe(stdout, val, strlen(val), false);
-			putchar('\n');
-		}
+	for (k = 0; k < sizeof(hdrs) / sizeof(hdrs[0]); k++) {
+		int got = mime_header_shown(root, hdrs[k], val, sizeof(val));
+		if (got == -1)
+			continue;
+		printf("%s: ", hdrs[k]);
+		mime_put_safe(stdout, val, strlen(val), false);
+		if (got == 1)
+			printf(strcasecmp(hdrs[k], "From") == 0 ? " (envelope sender)" :
+			    " (arrival)");
+		putchar('\n');
+	}
 	putchar('\n');
 	text = mime_text_part(root);
 	if (text == NULL)

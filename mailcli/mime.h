@@ -40,6 +40,10 @@ int	mime_decode_body(const struct mime_part *p, struct buf *out);
 /* A header of the part, unfolded and RFC 2047-decoded to UTF-8. Returns 0,
  * or -1 when the header is absent. */
 int	mime_header(const struct mime_part *p, const char *name, char *dst, size_t len);
+/* As mime_header(), but a missing From: or Date: is taken from the trace the
+ * server added: the envelope sender (Return-Path:) or the arrival date (the
+ * newest Received:). Returns 0 (the header), 1 (from the trace) or -1. */
+int	mime_header_shown(const struct mime_part *p, const char *name, char *dst, size_t len);
 /* The part to display as text: first text/plain, else first text/html. */
 const struct mime_part *mime_text_part(const struct mime_part *root);
 /* Print the tree: type, encoding, decoded file name, decoded size, indented. */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "header.h"
 #include "mime.h"
 #include "qp.h"
 #include "rfc2047.h"
@@ -73,38 +74,35 @@ is_wsp(char c)
 
 /* ---- headers ---- */
 
-/* End of the header block: returns the offset of the body and sets *hlen. */
+/*
+ * End of the header block: returns the offset of the body and sets *hlen.
+ * The block ends at the first empty line, which is not part of either, or
+ * (as Python's email parser does) at the first line that cannot be a header
+ * field, which starts the body: text typed after DATA with no blank line.
+ */
 static size_t
 split_headers(const char *s, size_t n, size_t *hlen)
 {
-	size_t i = 0, colon;
+	size_t i = 0, e, len;
 	const char *nl;
 
-	/* A first line that is not a header field means: no headers at all. */
-	for (colon = 0; colon < n && s[colon] != ':' && s[colon] != '\n' &&
-	    ((unsigned char)s[colon] > 32 || is_wsp(s[colon])) && (unsigned char)s[colon] < 127; colon++)
-		;
-	if (n == 0 || colon == 0 || colon >= n || s[colon] != ':' || is_wsp(s[0])) {
-		*hlen = 0;
-		if (n > 0 && s[0] == '\n')
-			return 1;
-		if (n > 1 && s[0] == '\r' && s[1] == '\n')
-			return 2;
-		return 0;
-	}
 	while (i < n) {
-		if (s[i] == '\n') {
-			*hlen = i;
-			return i + 1;
-		}
-		if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n') {
-			*hlen = i;
-			return i + 2;
-		}
 		nl = memchr(s + i, '\n', n - i);
+		e = nl != NULL ? (size_t)(nl - s) : n;
+		len = e - i;
+		if (len > 0 && s[e - 1] == '\r' && nl != NULL)
+			len--;
+		if (len == 0 && nl != NULL) {
+			*hlen = i;
+			return e + 1;
+		}
+		if (!header_is_field_line(s + i, len, i == 0, true)) {
+			*hlen = i;
+			return i;
+		}
 		if (nl == NULL)
 			break;
-		i = (size_t)(nl - s) + 1;
+		i = e + 1;
 	}
 	*hlen = n;	/* only headers (truncated message) */
 	return n;
@@ -775,6 +773,45 @@ mime_header(const struct mime_part *p, const char *name, char *dst, size_t len)
 	buf_free(&raw);
 	buf_free(&dec);
 	return 0;
+}
+
+/*
+ * From: and Date: as a reader shows them. Text typed after DATA often has
+ * neither, but the server recorded both: the envelope sender in Return-Path:
+ * and the arrival date after the last ';' of the newest Received:.
+ */
+int
+mime_header_shown(const struct mime_part *p, const char *name, char *dst, size_t len)
+{
+	char v[HDR_VALUE_MAX];
+	const char *from, *semi;
+	size_t n;
+
+	if (mime_header(p, name, dst, len) == 0)
+		return 0;
+	if (strcasecmp(name, "From") == 0 && mime_header(p, "Return-Path", v, sizeof(v)) == 0) {
+		from = v;
+		n = strlen(v);
+		if (n >= 2 && v[0] == '<' && v[n - 1] == '>') {
+			from = v + 1;
+			n -= 2;
+		}
+		if (n == 0)
+			return -1;	/* the null sender: nothing to show */
+		copy_utf8(dst, len, from, n);
+		return 1;
+	}
+	if (strcasecmp(name, "Date") == 0 && mime_header(p, "Received", v, sizeof(v)) == 0 &&
+	    (semi = strrchr(v, ';')) != NULL) {
+		semi++;
+		while (is_wsp(*semi))
+			semi++;
+		if (*semi == '\0')
+			return -1;
+		copy_utf8(dst, len, semi, strlen(semi));
+		return 1;
+	}
+	return -1;
 }
 
 static const struct mime_part *

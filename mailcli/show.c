@@ -101,13 +101,15 @@ print_header(const struct mime_part *root, const char *name)
 {
 	char v[1024];
 	unsigned char *u;
+	int got;
 
-	if (mime_header(root, name, v, sizeof(v)) == -1)
+	if ((got = mime_header_shown(root, name, v, sizeof(v))) == -1)
 		return;
 	for (u = (unsigned char *)v; *u; u++)
 		if (*u < 0x20 || *u == 0x7f)
 			*u = '?';
-	printf("%-8s %s\n", name, v);
+	printf("%-8s %s%s\n", name, v, got == 0 ? "" : strcmp(name, "From") == 0 ?
+	    " (envelope sender)" : " (arrival)");
 }
 
 static void

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "header.h"
 #include "log.h"
 #include "relay.h"
 #include "smtp_session.h"
@@ -45,13 +46,10 @@ add_trace(struct smtp_session *s, struct smtp_tx *tx)
 {
 	const struct config *cfg = s->srv->cfg;
 	struct buf h;
-	char date[64], peer[80], tls[128] = "";
-	time_t now = time(NULL);
-	struct tm tm;
+	char date[HEADER_DATE_MAX], peer[80], tls[128] = "";
 	int rc;
 
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	header_date(time(NULL), date, sizeof(date));
 	if (strchr(s->peer, ':') != NULL)
 		snprintf(peer, sizeof(peer), "[IPv6:%s]", s->peer);
 	else
@@ -85,6 +83,53 @@ add_trace(struct smtp_session *s, struct smtp_tx *tx)
 		(void)buf_printf(&h, "\t; %s\r\n", date);
 	rc = h.data != NULL ? store_delivery_body(tx->d, h.data, h.len) : -1;
 	buf_free(&h);
+	return rc;
+}
+
+/*
+ * The header section has ended: at an empty line, at a line that cannot be a
+ * header field (text typed after DATA without headers, as the textbook does),
+ * or at the end of the text. Add what RFC 5322 3.6 requires and the text
+ * lacks - From: (the envelope sender), Date: and Message-ID: - and, when a
+ * body line came without the empty line before it, that empty line, so the
+ * text is not read as headers. Text that has all three is left as it was.
+ * (smtpd.8, "MESSAGE REPAIR".)
+ */
+static int
+header_end(struct smtp_session *s, struct smtp_tx *tx, bool add_separator)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct buf h;
+	char date[HEADER_DATE_MAX], stamp[16];
+	time_t now = time(NULL);
+	struct tm tm;
+	int rc = 0;
+
+	tx->in_header = false;
+	if (tx->has_from && tx->has_date && tx->has_msgid && !add_separator)
+		return 0;
+	buf_init(&h, 1024);
+	if (!tx->has_from)
+		(void)buf_printf(&h, "From: <%s>\r\n", tx->from_str[0] ? tx->from_str :
+		    "MAILER-DAEMON");
+	if (!tx->has_date) {
+		header_date(now, date, sizeof(date));
+		(void)buf_printf(&h, "Date: %s\r\n", date);
+	}
+	if (!tx->has_msgid) {
+		gmtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
+		(void)buf_printf(&h, "Message-ID: <%s.%s.%zu@%s>\r\n", stamp, s->id,
+		    s->nmessages + 1, cfg->hostname);
+	}
+	if (add_separator)
+		(void)buf_append(&h, "\r\n", 2);
+	if (h.len > 0)
+		rc = h.data != NULL ? store_delivery_body(tx->d, h.data, h.len) : -1;
+	buf_free(&h);
+	smtp_transcript_note(s, "added to the message:%s%s%s%s", tx->has_from ? "" : " From:",
+	    tx->has_date ? "" : " Date:", tx->has_msgid ? "" : " Message-ID:",
+	    add_separator ? " the empty line after the headers" : "");
 	return rc;
 }
 
@@ -163,6 +208,8 @@ data_end(struct smtp_session *s)
 	smtp_transcript_note(s, "end of message text: %zu octets in %zu lines", tx->size, tx->lines);
 	if (tx->received > lim->max_received_headers)
 		latch(tx, DATA_ERR_LOOP);
+	if (tx->error == DATA_OK && tx->in_header && header_end(s, tx, false) == -1)
+		latch(tx, DATA_ERR_STORE);
 	switch (tx->error) {
 	case DATA_OK:
 		break;
@@ -265,10 +312,20 @@ smtp_data_line(struct smtp_session *s, enum line_status st, const char *line, si
 		len--;
 	}
 	if (tx->in_header) {
-		if (len == 0)
-			tx->in_header = false;
-		else if (len >= 9 && strncasecmp(line, "Received:", 9) == 0)
-			tx->received++;
+		if (len == 0 || !header_is_field_line(line, len, tx->header_lines == 0, false)) {
+			if (tx->error == DATA_OK && header_end(s, tx, len > 0) == -1)
+				latch(tx, DATA_ERR_STORE);
+		} else {
+			tx->header_lines++;
+			if (header_is_named(line, len, "Received"))
+				tx->received++;
+			else if (header_is_named(line, len, "From"))
+				tx->has_from = true;
+			else if (header_is_named(line, len, "Date"))
+				tx->has_date = true;
+			else if (header_is_named(line, len, "Message-ID"))
+				tx->has_msgid = true;
+		}
 	}
 	/* The one place max_message_size is enforced for message text. */
 	if (!smtp_data_size_ok(s, tx->size, len + 2)) {

@@ -97,6 +97,10 @@ struct smtp_tx {
 	bool		 prev_crlf;	/* the previous data line ended in CRLF */
 	bool		 tail_pending;	/* an over-long line's ending is not known yet */
 	bool		 in_header;	/* still in the header section */
+	size_t		 header_lines;	/* lines of the header section so far */
+	bool		 has_from;	/* the client's text has From: ... */
+	bool		 has_date;	/* ... Date: ... */
+	bool		 has_msgid;	/* ... Message-ID: */
 	long		 received;	/* Received: headers seen */
 	size_t		 size;		/* octets of message text from the client */
 	size_t		 lines;

@@ -32,6 +32,7 @@ def tls_context():
 
 def mkmsg(subject, body):
     return (f"From: ana@lab.test\r\nTo: bob@lab.test\r\nSubject: {subject}\r\n"
+            f"Date: Fri, 04 Dec 2026 10:00:00 -0300\r\n"
             f"Message-ID: <{subject}@lab.test>\r\n\r\n{body}").encode()
 
 

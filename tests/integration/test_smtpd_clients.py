@@ -67,7 +67,10 @@ def wait_for_message(before, timeout=10):
 
 
 def unique_message(tag):
+    """A complete message (From, Date and Message-ID, RFC 5322 3.6): smtpd must
+    store it byte for byte after its trace fields, adding nothing."""
     return ("From: ana@lab.test\r\nTo: bob@lab.test\r\nSubject: %s\r\n"
+            "Date: Fri, 04 Dec 2026 10:00:00 -0300\r\n"
             "Message-ID: <%s@lab.test>\r\n\r\nHello from %s.\r\n.leading dot\r\n"
             "\r\nlast line\r\n" % (tag, tag, tag)).encode()
 
@@ -266,7 +269,10 @@ def test_thunderbird_submission_sequence():
              "after TLS: no STARTTLS, AUTH offered: %r" % caps)
     tok = base64.b64encode(b"\0ana\0ana-secret-1").decode()
     ct.check(d.expect(235, "AUTH PLAIN " + tok)[0].startswith("235 2.7.0 "), "AUTH")
-    body = "Subject: caf\u00e9\r\n\r\n8-bit text: \u00e7\u00e3\r\n".encode()
+    # What Thunderbird sends has From, Date and Message-ID (stored as they are).
+    body = ("From: Ana <ana@lab.test>\r\nTo: bob@lab.test\r\nSubject: caf\u00e9\r\n"
+            "Date: Fri, 4 Dec 2026 10:00:00 -0300\r\nMessage-ID: <tb-1@lab.test>\r\n"
+            "\r\n8-bit text: \u00e7\u00e3\r\n").encode()
     d.expect(250, "MAIL FROM:<ana@lab.test> SIZE=%d BODY=8BITMIME" % len(body))
     d.send("RCPT TO:<bob@lab.test>\r\nRCPT TO:<nobody@lab.test>\r\nRCPT TO:<anna@lab.test>\r\nDATA\r\n")
     got = [d.smtp_reply()[1][0] for _ in range(4)]

@@ -624,6 +624,55 @@ test_save_attachments(void **state)
 	rmdir(dir);
 }
 
+/*
+ * Headers end at the first line that cannot be a header field, as in
+ * Python's email parser: the textbook message typed after DATA has no blank
+ * line, and its text must not vanish into the header block.
+ */
+static void
+test_headers_end_at_non_header_line(void **state)
+{
+	static const struct { const char *name, *msg, *subject, *body; } t[] = {
+		{ "typed after DATA, trace added",
+		  "Return-Path: <ana@consumidor.br>\r\nReceived: from consumidor.br ([127.0.0.1])\r\n"
+		  "\tby mx.lab.test (correio) with SMTP id 1; Fri, 4 Dec 2026 20:00:00 +0000\r\n"
+		  "Voc\xc3\xaa gosta de chocolate?\r\nE que tal ketchup?\r\n",
+		  NULL, "Voc\xc3\xaa gosta de chocolate?\r\nE que tal ketchup?\r\n" },
+		{ "no headers at all", "hello there\r\nsecond: line\r\n", NULL,
+		  "hello there\r\nsecond: line\r\n" },
+		{ "subject then text", "Subject: hi\r\nHello Bob!\r\n", "hi", "Hello Bob!\r\n" },
+		{ "folded subject", "Subject: a\r\n  b\r\n\r\nbody\r\n", "a  b", "body\r\n" },
+		{ "obsolete blank before colon", "Subject : old\r\n\r\nbody\r\n", "old",
+		  "body\r\n" },
+		{ "blank line still separates", "Subject: x\r\n\r\nNot: a header\r\n", "x",
+		  "Not: a header\r\n" },
+		{ "bare LF endings", "Subject: lf\nline one\n", "lf", "line one\n" },
+	};
+	struct mime_part *root;
+	struct buf body;
+	char v[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		root = mime_parse(t[i].msg, strlen(t[i].msg));
+		assert_non_null(root);
+		if (t[i].subject == NULL)
+			assert_int_equal(mime_header(root, "Subject", v, sizeof(v)), -1);
+		else {
+			assert_int_equal(mime_header(root, "Subject", v, sizeof(v)), 0);
+			assert_string_equal(v, t[i].subject);
+		}
+		buf_init(&body, 4096);
+		assert_int_equal(mime_decode_body(mime_text_part(root), &body), 0);
+		if (body.data == NULL || strcmp(body.data, t[i].body) != 0)
+			fail_msg("%s: body '%s', expected '%s'", t[i].name,
+			    body.data ? body.data : "", t[i].body);
+		buf_free(&body);
+		mime_free(&root);
+	}
+}
+
 int
 main(void)
 {
@@ -631,6 +680,7 @@ main(void)
 		cmocka_unit_test(test_corpus_trees),
 		cmocka_unit_test(test_corpus_bytes),
 		cmocka_unit_test(test_corpus_texts),
+		cmocka_unit_test(test_headers_end_at_non_header_line),
 		cmocka_unit_test(test_every_prefix),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_many_parts),

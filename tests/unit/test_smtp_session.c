@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <pthread.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,41 @@ count_messages(void)
 	return (int64_t)n;
 }
 
+/*
+ * Replace the header fields smtpd adds to text that lacks them (From: from
+ * the envelope, Date: and its own Message-ID:) with "[added]", so expected
+ * texts need not know the date or the session id.
+ */
+static bool
+is_added_field(const char *p)
+{
+	/* smtpd's dates name the weekday; the dialogs' own dates do not */
+	if (strncmp(p, "From: <", 7) == 0 || (strncmp(p, "Date: ", 6) == 0 && isalpha((unsigned char)p[6])))
+		return true;
+	return strncmp(p, "Message-ID: <", 13) == 0 && strstr(p, "@mx.lab.test>\r\n") != NULL &&
+	    strstr(p, "@mx.lab.test>\r\n") < strstr(p, "\r\n") + 2;
+}
+
+static void
+mark_added(char *s)
+{
+	char *p = s, *end;
+
+	while (*p != '\0' && !is_added_field(p)) {
+		if ((p = strstr(p, "\r\n")) == NULL)
+			return;
+		p += 2;
+		if (p[0] == '\r' && p[1] == '\n')
+			return;	/* the header section ended with nothing added */
+	}
+	if (*p == '\0')
+		return;
+	for (end = p; *end != '\0' && is_added_field(end); end = strstr(end, "\r\n") + 2)
+		;
+	memmove(p + 9, end, strlen(end) + 1);
+	memcpy(p, "[added]\r\n", 9);
+}
+
 static void
 last_body(char *dst, size_t len)
 {
@@ -186,6 +222,7 @@ last_body(char *dst, size_t len)
 			p = nl + 2;
 		}
 		snprintf(dst, len, "%s", p);
+		mark_added(dst);
 	}
 	free(msgs);
 }
@@ -262,20 +299,22 @@ struct dialog {
 
 static const struct dialog dialogs[] = {
 	{ "textbook", "HELO client.lab.test\r\nMAIL FROM:<ana@lab.test>\r\nRCPT TO:<bob@lab.test>\r\n"
-	  "DATA\r\nSubject: t\r\n\r\nbody\r\n..dot\r\n.\r\nQUIT\r\n",
-	  "220 250 250 250 354 250 221", 1, "Subject: t\r\n\r\nbody\r\n.dot\r\n" },
+	  "DATA\r\nSubject: t\r\nFrom: a@b\r\nDate: 4 Dec 2026 10:00:00 +0000\r\n"
+	  "Message-ID: <t@b>\r\n\r\nbody\r\n..dot\r\n.\r\nQUIT\r\n",
+	  "220 250 250 250 354 250 221", 1, "Subject: t\r\nFrom: a@b\r\n"
+	  "Date: 4 Dec 2026 10:00:00 +0000\r\nMessage-ID: <t@b>\r\n\r\nbody\r\n.dot\r\n" },
 	{ "two messages pipelined", ENVELOPE "a\r\n.\r\n" "MAIL FROM:<ana@lab.test>\r\n"
 	  "RCPT TO:<nobody@lab.test>\r\nRCPT TO:<bob@lab.test>\r\nDATA\r\nb\r\n.\r\nNOOP\r\nQUIT\r\n",
-	  "220 250 250 250 354 250 250 550 250 354 250 250 221", 2, "b\r\n" },
+	  "220 250 250 250 354 250 250 550 250 354 250 250 221", 2, "[added]\r\n\r\nb\r\n" },
 	{ "smuggle LF.LF", SMUGGLE("\n.\n"), "220 250 250 250 354 554 221", 0, NULL },
 	{ "smuggle CR.CR", SMUGGLE("\r.\r"), "220 250 250 250 354 554 221", 0, NULL },
 	{ "smuggle LF.CRLF", SMUGGLE("\n.\r\n"), "220 250 250 250 354 554 221", 0, NULL },
 	{ "smuggle CRLF.LF", SMUGGLE("\r\n.\n"), "220 250 250 250 354 554 221", 0, NULL },
 	{ "nc mode", "HELO nc\nMAIL FROM:<ana@lab.test>\nRCPT TO:<bob@lab.test>\nDATA\n"
 	  "Subject: nc\n\nline\n..x\n.\nQUIT\n", "220 250 250 250 354 250 221", 1,
-	  "Subject: nc\r\n\r\nline\r\n.x\r\n" },
+	  "Subject: nc\r\n[added]\r\n\r\nline\r\n.x\r\n" },
 	{ "nc mode ends at dot CRLF too", "HELO nc\nMAIL FROM:<ana@lab.test>\nRCPT TO:<bob@lab.test>\n"
-	  "DATA\nhi\n.\r\nQUIT\n", "220 250 250 250 354 250 221", 1, "hi\r\n" },
+	  "DATA\nhi\n.\r\nQUIT\n", "220 250 250 250 354 250 221", 1, "[added]\r\n\r\nhi\r\n" },
 	{ "telnet IAC and backspace", "\xff\xfd\x03HELO x\r\nNOPX\x08" "E\x7f\x7fOP\r\nQUIT\r\n",
 	  "220 250 250 221", 0, NULL },
 	{ "long data line latched", ENVELOPE "Subject: l\r\n\r\n" X1000
@@ -290,13 +329,13 @@ static const struct dialog dialogs[] = {
 	  "DATA\n" X1000 X1000 "\n.\nQUIT\n", "220 250 250 250 354 500 221", 0, NULL },
 	{ "sequence errors then a message", "RCPT TO:<bob@lab.test>\r\nEHLO c\r\nDATA\r\n"
 	  "MAIL FROM:<ana@lab.test>\r\nDATA\r\nRCPT TO:<bob@lab.test>\r\nDATA\r\nok\r\n.\r\n",
-	  "220 503 250 503 250 503 250 354 250", 1, "ok\r\n" },
+	  "220 503 250 503 250 503 250 354 250", 1, "[added]\r\n\r\nok\r\n" },
 	{ "disconnect mid-DATA", ENVELOPE "Subject: cut\r\n\r\nno end", "220 250 250 250 354", 0, NULL },
 	{ "dot without CRLF before it is data", ENVELOPE "a\r\n.b\r\n.\r\n",
-	  "220 250 250 250 354 250", 1, "a\r\nb\r\n" },
+	  "220 250 250 250 354 250", 1, "[added]\r\n\r\na\r\nb\r\n" },
 	{ "AUTH then relay", "EHLO c\r\nAUTH PLAIN AGFuYQBhbmEtc2VjcmV0LTE=\r\nMAIL FROM:<ana@lab.test>\r\n"
 	  "RCPT TO:<far@away.example>\r\nRCPT TO:<bob@lab.test>\r\nDATA\r\nr\r\n.\r\n",
-	  "220 250 235 250 250 250 354 250", 1, "r\r\n" },
+	  "220 250 235 250 250 250 354 250", 1, "[added]\r\n\r\nr\r\n" },
 };
 
 static void
