@@ -24,6 +24,8 @@
 	X(max_received_headers,     50,     10, 1000,     "Received: headers after which a message is refused as a loop") \
 	X(auth_fail_delay_max,      30,     0,  600,      "seconds: the longest delay after a failed login (grows per failure)") \
 	X(auth_max_failures,        5,      1,  1000,     "failed logins in one session before it is closed") \
+	X(auth_fail_addr_ceiling,   50,     1,  100000,   "failed logins from one client address (any accounts) after which each waits auth_fail_delay_max") \
+	X(auth_fail_window,         900,    10, 86400,    "seconds after its last failed login that an address or account's failures are forgotten") \
 	X(pop3_lock_ttl,            1800,   60, 86400,    "seconds after which a crashed POP3 session's mailbox lock expires") \
 	X(transcript_max_lines,     2000,   10, 1000000,  "lines of one session kept in a transcript")
 

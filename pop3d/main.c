@@ -28,8 +28,6 @@
 #include "store.h"
 #include "tls.h"
 
-/* Password verification threads: one per CPU, at least 2, at most this. */
-#define POP3_AUTH_THREADS_MAX	8
 /* Seconds given to sessions to flush their goodbye at shutdown. */
 #define POP3_SHUTDOWN_GRACE	2
 
@@ -238,7 +236,6 @@ main(int argc, char *argv[])
 	SSL_CTX *ssl = NULL;
 	char err[512];
 	int rc, verbose = 0;
-	long nthreads;
 
 	log_init("pop3d", false, 0);
 	if ((rc = config_daemon_args(&cfg, CONFIG_POP3D, argc, argv, usage, &verbose, err,
@@ -278,13 +275,10 @@ main(int argc, char *argv[])
 	if (store_open(&server.store, cfg.store_path, err, sizeof(err)) == -1)
 		fatalx("store %s: %s", cfg.store_path, err);
 
-	nthreads = sysconf(_SC_NPROCESSORS_ONLN);
-	if (nthreads < 2)
-		nthreads = 2;
-	if (nthreads > POP3_AUTH_THREADS_MAX)
-		nthreads = POP3_AUTH_THREADS_MAX;
-	if (pop3_auth_start(base, (unsigned)nthreads) == -1)
-		fatalx("cannot start the password verification threads");
+	if ((server.auth = authpool_start(base, cfg.store_path, 0, err, sizeof(err))) == NULL)
+		fatalx("password checks: %s", err);
+	if ((server.guard = loginguard_new()) == NULL)
+		fatalx("out of memory");
 
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
@@ -303,13 +297,14 @@ main(int argc, char *argv[])
 	 * locks (nothing is deleted) and free them. */
 	while (server.sessions != NULL)
 		pop3_session_closed(server.sessions, "shutdown");
-	pop3_auth_stop();
+	authpool_stop(&server.auth);
 	if (stop_ev != NULL)
 		event_free(stop_ev);
 	net_server_free(&netsrv);
 	event_free(sigterm);
 	event_free(sigint);
 	store_close(&server.store);
+	loginguard_free(&server.guard);
 	if (ssl != NULL)
 		SSL_CTX_free(ssl);
 	log_info("event=stopped sessions=%llu", (unsigned long long)server.nsessions);

@@ -335,17 +335,17 @@ session_line(struct pop3_session *s, char *line, size_t len)
 	len = linebuf_untelnet(line, len, &had_iac);
 	if (memchr(line, '\0', len) != NULL) {
 		session_tr_client(s, "[line with a NUL byte]", 22, false);
-		if (s->sasl != POP3_SASL_NONE) {
-			s->sasl = POP3_SASL_NONE;
+		if (s->sasl.active) {
+			sasl_clear(&s->sasl);
 			explicit_bzero(line, len);
 		}
 		reply_set(&r, REPLY_POP3_ERR, NULL, "NUL byte in a command line");
 		session_finish(s, &r);
 		return;
 	}
-	if (s->sasl != POP3_SASL_NONE) {
+	if (s->sasl.active) {
 		session_tr_client(s, line, len, true);
-		pop3_cmd_sasl_line(s, line, &r);
+		pop3_login_sasl_line(s, line, &r);
 		def = NULL;
 	} else {
 		if (len == 0 && had_iac)
@@ -415,8 +415,8 @@ session_process(struct pop3_session *s)
 			session_tr_client(s, "[line too long]", 15, false);
 			reply_set(&r, REPLY_POP3_ERR, NULL, "Line too long (at most %ld octets)%s",
 			    s->srv->cfg->limits.pop3_line_max,
-			    s->sasl != POP3_SASL_NONE ? "; authentication cancelled" : "");
-			s->sasl = POP3_SASL_NONE;
+			    s->sasl.active ? "; authentication cancelled" : "");
+			sasl_clear(&s->sasl);
 			session_finish(s, &r);	/* counts it against max_errors */
 			continue;
 		}
@@ -539,7 +539,7 @@ pop3_session_closed(struct pop3_session *s, const char *why)
 	session_tr_flush(s);
 
 	if (s->auth_job != NULL)
-		s->auth_job->s = NULL;	/* the worker's result is dropped */
+		s->auth_job->arg = NULL;	/* the worker's result is dropped */
 	pop3_stream_free(s);
 	if (s->delay_ev != NULL)
 		event_free(s->delay_ev);

@@ -7,7 +7,9 @@
  * replies go out into an evbuffer, and the few things it asks of the
  * connection (pause input, close, start TLS) go through struct pop3_io, so
  * tests can drive it without a socket. pop3_cmd.c holds the command table
- * and handlers, pop3_stream.c the resumable RETR/TOP/LIST/UIDL output.
+ * and the TRANSACTION handlers, pop3_login.c the AUTHORIZATION state (USER,
+ * PASS, AUTH, APOP, STLS), pop3_stream.c the resumable RETR/TOP/LIST/UIDL
+ * output.
  * Never: writes to a socket, blocks on the network, or deletes a message
  * outside the UPDATE state.
  */
@@ -23,8 +25,11 @@
 #include "cmdtab.h"
 #include "config.h"
 #include "auth.h"
+#include "authpool.h"
 #include "linebuf.h"
+#include "loginguard.h"
 #include "reply.h"
+#include "sasl.h"
 #include "store.h"
 #include "transcript.h"
 
@@ -49,14 +54,6 @@ enum pop3_state {
 	POP3_NSTATES
 };
 
-/* A SASL exchange in progress (RFC 5034 4): the next line is a response. */
-enum pop3_sasl {
-	POP3_SASL_NONE = 0,
-	POP3_SASL_PLAIN,	/* waiting for the PLAIN response */
-	POP3_SASL_LOGIN_USER,	/* waiting for the LOGIN user name */
-	POP3_SASL_LOGIN_PASS	/* waiting for the LOGIN password */
-};
-
 /* What the connection does for the session (net.c in the daemon, a fake in tests). */
 struct pop3_io {
 	struct evbuffer	*(*input)(void *conn);
@@ -69,37 +66,16 @@ struct pop3_io {
 	int	 (*starttls)(void *conn);
 };
 
-/* Failed-login bookkeeping shared by all sessions of one daemon. */
-struct pop3_fail {
-	char	 key[STORE_NAME_MAX + 48];	/* "a:ADDR" or "u:account" */
-	unsigned count;
-	int64_t	 last;				/* time of the last failure */
-};
-#define POP3_FAIL_SLOTS		1024
-#define POP3_FAIL_FORGET	900	/* seconds after which failures are forgotten */
-
 /* Everything sessions of one daemon share. */
 struct pop3_server {
 	const struct config *cfg;
 	struct store	*store;
 	struct event_base *base;	/* for timers; may be NULL in tests (no delays) */
 	bool		 tls_available;	/* [tls] configured: STLS offered */
-	struct pop3_fail fails[POP3_FAIL_SLOTS];
+	struct authpool	*auth;		/* password-check threads; NULL: check inline (tests) */
+	struct loginguard *guard;	/* failed logins across sessions; NULL: per session */
 	struct pop3_session *sessions;	/* all live sessions (shutdown) */
 	uint64_t	 nsessions;	/* served since start */
-};
-
-/* A password verification running on a worker thread (pop3_auth.c). */
-struct pop3_auth_job {
-	struct pop3_session *s;		/* NULL once the session is gone */
-	char	 user[STORE_NAME_MAX + 1];
-	char	 method[8];		/* "USER", "PLAIN", "LOGIN" */
-	bool	 exists;		/* the account was found */
-	char	 pass[AUTH_FIELD_MAX];	/* wiped by the worker */
-	char	 hash[AUTH_HASH_MAX];	/* wiped by the worker */
-	bool	 ok;			/* result, set by the worker */
-	void	(*done)(void *job);	/* run on the loop thread afterwards */
-	struct pop3_auth_job *next;
 };
 
 /* A resumable multi-line output (pop3_stream.c). */
@@ -138,13 +114,14 @@ struct pop3_session {
 	bool		 tls;			/* TLS is on (STLS done or implicit) */
 	bool		 tls_pending;		/* STLS accepted, handshake running */
 	enum pop3_state	 state;
-	enum pop3_sasl	 sasl;
+	struct sasl	 sasl;			/* AUTH exchange; .active: the next line is a response */
 
 	struct linebuf	 lb;
 	struct transcript tr;
 	size_t		 tr_lines;		/* lines recorded (transcript_max_lines) */
 
-	char		 user[STORE_NAME_MAX + 1];	/* USER argument, or the authenticated account */
+	char		 user[AUTH_FIELD_MAX];	/* USER argument (a login name) */
+	char		 method[8];		/* "USER", "PLAIN", "LOGIN": the login being checked */
 	bool		 have_user;			/* USER was accepted */
 	char		 account[STORE_NAME_MAX + 1];	/* set at login */
 	unsigned	 errors;			/* bad commands */
@@ -170,7 +147,7 @@ struct pop3_session {
 	long		 delay_secs;		/* set by a handler: send `delayed` after this */
 	bool		 stls_req;		/* set by STLS: start TLS after the reply */
 	struct event	*touch_ev;		/* keeps the mailbox lock fresh */
-	struct pop3_auth_job *auth_job;		/* verification in flight, or NULL */
+	struct authpool_job *auth_job;		/* verification in flight, or NULL */
 	bool		 busy;			/* a stream or a delay holds the input */
 	bool		 output_full;		/* input left unread until the output drains */
 	bool		 close_req;		/* close once the output is flushed */
@@ -205,7 +182,7 @@ void	pop3_session_shutdown(struct pop3_session *s);
 /* An asynchronous command (REPLY_NONE from its handler) finished with r:
  * write it (or start the failed-login delay), then go on with the input. */
 void	pop3_session_async_done(struct pop3_session *s, struct reply *r);
-/* pop3_cmd.c calls this after a successful login (starts the lock refresh). */
+/* pop3_login.c calls this after a successful login (starts the lock refresh). */
 void	pop3_session_logged_in(struct pop3_session *s);
 /* The one state transition (logs old -> new). */
 void	pop3_enter_state(struct pop3_session *s, enum pop3_state st);
@@ -216,21 +193,20 @@ bool	pop3_plaintext_ok(const struct pop3_session *s);
 
 /* ---- pop3_cmd.c ---------------------------------------------------------- */
 extern const struct cmd_proto pop3_proto;
-/* One line while a SASL exchange waits for a response (RFC 5034 4). */
-void	pop3_cmd_sasl_line(struct pop3_session *s, char *line, struct reply *r);
-/* Failed-login delay in seconds for this session's address and user, after
- * recording one more failure. */
-long	pop3_cmd_fail_delay(struct pop3_session *s, const char *user);
 
-/* ---- pop3_auth.c ---------------------------------------------------------- */
-/* Start n verification threads handing results back to base. 0 or -1. */
-int	pop3_auth_start(struct event_base *base, unsigned n);
-/* True when the threads run (else logins verify on the calling thread). */
-bool	pop3_auth_running(void);
-/* Queue a job; job->done(job) runs later on the loop thread. */
-void	pop3_auth_submit(struct pop3_auth_job *job);
-/* Stop and join the threads (at exit). */
-void	pop3_auth_stop(void);
+/* ---- pop3_login.c -------------------------------------------------------- */
+/* The AUTHORIZATION handlers of the command table (RFC 1939 7, RFC 5034,
+ * RFC 2595 4). */
+void	pop3_login_user(void *s, char *args, struct reply *r);
+void	pop3_login_pass(void *s, char *args, struct reply *r);
+void	pop3_login_auth(void *s, char *args, struct reply *r);
+void	pop3_login_apop(void *s, char *args, struct reply *r);
+void	pop3_login_stls(void *s, char *args, struct reply *r);
+/* One line while a SASL exchange waits for a response (RFC 5034 4). */
+void	pop3_login_sasl_line(struct pop3_session *s, char *line, struct reply *r);
+/* The SASL mechanisms offered now (CAPA "SASL ..." and a bare AUTH), or NULL
+ * when none is: the one place that decides. */
+const char *pop3_login_mechanisms(const struct pop3_session *s);
 
 /* ---- pop3_stream.c ------------------------------------------------------- */
 /* Prepare a stream of kind for message index msg (RETR, TOP with lines) or

@@ -192,9 +192,10 @@ main(int argc, char **argv)
 	if ((srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer", err,
 	    sizeof(err))) == NULL)
 		fatalx("store writer: %s", err);
-	if ((srv.checker = smtp_worker_start(srv.base, cfg.store_path, "auth", err,
-	    sizeof(err))) == NULL)
-		fatalx("auth checker: %s", err);
+	if ((srv.checker = authpool_start(srv.base, cfg.store_path, 0, err, sizeof(err))) == NULL)
+		fatalx("password checks: %s", err);
+	if ((srv.guard = loginguard_new()) == NULL)
+		fatalx("out of memory");
 	/* Create net's cross-thread event now, on the loop thread. */
 	if (net_run_in_loop(srv.base, loop_noop, NULL) == -1)
 		fatalx("cannot set up the worker hand-back");
@@ -218,7 +219,7 @@ main(int argc, char **argv)
 	relay_stop(&relay);
 	/* Commits in flight finish (their clients get no 250 and will retry). */
 	smtp_worker_stop(&srv.writer);
-	smtp_worker_stop(&srv.checker);
+	authpool_stop(&srv.checker);
 	/* Deliver the workers' hand-backs so no session is left waiting. */
 	event_base_loop(srv.base, EVLOOP_NONBLOCK);
 	/* Sessions whose clients did not take their 421 within the grace. */
@@ -227,6 +228,7 @@ main(int argc, char **argv)
 		event_free(stop_ev);
 	net_server_free(&srv.net);
 	store_close(&srv.store);
+	loginguard_free(&srv.guard);
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(srv.base);

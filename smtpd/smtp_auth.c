@@ -1,24 +1,27 @@
 /*
- * smtp_auth.c - SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
- * mechanisms: initial responses ("=" for empty), 334 continuations, "*" to
- * cancel (501), strict base64 (501 on anything else).
+ * smtp_auth.c - SMTP AUTH (RFC 4954): maps the shared SASL step machine
+ * (common/sasl.c: PLAIN, LOGIN, initial responses, "*", strict base64) to
+ * SMTP replies - 334 with the challenge, 235 2.7.0, 535 5.7.8, 501 for a
+ * cancel or a malformed response, 454 4.7.0 when the store cannot be read
+ * (RFC 4954 6; neither delayed nor counted).
  *
- * Owns: the exchange's sub-steps, handing the password check to the checker
- * thread (crypt(3) is slow on purpose and must not stall the loop), the
- * delay after each failure (1, 2, 4 ... seconds, at most auth_fail_delay_max)
- * and the failure limit (auth_max_failures, then 421). A store error while
- * reading the account is 454 4.7.0 (RFC 4954 6), neither delayed nor counted.
- * Never: logs, records or keeps a password after the check.
+ * Owns: handing the credentials to the password-check pool
+ * (common/authpool.c: crypt(3) never stalls the loop), the delay before a
+ * failure is answered (the one policy of common/loginguard.c, shared with
+ * pop3d and kept across sessions) and the failure limit (auth_max_failures,
+ * then 421). Never: logs, records or keeps a password after the check.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <time.h>
 
+#include "authpool.h"
 #include "log.h"
+#include "loginguard.h"
 #include "smtp_session.h"
 
-static void auth_checked(struct smtp_job *job);
+static void auth_checked(struct authpool_job *job);
 
 void
 smtp_auth_cleanup(struct smtp_session *s)
@@ -29,41 +32,38 @@ smtp_auth_cleanup(struct smtp_session *s)
 	}
 	free(s->delayed);
 	s->delayed = NULL;
-	s->auth_step = AUTH_STEP_NONE;
-	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	sasl_clear(&s->sasl);
 }
 
-/* Leave the exchange with reply r (written by the caller). */
+/* Leave the exchange (the caller writes the reply). */
 static void
 auth_finish(struct smtp_session *s)
 {
-	s->auth_step = AUTH_STEP_NONE;
-	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	sasl_clear(&s->sasl);
 	smtp_enter_state(s, SMTP_S_HELO);
 }
 
-/* Send the credentials to the checker thread; the session waits. */
+/* Send the credentials of the finished exchange to the pool; the session
+ * waits (r gets REPLY_NONE) until auth_checked. */
 static void
-auth_check(struct smtp_session *s, const char *authzid, const char *user, const char *pass)
+auth_check(struct smtp_session *s, struct reply *r)
 {
-	struct smtp_job *job;
-	struct reply r;
+	struct authpool_job *job;
 
 	if ((job = calloc(1, sizeof(*job))) == NULL) {
 		auth_finish(s);
-		reply_set(&r, 454, "4.7.0", "Temporary authentication failure; try again later");
-		smtp_reply(s, &r);
+		reply_set(r, 454, "4.7.0", "Temporary authentication failure; try again later");
 		return;
 	}
-	job->kind = JOB_AUTH;
-	snprintf(job->authzid, sizeof(job->authzid), "%s", authzid);
-	snprintf(job->user, sizeof(job->user), "%s", user);
-	snprintf(job->pass, sizeof(job->pass), "%s", pass);
-	snprintf(job->session_id, sizeof(job->session_id), "%s", s->id);
+	snprintf(job->name, sizeof(job->name), "%s", s->sasl.user);
+	snprintf(job->authzid, sizeof(job->authzid), "%s", s->sasl.authzid);
+	memcpy(job->pass, s->sasl.pass, sizeof(job->pass));
 	job->done = auth_checked;
 	job->arg = s;
+	sasl_clear(&s->sasl);	/* the state stays AUTH until the answer */
 	smtp_session_pause(s);
-	smtp_worker_submit(s->srv->checker, job);
+	authpool_submit(s->srv->checker, job);
+	r->flags = REPLY_NONE;
 }
 
 static void
@@ -86,7 +86,14 @@ delay_fired(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-auth_checked(struct smtp_job *job)
+auth_free_job(struct authpool_job *job)
+{
+	explicit_bzero(job, sizeof(*job));
+	free(job);
+}
+
+static void
+auth_checked(struct authpool_job *job)
 {
 	struct smtp_session *s = job->arg;
 	const struct limits *lim = &s->srv->cfg->limits;
@@ -96,25 +103,27 @@ auth_checked(struct smtp_job *job)
 
 	auth_finish(s);
 	if (s->gone) {
-		smtp_job_free(job);
+		auth_free_job(job);
 		smtp_session_resume(s);		/* frees the session */
 		return;
 	}
-	if (job->result == 0) {
+	if (job->result == LOGIN_OK) {
 		snprintf(s->user, sizeof(s->user), "%s", job->account);
-		log_info("session=%s event=auth user=%s result=ok", s->id, s->user);
+		loginguard_succeeded(s->srv->guard, s->peer, s->user);
+		log_info("session=%s event=auth user=%s login=%s result=ok", s->id, s->user,
+		    job->name);
 		smtp_transcript_note(s, "authenticated as %s", s->user);
 		reply_set(&r, 235, "2.7.0", "Authentication successful: welcome, %s", s->user);
-		smtp_job_free(job);
+		auth_free_job(job);
 		smtp_reply(s, &r);
 		smtp_session_resume(s);
 		return;
 	}
-	if (job->result == SMTP_AUTH_TEMPFAIL) {
+	if (job->result == LOGIN_TEMPFAIL) {
 		/* RFC 4954 6: a store error is not the client's fault: 454, no
 		 * delay, not counted as a failed login. */
-		log_warnx("session=%s event=auth user=%s result=tempfail", s->id, job->user);
-		smtp_job_free(job);
+		log_warnx("session=%s event=auth user=%s result=tempfail", s->id, job->name);
+		auth_free_job(job);
 		reply_set(&r, 454, "4.7.0", "Temporary authentication failure: the accounts cannot "
 		    "be read now; try again later");
 		smtp_reply(s, &r);
@@ -122,20 +131,19 @@ auth_checked(struct smtp_job *job)
 		return;
 	}
 	s->auth_failures++;
-	log_info("session=%s event=auth user=%s result=failed failures=%ld", s->id, job->user,
-	    s->auth_failures);
-	smtp_job_free(job);
+	delay = loginguard_failed(s->srv->guard, lim, s->peer, job->account,
+	    (unsigned)s->auth_failures, time(NULL));
+	log_info("session=%s event=auth user=%s result=failed failures=%ld client=%s delay=%ld",
+	    s->id, job->name, s->auth_failures, s->peer, delay);
+	auth_free_job(job);
 	if (s->auth_failures >= lim->auth_max_failures) {
 		reply_set(&r, 421, "4.7.0", "Too many failed logins; closing");
 		r.flags |= REPLY_CLOSE;
-	} else
+	} else if (delay > 0)
+		reply_set(&r, 535, "5.7.8", "Authentication failed: wrong user name or password; "
+		    "repeated failures wait longer (up to %ld s)", lim->auth_fail_delay_max);
+	else
 		reply_set(&r, 535, "5.7.8", "Authentication failed: wrong user name or password");
-	/* Each failure waits longer: 1, 2, 4, ... seconds (at most the limit). */
-	delay = 1;
-	for (long i = 1; i < s->auth_failures && delay < lim->auth_fail_delay_max; i++)
-		delay *= 2;
-	if (delay > lim->auth_fail_delay_max)
-		delay = lim->auth_fail_delay_max;
 	if (delay <= 0 || (delayed = malloc(sizeof(*delayed))) == NULL ||
 	    (s->delay_ev == NULL &&
 	    (s->delay_ev = evtimer_new(s->srv->base, delay_fired, s)) == NULL)) {
@@ -150,28 +158,39 @@ auth_checked(struct smtp_job *job)
 	evtimer_add(s->delay_ev, &tv);
 }
 
-/* Decode a PLAIN response and check it. */
+/* Map what the SASL machine says to a reply (or to the check). */
 static void
-auth_plain(struct smtp_session *s, const char *b64)
+auth_status(struct smtp_session *s, enum sasl_status st, struct reply *r)
 {
-	char authzid[AUTH_FIELD_MAX], user[AUTH_FIELD_MAX], pass[AUTH_FIELD_MAX], err[128];
-	struct reply r;
-
-	if (auth_sasl_plain(b64, authzid, user, pass, AUTH_FIELD_MAX, err, sizeof(err)) == -1) {
+	switch (st) {
+	case SASL_CONTINUE:
+		reply_set(r, 334, NULL, "%s", s->sasl.prompt);
+		return;
+	case SASL_DONE:
+		auth_check(s, r);
+		return;
+	case SASL_CANCELLED:
 		auth_finish(s);
-		reply_set(&r, 501, "5.5.2", "Invalid AUTH PLAIN response (%s): send base64 of "
-		    "\\0user\\0password", err);
-		smtp_reply(s, &r);
+		reply_set(r, 501, "5.7.0", "Authentication cancelled");
+		return;
+	case SASL_BAD:
+		if (s->sasl.step == SASL_AT_PLAIN)
+			reply_set(r, 501, "5.5.2", "Invalid AUTH PLAIN response (%s): send base64 "
+			    "of \\0user\\0password", s->sasl.error);
+		else
+			reply_set(r, 501, "5.5.2", "Invalid base64 in the AUTH LOGIN %s; "
+			    "authentication cancelled",
+			    s->sasl.step == SASL_AT_LOGIN_USER ? "user name" : "password");
+		auth_finish(s);
 		return;
 	}
-	auth_check(s, authzid, user, pass);
-	explicit_bzero(pass, sizeof(pass));
 }
 
 void
 smtp_auth_start(struct smtp_session *s, char *args, struct reply *r)
 {
 	char *mech = args, *initial;
+	enum sasl_mech m;
 
 	if (s->user[0] != '\0') {
 		reply_set(r, 503, "5.5.1", "Already authenticated as %s", s->user);
@@ -187,72 +206,21 @@ smtp_auth_start(struct smtp_session *s, char *args, struct reply *r)
 			return;
 		}
 	}
-	if (strcasecmp(mech, "PLAIN") == 0) {
-		if (initial == NULL) {
-			s->auth_step = AUTH_STEP_PLAIN;
-			smtp_enter_state(s, SMTP_S_AUTH);
-			reply_set(r, 334, NULL, "%s", "");
-			return;
-		}
-		/* "=" is an empty initial response (RFC 4954 4). */
-		smtp_enter_state(s, SMTP_S_AUTH);
-		r->flags = REPLY_NONE;
-		auth_plain(s, strcmp(initial, "=") == 0 ? "" : initial);
+	if (sasl_mech_parse(mech, &m) == -1) {
+		reply_set(r, 504, "5.5.4", "Unrecognized authentication mechanism '%.20s': use "
+		    "PLAIN or LOGIN", mech);
 		return;
 	}
-	if (strcasecmp(mech, "LOGIN") == 0) {
-		smtp_enter_state(s, SMTP_S_AUTH);
-		if (initial != NULL && strcmp(initial, "=") != 0) {
-			if (auth_sasl_field(initial, s->auth_user, sizeof(s->auth_user)) == -1) {
-				auth_finish(s);
-				reply_set(r, 501, "5.5.2", "Invalid base64 in AUTH LOGIN user name");
-				return;
-			}
-			s->auth_step = AUTH_STEP_LOGIN_PASS;
-			reply_set(r, 334, NULL, "UGFzc3dvcmQ6");	/* "Password:" */
-			return;
-		}
-		s->auth_step = AUTH_STEP_LOGIN_USER;
-		reply_set(r, 334, NULL, "VXNlcm5hbWU6");	/* "Username:" */
-		return;
-	}
-	reply_set(r, 504, "5.5.4", "Unrecognized authentication mechanism '%.20s': use PLAIN or LOGIN",
-	    mech);
+	smtp_enter_state(s, SMTP_S_AUTH);
+	auth_status(s, sasl_start(&s->sasl, m, initial), r);
 }
 
 void
 smtp_auth_line(struct smtp_session *s, char *line)
 {
-	char pass[AUTH_FIELD_MAX];
 	struct reply r;
 
-	if (strcmp(line, "*") == 0) {
-		auth_finish(s);
-		reply_set(&r, 501, "5.7.0", "Authentication cancelled");
+	auth_status(s, sasl_step(&s->sasl, line), &r);
+	if (!(r.flags & REPLY_NONE))
 		smtp_reply(s, &r);
-		return;
-	}
-	switch (s->auth_step) {
-	case AUTH_STEP_PLAIN:
-		auth_plain(s, line);
-		return;
-	case AUTH_STEP_LOGIN_USER:
-		if (auth_sasl_field(line, s->auth_user, sizeof(s->auth_user)) == -1)
-			break;
-		s->auth_step = AUTH_STEP_LOGIN_PASS;
-		reply_set(&r, 334, NULL, "UGFzc3dvcmQ6");
-		smtp_reply(s, &r);
-		return;
-	case AUTH_STEP_LOGIN_PASS:
-		if (auth_sasl_field(line, pass, sizeof(pass)) == -1)
-			break;
-		auth_check(s, "", s->auth_user, pass);
-		explicit_bzero(pass, sizeof(pass));
-		return;
-	case AUTH_STEP_NONE:
-		break;
-	}
-	auth_finish(s);
-	reply_set(&r, 501, "5.5.2", "Invalid base64 data; authentication cancelled");
-	smtp_reply(s, &r);
 }

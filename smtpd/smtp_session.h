@@ -7,8 +7,8 @@
  *   smtp_session.c  connection callbacks, line loop, replies, transitions
  *   smtp_cmd.c      the command table and the command handlers
  *   smtp_data.c     DATA: end-of-data rules, latched errors, trace headers
- *   smtp_auth.c     AUTH PLAIN / LOGIN exchanges and the failure delay
- *   smtp_writer.c   worker threads: store commits, password checks
+ *   smtp_auth.c     AUTH: common/sasl.c mapped to replies, the failure delay
+ *   smtp_writer.c   the writer thread: store commits (group commit), transcripts
  *
  * Nothing here touches a socket: the session reads an evbuffer and writes
  * replies into another one (STYLE 5).
@@ -22,13 +22,16 @@
 #include <event2/event.h>
 
 #include "auth.h"
+#include "authpool.h"
 #include "buf.h"
 #include "cmdtab.h"
 #include "config.h"
 #include "linebuf.h"
 #include "mailaddr.h"
 #include "net.h"
+#include "loginguard.h"
 #include "reply.h"
+#include "sasl.h"
 #include "store.h"
 #include "transcript.h"
 
@@ -109,13 +112,6 @@ struct smtp_tx {
 	size_t		 charged;	/* ... the octets this message holds */
 };
 
-enum smtp_auth_step {
-	AUTH_STEP_NONE,
-	AUTH_STEP_PLAIN,	/* 334 sent, waiting for the PLAIN response */
-	AUTH_STEP_LOGIN_USER,	/* 334 Username: */
-	AUTH_STEP_LOGIN_PASS	/* 334 Password: */
-};
-
 struct smtp_worker;
 
 /* Everything a session needs from the process. */
@@ -125,7 +121,8 @@ struct smtp_server {
 	struct net_server	*net;
 	struct store		*store;		/* loop thread: lookups only */
 	struct smtp_worker	*writer;	/* store commits and transcripts */
-	struct smtp_worker	*checker;	/* password verification */
+	struct authpool		*checker;	/* password verification (common/authpool.c) */
+	struct loginguard	*guard;		/* failed logins across sessions; NULL: per session */
 	void			*ssl_ctx;	/* SSL_CTX * or NULL */
 	bool			 refusing;	/* greet every session with 554 (only QUIT) */
 	size_t			 inflight;	/* message octets held by all sessions */
@@ -154,8 +151,7 @@ struct smtp_session {
 	unsigned long		 nlines;		/* complete lines taken (the timeouts run from the last) */
 	long			 auth_failures;
 	unsigned long		 nmessages;
-	enum smtp_auth_step	 auth_step;
-	char			 auth_user[AUTH_FIELD_MAX];
+	struct sasl		 sasl;		/* the AUTH exchange (state SMTP_S_AUTH) */
 	struct event		*idle_ev;	/* command/data timeout: 421 then close */
 	struct event		*delay_ev;	/* failed-AUTH delay */
 	struct reply		*delayed;	/* reply sent when delay_ev fires */
@@ -217,12 +213,8 @@ void	smtp_auth_cleanup(struct smtp_session *s);
 /* ---- smtp_writer.c ----------------------------------------------------- */
 enum smtp_job_kind {
 	JOB_DELIVERY,		/* commit d (batched with every other waiting delivery) */
-	JOB_TRANSCRIPT,		/* append lines for session_id */
-	JOB_AUTH		/* verify user/pass; result 0 when valid */
+	JOB_TRANSCRIPT		/* append lines for session_id */
 };
-
-/* JOB_AUTH result when the account could not be read (store error): 454. */
-#define SMTP_AUTH_TEMPFAIL	(-2)
 
 struct smtp_job {
 	struct smtp_job		*next;
@@ -231,11 +223,7 @@ struct smtp_job {
 	char			 session_id[SMTP_SESSION_ID_MAX];
 	char			*lines;		/* JOB_TRANSCRIPT: owned by the job */
 	size_t			 len;
-	char			 authzid[AUTH_FIELD_MAX];
-	char			 user[AUTH_FIELD_MAX];
-	char			 pass[AUTH_FIELD_MAX];	/* wiped after use */
-	char			 account[STORE_NAME_MAX + 1];	/* JOB_AUTH: the account name */
-	int			 result;	/* 0 ok, -1 failed, JOB_AUTH: or SMTP_AUTH_TEMPFAIL */
+	int			 result;	/* 0 ok, -1 failed */
 	/* Called on the loop thread when done; NULL: the worker frees the job. */
 	void			(*done)(struct smtp_job *job);
 	void			*arg;
@@ -248,7 +236,7 @@ struct smtp_worker *smtp_worker_start(struct event_base *base, const char *store
 void	smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job);
 /* Finish the queued jobs, stop the thread, close its store. */
 void	smtp_worker_stop(struct smtp_worker **w);
-/* Free a job (wipes the password). */
+/* Free a job. */
 void	smtp_job_free(struct smtp_job *job);
 
 #endif

@@ -7,8 +7,7 @@
  * one fsync per message. While one batch is being synced, the next one
  * gathers. Results go back to the event loop with net_run_in_loop(); the
  * session sends its 250 only then (RFC 5321 4.1.1.4: the message is ours).
- * The same code runs a second worker for password checks, so a slow crypt(3)
- * never stalls the event loop.
+ * Password checks run in common/authpool.c, shared with pop3d.
  * Never: touches a session or a connection (only the job it was given).
  */
 #include <pthread.h>
@@ -17,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth.h"
 #include "log.h"
 #include "net.h"
 #include "smtp_session.h"
@@ -39,7 +37,6 @@ smtp_job_free(struct smtp_job *job)
 {
 	if (job == NULL)
 		return;
-	explicit_bzero(job->pass, sizeof(job->pass));
 	free(job->lines);
 	store_delivery_free(&job->d);
 	free(job);
@@ -64,31 +61,6 @@ job_finish(struct smtp_worker *w, struct smtp_job *job)
 	}
 	if (net_run_in_loop(w->base, job_done_in_loop, job) == -1)
 		log_warnx("event=worker-handback-failed worker=%s", w->name);
-}
-
-static void
-run_auth(struct smtp_worker *w, struct smtp_job *job)
-{
-	char hash[AUTH_HASH_MAX];
-	const char *verify = auth_dummy_hash();
-	int rc;
-
-	job->result = -1;
-	rc = store_user_get_hash(w->st, job->user, hash, sizeof(hash));
-	if (rc == 0)
-		verify = hash;
-	else if (rc != STORE_NOTFOUND)
-		log_warnx("event=auth-lookup-failed error=\"%s\"", store_errmsg(w->st));
-	/* Verify even for unknown users: the time taken tells nothing. */
-	if (auth_verify_password(job->pass, verify) && rc == 0 &&
-	    strlen(job->user) < sizeof(job->account) &&
-	    (job->authzid[0] == '\0' || strcasecmp(job->authzid, job->user) == 0)) {
-		memcpy(job->account, job->user, strlen(job->user) + 1);
-		job->result = 0;
-	} else if (rc != 0 && rc != STORE_NOTFOUND)
-		job->result = SMTP_AUTH_TEMPFAIL;	/* the store failed, not the client */
-	explicit_bzero(job->pass, sizeof(job->pass));
-	explicit_bzero(hash, sizeof(hash));
 }
 
 /* Commit the deliveries of one batch together. */
@@ -159,9 +131,7 @@ worker_main(void *arg)
 		if (ndels > 0)
 			run_deliveries(w, dels, ndels);
 		for (j = list; j != NULL; j = j->next) {
-			if (j->kind == JOB_AUTH)
-				run_auth(w, j);
-			else if (j->kind == JOB_TRANSCRIPT) {
+			if (j->kind == JOB_TRANSCRIPT) {
 				j->result = store_transcript_append(w->st, j->session_id, "smtp",
 				    j->lines, j->len);
 				if (j->result != 0)

@@ -7,9 +7,9 @@
  *
  * There is no socket: this file links in place of common/net.c and
  * smtpd/smtp_writer.c. It defines the net_conn_* functions the session
- * calls (a connection that is two evbuffers) and a worker whose jobs (group
- * commits, password checks, transcripts) the driver runs between pieces of
- * input, as the writer thread would, handing results back through the jobs'
+ * calls (a connection that is two evbuffers), a worker whose jobs (group
+ * commits, transcripts) and a password-check pool (authpool_submit) whose
+ * checks the driver runs between pieces of input, as the threads would, handing results back through the jobs'
  * done callbacks on the same thread, like net_run_in_loop.
  *
  * Input: byte 0 picks the piece size, byte 1 the listener role, the peer
@@ -82,7 +82,25 @@ struct smtp_worker {
 	struct smtp_job	*head, *tail;
 };
 
-static struct smtp_worker writer, checker;
+static struct smtp_worker writer;
+
+/* The password-check pool (common/authpool.c): jobs wait here for run_jobs. */
+struct authpool {
+	struct authpool_job *head, *tail;
+};
+
+static struct authpool checker;
+
+void
+authpool_submit(struct authpool *p, struct authpool_job *job)
+{
+	job->next = NULL;
+	if (p->tail != NULL)
+		p->tail->next = job;
+	else
+		p->head = job;
+	p->tail = job;
+}
 
 void
 smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job)
@@ -101,7 +119,6 @@ smtp_job_free(struct smtp_job *job)
 {
 	if (job == NULL)
 		return;
-	explicit_bzero(job->pass, sizeof(job->pass));
 	free(job->lines);
 	store_delivery_free(&job->d);
 	free(job);
@@ -112,21 +129,6 @@ static struct smtp_server srv;
 static struct store *st;
 static bool verbose;
 static unsigned long nruns;
-
-static void
-run_auth(struct smtp_job *job)
-{
-	char hash[AUTH_HASH_MAX];
-
-	job->result = -1;
-	if (store_user_get_hash(st, job->user, hash, sizeof(hash)) == 0 &&
-	    auth_verify_password(job->pass, hash) && strlen(job->user) < sizeof(job->account) &&
-	    (job->authzid[0] == '\0' || strcasecmp(job->authzid, job->user) == 0)) {
-		memcpy(job->account, job->user, strlen(job->user) + 1);
-		job->result = 0;
-	}
-	explicit_bzero(job->pass, sizeof(job->pass));
-}
 
 /* ---- the client side ------------------------------------------------------ */
 
@@ -193,7 +195,9 @@ run_jobs(struct client *cl)
 	size_t nd = 0, i;
 	bool any = false;
 
-	for (struct smtp_worker *w = &writer; w != NULL; w = w == &writer ? &checker : NULL) {
+	struct authpool_job *aj, *anext;
+
+	for (struct smtp_worker *w = &writer; w != NULL; w = NULL) {
 		list = w->head;
 		w->head = w->tail = NULL;
 		nd = 0;
@@ -210,9 +214,7 @@ run_jobs(struct client *cl)
 		for (j = list; j != NULL; j = next) {
 			next = j->next;
 			any = true;
-			if (j->kind == JOB_AUTH)
-				run_auth(j);
-			else if (j->kind == JOB_TRANSCRIPT)
+			if (j->kind == JOB_TRANSCRIPT)
 				j->result = store_transcript_append(st, j->session_id, "smtp",
 				    j->lines, j->len);
 			if (j->done == NULL) {
@@ -228,6 +230,15 @@ run_jobs(struct client *cl)
 				FUZZ_CHECK(memcmp(p, ok ? "250" : "451", 3) == 0);
 			}
 		}
+	}
+	aj = checker.head;
+	checker.head = checker.tail = NULL;
+	for (; aj != NULL; aj = anext) {
+		anext = aj->next;
+		any = true;
+		authpool_check(st, aj);
+		client_reads(cl);
+		aj->done(aj);
 	}
 	return any;
 }

@@ -1,4 +1,4 @@
-// UNIT_SOURCES: pop3d/pop3_session.c pop3d/pop3_cmd.c pop3d/pop3_stream.c pop3d/pop3_auth.c
+// UNIT_SOURCES: pop3d/pop3_session.c pop3d/pop3_cmd.c pop3d/pop3_stream.c pop3d/pop3_login.c
 /*
  * test_pop3_session.c - the POP3 session without a socket (STYLE 5): a fake
  * struct pop3_io over two evbuffers and a real store in a temporary file.
@@ -232,7 +232,8 @@ static const struct dialog dialogs[] = {
 	  "PIPELINING\r\nIMPLEMENTATION " POP3_IMPLEMENTATION "\r\n.\r\n"
 	  "-ERR [AUTH] Plaintext authentication is not allowed without TLS; use STLS first\r\n"
 	  "-ERR [AUTH] Plaintext authentication is not allowed without TLS; use STLS first\r\n"
-	  "+OK SASL mechanisms follow\r\nPLAIN\r\nLOGIN\r\n.\r\n", 0 },
+	  /* a bare AUTH lists what CAPA lists: nothing before TLS */
+	  "-ERR [AUTH] Plaintext authentication is not allowed without TLS; use STLS first\r\n", 0 },
 	{ "iac option 0, empty lines are no errors", "127.0.0.1", false,
 	  "\xff\xfb\x00NOOP\r\n\r\n\r\nNOOP\0x\r\n",
 	  "+OK\r\n-ERR Empty command; HELP lists the commands\r\n"

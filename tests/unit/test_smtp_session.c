@@ -124,7 +124,7 @@ setup(void **state)
 	srv.base = event_base_new();
 	assert_int_equal(store_open(&srv.store, cfg.store_path, err, sizeof(err)), 0);
 	srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer", err, sizeof(err));
-	srv.checker = smtp_worker_start(srv.base, cfg.store_path, "auth", err, sizeof(err));
+	srv.checker = authpool_start(srv.base, cfg.store_path, 1, err, sizeof(err));
 	assert_non_null(srv.writer);
 	assert_non_null(srv.checker);
 	return 0;
@@ -137,7 +137,7 @@ teardown(void **state)
 
 	(void)state;
 	smtp_worker_stop(&srv.writer);
-	smtp_worker_stop(&srv.checker);
+	authpool_stop(&srv.checker);
 	store_close(&srv.store);
 	event_base_free(srv.base);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
