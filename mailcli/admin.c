@@ -45,6 +45,7 @@ struct admin_cmd {
 	int		 min_args, max_args;	/* after object and verb; -1 = any */
 	int		(*run)(struct admin *a, int argc, char **argv);
 	const char	*usage;
+	bool		 creates;	/* may create the store (it adds); else it must exist */
 };
 
 static void
@@ -673,21 +674,21 @@ transcript(struct admin *a, int argc, char **argv)
 }
 
 static const struct admin_cmd admin_cmds[] = {
-	{ "user", "add", 1, 2, user_add,	"user add NAME [--password-stdin]" },
-	{ "user", "del", 1, 1, user_del,	"user del NAME" },
-	{ "user", "passwd", 1, 2, user_passwd,	"user passwd NAME [--password-stdin]" },
-	{ "user", "list", 0, 0, user_list,	"user list" },
-	{ "domain", "add", 1, 1, domain_add,	"domain add DOMAIN" },
-	{ "domain", "del", 1, 1, domain_del,	"domain del DOMAIN" },
-	{ "domain", "list", 0, 0, domain_list,	"domain list" },
-	{ "alias", "add", 2, 2, alias_add,	"alias add ADDRESS ACCOUNT" },
-	{ "alias", "del", 1, 1, alias_del,	"alias del ADDRESS" },
-	{ "alias", "list", 0, 0, alias_list,	"alias list" },
-	{ "deliver", NULL, 1, -1, deliver,	"deliver [--from ADDR] ACCOUNT... < message" },
-	{ "queue", "list", 0, 0, queue_list,	"queue list" },
-	{ "queue", "flush", 0, 0, queue_flush,	"queue flush" },
-	{ "queue", "delete", 1, 1, queue_delete, "queue delete ID" },
-	{ "transcript", NULL, 1, 1, transcript,	"transcript SESSION-ID" },
+	{ "user", "add", 1, 2, user_add,	"user add NAME [--password-stdin]", true },
+	{ "user", "del", 1, 1, user_del,	"user del NAME", false },
+	{ "user", "passwd", 1, 2, user_passwd,	"user passwd NAME [--password-stdin]", false },
+	{ "user", "list", 0, 0, user_list,	"user list", false },
+	{ "domain", "add", 1, 1, domain_add,	"domain add DOMAIN", true },
+	{ "domain", "del", 1, 1, domain_del,	"domain del DOMAIN", false },
+	{ "domain", "list", 0, 0, domain_list,	"domain list", false },
+	{ "alias", "add", 2, 2, alias_add,	"alias add ADDRESS ACCOUNT", true },
+	{ "alias", "del", 1, 1, alias_del,	"alias del ADDRESS", false },
+	{ "alias", "list", 0, 0, alias_list,	"alias list", false },
+	{ "deliver", NULL, 1, -1, deliver,	"deliver [--from ADDR] ACCOUNT... < message", true },
+	{ "queue", "list", 0, 0, queue_list,	"queue list", false },
+	{ "queue", "flush", 0, 0, queue_flush,	"queue flush", false },
+	{ "queue", "delete", 1, 1, queue_delete, "queue delete ID", false },
+	{ "transcript", NULL, 1, 1, transcript,	"transcript SESSION-ID", false },
 };
 #define NCMDS	(sizeof(admin_cmds) / sizeof(admin_cmds[0]))
 
@@ -734,6 +735,7 @@ admin_main(int argc, char **argv)
 	const char *conf = NULL, *store = NULL;
 	char err[4096];
 	int ch, nargs, ret, matched_object = 0;
+	bool created;
 	size_t i;
 
 	memset(&a, 0, sizeof(a));
@@ -794,11 +796,21 @@ admin_main(int argc, char **argv)
 		return 1;
 	}
 	a.store_path = store ? store : a.cfg.store_path;
+	/* Only a command that writes may create the store: a read on a
+	 * mistyped path says so instead of leaving an empty store behind. */
+	created = access(a.store_path, F_OK) == -1 && errno == ENOENT;
+	if (created && !cmd->creates) {
+		admin_err("no store at %s (give -c FILE or --store PATH; 'domain add', 'user add', "
+		    "'alias add' and 'deliver' create one)", a.store_path);
+		return 1;
+	}
 	make_parent(a.store_path);
 	if (store_open(&a.st, a.store_path, err, sizeof(err)) == -1) {
 		admin_err("%s", err);
 		return 1;
 	}
+	if (created)
+		fprintf(stderr, "mailcli admin: created a new store at %s\n", a.store_path);
 	ret = cmd->run(&a, argc, argv);
 	fflush(stdout);
 	if (ferror(stdout)) {

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <iconv.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -818,11 +819,26 @@ maildir_name(char *dst, size_t len)
 	    (long)getpid(), ++q, safe);
 }
 
+/* mkdir -p: path and every missing parent (0700). 0, or -1 with errno. */
 static int
 mkdir_p1(const char *path)
 {
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+	char p[PATH_MAX];
+	size_t i, n = strlen(path);
+
+	if (n == 0 || n >= sizeof(p)) {
+		errno = n == 0 ? ENOENT : ENAMETOOLONG;
 		return -1;
+	}
+	memcpy(p, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, 0700) == -1 && errno != EEXIST)
+			return -1;
+		p[i] = path[i];
+	}
 	return 0;
 }
 

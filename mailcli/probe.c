@@ -287,6 +287,11 @@ probe_main(int argc, char **argv)
 		fprintf(stderr, "mailcli probe: bad server in '%s'\n", url);
 		return 2;
 	}
+	/* A port in the URL stays whatever --tls says afterwards. */
+	{
+		const char *close = strrchr(rest, ']');
+		c.port_explicit = strchr(close != NULL ? close : rest, ':') != NULL;
+	}
 	for (i = 1; i < argc; i++) {
 		if (argv[i] == url)
 			continue;

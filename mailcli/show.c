@@ -95,6 +95,43 @@ unload_message(struct loaded *m)
 	buf_free(&m->b);
 }
 
+/*
+ * An mbox file (fetch --mbox writes mboxrd) holds messages each after a
+ * "From " line; in mboxrd a body line starting with "From " is quoted as
+ * ">From ", so every line starting with "From " is a separator. Returns the
+ * number of messages (0: not an mbox, one message) and, when want > 0, sets
+ * *msg_r and *len_r to message number want (1-based) without its "From " line.
+ */
+static size_t
+mbox_find(const char *data, size_t len, size_t want, const char **msg_r, size_t *len_r)
+{
+	size_t n = 0, i = 0, start = 0;
+	const char *nl;
+
+	if (len < 5 || memcmp(data, "From ", 5) != 0)
+		return 0;
+	while (i < len) {
+		if (len - i >= 5 && memcmp(data + i, "From ", 5) == 0) {
+			if (n == want && want > 0) {
+				*msg_r = data + start;
+				*len_r = i - start;
+			}
+			n++;
+			nl = memchr(data + i, '\n', len - i);
+			start = nl != NULL ? (size_t)(nl - data) + 1 : len;
+			i = start;
+			continue;
+		}
+		nl = memchr(data + i, '\n', len - i);
+		i = nl != NULL ? (size_t)(nl - data) + 1 : len;
+	}
+	if (n == want && want > 0) {
+		*msg_r = data + start;
+		*len_r = len - start;
+	}
+	return n;
+}
+
 /* A decoded header for people: control characters become '?'. */
 static void
 print_header(const struct mime_part *root, const char *name)
@@ -118,7 +155,7 @@ show_usage(FILE *f)
 	fprintf(f, "usage: mailcli show FILE.eml|-\n"
 	    "Prints the message's From, To, Cc, Date and Subject (decoded) and its MIME tree:\n"
 	    "one line per part with its number, type, charset, transfer encoding, decoded size,\n"
-	    "and file name.\n");
+	    "and file name. An mbox file (fetch --mbox) is shown message by message.\n");
 }
 
 int
@@ -127,6 +164,7 @@ show_main(int argc, char **argv)
 	struct mime_part *root;
 	struct loaded m;
 	const char *path = NULL;
+	size_t nmsg, k;
 	int i;
 
 	for (i = 1; i < argc; i++) {
@@ -151,19 +189,32 @@ show_main(int argc, char **argv)
 	}
 	if (load_message(path, &m, "show") == -1)
 		return 1;
-	if ((root = mime_parse(m.data, m.len)) == NULL) {
-		fprintf(stderr, "mailcli show: out of memory\n");
-		unload_message(&m);
-		return 1;
+	nmsg = mbox_find(m.data, m.len, 0, NULL, NULL);
+	for (k = nmsg > 1 ? 1 : 0; k <= nmsg; k++) {
+		const char *msg = m.data;
+		size_t len = m.len;
+
+		if (nmsg > 1) {
+			mbox_find(m.data, m.len, k, &msg, &len);
+			printf("%s== message %zu of %zu in the mbox %s\n", k > 1 ? "\n" : "", k, nmsg,
+			    path);
+		}
+		if ((root = mime_parse(msg, len)) == NULL) {
+			fprintf(stderr, "mailcli show: out of memory\n");
+			unload_message(&m);
+			return 1;
+		}
+		print_header(root, "From");
+		print_header(root, "To");
+		print_header(root, "Cc");
+		print_header(root, "Date");
+		print_header(root, "Subject");
+		printf("\n");
+		mime_print_tree(stdout, root);
+		mime_free(&root);
+		if (nmsg <= 1)
+			break;
 	}
-	print_header(root, "From");
-	print_header(root, "To");
-	print_header(root, "Cc");
-	print_header(root, "Date");
-	print_header(root, "Subject");
-	printf("\n");
-	mime_print_tree(stdout, root);
-	mime_free(&root);
 	unload_message(&m);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
@@ -171,11 +222,12 @@ show_main(int argc, char **argv)
 static void
 extract_usage(FILE *f)
 {
-	fprintf(f, "usage: mailcli extract FILE.eml|- --dir DIR [--force]\n"
+	fprintf(f, "usage: mailcli extract FILE.eml|- --dir DIR [--force] [--message N]\n"
 	    "Writes every attachment of the message into DIR (created if missing), decoded,\n"
 	    "under a safe name\n"
 	    "(no path separators, no leading dots, no control characters). Existing files\n"
-	    "are not overwritten unless --force.\n");
+	    "are not overwritten unless --force. In an mbox file (fetch --mbox), --message N\n"
+	    "picks the message (numbered as mailcli show FILE numbers them).\n");
 }
 
 int
@@ -183,8 +235,11 @@ extract_main(int argc, char **argv)
 {
 	struct mime_part *root;
 	struct loaded m;
-	const char *path = NULL, *dir = NULL;
+	const char *path = NULL, *dir = NULL, *msg;
 	bool force = false;
+	size_t nmsg, len;
+	long want = 0;
+	char *end;
 	int i, n;
 
 	for (i = 1; i < argc; i++) {
@@ -201,6 +256,18 @@ extract_main(int argc, char **argv)
 			dir = argv[++i];
 		} else if (strncmp(argv[i], "--dir=", 6) == 0)
 			dir = argv[i] + 6;
+		else if (strcmp(argv[i], "--message") == 0 || strcmp(argv[i], "-m") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "mailcli extract: %s needs a message number\n", argv[i]);
+				return 2;
+			}
+			want = strtol(argv[++i], &end, 10);
+			if (*argv[i] == '\0' || *end != '\0' || want < 1 || want > 1000000) {
+				fprintf(stderr, "mailcli extract: --message takes a message number, "
+				    "not '%s'\n", argv[i]);
+				return 2;
+			}
+		}
 		else if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			fprintf(stderr, "mailcli extract: unknown option '%s'\n", argv[i]);
 			extract_usage(stderr);
@@ -221,7 +288,24 @@ extract_main(int argc, char **argv)
 	}
 	if (load_message(path, &m, "extract") == -1)
 		return 1;
-	if ((root = mime_parse(m.data, m.len)) == NULL) {
+	msg = m.data;
+	len = m.len;
+	nmsg = mbox_find(m.data, m.len, 0, NULL, NULL);
+	if (nmsg > 1 && want == 0) {
+		fprintf(stderr, "mailcli extract: %s is an mbox with %zu messages; give --message N "
+		    "(mailcli show %s numbers them)\n", path, nmsg, path);
+		unload_message(&m);
+		return 2;
+	}
+	if (want > 0 && (size_t)want > (nmsg == 0 ? 1 : nmsg)) {
+		fprintf(stderr, "mailcli extract: %s has %zu message%s, no message %ld\n", path,
+		    nmsg == 0 ? (size_t)1 : nmsg, nmsg > 1 ? "s" : "", want);
+		unload_message(&m);
+		return 1;
+	}
+	if (nmsg > 1)
+		mbox_find(m.data, m.len, (size_t)want, &msg, &len);
+	if ((root = mime_parse(msg, len)) == NULL) {
 		fprintf(stderr, "mailcli extract: out of memory\n");
 		unload_message(&m);
 		return 1;
