@@ -344,7 +344,7 @@ user_add(struct admin *a, int argc, char **argv)
 	if (!valid_account(arg)) {
 		admin_err("'%s' is not a valid account name (1-%d letters, digits, '.', '_', '-'; "
 		    "starting with a letter or digit)", arg, STORE_NAME_MAX);
-		return 1;
+		return 2;
 	}
 	snprintf(name, sizeof(name), "%s", arg);
 	lowercase(name);
@@ -412,7 +412,7 @@ domain_add(struct admin *a, int argc, char **argv)
 	(void)argc;
 	if (strlen(argv[0]) >= sizeof(d) || !valid_domain(argv[0])) {
 		admin_err("'%s' is not a valid domain name", argv[0]);
-		return 1;
+		return 2;
 	}
 	snprintf(d, sizeof(d), "%s", argv[0]);
 	lowercase(d);
@@ -450,7 +450,7 @@ alias_add(struct admin *a, int argc, char **argv)
 	(void)argc;
 	if (strlen(argv[0]) >= sizeof(addr)) {
 		admin_err("alias too long");
-		return 1;
+		return 2;
 	}
 	snprintf(addr, sizeof(addr), "%s", argv[0]);
 	lowercase(addr);
@@ -458,7 +458,7 @@ alias_add(struct admin *a, int argc, char **argv)
 	if (!valid_local(addr, at ? (size_t)(at - addr) : strlen(addr)) ||
 	    (at && !valid_domain(at + 1))) {
 		admin_err("'%s' is not an alias (LOCAL or LOCAL@DOMAIN)", argv[0]);
-		return 1;
+		return 2;
 	}
 	if (at && !store_domain_is_local(a->st, at + 1)) {
 		admin_err("domain %s is not served here (add it with 'mailcli admin domain add %s')",

@@ -45,6 +45,18 @@ def test_admin_read_needs_a_store():
           f"then list reads it: {p.stdout!r} {p.stderr!r}")
 
 
+def test_refused_values_exit_2():
+    """mailcli.1 EXIT STATUS: a refused value is a usage error (2), a refused
+    operation (no such account) a failure (1)."""
+    for cmd, word in ((["domain", "add", "bad..domain"], "not a valid domain"),
+                      (["user", "add", "bad name", "--password-stdin"], "not a valid account"),
+                      (["alias", "add", "a b", "ana"], "is not an alias")):
+        p = lab.admin(*cmd, stdin="x\n", check=False)
+        check(p.returncode == 2 and word in p.stderr, f"{cmd}: rc={p.returncode} {p.stderr}")
+    p = lab.admin("alias", "add", "turma", "nobody", check=False)
+    check(p.returncode == 1 and "no account nobody" in p.stderr, f"rc={p.returncode} {p.stderr}")
+
+
 def test_fetch_maildir_creates_parents():
     lab.admin("deliver", "bob", stdin="Subject: to the maildir\r\n\r\nhi\r\n")
     d = workdir()
@@ -93,5 +105,5 @@ def test_show_and_extract_an_mbox():
 
 
 if __name__ == "__main__":
-    run([test_admin_read_needs_a_store, test_fetch_maildir_creates_parents,
+    run([test_admin_read_needs_a_store, test_refused_values_exit_2, test_fetch_maildir_creates_parents,
          test_probe_keeps_the_url_port, test_show_and_extract_an_mbox])
