@@ -6,7 +6,7 @@
  * (time stamps in ISO 8601 UTC with milliseconds; see transcript.h).
  *
  * Owns: the line format, masking of secrets (RFC 4954 4 AUTH data, RFC 1939 7
- * PASS/APOP) and escaping of bytes that are not printable ASCII as \xNN, so a
+ * PASS/APOP) and escaping of control characters and invalid UTF-8 as \xNN, so a
  * transcript is always one readable line per protocol line. Memory is bounded:
  * past TRANSCRIPT_PENDING_MAX unflushed bytes, lines are dropped and one
  * "[transcript truncated]" note says so. The session enforces
@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "transcript.h"
+#include "utf8.h"
 
 #define TRANSCRIPT_PENDING_MAX	(256 * 1024)	/* unflushed bytes kept per session */
 #define TRANSCRIPT_LINE_MAX	2048		/* characters of one recorded line */
@@ -94,33 +95,61 @@ transcript_put(struct transcript *t, const char *tag, const char *text, size_t l
 	(void)buf_append(b, "\n", 1);
 }
 
-/* Copy src to dst[*pos..dstlen-1), showing bytes outside printable ASCII as
- * \xNN (never half of one). Returns false when it had to stop early. */
+/*
+ * Is code point cp (from a multi-byte UTF-8 sequence) shown as it is? Not
+ * the C1 controls, nor the line separators and bidirectional controls that
+ * would make a transcript line display other than it reads.
+ */
+static bool
+shown_as_is(uint32_t cp)
+{
+	return cp >= 0xa0 && cp != 0x2028 && cp != 0x2029 && !(cp >= 0x202a && cp <= 0x202e) &&
+	    !(cp >= 0x2066 && cp <= 0x2069) && cp != 0xfeff;
+}
+
+/* Copy src to dst[*pos..dstlen-1): printable ASCII and well-formed UTF-8
+ * (Você) as they are; control characters and bytes that are not valid
+ * UTF-8 as \xNN (never half of one). Returns false when it stopped early. */
 static bool
 transcript_escape(const char *src, size_t n, char *dst, size_t dstlen, size_t *pos)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i, p = *pos;
+	size_t i, k, p = *pos;
+	uint32_t cp;
 	bool ok = true;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i += k) {
 		unsigned char c = (unsigned char)src[i];
 
+		k = 1;
 		if (c >= 0x20 && c < 0x7f) {
 			if (p + 1 >= dstlen) {
 				ok = false;
 				break;
 			}
 			dst[p++] = (char)c;
-		} else {
-			if (p + 4 >= dstlen) {
+		} else if (c >= 0x80 && (k = utf8_seqlen((const unsigned char *)src + i, n - i,
+		    &cp)) > 1 && shown_as_is(cp)) {
+			if (p + k >= dstlen) {
 				ok = false;
 				break;
 			}
-			dst[p++] = '\\';
-			dst[p++] = 'x';
-			dst[p++] = hex[c >> 4];
-			dst[p++] = hex[c & 0xf];
+			memcpy(dst + p, src + i, k);
+			p += k;
+		} else {
+			if (k == 0)
+				k = 1;
+			if (p + 4 * k >= dstlen) {
+				ok = false;
+				break;
+			}
+			for (size_t j = 0; j < k; j++) {
+				unsigned char b = (unsigned char)src[i + j];
+				dst[p++] = '\\';
+				dst[p++] = 'x';
+				dst[p++] = hex[b >> 4];
+				dst[p++] = hex[b & 0xf];
+			}
 		}
 	}
 	*pos = p;

@@ -19,6 +19,7 @@
 
 #include "qp.h"
 #include "rfc2047.h"
+#include "utf8.h"
 
 #define WORD_OVERHEAD	12	/* "=?utf-8?Q?" + "?=" */
 
@@ -26,39 +27,6 @@ static const char hexdigits[] = "0123456789ABCDEF";
 static const char b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* Length of the UTF-8 sequence at p (at most n bytes), 0 when invalid. */
-static size_t
-utf8_seqlen(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0];
-	size_t len, i;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 bool
 rfc2047_is_utf8(const char *p, size_t n)
@@ -67,7 +35,7 @@ rfc2047_is_utf8(const char *p, size_t n)
 	size_t i = 0, l;
 
 	while (i < n) {
-		if ((l = utf8_seqlen(u + i, n - i)) == 0)
+		if ((l = utf8_seqlen(u + i, n - i, NULL)) == 0)
 			return false;
 		i += l;
 	}
@@ -188,7 +156,7 @@ rfc2047_encode(const char *text, size_t n, size_t first_max, struct buf *out)
 	wordlen = 0;	/* Q: encoded chars so far; B: bytes so far */
 	max = first_max - WORD_OVERHEAD;
 	while (i < n) {
-		l = utf8_seqlen(p + i, n - i);
+		l = utf8_seqlen(p + i, n - i, NULL);
 		/* cl: what the character adds (Q: encoded chars; B: bytes) */
 		if (qenc)
 			for (cl = 0, k = 0; k < l; k++)
@@ -262,7 +230,7 @@ append_lenient(struct buf *out, const char *p, size_t n)
 	size_t i = 0, l, run = 0;
 
 	while (i < n) {
-		l = utf8_seqlen(u + i, n - i);
+		l = utf8_seqlen(u + i, n - i, NULL);
 		if (l > 0) {
 			i += l;
 			run += l;

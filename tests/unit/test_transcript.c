@@ -44,6 +44,17 @@ static const struct mcase mcases[] = {
 	{ "HELO a\x01" "b", 0, false, "HELO a\\x01b" },
 	{ "X\r\ty\x7f\x80\xff", 0, false, "X\\x0d\\x09y\\x7f\\x80\\xff" },
 	{ "NUL\0IN", 6, false, "NUL\\x00IN" },
+	/* well-formed UTF-8 is text: the textbook's Voc\xc3\xaa reads as typed */
+	{ "Voc\xc3\xaa gosta de chocolate?", 0, false, "Voc\xc3\xaa gosta de chocolate?" },
+	{ "\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x8d\xab", 0, false,
+	  "\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x8d\xab" },
+	/* Latin-1, overlong, surrogate, truncated, C1 and bidi controls: escaped */
+	{ "caf\xe9!", 0, false, "caf\\xe9!" },
+	{ "\xc0\xaf", 0, false, "\\xc0\\xaf" },
+	{ "\xed\xa0\x80", 0, false, "\\xed\\xa0\\x80" },
+	{ "x\xe6\x97", 0, false, "x\\xe6\\x97" },
+	{ "\xc2\x85", 0, false, "\\xc2\\x85" },
+	{ "a\xe2\x80\xae" "b", 0, false, "a\\xe2\\x80\\xaeb" },
 	{ "", 0, false, "" },
 };
 
