@@ -1,6 +1,8 @@
 /*
  * store.h - the SQLite mailbox store shared by smtpd, pop3d and mailcli.
- * store.c owns every SQL statement (prepared at open, reset after each use);
+ * The store files own every SQL statement (store.c: the table, prepared at
+ * open, reset after each use; store_account.c, store_delivery.c,
+ * store_mailbox.c, store_queue.c, store_transcript.c: one area each);
  * callers never write SQL. WAL mode, foreign_keys=ON, synchronous=FULL, a busy
  * timeout so several processes can share one file, and PRAGMA user_version
  * with forward migrations (store_schema.c) applied on open.
@@ -170,7 +172,7 @@ int	store_transcript_append(struct store *st, const char *session_id,
 int	store_transcript_get(struct store *st, const char *session_id,
 	    store_list_cb *cb, void *arg);
 
-/* ---- schema (store_schema.c; used by store.c only) -------------------- */
+/* ---- schema (store_schema.c; used by store.c only) ---- */
 /* Migration i takes user_version i to i + 1. */
 extern const char *const store_schema_migrations[];
 extern const size_t store_schema_count;
