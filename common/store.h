@@ -51,8 +51,9 @@ int	store_user_list(struct store *st, store_list_cb *cb, void *arg);
 int	store_domain_add(struct store *st, const char *domain);	/* STORE_EXISTS */
 int	store_domain_del(struct store *st, const char *domain);	/* STORE_NOTFOUND */
 int	store_domain_list(struct store *st, store_list_cb *cb, void *arg);	/* cb(arg, domain, NULL) */
-/* True when domain (case-insensitive) is served here. */
-bool	store_domain_is_local(struct store *st, const char *domain);
+/* Is domain (case-insensitive) served here? 1 yes, 0 no (also for NULL or
+ * ""), -1 the store cannot tell now (busy, I/O; store_errmsg() says why). */
+int	store_domain_lookup(struct store *st, const char *domain);
 
 /* address: "postmaster", "info@lab.test" or "info" (any local domain). */
 int	store_alias_add(struct store *st, const char *address, const char *account);

@@ -179,21 +179,21 @@ store_domain_list(struct store *st, store_list_cb *cb, void *arg)
 	return list_rows(st, ST_DOMAIN_LIST, cb, arg);
 }
 
-bool
-store_domain_is_local(struct store *st, const char *domain)
+int
+store_domain_lookup(struct store *st, const char *domain)
 {
 	sqlite3_stmt *s;
 	int rc;
 
 	if (domain == NULL || *domain == '\0')
-		return false;
+		return 0;
 	s = store_stmt_get(st, ST_DOMAIN_GET);
 	store_bind_text(s, 1, domain);
 	rc = sqlite3_step(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		store_seterr(st, "domain lookup");
 	store_stmt_done(s);
-	return rc == SQLITE_ROW;
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 int

@@ -459,9 +459,12 @@ alias_add(struct admin *a, int argc, char **argv)
 		admin_err("'%s' is not an alias (LOCAL or LOCAL@DOMAIN)", argv[0]);
 		return 1;
 	}
-	if (at && !store_domain_is_local(a->st, at + 1)) {
-		admin_err("domain %s is not served here (add it with 'mailcli admin domain add %s')",
-		    at + 1, at + 1);
+	if (at && (rc = store_domain_lookup(a->st, at + 1)) != 1) {
+		if (rc == -1)
+			admin_err("%s", store_errmsg(a->st));
+		else
+			admin_err("domain %s is not served here (add it with "
+			    "'mailcli admin domain add %s')", at + 1, at + 1);
 		return 1;
 	}
 	rc = store_alias_add(a->st, addr, argv[1]);
@@ -561,8 +564,11 @@ deliver(struct admin *a, int argc, char **argv)
 			continue;
 		}
 		at = strchr(argv[i], '@');
-		if (at != NULL && !store_domain_is_local(a->st, at + 1)) {
-			admin_err("%s: domain %s is not served here", argv[i], at + 1);
+		if (at != NULL && (rc = store_domain_lookup(a->st, at + 1)) != 1) {
+			if (rc == -1)
+				admin_err("%s", store_errmsg(a->st));
+			else
+				admin_err("%s: domain %s is not served here", argv[i], at + 1);
 			goto fail;
 		}
 		snprintf(local, sizeof(local), "%.*s",

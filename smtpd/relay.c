@@ -622,8 +622,7 @@ bounce(struct worker *wk, struct work **f, size_t n, int64_t now)
 	char sid[16], msgid[128], account[STORE_NAME_MAX + 1], local[MAILADDR_LOCAL_MAX * 2 + 3];
 	char date[64], perr[128], *orig = NULL;
 	size_t got = 0, i;
-	bool is_local;
-	int ret = -1, rs;
+	int is_local, ret = -1, rs;
 
 	buf_init(&out, DSN_HEADERS_MAX + 8192 + n * 2048);
 	if ((orig = malloc(DSN_HEADERS_MAX)) == NULL || (dr = calloc(n, sizeof(*dr))) == NULL)
@@ -651,7 +650,12 @@ bounce(struct worker *wk, struct work **f, size_t n, int64_t now)
 	m.now = now;
 
 	/* Where the bounce goes: a local account, or the queue. */
-	is_local = domain[0] == '\0' || store_domain_is_local(wk->st, domain);
+	is_local = domain[0] == '\0' ? 1 : store_domain_lookup(wk->st, domain);
+	if (is_local == -1) {
+		log_warnx("relay: bounce for msg=%lld waits: %s", (long long)f[0]->q.message_id,
+		    store_errmsg(wk->st));
+		goto out;
+	}
 	if ((d = store_delivery_new("", sid)) == NULL)
 		goto out;
 	if (is_local) {

@@ -233,41 +233,20 @@ smtp_data_size_ok(const struct smtp_session *s, size_t already, size_t more)
 	return already <= max && more <= max - already;
 }
 
-struct domain_find {
-	const char	*domain;
-	bool		 found;
-};
-
-static void
-domain_find_cb(void *arg, const char *domain, const char *unused)
-{
-	struct domain_find *f = arg;
-
-	(void)unused;
-	if (strcasecmp(domain, f->domain) == 0)
-		f->found = true;
-}
-
 /*
- * Is domain served here? 1 yes, 0 no, -1 the store cannot tell now.
- * store_domain_is_local() also says "no" when the store fails (busy, I/O);
- * a "no" that would refuse (554) or relay a recipient, or refuse a sender, is
- * confirmed with the domain list, whose failure shows: a busy store gets 451,
- * never a permanent refusal nor a local recipient sent to the relay queue.
+ * Is domain served here? 1 yes, 0 no, -1 the store cannot tell now (busy,
+ * I/O): the caller answers 451 then, never a permanent refusal nor a local
+ * recipient sent to the relay queue.
  */
 static int
 domain_is_local(struct smtp_session *s, const char *domain)
 {
-	struct domain_find f = { domain, false };
+	int rc = store_domain_lookup(s->srv->store, domain);
 
-	if (store_domain_is_local(s->srv->store, domain))
-		return 1;
-	if (store_domain_list(s->srv->store, domain_find_cb, &f) == -1) {
+	if (rc == -1)
 		log_warnx("session=%s event=lookup-failed error=\"%s\"", s->id,
 		    store_errmsg(s->srv->store));
-		return -1;
-	}
-	return f.found ? 1 : 0;
+	return rc;
 }
 
 /* An authenticated user may only send as an address that maps to them:
