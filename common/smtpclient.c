@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 
 #include "b64.h"
+#include "numparse.h"
 #include "replyparse.h"
 #include "smtpclient.h"
 
@@ -197,7 +198,12 @@ parse_caps(struct smtpclient *s)
 			s->caps.enhancedstatuscodes = true;
 		else if (strcmp(kw, "SIZE") == 0) {
 			s->caps.size = true;
-			s->caps.size_max = strtoull(args, NULL, 10);
+			/* RFC 1870: "SIZE" alone, or SIZE 0, is no fixed limit; a
+			 * value we cannot read counts as none, one too large for
+			 * us is as good as none. */
+			const char *v = args;
+			if (numparse_u64_word(&v, UINT64_MAX, &s->caps.size_max) != NUMPARSE_OK)
+				s->caps.size_max = 0;
 		} else if (strcmp(kw, "AUTH") == 0) {
 			char mechs[256], *tok, *save = NULL;
 			snprintf(s->caps.auth, sizeof(s->caps.auth), "%s", args);

@@ -19,6 +19,7 @@
 #include <ini.h>
 
 #include "clientconf.h"
+#include "numparse.h"
 #include "tls.h"
 
 static void
@@ -74,14 +75,9 @@ clientconf_parse_tls(const char *s, enum clientconf_tls *tls_r)
 static bool
 valid_port(const char *p)
 {
-	char *end;
-	long v;
+	uint32_t v;
 
-	if (*p == '\0' || strlen(p) > 5)
-		return false;
-	errno = 0;
-	v = strtol(p, &end, 10);
-	return *end == '\0' && errno == 0 && v > 0 && v < 65536;
+	return numparse_u32z(p, 65535, &v) == NUMPARSE_OK && v > 0;
 }
 
 static int parse_server(const char *s, const char *defport, char *host, size_t hostlen,
@@ -143,8 +139,7 @@ static int
 set(struct clientconf *c, const char *key, const char *val, const char *source,
     char *err, size_t errlen)
 {
-	char *end;
-	long v;
+	uint32_t v;
 
 	if (strcmp(key, "server") == 0) {
 		if (parse_server(val, defport(c), c->host, sizeof(c->host),
@@ -176,9 +171,7 @@ set(struct clientconf *c, const char *key, const char *val, const char *source,
 		c->insecure = strcasecmp(val, "yes") == 0 || strcasecmp(val, "true") == 0 ||
 		    strcmp(val, "1") == 0;
 	} else if (strcmp(key, "timeout") == 0) {
-		errno = 0;
-		v = strtol(val, &end, 10);
-		if (*val == '\0' || *end != '\0' || errno != 0 || v < 1 || v > 3600) {
+		if (numparse_u32z(val, 3600, &v) != NUMPARSE_OK || v < 1) {
 			errf(err, errlen, "%s: timeout must be 1..3600 seconds, not '%s'", source, val);
 			return -1;
 		}

@@ -31,6 +31,7 @@
 #include "mailaddr.h"
 #include "mailcli.h"
 #include "mime_write.h"
+#include "numparse.h"
 #include "rfc2047.h"
 
 enum compose_optid {
@@ -697,7 +698,6 @@ compose_prepare(struct compose_opts *o, char *err, size_t errlen)
 	magic_t magic = NULL;
 	uint64_t h, r;
 	size_t i, k, n;
-	char *end;
 	int rc;
 
 	if (o->from.addr == NULL) {
@@ -710,9 +710,8 @@ compose_prepare(struct compose_opts *o, char *err, size_t errlen)
 	}
 	/* Date */
 	if (sde != NULL && *sde != '\0') {
-		errno = 0;
-		long long v = strtoll(sde, &end, 10);
-		if (errno != 0 || *end != '\0' || v < 0) {
+		uint64_t v;
+		if (numparse_u64z(sde, INT64_MAX, &v) != NUMPARSE_OK) {
 			seterr(err, errlen, "SOURCE_DATE_EPOCH is not a number of seconds: '%s'", sde);
 			return -1;
 		}

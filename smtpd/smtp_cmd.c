@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "numparse.h"
 #include "smtp_session.h"
 
 #define ST(x)	(1u << (x))
@@ -36,13 +37,13 @@ static const struct cmd_def smtp_cmds[] = {
 	  "start a message from a sender; e.g. MAIL FROM:<ana@lab.test>" },
 	{ "RCPT", ST(SMTP_S_MAIL) | ST(SMTP_S_RCPT), CMD_ARGS_REQUIRED, 0, cmd_rcpt,
 	  "RCPT TO:<address>", "add a recipient; e.g. RCPT TO:<bob@lab.test>" },
-	{ "DATA", ST(SMTP_S_RCPT), CMD_ARGS_NONE, CMD_PIPELINE_LAST, cmd_data,
+	{ "DATA", ST(SMTP_S_RCPT), CMD_ARGS_NONE, 0, cmd_data,
 	  "DATA", "send the message text, ended by a line with only \".\"" },
 	{ "RSET", ST_TALK, CMD_ARGS_NONE, CMD_PRE_AUTH, cmd_rset,
 	  "RSET", "forget the current message and start again" },
 	{ "NOOP", ST_TALK, CMD_ARGS_OPTIONAL, CMD_PRE_AUTH, cmd_noop,
 	  "NOOP", "do nothing (check that the server is alive)" },
-	{ "QUIT", ST_TALK | ST(SMTP_S_REFUSED), CMD_ARGS_NONE, CMD_PRE_AUTH | CMD_PIPELINE_LAST,
+	{ "QUIT", ST_TALK | ST(SMTP_S_REFUSED), CMD_ARGS_NONE, CMD_PRE_AUTH,
 	  cmd_quit, "QUIT", "end the session" },
 	{ "VRFY", ST_TALK, CMD_ARGS_REQUIRED, CMD_PRE_AUTH, cmd_vrfy,
 	  "VRFY <address>", "ask whether an address exists (answered with 252: try sending)" },
@@ -51,7 +52,7 @@ static const struct cmd_def smtp_cmds[] = {
 	{ "HELP", ST_TALK, CMD_ARGS_OPTIONAL, CMD_PRE_AUTH, cmd_help,
 	  "HELP [command]", "list the commands, or show one command's syntax; e.g. HELP MAIL" },
 	{ "STARTTLS", ST(SMTP_S_INIT) | ST(SMTP_S_HELO), CMD_ARGS_NONE,
-	  CMD_PRE_AUTH | CMD_PIPELINE_LAST, cmd_starttls,
+	  CMD_PRE_AUTH, cmd_starttls,
 	  "STARTTLS", "switch this connection to TLS, then say EHLO again" },
 	{ "AUTH", ST(SMTP_S_HELO), CMD_ARGS_REQUIRED, CMD_PRE_AUTH | CMD_NEED_TLS | CMD_SECRET,
 	  cmd_auth, "AUTH PLAIN [base64] | AUTH LOGIN [base64-user]",
@@ -279,10 +280,10 @@ cmd_mail(void *session, char *args, struct reply *r)
 	struct smtp_tx *tx;
 	struct mailaddr from;
 	const char *p, *rest;
-	char err[128], *param, *save = NULL, *end;
+	char err[128], *param, *save = NULL;
 	bool smtputf8 = false, body8 = false;
-	unsigned long long size = 0;
-	int own = 1;
+	uint64_t size = 0;
+	int own = 1, rc;
 
 	if ((p = skip_keyword(args, "FROM:")) == NULL) {
 		reply_set(r, 501, "5.5.4", "Syntax: MAIL FROM:<address> (e.g. MAIL FROM:<ana@lab.test>)");
@@ -301,13 +302,14 @@ cmd_mail(void *session, char *args, struct reply *r)
 			return;
 		}
 		if (strncasecmp(param, "SIZE=", 5) == 0) {
-			errno = 0;
-			size = strtoull(param + 5, &end, 10);
-			if (param[5] == '\0' || *end != '\0' || errno != 0 || !isdigit((unsigned char)param[5])) {
+			/* RFC 1870 6: a size past what we take is a 552, however
+			 * many digits it has; it never wraps to a small one. */
+			rc = numparse_u64z(param + 5, SIZE_MAX, &size);
+			if (rc == NUMPARSE_SYNTAX) {
 				reply_set(r, 501, "5.5.4", "Bad SIZE parameter: SIZE=<octets>");
 				return;
 			}
-			if (!smtp_data_size_ok(s, 0, size > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)size)) {
+			if (rc == NUMPARSE_RANGE || !smtp_data_size_ok(s, 0, (size_t)size)) {
 				reply_set(r, 552, "5.3.4", "Message size exceeds fixed maximum message "
 				    "size of %ld octets", s->srv->cfg->limits.max_message_size);
 				return;
