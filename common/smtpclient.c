@@ -123,8 +123,8 @@ smtpclient_reply_str(const struct reply *r, char *dst, size_t len)
 	    (int)eol, r->text);
 }
 
-static int
-greeting(struct smtpclient *s)
+int
+smtpclient_greeting(struct smtpclient *s)
 {
 	if (read_reply(s) == -1)
 		return -1;
@@ -133,7 +133,7 @@ greeting(struct smtpclient *s)
 }
 
 int
-smtpclient_open(struct smtpclient *s, const char *host, const char *port,
+smtpclient_connect(struct smtpclient *s, const char *host, const char *port,
     int timeout_s, FILE *trace)
 {
 	memset(s, 0, sizeof(*s));
@@ -141,7 +141,16 @@ smtpclient_open(struct smtpclient *s, const char *host, const char *port,
 		set_err(s, s->conn.err);
 		return -1;
 	}
-	return greeting(s);
+	return 0;
+}
+
+int
+smtpclient_open(struct smtpclient *s, const char *host, const char *port,
+    int timeout_s, FILE *trace)
+{
+	if (smtpclient_connect(s, host, port, timeout_s, trace) == -1)
+		return -1;
+	return smtpclient_greeting(s);
 }
 
 int
@@ -154,7 +163,7 @@ smtpclient_open_tls(struct smtpclient *s, const char *host, const char *port,
 		set_err(s, s->conn.err);
 		return -1;
 	}
-	return greeting(s);
+	return smtpclient_greeting(s);
 }
 
 /* Parse the EHLO reply's lines (the first is the greeting) into s->caps. */

@@ -34,6 +34,7 @@
 
 #define STORE_BUSY_TIMEOUT_MS	10000	/* wait this long for another writer */
 #define STORE_FORMAT		"correio-store"
+#define STORE_PRAGMA_MAX	64	/* "PRAGMA user_version = N" */
 #define STORE_MODE_MAX		16	/* "PRAGMA journal_mode" answer, with its NUL */
 
 const char *const store_sql[ST_COUNT] = {
@@ -381,7 +382,7 @@ static int
 store_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
 	int version, latest = (int)store_schema_count;
-	char sql[64];
+	char sql[STORE_PRAGMA_MAX];
 
 	if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen, path) == -1)
 		return -1;

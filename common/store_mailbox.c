@@ -17,12 +17,15 @@
 
 #include "store_internal.h"
 
+#define STORE_HOST_MAX		256	/* gethostname() result, with its NUL */
+#define STORE_LOCK_OWNER_MAX	512	/* "HOST/PID/tag" of a lock owner */
+
 /* ---- mailboxes ---------------------------------------------------------- */
 
 void
 store_lock_owner(char *dst, size_t len, const char *tag)
 {
-	char host[256];
+	char host[STORE_HOST_MAX];
 
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
@@ -37,7 +40,7 @@ store_lock_owner(char *dst, size_t len, const char *tag)
 static bool
 lock_owner_is_dead(const char *owner)
 {
-	char host[256], mine[256];
+	char host[STORE_HOST_MAX], mine[STORE_HOST_MAX];
 	const char *slash;
 	char *end;
 	long pid;
@@ -75,7 +78,7 @@ int
 store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl)
 {
 	sqlite3_stmt *s;
-	char held[512] = "";
+	char held[STORE_LOCK_OWNER_MAX] = "";
 	int rc;
 
 	if ((rc = lock_take(st, account, owner, ttl)) != STORE_LOCKED)

@@ -6,7 +6,7 @@
  *
  * Owns: what each command means. The dispatcher (common/cmdtab.c) has
  * already checked the state and the argument rule; handlers fill a struct
- * reply and return (STYLE 2, 3). Never: writes to the output, reveals whether
+ * reply and return (HACKING.md C2, C3). Never: writes to the output, reveals whether
  * an account exists, or deletes anything before QUIT in UPDATE state.
  */
 #include <assert.h>
