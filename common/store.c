@@ -293,6 +293,26 @@ store_lookup_text(struct store *st, enum store_stmt id, const char *key, char *d
 	return ret;
 }
 
+void *
+store_grow(struct store *st, sqlite3_stmt *s, void *v, size_t n, size_t *cap,
+    size_t size, const char *what)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return v;
+	ncap = *cap ? *cap * 2 : 32;
+	if ((nv = reallocarray(v, ncap, size)) == NULL) {
+		store_setmsg(st, "out of memory listing %s", what);
+		store_stmt_done(s);
+		free(v);
+		return NULL;
+	}
+	*cap = ncap;
+	return nv;
+}
+
 bool
 store_is_constraint(struct store *st)
 {

@@ -14,6 +14,9 @@
 #include <sqlite3.h>
 
 #include "store_internal.h"
+#include "strfmt.h"
+
+#define STORE_WHAT_MAX	64	/* "delete NOUN" in an error message */
 
 /* ---- accounts, domains, aliases ---------------------------------------- */
 
@@ -50,36 +53,52 @@ store_user_add(struct store *st, const char *name, const char *hash)
 	return step_insert(st, s, "account", name);
 }
 
-int
-store_user_del(struct store *st, const char *name)
+/*
+ * In one transaction: delete key with statement del (STORE_NOTFOUND, "no
+ * NOUN KEY", when there was none), then run the clean-up statements in
+ * order, each bound to key when it takes a parameter. 0, STORE_NOTFOUND, -1.
+ */
+static int
+delete_with_cleanup(struct store *st, enum store_stmt del, const char *key, const char *noun,
+    const enum store_stmt *cleanup, size_t ncleanup)
 {
 	sqlite3_stmt *s;
-	int changed;
+	char what[STORE_WHAT_MAX];
+	size_t i;
 
+	strfmt(what, sizeof(what), "delete %s", noun);
 	if (store_begin(st) == -1)
 		return -1;
-	s = store_stmt_get(st, ST_USER_DEL);
-	store_bind_text(s, 1, name);
-	if (store_step_done(st, s, "delete account") == -1)
+	s = store_stmt_get(st, del);
+	store_bind_text(s, 1, key);
+	if (store_step_done(st, s, what) == -1)
 		goto fail;
-	changed = sqlite3_changes(st->db);
-	if (changed == 0) {
+	if (sqlite3_changes(st->db) == 0) {
 		store_rollback(st);
-		store_setmsg(st, "no account %s", name);
+		store_setmsg(st, "no %s %s", noun, key);
 		return STORE_NOTFOUND;
 	}
-	/* Mailbox entries and aliases went with the account (ON DELETE
-	 * CASCADE); drop the messages nobody references any more. */
-	s = store_stmt_get(st, ST_LOCK_DEL_ACCOUNT);
-	store_bind_text(s, 1, name);
-	if (store_step_done(st, s, "delete lock") == -1)
-		goto fail;
-	if (store_exec(st, ST_ORPHANS_DEL, "delete messages") == -1)
-		goto fail;
+	for (i = 0; i < ncleanup; i++) {
+		s = store_stmt_get(st, cleanup[i]);
+		if (sqlite3_bind_parameter_count(s) > 0)
+			store_bind_text(s, 1, key);
+		if (store_step_done(st, s, what) == -1)
+			goto fail;
+	}
 	return store_commit(st);
 fail:
 	store_rollback(st);
 	return -1;
+}
+
+int
+store_user_del(struct store *st, const char *name)
+{
+	/* Mailbox entries and aliases go with the account (ON DELETE
+	 * CASCADE); then its lock, and the messages nobody references. */
+	static const enum store_stmt cleanup[] = { ST_LOCK_DEL_ACCOUNT, ST_ORPHANS_DEL };
+
+	return delete_with_cleanup(st, ST_USER_DEL, name, "account", cleanup, 2);
 }
 
 int
@@ -149,28 +168,10 @@ store_domain_add(struct store *st, const char *domain)
 int
 store_domain_del(struct store *st, const char *domain)
 {
-	sqlite3_stmt *s;
+	/* Aliases "x@domain" serve nothing any more: they go too. */
+	static const enum store_stmt cleanup[] = { ST_DOMAIN_ALIASES_DEL };
 
-	if (store_begin(st) == -1)
-		return -1;
-	s = store_stmt_get(st, ST_DOMAIN_DEL);
-	store_bind_text(s, 1, domain);
-	if (store_step_done(st, s, "delete domain") == -1)
-		goto fail;
-	if (sqlite3_changes(st->db) == 0) {
-		store_rollback(st);
-		store_setmsg(st, "no domain %s", domain);
-		return STORE_NOTFOUND;
-	}
-	/* Aliases "x@domain" served nothing any more: they go too. */
-	s = store_stmt_get(st, ST_DOMAIN_ALIASES_DEL);
-	store_bind_text(s, 1, domain);
-	if (store_step_done(st, s, "delete the domain's aliases") == -1)
-		goto fail;
-	return store_commit(st);
-fail:
-	store_rollback(st);
-	return -1;
+	return delete_with_cleanup(st, ST_DOMAIN_DEL, domain, "domain", cleanup, 1);
 }
 
 int

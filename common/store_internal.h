@@ -132,6 +132,19 @@ void	store_bind_text(sqlite3_stmt *s, int i, const char *v);
 int	store_lookup_text(struct store *st, enum store_stmt id, const char *key,
 	    char *dst, size_t len);
 
+/*
+ * Make room for row n of a listing in v (cap elements of size bytes,
+ * doubled as needed): returns v or its reallocation. On failure returns
+ * NULL with v freed, statement s reset and the error recorded ("out of
+ * memory listing WHAT").
+ */
+void	*store_grow(struct store *st, sqlite3_stmt *s, void *v, size_t n, size_t *cap,
+	    size_t size, const char *what);
+
+/* store_mailbox.c: delete message_id when no mailbox entry or queue item
+ * references it any more (inside the caller's transaction). 0 or -1. */
+int	store_message_drop_orphan(struct store *st, int64_t message_id);
+
 /* ---- transactions (store.c) ---- */
 int	store_begin(struct store *st);		/* BEGIN IMMEDIATE: 0 or -1 */
 int	store_commit(struct store *st);		/* rolls back when COMMIT fails */

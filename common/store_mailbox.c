@@ -136,7 +136,7 @@ store_mailbox_list(struct store *st, const char *account,
     struct store_msg **msgs_r, size_t *n_r)
 {
 	sqlite3_stmt *s = store_stmt_get(st, ST_MAILBOX_LIST);
-	struct store_msg *v = NULL, *nv;
+	struct store_msg *v = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
 
@@ -144,16 +144,8 @@ store_mailbox_list(struct store *st, const char *account,
 	*n_r = 0;
 	store_bind_text(s, 1, account);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
-				store_setmsg(st, "out of memory listing a mailbox");
-				store_stmt_done(s);
-				free(v);
-				return -1;
-			}
-			v = nv;
-		}
+		if ((v = store_grow(st, s, v, n, &cap, sizeof(*v), "a mailbox")) == NULL)
+			return -1;
 		v[n].entry_id = sqlite3_column_int64(s, 0);
 		v[n].size = sqlite3_column_int64(s, 1);
 		v[n].arrived = sqlite3_column_int64(s, 2);
@@ -309,6 +301,15 @@ store_read_done(struct store *st)
 }
 
 int
+store_message_drop_orphan(struct store *st, int64_t message_id)
+{
+	sqlite3_stmt *s = store_stmt_get(st, ST_MSG_DEL_IF_ORPHAN);
+
+	sqlite3_bind_int64(s, 1, message_id);
+	return store_step_done(st, s, "delete message");
+}
+
+int
 store_mailbox_expunge(struct store *st, const char *account,
     const int64_t *entry_ids, size_t n)
 {
@@ -344,9 +345,7 @@ store_mailbox_expunge(struct store *st, const char *account,
 			store_seterr(st, "delete entry");
 			goto fail;
 		}
-		s = store_stmt_get(st, ST_MSG_DEL_IF_ORPHAN);
-		sqlite3_bind_int64(s, 1, message_id);
-		if (store_step_done(st, s, "delete message") == -1)
+		if (store_message_drop_orphan(st, message_id) == -1)
 			goto fail;
 	}
 	return store_commit(st);

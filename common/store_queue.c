@@ -17,7 +17,7 @@ int
 store_queue_list(struct store *st, int64_t now, struct store_queue_item **items_r, size_t *n_r)
 {
 	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_LIST);
-	struct store_queue_item *v = NULL, *nv, *q;
+	struct store_queue_item *v = NULL, *q;
 	size_t n = 0, cap = 0;
 	int rc;
 
@@ -25,16 +25,8 @@ store_queue_list(struct store *st, int64_t now, struct store_queue_item **items_
 	*n_r = 0;
 	sqlite3_bind_int64(s, 1, now);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
-				store_setmsg(st, "out of memory listing the queue");
-				store_stmt_done(s);
-				free(v);
-				return -1;
-			}
-			v = nv;
-		}
+		if ((v = store_grow(st, s, v, n, &cap, sizeof(*v), "the queue")) == NULL)
+			return -1;
 		q = &v[n++];
 		q->id = sqlite3_column_int64(s, 0);
 		q->message_id = sqlite3_column_int64(s, 1);
@@ -103,9 +95,7 @@ store_queue_delete(struct store *st, int64_t id)
 	sqlite3_bind_int64(s, 1, id);
 	if (store_step_done(st, s, "delete queue item") == -1)
 		goto fail;
-	s = store_stmt_get(st, ST_MSG_DEL_IF_ORPHAN);
-	sqlite3_bind_int64(s, 1, message_id);
-	if (store_step_done(st, s, "delete message") == -1)
+	if (store_message_drop_orphan(st, message_id) == -1)
 		goto fail;
 	return store_commit(st);
 fail:
