@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include "numparse.h"
 #include "store_internal.h"
 
 #define STORE_HOST_MAX		256	/* gethostname() result, with its NUL */
@@ -41,9 +42,8 @@ static bool
 lock_owner_is_dead(const char *owner)
 {
 	char host[STORE_HOST_MAX], mine[STORE_HOST_MAX];
-	const char *slash;
-	char *end;
-	long pid;
+	const char *slash, *end;
+	uint64_t pid;
 
 	if ((slash = strchr(owner, '/')) == NULL || (size_t)(slash - owner) >= sizeof(host))
 		return false;
@@ -51,9 +51,9 @@ lock_owner_is_dead(const char *owner)
 	host[slash - owner] = '\0';
 	if (gethostname(mine, sizeof(mine)) != 0 || strcmp(host, mine) != 0)
 		return false;
-	errno = 0;
-	pid = strtol(slash + 1, &end, 10);
-	if (errno != 0 || end == slash + 1 || *end != '/' || pid <= 0 || pid > INT32_MAX)
+	if ((end = strchr(slash + 1, '/')) == NULL ||
+	    numparse_u64(slash + 1, (size_t)(end - slash - 1), INT32_MAX, &pid) != NUMPARSE_OK ||
+	    pid == 0)
 		return false;
 	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
