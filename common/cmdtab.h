@@ -22,7 +22,6 @@ enum cmd_args {
 
 /* struct cmd_def.flags */
 #define CMD_SECRET		0x01	/* arguments are masked in transcripts and logs */
-#define CMD_PIPELINE_LAST	0x02	/* must be last in a pipelined group (RFC 2920 3.1) */
 #define CMD_NEED_TLS		0x04	/* refused before TLS (policy checked by the protocol hook) */
 #define CMD_PRE_AUTH		0x08	/* allowed before authentication on submission listeners */
 

@@ -3,7 +3,7 @@
  * parsers shared with the command line (--listen ADDR:PORT [ROLE]).
  *
  * Every key of every section is in one table below; every limit comes from
- * CORREIO_LIMITS in limits.h with its minimum and maximum. Errors are
+ * CORREIO_LIMITS in correio_limits.h with its minimum and maximum. Errors are
  * collected, one per line, as "FILE:LINE: [section] key: reason": unknown
  * sections, unknown keys, bad values, limits out of range, lines too long.
  * Nothing here opens sockets or the store; docs/correio.conf.5 documents
@@ -15,7 +15,7 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +26,8 @@
 #include <ini.h>
 
 #include "config.h"
+#include "mailaddr.h"
+#include "numparse.h"
 
 #define CONFIG_LINE_MAX		1024	/* longest line we accept */
 #define CONFIG_MAX_ERRORS	20	/* errors reported before giving up */
@@ -117,20 +119,16 @@ parse_bool(const char *v, bool *b)
 	return -1;
 }
 
-/* A decimal integer filling the whole string. */
+/* A decimal number filling the whole string: digits only, no sign, at most
+ * LONG_MAX (common/numparse.c). 0 or -1. */
 static int
 parse_long(const char *v, long *out)
 {
-	char *end;
-	long n;
+	uint64_t n;
 
-	if (*v == '\0' || isspace((unsigned char)*v))
+	if (numparse_u64z(v, LONG_MAX, &n) != NUMPARSE_OK)
 		return -1;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*out = n;
+	*out = (long)n;
 	return 0;
 }
 
@@ -139,7 +137,7 @@ parse_port(const char *p, char *dst, size_t len)
 {
 	long n;
 
-	if (parse_long(p, &n) == -1 || n < 1 || n > 65535 || *p == '+' || *p == '-')
+	if (parse_long(p, &n) == -1 || n < 1 || n > 65535)
 		return -1;
 	snprintf(dst, len, "%ld", n);
 	return 0;
@@ -203,29 +201,6 @@ split_hostport(const char *s, char *host, size_t hostlen, char *port, size_t por
 		return -1;
 	}
 	return 0;
-}
-
-/* A host name (LDH labels) or an IP literal. */
-static bool
-valid_hostname(const char *h)
-{
-	size_t label = 0, n = 0;
-	unsigned char a[16];
-
-	if (inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1)
-		return true;
-	for (; *h; h++, n++) {
-		if (*h == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-		} else if (isalnum((unsigned char)*h) || *h == '-' || *h == '_') {
-			if (++label > 63)
-				return false;
-		} else
-			return false;
-	}
-	return n > 0 && n < 254;
 }
 
 static const char *const role_names[] = {
@@ -340,8 +315,7 @@ parse_cidr(const char *s, struct netmask *nm, char *err, size_t errlen)
 	}
 	if (slash == NULL)
 		prefix = maxp;
-	else if (parse_long(slash + 1, &prefix) == -1 || prefix < 0 || prefix > maxp ||
-	    slash[1] == '+' || slash[1] == '-') {
+	else if (parse_long(slash + 1, &prefix) == -1 || prefix > maxp) {
 		snprintf(err, errlen, "bad prefix length in '%s' (0-%d)", s, maxp);
 		return -1;
 	}
@@ -524,7 +498,7 @@ relay_host(struct loader *ld, const char *key, const char *v, struct route *r)
 		loader_error(ld, ld->lineno, "relay", key, "%s", err);
 		return -1;
 	}
-	if (!valid_hostname(r->host)) {
+	if (!valid_host(r->host)) {
 		loader_error(ld, ld->lineno, "relay", key, "bad host '%s'", r->host);
 		return -1;
 	}
@@ -554,7 +528,7 @@ relay_key(struct loader *ld, const char *key, const char *v)
 		}
 		memcpy(domain, v, len);
 		domain[len] = '\0';
-		if (!valid_hostname(domain) && strcmp(domain, "*") != 0) {
+		if (!valid_domain_name(domain) && strcmp(domain, "*") != 0) {
 			loader_error(ld, ld->lineno, "relay", key, "bad domain '%s'", domain);
 			return;
 		}
@@ -669,7 +643,7 @@ loader_handler(void *user, const char *section, const char *key, const char *v)
 		break;
 	case SEC_SMTPD:
 		if (strcmp(key, "hostname") == 0) {
-			if (!valid_hostname(v))
+			if (!valid_host(v))
 				loader_error(ld, ld->lineno, section, key, "'%s' is not a host name", v);
 			else
 				set_string(ld, section, key, v, cfg->hostname, sizeof(cfg->hostname));
@@ -842,85 +816,4 @@ config_is_trusted(const struct config *cfg, const void *p)
 			return true;
 	}
 	return false;
-}
-
-/* ---- the daemons' command line -------------------------------------------- */
-
-int
-config_daemon_args(struct config *cfg, enum config_daemon which, int argc, char **argv,
-    void (*usage)(FILE *), int *verbose_r, char *err, size_t errlen)
-{
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "store", required_argument, NULL, 's' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *name = which == CONFIG_SMTPD ? "smtpd" : "pop3d";
-	enum listen_role defrole = which == CONFIG_SMTPD ? ROLE_INBOUND : ROLE_POP3;
-	struct listen_spec listens[CONFIG_MAX_LISTEN], *dst;
-	const char *file = NULL, *store = NULL;
-	size_t nlisten = 0, *ndst;
-	char why[256];
-	int ch;
-
-	config_defaults(cfg);
-	*verbose_r = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			file = optarg;
-			break;
-		case 's':
-			store = optarg;
-			break;
-		case 'l':
-			if (nlisten == CONFIG_MAX_LISTEN) {
-				snprintf(err, errlen, "at most %d --listen options", CONFIG_MAX_LISTEN);
-				return -1;
-			}
-			if (config_parse_listen(optarg, defrole, &listens[nlisten], why,
-			    sizeof(why)) == -1) {
-				snprintf(err, errlen, "--listen %s: %s", optarg, why);
-				return -1;
-			}
-			nlisten++;
-			break;
-		case 'v':
-			(*verbose_r)++;
-			break;
-		case 'h':
-			usage(stdout);
-			return 1;
-		case 'V':
-			printf("%s (correio) %s\n", name, CORREIO_VERSION);
-			return 1;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (file != NULL && config_load(cfg, file, err, errlen) == -1)
-		return -1;
-	if (store != NULL)
-		snprintf(cfg->store_path, sizeof(cfg->store_path), "%s", store);
-	dst = which == CONFIG_SMTPD ? cfg->smtp_listen : cfg->pop3_listen;
-	ndst = which == CONFIG_SMTPD ? &cfg->smtp_nlisten : &cfg->pop3_nlisten;
-	if (nlisten > 0) {
-		memcpy(dst, listens, nlisten * sizeof(listens[0]));
-		*ndst = nlisten;
-	}
-	if (*ndst == 0) {
-		snprintf(err, errlen, "no listen address: give --listen ADDR:PORT or [%s] listen", name);
-		return -1;
-	}
-	return 0;
 }

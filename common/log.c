@@ -5,7 +5,7 @@
  * Owns: the log line format and session ids. Every line goes out in a single
  * write(2) so that lines from concurrent processes never interleave, and bytes
  * that would break the one-line-per-event rule (CR, LF, other control bytes)
- * are shown as \xNN. fatal/fatalx exit the process: start-up only (STYLE 10).
+ * are shown as \xNN. fatal/fatalx exit the process: start-up only (HACKING.md C10).
  * Never: logs a password (callers pass masked text), or blocks on syslog.
  */
 #include <errno.h>

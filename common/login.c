@@ -3,7 +3,7 @@
  *
  * A login name is an account name ("ana") or an address of it in any local
  * domain ("ana@lab.test", "Ana@LAB.test"): the domain part is checked with
- * store_domain_is_local() and dropped. Account names never hold an '@'
+ * store_domain_lookup() and dropped. Account names never hold an '@'
  * (mailcli admin refuses them), so the split is unambiguous. The password is
  * verified with auth_verify_password() against the account's hash, or
  * against auth_dummy_hash() when there is no such account, so that the time
@@ -40,11 +40,11 @@ login_resolve_name(struct store *st, const char *name, char *account_r, size_t l
 {
 	const char *at = strrchr(name, '@');
 	size_t local = at != NULL ? (size_t)(at - name) : strlen(name);
+	int ours = at != NULL && local > 0 ? store_domain_lookup(st, at + 1) : 1;
 
-	if (local == 0 || local > STORE_NAME_MAX || local >= len ||
-	    (at != NULL && !store_domain_is_local(st, at + 1))) {
+	if (local == 0 || local > STORE_NAME_MAX || local >= len || ours != 1) {
 		copy_lower(account_r, len, name, strlen(name));
-		return STORE_NOTFOUND;
+		return ours == -1 ? -1 : STORE_NOTFOUND;
 	}
 	memcpy(account_r, name, local);
 	account_r[local] = '\0';

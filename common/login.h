@@ -26,9 +26,10 @@ enum login_result {
  * Map a login name to the account name to look up: "ana" is "ana", and
  * "ana@DOMAIN" is "ana" when DOMAIN is a local domain (case-insensitive).
  * Returns 0 with the name in account_r (len bytes), or STORE_NOTFOUND when
- * the name cannot be an account (empty, too long, another domain); then
- * account_r still holds a key naming the login, lower-cased, for the
- * failed-login policy.
+ * the name cannot be an account (empty, too long, another domain), or -1
+ * when the store cannot say whether the domain is local; then account_r
+ * still holds a key naming the login, lower-cased, for the failed-login
+ * policy.
  */
 int	login_resolve_name(struct store *st, const char *name, char *account_r, size_t len);
 /*

@@ -169,7 +169,7 @@ static bool
 valid_literal(const char *s, size_t n)
 {
 	char tmp[MAILADDR_DOMAIN_MAX + 1];
-	unsigned char addr[16];
+	unsigned char addr[sizeof(struct in6_addr)];
 
 	if (n < 3 || s[0] != '[' || s[n - 1] != ']' || n - 2 >= sizeof(tmp))
 		return false;
@@ -468,6 +468,10 @@ mailaddr_is_null(const struct mailaddr *a)
 	return a->local[0] == '\0';
 }
 
+/*
+ * The one domain rule (scan_domain: RFC 5321 4.1.2 Domain and
+ * address-literal, RFC 1123 2.1 labels) under the three uses correio has.
+ */
 bool
 valid_domain(const char *domain)
 {
@@ -475,4 +479,23 @@ valid_domain(const char *domain)
 	size_t n = scan_domain(domain, true, &lit, &utf8, NULL, 0);
 
 	return n > 0 && domain[n] == '\0';
+}
+
+bool
+valid_domain_name(const char *name)
+{
+	bool lit, utf8 = false;
+	size_t n = scan_domain(name, false, &lit, &utf8, NULL, 0);
+
+	return n > 0 && name[n] == '\0' && !lit;
+}
+
+bool
+valid_host(const char *host)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
+		return true;
+	return valid_domain_name(host);
 }

@@ -35,7 +35,15 @@ void	mailaddr_format(const struct mailaddr *a, char *dst, size_t len);
 /* The local part without quotes and escapes (for account lookup). */
 void	mailaddr_unquoted_local(const struct mailaddr *a, char *dst, size_t len);
 bool	mailaddr_is_null(const struct mailaddr *a);
-/* True for a dot-atom / quoted local part and a hostname or literal domain. */
+/* A domain as a path may carry it: a host name (UTF-8 labels allowed) or an
+ * address literal ("[192.0.2.1]", "[IPv6:2001:db8::1]"). HELO/EHLO. */
 bool	valid_domain(const char *domain);
+/* A domain name: ASCII letter-digit-hyphen labels of 1-63 octets, no hyphen
+ * at either end of a label, at most 255 octets; no literal. The domains
+ * served here (mailcli admin), relay route domains. */
+bool	valid_domain_name(const char *name);
+/* A host to name or to connect to: a domain name or a bare IPv4/IPv6
+ * address ("192.0.2.1", "::1"). Config hostname, smarthost, route hosts. */
+bool	valid_host(const char *host);
 
 #endif

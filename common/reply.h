@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 
 #define REPLY_TEXT_MAX	2048
+#define REPLY_ESC_MAX	16	/* "2.1.0", a POP3 resp-code, with its NUL */
 
 /* POP3 status values for struct reply.code. */
 #define REPLY_POP3_OK	1
@@ -25,7 +26,7 @@
 
 struct reply {
 	int	 code;			/* SMTP: 3 digits; POP3: REPLY_POP3_OK/ERR */
-	char	 esc[16];		/* SMTP enhanced code "2.1.0", POP3 resp-code "IN-USE", or "" */
+	char	 esc[REPLY_ESC_MAX];	/* SMTP enhanced code "2.1.0", POP3 resp-code "IN-USE", or "" */
 	char	 text[REPLY_TEXT_MAX];	/* may hold '\n' between lines of a multi-line reply */
 	int	 flags;
 };

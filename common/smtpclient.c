@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 
 #include "b64.h"
+#include "numparse.h"
 #include "replyparse.h"
 #include "smtpclient.h"
 
@@ -122,8 +123,8 @@ smtpclient_reply_str(const struct reply *r, char *dst, size_t len)
 	    (int)eol, r->text);
 }
 
-static int
-greeting(struct smtpclient *s)
+int
+smtpclient_greeting(struct smtpclient *s)
 {
 	if (read_reply(s) == -1)
 		return -1;
@@ -132,7 +133,7 @@ greeting(struct smtpclient *s)
 }
 
 int
-smtpclient_open(struct smtpclient *s, const char *host, const char *port,
+smtpclient_connect(struct smtpclient *s, const char *host, const char *port,
     int timeout_s, FILE *trace)
 {
 	memset(s, 0, sizeof(*s));
@@ -140,7 +141,16 @@ smtpclient_open(struct smtpclient *s, const char *host, const char *port,
 		set_err(s, s->conn.err);
 		return -1;
 	}
-	return greeting(s);
+	return 0;
+}
+
+int
+smtpclient_open(struct smtpclient *s, const char *host, const char *port,
+    int timeout_s, FILE *trace)
+{
+	if (smtpclient_connect(s, host, port, timeout_s, trace) == -1)
+		return -1;
+	return smtpclient_greeting(s);
 }
 
 int
@@ -153,7 +163,7 @@ smtpclient_open_tls(struct smtpclient *s, const char *host, const char *port,
 		set_err(s, s->conn.err);
 		return -1;
 	}
-	return greeting(s);
+	return smtpclient_greeting(s);
 }
 
 /* Parse the EHLO reply's lines (the first is the greeting) into s->caps. */
@@ -197,7 +207,12 @@ parse_caps(struct smtpclient *s)
 			s->caps.enhancedstatuscodes = true;
 		else if (strcmp(kw, "SIZE") == 0) {
 			s->caps.size = true;
-			s->caps.size_max = strtoull(args, NULL, 10);
+			/* RFC 1870: "SIZE" alone, or SIZE 0, is no fixed limit; a
+			 * value we cannot read counts as none, one too large for
+			 * us is as good as none. */
+			const char *v = args;
+			if (numparse_u64_word(&v, UINT64_MAX, &s->caps.size_max) != NUMPARSE_OK)
+				s->caps.size_max = 0;
 		} else if (strcmp(kw, "AUTH") == 0) {
 			char mechs[256], *tok, *save = NULL;
 			snprintf(s->caps.auth, sizeof(s->caps.auth), "%s", args);

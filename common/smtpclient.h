@@ -5,7 +5,7 @@
  *
  * Blocking, one connection, every wait bounded (clientconn.h). It knows
  * nothing of mailcli's options, so the same code serves `mailcli send` and
- * can serve smtpd's outbound relay (issue 6) from a delivery worker:
+ * can serve smtpd's outbound relay (smtpd/relay_session.c) from a delivery worker:
  *
  *   smtpclient_open()  -> greeting          smtpclient_ehlo()   -> capabilities
  *   smtpclient_starttls() (re-EHLO inside)  smtpclient_auth()
@@ -81,6 +81,13 @@ struct smtpclient {
  * -1 on failure. s is initialised here; call smtpclient_close in every case. */
 int	smtpclient_open(struct smtpclient *s, const char *host, const char *port,
 	    int timeout_s, FILE *trace);
+/* smtpclient_open() in two steps, for a caller that must see the socket
+ * (s->conn.fd) or set its own timeouts before the server speaks: connect
+ * (0 or -1; call smtpclient_close in every case), then read the greeting
+ * (0 on 220, 1 on another code, -1). */
+int	smtpclient_connect(struct smtpclient *s, const char *host, const char *port,
+	    int timeout_s, FILE *trace);
+int	smtpclient_greeting(struct smtpclient *s);
 /* Start TLS at once (port 465, RFC 8314) and read the greeting through it. */
 int	smtpclient_open_tls(struct smtpclient *s, const char *host, const char *port,
 	    int timeout_s, FILE *trace, SSL_CTX *ctx);

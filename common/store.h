@@ -1,6 +1,8 @@
 /*
  * store.h - the SQLite mailbox store shared by smtpd, pop3d and mailcli.
- * store.c owns every SQL statement (prepared at open, reset after each use);
+ * The store files own every SQL statement (store.c: the table, prepared at
+ * open, reset after each use; store_account.c, store_delivery.c,
+ * store_mailbox.c, store_queue.c, store_transcript.c: one area each);
  * callers never write SQL. WAL mode, foreign_keys=ON, synchronous=FULL, a busy
  * timeout so several processes can share one file, and PRAGMA user_version
  * with forward migrations (store_schema.c) applied on open.
@@ -49,8 +51,9 @@ int	store_user_list(struct store *st, store_list_cb *cb, void *arg);
 int	store_domain_add(struct store *st, const char *domain);	/* STORE_EXISTS */
 int	store_domain_del(struct store *st, const char *domain);	/* STORE_NOTFOUND */
 int	store_domain_list(struct store *st, store_list_cb *cb, void *arg);	/* cb(arg, domain, NULL) */
-/* True when domain (case-insensitive) is served here. */
-bool	store_domain_is_local(struct store *st, const char *domain);
+/* Is domain (case-insensitive) served here? 1 yes, 0 no (also for NULL or
+ * ""), -1 the store cannot tell now (busy, I/O; store_errmsg() says why). */
+int	store_domain_lookup(struct store *st, const char *domain);
 
 /* address: "postmaster", "info@lab.test" or "info" (any local domain). */
 int	store_alias_add(struct store *st, const char *address, const char *account);
@@ -170,7 +173,7 @@ int	store_transcript_append(struct store *st, const char *session_id,
 int	store_transcript_get(struct store *st, const char *session_id,
 	    store_list_cb *cb, void *arg);
 
-/* ---- schema (store_schema.c; used by store.c only) -------------------- */
+/* ---- schema (store_schema.c; used by store.c only) ---- */
 /* Migration i takes user_version i to i + 1. */
 extern const char *const store_schema_migrations[];
 extern const size_t store_schema_count;

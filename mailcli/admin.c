@@ -28,7 +28,9 @@
 
 #include "auth.h"
 #include "config.h"
+#include "mailaddr.h"
 #include "mailcli.h"
+#include "numparse.h"
 #include "store.h"
 
 #define ADMIN_PASSWORD_MAX	1024	/* longest password we read */
@@ -77,27 +79,6 @@ valid_account(const char *s)
 		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
 			return false;
 	return n <= STORE_NAME_MAX;
-}
-
-/* LDH labels separated by dots (RFC 5321 4.1.2 Domain). */
-static bool
-valid_domain(const char *s)
-{
-	size_t label = 0, n = 0;
-	char prev = '.';
-
-	for (; *s; prev = *s, s++, n++) {
-		if (*s == '.') {
-			if (label == 0 || prev == '-')
-				return false;
-			label = 0;
-		} else if (isalnum((unsigned char)*s) || (*s == '-' && label > 0)) {
-			if (++label > 63)
-				return false;
-		} else
-			return false;
-	}
-	return n > 0 && n <= 255 && label > 0 && prev != '-';
 }
 
 /* A local part as an alias takes it: printable, no spaces, no '@'. */
@@ -410,7 +391,7 @@ domain_add(struct admin *a, int argc, char **argv)
 	char d[256];
 
 	(void)argc;
-	if (strlen(argv[0]) >= sizeof(d) || !valid_domain(argv[0])) {
+	if (strlen(argv[0]) >= sizeof(d) || !valid_domain_name(argv[0])) {
 		admin_err("'%s' is not a valid domain name", argv[0]);
 		return 2;
 	}
@@ -456,13 +437,16 @@ alias_add(struct admin *a, int argc, char **argv)
 	lowercase(addr);
 	at = strchr(addr, '@');
 	if (!valid_local(addr, at ? (size_t)(at - addr) : strlen(addr)) ||
-	    (at && !valid_domain(at + 1))) {
+	    (at && !valid_domain_name(at + 1))) {
 		admin_err("'%s' is not an alias (LOCAL or LOCAL@DOMAIN)", argv[0]);
 		return 2;
 	}
-	if (at && !store_domain_is_local(a->st, at + 1)) {
-		admin_err("domain %s is not served here (add it with 'mailcli admin domain add %s')",
-		    at + 1, at + 1);
+	if (at && (rc = store_domain_lookup(a->st, at + 1)) != 1) {
+		if (rc == -1)
+			admin_err("%s", store_errmsg(a->st));
+		else
+			admin_err("domain %s is not served here (add it with "
+			    "'mailcli admin domain add %s')", at + 1, at + 1);
 		return 1;
 	}
 	rc = store_alias_add(a->st, addr, argv[1]);
@@ -562,8 +546,11 @@ deliver(struct admin *a, int argc, char **argv)
 			continue;
 		}
 		at = strchr(argv[i], '@');
-		if (at != NULL && !store_domain_is_local(a->st, at + 1)) {
-			admin_err("%s: domain %s is not served here", argv[i], at + 1);
+		if (at != NULL && (rc = store_domain_lookup(a->st, at + 1)) != 1) {
+			if (rc == -1)
+				admin_err("%s", store_errmsg(a->st));
+			else
+				admin_err("%s: domain %s is not served here", argv[i], at + 1);
 			goto fail;
 		}
 		snprintf(local, sizeof(local), "%.*s",
@@ -649,19 +636,16 @@ queue_flush(struct admin *a, int argc, char **argv)
 static int
 queue_delete(struct admin *a, int argc, char **argv)
 {
-	char *end;
-	long long id;
+	uint64_t id;
 
 	(void)argc;
-	errno = 0;
-	id = strtoll(argv[0], &end, 10);
-	if (errno || *end || end == argv[0] || id <= 0) {
+	if (numparse_u64z(argv[0], INT64_MAX, &id) != NUMPARSE_OK || id == 0) {
 		admin_err("'%s' is not a queue id", argv[0]);
 		return 2;
 	}
-	if (store_outcome(a, store_queue_delete(a->st, id), "queue item", argv[0]) != 0)
+	if (store_outcome(a, store_queue_delete(a->st, (int64_t)id), "queue item", argv[0]) != 0)
 		return 1;
-	printf("queue item %lld deleted\n", id);
+	printf("queue item %llu deleted\n", (unsigned long long)id);
 	return 0;
 }
 

@@ -19,20 +19,9 @@
 #include <ini.h>
 
 #include "clientconf.h"
+#include "numparse.h"
+#include "strfmt.h"
 #include "tls.h"
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 copy(char *dst, size_t len, const char *src)
@@ -74,14 +63,9 @@ clientconf_parse_tls(const char *s, enum clientconf_tls *tls_r)
 static bool
 valid_port(const char *p)
 {
-	char *end;
-	long v;
+	uint32_t v;
 
-	if (*p == '\0' || strlen(p) > 5)
-		return false;
-	errno = 0;
-	v = strtol(p, &end, 10);
-	return *end == '\0' && errno == 0 && v > 0 && v < 65536;
+	return numparse_u32z(p, 65535, &v) == NUMPARSE_OK && v > 0;
 }
 
 static int parse_server(const char *s, const char *defport, char *host, size_t hostlen,
@@ -143,24 +127,23 @@ static int
 set(struct clientconf *c, const char *key, const char *val, const char *source,
     char *err, size_t errlen)
 {
-	char *end;
-	long v;
+	uint32_t v;
 
 	if (strcmp(key, "server") == 0) {
 		if (parse_server(val, defport(c), c->host, sizeof(c->host),
 		    c->port, sizeof(c->port), &c->port_explicit) == -1) {
-			errf(err, errlen, "%s: bad server '%s' (HOST or HOST:PORT)", source, val);
+			strfmt(err, errlen, "%s: bad server '%s' (HOST or HOST:PORT)", source, val);
 			return -1;
 		}
 		snprintf(c->source, sizeof(c->source), "%.63s", source);
 	} else if (strcmp(key, "user") == 0) {
 		if (copy(c->user, sizeof(c->user), val) == -1 || strpbrk(val, "\r\n") != NULL) {
-			errf(err, errlen, "%s: bad user name", source);
+			strfmt(err, errlen, "%s: bad user name", source);
 			return -1;
 		}
 	} else if (strcmp(key, "tls") == 0) {
 		if (clientconf_parse_tls(val, &c->tls) == -1) {
-			errf(err, errlen, "%s: tls must be required, opportunistic, off or implicit, "
+			strfmt(err, errlen, "%s: tls must be required, opportunistic, off or implicit, "
 			    "not '%s'", source, val);
 			return -1;
 		}
@@ -169,22 +152,20 @@ set(struct clientconf *c, const char *key, const char *val, const char *source,
 			snprintf(c->port, sizeof(c->port), "%s", defport(c));
 	} else if (strcmp(key, "cafile") == 0) {
 		if (copy(c->cafile, sizeof(c->cafile), val) == -1) {
-			errf(err, errlen, "%s: cafile path too long", source);
+			strfmt(err, errlen, "%s: cafile path too long", source);
 			return -1;
 		}
 	} else if (strcmp(key, "insecure") == 0) {
 		c->insecure = strcasecmp(val, "yes") == 0 || strcasecmp(val, "true") == 0 ||
 		    strcmp(val, "1") == 0;
 	} else if (strcmp(key, "timeout") == 0) {
-		errno = 0;
-		v = strtol(val, &end, 10);
-		if (*val == '\0' || *end != '\0' || errno != 0 || v < 1 || v > 3600) {
-			errf(err, errlen, "%s: timeout must be 1..3600 seconds, not '%s'", source, val);
+		if (numparse_u32z(val, 3600, &v) != NUMPARSE_OK || v < 1) {
+			strfmt(err, errlen, "%s: timeout must be 1..3600 seconds, not '%s'", source, val);
 			return -1;
 		}
 		c->timeout = (int)v;
 	} else {
-		errf(err, errlen, "%s: unknown setting '%s'", source, key);
+		strfmt(err, errlen, "%s: unknown setting '%s'", source, key);
 		return -1;
 	}
 	return 0;
@@ -210,7 +191,7 @@ conf_line(void *user, const char *section, const char *name, const char *value)
 		return 0;
 	if (section[0] != '\0' && strcasecmp(section, "smtp") != 0 &&
 	    strcasecmp(section, "pop3") != 0) {
-		errf(x->err, x->errlen, "%s: unknown section [%s] (top level, [smtp], [pop3])",
+		strfmt(x->err, x->errlen, "%s: unknown section [%s] (top level, [smtp], [pop3])",
 		    x->path, section);
 		x->failed = true;
 		return 0;
@@ -246,7 +227,7 @@ load_file(struct clientconf *c, char *err, size_t errlen)
 		return 0;
 	if (access(path, F_OK) == -1) {
 		if (p != NULL && *p != '\0') {
-			errf(err, errlen, "%s (MAILCLI_CONFIG): %s", path, strerror(errno));
+			strfmt(err, errlen, "%s (MAILCLI_CONFIG): %s", path, strerror(errno));
 			return -1;
 		}
 		return 0;
@@ -256,11 +237,11 @@ load_file(struct clientconf *c, char *err, size_t errlen)
 		if (x.failed)
 			return -1;
 		if (r == -1) {
-			errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+			strfmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 			return -1;
 		}
 		if (r > 0) {
-			errf(err, errlen, "%s:%d: syntax error", path, r);
+			strfmt(err, errlen, "%s:%d: syntax error", path, r);
 			return -1;
 		}
 	}
@@ -320,7 +301,7 @@ clientconf_parse_arg(struct clientconf *c, int argc, char **argv, int *i,
 		eq = a[fl] == '=' ? a + fl + 1 : NULL;
 		if (!opts[k].value) {
 			if (eq != NULL) {
-				errf(err, errlen, "%s takes no value", opts[k].flag);
+				strfmt(err, errlen, "%s takes no value", opts[k].flag);
 				return -1;
 			}
 			if (strcmp(opts[k].flag, "--insecure") == 0)
@@ -336,7 +317,7 @@ clientconf_parse_arg(struct clientconf *c, int argc, char **argv, int *i,
 		else if (*i + 1 < argc)
 			val = argv[++*i];
 		else {
-			errf(err, errlen, "%s needs a value", opts[k].flag);
+			strfmt(err, errlen, "%s needs a value", opts[k].flag);
 			return -1;
 		}
 		if (set(c, opts[k].key, val, opts[k].flag, err, errlen) == -1)
@@ -447,7 +428,7 @@ prompt(struct clientconf *c, char *err, size_t errlen)
 
 	tty = fopen("/dev/tty", "r+e");
 	if (tty == NULL) {
-		errf(err, errlen, "no password for %s@%s: set MAILCLI_PASSWORD, add a ~/.netrc "
+		strfmt(err, errlen, "no password for %s@%s: set MAILCLI_PASSWORD, add a ~/.netrc "
 		    "entry, or run mailcli on a terminal", c->user, c->host);
 		return -1;
 	}
@@ -472,7 +453,7 @@ prompt(struct clientconf *c, char *err, size_t errlen)
 	n = strcspn(c->password, "\r\n");
 	c->password[n] = '\0';
 	if (n == 0) {
-		errf(err, errlen, "no password given");
+		strfmt(err, errlen, "no password given");
 		return -1;
 	}
 	return 0;
@@ -486,7 +467,7 @@ clientconf_password(struct clientconf *c, char *err, size_t errlen)
 
 	if (v != NULL && *v != '\0') {
 		if (copy(c->password, sizeof(c->password), v) == -1) {
-			errf(err, errlen, "MAILCLI_PASSWORD is too long");
+			strfmt(err, errlen, "MAILCLI_PASSWORD is too long");
 			return -1;
 		}
 		return 0;
@@ -506,7 +487,7 @@ clientconf_tls_ctx(const struct clientconf *c, char *err, size_t errlen)
 
 	ctx = tls_client_ctx(c->cafile[0] ? c->cafile : NULL, c->insecure, e, sizeof(e));
 	if (ctx == NULL)
-		errf(err, errlen, "TLS set-up failed%s%s: %s", c->cafile[0] ? " with --cafile " : "",
+		strfmt(err, errlen, "TLS set-up failed%s%s: %s", c->cafile[0] ? " with --cafile " : "",
 		    c->cafile, e);
 	return ctx;
 }

@@ -31,7 +31,9 @@
 #include "mailaddr.h"
 #include "mailcli.h"
 #include "mime_write.h"
+#include "numparse.h"
 #include "rfc2047.h"
+#include "strfmt.h"
 
 enum compose_optid {
 	CO_FROM, CO_TO, CO_CC, CO_BCC, CO_REPLY_TO, CO_SUBJECT, CO_HEADER, CO_BODY,
@@ -66,19 +68,6 @@ static const char *const reserved_headers[] = {
 	"mime-version", "content-type", "content-transfer-encoding",
 	"content-disposition", "sender", "return-path", "received", NULL,
 };
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 void
 compose_init(struct compose_opts *o)
@@ -182,7 +171,7 @@ parse_mailbox(char *item, struct compose_addr *a, char *err, size_t errlen)
 	if (lt != NULL) {
 		gt = strchr(lt, '>');
 		if (gt == NULL || *trim(gt + 1) != '\0') {
-			seterr(err, errlen, "bad address '%s': expected 'Name <user@domain>'", item);
+			strfmt(err, errlen, "bad address '%s': expected 'Name <user@domain>'", item);
 			return -1;
 		}
 		*gt = '\0';
@@ -205,23 +194,23 @@ parse_mailbox(char *item, struct compose_addr *a, char *err, size_t errlen)
 		disp = NULL;
 	}
 	if (*addr == '\0') {
-		seterr(err, errlen, "empty address");
+		strfmt(err, errlen, "empty address");
 		return -1;
 	}
 	if (mailaddr_parse(addr, &ma, reason, sizeof(reason)) == -1) {
-		seterr(err, errlen, "bad address '%s': %s", addr, reason);
+		strfmt(err, errlen, "bad address '%s': %s", addr, reason);
 		return -1;
 	}
 	if (ma.domain[0] == '\0') {
-		seterr(err, errlen, "bad address '%s': no domain (user@domain)", addr);
+		strfmt(err, errlen, "bad address '%s': no domain (user@domain)", addr);
 		return -1;
 	}
 	if (ma.utf8) {
-		seterr(err, errlen, "bad address '%s': non-ASCII addresses are not supported", addr);
+		strfmt(err, errlen, "bad address '%s': non-ASCII addresses are not supported", addr);
 		return -1;
 	}
 	if (disp != NULL && !valid_text(disp)) {
-		seterr(err, errlen, "bad display name in '%s': not UTF-8 text", addr);
+		strfmt(err, errlen, "bad display name in '%s': not UTF-8 text", addr);
 		return -1;
 	}
 	a->display = disp != NULL && *disp != '\0' ? xstrndup(disp, strlen(disp)) : NULL;
@@ -255,15 +244,15 @@ parse_addrlist(const char *s, struct compose_addrlist *l, size_t *total, char *e
 			if (*trim(item) == '\0') {
 				if (done && l->n > 0 && item != copy)
 					break;
-				seterr(err, errlen, "empty address in '%s'", s);
+				strfmt(err, errlen, "empty address in '%s'", s);
 				goto out;
 			}
 			if (++*total > COMPOSE_MAX_ADDRS) {
-				seterr(err, errlen, "too many addresses (at most %u)", COMPOSE_MAX_ADDRS);
+				strfmt(err, errlen, "too many addresses (at most %u)", COMPOSE_MAX_ADDRS);
 				goto out;
 			}
 			if ((v = reallocarray(l->v, l->n + 1, sizeof(*v))) == NULL) {
-				seterr(err, errlen, "out of memory");
+				strfmt(err, errlen, "out of memory");
 				goto out;
 			}
 			l->v = v;
@@ -289,36 +278,36 @@ parse_header_opt(struct compose_opts *o, const char *v, char *err, size_t errlen
 	char **h;
 
 	if (o->nheaders >= COMPOSE_MAX_HEADERS) {
-		seterr(err, errlen, "too many --header options");
+		strfmt(err, errlen, "too many --header options");
 		return -1;
 	}
 	if (colon == NULL || colon == v) {
-		seterr(err, errlen, "--header '%s': expected 'Name: value'", v);
+		strfmt(err, errlen, "--header '%s': expected 'Name: value'", v);
 		return -1;
 	}
 	namelen = (size_t)(colon - v);
 	for (p = v; p < colon; p++)	/* RFC 5322 2.2 ftext */
 		if ((unsigned char)*p < 33 || (unsigned char)*p > 126) {
-			seterr(err, errlen, "--header '%s': bad character in the field name", v);
+			strfmt(err, errlen, "--header '%s': bad character in the field name", v);
 			return -1;
 		}
 	if (namelen > 70) {
-		seterr(err, errlen, "--header: field name too long");
+		strfmt(err, errlen, "--header: field name too long");
 		return -1;
 	}
 	for (r = reserved_headers; *r; r++)
 		if (strlen(*r) == namelen && strncasecmp(v, *r, namelen) == 0) {
-			seterr(err, errlen, "--header: %.*s is set by its own option or by compose "
+			strfmt(err, errlen, "--header: %.*s is set by its own option or by compose "
 			    "(or, for trace fields, at delivery)", (int)namelen, v);
 			return -1;
 		}
 	if (!valid_text(colon + 1)) {
-		seterr(err, errlen, "--header '%.*s': the value has control characters or is not UTF-8",
+		strfmt(err, errlen, "--header '%.*s': the value has control characters or is not UTF-8",
 		    (int)namelen, v);
 		return -1;
 	}
 	if ((h = reallocarray(o->headers, o->nheaders + 1, sizeof(*h))) == NULL) {
-		seterr(err, errlen, "out of memory");
+		strfmt(err, errlen, "out of memory");
 		return -1;
 	}
 	o->headers = h;
@@ -359,7 +348,7 @@ parse_attach_opt(struct compose_opts *o, const char *v, char *err, size_t errlen
 	size_t len;
 
 	if (o->nattach >= COMPOSE_MAX_ATTACH) {
-		seterr(err, errlen, "too many attachments (at most %u)", COMPOSE_MAX_ATTACH);
+		strfmt(err, errlen, "too many attachments (at most %u)", COMPOSE_MAX_ATTACH);
 		return -1;
 	}
 	for (semi = strchr(v, ';'); semi != NULL; semi = strchr(semi + 1, ';'))
@@ -367,7 +356,7 @@ parse_attach_opt(struct compose_opts *o, const char *v, char *err, size_t errlen
 			break;
 	len = semi ? (size_t)(semi - v) : strlen(v);
 	if (len == 0) {
-		seterr(err, errlen, "--attach '%s': no file name", v);
+		strfmt(err, errlen, "--attach '%s': no file name", v);
 		return -1;
 	}
 	att.path = xstrndup(v, len);
@@ -381,20 +370,20 @@ parse_attach_opt(struct compose_opts *o, const char *v, char *err, size_t errlen
 			free(att.type);
 			att.type = xstrndup(val, len);
 			if (!valid_mime_type(att.type)) {
-				seterr(err, errlen, "--attach: bad type '%s' (expected type/subtype)", att.type);
+				strfmt(err, errlen, "--attach: bad type '%s' (expected type/subtype)", att.type);
 				goto fail;
 			}
 		} else {
 			free(att.name);
 			att.name = xstrndup(val, len);
 			if (*att.name == '\0' || !valid_text(att.name)) {
-				seterr(err, errlen, "--attach: bad name '%s'", att.name);
+				strfmt(err, errlen, "--attach: bad name '%s'", att.name);
 				goto fail;
 			}
 		}
 	}
 	if ((a = reallocarray(o->attach, o->nattach + 1, sizeof(*a))) == NULL) {
-		seterr(err, errlen, "out of memory");
+		strfmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	o->attach = a;
@@ -430,18 +419,18 @@ compose_parse_arg(struct compose_opts *o, int argc, char **argv, int *i, char *e
 		else if (*i + 1 < argc)
 			val = argv[++*i];
 		else {
-			seterr(err, errlen, "--%s needs a value", d->name);
+			strfmt(err, errlen, "--%s needs a value", d->name);
 			return -1;
 		}
 		/* header injection: no value may carry a line break, except the
 		 * --text body, which is text and never goes into a header */
 		if (d->id != CO_TEXT && strpbrk(val, "\r\n") != NULL) {
-			seterr(err, errlen, "--%s: the value contains a line break (CR or LF); refused",
+			strfmt(err, errlen, "--%s: the value contains a line break (CR or LF); refused",
 			    d->name);
 			return -1;
 		}
 	} else if (eq != NULL) {
-		seterr(err, errlen, "--%s takes no value", d->name);
+		strfmt(err, errlen, "--%s takes no value", d->name);
 		return -1;
 	}
 	total = o->to.n + o->cc.n + o->bcc.n + o->reply_to.n;
@@ -450,7 +439,7 @@ compose_parse_arg(struct compose_opts *o, int argc, char **argv, int *i, char *e
 		struct compose_addrlist l = { 0 };
 		size_t one = 0;
 		if (o->from.addr != NULL) {
-			seterr(err, errlen, "--from given twice");
+			strfmt(err, errlen, "--from given twice");
 			return -1;
 		}
 		if (parse_addrlist(val, &l, &one, err, errlen) == -1) {
@@ -459,7 +448,7 @@ compose_parse_arg(struct compose_opts *o, int argc, char **argv, int *i, char *e
 		}
 		if (l.n != 1) {
 			addrlist_free(&l);
-			seterr(err, errlen, "--from takes exactly one address");
+			strfmt(err, errlen, "--from takes exactly one address");
 			return -1;
 		}
 		o->from = l.v[0];
@@ -476,11 +465,11 @@ compose_parse_arg(struct compose_opts *o, int argc, char **argv, int *i, char *e
 		return parse_addrlist(val, &o->reply_to, &total, err, errlen) == -1 ? -1 : 1;
 	case CO_SUBJECT:
 		if (o->subject != NULL) {
-			seterr(err, errlen, "--subject given twice");
+			strfmt(err, errlen, "--subject given twice");
 			return -1;
 		}
 		if (!valid_text(val)) {
-			seterr(err, errlen, "--subject: control characters or invalid UTF-8");
+			strfmt(err, errlen, "--subject: control characters or invalid UTF-8");
 			return -1;
 		}
 		o->subject = xstrndup(val, strlen(val));
@@ -490,7 +479,7 @@ compose_parse_arg(struct compose_opts *o, int argc, char **argv, int *i, char *e
 	case CO_BODY:
 	case CO_TEXT:
 		if (o->body_path != NULL || o->text != NULL) {
-			seterr(err, errlen, "give the body once: --body FILE or --text STRING");
+			strfmt(err, errlen, "give the body once: --body FILE or --text STRING");
 			return -1;
 		}
 		if (d->id == CO_BODY)
@@ -500,7 +489,7 @@ compose_parse_arg(struct compose_opts *o, int argc, char **argv, int *i, char *e
 		break;
 	case CO_HTML:
 		if (o->html_path != NULL) {
-			seterr(err, errlen, "--html given twice");
+			strfmt(err, errlen, "--html given twice");
 			return -1;
 		}
 		o->html_path = xstrndup(val, strlen(val));
@@ -526,7 +515,7 @@ read_fd_into(int fd, struct buf *b, const char *what, char *err, size_t errlen)
 	ssize_t r;
 
 	if (buf_append(b, "", 0) == -1) {
-		seterr(err, errlen, "out of memory");
+		strfmt(err, errlen, "out of memory");
 		return -1;
 	}
 	for (;;) {
@@ -534,13 +523,13 @@ read_fd_into(int fd, struct buf *b, const char *what, char *err, size_t errlen)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			seterr(err, errlen, "%s: %s", what, strerror(errno));
+			strfmt(err, errlen, "%s: %s", what, strerror(errno));
 			return -1;
 		}
 		if (r == 0)
 			return 0;
 		if (buf_append(b, chunk, (size_t)r) == -1) {
-			seterr(err, errlen, "%s: larger than %u bytes (send it with --attach)", what,
+			strfmt(err, errlen, "%s: larger than %u bytes (send it with --attach)", what,
 			    COMPOSE_MAX_BODY);
 			return -1;
 		}
@@ -557,7 +546,7 @@ read_text_file(const char *path, struct buf *b, const char *what, char *err, siz
 	if (strcmp(path, "-") == 0)
 		return read_fd_into(STDIN_FILENO, b, "standard input", err, errlen);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		seterr(err, errlen, "%s: %s", label, strerror(errno));
+		strfmt(err, errlen, "%s: %s", label, strerror(errno));
 		return -1;
 	}
 	rc = read_fd_into(fd, b, label, err, errlen);
@@ -649,11 +638,11 @@ prepare_attachment(struct compose_attach *a, magic_t *magic, char *err, size_t e
 	int fd;
 
 	if ((fd = open(a->path, O_RDONLY | O_CLOEXEC)) == -1) {
-		seterr(err, errlen, "attachment %s: %s", a->path, strerror(errno));
+		strfmt(err, errlen, "attachment %s: %s", a->path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "attachment %s: not a regular file", a->path);
+		strfmt(err, errlen, "attachment %s: not a regular file", a->path);
 		close(fd);
 		return -1;
 	}
@@ -675,7 +664,7 @@ prepare_attachment(struct compose_attach *a, magic_t *magic, char *err, size_t e
 		a->name = xstrndup(base, strlen(base));
 		free(copy);
 		if (!valid_text(a->name)) {
-			seterr(err, errlen, "attachment %s: the file name is not UTF-8; give ;name=",
+			strfmt(err, errlen, "attachment %s: the file name is not UTF-8; give ;name=",
 			    a->path);
 			return -1;
 		}
@@ -697,23 +686,21 @@ compose_prepare(struct compose_opts *o, char *err, size_t errlen)
 	magic_t magic = NULL;
 	uint64_t h, r;
 	size_t i, k, n;
-	char *end;
 	int rc;
 
 	if (o->from.addr == NULL) {
-		seterr(err, errlen, "no sender: give --from 'Name <user@domain>'");
+		strfmt(err, errlen, "no sender: give --from 'Name <user@domain>'");
 		return -1;
 	}
 	if (o->to.n + o->cc.n + o->bcc.n == 0) {
-		seterr(err, errlen, "no recipient: give --to, --cc or --bcc");
+		strfmt(err, errlen, "no recipient: give --to, --cc or --bcc");
 		return -1;
 	}
 	/* Date */
 	if (sde != NULL && *sde != '\0') {
-		errno = 0;
-		long long v = strtoll(sde, &end, 10);
-		if (errno != 0 || *end != '\0' || v < 0) {
-			seterr(err, errlen, "SOURCE_DATE_EPOCH is not a number of seconds: '%s'", sde);
+		uint64_t v;
+		if (numparse_u64z(sde, INT64_MAX, &v) != NUMPARSE_OK) {
+			strfmt(err, errlen, "SOURCE_DATE_EPOCH is not a number of seconds: '%s'", sde);
 			return -1;
 		}
 		o->deterministic = true;
@@ -728,7 +715,7 @@ compose_prepare(struct compose_opts *o, char *err, size_t errlen)
 	buf_reset(&o->html);
 	if (o->text != NULL) {
 		if (buf_puts(&o->body, o->text) == -1) {
-			seterr(err, errlen, "--text too long");
+			strfmt(err, errlen, "--text too long");
 			return -1;
 		}
 	} else {
@@ -738,14 +725,14 @@ compose_prepare(struct compose_opts *o, char *err, size_t errlen)
 			return -1;
 	}
 	if (!rfc2047_is_utf8(o->body.data, o->body.len)) {
-		seterr(err, errlen, "the body is not valid UTF-8 (convert it with iconv, or --attach it)");
+		strfmt(err, errlen, "the body is not valid UTF-8 (convert it with iconv, or --attach it)");
 		return -1;
 	}
 	if (o->html_path != NULL) {
 		if (read_text_file(o->html_path, &o->html, "html", err, errlen) == -1)
 			return -1;
 		if (!rfc2047_is_utf8(o->html.data, o->html.len)) {
-			seterr(err, errlen, "%s is not valid UTF-8", o->html_path);
+			strfmt(err, errlen, "%s is not valid UTF-8", o->html_path);
 			return -1;
 		}
 	}
@@ -797,7 +784,7 @@ compose_prepare(struct compose_opts *o, char *err, size_t errlen)
 	free(o->env_rcpt);
 	n = o->to.n + o->cc.n + o->bcc.n;
 	if ((o->env_rcpt = calloc(n, sizeof(*o->env_rcpt))) == NULL) {
-		seterr(err, errlen, "out of memory");
+		strfmt(err, errlen, "out of memory");
 		return -1;
 	}
 	o->env_nrcpt = 0;
@@ -916,11 +903,11 @@ write_attachment(struct mime_out *w, const struct compose_attach *a, char *err, 
 	int fd = -1, rc;
 
 	if (mime_write_attachment_headers(w, a->type, a->name) == -1 || mime_out_puts(w, "\r\n") == -1) {
-		seterr(err, errlen, "write failed");
+		strfmt(err, errlen, "write failed");
 		return -1;
 	}
 	if (w->sink != NULL && (fd = open(a->path, O_RDONLY | O_CLOEXEC)) == -1) {
-		seterr(err, errlen, "attachment %s: %s", a->path, strerror(errno));
+		strfmt(err, errlen, "attachment %s: %s", a->path, strerror(errno));
 		return -1;
 	}
 #ifdef POSIX_FADV_SEQUENTIAL
@@ -949,7 +936,7 @@ compose_emit(struct mime_out *w, const struct compose_opts *o, char *err, size_t
 		goto wfail;
 	if (o->nattach == 0) {
 		if (html)
-			return write_alternative(w, o) == -1 ? (seterr(err, errlen, "write failed"), -1) : 0;
+			return write_alternative(w, o) == -1 ? (strfmt(err, errlen, "write failed"), -1) : 0;
 		if (write_text_part(w, "plain", &o->body, true) == -1)
 			goto wfail;
 		return 0;
@@ -973,7 +960,7 @@ compose_emit(struct mime_out *w, const struct compose_opts *o, char *err, size_t
 		goto wfail;
 	return 0;
 wfail:
-	seterr(err, errlen, "write failed");
+	strfmt(err, errlen, "write failed");
 	return -1;
 }
 
@@ -1008,11 +995,11 @@ compose_write_file(const struct compose_opts *o, FILE *out, char *err, size_t er
 {
 	if (compose_write(o, file_sink, out, err, errlen) == -1) {
 		if (ferror(out))
-			seterr(err, errlen, "write: %s", strerror(errno));
+			strfmt(err, errlen, "write: %s", strerror(errno));
 		return -1;
 	}
 	if (fflush(out) == EOF || ferror(out)) {
-		seterr(err, errlen, "write: %s", strerror(errno));
+		strfmt(err, errlen, "write: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -1106,7 +1093,7 @@ write_to_path(const struct compose_opts *o, const char *path, char *err, size_t 
 	 * never rename over it */
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		if ((f = fopen(path, "w")) == NULL) {
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			strfmt(err, errlen, "%s: %s", path, strerror(errno));
 			return -1;
 		}
 		if (compose_write_file(o, f, err, errlen) == -1) {
@@ -1114,24 +1101,24 @@ write_to_path(const struct compose_opts *o, const char *path, char *err, size_t 
 			return -1;
 		}
 		if (fclose(f) == EOF) {
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			strfmt(err, errlen, "%s: %s", path, strerror(errno));
 			return -1;
 		}
 		return 0;
 	}
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
-		seterr(err, errlen, "%s: name too long", path);
+		strfmt(err, errlen, "%s: name too long", path);
 		return -1;
 	}
 	if ((fd = mkstemp(tmp)) == -1) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		strfmt(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	um = umask(0);
 	umask(um);
 	(void)fchmod(fd, 0666 & ~um);
 	if ((f = fdopen(fd, "w")) == NULL) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		strfmt(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		unlink(tmp);
 		return -1;
@@ -1142,12 +1129,12 @@ write_to_path(const struct compose_opts *o, const char *path, char *err, size_t 
 		return -1;
 	}
 	if (fsync(fileno(f)) == -1 || fclose(f) == EOF) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		strfmt(err, errlen, "%s: %s", path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
 	if (rename(tmp, path) == -1) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		strfmt(err, errlen, "%s: %s", path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}

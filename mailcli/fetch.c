@@ -30,6 +30,7 @@
 #include "clientconf.h"
 #include "mailcli.h"
 #include "mime.h"
+#include "numparse.h"
 #include "pop3client.h"
 
 #define FETCH_MESSAGE_MAX	(1024UL * 1024 * 1024)	/* read/save hold one message in memory */
@@ -82,14 +83,9 @@ usage(const struct fetch_opts *o, FILE *out)
 static int
 parse_num(const char *s, unsigned long *n_r)
 {
-	char *end;
-	unsigned long v;
+	uint64_t v;
 
-	if (*s < '1' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*end != '\0' || errno != 0 || v == 0)
+	if (numparse_u64z(s, ULONG_MAX, &v) != NUMPARSE_OK || v == 0)
 		return -1;
 	*n_r = v;
 	return 0;

@@ -27,6 +27,7 @@
 #include "b64.h"
 #include "header.h"
 #include "mime.h"
+#include "numparse.h"
 #include "qp.h"
 #include "rfc2047.h"
 
@@ -276,9 +277,14 @@ params_parse(char *s, struct params *ps)
 			char *s2 = star + 1;
 			*star = '\0';
 			if (*s2 >= '0' && *s2 <= '9') {
-				pa->section = (int)strtol(s2, &s2, 10);
-				if (pa->section > 999)
+				size_t nd = strspn(s2, "0123456789");
+				uint64_t sec;
+				/* RFC 2231 3: sections above 999 are not kept (and
+				 * a long run of digits never wraps into a small one) */
+				if (numparse_u64(s2, nd, 999, &sec) != NUMPARSE_OK)
 					continue;
+				pa->section = (int)sec;
+				s2 += nd;
 				if (*s2 == '*')
 					pa->extended = true;
 			} else

@@ -99,15 +99,6 @@ hdr_words(struct mime_hdr *h, const char *p, size_t n)
 }
 
 int
-mime_hdr_glue(struct mime_hdr *h, const char *tok, size_t n)
-{
-	if (buf_append(&h->b, tok, n) == -1)
-		return -1;
-	h->col += n;
-	return 0;
-}
-
-int
 mime_hdr_encoded(struct mime_hdr *h, const char *text, size_t n)
 {
 	struct buf words;

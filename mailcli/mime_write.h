@@ -45,8 +45,6 @@ int	mime_hdr_begin(struct mime_hdr *h, const char *name);
 /* Add a space and a token (never split). A fold goes before the space when
  * the token would pass the limit; an empty token never causes a fold. */
 int	mime_hdr_token(struct mime_hdr *h, const char *tok, size_t n);
-/* Add a token directly after the previous one, without a space or fold. */
-int	mime_hdr_glue(struct mime_hdr *h, const char *tok, size_t n);
 /* Add UTF-8 text as encoded words (space separated tokens). */
 int	mime_hdr_encoded(struct mime_hdr *h, const char *text, size_t n);
 /* Write the line and CRLF, free the builder. Returns 0 or -1. */

@@ -6,11 +6,13 @@
  * Must never: trace a password, or leave a multi-line response half read.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "numparse.h"
 #include "pop3client.h"
 #include "replyparse.h"
 
@@ -314,22 +316,6 @@ pop3client_login(struct pop3client *p, const char *user, const char *password)
 	return r == 2 ? 1 : r;
 }
 
-int
-pop3client_stat(struct pop3client *p, unsigned long *count_r, uint64_t *size_r)
-{
-	unsigned long long sz;
-	int r;
-
-	if ((r = command(p, false, "STAT")) != 0)
-		return r == 2 ? 1 : r;
-	if (sscanf(p->status, "%lu %llu", count_r, &sz) != 2) {
-		set_errf(p, "malformed STAT reply: %.100s", p->status);
-		return -1;
-	}
-	*size_r = sz;
-	return 0;
-}
-
 struct list_ctx {
 	struct pop3client *p;
 	struct pop3client_msg *v;
@@ -341,32 +327,34 @@ static int
 list_line(void *vctx, const char *line, size_t len)
 {
 	struct list_ctx *x = vctx;
-	unsigned long num;
-	unsigned long long size;
-	char uid[72], fmt[32];
-	size_t k;
+	const char *q = line;
+	uint64_t num, size;
+	size_t k, ulen;
 
 	(void)len;
 	if (x->uidl) {
-		snprintf(fmt, sizeof(fmt), "%%lu %%%zus", sizeof(uid) - 1);
-		if (sscanf(line, fmt, &num, uid) != 2)
+		if (numparse_u64_word(&q, ULONG_MAX, &num) != NUMPARSE_OK)
 			return 0;	/* skip what we do not understand */
 		/* RFC 1939 7: 1 to 70 characters 0x21..0x7E. Anything else is
 		 * not kept: a cut one could equal another message's, and it
 		 * goes into the state file and onto the terminal. */
-		if (strlen(uid) > 70)
+		ulen = strcspn(q, " ");
+		if (ulen == 0 || ulen > POP3CLIENT_UID_MAX)
 			return 0;
-		for (k = 0; uid[k] != '\0'; k++)
-			if ((unsigned char)uid[k] < 0x21 || (unsigned char)uid[k] > 0x7e)
+		for (k = 0; k < ulen; k++)
+			if ((unsigned char)q[k] < 0x21 || (unsigned char)q[k] > 0x7e)
 				return 0;
 		for (k = 0; k < x->n; k++)
 			if (x->v[k].num == num) {
-				snprintf(x->v[k].uid, sizeof(x->v[k].uid), "%s", uid);
+				memcpy(x->v[k].uid, q, ulen);
+				x->v[k].uid[ulen] = '\0';
 				break;
 			}
 		return 0;
 	}
-	if (sscanf(line, "%lu %llu", &num, &size) != 2) {
+	/* "num octets": both never wrap (a 2^64 + 1 is malformed, not 1) */
+	if (numparse_u64_word(&q, ULONG_MAX, &num) != NUMPARSE_OK ||
+	    numparse_u64_word(&q, UINT64_MAX, &size) != NUMPARSE_OK) {
 		set_errf(x->p, "malformed LIST line: %.100s", line);
 		return -1;
 	}
@@ -441,33 +429,6 @@ pop3client_retr(struct pop3client *p, unsigned long num, pop3client_line_cb cb, 
 	if ((r = command(p, false, "RETR %lu", num)) != 0)
 		return r == 2 ? 1 : r;
 	return read_body(p, true, cb, ctx);
-}
-
-struct buf_ctx {
-	struct pop3client *p;
-	struct buf *out;
-};
-
-static int
-buf_line(void *vctx, const char *line, size_t len)
-{
-	struct buf_ctx *x = vctx;
-
-	if (buf_append(x->out, line, len) == -1 || buf_append(x->out, "\r\n", 2) == -1) {
-		set_errf(x->p, "message larger than %zu octets", x->out->max);
-		return -1;
-	}
-	return 0;
-}
-
-int
-pop3client_retr_buf(struct pop3client *p, unsigned long num, long lines, struct buf *out)
-{
-	struct buf_ctx x = { p, out };
-
-	if (lines >= 0)
-		return pop3client_top(p, num, (unsigned long)lines, buf_line, &x);
-	return pop3client_retr(p, num, buf_line, &x);
 }
 
 int

@@ -4,7 +4,7 @@
  *
  * Blocking, every wait bounded (clientconn.h). Multi-line responses are
  * streamed line by line to a callback, un-stuffed, so a large message never
- * has to be held whole unless the caller wants it (pop3client_retr_buf).
+ * has to be held whole.
  *
  * Each step returns 0 on +OK, 1 on -ERR (text in p->status, RFC 2449 code
  * in p->resp_code), -1 on failure (reason in p->err): the session is
@@ -42,11 +42,13 @@ struct pop3client_caps {
 	char	 login_delay[32];
 };
 
+#define POP3CLIENT_UID_MAX	70	/* RFC 1939 7: a unique-id has 1-70 characters */
+
 /* One entry of LIST/UIDL. */
 struct pop3client_msg {
 	unsigned long num;
 	uint64_t size;
-	char	 uid[72];		/* RFC 1939 7: 1-70 characters; "" when unknown */
+	char	 uid[POP3CLIENT_UID_MAX + 1];	/* "" when unknown */
 };
 
 struct pop3client {
@@ -76,7 +78,6 @@ int	pop3client_capa(struct pop3client *p);
 int	pop3client_stls(struct pop3client *p, SSL_CTX *ctx);
 /* AUTH PLAIN when SASL PLAIN is offered, else USER/PASS. */
 int	pop3client_login(struct pop3client *p, const char *user, const char *password);
-int	pop3client_stat(struct pop3client *p, unsigned long *count_r, uint64_t *size_r);
 /* LIST and, when uids is true and UIDL works, UIDL: a malloc'd array in *v_r
  * (free() it), sorted by number. */
 int	pop3client_list(struct pop3client *p, bool uids, struct pop3client_msg **v_r, size_t *n_r);
@@ -85,8 +86,6 @@ int	pop3client_top(struct pop3client *p, unsigned long num, unsigned long lines,
 	    pop3client_line_cb cb, void *ctx);
 /* RETR num: each line to cb. */
 int	pop3client_retr(struct pop3client *p, unsigned long num, pop3client_line_cb cb, void *ctx);
-/* RETR (or TOP when lines >= 0) into out, lines joined with CRLF. */
-int	pop3client_retr_buf(struct pop3client *p, unsigned long num, long lines, struct buf *out);
 /*
  * Pipelining (RFC 2449 6.6, when p->caps.pipelining): queue commands with
  * pop3client_queue (nothing is sent yet), then collect each response in

@@ -7,8 +7,8 @@
  *
  * Owns: what each command means. The dispatcher (common/cmdtab.c) has
  * already checked the state and the argument rule; handlers fill a struct
- * reply and return (STYLE 2, 3). Never: writes to the output, or deletes
- * anything before QUIT in UPDATE state.
+ * reply and return (HACKING.md C2, C3). Never: writes to the output, or
+ * deletes anything before QUIT in UPDATE state.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "numparse.h"
 #include "pop3_session.h"
 
 #define S_AUTH	(1u << POP3_AUTHORIZATION)
@@ -38,25 +39,6 @@ stat_totals(const struct pop3_session *s, size_t *n_r, int64_t *octets_r)
 	*octets_r = o;
 }
 
-/* A decimal number of digits only; values past max are clamped to max+1. */
-static bool
-parse_number(const char *p, size_t len, unsigned long long max, unsigned long long *v_r)
-{
-	unsigned long long v = 0;
-	size_t i;
-
-	if (len == 0)
-		return false;
-	for (i = 0; i < len; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		if (v <= max)
-			v = v * 10 + (unsigned)(p[i] - '0');
-	}
-	*v_r = v > max ? max + 1 : v;
-	return true;
-}
-
 /*
  * Message number argument (RFC 1939 5: "msg"). Fills r with an -ERR and
  * returns false when it is not a number, out of range or (unless
@@ -65,20 +47,23 @@ parse_number(const char *p, size_t len, unsigned long long max, unsigned long lo
 static bool
 msg_arg(struct pop3_session *s, const char *p, size_t len, size_t *idx_r, struct reply *r)
 {
-	unsigned long long v;
+	uint64_t v = 0;
+	int rc = numparse_u64(p, len, SIZE_MAX, &v);
 
-	if (!parse_number(p, len, (unsigned long long)SIZE_MAX / 2, &v)) {
+	if (rc == NUMPARSE_SYNTAX) {
 		reply_set(r, REPLY_POP3_ERR, NULL,
 		    "Invalid message number '%.*s': use a number from LIST", (int)(len > 20 ? 20 : len), p);
 		return false;
 	}
-	if (v == 0 || v > s->nmsgs) {
+	/* out of range (never wrapped: 2^64 + 1 is not message 1) */
+	if (rc == NUMPARSE_RANGE || v == 0 || v > s->nmsgs) {
 		reply_set(r, REPLY_POP3_ERR, NULL, "No such message (the mailbox has %zu %s)",
 		    s->nmsgs, s->nmsgs == 1 ? "message" : "messages");
 		return false;
 	}
 	if (pop3_msg_is_deleted(s, (size_t)v - 1)) {
-		reply_set(r, REPLY_POP3_ERR, NULL, "Message %llu is deleted (RSET undeletes)", v);
+		reply_set(r, REPLY_POP3_ERR, NULL, "Message %llu is deleted (RSET undeletes)",
+		    (unsigned long long)v);
 		return false;
 	}
 	*idx_r = (size_t)v - 1;
@@ -314,7 +299,7 @@ static void
 cmd_top(void *arg, char *args, struct reply *r)
 {
 	struct pop3_session *s = arg;
-	unsigned long long lines;
+	uint64_t lines;
 	char *w[3];
 	size_t idx;
 
@@ -324,7 +309,13 @@ cmd_top(void *arg, char *args, struct reply *r)
 	}
 	if (!msg_arg(s, w[0], strlen(w[0]), &idx, r))
 		return;
-	if (!parse_number(w[1], strlen(w[1]), LONG_MAX - 1, &lines)) {
+	switch (numparse_u64z(w[1], LONG_MAX, &lines)) {
+	case NUMPARSE_OK:
+		break;
+	case NUMPARSE_RANGE:
+		lines = LONG_MAX;	/* more lines than any message has: all of it */
+		break;
+	default:
 		reply_set(r, REPLY_POP3_ERR, NULL,
 		    "Invalid line count: TOP msg lines, where lines is a number >= 0");
 		return;

@@ -3,7 +3,7 @@
  * RFC 5034): the session struct, its state enum and the one transition
  * function, the mailbox snapshot taken at login and the deleted bitmap.
  *
- * The session is sans-I/O (STYLE 5): bytes come in through an evbuffer,
+ * The session is sans-I/O (HACKING.md C5): bytes come in through an evbuffer,
  * replies go out into an evbuffer, and the few things it asks of the
  * connection (pause input, close, start TLS) go through struct pop3_io, so
  * tests can drive it without a socket. pop3_cmd.c holds the command table
@@ -34,7 +34,7 @@
 #include "transcript.h"
 
 #define POP3_IMPLEMENTATION	"correio-" CORREIO_VERSION
-/* Output is filled up to this many octets while streaming (STYLE 14). */
+/* Output is filled up to this many octets while streaming (HACKING.md C14). */
 #define POP3_OUTBUF_HIGH	(128 * 1024)
 /* Octets read from the store per chunk of a message. */
 #define POP3_CHUNK		(64 * 1024)

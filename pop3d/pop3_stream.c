@@ -1,5 +1,5 @@
 /*
- * pop3_stream.c - the long POP3 responses as resumable iterators (STYLE 14):
+ * pop3_stream.c - the long POP3 responses as resumable iterators (HACKING.md C14):
  * RETR and TOP (RFC 1939 7, 7 "TOP"), and the multi-line LIST and UIDL.
  *
  * Each call to pop3_stream_run() fills the output up to POP3_OUTBUF_HIGH,

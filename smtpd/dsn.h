@@ -18,6 +18,7 @@
 
 #define DSN_HEADERS_MAX		(64 * 1024)	/* original header octets quoted */
 #define DSN_TEXT_MAX		400		/* octets of a reply quoted per recipient */
+#define DSN_MSGID_MAX		128		/* the bounce's Message-ID, with its NUL */
 
 /* One recipient that failed for good. Strings are the caller's. */
 struct dsn_rcpt {

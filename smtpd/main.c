@@ -4,7 +4,7 @@
  *
  *   smtpd [-c FILE] [--store PATH] [--listen ADDR:PORT [ROLE]]... [-v] [-h]
  *
- * Owns: start-up and shutdown. Start-up failures are fatal (STYLE 10);
+ * Owns: start-up and shutdown. Start-up failures are fatal (HACKING.md C10);
  * nothing after the loop starts may end the process but SIGTERM/SIGINT.
  * Order matters: bind the listeners (may need root), drop privileges to the
  * configured user, then open the store so its files belong to that user.

@@ -17,6 +17,8 @@
 #include "config.h"
 
 #define MX_MAX_HOSTS	16	/* MX hosts tried per destination */
+#define MX_HOST_MAX	256	/* a host name (255) or address, with its NUL */
+#define MX_KEY_MAX	300	/* a route key: "route " or "dns " + host:port */
 
 #define MX_TEMPFAIL	(-1)	/* try again later (DNS timeout, SERVFAIL) */
 #define MX_PERMFAIL	(-2)	/* never deliverable (NXDOMAIN, null MX, loop) */
@@ -29,7 +31,7 @@ enum mx_source {
 };
 
 struct mx_host {
-	char	 host[256];	/* name or numeric address to connect to */
+	char	 host[MX_HOST_MAX];	/* name or numeric address to connect to */
 	char	 port[8];
 	int	 pref;		/* MX preference; 0 for routes */
 };
@@ -37,7 +39,7 @@ struct mx_host {
 struct mx_route {
 	enum mx_source source;
 	char	 domain[256];	/* the destination domain (lower case) */
-	char	 key[300];	/* same key = same connection: "route host:port", "dns domain" */
+	char	 key[MX_KEY_MAX];	/* same key = same connection: "route host:port", "dns domain" */
 	struct mx_host hosts[MX_MAX_HOSTS];
 	size_t	 nhosts;	/* 0 for MX_DNS until mx_resolve */
 };

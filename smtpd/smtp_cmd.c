@@ -7,7 +7,7 @@
  * 503 replies for commands out of sequence, listener policy (submission needs
  * AUTH before MAIL), the EHLO capability list (only what is implemented),
  * MAIL/RCPT parsing and the recipient policy (local user, alias, relay).
- * Never: writes to the connection: handlers fill a struct reply (STYLE 3);
+ * Never: writes to the connection: handlers fill a struct reply (HACKING.md C3);
  * never repeats a state check the table already makes.
  */
 #include <ctype.h>
@@ -17,7 +17,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "esc.h"
 #include "log.h"
+#include "numparse.h"
 #include "smtp_session.h"
 
 #define ST(x)	(1u << (x))
@@ -36,13 +38,13 @@ static const struct cmd_def smtp_cmds[] = {
 	  "start a message from a sender; e.g. MAIL FROM:<ana@lab.test>" },
 	{ "RCPT", ST(SMTP_S_MAIL) | ST(SMTP_S_RCPT), CMD_ARGS_REQUIRED, 0, cmd_rcpt,
 	  "RCPT TO:<address>", "add a recipient; e.g. RCPT TO:<bob@lab.test>" },
-	{ "DATA", ST(SMTP_S_RCPT), CMD_ARGS_NONE, CMD_PIPELINE_LAST, cmd_data,
+	{ "DATA", ST(SMTP_S_RCPT), CMD_ARGS_NONE, 0, cmd_data,
 	  "DATA", "send the message text, ended by a line with only \".\"" },
 	{ "RSET", ST_TALK, CMD_ARGS_NONE, CMD_PRE_AUTH, cmd_rset,
 	  "RSET", "forget the current message and start again" },
 	{ "NOOP", ST_TALK, CMD_ARGS_OPTIONAL, CMD_PRE_AUTH, cmd_noop,
 	  "NOOP", "do nothing (check that the server is alive)" },
-	{ "QUIT", ST_TALK | ST(SMTP_S_REFUSED), CMD_ARGS_NONE, CMD_PRE_AUTH | CMD_PIPELINE_LAST,
+	{ "QUIT", ST_TALK | ST(SMTP_S_REFUSED), CMD_ARGS_NONE, CMD_PRE_AUTH,
 	  cmd_quit, "QUIT", "end the session" },
 	{ "VRFY", ST_TALK, CMD_ARGS_REQUIRED, CMD_PRE_AUTH, cmd_vrfy,
 	  "VRFY <address>", "ask whether an address exists (answered with 252: try sending)" },
@@ -51,7 +53,7 @@ static const struct cmd_def smtp_cmds[] = {
 	{ "HELP", ST_TALK, CMD_ARGS_OPTIONAL, CMD_PRE_AUTH, cmd_help,
 	  "HELP [command]", "list the commands, or show one command's syntax; e.g. HELP MAIL" },
 	{ "STARTTLS", ST(SMTP_S_INIT) | ST(SMTP_S_HELO), CMD_ARGS_NONE,
-	  CMD_PRE_AUTH | CMD_PIPELINE_LAST, cmd_starttls,
+	  CMD_PRE_AUTH, cmd_starttls,
 	  "STARTTLS", "switch this connection to TLS, then say EHLO again" },
 	{ "AUTH", ST(SMTP_S_HELO), CMD_ARGS_REQUIRED, CMD_PRE_AUTH | CMD_NEED_TLS | CMD_SECRET,
 	  cmd_auth, "AUTH PLAIN [base64] | AUTH LOGIN [base64-user]",
@@ -87,22 +89,22 @@ wrong_state(void *session, const struct cmd_def *def, struct reply *r)
 	const char *v = def->verb;
 
 	if (s->state == SMTP_S_REFUSED)
-		reply_set(r, 503, "5.5.1", "No service on this connection; only QUIT");
+		reply_set(r, 503, ESC_BAD_COMMAND, "No service on this connection; only QUIT");
 	else if (s->state == SMTP_S_INIT)
-		reply_set(r, 503, "5.5.1", "Say hello first: EHLO <your-hostname> (or HELO)");
+		reply_set(r, 503, ESC_BAD_COMMAND, "Say hello first: EHLO <your-hostname> (or HELO)");
 	else if (strcmp(v, "MAIL") == 0)
-		reply_set(r, 503, "5.5.1", "Nested MAIL command: finish this message or RSET first");
+		reply_set(r, 503, ESC_BAD_COMMAND, "Nested MAIL command: finish this message or RSET first");
 	else if (strcmp(v, "RCPT") == 0)
-		reply_set(r, 503, "5.5.1", "Need MAIL before RCPT");
+		reply_set(r, 503, ESC_BAD_COMMAND, "Need MAIL before RCPT");
 	else if (strcmp(v, "DATA") == 0 && s->tx != NULL && s->tx->rcpt_tried > 0)
-		reply_set(r, 554, "5.5.1", "No valid recipients: DATA refused");
+		reply_set(r, 554, ESC_BAD_COMMAND, "No valid recipients: DATA refused");
 	else if (strcmp(v, "DATA") == 0)
-		reply_set(r, 503, "5.5.1", s->tx ? "Need RCPT before DATA" :
+		reply_set(r, 503, ESC_BAD_COMMAND, s->tx ? "Need RCPT before DATA" :
 		    "Need MAIL and RCPT before DATA");
 	else if (strcmp(v, "AUTH") == 0 || strcmp(v, "STARTTLS") == 0)
-		reply_set(r, 503, "5.5.1", "%s is not allowed during a mail transaction; RSET first", v);
+		reply_set(r, 503, ESC_BAD_COMMAND, "%s is not allowed during a mail transaction; RSET first", v);
 	else
-		reply_set(r, 503, "5.5.1", "Bad sequence of commands");
+		reply_set(r, 503, ESC_BAD_COMMAND, "Bad sequence of commands");
 }
 
 static int
@@ -111,14 +113,14 @@ precheck(void *session, const struct cmd_def *def, struct reply *r)
 	struct smtp_session *s = S(session);
 
 	if ((def->flags & CMD_NEED_TLS) && !smtp_auth_allowed(s)) {
-		reply_set(r, 538, "5.7.11", "Encryption required: use STARTTLS first, then %s",
+		reply_set(r, 538, ESC_NEEDS_TLS, "Encryption required: use STARTTLS first, then %s",
 		    def->verb);
 		return -1;
 	}
 	/* Submission (RFC 6409 4.3) and smtps: log in before sending. */
 	if (!(def->flags & CMD_PRE_AUTH) && s->user[0] == '\0' &&
 	    (s->role == ROLE_SUBMISSION || s->role == ROLE_SMTPS)) {
-		reply_set(r, 530, "5.7.0", "Authentication required: log in with AUTH before %s%s",
+		reply_set(r, 530, ESC_SECURITY, "Authentication required: log in with AUTH before %s%s",
 		    def->verb, s->tls || smtp_auth_allowed(s) ? "" : " (after STARTTLS)");
 		return -1;
 	}
@@ -233,41 +235,20 @@ smtp_data_size_ok(const struct smtp_session *s, size_t already, size_t more)
 	return already <= max && more <= max - already;
 }
 
-struct domain_find {
-	const char	*domain;
-	bool		 found;
-};
-
-static void
-domain_find_cb(void *arg, const char *domain, const char *unused)
-{
-	struct domain_find *f = arg;
-
-	(void)unused;
-	if (strcasecmp(domain, f->domain) == 0)
-		f->found = true;
-}
-
 /*
- * Is domain served here? 1 yes, 0 no, -1 the store cannot tell now.
- * store_domain_is_local() also says "no" when the store fails (busy, I/O);
- * a "no" that would refuse (554) or relay a recipient, or refuse a sender, is
- * confirmed with the domain list, whose failure shows: a busy store gets 451,
- * never a permanent refusal nor a local recipient sent to the relay queue.
+ * Is domain served here? 1 yes, 0 no, -1 the store cannot tell now (busy,
+ * I/O): the caller answers 451 then, never a permanent refusal nor a local
+ * recipient sent to the relay queue.
  */
 static int
 domain_is_local(struct smtp_session *s, const char *domain)
 {
-	struct domain_find f = { domain, false };
+	int rc = store_domain_lookup(s->srv->store, domain);
 
-	if (store_domain_is_local(s->srv->store, domain))
-		return 1;
-	if (store_domain_list(s->srv->store, domain_find_cb, &f) == -1) {
+	if (rc == -1)
 		log_warnx("session=%s event=lookup-failed error=\"%s\"", s->id,
 		    store_errmsg(s->srv->store));
-		return -1;
-	}
-	return f.found ? 1 : 0;
+	return rc;
 }
 
 /* An authenticated user may only send as an address that maps to them:
@@ -300,36 +281,37 @@ cmd_mail(void *session, char *args, struct reply *r)
 	struct smtp_tx *tx;
 	struct mailaddr from;
 	const char *p, *rest;
-	char err[128], *param, *save = NULL, *end;
+	char err[128], *param, *save = NULL;
 	bool smtputf8 = false, body8 = false;
-	unsigned long long size = 0;
-	int own = 1;
+	uint64_t size = 0;
+	int own = 1, rc;
 
 	if ((p = skip_keyword(args, "FROM:")) == NULL) {
-		reply_set(r, 501, "5.5.4", "Syntax: MAIL FROM:<address> (e.g. MAIL FROM:<ana@lab.test>)");
+		reply_set(r, 501, ESC_BAD_ARGS, "Syntax: MAIL FROM:<address> (e.g. MAIL FROM:<ana@lab.test>)");
 		return;
 	}
 	if (mailaddr_parse_path(p, &from, true, &rest, err, sizeof(err)) == -1) {
-		reply_set(r, 501, "5.1.7", "Bad sender address: %s. Syntax: MAIL FROM:<address>", err);
+		reply_set(r, 501, ESC_BAD_SENDER, "Bad sender address: %s. Syntax: MAIL FROM:<address>", err);
 		return;
 	}
 	/* ESMTP parameters (RFC 5321 4.1.2 Mail-parameters). */
 	for (param = strtok_r((char *)rest, " ", &save); param != NULL;
 	    param = strtok_r(NULL, " ", &save)) {
 		if (!valid_esmtp_param(param)) {
-			reply_set(r, 501, "5.5.4", "Unexpected '%.40s' after the address. Syntax: "
+			reply_set(r, 501, ESC_BAD_ARGS, "Unexpected '%.40s' after the address. Syntax: "
 			    "MAIL FROM:<address> [SIZE=n] [BODY=8BITMIME] [SMTPUTF8]", param);
 			return;
 		}
 		if (strncasecmp(param, "SIZE=", 5) == 0) {
-			errno = 0;
-			size = strtoull(param + 5, &end, 10);
-			if (param[5] == '\0' || *end != '\0' || errno != 0 || !isdigit((unsigned char)param[5])) {
-				reply_set(r, 501, "5.5.4", "Bad SIZE parameter: SIZE=<octets>");
+			/* RFC 1870 6: a size past what we take is a 552, however
+			 * many digits it has; it never wraps to a small one. */
+			rc = numparse_u64z(param + 5, SIZE_MAX, &size);
+			if (rc == NUMPARSE_SYNTAX) {
+				reply_set(r, 501, ESC_BAD_ARGS, "Bad SIZE parameter: SIZE=<octets>");
 				return;
 			}
-			if (!smtp_data_size_ok(s, 0, size > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)size)) {
-				reply_set(r, 552, "5.3.4", "Message size exceeds fixed maximum message "
+			if (rc == NUMPARSE_RANGE || !smtp_data_size_ok(s, 0, (size_t)size)) {
+				reply_set(r, 552, ESC_TOO_BIG, "Message size exceeds fixed maximum message "
 				    "size of %ld octets", s->srv->cfg->limits.max_message_size);
 				return;
 			}
@@ -342,29 +324,29 @@ cmd_mail(void *session, char *args, struct reply *r)
 		} else if (strncasecmp(param, "AUTH=", 5) == 0) {
 			/* RFC 4954 5: accepted and not passed on. */
 		} else {
-			reply_set(r, 555, "5.5.4", "Unsupported MAIL parameter '%.40s' "
+			reply_set(r, 555, ESC_BAD_ARGS, "Unsupported MAIL parameter '%.40s' "
 			    "(supported: SIZE, BODY, SMTPUTF8, AUTH)", param);
 			return;
 		}
 	}
 	if (from.utf8 && !smtputf8) {
-		reply_set(r, 553, "5.6.7", "Non-ASCII sender address needs the SMTPUTF8 parameter");
+		reply_set(r, 553, ESC_NEEDS_UTF8, "Non-ASCII sender address needs the SMTPUTF8 parameter");
 		return;
 	}
 	if (s->user[0] != '\0' && (own = sender_is_own(s, &from)) == -1) {
-		reply_set(r, 451, "4.3.0", "Cannot check the sender now (temporary lookup failure); "
+		reply_set(r, 451, ESC_SYSTEM_TEMP, "Cannot check the sender now (temporary lookup failure); "
 		    "try again later");
 		return;
 	}
 	if (s->user[0] != '\0' && own == 0) {
 		char a[STORE_ADDR_MAX + 1];
 		mailaddr_format(&from, a, sizeof(a));
-		reply_set(r, 553, "5.7.1", "Sender <%s> is not yours: logged in as %s, send from "
+		reply_set(r, 553, ESC_NOT_AUTHORIZED, "Sender <%s> is not yours: logged in as %s, send from "
 		    "your own address or one of your aliases", a, s->user);
 		return;
 	}
 	if ((tx = calloc(1, sizeof(*tx))) == NULL) {
-		reply_set(r, 451, "4.3.0", "Out of memory; try again later");
+		reply_set(r, 451, ESC_SYSTEM_TEMP, "Out of memory; try again later");
 		return;
 	}
 	tx->from = from;
@@ -375,12 +357,12 @@ cmd_mail(void *session, char *args, struct reply *r)
 	buf_init(&tx->rcpts, (size_t)s->srv->cfg->limits.max_recipients * (STORE_ADDR_MAX + 3) + 16);
 	if ((tx->d = store_delivery_new(tx->from_str, s->id)) == NULL) {
 		smtp_tx_free(&tx);
-		reply_set(r, 451, "4.3.0", "Out of memory; try again later");
+		reply_set(r, 451, ESC_SYSTEM_TEMP, "Out of memory; try again later");
 		return;
 	}
 	s->tx = tx;
 	smtp_enter_state(s, SMTP_S_MAIL);
-	reply_set(r, 250, "2.1.0", "Sender <%s> ok", tx->from_str);
+	reply_set(r, 250, ESC_SENDER_OK, "Sender <%s> ok", tx->from_str);
 }
 
 static void
@@ -397,11 +379,11 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 
 	tx->rcpt_tried++;
 	if ((p = skip_keyword(args, "TO:")) == NULL) {
-		reply_set(r, 501, "5.5.4", "Syntax: RCPT TO:<address> (e.g. RCPT TO:<bob@lab.test>)");
+		reply_set(r, 501, ESC_BAD_ARGS, "Syntax: RCPT TO:<address> (e.g. RCPT TO:<bob@lab.test>)");
 		return;
 	}
 	if (mailaddr_parse_path(p, &to, tx->smtputf8, &rest, err, sizeof(err)) == -1) {
-		reply_set(r, 501, "5.1.3", "Bad recipient address: %s. Syntax: RCPT TO:<address>", err);
+		reply_set(r, 501, ESC_BAD_ADDR_SYNTAX, "Bad recipient address: %s. Syntax: RCPT TO:<address>", err);
 		return;
 	}
 	while (*rest == ' ')
@@ -411,22 +393,22 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 		for (param = strtok_r((char *)rest, " ", &save); param != NULL;
 		    param = strtok_r(NULL, " ", &save))
 			if (!valid_esmtp_param(param)) {
-				reply_set(r, 501, "5.5.4", "Unexpected '%.40s' after the address. "
+				reply_set(r, 501, ESC_BAD_ARGS, "Unexpected '%.40s' after the address. "
 				    "Syntax: RCPT TO:<address>", param);
 				return;
 			}
-		reply_set(r, 555, "5.5.4", "Unsupported RCPT parameter '%.40s' (none is supported)",
+		reply_set(r, 555, ESC_BAD_ARGS, "Unsupported RCPT parameter '%.40s' (none is supported)",
 		    rest);
 		return;
 	}
 	if (mailaddr_is_null(&to)) {
-		reply_set(r, 501, "5.1.3", "The null address <> cannot receive mail");
+		reply_set(r, 501, ESC_BAD_ADDR_SYNTAX, "The null address <> cannot receive mail");
 		return;
 	}
 	/* The one place max_recipients is enforced (RFC 5321 4.5.3.1.8). */
 	if ((long)tx->nrcpt >= s->srv->cfg->limits.max_recipients) {
 		tx->overshoot++;
-		reply_set(r, 452, "4.5.3", "Too many recipients (at most %ld per message); "
+		reply_set(r, 452, ESC_TOO_MANY_RCPTS, "Too many recipients (at most %ld per message); "
 		    "send the rest in another message", s->srv->cfg->limits.max_recipients);
 		return;
 	}
@@ -434,33 +416,33 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 	mailaddr_unquoted_local(&to, local, sizeof(local));
 	local_domain = to.domain[0] == '\0' ? 1 : to.literal ? 0 : domain_is_local(s, to.domain);
 	if (local_domain == -1) {
-		reply_set(r, 451, "4.3.0", "<%s>: temporary lookup failure; try again later", addr);
+		reply_set(r, 451, ESC_SYSTEM_TEMP, "<%s>: temporary lookup failure; try again later", addr);
 		return;
 	}
 	if (local_domain == 1) {
 		rc = store_resolve(st, local, to.domain, account, sizeof(account));
 		if (rc == STORE_NOTFOUND) {
-			reply_set(r, 550, "5.1.1", "<%s>: no such user here", addr);
+			reply_set(r, 550, ESC_BAD_MAILBOX, "<%s>: no such user here", addr);
 			return;
 		}
 		if (rc != 0) {
 			log_warnx("session=%s event=lookup-failed error=\"%s\"", s->id, store_errmsg(st));
-			reply_set(r, 451, "4.3.0", "<%s>: temporary lookup failure; try again later", addr);
+			reply_set(r, 451, ESC_SYSTEM_TEMP, "<%s>: temporary lookup failure; try again later", addr);
 			return;
 		}
 		if (store_delivery_add_rcpt(tx->d, account) == -1) {
-			reply_set(r, 451, "4.3.0", "Out of memory; try again later");
+			reply_set(r, 451, ESC_SYSTEM_TEMP, "Out of memory; try again later");
 			return;
 		}
 	} else {
 		/* Relay policy (RFC 5321 3.6.2; no open relay, ever). */
 		if (s->user[0] == '\0' && !s->trusted) {
-			reply_set(r, 554, "5.7.1", "<%s>: relay denied: this server only accepts mail "
+			reply_set(r, 554, ESC_NOT_AUTHORIZED, "<%s>: relay denied: this server only accepts mail "
 			    "for its own domains unless you log in (AUTH)", addr);
 			return;
 		}
 		if (store_delivery_add_remote(tx->d, addr) == -1) {
-			reply_set(r, 451, "4.3.0", "Out of memory; try again later");
+			reply_set(r, 451, ESC_SYSTEM_TEMP, "Out of memory; try again later");
 			return;
 		}
 		tx->nremote++;
@@ -470,7 +452,7 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 	(void)buf_printf(&tx->rcpts, "%s<%s>", tx->nrcpt ? "," : "", addr);
 	tx->nrcpt++;
 	smtp_enter_state(s, SMTP_S_RCPT);
-	reply_set(r, 250, "2.1.5", "Recipient <%s> ok%s", addr, local_domain ? "" : " (will relay)");
+	reply_set(r, 250, ESC_RCPT_OK, "Recipient <%s> ok%s", addr, local_domain ? "" : " (will relay)");
 }
 
 static void
@@ -494,7 +476,7 @@ cmd_rset(void *session, char *args, struct reply *r)
 	smtp_tx_free(&s->tx);
 	if (s->state != SMTP_S_INIT)
 		smtp_enter_state(s, SMTP_S_HELO);
-	reply_set(r, 250, "2.0.0", "Reset: no message in progress");
+	reply_set(r, 250, ESC_OK, "Reset: no message in progress");
 }
 
 static void
@@ -502,7 +484,7 @@ cmd_noop(void *session, char *args, struct reply *r)
 {
 	(void)session;
 	(void)args;
-	reply_set(r, 250, "2.0.0", "OK");
+	reply_set(r, 250, ESC_OK, "OK");
 }
 
 static void
@@ -511,7 +493,7 @@ cmd_quit(void *session, char *args, struct reply *r)
 	struct smtp_session *s = S(session);
 
 	(void)args;
-	reply_set(r, 221, "2.0.0", "%s closing connection; bye", s->srv->cfg->hostname);
+	reply_set(r, 221, ESC_OK, "%s closing connection; bye", s->srv->cfg->hostname);
 	r->flags |= REPLY_CLOSE;
 }
 
@@ -523,14 +505,14 @@ cmd_vrfy(void *session, char *args, struct reply *r)
 	(void)args;
 	switch (s->srv->cfg->vrfy_code) {
 	case 550:
-		reply_set(r, 550, "5.7.1", "VRFY is disabled here; send a message instead");
+		reply_set(r, 550, ESC_NOT_AUTHORIZED, "VRFY is disabled here; send a message instead");
 		break;
 	case 502:
-		reply_set(r, 502, "5.5.1", "VRFY is not offered here");
+		reply_set(r, 502, ESC_BAD_COMMAND, "VRFY is not offered here");
 		break;
 	default:
 		/* RFC 5321 3.5.3: 252 says "I will try". */
-		reply_set(r, 252, "2.5.0", "Cannot VRFY the user, but will accept the message "
+		reply_set(r, 252, ESC_PROTO_OK, "Cannot VRFY the user, but will accept the message "
 		    "and attempt delivery");
 		break;
 	}
@@ -541,7 +523,7 @@ cmd_expn(void *session, char *args, struct reply *r)
 {
 	(void)session;
 	(void)args;
-	reply_set(r, 502, "5.5.1", "EXPN is not offered here (lists are not disclosed)");
+	reply_set(r, 502, ESC_BAD_COMMAND, "EXPN is not offered here (lists are not disclosed)");
 }
 
 static void
@@ -554,17 +536,17 @@ cmd_help(void *session, char *args, struct reply *r)
 	if (*args != '\0') {
 		d = cmd_lookup(&smtp_cmd_proto, args, strcspn(args, " "));
 		if (d == NULL) {
-			reply_set(r, 504, "5.5.1", "No help for '%.40s'; HELP lists the commands", args);
+			reply_set(r, 504, ESC_BAD_COMMAND, "No help for '%.40s'; HELP lists the commands", args);
 			return;
 		}
-		reply_set(r, 214, "2.0.0", "%s - %s", d->verb, d->help);
+		reply_set(r, 214, ESC_OK, "%s - %s", d->verb, d->help);
 		reply_add_line(r, "Syntax: %s", d->syntax);
 		for (i = 0; i < sizeof(smtp_examples) / sizeof(smtp_examples[0]); i++)
 			if (strcmp(smtp_examples[i].verb, d->verb) == 0)
 				reply_add_line(r, "Example: %s", smtp_examples[i].example);
 		return;
 	}
-	reply_set(r, 214, "2.0.0", "correio smtpd commands (HELP <command> for details):");
+	reply_set(r, 214, ESC_OK, "correio smtpd commands (HELP <command> for details):");
 	for (i = 0; i < smtp_cmd_proto.ntable; i++)
 		reply_add_line(r, "%-8s %s", smtp_cmds[i].verb, smtp_cmds[i].help);
 	reply_add_line(r, "A session: EHLO, MAIL FROM:<you>, RCPT TO:<them>, DATA, text, \".\", QUIT");
@@ -577,15 +559,15 @@ cmd_starttls(void *session, char *args, struct reply *r)
 
 	(void)args;
 	if (s->tls) {
-		reply_set(r, 503, "5.5.1", "TLS is already active");
+		reply_set(r, 503, ESC_BAD_COMMAND, "TLS is already active");
 		return;
 	}
 	if (s->srv->ssl_ctx == NULL) {
-		reply_set(r, 454, "4.7.0", "TLS not available: no certificate is configured");
+		reply_set(r, 454, ESC_SECURITY_TEMP, "TLS not available: no certificate is configured");
 		return;
 	}
 	s->starttls = true;	/* the session starts the handshake after this reply */
-	reply_set(r, 220, "2.0.0", "Ready to start TLS");
+	reply_set(r, 220, ESC_OK, "Ready to start TLS");
 }
 
 static void

@@ -9,7 +9,7 @@
  * A session whose DATA command ended in a bare LF is a person on nc: a line
  * holding only "." ends the text whatever its ending, and bare LFs are stored
  * as CRLF. Errors (size, bare LF/CR, long lines, loops) are latched and
- * answered once after the end (STYLE 6); nothing is stored on error or on
+ * answered once after the end (HACKING.md C6); nothing is stored on error or on
  * disconnect. The 250 is sent only after the writer thread has committed.
  * Never: ends the data early, resynchronises inside a message, or stores a
  * message the client was told was refused.
@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "esc.h"
 #include "header.h"
 #include "log.h"
 #include "relay.h"
@@ -176,12 +177,12 @@ data_committed(struct smtp_job *job)
 		s->nerrors = 0;
 		if (tx->nremote > 0)
 			relay_kick();	/* the queue runner takes it from here */
-		reply_set(&r, 250, "2.0.0", "Ok: queued as %lld", (long long)store_delivery_id(job->d));
+		reply_set(&r, 250, ESC_OK, "Ok: queued as %lld", (long long)store_delivery_id(job->d));
 	} else {
 		log_warnx("session=%s from=<%s> to=%s size=%zu status=deferred reason=store",
 		    s->id, tx->from_str, tx->rcpts.data ? tx->rcpts.data : "",
 		    store_delivery_size(job->d));
-		reply_set(&r, 451, "4.3.0", "Could not store the message; nothing was delivered, "
+		reply_set(&r, 451, ESC_SYSTEM_TEMP, "Could not store the message; nothing was delivered, "
 		    "try again later");
 	}
 	smtp_job_free(job);
@@ -214,31 +215,31 @@ data_end(struct smtp_session *s)
 	case DATA_OK:
 		break;
 	case DATA_ERR_SIZE:
-		reply_set(&r, 552, "5.3.4", "Message too big: the limit is %ld octets; nothing "
+		reply_set(&r, 552, ESC_TOO_BIG, "Message too big: the limit is %ld octets; nothing "
 		    "was delivered", lim->max_message_size);
 		break;
 	case DATA_ERR_BARE_LF:
-		reply_set(&r, 554, "5.5.2", "Message refused: bare LF in message text (lines must "
+		reply_set(&r, 554, ESC_SYNTAX, "Message refused: bare LF in message text (lines must "
 		    "end with CRLF, RFC 5321 2.3.8); nothing was delivered");
 		break;
 	case DATA_ERR_BARE_CR:
-		reply_set(&r, 554, "5.5.2", "Message refused: bare CR in message text (RFC 5321 "
+		reply_set(&r, 554, ESC_SYNTAX, "Message refused: bare CR in message text (RFC 5321 "
 		    "2.3.8); nothing was delivered");
 		break;
 	case DATA_ERR_LINE:
-		reply_set(&r, 500, "5.5.2", "Line too long: message lines are at most %ld octets "
+		reply_set(&r, 500, ESC_SYNTAX, "Line too long: message lines are at most %ld octets "
 		    "(RFC 5321 4.5.3.1.6); nothing was delivered", lim->smtp_data_line_max);
 		break;
 	case DATA_ERR_LOOP:
-		reply_set(&r, 554, "5.4.6", "Mail loop: more than %ld Received: headers; nothing "
+		reply_set(&r, 554, ESC_LOOP, "Mail loop: more than %ld Received: headers; nothing "
 		    "was delivered", lim->max_received_headers);
 		break;
 	case DATA_ERR_BUSY:
-		reply_set(&r, 452, "4.3.1", "Insufficient system storage: too much mail in progress; "
+		reply_set(&r, 452, ESC_SYSTEM_FULL, "Insufficient system storage: too much mail in progress; "
 		    "nothing was delivered, try again in a few minutes");
 		break;
 	case DATA_ERR_STORE:
-		reply_set(&r, 451, "4.3.0", "Out of memory; nothing was delivered, try again later");
+		reply_set(&r, 451, ESC_SYSTEM_TEMP, "Out of memory; nothing was delivered, try again later");
 		break;
 	}
 	if (tx->error != DATA_OK) {
@@ -252,7 +253,7 @@ data_end(struct smtp_session *s)
 	if ((job = calloc(1, sizeof(*job))) == NULL) {
 		smtp_tx_free(&s->tx);
 		smtp_enter_state(s, SMTP_S_HELO);
-		reply_set(&r, 451, "4.3.0", "Out of memory; nothing was delivered, try again later");
+		reply_set(&r, 451, ESC_SYSTEM_TEMP, "Out of memory; nothing was delivered, try again later");
 		smtp_reply(s, &r);
 		return;
 	}

@@ -11,7 +11,7 @@
  *   smtp_writer.c   the writer thread: store commits (group commit), transcripts
  *
  * Nothing here touches a socket: the session reads an evbuffer and writes
- * replies into another one (STYLE 5).
+ * replies into another one (HACKING.md C5).
  */
 #ifndef CORREIO_SMTP_SESSION_H
 #define CORREIO_SMTP_SESSION_H
@@ -70,7 +70,7 @@ enum smtp_state {
 	SMTP_S_QUIT		/* closing */
 };
 
-/* Errors latched while reading DATA, reported once after the end (STYLE 6). */
+/* Errors latched while reading DATA, reported once after the end (HACKING.md C6). */
 enum smtp_data_error {
 	DATA_OK = 0,
 	DATA_ERR_SIZE,		/* over max_message_size: 552 5.3.4 */

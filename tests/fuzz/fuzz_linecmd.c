@@ -58,7 +58,7 @@ static const struct cmd_def smtp_table[] = {
 	{ "EHLO", B(F_INIT) | B(F_HELO), CMD_ARGS_REQUIRED, 0, h_smtp, "EHLO hostname", "greet" },
 	{ "MAIL", B(F_HELO), CMD_ARGS_REQUIRED, 0, h_smtp, "MAIL FROM:<address>", "sender" },
 	{ "RCPT", B(F_MAIL), CMD_ARGS_REQUIRED, 0, h_smtp, "RCPT TO:<address>", "recipient" },
-	{ "DATA", B(F_MAIL), CMD_ARGS_NONE, CMD_PIPELINE_LAST, h_smtp, "DATA", "text" },
+	{ "DATA", B(F_MAIL), CMD_ARGS_NONE, 0, h_smtp, "DATA", "text" },
 	{ "NOOP", ~0u, CMD_ARGS_OPTIONAL, 0, h_smtp, "NOOP", "nothing" },
 	{ "STARTTLS", B(F_HELO), CMD_ARGS_NONE, CMD_NEED_TLS, h_smtp, NULL, "tls" },
 	{ "AUTH", B(F_HELO), CMD_ARGS_REQUIRED, CMD_SECRET | CMD_NEED_TLS, h_smtp,

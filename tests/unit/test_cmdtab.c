@@ -49,7 +49,7 @@ h_pop(void *s, char *args, struct reply *r)
 static const struct cmd_def smtp_table[] = {
 	{ "HELO", B(S_INIT) | B(S_GREETED), CMD_ARGS_REQUIRED, 0, h_generic, "HELO hostname", "greet" },
 	{ "MAIL", B(S_GREETED), CMD_ARGS_REQUIRED, 0, h_generic, "MAIL FROM:<address>", "sender" },
-	{ "DATA", B(S_MAIL), CMD_ARGS_NONE, CMD_PIPELINE_LAST, h_generic, "DATA", "text" },
+	{ "DATA", B(S_MAIL), CMD_ARGS_NONE, 0, h_generic, "DATA", "text" },
 	{ "NOOP", ~0u, CMD_ARGS_OPTIONAL, 0, h_generic, "NOOP", "nothing" },
 	{ "STARTTLS", B(S_GREETED), CMD_ARGS_NONE, 0, h_generic, NULL, "tls" },
 	{ "AUTH", B(S_GREETED), CMD_ARGS_REQUIRED, CMD_SECRET | CMD_NEED_TLS, h_generic,

@@ -1,6 +1,6 @@
 // UNIT_SOURCES: pop3d/pop3_session.c pop3d/pop3_cmd.c pop3d/pop3_stream.c pop3d/pop3_login.c
 /*
- * test_pop3_session.c - the POP3 session without a socket (STYLE 5): a fake
+ * test_pop3_session.c - the POP3 session without a socket (HACKING.md C5): a fake
  * struct pop3_io over two evbuffers and a real store in a temporary file.
  * Dialog tables are fed whole and then one byte at a time and must give the
  * same replies; CAPA and login policy on loopback, non-loopback and TLS

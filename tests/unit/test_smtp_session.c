@@ -1,6 +1,6 @@
 // UNIT_SOURCES: smtpd/smtp_session.c smtpd/smtp_cmd.c smtpd/smtp_data.c smtpd/smtp_auth.c smtpd/smtp_writer.c
 /*
- * test_smtp_session.c - smtpd's session driven without a socket (STYLE 5):
+ * test_smtp_session.c - smtpd's session driven without a socket (HACKING.md C5):
  * a fake net_conn with two evbuffers replaces net.c, the real store, writer
  * thread and command table do the rest. Every dialog is fed twice, whole and
  * one byte at a time, and must give the same replies and the same stored

@@ -301,9 +301,10 @@ test_domains_aliases(void **state)
 	char out[1024] = "";
 
 	assert_int_equal(store_domain_add(f->st, "LAB.test"), STORE_EXISTS);
-	assert_true(store_domain_is_local(f->st, "Lab.Test"));
-	assert_false(store_domain_is_local(f->st, "example.org"));
-	assert_false(store_domain_is_local(f->st, ""));
+	assert_int_equal(store_domain_lookup(f->st, "Lab.Test"), 1);
+	assert_int_equal(store_domain_lookup(f->st, "example.org"), 0);
+	assert_int_equal(store_domain_lookup(f->st, ""), 0);
+	assert_int_equal(store_domain_lookup(f->st, NULL), 0);
 	assert_int_equal(store_domain_add(f->st, "other.test"), 0);
 	assert_int_equal(store_domain_list(f->st, collect, out), 0);
 	assert_string_equal(out, "lab.test=;other.test=;");

@@ -1,0 +1,90 @@
+/*
+ * config_args.c - the command line smtpd and pop3d share: -c FILE, --store
+ * PATH, --listen "ADDR:PORT [ROLE]" (repeatable), -v, -h. Applied over the
+ * defaults and the file (config.c) in that order; the daemons' main.c only
+ * prints their own usage and acts on the result.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+
+int
+config_daemon_args(struct config *cfg, enum config_daemon which, int argc, char **argv,
+    void (*usage)(FILE *), int *verbose_r, char *err, size_t errlen)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "store", required_argument, NULL, 's' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name = which == CONFIG_SMTPD ? "smtpd" : "pop3d";
+	enum listen_role defrole = which == CONFIG_SMTPD ? ROLE_INBOUND : ROLE_POP3;
+	struct listen_spec listens[CONFIG_MAX_LISTEN], *dst;
+	const char *file = NULL, *store = NULL;
+	size_t nlisten = 0, *ndst;
+	char why[256];
+	int ch;
+
+	config_defaults(cfg);
+	*verbose_r = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 's':
+			store = optarg;
+			break;
+		case 'l':
+			if (nlisten == CONFIG_MAX_LISTEN) {
+				snprintf(err, errlen, "at most %d --listen options", CONFIG_MAX_LISTEN);
+				return -1;
+			}
+			if (config_parse_listen(optarg, defrole, &listens[nlisten], why,
+			    sizeof(why)) == -1) {
+				snprintf(err, errlen, "--listen %s: %s", optarg, why);
+				return -1;
+			}
+			nlisten++;
+			break;
+		case 'v':
+			(*verbose_r)++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'V':
+			printf("%s (correio) %s\n", name, CORREIO_VERSION);
+			return 1;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (file != NULL && config_load(cfg, file, err, errlen) == -1)
+		return -1;
+	if (store != NULL)
+		snprintf(cfg->store_path, sizeof(cfg->store_path), "%s", store);
+	dst = which == CONFIG_SMTPD ? cfg->smtp_listen : cfg->pop3_listen;
+	ndst = which == CONFIG_SMTPD ? &cfg->smtp_nlisten : &cfg->pop3_nlisten;
+	if (nlisten > 0) {
+		memcpy(dst, listens, nlisten * sizeof(listens[0]));
+		*ndst = nlisten;
+	}
+	if (*ndst == 0) {
+		snprintf(err, errlen, "no listen address: give --listen ADDR:PORT or [%s] listen", name);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,261 @@
+/*
+ * store_delivery.c - delivery: one message to many recipients, all or
+ * nothing (RFC 5321 6.1: a 250 after DATA means the message is safely
+ * stored). A delivery object collects the envelope and the body in memory;
+ * commit writes the message, its mailbox entries and its queue items in one
+ * transaction. Group commit: a batch shares one transaction and one fsync,
+ * each delivery in its own savepoint so that one failure undoes only itself.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sqlite3.h>
+
+#include "store_internal.h"
+
+#define STORE_BODY_MAX		((size_t)1 << 30)	/* = max of max_message_size */
+#define STORE_SESSION_ID_MAX	64	/* session id, with its NUL */
+
+struct store_delivery {
+	char		 sender[STORE_ADDR_MAX + 1];
+	char		 session_id[STORE_SESSION_ID_MAX];
+	char		(*rcpts)[STORE_NAME_MAX + 1];	/* local accounts */
+	size_t		 nrcpts;
+	char		(*remotes)[STORE_ADDR_MAX + 1];	/* outbound queue */
+	size_t		 nremotes;
+	unsigned char	*body;
+	size_t		 len, cap;
+	int64_t		 id;				/* message id after commit */
+};
+
+/* ---- deliveries --------------------------------------------------------- */
+
+struct store_delivery *
+store_delivery_new(const char *sender, const char *session_id)
+{
+	struct store_delivery *d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	snprintf(d->sender, sizeof(d->sender), "%s", sender ? sender : "");
+	snprintf(d->session_id, sizeof(d->session_id), "%s", session_id ? session_id : "");
+	d->id = -1;
+	return d;
+}
+
+/*
+ * Append s (1 to width - 1 characters) to arr, an array of n strings of
+ * width bytes each, unless cmp finds it there already. Returns 1 with the
+ * grown array in *grown_r, 0 when s was there, -1 (too long, no memory).
+ * UNSAFE: n is bounded by the caller's max_recipients.
+ */
+static int
+add_unique(void *arr, size_t n, size_t width, const char *s,
+    int (*cmp)(const char *, const char *), void **grown_r)
+{
+	char *p = arr;
+	size_t i, len = strlen(s);
+
+	if (len == 0 || len >= width)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (cmp(p + i * width, s) == 0)
+			return 0;
+	if ((p = reallocarray(arr, n + 1, width)) == NULL)
+		return -1;
+	memcpy(p + n * width, s, len + 1);
+	*grown_r = p;
+	return 1;
+}
+
+int
+store_delivery_add_rcpt(struct store_delivery *d, const char *account)
+{
+	void *p;
+	int r = add_unique(d->rcpts, d->nrcpts, sizeof(*d->rcpts), account, strcasecmp, &p);
+
+	if (r == 1) {
+		d->rcpts = p;
+		d->nrcpts++;
+	}
+	return r == -1 ? -1 : 0;
+}
+
+int
+store_delivery_add_remote(struct store_delivery *d, const char *address)
+{
+	void *p;
+	int r = add_unique(d->remotes, d->nremotes, sizeof(*d->remotes), address, strcmp, &p);
+
+	if (r == 1) {
+		d->remotes = p;
+		d->nremotes++;
+	}
+	return r == -1 ? -1 : 0;
+}
+
+int
+store_delivery_body(struct store_delivery *d, const void *p, size_t n)
+{
+	size_t ncap;
+	unsigned char *nb;
+
+	if (n == 0)
+		return 0;
+	if (n > STORE_BODY_MAX - d->len)
+		return -1;
+	if (d->len + n > d->cap) {
+		ncap = d->cap ? d->cap : 16384;
+		while (ncap < d->len + n)
+			ncap *= 2;	/* UNSAFE: bounded by STORE_BODY_MAX above */
+		if ((nb = realloc(d->body, ncap)) == NULL)
+			return -1;
+		d->body = nb;
+		d->cap = ncap;
+	}
+	memcpy(d->body + d->len, p, n);
+	d->len += n;
+	return 0;
+}
+
+size_t
+store_delivery_size(const struct store_delivery *d)
+{
+	return d->len;
+}
+
+int64_t
+store_delivery_id(const struct store_delivery *d)
+{
+	return d->id;
+}
+
+void
+store_delivery_free(struct store_delivery **dp)
+{
+	struct store_delivery *d = *dp;
+
+	if (d == NULL)
+		return;
+	free(d->rcpts);
+	free(d->remotes);
+	free(d->body);
+	free(d);
+	*dp = NULL;
+}
+
+/* Write one delivery inside the current transaction. 0 or -1. */
+static int
+delivery_write(struct store *st, struct store_delivery *d)
+{
+	sqlite3_stmt *s;
+	int64_t id, now = store_now();
+	size_t i;
+
+	if (d->nrcpts == 0 && d->nremotes == 0) {
+		store_setmsg(st, "delivery without recipients");
+		return -1;
+	}
+	s = store_stmt_get(st, ST_MSG_ADD);
+	if (d->len == 0)
+		sqlite3_bind_zeroblob(s, 1, 0);
+	else
+		sqlite3_bind_blob64(s, 1, d->body, d->len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (int64_t)d->len);
+	store_bind_text(s, 3, d->sender);
+	store_bind_text(s, 4, d->session_id);
+	sqlite3_bind_int64(s, 5, now);
+	if (store_step_done(st, s, "store message") == -1)
+		return -1;
+	id = sqlite3_last_insert_rowid(st->db);
+
+	for (i = 0; i < d->nrcpts; i++) {
+		s = store_stmt_get(st, ST_ENTRY_ADD);
+		store_bind_text(s, 1, d->rcpts[i]);
+		sqlite3_bind_int64(s, 2, id);
+		sqlite3_bind_int64(s, 3, (int64_t)d->len);
+		sqlite3_bind_int64(s, 4, now);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			snprintf(st->err, sizeof(st->err), "deliver to %s: %s", d->rcpts[i],
+			    store_is_constraint(st) ? "no such account" : sqlite3_errmsg(st->db));
+			store_stmt_done(s);
+			return -1;
+		}
+		store_stmt_done(s);
+	}
+	for (i = 0; i < d->nremotes; i++) {
+		s = store_stmt_get(st, ST_QUEUE_ADD);
+		sqlite3_bind_int64(s, 1, id);
+		store_bind_text(s, 2, d->sender);
+		store_bind_text(s, 3, d->remotes[i]);
+		sqlite3_bind_int64(s, 4, now);
+		if (store_step_done(st, s, "queue message") == -1)
+			return -1;
+	}
+	d->id = id;
+	return 0;
+}
+
+int
+store_delivery_commit(struct store *st, struct store_delivery *d)
+{
+	d->id = -1;
+	if (store_begin(st) == -1)
+		return -1;
+	if (delivery_write(st, d) == -1) {
+		store_rollback(st);
+		d->id = -1;
+		return -1;
+	}
+	if (store_commit(st) == -1) {
+		d->id = -1;
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
+    size_t n, int *result)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		result[i] = -1;
+		ds[i]->id = -1;
+	}
+	if (n == 0)
+		return 0;
+	if (store_begin(st) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (store_exec(st, ST_SAVEPOINT, "savepoint") == -1)
+			goto fail;
+		if (delivery_write(st, ds[i]) == 0) {
+			if (store_exec(st, ST_RELEASE, "release savepoint") == -1)
+				goto fail;
+			result[i] = 0;
+		} else {
+			ds[i]->id = -1;
+			/* Undo this delivery alone; the others stay. */
+			if (sqlite3_get_autocommit(st->db) ||
+			    store_exec(st, ST_ROLLBACK_TO, "rollback to savepoint") == -1 ||
+			    store_exec(st, ST_RELEASE, "release savepoint") == -1)
+				goto fail;
+		}
+	}
+	if (store_commit(st) == -1)
+		goto lost;
+	return 0;
+fail:
+	store_rollback(st);
+lost:
+	for (i = 0; i < n; i++) {
+		result[i] = -1;
+		ds[i]->id = -1;
+	}
+	return -1;
+}

@@ -1,0 +1,167 @@
+/*
+ * store_internal.h - what the store_*.c files share and nobody else sees: the
+ * statement enum (its SQL is the table in store.c), struct store, and the
+ * helpers every store file runs its statements through. Never include this
+ * outside common/store*.c: callers use store.h and never see SQL.
+ * See docs/HACKING.md, "Adding a store query".
+ */
+#ifndef CORREIO_STORE_INTERNAL_H
+#define CORREIO_STORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STORE_ERR_MAX	512	/* store_errmsg() text, with its NUL */
+
+/* One entry per prepared statement; store_sql[] in store.c holds its SQL. */
+enum store_stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+
+	ST_USER_ADD,
+	ST_USER_DEL,
+	ST_USER_SET_HASH,
+	ST_USER_GET_HASH,
+	ST_USER_LIST,
+	ST_USER_NAME,
+	ST_LOCK_DEL_ACCOUNT,
+	ST_ORPHANS_DEL,
+
+	ST_DOMAIN_ADD,
+	ST_DOMAIN_DEL,
+	ST_DOMAIN_LIST,
+	ST_DOMAIN_GET,
+	ST_DOMAIN_ALIASES_DEL,
+
+	ST_ALIAS_ADD,
+	ST_ALIAS_DEL,
+	ST_ALIAS_LIST,
+	ST_ALIAS_GET,
+	ST_FIRST_ACCOUNT,
+
+	ST_MSG_ADD,
+	ST_ENTRY_ADD,
+	ST_QUEUE_ADD,
+
+	ST_LOCK_TAKE,
+	ST_LOCK_TOUCH,
+	ST_LOCK_DEL,
+	ST_LOCK_OWNER,
+	ST_MAILBOX_LIST,
+	ST_ENTRY_MESSAGE,
+	ST_ENTRY_DEL,
+	ST_MSG_DEL_IF_ORPHAN,
+	ST_MSG_SIZE,
+
+	ST_QUEUE_LIST,
+	ST_QUEUE_DEFER,
+	ST_QUEUE_GET,
+	ST_QUEUE_DEL,
+	ST_QUEUE_FLUSH,
+
+	ST_TRANSCRIPT_SEQ,
+	ST_TRANSCRIPT_ADD,
+	ST_TRANSCRIPT_GET,
+
+	ST_USER_VERSION,
+
+	ST_COUNT
+};
+
+/* The SQL of each statement (store.c). */
+extern const char *const store_sql[ST_COUNT];
+
+/*
+ * Open message blobs kept between store_msg_read() calls. SQLite reaches an
+ * offset in a large blob by walking its chain of overflow pages, which an
+ * open handle remembers: reopening for every chunk would make reading a
+ * message quadratic (25 MiB in 16 KiB chunks: 10 s instead of 0.05 s). An
+ * open blob holds a read transaction, so every other store call releases
+ * them all first (see store_stmt_get()), and a blob read to its end is released.
+ */
+#define STORE_BLOBS	4	/* messages streamed at once on one handle */
+
+struct store_blob {
+	sqlite3_blob	*blob;
+	int64_t		 key;		/* mailbox entry id, or -message id */
+	int		 size;
+	unsigned	 used;		/* LRU clock */
+};
+
+struct store {
+	sqlite3		*db;
+	sqlite3_stmt	*stmt[ST_COUNT];
+	struct store_blob blobs[STORE_BLOBS];
+	unsigned	 clock;
+	char		 err[STORE_ERR_MAX];
+};
+
+/* ---- errors (store.c) ---- */
+/* Record "what: <sqlite's message>" as the handle's error. */
+void	store_seterr(struct store *st, const char *what);
+/* Record a formatted message as the handle's error. */
+void	store_setmsg(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when the last error on st was a constraint (unique key, NOT NULL). */
+bool	store_is_constraint(struct store *st);
+
+/* ---- statements (store.c) ---- */
+/* The prepared statement id, ready to bind. Releases the open blobs (and so
+ * their read transaction) before anything else runs. */
+sqlite3_stmt *store_stmt_get(struct store *st, enum store_stmt id);
+/* Same, keeping the open blobs: only for reads inside their snapshot. */
+sqlite3_stmt *store_stmt_keep_blobs(struct store *st, enum store_stmt id);
+/* Every use of a statement ends here: reset and clear its bindings. */
+void	store_stmt_done(sqlite3_stmt *s);
+/* Step a bound statement that returns no rows, then reset it: 0 or -1
+ * (error recorded as "what"). */
+int	store_step_done(struct store *st, sqlite3_stmt *s, const char *what);
+/* Run statement id (no parameters, rows ignored): 0 or -1. */
+int	store_exec(struct store *st, enum store_stmt id, const char *what);
+/* Bind a NUL-terminated text parameter (static: valid until the step). */
+void	store_bind_text(sqlite3_stmt *s, int i, const char *v);
+/* Run a one-parameter lookup returning one text column into dst: 0,
+ * STORE_NOTFOUND, or -1 (also when dst is too small). */
+int	store_lookup_text(struct store *st, enum store_stmt id, const char *key,
+	    char *dst, size_t len);
+
+/*
+ * Make room for row n of a listing in v (cap elements of size bytes,
+ * doubled as needed): returns v or its reallocation. On failure returns
+ * NULL with v freed, statement s reset and the error recorded ("out of
+ * memory listing WHAT").
+ */
+void	*store_grow(struct store *st, sqlite3_stmt *s, void *v, size_t n, size_t *cap,
+	    size_t size, const char *what);
+
+/* store_mailbox.c: delete message_id when no mailbox entry or queue item
+ * references it any more (inside the caller's transaction). 0 or -1. */
+int	store_message_drop_orphan(struct store *st, int64_t message_id);
+
+/* ---- transactions (store.c) ---- */
+int	store_begin(struct store *st);		/* BEGIN IMMEDIATE: 0 or -1 */
+int	store_commit(struct store *st);		/* rolls back when COMMIT fails */
+void	store_rollback(struct store *st);	/* keeps the error already recorded */
+int64_t	store_now(void);			/* unix time */
+
+/* ---- message blobs ---- */
+void	store_blobs_release(struct store *st);		/* store.c */
+bool	store_blobs_open(const struct store *st);	/* store.c */
+/* store_mailbox.c: the open blob for key, or NULL */
+struct store_blob *store_blob_find(struct store *st, int64_t key);
+/* store_mailbox.c: open messages.body of message_id under key; NULL with
+ * *rc_r STORE_NOTFOUND or -1 */
+struct store_blob *store_blob_open(struct store *st, int64_t key, int64_t message_id,
+	    int *rc_r);
+/* store_mailbox.c: read from an open blob; released at its end. 0 or -1 */
+int	store_blob_read(struct store *st, struct store_blob *b, int64_t offset,
+	    void *dst, size_t len, size_t *got_r);
+
+#endif

@@ -1,0 +1,355 @@
+/*
+ * store_mailbox.c - POP3 mailboxes in the store: the per-account lock
+ * (taken over after its ttl, or at once when its owner process is gone),
+ * the snapshot of a mailbox, expunge in one transaction (UPDATE state,
+ * RFC 1939 6), and message bodies read with incremental blob I/O, never
+ * whole (the open-blob cache of struct store lives here).
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "numparse.h"
+#include "store_internal.h"
+
+#define STORE_HOST_MAX		256	/* gethostname() result, with its NUL */
+#define STORE_LOCK_OWNER_MAX	512	/* "HOST/PID/tag" of a lock owner */
+
+/* ---- mailboxes ---------------------------------------------------------- */
+
+void
+store_lock_owner(char *dst, size_t len, const char *tag)
+{
+	char host[STORE_HOST_MAX];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(dst, len, "%s/%ld/%s", host, (long)getpid(), tag);
+}
+
+/*
+ * True when owner ("HOST/PID/tag", see store_lock_owner) names a process of
+ * this host that no longer exists: a pop3d that crashed or was killed.
+ */
+static bool
+lock_owner_is_dead(const char *owner)
+{
+	char host[STORE_HOST_MAX], mine[STORE_HOST_MAX];
+	const char *slash, *end;
+	uint64_t pid;
+
+	if ((slash = strchr(owner, '/')) == NULL || (size_t)(slash - owner) >= sizeof(host))
+		return false;
+	memcpy(host, owner, (size_t)(slash - owner));
+	host[slash - owner] = '\0';
+	if (gethostname(mine, sizeof(mine)) != 0 || strcmp(host, mine) != 0)
+		return false;
+	if ((end = strchr(slash + 1, '/')) == NULL ||
+	    numparse_u64(slash + 1, (size_t)(end - slash - 1), INT32_MAX, &pid) != NUMPARSE_OK ||
+	    pid == 0)
+		return false;
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+/* One attempt at taking the lock: 0, STORE_LOCKED or -1. */
+static int
+lock_take(struct store *st, const char *account, const char *owner, long ttl)
+{
+	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_TAKE);
+	int64_t now = store_now();
+
+	store_bind_text(s, 1, account);
+	store_bind_text(s, 2, owner);
+	sqlite3_bind_int64(s, 3, now);
+	sqlite3_bind_int64(s, 4, now - ttl);
+	if (store_step_done(st, s, "lock mailbox") == -1)
+		return -1;
+	return sqlite3_changes(st->db) == 0 ? STORE_LOCKED : 0;
+}
+
+int
+store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl)
+{
+	sqlite3_stmt *s;
+	char held[STORE_LOCK_OWNER_MAX] = "";
+	int rc;
+
+	if ((rc = lock_take(st, account, owner, ttl)) != STORE_LOCKED)
+		return rc;
+	/* Held: by a live session, or by one whose process is gone. */
+	s = store_stmt_get(st, ST_LOCK_OWNER);
+	store_bind_text(s, 1, account);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
+		snprintf(held, sizeof(held), "%s", (const char *)sqlite3_column_text(s, 0));
+	store_stmt_done(s);
+	if (held[0] != '\0' && lock_owner_is_dead(held)) {
+		s = store_stmt_get(st, ST_LOCK_DEL);
+		store_bind_text(s, 1, account);
+		store_bind_text(s, 2, held);
+		if (store_step_done(st, s, "unlock mailbox") == -1)
+			return -1;
+		if ((rc = lock_take(st, account, owner, ttl)) != STORE_LOCKED)
+			return rc;
+	}
+	store_setmsg(st, "mailbox of %s is in use", account);
+	return STORE_LOCKED;
+}
+
+int
+store_mailbox_touch(struct store *st, const char *account, const char *owner)
+{
+	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_TOUCH);
+
+	store_bind_text(s, 1, account);
+	store_bind_text(s, 2, owner);
+	sqlite3_bind_int64(s, 3, store_now());
+	if (store_step_done(st, s, "refresh lock") == -1)
+		return -1;
+	if (sqlite3_changes(st->db) == 0) {
+		store_setmsg(st, "lock on %s was taken over", account);
+		return STORE_LOCKED;
+	}
+	return 0;
+}
+
+int
+store_mailbox_unlock(struct store *st, const char *account, const char *owner)
+{
+	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_DEL);
+
+	store_bind_text(s, 1, account);
+	store_bind_text(s, 2, owner);
+	if (store_step_done(st, s, "unlock mailbox") == -1)
+		return -1;
+	return 0;
+}
+
+int
+store_mailbox_list(struct store *st, const char *account,
+    struct store_msg **msgs_r, size_t *n_r)
+{
+	sqlite3_stmt *s = store_stmt_get(st, ST_MAILBOX_LIST);
+	struct store_msg *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*msgs_r = NULL;
+	*n_r = 0;
+	store_bind_text(s, 1, account);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((v = store_grow(st, s, v, n, &cap, sizeof(*v), "a mailbox")) == NULL)
+			return -1;
+		v[n].entry_id = sqlite3_column_int64(s, 0);
+		v[n].size = sqlite3_column_int64(s, 1);
+		v[n].arrived = sqlite3_column_int64(s, 2);
+		snprintf(v[n].uidl, sizeof(v[n].uidl), "%s",
+		    (const char *)sqlite3_column_text(s, 3));
+		n++;
+	}
+	store_stmt_done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "list mailbox");
+		free(v);
+		return -1;
+	}
+	*msgs_r = v;
+	*n_r = n;
+	return 0;
+}
+
+/* The open blob for key, or NULL. */
+struct store_blob *
+store_blob_find(struct store *st, int64_t key)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_BLOBS; i++)
+		if (st->blobs[i].blob != NULL && st->blobs[i].key == key)
+			return &st->blobs[i];
+	return NULL;
+}
+
+/* Open messages.body of message_id into a free (or the least used) slot. */
+struct store_blob *
+store_blob_open(struct store *st, int64_t key, int64_t message_id, int *rc_r)
+{
+	struct store_blob *b = &st->blobs[0];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < STORE_BLOBS; i++) {
+		if (st->blobs[i].blob == NULL) {
+			b = &st->blobs[i];
+			break;
+		}
+		if (st->blobs[i].used < b->used)
+			b = &st->blobs[i];
+	}
+	if (b->blob != NULL) {
+		sqlite3_blob_close(b->blob);
+		b->blob = NULL;
+	}
+	rc = sqlite3_blob_open(st->db, "main", "messages", "body", message_id, 0, &b->blob);
+	if (rc != SQLITE_OK) {
+		store_seterr(st, "open message");
+		sqlite3_blob_close(b->blob);	/* harmless on NULL */
+		b->blob = NULL;
+		*rc_r = (rc & 0xff) == SQLITE_ERROR ? STORE_NOTFOUND : -1;
+		return NULL;
+	}
+	b->key = key;
+	b->size = sqlite3_blob_bytes(b->blob);
+	return b;
+}
+
+/* Read from an open blob; release it once its end is reached. */
+int
+store_blob_read(struct store *st, struct store_blob *b, int64_t offset, void *dst,
+    size_t len, size_t *got_r)
+{
+	size_t n;
+
+	*got_r = 0;
+	b->used = ++st->clock;
+	if (offset < 0 || offset >= b->size) {
+		sqlite3_blob_close(b->blob);
+		b->blob = NULL;
+		return 0;
+	}
+	n = (size_t)(b->size - offset);
+	if (n > len)
+		n = len;
+	if (n > 0 && sqlite3_blob_read(b->blob, dst, (int)n, (int)offset) != SQLITE_OK) {
+		store_seterr(st, "read message");
+		sqlite3_blob_close(b->blob);
+		b->blob = NULL;
+		return -1;
+	}
+	if (offset + (int64_t)n >= b->size) {
+		sqlite3_blob_close(b->blob);
+		b->blob = NULL;
+	}
+	*got_r = n;
+	return 0;
+}
+
+/*
+ * Find and open the body of a mailbox entry. Bodies never change, so the
+ * snapshot of the blobs already open serves; only an entry newer than that
+ * snapshot needs a fresh one (the blobs are released and the lookup redone).
+ */
+static struct store_blob *
+entry_open(struct store *st, int64_t entry_id, int *rc_r)
+{
+	sqlite3_stmt *s;
+	int64_t message_id;
+	int rc;
+
+	for (;;) {
+		s = store_stmt_keep_blobs(st, ST_ENTRY_MESSAGE);
+		sqlite3_bind_int64(s, 1, entry_id);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			break;
+		store_stmt_done(s);
+		if (rc == SQLITE_DONE && store_blobs_open(st)) {
+			store_blobs_release(st);	/* an older snapshot: look again */
+			continue;
+		}
+		if (rc == SQLITE_DONE) {
+			store_setmsg(st, "no mailbox entry %lld", (long long)entry_id);
+			*rc_r = STORE_NOTFOUND;
+		} else {
+			store_seterr(st, "find message");
+			*rc_r = -1;
+		}
+		return NULL;
+	}
+	message_id = sqlite3_column_int64(s, 0);
+	store_stmt_done(s);
+	return store_blob_open(st, entry_id, message_id, rc_r);
+}
+
+int
+store_msg_read(struct store *st, int64_t entry_id, int64_t offset,
+    void *dst, size_t len, size_t *got_r)
+{
+	struct store_blob *b;
+	int rc;
+
+	*got_r = 0;
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	/* entry ids are > 0, message ids are kept as -id: no collision */
+	if ((b = store_blob_find(st, entry_id)) == NULL &&
+	    (b = entry_open(st, entry_id, &rc)) == NULL)
+		return rc;
+	return store_blob_read(st, b, offset, dst, len, got_r);
+}
+
+void
+store_read_done(struct store *st)
+{
+	store_blobs_release(st);
+}
+
+int
+store_message_drop_orphan(struct store *st, int64_t message_id)
+{
+	sqlite3_stmt *s = store_stmt_get(st, ST_MSG_DEL_IF_ORPHAN);
+
+	sqlite3_bind_int64(s, 1, message_id);
+	return store_step_done(st, s, "delete message");
+}
+
+int
+store_mailbox_expunge(struct store *st, const char *account,
+    const int64_t *entry_ids, size_t n)
+{
+	sqlite3_stmt *s;
+	int64_t message_id;
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (store_begin(st) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		s = store_stmt_get(st, ST_ENTRY_DEL);
+		sqlite3_bind_int64(s, 1, entry_ids[i]);
+		store_bind_text(s, 2, account);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_DONE) {	/* already gone: nothing to do */
+			store_stmt_done(s);
+			continue;
+		}
+		if (rc != SQLITE_ROW) {
+			store_seterr(st, "delete entry");
+			store_stmt_done(s);
+			goto fail;
+		}
+		message_id = sqlite3_column_int64(s, 0);
+		/* RETURNING: step to the end so the delete completes. */
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+			;
+		store_stmt_done(s);
+		if (rc != SQLITE_DONE) {
+			store_seterr(st, "delete entry");
+			goto fail;
+		}
+		if (store_message_drop_orphan(st, message_id) == -1)
+			goto fail;
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
