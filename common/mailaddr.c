@@ -386,6 +386,10 @@ mailaddr_parse_path(const char *s, struct mailaddr *a, bool allow_utf8,
 		}
 		if (parse_mailbox(s, a, allow_utf8, true, false, &end, err, errlen) == -1)
 			return -1;
+		if (*end == '>') {
+			set_err(err, errlen, "missing < before the address");
+			return -1;
+		}
 		if (*end != '\0' && *end != ' ') {
 			set_err(err, errlen, "unexpected character after address");
 			return -1;

@@ -67,11 +67,13 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_ALIAS_ADD]		= "INSERT INTO aliases(address, account, created)"
 				  " SELECT lower(?1), id, ?3 FROM accounts WHERE name = ?2",
 	[ST_ALIAS_DEL]		= "DELETE FROM aliases WHERE address = ?1",
+	[ST_ALIAS_DEL_ONE]	= "DELETE FROM aliases WHERE address = ?1"
+				  " AND account = (SELECT id FROM accounts WHERE name = ?2)",
 	[ST_ALIAS_LIST]		= "SELECT al.address, a.name FROM aliases al"
-				  " JOIN accounts a ON a.id = al.account ORDER BY al.address",
+				  " JOIN accounts a ON a.id = al.account ORDER BY al.address, a.name",
 	[ST_FIRST_ACCOUNT]	= "SELECT name FROM accounts WHERE ?1 = ?1 ORDER BY id LIMIT 1",
 	[ST_ALIAS_GET]		= "SELECT a.name FROM aliases al JOIN accounts a ON a.id = al.account"
-				  " WHERE al.address = ?1",
+				  " WHERE al.address = ?1 ORDER BY a.name",
 
 	[ST_MSG_ADD]		= "INSERT INTO messages(body, size, sender, session, created)"
 				  " VALUES (?1, ?2, ?3, ?4, ?5)",

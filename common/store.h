@@ -55,17 +55,27 @@ int	store_domain_list(struct store *st, store_list_cb *cb, void *arg);	/* cb(arg
  * ""), -1 the store cannot tell now (busy, I/O; store_errmsg() says why). */
 int	store_domain_lookup(struct store *st, const char *domain);
 
-/* address: "postmaster", "info@lab.test" or "info" (any local domain). */
+/*
+ * address: "postmaster", "info@lab.test" or "info" (any local domain). An
+ * alias leads to one or more accounts: each add puts one more account behind
+ * it (STORE_EXISTS if that one is already there); del with account NULL
+ * removes the whole alias, else only that account.
+ */
 int	store_alias_add(struct store *st, const char *address, const char *account);
-int	store_alias_del(struct store *st, const char *address);
+int	store_alias_del(struct store *st, const char *address, const char *account);
 int	store_alias_list(struct store *st, store_list_cb *cb, void *arg);	/* cb(arg, address, account) */
 /*
- * Map a recipient to an account. local is the local part, domain may be NULL
- * or "" (bare "postmaster"). Looks up, in order: alias "local@domain", alias
- * "local", an account named local. Matching is case-insensitive. Returns 0
- * with the account name, STORE_NOTFOUND, or -1. The caller checks that the
- * domain is local first.
+ * Map a recipient to its accounts. local is the local part, domain may be
+ * NULL or "" (bare "postmaster"). Looks up, in order: alias "local@domain",
+ * alias "local", an account named local; the first that exists decides.
+ * Matching is case-insensitive. Calls cb(arg, account, NULL) for each account
+ * and returns how many (at least 1), STORE_NOTFOUND, or -1. The caller
+ * checks that the domain is local first.
  */
+int	store_resolve_all(struct store *st, const char *local, const char *domain,
+	    store_list_cb *cb, void *arg);
+/* The same when the recipient must be one account (an address a user may
+ * send as): 0 with it, STORE_NOTFOUND (also for an alias of several), -1. */
 int	store_resolve(struct store *st, const char *local, const char *domain,
 	    char *account_r, size_t len);
 

@@ -219,15 +219,20 @@ store_alias_add(struct store *st, const char *address, const char *account)
 }
 
 int
-store_alias_del(struct store *st, const char *address)
+store_alias_del(struct store *st, const char *address, const char *account)
 {
-	sqlite3_stmt *s = store_stmt_get(st, ST_ALIAS_DEL);
+	sqlite3_stmt *s = store_stmt_get(st, account != NULL ? ST_ALIAS_DEL_ONE : ST_ALIAS_DEL);
 
 	store_bind_text(s, 1, address);
+	if (account != NULL)
+		store_bind_text(s, 2, account);
 	if (store_step_done(st, s, "delete alias") == -1)
 		return -1;
 	if (sqlite3_changes(st->db) == 0) {
-		store_setmsg(st, "no alias %s", address);
+		if (account != NULL)
+			store_setmsg(st, "alias %s does not lead to %s", address, account);
+		else
+			store_setmsg(st, "no alias %s", address);
 		return STORE_NOTFOUND;
 	}
 	return 0;
@@ -239,11 +244,34 @@ store_alias_list(struct store *st, store_list_cb *cb, void *arg)
 	return list_rows(st, ST_ALIAS_LIST, cb, arg);
 }
 
-int
-store_resolve(struct store *st, const char *local, const char *domain,
-    char *account_r, size_t len)
+/*
+ * The accounts of alias key, to cb: their number (0 when key is no alias),
+ * or -1.
+ */
+static int
+alias_members(struct store *st, const char *key, store_list_cb *cb, void *arg)
 {
-	char addr[STORE_ADDR_MAX + 2];
+	sqlite3_stmt *s = store_stmt_get(st, ST_ALIAS_GET);
+	int rc, n = 0;
+
+	store_bind_text(s, 1, key);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		cb(arg, (const char *)sqlite3_column_text(s, 0), NULL);
+		n++;
+	}
+	store_stmt_done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "lookup alias");
+		return -1;
+	}
+	return n;
+}
+
+int
+store_resolve_all(struct store *st, const char *local, const char *domain,
+    store_list_cb *cb, void *arg)
+{
+	char addr[STORE_ADDR_MAX + 2], account[STORE_NAME_MAX + 1];
 	int rc;
 
 	if (local == NULL || *local == '\0') {
@@ -255,20 +283,58 @@ store_resolve(struct store *st, const char *local, const char *domain,
 			store_setmsg(st, "address too long");
 			return STORE_NOTFOUND;
 		}
-		rc = store_lookup_text(st, ST_ALIAS_GET, addr, account_r, len);
-		if (rc != STORE_NOTFOUND)
+		if ((rc = alias_members(st, addr, cb, arg)) != 0)
 			return rc;
 	}
-	rc = store_lookup_text(st, ST_ALIAS_GET, local, account_r, len);
-	if (rc != STORE_NOTFOUND)
+	if ((rc = alias_members(st, local, cb, arg)) != 0)
 		return rc;
-	rc = store_lookup_text(st, ST_USER_NAME, local, account_r, len);
+	rc = store_lookup_text(st, ST_USER_NAME, local, account, sizeof(account));
 	/* RFC 5321 4.5.1: postmaster must always be accepted. Without an
 	 * alias or an account of that name, it reaches the first account
 	 * created (as postmaster reaches root on a Unix host). */
 	if (rc == STORE_NOTFOUND && strcasecmp(local, "postmaster") == 0)
-		rc = store_lookup_text(st, ST_FIRST_ACCOUNT, local, account_r, len);
+		rc = store_lookup_text(st, ST_FIRST_ACCOUNT, local, account, sizeof(account));
 	if (rc == STORE_NOTFOUND)
 		store_setmsg(st, "no account or alias %s", local);
-	return rc;
+	if (rc != 0)
+		return rc;
+	cb(arg, account, NULL);
+	return 1;
+}
+
+struct one {
+	char	*dst;
+	size_t	 len;
+	int	 n;
+	bool	 truncated;
+};
+
+static void
+keep_one(void *arg, const char *account, const char *unused)
+{
+	struct one *o = arg;
+
+	(void)unused;
+	if (o->n++ == 0 && (size_t)snprintf(o->dst, o->len, "%s", account) >= o->len)
+		o->truncated = true;
+}
+
+int
+store_resolve(struct store *st, const char *local, const char *domain,
+    char *account_r, size_t len)
+{
+	struct one o = { account_r, len, 0, false };
+	int rc = store_resolve_all(st, local, domain, keep_one, &o);
+
+	if (rc < 0)
+		return rc;
+	if (o.truncated) {
+		store_setmsg(st, "account name too long");
+		return -1;
+	}
+	if (o.n > 1) {
+		store_setmsg(st, "%s leads to %d accounts", local, o.n);
+		return STORE_NOTFOUND;
+	}
+	return 0;
 }

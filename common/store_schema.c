@@ -99,6 +99,20 @@ const char *const store_schema_migrations[] = {
 	"  time        INTEGER NOT NULL,"
 	"  PRIMARY KEY (session_id, seq)"
 	") WITHOUT ROWID;",
+
+	/* version 2: an alias leads to one or more accounts (a class list,
+	 * "turma" -> every student): one row per (address, account). */
+	"CREATE TABLE aliases_v2 ("
+	"  address  TEXT NOT NULL COLLATE NOCASE,"
+	"  account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+	"  created  INTEGER NOT NULL,"
+	"  PRIMARY KEY (address, account)"
+	");"
+	"INSERT INTO aliases_v2(address, account, created)"
+	"  SELECT address, account, created FROM aliases;"
+	"DROP TABLE aliases;"
+	"ALTER TABLE aliases_v2 RENAME TO aliases;"
+	"CREATE INDEX aliases_account ON aliases(account);",
 };
 
 const size_t store_schema_count =

@@ -264,12 +264,6 @@ print_one(void *arg, const char *a, const char *b)
 }
 
 static void
-print_pair(void *arg, const char *a, const char *b)
-{
-	printf("%s%s%s\n", a, (const char *)arg, b ? b : "");
-}
-
-static void
 count_cb(void *arg, const char *a, const char *b)
 {
 	(void)a;
@@ -426,9 +420,8 @@ alias_add(struct admin *a, int argc, char **argv)
 {
 	char addr[STORE_ADDR_MAX + 1];
 	const char *at;
-	int rc;
+	int i, rc;
 
-	(void)argc;
 	if (strlen(argv[0]) >= sizeof(addr)) {
 		admin_err("alias too long");
 		return 2;
@@ -449,31 +442,66 @@ alias_add(struct admin *a, int argc, char **argv)
 			    "'mailcli admin domain add %s')", at + 1, at + 1);
 		return 1;
 	}
-	rc = store_alias_add(a->st, addr, argv[1]);
-	/* not found: the account the alias would lead to */
-	if (store_outcome(a, rc, rc == STORE_NOTFOUND ? "account" : "alias",
-	    rc == STORE_NOTFOUND ? argv[1] : addr) != 0)
-		return 1;
-	printf("alias %s -> %s added\n", addr, argv[1]);
+	/* Each account given joins the alias (a class list has many). */
+	for (i = 1; i < argc; i++) {
+		rc = store_alias_add(a->st, addr, argv[i]);
+		/* not found: the account the alias would lead to */
+		if (store_outcome(a, rc, rc == STORE_NOTFOUND ? "account" : "alias",
+		    rc == STORE_NOTFOUND ? argv[i] : addr) != 0)
+			return 1;
+		printf("alias %s -> %s added\n", addr, argv[i]);
+	}
 	return 0;
 }
 
 static int
 alias_del(struct admin *a, int argc, char **argv)
 {
-	(void)argc;
-	if (store_outcome(a, store_alias_del(a->st, argv[0]), "alias", argv[0]) != 0)
+	const char *account = argc > 1 ? argv[1] : NULL;
+
+	if (store_outcome(a, store_alias_del(a->st, argv[0], account), "alias", argv[0]) != 0)
 		return 1;
-	printf("alias %s deleted\n", argv[0]);
+	if (account != NULL)
+		printf("alias %s no longer leads to %s\n", argv[0], account);
+	else
+		printf("alias %s deleted\n", argv[0]);
 	return 0;
+}
+
+/* alias list: one line per alias, its accounts joined by ", ". */
+struct alias_lines {
+	char	last[STORE_ADDR_MAX + 1];
+	bool	open;
+};
+
+static void
+alias_line(void *arg, const char *address, const char *account)
+{
+	struct alias_lines *l = arg;
+
+	if (l->open && strcmp(l->last, address) == 0) {
+		printf(", %s", account);
+		return;
+	}
+	if (l->open)
+		putchar('\n');
+	printf("%s -> %s", address, account);
+	snprintf(l->last, sizeof(l->last), "%s", address);
+	l->open = true;
 }
 
 static int
 alias_list(struct admin *a, int argc, char **argv)
 {
+	struct alias_lines l = { "", false };
+	int rc;
+
 	(void)argc;
 	(void)argv;
-	return store_alias_list(a->st, print_pair, " -> ") == 0 ? 0 : 1;
+	rc = store_alias_list(a->st, alias_line, &l);
+	if (l.open)
+		putchar('\n');
+	return rc == 0 ? 0 : 1;
 }
 
 /* Read standard input into d, turning bare LF into CRLF. */
@@ -518,11 +546,28 @@ read_message(struct store_delivery *d, long max)
 	return 0;
 }
 
+/* store_resolve_all() callback: each account of a recipient gets the message. */
+struct deliver_add {
+	struct store_delivery	*d;
+	int			 failed;
+};
+
+static void
+deliver_to(void *arg, const char *account, const char *unused)
+{
+	struct deliver_add *add = arg;
+
+	(void)unused;
+	if (store_delivery_add_rcpt(add->d, account) == -1)
+		add->failed = 1;
+}
+
 static int
 deliver(struct admin *a, int argc, char **argv)
 {
 	struct store_delivery *d;
-	char acct[STORE_NAME_MAX + 1], local[STORE_ADDR_MAX + 1];
+	struct deliver_add add;
+	char local[STORE_ADDR_MAX + 1];
 	const char *from = "", *at;
 	int i, rc, nrcpt = 0;
 
@@ -540,6 +585,7 @@ deliver(struct admin *a, int argc, char **argv)
 		admin_err("out of memory");
 		return 1;
 	}
+	add.d = d;
 	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--from") == 0 || strcmp(argv[i], "-f") == 0) {
 			i++;
@@ -555,13 +601,14 @@ deliver(struct admin *a, int argc, char **argv)
 		}
 		snprintf(local, sizeof(local), "%.*s",
 		    at ? (int)(at - argv[i]) : (int)strlen(argv[i]), argv[i]);
-		rc = store_resolve(a->st, local, at ? at + 1 : NULL, acct, sizeof(acct));
-		if (rc != 0) {
+		add.failed = 0;
+		rc = store_resolve_all(a->st, local, at ? at + 1 : NULL, deliver_to, &add);
+		if (rc < 0) {
 			admin_err("%s: %s", argv[i], rc == STORE_NOTFOUND ?
 			    "no such account or alias" : store_errmsg(a->st));
 			goto fail;
 		}
-		if (store_delivery_add_rcpt(d, acct) == -1) {
+		if (add.failed) {
 			admin_err("out of memory");
 			goto fail;
 		}
@@ -665,8 +712,8 @@ static const struct admin_cmd admin_cmds[] = {
 	{ "domain", "add", 1, 1, domain_add,	"domain add DOMAIN", true },
 	{ "domain", "del", 1, 1, domain_del,	"domain del DOMAIN", false },
 	{ "domain", "list", 0, 0, domain_list,	"domain list", false },
-	{ "alias", "add", 2, 2, alias_add,	"alias add ADDRESS ACCOUNT", true },
-	{ "alias", "del", 1, 1, alias_del,	"alias del ADDRESS", false },
+	{ "alias", "add", 2, -1, alias_add,	"alias add ADDRESS ACCOUNT...", true },
+	{ "alias", "del", 1, 2, alias_del,	"alias del ADDRESS [ACCOUNT]", false },
 	{ "alias", "list", 0, 0, alias_list,	"alias list", false },
 	{ "deliver", NULL, 1, -1, deliver,	"deliver [--from ADDR] ACCOUNT... < message", true },
 	{ "queue", "list", 0, 0, queue_list,	"queue list", false },

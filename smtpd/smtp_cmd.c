@@ -243,7 +243,13 @@ smtp_data_size_ok(const struct smtp_session *s, size_t already, size_t more)
 static int
 domain_is_local(struct smtp_session *s, const char *domain)
 {
-	int rc = store_domain_lookup(s->srv->store, domain);
+	int rc;
+
+	/* The server's own name is local, as Postfix's mydestination has
+	 * $myhostname: user@mail.lab.test reaches the account user. */
+	if (strcasecmp(domain, s->srv->cfg->hostname) == 0)
+		return 1;
+	rc = store_domain_lookup(s->srv->store, domain);
 
 	if (rc == -1)
 		log_warnx("session=%s event=lookup-failed error=\"%s\"", s->id,
@@ -365,6 +371,22 @@ cmd_mail(void *session, char *args, struct reply *r)
 	reply_set(r, 250, ESC_SENDER_OK, "Sender <%s> ok", tx->from_str);
 }
 
+/* store_resolve_all() callback: each account of a recipient joins the delivery. */
+struct rcpt_add {
+	struct store_delivery	*d;
+	int			 failed;
+};
+
+static void
+rcpt_add_one(void *arg, const char *account, const char *unused)
+{
+	struct rcpt_add *add = arg;
+
+	(void)unused;
+	if (store_delivery_add_rcpt(add->d, account) == -1)
+		add->failed = 1;
+}
+
 static void
 cmd_rcpt(void *session, char *args, struct reply *r)
 {
@@ -374,7 +396,6 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 	struct mailaddr to;
 	const char *p, *rest;
 	char err[128], addr[STORE_ADDR_MAX + 1], local[MAILADDR_LOCAL_MAX * 2 + 3];
-	char account[STORE_NAME_MAX + 1];
 	int rc, local_domain;
 
 	tx->rcpt_tried++;
@@ -420,17 +441,20 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 		return;
 	}
 	if (local_domain == 1) {
-		rc = store_resolve(st, local, to.domain, account, sizeof(account));
+		struct rcpt_add add = { tx->d, 0 };
+
+		/* An alias may lead to several accounts (a class list). */
+		rc = store_resolve_all(st, local, to.domain, rcpt_add_one, &add);
 		if (rc == STORE_NOTFOUND) {
 			reply_set(r, 550, ESC_BAD_MAILBOX, "<%s>: no such user here", addr);
 			return;
 		}
-		if (rc != 0) {
+		if (rc < 0) {
 			log_warnx("session=%s event=lookup-failed error=\"%s\"", s->id, store_errmsg(st));
 			reply_set(r, 451, ESC_SYSTEM_TEMP, "<%s>: temporary lookup failure; try again later", addr);
 			return;
 		}
-		if (store_delivery_add_rcpt(tx->d, account) == -1) {
+		if (add.failed) {
 			reply_set(r, 451, ESC_SYSTEM_TEMP, "Out of memory; try again later");
 			return;
 		}
@@ -473,10 +497,14 @@ cmd_rset(void *session, char *args, struct reply *r)
 	struct smtp_session *s = S(session);
 
 	(void)args;
+	if (s->tx != NULL)
+		reply_set(r, 250, ESC_OK, "Reset: sender and recipients cleared; start again "
+		    "with MAIL FROM");
+	else
+		reply_set(r, 250, ESC_OK, "Reset: no message in progress");
 	smtp_tx_free(&s->tx);
 	if (s->state != SMTP_S_INIT)
 		smtp_enter_state(s, SMTP_S_HELO);
-	reply_set(r, 250, ESC_OK, "Reset: no message in progress");
 }
 
 static void

@@ -132,10 +132,19 @@ def test_domains_and_aliases():
     check(p.returncode == 1 and "not served here" in p.stderr, p.stderr)
     p = admin("alias", "add", "sales", "nobody")
     check(p.returncode == 1 and "no account nobody" in p.stderr, p.stderr)
-    p = admin("alias", "add", "info@lab.test", "ana")
+    p = admin("alias", "add", "info@lab.test", "bob")
     check(p.returncode == 1 and "already exists" in p.stderr, p.stderr)
+    # an alias may lead to several accounts: a class list
+    p = admin("alias", "add", "turma", "ana", "bob")
+    check(p.returncode == 0 and p.stdout.count("added") == 2, p.stdout + p.stderr)
     p = admin("alias", "list")
-    check(p.stdout == "info@lab.test -> bob\npostmaster -> ana\n", repr(p.stdout))
+    check(p.stdout == "info@lab.test -> bob\npostmaster -> ana\nturma -> ana, bob\n",
+          repr(p.stdout))
+    p = admin("alias", "del", "turma", "ana")
+    check(p.returncode == 0, p.stderr)
+    p = admin("alias", "list")
+    check(p.stdout == "info@lab.test -> bob\npostmaster -> ana\nturma -> bob\n", repr(p.stdout))
+    check(admin("alias", "del", "turma").returncode == 0, "alias del turma")
     p = admin("user", "list")
     check(p.stdout == "ana\nbob\n", repr(p.stdout))
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import MAILCLI, PASSWORDS, Lab, check, run, workdir  # noqa: E402
+from correio_test import MAILCLI, PASSWORDS, Dialog, Lab, check, run, workdir  # noqa: E402
 
 lab = Lab(tls=True)
 lab.start_smtpd(roles=("inbound", "submission"))
@@ -55,6 +55,52 @@ def test_refused_values_exit_2():
         check(p.returncode == 2 and word in p.stderr, f"{cmd}: rc={p.returncode} {p.stderr}")
     p = lab.admin("alias", "add", "turma", "nobody", check=False)
     check(p.returncode == 1 and "no account nobody" in p.stderr, f"rc={p.returncode} {p.stderr}")
+
+
+def test_class_list_alias_and_hostname():
+    """An alias may lead to several accounts (a teacher's class list), and
+    mail to user@HOSTNAME (the server's own name, as in its greeting) is
+    local, as Postfix's mydestination has $myhostname."""
+    p = lab.admin("alias", "add", "turma", "ana", "bob")
+    check(p.returncode == 0, p.stderr)
+    before = {u: lab.count("mailbox", f"account=(select id from accounts where name='{u}')")
+              for u in ("ana", "bob")}
+    d = Dialog(lab.host, lab.smtp_ports["inbound"])
+    d.expect(220)
+    d.expect(250, "HELO lab.test")
+    d.expect(250, "MAIL FROM:<carla@example.org>")
+    d.expect(250, "RCPT TO:<turma@lab.test>")
+    d.expect(250, "RCPT TO:<ana@mx.lab.test>")          # the hostname: local
+    d.expect(354, "DATA")
+    d.send("Subject: aula\r\n\r\nprova amanha\r\n.\r\n")
+    d.expect(250)
+    d.expect(221, "QUIT")
+    after = {u: lab.count("mailbox", f"account=(select id from accounts where name='{u}')")
+             for u in ("ana", "bob")}
+    check(after["ana"] == before["ana"] + 1 and after["bob"] == before["bob"] + 1,
+          f"one copy each (ana twice named): {before} -> {after}")
+    check(lab.count("queue") == 0, "nothing for the relay")
+    d = Dialog(lab.host, lab.smtp_ports["inbound"])
+    d.expect(220)
+    d.expect(250, "HELO lab.test")
+    d.expect(250, "MAIL FROM:<carla@example.org>")
+    lines = d.expect(554, "RCPT TO:<ana@elsewhere.example>")
+    check("relay denied" in lines[0], lines)
+    d.expect(221, "QUIT")
+
+
+def test_smtp_replies_say_what_happened():
+    d = Dialog(lab.host, lab.smtp_ports["inbound"])
+    d.expect(220)
+    d.expect(250, "HELO lab.test")
+    check(d.expect(250, "RSET")[0] == "250 2.0.0 Reset: no message in progress", "RSET idle")
+    d.expect(250, "MAIL FROM:<ana@lab.test>")
+    d.expect(250, "RCPT TO:<bob@lab.test>")
+    check("sender and recipients cleared" in d.expect(250, "RSET")[0], "RSET after MAIL/RCPT")
+    d.expect(250, "MAIL FROM:<ana@lab.test>")
+    check("missing < before the address" in d.expect(501, "RCPT TO:bob@lab.test>")[0], "missing <")
+    check("missing closing >" in d.expect(501, "RCPT TO:<bob@lab.test")[0], "missing >")
+    d.expect(221, "QUIT")
 
 
 def test_fetch_maildir_creates_parents():
@@ -105,5 +151,6 @@ def test_show_and_extract_an_mbox():
 
 
 if __name__ == "__main__":
-    run([test_admin_read_needs_a_store, test_refused_values_exit_2, test_fetch_maildir_creates_parents,
+    run([test_admin_read_needs_a_store, test_refused_values_exit_2, test_class_list_alias_and_hostname,
+         test_smtp_replies_say_what_happened, test_fetch_maildir_creates_parents,
          test_probe_keeps_the_url_port, test_show_and_extract_an_mbox])

@@ -187,6 +187,45 @@ test_migrate_from_zero(void **state)
 }
 
 static void
+collect(void *arg, const char *a, const char *b)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 1024 - n, "%s=%s;", a, b ? b : "");
+}
+
+/* A store made by the first schema, with an alias, keeps it when version 2
+ * makes aliases lead to several accounts. */
+static void
+test_migrate_aliases_v1(void **state)
+{
+	char dir[512], path[600], err[256], out[1024] = "";
+	struct store *st = NULL;
+	sqlite3 *db;
+
+	(void)state;
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/v1.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, store_schema_migrations[0], NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1;"
+	    "INSERT INTO accounts(name, hash, created) VALUES ('ana', 'h', 1);"
+	    "INSERT INTO aliases(address, account, created) VALUES ('postmaster', 1, 1);",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), 0);
+	assert_int_equal(store_schema_version(st), store_schema_latest());
+	assert_int_equal(store_alias_list(st, collect, out), 0);
+	assert_string_equal(out, "postmaster=ana;");
+	assert_int_equal(store_user_add(st, "bob", "h"), 0);
+	assert_int_equal(store_alias_add(st, "postmaster", "bob"), 0);
+	store_close(&st);
+	rm_tree(dir);
+}
+
+static void
 test_foreign_refused(void **state)
 {
 	char dir[512], path[600], err[256];
@@ -256,14 +295,6 @@ test_foreign_refused(void **state)
 
 /* ---- accounts, domains, aliases ---------------------------------------------- */
 
-static void
-collect(void *arg, const char *a, const char *b)
-{
-	char *out = arg;
-	size_t n = strlen(out);
-
-	snprintf(out + n, 1024 - n, "%s=%s;", a, b ? b : "");
-}
 
 static void
 test_accounts(void **state)
@@ -312,14 +343,23 @@ test_domains_aliases(void **state)
 	assert_int_equal(store_domain_del(f->st, "other.test"), STORE_NOTFOUND);
 
 	assert_int_equal(store_alias_add(f->st, "postmaster", "ana"), 0);
-	assert_int_equal(store_alias_add(f->st, "Postmaster", "bob"), STORE_EXISTS);
+	assert_int_equal(store_alias_add(f->st, "Postmaster", "ana"), STORE_EXISTS);
 	assert_int_equal(store_alias_add(f->st, "info@lab.test", "bob"), 0);
 	assert_int_equal(store_alias_add(f->st, "x", "nobody"), STORE_NOTFOUND);
 	out[0] = '\0';
 	assert_int_equal(store_alias_list(f->st, collect, out), 0);
 	assert_string_equal(out, "info@lab.test=bob;postmaster=ana;");
-	assert_int_equal(store_alias_del(f->st, "info@lab.test"), 0);
-	assert_int_equal(store_alias_del(f->st, "info@lab.test"), STORE_NOTFOUND);
+	assert_int_equal(store_alias_del(f->st, "info@lab.test", NULL), 0);
+	assert_int_equal(store_alias_del(f->st, "info@lab.test", NULL), STORE_NOTFOUND);
+	/* an alias with several accounts (a class list), one removed at a time */
+	assert_int_equal(store_alias_add(f->st, "turma", "ana"), 0);
+	assert_int_equal(store_alias_add(f->st, "Turma", "bob"), 0);
+	out[0] = '\0';
+	assert_int_equal(store_alias_list(f->st, collect, out), 0);
+	assert_string_equal(out, "postmaster=ana;turma=ana;turma=bob;");
+	assert_int_equal(store_alias_del(f->st, "turma", "bob"), 0);
+	assert_int_equal(store_alias_del(f->st, "turma", "bob"), STORE_NOTFOUND);
+	assert_int_equal(store_alias_del(f->st, "turma", NULL), 0);
 
 	/* deleting a domain takes its aliases along, and only those */
 	assert_int_equal(store_domain_add(f->st, "other.test"), 0);
@@ -360,7 +400,7 @@ test_resolve(void **state)
 	assert_int_equal(store_alias_add(f->st, "postmaster", "bob"), 0);
 	assert_int_equal(store_resolve(f->st, "postmaster", "lab.test", acct, sizeof(acct)), 0);
 	assert_string_equal(acct, "bob");
-	assert_int_equal(store_alias_del(f->st, "postmaster"), 0);
+	assert_int_equal(store_alias_del(f->st, "postmaster", NULL), 0);
 
 	assert_int_equal(store_alias_add(f->st, "postmaster", "ana"), 0);
 	assert_int_equal(store_alias_add(f->st, "info@lab.test", "bob"), 0);
@@ -375,6 +415,22 @@ test_resolve(void **state)
 				fail_msg("case %zu (%s): %d %s", i, cases[i].local, rc, store_errmsg(f->st));
 			assert_string_equal(acct, cases[i].want);
 		}
+	}
+	/* an alias of several accounts resolves to all of them, but is no one
+	 * account (a user may not send as a class list) */
+	{
+		char all[1024] = "";
+		assert_int_equal(store_alias_add(f->st, "turma@lab.test", "bob"), 0);
+		assert_int_equal(store_alias_add(f->st, "turma@lab.test", "ana"), 0);
+		assert_int_equal(store_resolve_all(f->st, "turma", "lab.test", collect, all), 2);
+		assert_string_equal(all, "ana=;bob=;");
+		all[0] = '\0';
+		assert_int_equal(store_resolve_all(f->st, "bob", "lab.test", collect, all), 1);
+		assert_string_equal(all, "bob=;");
+		assert_int_equal(store_resolve_all(f->st, "nobody", "lab.test", collect, all),
+		    STORE_NOTFOUND);
+		assert_int_equal(store_resolve(f->st, "turma", "lab.test", acct, sizeof(acct)),
+		    STORE_NOTFOUND);
 	}
 	/* deleting an account removes its aliases */
 	assert_int_equal(store_user_del(f->st, "bob"), 0);
@@ -1080,6 +1136,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_new_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test(test_migrate_from_zero),
+		cmocka_unit_test(test_migrate_aliases_v1),
 		cmocka_unit_test(test_foreign_refused),
 		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domains_aliases, setup, teardown),
