@@ -1,4 +1,3 @@
-// UNIT_SOURCES: pop3d/pop3_session.c pop3d/pop3_cmd.c pop3d/pop3_stream.c pop3d/pop3_auth.c
 /*
  * test_pop3_session.c - the POP3 session without a socket (STYLE 5): a fake
  * struct pop3_io over two evbuffers and a real store in a temporary file.

@@ -1,4 +1,3 @@
-// UNIT_SOURCES: smtpd/smtp_session.c smtpd/smtp_cmd.c smtpd/smtp_data.c smtpd/smtp_auth.c smtpd/smtp_writer.c
 /*
  * test_smtp_session.c - smtpd's session driven without a socket (STYLE 5):
  * a fake net_conn with two evbuffers replaces net.c, the real store, writer
