@@ -203,7 +203,7 @@ login_failed(struct pop3_session *s, const char *user, const char *method, struc
 		    "Authentication failed: wrong user name or password; too many failures, closing");
 		s->delayed.flags |= REPLY_CLOSE;
 	}
-	if (delay > 0 && s->srv->base != NULL) {
+	if (delay > 0) {
 		s->delay_secs = delay;
 		reply_set(r, REPLY_POP3_ERR, NULL, "delayed");
 		r->flags |= REPLY_NONE;

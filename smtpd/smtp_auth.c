@@ -63,7 +63,7 @@ auth_check(struct smtp_session *s, const char *authzid, const char *user, const 
 	job->done = auth_checked;
 	job->arg = s;
 	smtp_session_pause(s);
-	smtp_worker_submit(s->srv->checker, job);
+	s->srv->submit(s->srv->checker, job);
 }
 
 static void
@@ -79,8 +79,8 @@ delay_fired(evutil_socket_t fd, short what, void *arg)
 		smtp_reply(s, r);
 		free(r);
 	}
-	if (s->conn != NULL) {
-		net_conn_pause_read(s->conn, false);
+	if (s->core.conn != NULL) {
+		conn_pause_read(s->core.conn, false);
 		smtp_session_resume(s);
 	}
 }
