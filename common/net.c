@@ -395,9 +395,18 @@ conn_tls_shutdown(struct net_conn *c)
 		return;
 	ERR_clear_error();
 	(void)SSL_shutdown(ssl);
-	if ((under = bufferevent_get_underlying(c->bev)) != NULL &&
-	    evbuffer_get_length(bufferevent_get_output(under)) > 0)
-		(void)evbuffer_write(bufferevent_get_output(under), bufferevent_getfd(under));
+	if ((under = bufferevent_get_underlying(c->bev)) != NULL) {
+		/* The socket bufferevent's output cannot be written from here
+		 * (libevent keeps it frozen): send the record directly. */
+		struct evbuffer *out = bufferevent_get_output(under);
+		size_t n = evbuffer_get_length(out);
+		unsigned char *p = n > 0 ? evbuffer_pullup(out, (ev_ssize_t)n) : NULL;
+
+		if (p != NULL) {
+			ssize_t w = send(bufferevent_getfd(under), p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)w;	/* best effort: the client may be gone */
+		}
+	}
 	ERR_clear_error();
 }
 
