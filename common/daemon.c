@@ -123,12 +123,6 @@ daemon_stop_on_signals(struct event_base *base, struct net_server *net, long gra
 	return ds;
 }
 
-bool
-daemon_stopping(const struct daemon_stop *ds)
-{
-	return ds->stopping;
-}
-
 void
 daemon_stop_free(struct daemon_stop **dsp)
 {

@@ -32,13 +32,11 @@ struct daemon_stop;
 /*
  * On SIGTERM or SIGINT: log, stop accepting on net, call stop(arg) (the
  * daemon says goodbye to each session), then leave base's loop once
- * net_server_nconns(net) is 0 or grace_secs have passed. NULL with a fatal
- * start-up error is never returned: failing to install it is fatal.
+ * net_server_nconns(net) is 0 or grace_secs have passed. Never NULL:
+ * failing to install the handlers is a fatal start-up error.
  */
 struct daemon_stop *daemon_stop_on_signals(struct event_base *base, struct net_server *net,
 	    long grace_secs, void (*stop)(void *arg), void *arg);
-/* True once a signal has started the stop. */
-bool	daemon_stopping(const struct daemon_stop *ds);
 /* Free the signal events and the stop timer (after the loop). */
 void	daemon_stop_free(struct daemon_stop **dsp);
 

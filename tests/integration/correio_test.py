@@ -116,8 +116,8 @@ class Lab:
     def config_path(self):
         return self.config if os.path.exists(self.config) else None
 
-    def _start(self, binary, listens, extra, wrap=(), env=None):
-        args = [*wrap, binary, "-c", self.config]
+    def _start(self, binary, listens, extra, env=None):
+        args = [binary, "-c", self.config]
         for l in listens:
             args += ["--listen", l]
         args += extra
@@ -130,10 +130,10 @@ class Lab:
         self.procs.append(p)
         return p
 
-    def _start_roles(self, binary, roles, extra, wrap=(), env=None):
+    def _start_roles(self, binary, roles, extra, env=None):
         """Start binary with one free loopback port per role; wait until each
-        listens. wrap is a command put before it (e.g. faketime), env added to
-        its environment. Returns (process, {role: port})."""
+        listens; env is added to its environment (e.g. libfaketime's).
+        Returns (process, {role: port})."""
         ports = {}
         listens = []
         for role in roles:
@@ -141,21 +141,21 @@ class Lab:
             ports[role] = port
             h = f"[{self.host}]" if ":" in self.host else self.host
             listens.append(f"{h}:{port} {role}")
-        proc = self._start(binary, listens, list(extra), wrap, env)
+        proc = self._start(binary, listens, list(extra), env)
         for port in ports.values():
             wait_port(self.host, port)
         return proc, ports
 
-    def start_smtpd(self, roles=("inbound",), extra=(), wrap=(), env=None):
+    def start_smtpd(self, roles=("inbound",), extra=(), env=None):
         """Start smtpd with one listener per role; returns {role: port}."""
-        self.smtpd, ports = self._start_roles(SMTPD, roles, extra, wrap, env)
+        self.smtpd, ports = self._start_roles(SMTPD, roles, extra, env)
         self.smtp_ports = ports
         self.smtp_port = ports[roles[0]]
         return ports
 
-    def start_pop3d(self, roles=("pop3",), extra=(), wrap=(), env=None):
+    def start_pop3d(self, roles=("pop3",), extra=(), env=None):
         """Start pop3d with one listener per role; returns {role: port}."""
-        self.pop3d, ports = self._start_roles(POP3D, roles, extra, wrap, env)
+        self.pop3d, ports = self._start_roles(POP3D, roles, extra, env)
         self.pop3_ports = ports
         self.pop3_port = ports[roles[0]]
         return ports
