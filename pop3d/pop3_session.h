@@ -129,7 +129,6 @@ struct pop3_session {
 	enum pop3_state	 state;
 	enum pop3_sasl	 sasl;
 
-
 	char		 user[STORE_NAME_MAX + 1];	/* USER argument, or the authenticated account */
 	bool		 have_user;			/* USER was accepted */
 	char		 account[STORE_NAME_MAX + 1];	/* set at login */
