@@ -16,7 +16,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 build() {	# build DIR CMAKE-ARGS...
 	dir=$1; shift
-	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORREIO_WERROR=ON "$@" >/dev/null
 	cmake --build "$dir" -j "$jobs"
 }
 

@@ -669,6 +669,8 @@ loader_handler(void *user, const char *section, const char *key, const char *v)
 			    &cfg->pop3_nlisten, &ld->pop3_listen_seen);
 		else if (strcmp(key, "plaintext_auth") == 0)
 			set_bool(ld, section, key, v, &cfg->pop3_plaintext_auth);
+		else if (strcmp(key, "user") == 0)
+			set_string(ld, section, key, v, cfg->pop3_user, sizeof(cfg->pop3_user));
 		else
 			loader_error(ld, ld->lineno, section, key, "unknown key");
 		break;

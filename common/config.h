@@ -55,7 +55,8 @@ struct config {
 	size_t	smtp_nlisten;
 	int	vrfy_code;		/* 252 (default) or 550/502 */
 	bool	smtp_plaintext_auth;	/* allow AUTH without TLS on non-loopback */
-	char	user[64];		/* drop privileges to this user when started as root */
+	char	user[64];		/* [smtpd] user: drop privileges to it when started as root */
+	char	pop3_user[64];		/* [pop3d] user (empty: pop3d uses [smtpd] user) */
 	/* [pop3d] */
 	struct listen_spec pop3_listen[CONFIG_MAX_LISTEN];
 	size_t	pop3_nlisten;

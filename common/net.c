@@ -5,10 +5,12 @@
  * pipelining-flood protection), STARTTLS/STLS (RFC 3207 5, RFC 2595 4: unread
  * plaintext is discarded before the handshake) and implicit TLS (RFC 8314).
  *
- * This is the only file that touches a bufferevent. Sessions see two
- * evbuffers and the callbacks of struct net_callbacks. A session is never
- * freed from inside one of its own callbacks: closing is deferred to the next
- * turn of the event loop, which then calls closed() exactly once.
+ * This is the only file that touches a bufferevent: it implements the
+ * connection interface of conn.h for real sockets (sessions see two
+ * evbuffers, timers and the callbacks of struct conn_handler). A session is
+ * never freed from inside one of its own callbacks: closing is deferred to
+ * the next turn of the event loop, which then calls closed() exactly once.
+ * Closing a TLS connection sends close_notify (RFC 8446 6.1).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -30,6 +32,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "log.h"
@@ -64,7 +67,7 @@ struct loop_job {
 struct net_server {
 	struct event_base	*base;
 	const struct limits	*lim;
-	struct net_callbacks	 cb;
+	struct conn_handler	 cb;
 	void			*arg;
 	SSL_CTX			*ssl;
 	struct net_listener	 listeners[NET_MAX_LISTENERS];
@@ -74,15 +77,14 @@ struct net_server {
 };
 
 struct net_conn {
+	struct conn		 base;		/* the interface (conn.h); first */
 	struct net_server	*srv;
 	struct net_listener	*listener;
 	struct bufferevent	*bev;
 	void			*session;
-	struct sockaddr_storage	 peer;
-	char			 peerstr[INET6_ADDRSTRLEN];
+	char			*peerstr;	/* base.peer_str */
 	char			 tlsinfo[96];
 	size_t			 write_highwm;
-	bool			 tls;
 	bool			 tls_pending;	/* STARTTLS asked: upgrade once output is flushed */
 	bool			 paused;	/* paused by the session */
 	bool			 throttled;	/* paused by us: output above the high watermark */
@@ -90,7 +92,7 @@ struct net_conn {
 	bool			 flush_then_close;
 	bool			 finalizing;	/* finalize scheduled */
 	bool			 eof;		/* the client half-closed; finish its input first */
-	enum net_close_reason	 why;
+	enum conn_close_reason	 why;
 	struct event		*resume;	/* deferred read after un-pausing */
 	struct evbuffer_cb_entry *under_cb;	/* watches the TLS filter's socket output */
 };
@@ -98,6 +100,8 @@ struct net_conn {
 static void conn_read_cb(struct bufferevent *, void *);
 static void conn_write_cb(struct bufferevent *, void *);
 static void conn_event_cb(struct bufferevent *, short, void *);
+static const struct conn_ops net_conn_ops;
+static void conn_schedule_finalize(struct net_conn *, enum conn_close_reason);
 
 /* ---- per-address counters ------------------------------------------------ */
 
@@ -149,7 +153,7 @@ addr_release(struct net_server *srv, const char *addr)
 
 struct net_server *
 net_server_new(struct event_base *base, const struct limits *lim,
-    const struct net_callbacks *cb, void *arg, void *ssl_ctx)
+    const struct conn_handler *cb, void *arg, void *ssl_ctx)
 {
 	struct net_server *srv;
 
@@ -161,26 +165,6 @@ net_server_new(struct event_base *base, const struct limits *lim,
 	srv->arg = arg;
 	srv->ssl = ssl_ctx;
 	return srv;
-}
-
-static void
-format_addr(const struct sockaddr *sa, char *dst, size_t len)
-{
-	const void *src;
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		src = &s6->sin6_addr;
-		/* Show IPv4-mapped peers as plain IPv4. */
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			if (inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], dst, len) == NULL)
-				snprintf(dst, len, "?");
-			return;
-		}
-	} else
-		src = &((const struct sockaddr_in *)sa)->sin_addr;
-	if (inet_ntop(sa->sa_family, src, dst, len) == NULL)
-		snprintf(dst, len, "?");
 }
 
 static bool
@@ -216,7 +200,7 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, in
 	int one = 1;
 
 	(void)ev;
-	format_addr(sa, peer, sizeof(peer));
+	conn_format_addr(sa, peer, sizeof(peer));
 	if ((long)srv->nconns >= srv->lim->max_connections) {
 		refuse(srv, l, fd, peer, "max_connections");
 		return;
@@ -234,10 +218,10 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, in
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	conn_init(&c->base, &net_conn_ops, l->spec.role, sa, (size_t)salen);
+	c->peerstr = c->base.peer_str;
 	c->srv = srv;
 	c->listener = l;
-	memcpy(&c->peer, sa, (size_t)salen < sizeof(c->peer) ? (size_t)salen : sizeof(c->peer));
-	memcpy(c->peerstr, peer, sizeof(c->peerstr));
 	c->write_highwm = NET_WRITE_HIGHWM;
 	if (role_is_tls(l->spec.role)) {
 		SSL *ssl = SSL_new(srv->ssl);
@@ -266,10 +250,10 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, in
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, NET_READ_HIGHWM);
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->write_highwm / 2, 0);
-	if ((c->session = srv->cb.accept(c, srv->arg)) == NULL) {
+	if ((c->session = srv->cb.accept(&c->base, srv->arg)) == NULL) {
 		/* Refused by the session layer: nothing to call back. */
 		c->closing = true;
-		net_conn_close(c);
+		conn_schedule_finalize(c, CONN_CLOSE_SERVER);
 		return;
 	}
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -368,46 +352,62 @@ net_server_free(struct net_server **srvp)
 
 /* ---- connections ----------------------------------------------------------- */
 
-struct evbuffer *
-net_conn_input(struct net_conn *c)
+static struct net_conn *
+nc(struct conn *c)
 {
-	return bufferevent_get_input(c->bev);
+	return (struct net_conn *)c;	/* base is the first member */
 }
 
-struct evbuffer *
-net_conn_output(struct net_conn *c)
+static struct evbuffer *
+op_input(struct conn *c)
 {
-	return bufferevent_get_output(c->bev);
+	return bufferevent_get_input(nc(c)->bev);
 }
 
-const struct listen_spec *
-net_conn_listener(struct net_conn *c)
+static struct evbuffer *
+op_output(struct conn *c)
 {
-	return &c->listener->spec;
+	return bufferevent_get_output(nc(c)->bev);
 }
 
-const struct sockaddr *
-net_conn_peer(struct net_conn *c)
+static const char *
+op_tls_info(struct conn *c)
 {
-	return (const struct sockaddr *)&c->peer;
+	return nc(c)->tlsinfo;
 }
 
-const char *
-net_conn_peer_str(struct net_conn *c)
+/*
+ * Send close_notify (RFC 8446 6.1) on a TLS connection about to be freed, so
+ * that the client sees a clean end, not a truncation. libevent frees the SSL
+ * without it. After STARTTLS the record goes into the socket bufferevent
+ * under the TLS filter, which is then written out once, best effort.
+ */
+static void
+conn_tls_shutdown(struct net_conn *c)
 {
-	return c->peerstr;
-}
+	struct bufferevent *under;
+	SSL *ssl;
 
-bool
-net_conn_is_tls(struct net_conn *c)
-{
-	return c->tls;
-}
+	if (!c->base.tls || c->why == CONN_CLOSE_ERROR ||
+	    (ssl = bufferevent_openssl_get_ssl(c->bev)) == NULL)
+		return;
+	if (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)
+		return;
+	ERR_clear_error();
+	(void)SSL_shutdown(ssl);
+	if ((under = bufferevent_get_underlying(c->bev)) != NULL) {
+		/* The socket bufferevent's output cannot be written from here
+		 * (libevent keeps it frozen): send the record directly. */
+		struct evbuffer *out = bufferevent_get_output(under);
+		size_t n = evbuffer_get_length(out);
+		unsigned char *p = n > 0 ? evbuffer_pullup(out, (ev_ssize_t)n) : NULL;
 
-const char *
-net_conn_tls_info(struct net_conn *c)
-{
-	return c->tlsinfo;
+		if (p != NULL) {
+			ssize_t w = send(bufferevent_getfd(under), p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)w;	/* best effort: the client may be gone */
+		}
+	}
+	ERR_clear_error();
 }
 
 /* Free a connection; runs on its own loop turn, never inside a session callback. */
@@ -422,6 +422,7 @@ conn_finalize(evutil_socket_t fd, short what, void *arg)
 	if (c->session != NULL)
 		srv->cb.closed(c->session, c->why);
 	c->session = NULL;
+	conn_tls_shutdown(c);
 	if (c->resume != NULL)
 		event_free(c->resume);
 	if (c->under_cb != NULL)
@@ -434,7 +435,7 @@ conn_finalize(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-conn_schedule_finalize(struct net_conn *c, enum net_close_reason why)
+conn_schedule_finalize(struct net_conn *c, enum conn_close_reason why)
 {
 	if (c->finalizing)
 		return;
@@ -446,11 +447,6 @@ conn_schedule_finalize(struct net_conn *c, enum net_close_reason why)
 		log_warnx("event=finalize-failed client=%s", c->peerstr);
 }
 
-void
-net_conn_close(struct net_conn *c)
-{
-	conn_schedule_finalize(c, NET_CLOSE_SERVER);
-}
 
 /*
  * Octets not yet handed to the kernel. After STARTTLS the session writes into
@@ -477,11 +473,11 @@ under_output_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *a
 	(void)b;
 	(void)info;
 	if (c->flush_then_close && conn_unsent(c) == 0)
-		conn_schedule_finalize(c, NET_CLOSE_SERVER);
+		conn_schedule_finalize(c, CONN_CLOSE_SERVER);
 }
 
-void
-net_conn_close_after_flush(struct net_conn *c)
+static void
+conn_close_after_flush(struct net_conn *c)
 {
 	struct bufferevent *under;
 
@@ -493,7 +489,7 @@ net_conn_close_after_flush(struct net_conn *c)
 	if ((under = bufferevent_get_underlying(c->bev)) != NULL && c->under_cb == NULL)
 		c->under_cb = evbuffer_add_cb(bufferevent_get_output(under), under_output_cb, c);
 	if (conn_unsent(c) == 0)
-		conn_schedule_finalize(c, NET_CLOSE_SERVER);
+		conn_schedule_finalize(c, CONN_CLOSE_SERVER);
 }
 
 /* Hand input to the session unless it or the output back-pressure says wait. */
@@ -517,8 +513,8 @@ conn_deliver_input(struct net_conn *c)
 	if (c->eof && !c->closing && !c->paused && !c->throttled && !c->tls_pending) {
 		/* Replies to its last commands still go out (it may only
 		 * have shut down its sending side). */
-		net_conn_close_after_flush(c);
-		c->why = NET_CLOSE_EOF;
+		conn_close_after_flush(c);
+		c->why = CONN_CLOSE_EOF;
 	}
 }
 
@@ -537,9 +533,11 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 	conn_deliver_input(arg);
 }
 
-void
-net_conn_pause_read(struct net_conn *c, bool pause)
+static void
+op_pause_read(struct conn *cc, bool pause)
 {
+	struct net_conn *c = nc(cc);
+
 	if (c->closing)
 		return;
 	c->paused = pause;
@@ -558,9 +556,10 @@ net_conn_pause_read(struct net_conn *c, bool pause)
 	}
 }
 
-void
-net_conn_set_timeout(struct net_conn *c, long seconds)
+static void
+op_set_timeout(struct conn *cc, long seconds)
 {
+	struct net_conn *c = nc(cc);
 	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
 
 	if (seconds <= 0)
@@ -569,9 +568,11 @@ net_conn_set_timeout(struct net_conn *c, long seconds)
 		bufferevent_set_timeouts(c->bev, &tv, &tv);
 }
 
-void
-net_conn_set_watermark(struct net_conn *c, size_t high)
+static void
+op_set_watermark(struct conn *cc, size_t high)
 {
+	struct net_conn *c = nc(cc);
+
 	c->write_highwm = high;
 	bufferevent_setwatermark(c->bev, EV_WRITE, high / 2, 0);
 }
@@ -588,14 +589,14 @@ start_tls(struct net_conn *c)
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
 	if ((ssl = SSL_new(c->srv->ssl)) == NULL) {
 		log_warnx("event=tls-failed client=%s reason=SSL_new", c->peerstr);
-		conn_schedule_finalize(c, NET_CLOSE_ERROR);
+		conn_schedule_finalize(c, CONN_CLOSE_ERROR);
 		return;
 	}
 	filter = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (filter == NULL) {
 		log_warnx("event=tls-failed client=%s reason=filter", c->peerstr);
-		conn_schedule_finalize(c, NET_CLOSE_ERROR);
+		conn_schedule_finalize(c, CONN_CLOSE_ERROR);
 		return;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
@@ -606,10 +607,12 @@ start_tls(struct net_conn *c)
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-int
-net_conn_starttls(struct net_conn *c)
+static int
+op_starttls(struct conn *cc)
 {
-	if (c->srv->ssl == NULL || c->tls || c->closing)
+	struct net_conn *c = nc(cc);
+
+	if (c->srv->ssl == NULL || c->base.tls || c->closing)
 		return -1;
 	c->tls_pending = true;
 	bufferevent_disable(c->bev, EV_READ);
@@ -627,7 +630,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 
 	if (c->flush_then_close) {
 		if (conn_unsent(c) == 0)
-			conn_schedule_finalize(c, NET_CLOSE_SERVER);
+			conn_schedule_finalize(c, CONN_CLOSE_SERVER);
 		return;
 	}
 	if (c->closing)
@@ -656,7 +659,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		/* Only TLS bufferevents report this: the handshake is done. */
 		if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
-			c->tls = true;
+			c->base.tls = true;
 			snprintf(c->tlsinfo, sizeof(c->tlsinfo), "%s:%s",
 			    SSL_get_version(ssl), SSL_get_cipher_name(ssl));
 			if (!c->closing && c->srv->cb.tls_ready != NULL)
@@ -665,7 +668,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
-		conn_schedule_finalize(c, NET_CLOSE_TIMEOUT);
+		conn_schedule_finalize(c, CONN_CLOSE_TIMEOUT);
 	else if (what & BEV_EVENT_EOF) {
 		/* The client closed its side. Complete lines may still be
 		 * buffered (QUIT pipelined right before a half-close): the
@@ -677,9 +680,93 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	} else if (what & BEV_EVENT_ERROR) {
 		if (bufferevent_openssl_get_ssl(bev) != NULL)
 			log_debug("event=tls-error client=%s", c->peerstr);
-		conn_schedule_finalize(c, NET_CLOSE_ERROR);
+		conn_schedule_finalize(c, CONN_CLOSE_ERROR);
 	}
 }
+
+static void
+op_close(struct conn *cc, bool flush)
+{
+	if (flush)
+		conn_close_after_flush(nc(cc));
+	else
+		conn_schedule_finalize(nc(cc), CONN_CLOSE_SERVER);
+}
+
+/* ---- timers ------------------------------------------------------------------ */
+
+struct net_timer {
+	struct conn_timer	 base;		/* first */
+	struct event		*ev;
+	void			(*fn)(void *);
+	void			*arg;
+};
+
+static void
+timer_fired(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_timer *t = arg;
+
+	(void)fd;
+	(void)what;
+	t->fn(t->arg);
+}
+
+static struct conn_timer *
+op_timer_new(struct conn *cc, void (*fn)(void *), void *arg)
+{
+	struct net_timer *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->base.ops = &net_conn_ops;
+	t->fn = fn;
+	t->arg = arg;
+	if ((t->ev = evtimer_new(nc(cc)->srv->base, timer_fired, t)) == NULL) {
+		free(t);
+		return NULL;
+	}
+	return &t->base;
+}
+
+static void
+op_timer_set(struct conn_timer *ct, long msec)
+{
+	struct net_timer *t = (struct net_timer *)ct;
+	struct timeval tv = { .tv_sec = msec / 1000, .tv_usec = (msec % 1000) * 1000 };
+
+	evtimer_add(t->ev, &tv);
+}
+
+static void
+op_timer_stop(struct conn_timer *ct)
+{
+	evtimer_del(((struct net_timer *)ct)->ev);
+}
+
+static void
+op_timer_free(struct conn_timer *ct)
+{
+	struct net_timer *t = (struct net_timer *)ct;
+
+	event_free(t->ev);
+	free(t);
+}
+
+static const struct conn_ops net_conn_ops = {
+	.input = op_input,
+	.output = op_output,
+	.pause_read = op_pause_read,
+	.set_watermark = op_set_watermark,
+	.set_timeout = op_set_timeout,
+	.close = op_close,
+	.starttls = op_starttls,
+	.tls_info = op_tls_info,
+	.timer_new = op_timer_new,
+	.timer_set = op_timer_set,
+	.timer_stop = op_timer_stop,
+	.timer_free = op_timer_free,
+};
 
 /* ---- work from other threads ---------------------------------------------- */
 

@@ -37,8 +37,6 @@ login_failed(struct pop3_session *s, const char *name, const char *account, stru
 	s->auth_failures++;
 	delay = loginguard_failed(s->srv->guard, lim, s->peer, account, s->auth_failures,
 	    time(NULL));
-	if (s->srv->base == NULL)
-		delay = 0;	/* no timers (tests): answered at once */
 	log_info("session=%s event=auth-failed client=%s user=%s method=%s failures=%u delay=%ld",
 	    s->id, s->peer, name, s->method, s->auth_failures, delay);
 	if (delay > 0)

@@ -4,10 +4,12 @@
  * the replies, the state transitions, the failed-login delay, STLS
  * (RFC 2595 4), the transcript and the login/logout log lines.
  *
- * Owns: struct pop3_session's lifetime, the input loop and the mailbox lock
- * for the length of the session. Never: touches a socket (struct pop3_io
- * does), deletes a message unless QUIT brought the session to UPDATE, or
- * answers a pipelined command before the one in front of it is complete.
+ * Owns: struct pop3_session's lifetime, what the line pump of
+ * common/session.c may take and where each line goes, the autologout on the
+ * idle timer (RFC 1939 3: close without a response), and the mailbox lock for
+ * the length of the session. Never: touches a socket (struct conn does),
+ * deletes a message unless QUIT brought the session to UPDATE, or answers a
+ * pipelined command before the one in front of it is complete.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -20,7 +22,6 @@
 #include "log.h"
 #include "pop3_session.h"
 
-static void session_process(struct pop3_session *s);
 
 static const char *const pop3_state_names[POP3_NSTATES] = {
 	[POP3_AUTHORIZATION] = "AUTHORIZATION",
@@ -60,7 +61,7 @@ pop3_msg_is_deleted(const struct pop3_session *s, size_t idx)
 static void
 session_tr_flush(struct pop3_session *s)
 {
-	struct transcript *t = &s->tr;
+	struct transcript *t = &s->core.tr;
 
 	if (!t->enabled || t->pending.len == 0)
 		return;
@@ -73,23 +74,15 @@ session_tr_flush(struct pop3_session *s)
 
 /* Count a transcript line; false once transcript_max_lines is reached. */
 static bool
-session_tr_room(struct pop3_session *s)
+tr_room(struct pop3_session *s)
 {
-	if (!s->tr.enabled)
-		return false;
-	if ((long)s->tr_lines >= s->srv->cfg->limits.transcript_max_lines)
-		return false;
-	if ((long)++s->tr_lines == s->srv->cfg->limits.transcript_max_lines) {
-		transcript_note(&s->tr, "transcript truncated at %zu lines", s->tr_lines);
-		return false;
-	}
-	return true;
+	return session_tr_room(&s->core, 1);
 }
 
 static void
 session_tr_maybe_flush(struct pop3_session *s)
 {
-	if (s->tr.enabled && s->tr.pending.len >= POP3_TRANSCRIPT_BATCH)
+	if (s->core.tr.enabled && s->core.tr.pending.len >= POP3_TRANSCRIPT_BATCH)
 		session_tr_flush(s);
 }
 
@@ -98,7 +91,7 @@ session_tr_maybe_flush(struct pop3_session *s)
 static struct evbuffer *
 session_out(struct pop3_session *s)
 {
-	return s->io->output(s->conn);
+	return conn_output(s->core.conn);
 }
 
 /* Write a reply (status line, and the body of a multi-line one) and record it. */
@@ -111,16 +104,16 @@ session_write_reply(struct pop3_session *s, const struct reply *r)
 
 	if (r->flags & POP3_REPLY_CONT) {
 		evbuffer_add_printf(out, "+ %s\r\n", r->text);
-		if (session_tr_room(s)) {
+		if (tr_room(s)) {
 			snprintf(line, sizeof(line), "+ %s", r->text);
-			transcript_server(&s->tr, line, strlen(line));
+			transcript_server(&s->core.tr, line, strlen(line));
 		}
 		return;
 	}
 	reply_write_pop3(out, r);
-	if (session_tr_room(s)) {
+	if (tr_room(s)) {
 		reply_format(r, true, line, sizeof(line));
-		transcript_server(&s->tr, line, strcspn(line, "\r\n"));
+		transcript_server(&s->core.tr, line, strcspn(line, "\r\n"));
 	}
 	if (!(r->flags & POP3_REPLY_MULTI))
 		return;
@@ -134,13 +127,13 @@ session_write_reply(struct pop3_session *s, const struct reply *r)
 			evbuffer_add(out, ".", 1);
 		evbuffer_add(out, p, n);
 		evbuffer_add(out, "\r\n", 2);
-		if (session_tr_room(s))
-			transcript_server(&s->tr, p, n);
+		if (tr_room(s))
+			transcript_server(&s->core.tr, p, n);
 		p = nl;
 	}
 	evbuffer_add(out, ".\r\n", 3);
-	if (session_tr_room(s))
-		transcript_server(&s->tr, ".", 1);
+	if (tr_room(s))
+		transcript_server(&s->core.tr, ".", 1);
 }
 
 /* Ask for the connection to close after what is queued has been sent. */
@@ -155,9 +148,9 @@ static void
 session_settle(struct pop3_session *s)
 {
 	session_tr_maybe_flush(s);
-	if (s->close_req && !s->closed) {
+	if (s->close_req && !s->closed && s->core.conn != NULL) {
 		s->closed = true;
-		s->io->close(s->conn, true);
+		conn_close(s->core.conn, true);
 	}
 }
 
@@ -167,17 +160,15 @@ static void
 session_resume(struct pop3_session *s)
 {
 	s->busy = false;
-	s->io->pause_read(s->conn, false);
-	session_process(s);
+	conn_pause_read(s->core.conn, false);
+	session_pump(&s->core);
 }
 
 static void
-session_delay_cb(evutil_socket_t fd, short what, void *arg)
+session_delay_cb(void *arg)
 {
 	struct pop3_session *s = arg;
 
-	(void)fd;
-	(void)what;
 	session_write_reply(s, &s->delayed);
 	if (s->delayed.flags & REPLY_CLOSE)
 		session_request_close(s);
@@ -185,34 +176,37 @@ session_delay_cb(evutil_socket_t fd, short what, void *arg)
 	session_settle(s);
 }
 
+/* The lock is refreshed this often: a few times per pop3_lock_ttl. */
+static long
+session_touch_ms(const struct pop3_session *s)
+{
+	long ttl = s->srv->cfg->limits.pop3_lock_ttl;
+
+	return (ttl / 3 > 0 ? ttl / 3 : 1) * 1000;
+}
+
 static void
-session_touch_cb(evutil_socket_t fd, short what, void *arg)
+session_touch_cb(void *arg)
 {
 	struct pop3_session *s = arg;
 
-	(void)fd;
-	(void)what;
 	if (s->locked && store_mailbox_touch(s->srv->store, s->account, s->lock_owner) == -1)
 		log_warnx("session=%s event=lock-touch-failed error=\"%s\"", s->id,
 		    store_errmsg(s->srv->store));
 	s->touched = time(NULL);
+	conn_timer_set(s->touch_ev, session_touch_ms(s));
 }
 
 /* Called after a successful login: refresh the lock a few times per TTL. */
 static void
 session_start_touch(struct pop3_session *s)
 {
-	struct timeval tv;
-	long ttl = s->srv->cfg->limits.pop3_lock_ttl;
-
 	s->touched = time(NULL);
-	if (s->srv->base == NULL || s->touch_ev != NULL)
+	if (s->touch_ev != NULL || s->core.conn == NULL)
 		return;
-	tv.tv_sec = ttl / 3 > 0 ? ttl / 3 : 1;
-	tv.tv_usec = 0;
-	s->touch_ev = event_new(s->srv->base, -1, EV_PERSIST, session_touch_cb, s);
+	s->touch_ev = conn_timer_new(s->core.conn, session_touch_cb, s);
 	if (s->touch_ev != NULL)
-		event_add(s->touch_ev, &tv);
+		conn_timer_set(s->touch_ev, session_touch_ms(s));
 }
 
 /* ---- input --------------------------------------------------------------- */
@@ -221,8 +215,8 @@ session_start_touch(struct pop3_session *s)
 static void
 session_tr_client(struct pop3_session *s, const char *line, size_t len, bool secret)
 {
-	if (session_tr_room(s))
-		transcript_client(&s->tr, line, len, secret);
+	if (tr_room(s))
+		transcript_client(&s->core.tr, line, len, secret);
 }
 
 /* A client's mistake, counted toward max_errors: an -ERR, except the
@@ -241,23 +235,21 @@ session_after_reply(struct pop3_session *s, const struct reply *r)
 	struct evbuffer *out = session_out(s);
 	int rc;
 
-	if (reply_is_client_error(r))
-		s->errors++;
 	if (r->flags & REPLY_CLOSE) {
 		session_request_close(s);
 		return;
 	}
 	if (s->stls_req) {
 		s->stls_req = false;
-		linebuf_clear(&s->lb);	/* RFC 2595 4: pipelined plaintext is discarded */
-		if (s->io->starttls(s->conn) == -1) {
+		linebuf_clear(&s->core.lb);	/* RFC 2595 4: pipelined plaintext is discarded */
+		if (conn_starttls(s->core.conn) == -1) {
 			log_warnx("session=%s event=stls-failed", s->id);
 			session_request_close(s);
 			return;
 		}
 		s->tls_pending = true;
-		if (session_tr_room(s))
-			transcript_note(&s->tr, "TLS handshake");
+		if (tr_room(s))
+			transcript_note(&s->core.tr, "TLS handshake");
 		return;
 	}
 	if (s->stream != NULL) {
@@ -265,7 +257,7 @@ session_after_reply(struct pop3_session *s, const struct reply *r)
 		if (rc == 0) {
 			/* Wait for the drained callback; no new commands meanwhile. */
 			s->busy = true;
-			s->io->pause_read(s->conn, true);
+			conn_pause_read(s->core.conn, true);
 		} else if (rc == -1)
 			session_request_close(s);
 	}
@@ -279,14 +271,15 @@ static void
 session_finish(struct pop3_session *s, struct reply *r)
 {
 	if (s->delay_secs > 0) {
-		struct timeval tv = { .tv_sec = s->delay_secs, .tv_usec = 0 };
+		long msec = s->delay_secs * 1000;
 
 		s->delay_secs = 0;
-		if (s->srv->base != NULL && s->delay_ev == NULL)
-			s->delay_ev = evtimer_new(s->srv->base, session_delay_cb, s);
-		if (s->delay_ev != NULL && evtimer_add(s->delay_ev, &tv) == 0) {
+		if (s->delay_ev == NULL)
+			s->delay_ev = conn_timer_new(s->core.conn, session_delay_cb, s);
+		if (s->delay_ev != NULL) {
+			conn_timer_set(s->delay_ev, msec);
 			s->busy = true;
-			s->io->pause_read(s->conn, true);
+			conn_pause_read(s->core.conn, true);
 		} else {
 			session_write_reply(s, &s->delayed);
 			if (s->delayed.flags & REPLY_CLOSE)
@@ -297,11 +290,11 @@ session_finish(struct pop3_session *s, struct reply *r)
 	if (r->flags & REPLY_NONE) {
 		/* e.g. a password being verified: no new command meanwhile */
 		s->busy = true;
-		s->io->pause_read(s->conn, true);
+		conn_pause_read(s->core.conn, true);
 		return;
 	}
-	/* The one place max_errors is enforced. */
-	if (reply_is_client_error(r) && s->errors + 1 >= (unsigned)s->srv->cfg->limits.max_errors &&
+	/* max_errors (counted in common/session.c): this reply closes. */
+	if (reply_is_client_error(r) && session_count_error(&s->core) &&
 	    !(r->flags & REPLY_CLOSE)) {
 		size_t tl = strlen(r->text);
 		snprintf(r->text + tl, sizeof(r->text) - tl, " (too many errors, closing)");
@@ -323,9 +316,9 @@ pop3_session_async_done(struct pop3_session *s, struct reply *r)
 	session_settle(s);
 }
 
-/* One complete line from the client. */
+/* One complete command (or SASL response) line from the client. */
 static void
-session_line(struct pop3_session *s, char *line, size_t len)
+session_command(struct pop3_session *s, char *line, size_t len)
 {
 	const struct cmd_def *def;
 	struct reply r;
@@ -371,80 +364,86 @@ session_line(struct pop3_session *s, char *line, size_t len)
 	session_finish(s, &r);
 }
 
-/* Take lines from the input and answer them until there are no more, or a
- * stream, a delay, STLS or a close stops us. */
-static void
-session_process(struct pop3_session *s)
+/* May the pump take another line? Not during a stream, a delay, a password
+ * check, STLS or once closing. */
+static bool
+session_ready(void *arg)
 {
-	struct evbuffer *in;
-	enum line_status st;
-	enum line_eol eol;
-	char *line;
-	size_t len;
+	struct pop3_session *s = arg;
 
-	if (s->in_input)
-		return;		/* re-entered from a callback: the outer loop continues */
-	s->in_input = true;
-	in = s->io->input(s->conn);
-	while (!s->busy && !s->close_req && !s->tls_pending) {
-		if (evbuffer_get_length(session_out(s)) >= POP3_OUTBUF_HIGH) {
-			/* A client pipelining without reading: answer the rest
-			 * when the output drains (pop3_session_drained). */
-			s->output_full = true;
-			break;
-		}
-		st = linebuf_next(&s->lb, &line, &len, &eol);
-		if (st == LINE_MORE) {
-			size_t avail = in ? evbuffer_get_length(in) : 0;
-			size_t room = linebuf_space(&s->lb);
-			unsigned char *p;
-
-			if (avail == 0 || room == 0)
-				break;
-			if (room > avail)
-				room = avail;
-			if ((p = evbuffer_pullup(in, (ev_ssize_t)room)) == NULL)
-				break;
-			room = linebuf_feed(&s->lb, p, room);
-			evbuffer_drain(in, room);
-			continue;
-		}
-		if (st == LINE_TOO_LONG) {
-			struct reply r;
-
-			session_tr_client(s, "[line too long]", 15, false);
-			reply_set(&r, REPLY_POP3_ERR, NULL, "Line too long (at most %ld octets)%s",
-			    s->srv->cfg->limits.pop3_line_max,
-			    s->sasl.active ? "; authentication cancelled" : "");
-			sasl_clear(&s->sasl);
-			session_finish(s, &r);	/* counts it against max_errors */
-			continue;
-		}
-		session_line(s, line, len);
-	}
-	s->in_input = false;
+	return !s->busy && !s->close_req && !s->tls_pending;
 }
 
-void
-pop3_session_input(struct pop3_session *s)
+/* One line from the pump. */
+static void
+session_line(void *arg, enum line_status st, char *line, size_t len, enum line_eol eol)
 {
-	session_process(s);
+	struct pop3_session *s = arg;
+	struct reply r;
+
+	(void)eol;
+	if (st == LINE_TOO_LONG) {
+		session_tr_client(s, "[line too long]", 15, false);
+		reply_set(&r, REPLY_POP3_ERR, NULL, "Line too long (at most %ld octets)%s",
+		    s->srv->cfg->limits.pop3_line_max,
+		    s->sasl.active ? "; authentication cancelled" : "");
+		sasl_clear(&s->sasl);
+		session_finish(s, &r);	/* counts it against max_errors */
+		return;
+	}
+	session_command(s, line, len);
+}
+
+/*
+ * The idle timer (from the last complete line) ran out: RFC 1939 3, the
+ * autologout closes without a response and without deleting anything.
+ * While we are the ones who are busy (a stream the client reads, a delay, a
+ * password check, a TLS handshake) it starts again.
+ */
+static void
+session_idle(void *arg)
+{
+	struct pop3_session *s = arg;
+
+	if (s->busy || s->tls_pending) {
+		session_touch(&s->core);
+		return;
+	}
+	if (s->closed)
+		return;
+	log_info("session=%s event=timeout client=%s state=%s", s->id, s->peer,
+	    pop3_strstate(s->state));
+	s->close_why = "timeout";
+	s->closed = true;
+	conn_close(s->core.conn, false);
+}
+
+static const struct session_proto pop3_session_proto = {
+	.ready = session_ready,
+	.line = session_line,
+	.idle = session_idle,
+};
+
+static void
+on_read(void *arg)
+{
+	struct pop3_session *s = arg;
+
+	session_pump(&s->core);
 	session_settle(s);
 }
 
-void
-pop3_session_drained(struct pop3_session *s)
+static void
+on_drained(void *arg)
 {
+	struct pop3_session *s = arg;
 	int rc;
 
 	if (s->close_req)
 		return;
 	if (s->stream == NULL) {
-		if (s->output_full && !s->busy) {
-			s->output_full = false;
-			session_process(s);
-			session_settle(s);
-		}
+		session_drained(&s->core);
+		session_settle(s);
 		return;
 	}
 	rc = pop3_stream_run(s, session_out(s));
@@ -457,9 +456,11 @@ pop3_session_drained(struct pop3_session *s)
 	session_settle(s);
 }
 
-void
-pop3_session_tls_ready(struct pop3_session *s)
+static void
+on_tls_ready(void *arg)
 {
+	struct pop3_session *s = arg;
+
 	s->tls = true;
 	if (!s->tls_pending)
 		return;		/* implicit TLS: the greeting is already queued */
@@ -468,37 +469,45 @@ pop3_session_tls_ready(struct pop3_session *s)
 	s->have_user = false;
 	s->user[0] = '\0';
 	log_debug("session=%s event=tls-started", s->id);
-	session_process(s);
+	session_pump(&s->core);
 	session_settle(s);
 }
 
 /* ---- birth and death ----------------------------------------------------- */
 
-struct pop3_session *
-pop3_session_new(struct pop3_server *srv, const struct pop3_io *io, void *conn,
-    const void *peer, const char *peer_str, bool implicit_tls)
+static void *
+on_accept(struct conn *c, void *arg)
 {
+	struct pop3_server *srv = arg;
+	const struct limits *lim = &srv->cfg->limits;
+	struct session_params sp;
 	struct pop3_session *s;
 	struct reply r;
-	long line_max = srv->cfg->limits.pop3_line_max;
+	bool implicit_tls = c->role == ROLE_POP3S;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if (srv->stopping || (s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->srv = srv;
-	s->io = io;
-	s->conn = conn;
 	log_session_id(s->id, sizeof(s->id));
 	store_lock_owner(s->lock_owner, sizeof(s->lock_owner), s->id);
-	snprintf(s->peer, sizeof(s->peer), "%s", peer_str ? peer_str : "?");
-	s->loopback = peer != NULL && config_is_loopback(peer);
+	snprintf(s->peer, sizeof(s->peer), "%s", conn_peer_str(c));
+	s->loopback = config_is_loopback(conn_peer(c));
 	s->tls = implicit_tls;
 	s->state = POP3_AUTHORIZATION;
+	memset(&sp, 0, sizeof(sp));
 	/* pop3_line_max counts the CRLF */
-	if (linebuf_init(&s->lb, (size_t)(line_max > 2 ? line_max - 2 : line_max)) == -1) {
+	sp.line_max = (size_t)(lim->pop3_line_max > 2 ? lim->pop3_line_max - 2 : lim->pop3_line_max);
+	sp.out_high = POP3_OUTBUF_HIGH;
+	sp.idle_timeout = lim->pop3_idle_timeout;
+	sp.max_errors = lim->max_errors;
+	sp.transcript_max_lines = lim->transcript_max_lines;
+	sp.transcripts = srv->cfg->transcripts;
+	sp.id = s->id;
+	if (session_init(&s->core, c, s, &pop3_session_proto, &sp) == -1) {
+		log_warnx("event=session-failed client=%s", s->peer);
 		free(s);
 		return NULL;
 	}
-	transcript_init(&s->tr, s->id, srv->cfg->transcripts);
 	s->next = srv->sessions;
 	if (srv->sessions != NULL)
 		srv->sessions->prev = s;
@@ -507,14 +516,38 @@ pop3_session_new(struct pop3_server *srv, const struct pop3_io *io, void *conn,
 
 	log_info("session=%s event=connect client=%s tls=%s", s->id, s->peer,
 	    implicit_tls ? "implicit" : "no");
-	if (session_tr_room(s))
-		transcript_note(&s->tr, "connection from %s%s", s->peer,
+	if (tr_room(s))
+		transcript_note(&s->core.tr, "connection from %s%s", s->peer,
 		    implicit_tls ? " (implicit TLS)" : "");
+	conn_set_watermark(c, POP3_OUTBUF_HIGH);
+	session_touch(&s->core);
 	/* No angle-bracket timestamp: APOP is not offered (RFC 1939 7). */
 	reply_set(&r, REPLY_POP3_OK, NULL, "correio POP3 server ready (session %s)", s->id);
 	session_write_reply(s, &r);
 	return s;
 }
+
+static void
+on_closed(void *arg, enum conn_close_reason why)
+{
+	static const char *const names[] = {
+		[CONN_CLOSE_EOF] = "eof", [CONN_CLOSE_ERROR] = "error",
+		[CONN_CLOSE_TIMEOUT] = "timeout", [CONN_CLOSE_SERVER] = "server",
+	};
+	struct pop3_session *s = arg;
+
+	pop3_session_closed(s, s->srv->stopping ? "shutdown" :
+	    s->close_why != NULL ? s->close_why : names[why]);
+}
+
+const struct conn_handler pop3_conn_handler = {
+	.accept = on_accept,
+	.read = on_read,
+	.drained = on_drained,
+	.closed = on_closed,
+	.tls_ready = on_tls_ready,
+	.busy_reply = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+};
 
 void
 pop3_session_closed(struct pop3_session *s, const char *why)
@@ -534,19 +567,17 @@ pop3_session_closed(struct pop3_session *s, const char *why)
 		s->locked = false;
 	}
 	log_debug("session=%s event=closed reason=%s", s->id, why);
-	if (session_tr_room(s))
-		transcript_note(&s->tr, "connection closed (%s)", why);
+	if (tr_room(s))
+		transcript_note(&s->core.tr, "connection closed (%s)", why);
 	session_tr_flush(s);
+	session_gone(&s->core);
 
 	if (s->auth_job != NULL)
 		s->auth_job->arg = NULL;	/* the worker's result is dropped */
 	pop3_stream_free(s);
-	if (s->delay_ev != NULL)
-		event_free(s->delay_ev);
-	if (s->touch_ev != NULL)
-		event_free(s->touch_ev);
-	linebuf_free(&s->lb);
-	transcript_free(&s->tr);
+	conn_timer_free(&s->delay_ev);
+	conn_timer_free(&s->touch_ev);
+	session_free(&s->core);
 	free(s->msgs);
 	free(s->deleted);
 	if (s->prev != NULL)

@@ -3,13 +3,12 @@
  * RFC 5034): the session struct, its state enum and the one transition
  * function, the mailbox snapshot taken at login and the deleted bitmap.
  *
- * The session is sans-I/O (HACKING.md C5): bytes come in through an evbuffer,
- * replies go out into an evbuffer, and the few things it asks of the
- * connection (pause input, close, start TLS) go through struct pop3_io, so
- * tests can drive it without a socket. pop3_cmd.c holds the command table
- * and the TRANSACTION handlers, pop3_login.c the AUTHORIZATION state (USER,
- * PASS, AUTH, APOP, STLS), pop3_stream.c the resumable RETR/TOP/LIST/UIDL
- * output.
+ * The session is sans-I/O (HACKING.md C5): it gets a struct conn (conn.h;
+ * net.c in the daemon, a fake in tests) and its line pump, idle timer, error
+ * count and transcript budget from common/session.c; replies go into the
+ * connection's output evbuffer. pop3_cmd.c holds the command table and the
+ * TRANSACTION handlers, pop3_login.c the AUTHORIZATION state (USER, PASS,
+ * AUTH, APOP, STLS), pop3_stream.c the resumable RETR/TOP/LIST/UIDL output.
  * Never: writes to a socket, blocks on the network, or deletes a message
  * outside the UPDATE state.
  */
@@ -24,12 +23,14 @@
 
 #include "cmdtab.h"
 #include "config.h"
+#include "conn.h"
 #include "auth.h"
 #include "authpool.h"
 #include "linebuf.h"
 #include "loginguard.h"
 #include "reply.h"
 #include "sasl.h"
+#include "session.h"
 #include "store.h"
 #include "transcript.h"
 
@@ -54,24 +55,12 @@ enum pop3_state {
 	POP3_NSTATES
 };
 
-/* What the connection does for the session (net.c in the daemon, a fake in tests). */
-struct pop3_io {
-	struct evbuffer	*(*input)(void *conn);
-	struct evbuffer	*(*output)(void *conn);
-	void	 (*pause_read)(void *conn, bool pause);
-	/* Close; flush first when flush is true. The connection calls
-	 * pop3_session_closed() later, never from inside this call. */
-	void	 (*close)(void *conn, bool flush);
-	/* Flush the output, drop unread input, start TLS; -1 if unavailable. */
-	int	 (*starttls)(void *conn);
-};
-
 /* Everything sessions of one daemon share. */
 struct pop3_server {
 	const struct config *cfg;
 	struct store	*store;
-	struct event_base *base;	/* for timers; may be NULL in tests (no delays) */
 	bool		 tls_available;	/* [tls] configured: STLS offered */
+	bool		 stopping;	/* SIGTERM: no new sessions */
 	struct authpool	*auth;		/* password-check threads; NULL: check inline (tests) */
 	struct loginguard *guard;	/* failed logins across sessions; NULL: per session */
 	struct pop3_session *sessions;	/* all live sessions (shutdown) */
@@ -103,8 +92,7 @@ struct pop3_stream {
 
 struct pop3_session {
 	struct pop3_server *srv;
-	const struct pop3_io *io;
-	void		*conn;
+	struct session	 core;			/* conn, line pump, idle timer, errors, transcript */
 	struct pop3_session *next, *prev;	/* srv->sessions */
 
 	char		 id[16];		/* session id, in the greeting and logs */
@@ -116,15 +104,10 @@ struct pop3_session {
 	enum pop3_state	 state;
 	struct sasl	 sasl;			/* AUTH exchange; .active: the next line is a response */
 
-	struct linebuf	 lb;
-	struct transcript tr;
-	size_t		 tr_lines;		/* lines recorded (transcript_max_lines) */
-
 	char		 user[AUTH_FIELD_MAX];	/* USER argument (a login name) */
 	char		 method[8];		/* "USER", "PLAIN", "LOGIN": the login being checked */
 	bool		 have_user;			/* USER was accepted */
 	char		 account[STORE_NAME_MAX + 1];	/* set at login */
-	unsigned	 errors;			/* bad commands */
 	unsigned	 auth_failures;
 
 	/* Mailbox snapshot taken at login: message n is msgs[n - 1]. */
@@ -142,35 +125,21 @@ struct pop3_session {
 	int64_t		 bytes;				/* message octets sent by RETR/TOP */
 
 	struct pop3_stream *stream;		/* an output in progress, or NULL */
-	struct event	*delay_ev;		/* failed-login delay */
+	struct conn_timer *delay_ev;		/* failed-login delay */
 	struct reply	 delayed;		/* the reply sent when the delay ends */
 	long		 delay_secs;		/* set by a handler: send `delayed` after this */
 	bool		 stls_req;		/* set by STLS: start TLS after the reply */
-	struct event	*touch_ev;		/* keeps the mailbox lock fresh */
+	struct conn_timer *touch_ev;		/* keeps the mailbox lock fresh */
 	struct authpool_job *auth_job;		/* verification in flight, or NULL */
 	bool		 busy;			/* a stream or a delay holds the input */
-	bool		 output_full;		/* input left unread until the output drains */
 	bool		 close_req;		/* close once the output is flushed */
-	bool		 closed;		/* close already requested from io */
-	bool		 in_input;		/* inside pop3_session_input */
+	bool		 closed;		/* close already asked of the connection */
+	const char	*close_why;		/* reason logged at close, when ours ("timeout") */
 };
 
-/*
- * Create a session for a new connection and write the greeting into the
- * output. peer is the client's address (a struct sockaddr *, may be NULL in
- * tests) and peer_str its text form. implicit_tls is true on pop3s listeners.
- * Returns the session (owned by the caller until pop3_session_closed) or NULL.
- */
-struct pop3_session *pop3_session_new(struct pop3_server *srv, const struct pop3_io *io,
-	    void *conn, const void *peer, const char *peer_str, bool implicit_tls);
-/* New bytes are in the input: take complete lines and answer them, in
- * order, stopping while a stream or a login delay is in progress. */
-void	pop3_session_input(struct pop3_session *s);
-/* The output fell below the low watermark: continue a stream, then any
- * pipelined commands still in the input. */
-void	pop3_session_drained(struct pop3_session *s);
-/* The TLS handshake finished (STLS or implicit TLS). */
-void	pop3_session_tls_ready(struct pop3_session *s);
+/* The connection callbacks (net.c, or a test driver); accept's arg is the
+ * struct pop3_server. accept writes the greeting and returns the session. */
+extern const struct conn_handler pop3_conn_handler;
 /* The connection is gone (why: "quit", "eof", "timeout", "error", "shutdown").
  * Releases the lock without deleting anything unless QUIT got to UPDATE,
  * flushes the transcript, logs the logout and frees s. */

@@ -183,8 +183,8 @@ pop3_stream_run(struct pop3_session *s, struct evbuffer *out)
 end:
 	if (st->kind == POP3_STREAM_RETR || st->kind == POP3_STREAM_TOP) {
 		reply_dot_end(out, &st->ds);
-		if (s->tr.enabled)
-			transcript_note(&s->tr, "%s of message %zu: %lld octets sent",
+		if (s->core.tr.enabled)
+			transcript_note(&s->core.tr, "%s of message %zu: %lld octets sent",
 			    st->kind == POP3_STREAM_RETR ? "RETR" : "TOP", st->msg + 1,
 			    (long long)st->sent);
 		if (st->kind == POP3_STREAM_RETR && st->sent != s->msgs[st->msg].size)
@@ -193,8 +193,8 @@ end:
 			    (long long)st->sent);
 	} else {
 		evbuffer_add(out, ".\r\n", 3);
-		if (s->tr.enabled)
-			transcript_note(&s->tr, "%zu listing lines sent", s->nmsgs);
+		if (s->core.tr.enabled)
+			transcript_note(&s->core.tr, "%zu listing lines sent", s->nmsgs);
 	}
 	pop3_stream_free(s);
 	return 1;

@@ -56,7 +56,7 @@ add_trace(struct smtp_session *s, struct smtp_tx *tx)
 	else
 		snprintf(peer, sizeof(peer), "[%s]", s->peer);
 	if (s->tls) {
-		const char *info = s->conn ? net_conn_tls_info(s->conn) : "";
+		const char *info = s->core.conn ? conn_tls_info(s->core.conn) : "";
 		const char *colon = strchr(info, ':');
 		if (colon != NULL)
 			snprintf(tls, sizeof(tls), "version=%.*s cipher=%s", (int)(colon - info), info,
@@ -174,7 +174,7 @@ data_committed(struct smtp_job *job)
 		 * Postfix's smtpd_hard_error_limit): an MTA that keeps its
 		 * connection open for many messages, each with a few unknown
 		 * recipients, is not cut off by the sum. */
-		s->nerrors = 0;
+		s->core.nerrors = 0;
 		if (tx->nremote > 0)
 			relay_kick();	/* the queue runner takes it from here */
 		reply_set(&r, 250, ESC_OK, "Ok: queued as %lld", (long long)store_delivery_id(job->d));
@@ -265,7 +265,7 @@ data_end(struct smtp_session *s)
 	job->arg = s;
 	smtp_enter_state(s, SMTP_S_COMMIT);
 	smtp_session_pause(s);
-	smtp_worker_submit(s->srv->writer, job);
+	s->srv->submit(s->srv->writer, job);
 }
 
 void
@@ -278,7 +278,7 @@ smtp_data_line(struct smtp_session *s, enum line_status st, const char *line, si
 	if (tx->tail_pending) {
 		/* The over-long line before this one has ended by now. */
 		tx->tail_pending = false;
-		tx->prev_crlf = s->tail_eol == EOL_CRLF;
+		tx->prev_crlf = s->core.tail_eol == EOL_CRLF;
 		if (!tx->prev_crlf && !tx->nc_mode)
 			latch(tx, DATA_ERR_BARE_LF);
 	}

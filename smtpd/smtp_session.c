@@ -3,12 +3,13 @@
  * RFC 2920 pipelining; RFC 3207 STARTTLS state reset).
  *
  * Owns: the session life cycle (greeting, close, free), the one state
- * transition function, the line loop (every buffered line is taken in order,
- * so a whole pipelined transaction in one packet is answered in order and
- * the replies leave together), the hand-typing tolerance on command lines
- * (telnet IAC bytes dropped, backspace/DEL applied; never in DATA), reply
- * writing with error counting, and the transcript.
- * Never: touches a bufferevent (net.c does), decides what a command means
+ * transition function, what the line pump of common/session.c may take and
+ * where each line goes (every buffered line in order, so a whole pipelined
+ * transaction in one packet is answered in order and the replies leave
+ * together), the hand-typing tolerance on command lines (telnet IAC bytes
+ * dropped, backspace/DEL applied; never in DATA), reply writing with error
+ * counting, the 421 on timeout, and the transcript.
+ * Never: touches a socket (struct conn does), decides what a command means
  * (smtp_cmd.c), or frees itself while a worker still holds one of its jobs.
  */
 #include <stdarg.h>
@@ -42,44 +43,27 @@ smtp_strstate(enum smtp_state st)
 }
 
 /*
- * (Re)start the idle timer: smtp_command_timeout while waiting for a command,
- * smtp_data_timeout between blocks of message text (RFC 5321 4.5.3.2). The
- * one place both timeouts are enforced; net.c's socket timeout is only a
- * backstop SMTP_TIMEOUT_GRACE seconds later.
+ * The idle timer (common/session.c, from the last complete line) ran out:
+ * smtp_command_timeout while waiting for a command, smtp_data_timeout
+ * between lines of message text (RFC 5321 4.5.3.2).
  */
 static void
-session_touch(struct smtp_session *s)
-{
-	const struct limits *lim = &s->srv->cfg->limits;
-	struct timeval tv = { 0, 0 };
-
-	if (s->idle_ev == NULL || s->conn == NULL)
-		return;
-	tv.tv_sec = s->state == SMTP_S_DATA ? lim->smtp_data_timeout : lim->smtp_command_timeout;
-	evtimer_add(s->idle_ev, &tv);
-	net_conn_set_timeout(s->conn, tv.tv_sec + SMTP_TIMEOUT_GRACE);
-}
-
-static void
-idle_fired(evutil_socket_t fd, short what, void *arg)
+session_idle(void *arg)
 {
 	struct smtp_session *s = arg;
 	struct reply r;
 
-	(void)fd;
-	(void)what;
-	if (s->conn == NULL || s->state == SMTP_S_QUIT)
+	if (s->state == SMTP_S_QUIT)
 		return;
 	if (s->busy || s->delayed != NULL || s->state == SMTP_S_TLS) {
-		session_touch(s);	/* we are the ones who are busy */
+		session_touch(&s->core);	/* we are the ones who are busy */
 		return;
 	}
 	log_info("session=%s event=timeout state=%s", s->id, smtp_strstate(s->state));
 	if (s->state == SMTP_S_DATA)
 		smtp_transcript_note(s, "timeout during DATA: nothing was delivered");
 	reply_set(&r, 421, "4.4.2", "%s Timeout: nothing received for %ld seconds; closing",
-	    s->srv->cfg->hostname, s->state == SMTP_S_DATA ? s->srv->cfg->limits.smtp_data_timeout :
-	    s->srv->cfg->limits.smtp_command_timeout);
+	    s->srv->cfg->hostname, s->core.idle_secs);
 	r.flags |= REPLY_CLOSE;
 	smtp_reply(s, &r);
 }
@@ -91,7 +75,8 @@ smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 		return;
 	log_debug("session=%s state=%s->%s", s->id, smtp_strstate(s->state), smtp_strstate(st));
 	s->state = st;
-	session_touch(s);
+	session_set_idle(&s->core, st == SMTP_S_DATA ? s->srv->cfg->limits.smtp_data_timeout :
+	    s->srv->cfg->limits.smtp_command_timeout);
 }
 
 void
@@ -117,52 +102,34 @@ smtp_auth_allowed(const struct smtp_session *s)
 
 /* ---- transcript ----------------------------------------------------------- */
 
-/* Count lines against transcript_max_lines; false once the limit is reached. */
-static bool
-transcript_room(struct smtp_session *s, size_t nlines)
-{
-	long max = s->srv->cfg->limits.transcript_max_lines;
-
-	if (!s->tr.enabled)
-		return false;
-	if (s->tr_lines >= max)
-		return false;
-	s->tr_lines += (long)nlines;
-	if (s->tr_lines >= max) {
-		transcript_note(&s->tr, "transcript limit of %ld lines reached", max);
-		return false;
-	}
-	return true;
-}
-
 /* Hand the collected lines to the writer thread (never one commit per line). */
 static void
 transcript_flush(struct smtp_session *s)
 {
 	struct smtp_job *job;
 
-	if (!s->tr.enabled || s->tr.pending.len == 0 || s->srv->writer == NULL)
+	if (!s->core.tr.enabled || s->core.tr.pending.len == 0 || s->srv->writer == NULL)
 		return;
 	if ((job = calloc(1, sizeof(*job))) == NULL ||
-	    (job->lines = malloc(s->tr.pending.len)) == NULL) {
+	    (job->lines = malloc(s->core.tr.pending.len)) == NULL) {
 		free(job);
 		log_warnx("session=%s event=transcript-lost reason=memory", s->id);
-		transcript_flushed(&s->tr);
+		transcript_flushed(&s->core.tr);
 		return;
 	}
 	job->kind = JOB_TRANSCRIPT;
-	memcpy(job->lines, s->tr.pending.data, s->tr.pending.len);
-	job->len = s->tr.pending.len;
+	memcpy(job->lines, s->core.tr.pending.data, s->core.tr.pending.len);
+	job->len = s->core.tr.pending.len;
 	snprintf(job->session_id, sizeof(job->session_id), "%s", s->id);
-	smtp_worker_submit(s->srv->writer, job);
-	transcript_flushed(&s->tr);
+	s->srv->submit(s->srv->writer, job);
+	transcript_flushed(&s->core.tr);
 }
 
 void
 smtp_transcript_client(struct smtp_session *s, const char *line, size_t len, bool secret)
 {
-	if (transcript_room(s, 1))
-		transcript_client(&s->tr, line, len, secret);
+	if (session_tr_room(&s->core, 1))
+		transcript_client(&s->core.tr, line, len, secret);
 }
 
 void
@@ -171,12 +138,12 @@ smtp_transcript_note(struct smtp_session *s, const char *fmt, ...)
 	char text[512];
 	va_list ap;
 
-	if (!transcript_room(s, 1))
+	if (!session_tr_room(&s->core, 1))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	transcript_note(&s->tr, "%s", text);
+	transcript_note(&s->core.tr, "%s", text);
 }
 
 /* ---- replies --------------------------------------------------------------- */
@@ -200,57 +167,56 @@ reply_is_client_error(const struct smtp_session *s, const struct reply *r)
 void
 smtp_reply(struct smtp_session *s, const struct reply *r)
 {
-	const struct limits *lim = &s->srv->cfg->limits;
 	struct reply bye;
 
-	if (s->conn == NULL || s->state == SMTP_S_QUIT)
+	if (s->core.conn == NULL || s->state == SMTP_S_QUIT)
 		return;
 	if (r->code == 334 && r->text[0] == '\0')
 		/* RFC 4954 4: continue-req = "334" SP [base64] CRLF; the SP
 		 * stays even when the challenge is empty (reply.c drops it). */
-		evbuffer_add(net_conn_output(s->conn), "334 \r\n", 6);
+		evbuffer_add(conn_output(s->core.conn), "334 \r\n", 6);
 	else
-		reply_write_smtp(net_conn_output(s->conn), r);
-	if (s->tr.enabled) {
+		reply_write_smtp(conn_output(s->core.conn), r);
+	if (s->core.tr.enabled) {
 		char text[REPLY_TEXT_MAX + 512];
 		size_t nl = 1;
 		reply_format(r, false, text, sizeof(text));
 		for (const char *p = text; (p = strchr(p, '\n')) != NULL; p++)
 			nl++;
-		if (transcript_room(s, nl))
-			transcript_server(&s->tr, text, strlen(text));
-		if (s->tr.pending.len >= SMTP_TRANSCRIPT_FLUSH)
+		if (session_tr_room(&s->core, nl))
+			transcript_server(&s->core.tr, text, strlen(text));
+		if (s->core.tr.pending.len >= SMTP_TRANSCRIPT_FLUSH)
 			transcript_flush(s);
 	}
 	if (r->flags & REPLY_CLOSE) {
 		smtp_enter_state(s, SMTP_S_QUIT);
-		net_conn_close_after_flush(s->conn);
+		conn_close(s->core.conn, true);
 		return;
 	}
-	/* The one place max_errors is enforced. */
-	if (reply_is_client_error(s, r) && ++s->nerrors >= lim->max_errors) {
+	/* max_errors (counted in common/session.c): 421 and close. */
+	if (reply_is_client_error(s, r) && session_count_error(&s->core)) {
 		reply_set(&bye, 421, "4.7.0", "Too many errors (%ld) in this session; closing. "
-		    "HELP lists the commands", s->nerrors);
+		    "HELP lists the commands", s->core.nerrors);
 		bye.flags |= REPLY_CLOSE;
-		log_info("session=%s event=too-many-errors errors=%ld", s->id, s->nerrors);
+		log_info("session=%s event=too-many-errors errors=%ld", s->id, s->core.nerrors);
 		smtp_reply(s, &bye);
 	}
 }
 
-/* ---- the line loop ------------------------------------------------------------ */
+/* ---- lines ------------------------------------------------------------ */
 
 static void
 start_tls(struct smtp_session *s)
 {
 	s->starttls = false;
 	/* RFC 3207 5: whatever was pipelined after STARTTLS is discarded. */
-	linebuf_clear(&s->lb);
+	linebuf_clear(&s->core.lb);
 	smtp_enter_state(s, SMTP_S_TLS);
 	smtp_transcript_note(s, "starting TLS");
-	if (net_conn_starttls(s->conn) == -1) {
+	if (conn_starttls(s->core.conn) == -1) {
 		log_warnx("session=%s event=starttls-failed", s->id);
 		smtp_enter_state(s, SMTP_S_QUIT);
-		net_conn_close(s->conn);
+		conn_close(s->core.conn, false);
 	}
 }
 
@@ -268,7 +234,7 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 	/* RFC 4954 4: SASL responses may be longer than a command line; they
 	 * get the reader's whole capacity (smtp_data_line_max). */
 	if (sasl)
-		max = s->lb.max_line;
+		max = s->core.lb.max_line;
 	if (st == LINE_TOO_LONG || (len = linebuf_untelnet(line, len, NULL)) > max) {
 		if (s->state == SMTP_S_AUTH) {
 			smtp_auth_cleanup(s);	/* the exchange is over */
@@ -308,94 +274,65 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 	cmd_dispatch(&smtp_cmd_proto, s, s->state, line, &r, &def);
 	if (!(r.flags & REPLY_NONE))
 		smtp_reply(s, &r);
-	if (s->starttls && s->conn != NULL && s->state != SMTP_S_QUIT)
+	if (s->starttls && s->core.conn != NULL && s->state != SMTP_S_QUIT)
 		start_tls(s);
 }
 
-/* Take every complete line buffered, in order, until something must wait. */
-static void
-session_process(struct smtp_session *s)
+/* May the pump take another line? Not while a job, a delay, a commit, a TLS
+ * handshake or the close is pending. */
+static bool
+session_ready(void *arg)
 {
-	struct evbuffer *in, *out;
-	struct evbuffer_iovec vec;
-	enum line_status st;
-	enum line_eol eol;
-	char *line;
-	size_t len, n;
+	struct smtp_session *s = arg;
 
-	while (s->conn != NULL && !s->busy && s->delayed == NULL) {
-		switch (s->state) {
-		case SMTP_S_COMMIT:
-		case SMTP_S_TLS:
-		case SMTP_S_QUIT:
-			return;
-		default:
-			break;
-		}
-		in = net_conn_input(s->conn);
-		out = net_conn_output(s->conn);
-		if (evbuffer_get_length(out) >= SMTP_OUTPUT_HIGH) {
-			s->stalled = true;	/* resumed by the drained callback */
-			return;
-		}
-		st = linebuf_next(&s->lb, &line, &len, &eol);
-		if (st != LINE_MORE)
-			s->nlines++;
-		if (st == LINE_MORE) {
-			n = linebuf_space(&s->lb);
-			if (n == 0 || evbuffer_get_length(in) == 0)
-				return;
-			if (evbuffer_peek(in, (ev_ssize_t)n, NULL, &vec, 1) < 1)
-				return;
-			if (vec.iov_len < n)
-				n = vec.iov_len;
-			/* The reader drops the tail of an over-long line without
-			 * telling how it ended; DATA needs to know (a bare LF there
-			 * must not let "." CRLF end the text). */
-			if (s->lb.discarding && s->lb.start == s->lb.len) {
-				const char *p = vec.iov_base, *lf = memchr(p, '\n', n);
-				if (lf != NULL)
-					s->tail_eol = (lf > p ? lf[-1] : s->last_byte) == '\r' ?
-					    EOL_CRLF : EOL_LF;
-			}
-			n = linebuf_feed(&s->lb, vec.iov_base, n);
-			if (n > 0)
-				s->last_byte = ((const char *)vec.iov_base)[n - 1];
-			evbuffer_drain(in, n);
-			continue;
-		}
-		if (s->state == SMTP_S_DATA)
-			smtp_data_line(s, st, line, len, eol);
-		else
-			command_line(s, st, line, len, eol);
-	}
+	if (s->busy || s->delayed != NULL)
+		return false;
+	return s->state != SMTP_S_COMMIT && s->state != SMTP_S_TLS && s->state != SMTP_S_QUIT;
 }
+
+/* One line from the pump: message text in DATA, else a command. */
+static void
+session_line(void *arg, enum line_status st, char *line, size_t len, enum line_eol eol)
+{
+	struct smtp_session *s = arg;
+
+	if (s->state == SMTP_S_DATA)
+		smtp_data_line(s, st, line, len, eol);
+	else
+		command_line(s, st, line, len, eol);
+}
+
+static const struct session_proto smtp_proto = {
+	.ready = session_ready,
+	.line = session_line,
+	.idle = session_idle,
+};
 
 void
 smtp_session_pause(struct smtp_session *s)
 {
 	s->busy = true;
-	if (s->conn != NULL)
-		net_conn_pause_read(s->conn, true);
+	if (s->core.conn != NULL)
+		conn_pause_read(s->core.conn, true);
 }
 
-static void session_free(struct smtp_session *s);
+static void session_destroy(struct smtp_session *s);
 
 bool
 smtp_session_resume(struct smtp_session *s)
 {
 	s->busy = false;
 	if (s->gone) {
-		session_free(s);
+		session_destroy(s);
 		return false;
 	}
 	if (s->srv->stopping) {
 		smtp_session_shutdown(s);
 		return true;
 	}
-	if (s->conn != NULL && s->state != SMTP_S_QUIT) {
-		net_conn_pause_read(s->conn, false);
-		session_process(s);
+	if (s->core.conn != NULL && s->state != SMTP_S_QUIT) {
+		conn_pause_read(s->core.conn, false);
+		session_pump(&s->core);
 	}
 	return true;
 }
@@ -405,11 +342,11 @@ smtp_session_shutdown(struct smtp_session *s)
 {
 	struct reply r;
 
-	if (s->conn == NULL || s->state == SMTP_S_QUIT || s->busy)
+	if (s->core.conn == NULL || s->state == SMTP_S_QUIT || s->busy)
 		return;		/* gone, closing, or called again from resume */
 	if (s->state == SMTP_S_TLS) {
 		smtp_enter_state(s, SMTP_S_QUIT);	/* no plaintext inside a handshake */
-		net_conn_close(s->conn);
+		conn_close(s->core.conn, false);
 		return;
 	}
 	smtp_auth_cleanup(s);	/* a delayed AUTH reply is not sent */
@@ -426,7 +363,7 @@ smtp_session_shutdown(struct smtp_session *s)
 /* ---- connection callbacks ---------------------------------------------------- */
 
 static void
-session_free(struct smtp_session *s)
+session_destroy(struct smtp_session *s)
 {
 	struct smtp_server *srv = s->srv;
 
@@ -437,48 +374,50 @@ session_free(struct smtp_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	transcript_flush(s);
-	transcript_free(&s->tr);
-	if (s->idle_ev != NULL)
-		event_free(s->idle_ev);
+	session_free(&s->core);
 	smtp_auth_cleanup(s);
 	smtp_tx_free(&s->tx);
-	linebuf_free(&s->lb);
 	free(s);
 }
 
 static void *
-session_accept(struct net_conn *c, void *arg)
+on_accept(struct conn *c, void *arg)
 {
 	struct smtp_server *srv = arg;
 	struct config *cfg = srv->cfg;
+	const struct limits *lim = &cfg->limits;
+	struct session_params sp;
 	struct smtp_session *s;
 	struct reply r;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->srv = srv;
-	s->conn = c;
 	log_session_id(s->id, sizeof(s->id));
-	s->role = net_conn_listener(c)->role;
-	snprintf(s->peer, sizeof(s->peer), "%s", net_conn_peer_str(c));
-	s->peer_secure = config_is_loopback(net_conn_peer(c));
-	s->trusted = config_is_trusted(cfg, net_conn_peer(c));
+	s->role = c->role;
+	snprintf(s->peer, sizeof(s->peer), "%s", conn_peer_str(c));
+	s->peer_secure = config_is_loopback(conn_peer(c));
+	s->trusted = config_is_trusted(cfg, conn_peer(c));
 	s->last_eol = EOL_CRLF;
 	/* One reader for commands and message text: its cap is the longer of
-	 * the two limits; command lines are checked against theirs. */
-	if (linebuf_init(&s->lb, (size_t)(cfg->limits.smtp_data_line_max > cfg->limits.smtp_line_max ?
-	    cfg->limits.smtp_data_line_max : cfg->limits.smtp_line_max) - 2) == -1) {
+	 * the two limits; command lines are checked against theirs. The pump
+	 * stops at the same mark where the connection stops reading, so a
+	 * client that pipelines without reading its replies is held by TCP
+	 * flow control (and then timed out) instead of waking the loop. */
+	memset(&sp, 0, sizeof(sp));
+	sp.line_max = (size_t)(lim->smtp_data_line_max > lim->smtp_line_max ?
+	    lim->smtp_data_line_max : lim->smtp_line_max) - 2;
+	sp.out_high = SMTP_OUTPUT_HIGH;
+	sp.idle_timeout = lim->smtp_command_timeout;
+	sp.max_errors = lim->max_errors;
+	sp.transcript_max_lines = lim->transcript_max_lines;
+	sp.transcripts = cfg->transcripts;
+	sp.id = s->id;
+	if (session_init(&s->core, c, s, &smtp_proto, &sp) == -1) {
 		free(s);
 		return NULL;
 	}
-	transcript_init(&s->tr, s->id, cfg->transcripts);
 	srv->nsessions++;
-	if ((s->idle_ev = evtimer_new(srv->base, idle_fired, s)) == NULL) {
-		linebuf_free(&s->lb);
-		transcript_free(&s->tr);
-		free(s);
-		return NULL;
-	}
 	s->next = srv->sessions;
 	if (srv->sessions != NULL)
 		srv->sessions->prev = s;
@@ -508,11 +447,8 @@ session_accept(struct net_conn *c, void *arg)
 		    CORREIO_VERSION, s->id);
 		s->state = SMTP_S_INIT;
 	}
-	/* net.c stops reading at the same mark where we stop taking lines, so a
-	 * client that pipelines without reading its replies is held by TCP
-	 * flow control (and then timed out) instead of waking the loop. */
-	net_conn_set_watermark(c, SMTP_OUTPUT_HIGH);
-	session_touch(s);
+	conn_set_watermark(c, SMTP_OUTPUT_HIGH);
+	session_touch(&s->core);
 	smtp_reply(s, &r);
 	if (srv->stopping)
 		smtp_session_shutdown(s);	/* accepted as the signal came */
@@ -520,37 +456,29 @@ session_accept(struct net_conn *c, void *arg)
 }
 
 static void
-session_read(void *arg)
-{
-	struct smtp_session *s = arg;
-	unsigned long before = s->nlines;
-
-	session_process(s);
-	/* The timeouts run from the last complete line, not the last byte: a
-	 * client that sends a byte now and then (slowloris) still times out. */
-	if (s->nlines != before)
-		session_touch(s);
-}
-
-static void
-session_drained(void *arg)
+on_read(void *arg)
 {
 	struct smtp_session *s = arg;
 
-	if (s->stalled) {
-		s->stalled = false;
-		session_process(s);
-	}
+	session_pump(&s->core);
 }
 
 static void
-session_tls_ready(void *arg)
+on_drained(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	session_drained(&s->core);
+}
+
+static void
+on_tls_ready(void *arg)
 {
 	struct smtp_session *s = arg;
 
 	s->tls = true;
-	smtp_transcript_note(s, "TLS established: %s", net_conn_tls_info(s->conn));
-	log_info("session=%s event=tls tls=%s", s->id, net_conn_tls_info(s->conn));
+	smtp_transcript_note(s, "TLS established: %s", conn_tls_info(s->core.conn));
+	log_info("session=%s event=tls tls=%s", s->id, conn_tls_info(s->core.conn));
 	if (s->state == SMTP_S_TLS) {
 		/* RFC 3207 4.2: forget everything learnt before TLS. */
 		smtp_tx_free(&s->tx);
@@ -558,12 +486,12 @@ session_tls_ready(void *arg)
 		s->esmtp = false;
 		s->user[0] = '\0';
 		smtp_enter_state(s, SMTP_S_INIT);
-		session_process(s);
+		session_pump(&s->core);
 	}
 }
 
 static void
-session_closed(void *arg, enum net_close_reason why)
+on_closed(void *arg, enum conn_close_reason why)
 {
 	static const char *const whys[] = { "eof", "error", "timeout", "server" };
 	struct smtp_session *s = arg;
@@ -574,13 +502,12 @@ session_closed(void *arg, enum net_close_reason why)
 		smtp_transcript_note(s, "connection lost during DATA: nothing was delivered");
 	else
 		smtp_transcript_note(s, "connection closed (%s)", (size_t)why < 4 ? whys[why] : "?");
-	s->conn = NULL;
-	evtimer_del(s->idle_ev);
+	session_gone(&s->core);
 	if (s->busy) {
 		s->gone = true;		/* freed when the worker's job comes back */
 		return;
 	}
-	session_free(s);
+	session_destroy(s);
 }
 
 void
@@ -590,16 +517,16 @@ smtp_session_free_all(struct smtp_server *srv)
 		struct smtp_session *s = srv->sessions;
 		log_info("session=%s event=disconnect reason=shutdown state=%s messages=%lu", s->id,
 		    smtp_strstate(s->state), s->nmessages);
-		s->conn = NULL;
-		session_free(s);
+		session_gone(&s->core);
+		session_destroy(s);
 	}
 }
 
-const struct net_callbacks smtp_net_callbacks = {
-	.accept = session_accept,
-	.read = session_read,
-	.drained = session_drained,
-	.closed = session_closed,
-	.tls_ready = session_tls_ready,
+const struct conn_handler smtp_conn_handler = {
+	.accept = on_accept,
+	.read = on_read,
+	.drained = on_drained,
+	.closed = on_closed,
+	.tls_ready = on_tls_ready,
 	.busy_reply = "421 4.7.0 Too many connections; try again later\r\n",
 };

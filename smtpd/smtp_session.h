@@ -10,8 +10,10 @@
  *   smtp_auth.c     AUTH: common/sasl.c mapped to replies, the failure delay
  *   smtp_writer.c   the writer thread: store commits (group commit), transcripts
  *
- * Nothing here touches a socket: the session reads an evbuffer and writes
- * replies into another one (HACKING.md C5).
+ * Nothing here touches a socket: the session gets a struct conn (conn.h)
+ * and its line pump, idle timer, error count and transcript budget from
+ * common/session.c; it reads lines and writes replies into an evbuffer
+ * (HACKING.md C5).
  */
 #ifndef CORREIO_SMTP_SESSION_H
 #define CORREIO_SMTP_SESSION_H
@@ -26,12 +28,13 @@
 #include "buf.h"
 #include "cmdtab.h"
 #include "config.h"
+#include "conn.h"
 #include "linebuf.h"
 #include "mailaddr.h"
-#include "net.h"
 #include "loginguard.h"
 #include "reply.h"
 #include "sasl.h"
+#include "session.h"
 #include "store.h"
 #include "transcript.h"
 
@@ -44,9 +47,6 @@
 #define SMTP_TRANSCRIPT_FLUSH	(32 * 1024)
 /* Lines of message text copied into the transcript as a summary. */
 #define SMTP_TRANSCRIPT_DATA_LINES	5
-/* Seconds after the session's own timeout (which sends 421) before net.c's
- * socket timeout cuts a connection that does not even take the 421. */
-#define SMTP_TIMEOUT_GRACE	30
 /* Message text all sessions together may hold in memory before DATA is
  * refused with 452 4.3.1 (each session alone is bounded by max_message_size;
  * this bounds the sum, e.g. 1000 connections x 25 MB). */
@@ -113,16 +113,19 @@ struct smtp_tx {
 };
 
 struct smtp_worker;
+struct smtp_job;
 
 /* Everything a session needs from the process. */
 struct smtp_server {
 	struct config		*cfg;
 	struct event_base	*base;
-	struct net_server	*net;
 	struct store		*store;		/* loop thread: lookups only */
 	struct smtp_worker	*writer;	/* store commits and transcripts */
-	struct authpool		*checker;	/* password verification (common/authpool.c) */
+	struct authpool		*checker;	/* password checks (common/authpool.c); NULL: inline */
 	struct loginguard	*guard;		/* failed logins across sessions; NULL: per session */
+	/* Hands a job to a worker: smtp_worker_submit in the daemon; the fuzz
+	 * target runs jobs inline. */
+	void			(*submit)(struct smtp_worker *w, struct smtp_job *job);
 	void			*ssl_ctx;	/* SSL_CTX * or NULL */
 	bool			 refusing;	/* greet every session with 554 (only QUIT) */
 	size_t			 inflight;	/* message octets held by all sessions */
@@ -135,7 +138,7 @@ struct smtp_server {
 struct smtp_session {
 	struct smtp_server	*srv;
 	struct smtp_session	*next, *prev;	/* srv->sessions */
-	struct net_conn		*conn;		/* NULL once the connection is gone */
+	struct session		 core;		/* conn, line pump, idle timer, errors, transcript */
 	char			 id[SMTP_SESSION_ID_MAX];
 	enum smtp_state		 state;
 	enum listen_role	 role;
@@ -147,29 +150,19 @@ struct smtp_session {
 	bool			 trusted;	/* trusted network: may relay */
 	enum line_eol		 last_eol;	/* how the last command line ended */
 	char			 user[STORE_NAME_MAX + 1];	/* authenticated account or "" */
-	long			 nerrors;
-	unsigned long		 nlines;		/* complete lines taken (the timeouts run from the last) */
 	long			 auth_failures;
 	unsigned long		 nmessages;
 	struct sasl		 sasl;		/* the AUTH exchange (state SMTP_S_AUTH) */
-	struct event		*idle_ev;	/* command/data timeout: 421 then close */
-	struct event		*delay_ev;	/* failed-AUTH delay */
+	struct conn_timer	*delay_ev;	/* failed-AUTH delay */
 	struct reply		*delayed;	/* reply sent when delay_ev fires */
 	bool			 busy;		/* a worker job or a delay is pending */
-	bool			 stalled;	/* stopped for output back-pressure */
 	bool			 starttls;	/* start TLS once the 220 is queued */
 	bool			 gone;		/* connection closed while busy */
-	struct linebuf		 lb;
-	char			 last_byte;	/* the last byte fed to lb */
-	enum line_eol		 tail_eol;	/* how the last over-long line ended (its
-						 * tail was dropped by lb, unseen) */
-	struct transcript	 tr;
-	long			 tr_lines;
 	struct smtp_tx		*tx;
 };
 
 /* ---- smtp_session.c --------------------------------------------------- */
-extern const struct net_callbacks smtp_net_callbacks;	/* arg: struct smtp_server * */
+extern const struct conn_handler smtp_conn_handler;	/* arg: struct smtp_server * */
 void	smtp_enter_state(struct smtp_session *s, enum smtp_state st);
 const char *smtp_strstate(enum smtp_state st);
 /* Write a reply, record it, count errors, act on REPLY_CLOSE. */

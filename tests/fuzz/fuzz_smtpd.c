@@ -5,12 +5,12 @@
  * stuffing, bare LF/CR and size latches, BDAT-less pipelining, AUTH
  * PLAIN/LOGIN with continuations, STARTTLS, RSET/NOOP/VRFY/HELP/QUIT.
  *
- * There is no socket: this file links in place of common/net.c and
- * smtpd/smtp_writer.c. It defines the net_conn_* functions the session
- * calls (a connection that is two evbuffers), a worker whose jobs (group
- * commits, transcripts) and a password-check pool (authpool_submit) whose
- * checks the driver runs between pieces of input, as the threads would, handing results back through the jobs'
- * done callbacks on the same thread, like net_run_in_loop.
+ * There is no socket: the session gets a fake connection through the same
+ * interface net.c implements (tests/unit/fake_conn.c), and its server's
+ * submit hook queues jobs (group commits, transcripts) that the driver runs
+ * between pieces of input (password checks run inline: no pool), as the worker threads would,
+ * handing results back through the jobs' done callbacks on the same thread,
+ * like net_run_in_loop.
  *
  * Input: byte 0 picks the piece size, byte 1 the listener role, the peer
  * (loopback, trusted, other), whether plaintext AUTH is allowed and whether
@@ -29,82 +29,26 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "fake_conn.h"
 #include "fuzz_common.h"
 #include "fuzz_store.h"
 #include "log.h"
-#include "net.h"
-#include "relay.h"
 #include "smtp_session.h"
 
-/* ---- the fake connection (stands in for common/net.c) -------------------- */
+/* ---- the jobs (the worker threads of smtpd/smtp_writer.c, run inline) ---- */
 
-struct net_conn {
-	struct evbuffer		*in, *out;
-	struct listen_spec	 ls;
-	struct sockaddr_in	 peer;
-	char			 peer_str[64];
-	bool			 tls;
-	bool			 paused;
-	bool			 closing;	/* close or close_after_flush asked */
-	bool			 tls_req;
-	long			 timeout;
-};
-
-struct evbuffer *net_conn_input(struct net_conn *c) { return c->in; }
-struct evbuffer *net_conn_output(struct net_conn *c) { return c->out; }
-const struct listen_spec *net_conn_listener(struct net_conn *c) { return &c->ls; }
-const struct sockaddr *net_conn_peer(struct net_conn *c) { return (const struct sockaddr *)&c->peer; }
-const char *net_conn_peer_str(struct net_conn *c) { return c->peer_str; }
-bool net_conn_is_tls(struct net_conn *c) { return c->tls; }
-const char *net_conn_tls_info(struct net_conn *c) { return c->tls ? "TLSv1.3:FUZZ" : ""; }
-void net_conn_pause_read(struct net_conn *c, bool pause) { c->paused = pause; }
-void net_conn_set_timeout(struct net_conn *c, long seconds) { c->timeout = seconds; }
-void net_conn_set_watermark(struct net_conn *c, size_t high) { (void)c; (void)high; }
-void net_conn_close_after_flush(struct net_conn *c) { c->closing = true; }
-void net_conn_close(struct net_conn *c) { c->closing = true; }
-
-int
-net_conn_starttls(struct net_conn *c)
-{
-	if (c->closing)
-		return -1;
-	evbuffer_drain(c->in, evbuffer_get_length(c->in));
-	c->tls_req = true;
-	return 0;
-}
-
-/* smtp_data.c wakes the relay queue runner; there is none here. */
-void relay_kick(void) { }
-
-/* ---- the fake workers (stand in for smtpd/smtp_writer.c) ---------------- */
-
-struct smtp_worker {
+struct fuzz_worker {
 	struct smtp_job	*head, *tail;
 };
 
-static struct smtp_worker writer;
+static struct fuzz_worker writer;
 
-/* The password-check pool (common/authpool.c): jobs wait here for run_jobs. */
-struct authpool {
-	struct authpool_job *head, *tail;
-};
-
-static struct authpool checker;
-
-void
-authpool_submit(struct authpool *p, struct authpool_job *job)
+/* srv.submit: queue the job for run_jobs(). */
+static void
+fuzz_submit(struct smtp_worker *wp, struct smtp_job *job)
 {
-	job->next = NULL;
-	if (p->tail != NULL)
-		p->tail->next = job;
-	else
-		p->head = job;
-	p->tail = job;
-}
+	struct fuzz_worker *w = (struct fuzz_worker *)wp;
 
-void
-smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job)
-{
 	job->next = NULL;
 	job->result = -1;
 	if (w->tail != NULL)
@@ -112,16 +56,6 @@ smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job)
 	else
 		w->head = job;
 	w->tail = job;
-}
-
-void
-smtp_job_free(struct smtp_job *job)
-{
-	if (job == NULL)
-		return;
-	free(job->lines);
-	store_delivery_free(&job->d);
-	free(job);
 }
 
 static struct config cfg;
@@ -133,7 +67,7 @@ static unsigned long nruns;
 /* ---- the client side ------------------------------------------------------ */
 
 struct client {
-	struct net_conn	*c;
+	struct fake_conn *c;
 	size_t		 seen;
 	size_t		 line_start;	/* bytes into the current reply line */
 	char		 code[4];
@@ -195,9 +129,7 @@ run_jobs(struct client *cl)
 	size_t nd = 0, i;
 	bool any = false;
 
-	struct authpool_job *aj, *anext;
-
-	for (struct smtp_worker *w = &writer; w != NULL; w = NULL) {
+	for (struct fuzz_worker *w = &writer; w != NULL; w = NULL) {
 		list = w->head;
 		w->head = w->tail = NULL;
 		nd = 0;
@@ -222,23 +154,14 @@ run_jobs(struct client *cl)
 				continue;
 			}
 			bool delivery = j->kind == JOB_DELIVERY, ok = j->result == 0;
-			bool open = !cl->c->closing;
+			bool open = !(cl->c->closes > 0);
 			client_reads(cl);
 			j->done(j);
-			if (delivery && open && !cl->c->closing && evbuffer_get_length(cl->c->out) >= 3) {
+			if (delivery && open && !(cl->c->closes > 0) && evbuffer_get_length(cl->c->out) >= 3) {
 				const char *p = (const char *)evbuffer_pullup(cl->c->out, 3);
 				FUZZ_CHECK(memcmp(p, ok ? "250" : "451", 3) == 0);
 			}
 		}
-	}
-	aj = checker.head;
-	checker.head = checker.tail = NULL;
-	for (; aj != NULL; aj = anext) {
-		anext = aj->next;
-		any = true;
-		authpool_check(st, aj);
-		client_reads(cl);
-		aj->done(aj);
 	}
 	return any;
 }
@@ -247,32 +170,32 @@ run_jobs(struct client *cl)
 static void
 drive(void *s, struct client *cl, const uint8_t *data, size_t size, size_t piece)
 {
-	struct net_conn *c = cl->c;
+	struct fake_conn *c = cl->c;
 	size_t pos = 0;
 	int rounds = 0;
 
-	while (!c->closing && rounds++ < 1000000) {
+	while (c->closes == 0 && rounds++ < 1000000) {
 		bool progress = false;
 		if (pos < size && !c->paused) {
 			size_t n = size - pos < piece ? size - pos : piece;
 			evbuffer_add(c->in, data + pos, n);
 			pos += n;
-			smtp_net_callbacks.read(s);
+			smtp_conn_handler.read(s);
 			progress = true;
 		} else if (pos < size) {
 			/* paused: a job must be pending, else the session is stuck */
-			FUZZ_CHECK(writer.head != NULL || checker.head != NULL);
+			FUZZ_CHECK(writer.head != NULL);
 		}
 		if (evbuffer_get_length(c->out) > 0) {
 			client_reads(cl);
-			smtp_net_callbacks.drained(s);
+			smtp_conn_handler.drained(s);
 		}
 		if (run_jobs(cl))
 			progress = true;
-		if (c->tls_req && !c->closing) {
+		if (c->tls_req && c->closes == 0) {
 			c->tls_req = false;
-			c->tls = true;
-			smtp_net_callbacks.tls_ready(s);
+			c->conn.tls = true;
+			smtp_conn_handler.tls_ready(s);
 			progress = true;
 		}
 		client_reads(cl);
@@ -313,8 +236,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	srv.cfg = &cfg;
 	srv.base = event_base_new();
 	srv.store = st;
-	srv.writer = &writer;
-	srv.checker = &checker;
+	srv.writer = (struct smtp_worker *)&writer;
+	srv.checker = NULL;		/* password checks run inline */
+	srv.submit = fuzz_submit;
 	return 0;
 }
 
@@ -322,7 +246,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const peers[] = { "127.0.0.1", "10.1.2.3", "192.0.2.7" };
-	struct net_conn conn;
+	struct fake_conn conn;
 	struct client cl;
 	void *s;
 	size_t piece = 1 + fuzz_take(&data, &size) * 8;
@@ -332,23 +256,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (++nruns % 5000 == 0)
 		store_reset();
-	memset(&conn, 0, sizeof(conn));
 	memset(&cl, 0, sizeof(cl));
 	cl.c = &conn;
-	conn.in = evbuffer_new();
-	conn.out = evbuffer_new();
+	fake_conn_init(&conn, mode & 1 ? ROLE_SUBMISSION : ROLE_INBOUND, peers[(mode >> 1) % 3]);
 	FUZZ_CHECK(conn.in && conn.out);
-	conn.ls.role = mode & 1 ? ROLE_SUBMISSION : ROLE_INBOUND;
-	snprintf(conn.peer_str, sizeof(conn.peer_str), "%s", peers[(mode >> 1) % 3]);
-	conn.peer.sin_family = AF_INET;
-	FUZZ_CHECK(inet_pton(AF_INET, conn.peer_str, &conn.peer.sin_addr) == 1);
+	conn.tls_info = "TLSv1.3:FUZZ";
 	cfg.smtp_plaintext_auth = (mode & 8) != 0;
 	srv.refusing = (mode & 0xf0) == 0xf0;
-	/* Only compared with NULL by the session (STARTTLS offered); net.c, the
-	 * one user of the SSL_CTX, is not linked here. */
+	/* Only compared with NULL by the session (STARTTLS offered); net.c is
+	 * the one user of the SSL_CTX. */
 	srv.ssl_ctx = (mode & 0x10) ? NULL : (void *)&cfg;
 
-	s = smtp_net_callbacks.accept(&conn, &srv);
+	s = smtp_conn_handler.accept(&conn.conn, &srv);
 	FUZZ_CHECK(s != NULL);
 	client_reads(&cl);
 	FUZZ_CHECK(cl.greeted);
@@ -361,20 +280,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * Not after a 554 greeting: then only QUIT is accepted.
 	 * This catches a session that swallows input forever.
 	 */
-	if (!conn.closing && memcmp(cl.greeting, "220", 3) == 0) {
+	if (conn.closes == 0 && memcmp(cl.greeting, "220", 3) == 0) {
 		/* in two steps: the CRLF may complete a STARTTLS, after which
 		 * anything sent with it is dropped (RFC 3207 5) */
 		drive(s, &cl, (const uint8_t *)"\r\n", 2, 2);
 		drive(s, &cl, (const uint8_t *)".\r\nRSET\r\nNOOP\r\n", 15, 15);
-		FUZZ_CHECK(conn.closing || memcmp(cl.last_code, "250", 3) == 0);
+		FUZZ_CHECK(conn.closes > 0 || memcmp(cl.last_code, "250", 3) == 0);
 	}
 	client_reads(&cl);
-	smtp_net_callbacks.closed(s, conn.closing ? NET_CLOSE_SERVER : NET_CLOSE_EOF);
+	smtp_conn_handler.closed(s, conn.closes > 0 ? CONN_CLOSE_SERVER : CONN_CLOSE_EOF);
 	/* a session closed while busy is freed when its job comes back */
-	conn.closing = true;
+	conn.closes++;
 	while (run_jobs(&cl))
 		;
-	evbuffer_free(conn.in);
-	evbuffer_free(conn.out);
+	fake_conn_free(&conn);
 	return 0;
 }

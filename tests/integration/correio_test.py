@@ -116,19 +116,24 @@ class Lab:
     def config_path(self):
         return self.config if os.path.exists(self.config) else None
 
-    def _start(self, binary, listens, extra):
+    def _start(self, binary, listens, extra, env=None):
         args = [binary, "-c", self.config]
         for l in listens:
             args += ["--listen", l]
         args += extra
         log = open(os.path.join(self.dir, os.path.basename(binary) + ".log"), "ab")
-        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        e = None
+        if env:
+            e = dict(os.environ)
+            e.update(env)
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=e)
         self.procs.append(p)
         return p
 
-    def _start_roles(self, binary, roles, extra):
+    def _start_roles(self, binary, roles, extra, env=None):
         """Start binary with one free loopback port per role; wait until each
-        listens. Returns (process, {role: port})."""
+        listens; env is added to its environment (e.g. libfaketime's).
+        Returns (process, {role: port})."""
         ports = {}
         listens = []
         for role in roles:
@@ -136,21 +141,21 @@ class Lab:
             ports[role] = port
             h = f"[{self.host}]" if ":" in self.host else self.host
             listens.append(f"{h}:{port} {role}")
-        proc = self._start(binary, listens, list(extra))
+        proc = self._start(binary, listens, list(extra), env)
         for port in ports.values():
             wait_port(self.host, port)
         return proc, ports
 
-    def start_smtpd(self, roles=("inbound",), extra=()):
+    def start_smtpd(self, roles=("inbound",), extra=(), env=None):
         """Start smtpd with one listener per role; returns {role: port}."""
-        self.smtpd, ports = self._start_roles(SMTPD, roles, extra)
+        self.smtpd, ports = self._start_roles(SMTPD, roles, extra, env)
         self.smtp_ports = ports
         self.smtp_port = ports[roles[0]]
         return ports
 
-    def start_pop3d(self, roles=("pop3",), extra=()):
+    def start_pop3d(self, roles=("pop3",), extra=(), env=None):
         """Start pop3d with one listener per role; returns {role: port}."""
-        self.pop3d, ports = self._start_roles(POP3D, roles, extra)
+        self.pop3d, ports = self._start_roles(POP3D, roles, extra, env)
         self.pop3_ports = ports
         self.pop3_port = ports[roles[0]]
         return ports

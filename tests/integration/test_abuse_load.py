@@ -14,7 +14,7 @@ per-address limit applies to it alone. Checked:
   - the idle connections are cut off by smtp_command_timeout (a 421 and a
     close), the flooder (whose replies are never read, so no 421 can reach it)
     by the socket timeout behind it (smtp_command_timeout +
-    SMTP_TIMEOUT_GRACE), the brute-force client after auth_max_failures
+    SESSION_TIMEOUT_GRACE), the brute-force client after auth_max_failures
     failures per session, the slowloris client's extra connections by the
     per-address limit.
 The limits are short in this test's configuration to keep it short.
@@ -36,7 +36,7 @@ from correio_test import Lab, Dialog, PASSWORDS, check, run  # noqa: E402
 
 IDLE_ADDRS = 10                 # idle connections come from 127.0.1.1-10
 TIMEOUT = 5                     # smtp_command_timeout (seconds) in this test (its minimum)
-GRACE = 30                      # smtpd's SMTP_TIMEOUT_GRACE: net.c's socket timeout backstop
+GRACE = 30                      # SESSION_TIMEOUT_GRACE (common/session.h): the connection's backstop timeout
 FLOOD_LIMIT = TIMEOUT + GRACE + 25   # the flooder must be cut off before this
 MESSAGES = 20
 RSS_BOUND_MB = int(os.environ.get("CORREIO_ABUSE_RSS_MB", "600"))

@@ -588,6 +588,35 @@ def test_zz_clean_shutdown():
     check("event=stopped" in lab.log("pop3d"), "clean stop logged")
 
 
+
+def test_pop3d_section_for_privileges():
+    """[pop3d] user is pop3d's own (it wins over [smtpd] user); started as
+    root with neither, the warning names [pop3d], not [smtpd]."""
+    if os.geteuid() != 0:
+        print("skip: not root")
+        return
+    lab2 = Lab(users={"ana": PASSWORDS["ana"]})
+    try:
+        lab2.start_pop3d()
+        check('hint="set user = NAME in [pop3d] to drop privileges"' in lab2.log("pop3d"),
+              "the root warning names [pop3d]: " + lab2.log("pop3d")[-500:])
+    finally:
+        lab2.stop()
+    lab3 = Lab(users={"ana": PASSWORDS["ana"]},
+               config_extra="[smtpd]\nuser = root\n[pop3d]\nuser = nobody\n")
+    try:
+        nobody = lab3.give_to("nobody")
+        lab3.start_pop3d()
+        with open(f"/proc/{lab3.pop3d.pid}/status") as f:
+            uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]
+        check(all(int(u) == nobody.pw_uid for u in uids), f"running as nobody: {uids}")
+        d = Dialog(lab3.host, lab3.pop3_port)
+        check(d.pop3().startswith("+OK"), "serving as nobody")
+        check(d.pop3("QUIT").startswith("+OK"), "QUIT")
+    finally:
+        lab3.stop()
+
+
 if __name__ == "__main__":
     run([test_greeting_has_session_id_and_no_apop_banner, test_textbook_session_byte_exact,
          test_commands_case_insensitive_and_single_forms, test_bad_message_numbers,
@@ -598,5 +627,6 @@ if __name__ == "__main__":
          test_transcript_masks_auth_and_summarises_bodies, test_help_and_hand_typing,
          test_pipelined_commands_answered_in_order, test_hostile_inputs_then_alive,
          test_implicit_quit_and_logout_line, test_connection_limit_per_address,
-         test_ipv6_loopback, test_drops_privileges_when_root, test_long_options,
+         test_ipv6_loopback, test_drops_privileges_when_root, test_pop3d_section_for_privileges,
+         test_long_options,
          test_zz_clean_shutdown])

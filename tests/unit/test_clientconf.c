@@ -4,7 +4,6 @@
  * defaults < config file < environment < flags, config file errors, and
  * ~/.netrc lookups (machine + login, default entry, macdef skipped).
  */
-// UNIT_SOURCES: mailcli/clientconf.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -130,6 +130,7 @@ test_good_file(void **state)
 	    "listen = 127.0.0.1:1110\n"
 	    "listen = [::]:995 pop3s\n"
 	    "plaintext_auth = TRUE\n"
+	    "user = pop\n"
 	    "[relay]\n"
 	    "route = example.org 10.1.2.3:2525\n"
 	    "route = lab.example [2001:db8::1]:25\n"
@@ -174,6 +175,7 @@ test_good_file(void **state)
 	assert_string_equal(cfg.pop3_listen[1].host, "::");
 	assert_int_equal(cfg.pop3_listen[1].role, ROLE_POP3S);
 	assert_true(cfg.pop3_plaintext_auth);
+	assert_string_equal(cfg.pop3_user, "pop");
 	assert_int_equal(cfg.nroutes, 3);
 	assert_string_equal(cfg.routes[0].domain, "example.org");
 	assert_string_equal(cfg.routes[0].host, "10.1.2.3");
@@ -476,7 +478,7 @@ test_manual_complete(void **state)
 		{ "store", "path" }, { "store", "transcripts" },
 		{ "smtpd", "hostname" }, { "smtpd", "listen" }, { "smtpd", "vrfy" },
 		{ "smtpd", "plaintext_auth" }, { "smtpd", "user" },
-		{ "pop3d", "listen" }, { "pop3d", "plaintext_auth" },
+		{ "pop3d", "listen" }, { "pop3d", "plaintext_auth" }, { "pop3d", "user" },
 		{ "relay", "route" }, { "relay", "smarthost" }, { "relay", "smarthost_starttls" },
 		{ "relay", "smarthost_user" }, { "relay", "smarthost_password" },
 		{ "relay", "trusted_networks" }, { "relay", "retry_schedule" },

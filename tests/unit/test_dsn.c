@@ -1,4 +1,3 @@
-// UNIT_SOURCES: smtpd/dsn.c
 /*
  * test_dsn.c - smtpd/dsn.c: who may be bounced (never <>), where a header
  * section ends (whole and cut at every length), and the bounce itself: an

@@ -7,7 +7,6 @@
  * bounded; file names made safe; attachments saved without overwriting or
  * following symlinks.
  */
-// UNIT_SOURCES: mailcli/mime_read.c mailcli/rfc2047.c mailcli/qp.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -6,7 +6,6 @@
  * input refused before anything is written, Bcc only in the envelope,
  * deterministic output byte-identical, size known before writing.
  */
-// UNIT_SOURCES: mailcli/mime_write.c mailcli/rfc2047.c mailcli/qp.c mailcli/compose.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,3 @@
-// UNIT_SOURCES: smtpd/mx.c
 /*
  * test_mx.c - smtpd/mx.c: route choice from the configuration (routes,
  * the "*" route, domain literals, smarthost, DNS), parsing MX answers in

@@ -33,7 +33,7 @@
 #include "net.h"
 
 struct echo_session {
-	struct net_conn	*conn;
+	struct conn	*conn;
 	struct event	*unpause;
 };
 
@@ -44,7 +44,7 @@ unpause_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	net_conn_pause_read(s->conn, false);
+	conn_pause_read(s->conn, false);
 }
 
 struct fixture {
@@ -62,14 +62,14 @@ struct fixture {
 static struct fixture *current;
 
 static void *
-echo_accept(struct net_conn *c, void *arg)
+echo_accept(struct conn *c, void *arg)
 {
 	struct fixture *f = arg;
 	struct echo_session *s = calloc(1, sizeof(*s));
 
 	s->conn = c;
 	f->accepted++;
-	evbuffer_add_printf(net_conn_output(c), "hello\r\n");
+	evbuffer_add_printf(conn_output(c), "hello\r\n");
 	return s;
 }
 
@@ -77,15 +77,15 @@ static void
 echo_read(void *session)
 {
 	struct echo_session *s = session;
-	struct evbuffer *in = net_conn_input(s->conn);
-	struct evbuffer *out = net_conn_output(s->conn);
+	struct evbuffer *in = conn_input(s->conn);
+	struct evbuffer *out = conn_output(s->conn);
 	char *line;
 	size_t len;
 
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
 		if (strcmp(line, "QUIT") == 0) {
 			evbuffer_add_printf(out, "bye\r\n");
-			net_conn_close_after_flush(s->conn);
+			conn_close(s->conn, true);
 			free(line);
 			return;
 		}
@@ -95,7 +95,7 @@ echo_read(void *session)
 			struct timeval tv = { .tv_sec = 0, .tv_usec = 200 * 1000 };
 
 			evbuffer_add_printf(out, "paused\r\n");
-			net_conn_pause_read(s->conn, true);
+			conn_pause_read(s->conn, true);
 			if (s->unpause == NULL)
 				s->unpause = evtimer_new(current->base, unpause_cb, s);
 			evtimer_add(s->unpause, &tv);
@@ -104,7 +104,7 @@ echo_read(void *session)
 		}
 		if (strcmp(line, "DROP") == 0) {
 			/* Closing from inside our own callback must be safe. */
-			net_conn_close(s->conn);
+			conn_close(s->conn, false);
 			free(line);
 			return;
 		}
@@ -116,7 +116,7 @@ echo_read(void *session)
 }
 
 static void
-echo_closed(void *session, enum net_close_reason why)
+echo_closed(void *session, enum conn_close_reason why)
 {
 	struct echo_session *s = session;
 
@@ -127,7 +127,7 @@ echo_closed(void *session, enum net_close_reason why)
 	free(s);
 }
 
-static const struct net_callbacks echo_cb = {
+static const struct conn_handler echo_cb = {
 	.accept = echo_accept,
 	.read = echo_read,
 	.closed = echo_closed,

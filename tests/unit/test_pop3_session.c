@@ -1,7 +1,8 @@
-// UNIT_SOURCES: pop3d/pop3_session.c pop3d/pop3_cmd.c pop3d/pop3_stream.c pop3d/pop3_login.c
 /*
  * test_pop3_session.c - the POP3 session without a socket (HACKING.md C5): a fake
- * struct pop3_io over two evbuffers and a real store in a temporary file.
+ * connection (fake_conn.c, the interface net.c implements, with a virtual
+ * clock for the failed-login delay and the idle timer) and a real store in a
+ * temporary file.
  * Dialog tables are fed whole and then one byte at a time and must give the
  * same replies; CAPA and login policy on loopback, non-loopback and TLS
  * connections; STLS discarding pipelined input; TOP cutting at every
@@ -24,33 +25,30 @@
 #include "auth.h"
 #include "buf.h"
 #include "config.h"
+#include "fake_conn.h"
 #include "log.h"
 #include "pop3_session.h"
 #include "store.h"
 
 /* ---- fixture ---------------------------------------------------------------- */
 
+/* The fake connection, and the session it was handed to. */
 struct fake {
-	struct evbuffer *in, *out;
-	bool	 paused;
-	int	 closes;
-	int	 starttls_calls;
+	struct fake_conn	 fc;
+	struct pop3_session	*s;
+	bool			 paused;	/* mirrors fc.paused for the assertions */
+	int			 closes;	/* mirrors fc.closes */
+	int			 starttls_calls;	/* mirrors fc.starttls_calls */
+	struct evbuffer		*in, *out;
 };
 
-static struct evbuffer *f_input(void *c) { return ((struct fake *)c)->in; }
-static struct evbuffer *f_output(void *c) { return ((struct fake *)c)->out; }
-static void f_pause(void *c, bool p) { ((struct fake *)c)->paused = p; }
-static void f_close(void *c, bool flush) { (void)flush; ((struct fake *)c)->closes++; }
-static int f_starttls(void *c)
+static void
+sync_fake(struct fake *f)
 {
-	struct fake *f = c;
-
-	f->starttls_calls++;
-	evbuffer_drain(f->in, evbuffer_get_length(f->in));	/* as net.c does */
-	return 0;
+	f->paused = f->fc.paused;
+	f->closes = f->fc.closes;
+	f->starttls_calls = f->fc.starttls_calls;
 }
-
-static const struct pop3_io fake_io = { f_input, f_output, f_pause, f_close, f_starttls };
 
 static struct config cfg;
 static struct pop3_server srv;
@@ -93,7 +91,6 @@ setup(void **state)
 	assert_int_equal(store_user_add(srv.store, "bob", hash), 0);
 	assert_int_equal(store_user_add(srv.store, "carl", hash), 0);
 	srv.cfg = &cfg;
-	srv.base = NULL;	/* no timers: failed logins answer at once */
 	deliver("bob", m1, sizeof(m1) - 1);
 	return 0;
 }
@@ -113,38 +110,45 @@ teardown(void **state)
 	return 0;
 }
 
-static struct sockaddr_in
-addr4(const char *ip)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-
-	inet_pton(AF_INET, ip, &sin.sin_addr);
-	return sin;
-}
-
 static struct pop3_session *
 open_session(struct fake *f, const char *ip, bool tls)
 {
-	struct sockaddr_in sin = addr4(ip);
 	struct pop3_session *s;
 
 	memset(f, 0, sizeof(*f));
-	f->in = evbuffer_new();
-	f->out = evbuffer_new();
-	s = pop3_session_new(&srv, &fake_io, f, &sin, ip, tls);
+	fake_conn_init(&f->fc, tls ? ROLE_POP3S : ROLE_POP3, ip);
+	f->in = f->fc.in;
+	f->out = f->fc.out;
+	s = pop3_conn_handler.accept(&f->fc.conn, &srv);
 	assert_non_null(s);
+	f->s = s;
 	return s;
 }
 
 static void
 close_session(struct fake *f, struct pop3_session *s)
 {
-	pop3_session_closed(s, "test");
-	evbuffer_free(f->in);
-	evbuffer_free(f->out);
+	pop3_conn_handler.closed(s, CONN_CLOSE_EOF);
+	fake_conn_free(&f->fc);
 }
 
-/* Move everything written so far into b, letting streams run to the end. */
+/* The connection's callbacks, as net.c calls them. */
+static void
+input(struct fake *f, struct pop3_session *s)
+{
+	pop3_conn_handler.read(s);
+	sync_fake(f);
+}
+
+static void
+drained(struct fake *f, struct pop3_session *s)
+{
+	pop3_conn_handler.drained(s);
+	sync_fake(f);
+}
+
+/* Move everything written so far into b, letting streams run to the end
+ * and a failed-login delay pass (on the fake connection's clock). */
 static void
 collect(struct fake *f, struct pop3_session *s, struct buf *b)
 {
@@ -155,9 +159,17 @@ collect(struct fake *f, struct pop3_session *s, struct buf *b)
 			assert_int_equal(buf_append(b, evbuffer_pullup(f->out, -1), n), 0);
 			evbuffer_drain(f->out, n);
 		}
-		if (s->stream == NULL)
-			return;
-		pop3_session_drained(s);
+		if (s->stream != NULL) {
+			drained(f, s);
+			continue;
+		}
+		if (s->busy && s->delay_ev != NULL && f->fc.closes == 0 &&
+		    fake_conn_fire_next(&f->fc)) {
+			sync_fake(f);
+			continue;
+		}
+		sync_fake(f);
+		return;
 	}
 }
 
@@ -174,7 +186,7 @@ feed(struct fake *f, struct pop3_session *s, const char *in, size_t len, size_t 
 		n = len - i < step ? len - i : step;
 		evbuffer_add(f->in, in + i, n);
 		if (!s->busy)
-			pop3_session_input(s);
+			input(f, s);
 		collect(f, s, b);
 	}
 	collect(f, s, b);
@@ -219,9 +231,11 @@ static const struct dialog dialogs[] = {
 	{ "unknown user and bad password look alike", "127.0.0.1", false,
 	  "USER nobody\r\nPASS x\r\nUSER bob\r\nPASS y\r\n",
 	  "+OK Send PASS with the password of nobody\r\n"
-	  "-ERR [AUTH] Authentication failed: wrong user name or password\r\n"
+	  "-ERR [AUTH] Authentication failed: wrong user name or password; repeated failures "
+	  "wait longer (up to 30 s)\r\n"
 	  "+OK Send PASS with the password of bob\r\n"
-	  "-ERR [AUTH] Authentication failed: wrong user name or password\r\n", 0 },
+	  "-ERR [AUTH] Authentication failed: wrong user name or password; repeated failures "
+	  "wait longer (up to 30 s)\r\n", 0 },
 	{ "sasl plain continuation and cancel", "127.0.0.1", false,
 	  "AUTH PLAIN\r\n*\r\nAUTH PLAIN\r\nAGJvYgBib2ItcHctMQ==\r\n",
 	  "+ \r\n-ERR Authentication cancelled\r\n+ \r\n"
@@ -320,7 +334,8 @@ test_stls_discards_pipelined_input(void **state)
 	assert_int_equal(f.starttls_calls, 1);
 	assert_true(s->tls_pending);
 	buf_reset(&out);
-	pop3_session_tls_ready(s);
+	f.fc.conn.tls = true;
+	pop3_conn_handler.tls_ready(s);
 	{
 		static const char in2[] = "CAPA\r\nSTLS\r\nUSER bob\r\nPASS " BOB_PW "\r\n";
 		feed(&f, s, in2, sizeof(in2) - 1, 0, &out);
@@ -443,7 +458,7 @@ test_retr_backpressure_and_pipelining(void **state)
 	feed(&f, s, login_bob, sizeof(login_bob) - 1, 0, &out);
 	evbuffer_drain(f.out, evbuffer_get_length(f.out));
 	evbuffer_add(f.in, "RETR 2\r\nNOOP\r\n", 14);
-	pop3_session_input(s);
+	input(&f, s);
 	assert_true(s->busy);
 	assert_true(f.paused);
 	/* a slow client: drain a little at a time */
@@ -456,7 +471,7 @@ test_retr_backpressure_and_pipelining(void **state)
 		n = n > 40000 ? 40000 : n;
 		total += n;
 		evbuffer_drain(f.out, n);
-		pop3_session_drained(s);
+		drained(&f, s);
 		rounds++;
 	}
 	assert_true(maxq <= POP3_OUTBUF_HIGH + 2 * POP3_CHUNK);
@@ -494,7 +509,7 @@ test_pipelined_flood_bounded(void **state)
 	evbuffer_drain(f.out, evbuffer_get_length(f.out));
 	for (i = 0; i < count; i++)
 		evbuffer_add(f.in, "NOOP\r\n", 6);
-	pop3_session_input(s);
+	input(&f, s);
 	assert_true(evbuffer_get_length(f.out) <= POP3_OUTBUF_HIGH + 64);
 	assert_true(evbuffer_get_length(f.in) > 0);	/* the rest waits */
 	while (answered < count) {
@@ -507,7 +522,7 @@ test_pipelined_flood_bounded(void **state)
 			assert_memory_equal(p + i, "+OK\r\n", 5);
 		answered += n / 5;
 		evbuffer_drain(f.out, n);
-		pop3_session_drained(s);
+		drained(&f, s);
 	}
 	assert_int_equal(answered, count);
 	assert_true(maxq <= POP3_OUTBUF_HIGH + 64);

@@ -4,7 +4,6 @@
  * random round trips with the line-length and alphabet invariants; the
  * lenient decoder on what other clients send.
  */
-// UNIT_SOURCES: mailcli/qp.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -5,7 +5,6 @@
  * the decoder on a table of real-world forms (adjacent words, characters
  * split across words, unknown and lying charsets, malformed words).
  */
-// UNIT_SOURCES: mailcli/rfc2047.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,8 +1,7 @@
-// UNIT_SOURCES: smtpd/smtp_session.c smtpd/smtp_cmd.c smtpd/smtp_data.c smtpd/smtp_auth.c smtpd/smtp_writer.c
 /*
  * test_smtp_session.c - smtpd's session driven without a socket (HACKING.md C5):
- * a fake net_conn with two evbuffers replaces net.c, the real store, writer
- * thread and command table do the rest. Every dialog is fed twice, whole and
+ * a fake connection (fake_conn.c) through the same interface net.c
+ * implements; the real store, writer thread and command table do the rest. Every dialog is fed twice, whole and
  * one byte at a time, and must give the same replies and the same stored
  * bytes: the line reader, pipelining, the pause during a commit and the
  * end-of-data rules (SMTP smuggling) do not depend on how TCP cuts the input.
@@ -24,83 +23,46 @@
 
 #include "auth.h"
 #include "config.h"
+#include "fake_conn.h"
+#include "net.h"
 #include "smtp_session.h"
 #include "store.h"
-
-/* ---- a fake net.c ----------------------------------------------------------- */
-
-struct net_conn {
-	struct evbuffer		*in, *out;
-	struct listen_spec	 ls;
-	struct sockaddr_in	 peer;
-	bool			 paused, closed, starttls;
-};
-
-struct evbuffer *net_conn_input(struct net_conn *c) { return c->in; }
-struct evbuffer *net_conn_output(struct net_conn *c) { return c->out; }
-const struct listen_spec *net_conn_listener(struct net_conn *c) { return &c->ls; }
-const struct sockaddr *net_conn_peer(struct net_conn *c) { return (const struct sockaddr *)&c->peer; }
-const char *net_conn_peer_str(struct net_conn *c) { (void)c; return "127.0.0.1"; }
-const char *net_conn_tls_info(struct net_conn *c) { (void)c; return ""; }
-void net_conn_pause_read(struct net_conn *c, bool pause) { c->paused = pause; }
-void net_conn_set_timeout(struct net_conn *c, long seconds) { (void)c; (void)seconds; }
-void net_conn_set_watermark(struct net_conn *c, size_t high) { (void)c; (void)high; }
-void net_conn_close_after_flush(struct net_conn *c) { c->closed = true; }
-void net_conn_close(struct net_conn *c) { c->closed = true; }
-int net_conn_starttls(struct net_conn *c) { c->starttls = true; return -1; }
-void relay_kick(void) { }
-
-struct job { struct job *next; void (*fn)(void *); void *arg; };
-static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
-static struct job *jobs;
-
-int
-net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
-{
-	struct job *j = calloc(1, sizeof(*j));
-
-	(void)base;
-	j->fn = fn;
-	j->arg = arg;
-	pthread_mutex_lock(&jobs_lock);
-	j->next = jobs;
-	jobs = j;
-	pthread_cond_signal(&jobs_cond);
-	pthread_mutex_unlock(&jobs_lock);
-	return 0;
-}
-
-/* Run the hand-backs of the worker threads, waiting up to 10 s for one. */
-static void
-pump(void)
-{
-	struct job *j;
-	struct timespec until;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 10;
-	pthread_mutex_lock(&jobs_lock);
-	while (jobs == NULL)
-		if (pthread_cond_timedwait(&jobs_cond, &jobs_lock, &until) != 0)
-			break;
-	j = jobs;
-	jobs = NULL;
-	pthread_mutex_unlock(&jobs_lock);
-	assert_non_null(j);	/* a worker answered */
-	while (j != NULL) {
-		struct job *next = j->next;
-		j->fn(j->arg);
-		free(j);
-		j = next;
-	}
-}
-
-/* ---- fixture ------------------------------------------------------------------ */
 
 static struct config cfg;
 static struct smtp_server srv;
 static char dir[] = "/tmp/test_smtp_session.XXXXXX";
+
+/* ---- the worker hand-backs ------------------------------------------------------ */
+
+static bool pump_timed_out;
+
+static void
+pump_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pump_timed_out = true;
+}
+
+/* Run the hand-backs of the worker threads (net_run_in_loop), waiting up
+ * to 10 s for one. */
+static void
+pump(void)
+{
+	struct timeval tv = { 10, 0 };
+	struct event *limit = evtimer_new(srv.base, pump_timeout, NULL);
+
+	assert_non_null(limit);
+	pump_timed_out = false;
+	evtimer_add(limit, &tv);
+	event_base_loop(srv.base, EVLOOP_ONCE);
+	event_free(limit);
+	assert_false(pump_timed_out);	/* a worker answered */
+}
+
+/* ---- fixture ------------------------------------------------------------------ */
+
 
 static int
 setup(void **state)
@@ -121,7 +83,8 @@ setup(void **state)
 	assert_int_equal(store_user_add(st, "bob", hash), 0);
 	store_close(&st);
 	srv.cfg = &cfg;
-	srv.base = event_base_new();
+	srv.base = net_base_new();
+	srv.submit = smtp_worker_submit;
 	assert_int_equal(store_open(&srv.store, cfg.store_path, err, sizeof(err)), 0);
 	srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer", err, sizeof(err));
 	srv.checker = authpool_start(srv.base, cfg.store_path, 1, err, sizeof(err));
@@ -139,7 +102,7 @@ teardown(void **state)
 	smtp_worker_stop(&srv.writer);
 	authpool_stop(&srv.checker);
 	store_close(&srv.store);
-	event_base_free(srv.base);
+	net_base_free(srv.base);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -234,37 +197,32 @@ static const char *drive_peer = "127.0.0.1";
 static void
 drive(const char *input, size_t inlen, size_t chunk, struct result *res)
 {
-	struct net_conn c;
+	struct fake_conn c;
 	struct smtp_session *s;
 	int64_t before = count_messages();
 	size_t off = 0, n;
 	char *out, *line, *save = NULL;
+	bool busy;
 
-	memset(&c, 0, sizeof(c));
-	c.in = evbuffer_new();
-	c.out = evbuffer_new();
-	c.ls.role = drive_role;
-	c.peer.sin_family = AF_INET;
-	assert_int_equal(inet_pton(AF_INET, drive_peer, &c.peer.sin_addr), 1);
-	s = smtp_net_callbacks.accept(&c, &srv);
+	fake_conn_init(&c, drive_role, drive_peer);
+	c.starttls_result = -1;
+	s = smtp_conn_handler.accept(&c.conn, &srv);
 	assert_non_null(s);
-	snprintf(res->id, sizeof(res->id), "%s", ((struct smtp_session *)s)->id);
-	while (off < inlen && !c.closed) {
+	snprintf(res->id, sizeof(res->id), "%s", s->id);
+	while (off < inlen && c.closes == 0) {
 		n = chunk == 0 ? inlen - off : (inlen - off < chunk ? inlen - off : chunk);
 		evbuffer_add(c.in, input + off, n);
 		off += n;
-		while (c.paused && !c.closed)
+		while (c.paused && c.closes == 0)
 			pump();		/* a commit or password check in flight */
-		smtp_net_callbacks.read(s);
+		smtp_conn_handler.read(s);
 	}
-	while (c.paused && !c.closed)
+	while (c.paused && c.closes == 0)
 		pump();
-	smtp_net_callbacks.closed(s, NET_CLOSE_EOF);
+	busy = s->busy;
+	smtp_conn_handler.closed(s, CONN_CLOSE_EOF);
 	/* A session closed while busy is freed by its job's hand-back. */
-	pthread_mutex_lock(&jobs_lock);
-	bool more = jobs != NULL;
-	pthread_mutex_unlock(&jobs_lock);
-	if (more)
+	if (busy)
 		pump();
 
 	n = evbuffer_get_length(c.out);
@@ -277,8 +235,7 @@ drive(const char *input, size_t inlen, size_t chunk, struct result *res)
 			snprintf(res->codes + l, sizeof(res->codes) - l, "%s%.3s", l ? " " : "", line);
 	}
 	free(out);
-	evbuffer_free(c.in);
-	evbuffer_free(c.out);
+	fake_conn_free(&c);
 	res->stored = count_messages() - before;
 	last_body(res->last_body, sizeof(res->last_body));
 }

@@ -1,0 +1,147 @@
+/*
+ * daemon.c - start-up and graceful stop for smtpd and pop3d (daemon.h):
+ * SIGPIPE, RLIMIT_NOFILE, the privilege drop and the SIGTERM/SIGINT stop
+ * with its grace period. Start-up failures are fatal here (HACKING.md C10); once
+ * the loop runs, nothing in this file ends the process but a signal.
+ */
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "sdnotify.h"
+
+/* How often the stop checks whether the last connection has gone. */
+#define DAEMON_STOP_POLL_MS	50
+
+struct daemon_stop {
+	struct event_base	*base;
+	struct net_server	*net;
+	long			 grace;
+	void			(*stop)(void *);
+	void			*arg;
+	struct event		*sigterm, *sigint, *poll;
+	struct timeval		 deadline;
+	bool			 stopping;
+};
+
+void
+daemon_prepare(void)
+{
+	struct rlimit rl;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+void
+daemon_drop_privileges(const char *user, const char *section)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return;
+	if (user == NULL || user[0] == '\0') {
+		log_warnx("event=running-as-root hint=\"set user = NAME in %s to drop privileges\"",
+		    section);
+		return;
+	}
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("unknown user %s in %s user", user, section);
+	if (pw->pw_uid == 0)
+		fatalx("%s user %s is root; choose an unprivileged account", section, user);
+	if (setgroups(1, &pw->pw_gid) == -1 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s", user);
+	if (getuid() == 0 || geteuid() == 0 || setuid(0) != -1)
+		fatalx("privileges were not dropped: still able to be uid 0");
+	log_info("event=privileges-dropped user=%s uid=%u", user, (unsigned)pw->pw_uid);
+}
+
+/* Leave the loop once every connection has gone, or when the grace is over. */
+static void
+stop_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon_stop *ds = arg;
+	struct timeval now, tv = { 0, DAEMON_STOP_POLL_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	evutil_gettimeofday(&now, NULL);
+	if (net_server_nconns(ds->net) == 0 || evutil_timercmp(&now, &ds->deadline, >=)) {
+		event_base_loopexit(ds->base, NULL);
+		return;
+	}
+	evtimer_add(ds->poll, &tv);
+}
+
+void
+daemon_ready(void)
+{
+	if (sdnotify("READY=1") == -1)
+		log_warn("event=sdnotify-failed state=READY");
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_stop *ds = arg;
+	struct timeval now, grace = { ds->grace, 0 };
+
+	(void)what;
+	if (ds->stopping)
+		return;
+	ds->stopping = true;
+	log_info("event=stopping signal=%d sessions=%zu", (int)sig, net_server_nconns(ds->net));
+	(void)sdnotify("STOPPING=1");
+	net_server_stop_accepting(ds->net);
+	ds->stop(ds->arg);
+	evutil_gettimeofday(&now, NULL);
+	evutil_timeradd(&now, &grace, &ds->deadline);
+	stop_poll(-1, 0, ds);
+}
+
+struct daemon_stop *
+daemon_stop_on_signals(struct event_base *base, struct net_server *net, long grace_secs,
+    void (*stop)(void *arg), void *arg)
+{
+	struct daemon_stop *ds;
+
+	if ((ds = calloc(1, sizeof(*ds))) == NULL)
+		fatalx("out of memory");
+	ds->base = base;
+	ds->net = net;
+	ds->grace = grace_secs;
+	ds->stop = stop;
+	ds->arg = arg;
+	ds->sigterm = evsignal_new(base, SIGTERM, on_signal, ds);
+	ds->sigint = evsignal_new(base, SIGINT, on_signal, ds);
+	ds->poll = evtimer_new(base, stop_poll, ds);
+	if (ds->sigterm == NULL || ds->sigint == NULL || ds->poll == NULL ||
+	    evsignal_add(ds->sigterm, NULL) == -1 || evsignal_add(ds->sigint, NULL) == -1)
+		fatalx("cannot install signal handlers");
+	return ds;
+}
+
+void
+daemon_stop_free(struct daemon_stop **dsp)
+{
+	struct daemon_stop *ds = *dsp;
+
+	if (ds == NULL)
+		return;
+	event_free(ds->sigterm);
+	event_free(ds->sigint);
+	event_free(ds->poll);
+	free(ds);
+	*dsp = NULL;
+}
