@@ -127,8 +127,10 @@ parse_number(const char *p, size_t len, unsigned long long max, unsigned long lo
 	for (i = 0; i < len; i++) {
 		if (p[i] < '0' || p[i] > '9')
 			return false;
+		/* v * 10 + d would pass max (and could wrap past 64 bits): clamp */
 		if (v <= max)
-			v = v * 10 + (unsigned)(p[i] - '0');
+			v = v > (max - (unsigned)(p[i] - '0')) / 10 ? max + 1 :
+			    v * 10 + (unsigned)(p[i] - '0');
 	}
 	*v_r = v > max ? max + 1 : v;
 	return true;
