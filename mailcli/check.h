@@ -224,7 +224,60 @@ void	pop3_test_message(const struct check_opts *o, const char *tag, struct buf *
 int	pop3_deliver_all(const struct check_opts *o, char *err, size_t errlen);
 void	pop3_cleanup(const struct check_opts *o, FILE *note);
 
-/* ---- check-client ---- */
-int	check_client_main(int argc, char **argv);
+/* ---- check-client (check_client.c, check_client_smtp.c, check_client_pop3.c) ---- */
+
+/* One graded check of a client: the results of every session merged (a
+ * failure in any session fails it; the transcript of the first failing
+ * session is kept). Indexed like the protocol's table. */
+struct cc_grade {
+	const struct check_def *table;
+	struct check_run *runs;
+	size_t	 n;
+};
+
+struct cc_opts {
+	bool	 pipelining;		/* offer PIPELINING (SMTP) / list it in CAPA (POP3) */
+	char	 user[256];		/* POP3: only this user, with password; "" = any */
+	char	 password[256];
+};
+
+/* One client connection, server side. */
+struct cc_session {
+	int	 fd;
+	struct linebuf in;
+	int64_t	 deadline;		/* overall --timeout, monotonic ms */
+	FILE	*t;			/* this session's transcript */
+	char	*tbuf;
+	size_t	 tlen;
+	struct cc_grade *g;
+	const struct cc_opts *o;
+	bool	*failed;		/* checks that failed in this session */
+	unsigned number;		/* 1, 2, ... */
+};
+
+/* Read one line (with its ending) within the deadline; traced as "C: ".
+ * 0, or -1 when the client closed, timed out or sent a line too long. */
+int	cc_line(struct cc_session *s, char **line_r, size_t *len_r, enum line_eol *eol_r);
+/* True when more bytes from the client are already there (or arrive within
+ * ms) before we answered the line just read: the client did not wait. */
+bool	cc_more_waiting(struct cc_session *s, int ms);
+/* Send one reply line (CRLF added), traced as "S: ". 0 or -1. */
+int	cc_reply(struct cc_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Send raw bytes (a POP3 body), not traced beyond a summary. 0 or -1. */
+int	cc_send(struct cc_session *s, const void *p, size_t n);
+/* A verdict for check id in this session: ok passes (unless it failed
+ * elsewhere), else fails with the explanation. */
+void	cc_result(struct cc_session *s, const char *id, bool ok, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+/* Watch for bytes before the greeting; grade id. */
+void	cc_greeting_wait(struct cc_session *s, const char *id);
+
+extern const struct check_def check_client_smtp_table[];
+extern const struct check_def check_client_pop3_table[];
+/* Serve and grade one session. */
+void	cc_smtp_session(struct cc_session *s);
+void	cc_pop3_session(struct cc_session *s);
+/* Grade a received message's form (RFC 5322 header, RFC 2045/2046 MIME). */
+void	cc_grade_message(struct cc_session *s, const char *id, const char *msg, size_t len);
 
 #endif
