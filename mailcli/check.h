@@ -60,6 +60,8 @@ struct check_opts {
 	bool	 have_smtp;		/* --smtp given (POP3 checks deliver their messages) */
 	char	 smtp_host[256];
 	char	 smtp_port[16];
+	char	 pop3_host[256];	/* --pop3 (SMTP target): where to delete the test messages */
+	char	 pop3_port[16];
 	bool	 relay_ok;		/* the target is meant to relay */
 	bool	 have_password;
 	SSL_CTX	*tls;			/* verifying as --cafile/--insecure say; NULL when --tls off */

@@ -42,6 +42,8 @@ check_usage(FILE *out)
 	    "  --from ADDR, --to ADDR  the envelope of the test messages (--to gets them)\n"
 	    "  --user NAME            log in as NAME (SMTP AUTH, POP3)\n"
 	    "  --smtp URL             POP3: deliver the test messages through this server\n"
+	    "  --pop3 URL             SMTP: afterwards, delete the test messages from --to's\n"
+	    "                         maildrop there (logging in as --user)\n"
 	    "  --relay-ok             the server is meant to relay: an open relay is a warning\n"
 	    "  --only ID,...          run only these checks (ids or prefixes like smtp.data)\n"
 	    "  --list                 list the checks and exit\n"
@@ -112,7 +114,7 @@ check_main(int argc, char **argv)
 	struct check_run lr;
 	const struct check_def *const *tables;
 	const char *url = NULL, *only = NULL;
-	char err[600], smtp_url[300] = "", target[400];
+	char err[600], smtp_url[300] = "", pop3_url[300] = "", target[400];
 	bool json = false, list = false, simplicit;
 	int i, r, status;
 	size_t t, k;
@@ -179,6 +181,9 @@ check_main(int argc, char **argv)
 		} else if (is_opt(argv[i], "--smtp")) {
 			if (copy_opt(smtp_url, sizeof(smtp_url), argc, argv, &i, "--smtp") == -1)
 				return 2;
+		} else if (is_opt(argv[i], "--pop3")) {
+			if (copy_opt(pop3_url, sizeof(pop3_url), argc, argv, &i, "--pop3") == -1)
+				return 2;
 		} else if (is_opt(argv[i], "--only")) {
 			only = strchr(argv[i], '=') ? strchr(argv[i], '=') + 1 :
 			    (i + 1 < argc ? argv[++i] : NULL);
@@ -219,6 +224,17 @@ check_main(int argc, char **argv)
 		o.have_smtp = true;
 		if (!o.from[0] || !o.to[0]) {
 			fprintf(stderr, "mailcli check: --smtp needs --from and --to\n");
+			return 2;
+		}
+	}
+	if (pop3_url[0] != '\0') {
+		bool psmtp, pimplicit;
+
+		if (!o.smtp || parse_url(pop3_url, &psmtp, &pimplicit, o.pop3_host,
+		    sizeof(o.pop3_host), o.pop3_port, sizeof(o.pop3_port)) == -1 || psmtp ||
+		    pimplicit || !o.cc.user[0]) {
+			fprintf(stderr, "mailcli check: --pop3 takes pop3://HOST[:PORT], goes with an "
+			    "smtp:// target and needs --user\n");
 			return 2;
 		}
 	}
@@ -272,6 +288,17 @@ check_main(int argc, char **argv)
 				check_run_one(rep, &tables[t][k], &o, &st);
 	if (!o.smtp && st.delivered)
 		pop3_cleanup(&o, stderr);
+	if (o.smtp && o.pop3_host[0] != '\0') {
+		static struct check_opts po;	/* the same run, seen from the POP3 server */
+
+		po = o;
+		snprintf(po.cc.host, sizeof(po.cc.host), "%s", o.pop3_host);
+		snprintf(po.cc.port, sizeof(po.cc.port), "%s", o.pop3_port);
+		po.implicit = false;
+		po.smtp = false;
+		pop3_cleanup(&po, stderr);
+		explicit_bzero(&po.cc.password, sizeof(po.cc.password));
+	}
 	status = check_report_print(rep, json);
 	check_report_free(&rep);
 out:

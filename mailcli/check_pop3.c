@@ -216,7 +216,8 @@ pop3_cleanup(const struct check_opts *o, FILE *note)
 	r.st = &st;
 	buf_init(&r.why, 4096);
 	r.deadline = check_now_ms() + (int64_t)o->timeout * 1000 * 3;
-	st.top = true;
+	if (pop3_learn(&r) == -1)	/* STLS before the login when offered */
+		st.top = true;
 	if (pop3_login(&r, &c) == 0) {
 		n = pop3_find_ours(&r, &c, NULL, nums, POP3_SCAN_MAX);
 		for (i = 0; i < n; i++)

@@ -325,11 +325,15 @@ c_greeting_domain(struct check_run *r)
 	} else {
 		d = rep.text + 4;
 		n = strcspn(d, " ");
-		if (rep.text[3] == '\0' || n == 0 || (memchr(d, '.', n) == NULL && d[0] != '['))
+		if (rep.text[3] == '\0' || n == 0 || (d[0] != '[' && (strspn(d, "abcdefghijklmnopqrstu"
+		    "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n || d[0] == '.' || d[0] == '-')))
 			check_fail(r, "the greeting should start with the server's domain name "
 			    "(\"220 mail.example.org ...\"), got: %s", rep.text);
 		else if (!rep.crlf)
 			check_fail(r, "the greeting's lines must end in CRLF, not a bare LF");
+		else if (d[0] != '[' && memchr(d, '.', n) == NULL)
+			check_warn(r, "\"%.*s\" is not a fully-qualified domain name (RFC 5321 2.3.5): "
+			    "clients and logs cannot tell which server this is", (int)n, d);
 		else
 			check_pass(r);
 	}

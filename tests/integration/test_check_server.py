@@ -3,7 +3,8 @@
 in plaintext (nothing is skipped but what is not offered: STARTTLS, STLS,
 APOP) and with TLS (STARTTLS, AUTH and STLS checked too, --cafile verified).
 Also: the report card and its score, --json's shape, --only and --list, the
-exit status (0 / 1 / 2), the test messages deleted at the end, a server that
+exit status (0 / 1 / 2), the test messages deleted at the end (POP3 run,
+and the SMTP run given --pop3), a server that
 hangs costing one check's time limit and not the run, and pop3d answering
 message numbers past 64 bits with -ERR (it used to wrap them).
 """
@@ -81,6 +82,23 @@ p.quit()
 check(not any(b"X-Mailcli-Check:" in h and (b" dots" in h or b" lines" in h or b" dele" in h)
               for h in subjects), "the POP3 test messages were not deleted")
 check(any(b"dot-stuffing" in h for h in subjects), "the SMTP check delivered nothing to bob")
+
+
+def bob_count(lab):
+    p = poplib.POP3("127.0.0.1", lab.pop3_port, timeout=10)
+    p.user("bob")
+    p.pass_(PASSWORDS["bob"])
+    n = p.stat()[0]
+    p.quit()
+    return n
+
+
+# With --pop3, the SMTP check deletes what it delivered.
+before = bob_count(plain)
+rc, checks = run_json(f"smtp://127.0.0.1:{plain.smtp_port}", *ADDRS, "--user", "bob",
+                      "--pop3", f"pop3://127.0.0.1:{plain.pop3_port}", "--only", "smtp.data")
+check(rc == 0 and checks["smtp.data.deliver"]["verdict"] == "pass", str(not_passed(checks)))
+check(bob_count(plain) == before, f"{bob_count(plain)} messages, {before} before")
 
 # TLS: STARTTLS, AUTH (after STARTTLS) and STLS are graded too; nothing is skipped
 # but APOP (pop3d has no APOP).
