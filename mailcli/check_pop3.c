@@ -4,20 +4,17 @@
  * login), unknown and over-long commands, STAT, LIST, message numbers out of
  * range (0, negative, beyond the count, beyond 64 bits), NOOP, QUIT, UIDL and
  * its stability across sessions, the maildrop lock, and STLS (RFC 2595).
- * Also the helpers both POP3 files use: login, the test messages (delivered
- * through --smtp with common/smtpclient.c, marked "X-Mailcli-Check: RUNID
- * TAG"), finding them again, and deleting them at the end. Never deletes a
- * message it did not deliver.
+ * Also the helpers both POP3 files use: login, finding the test messages
+ * ("X-Mailcli-Check: RUNID TAG") again, and deleting them at the end. Never
+ * deletes a message it did not deliver.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <openssl/evp.h>
 
 #include "check.h"
-#include "smtpclient.h"
 
 #define POP3_SCAN_MAX	50	/* newest messages searched for ours */
 
@@ -69,71 +66,6 @@ pop3_login(struct check_run *r, struct clientconn *c)
 		return -1;
 	}
 	return 0;
-}
-
-void
-pop3_test_message(const struct check_opts *o, const char *tag, struct buf *b)
-{
-	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	int i;
-
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	(void)buf_printf(b, "From: <%s>\r\nTo: <%s>\r\nDate: %s\r\n"
-	    "Subject: [mailcli check %s] %s\r\nMessage-ID: <%s.%s@mailcli-check.invalid>\r\n"
-	    "X-Mailcli-Check: %s %s\r\n\r\n", o->from, o->to, date, o->runid, tag, o->runid, tag,
-	    o->runid, tag);
-	if (strcmp(tag, "dots") == 0)
-		(void)buf_puts(b, "Lines that start with a dot:\r\n.\r\n..\r\n.hidden\r\n"
-		    "..two dots\r\n. space\r\nlast line\r\n");
-	else
-		for (i = 1; i <= 10; i++)
-			(void)buf_printf(b, "body line %d of 10\r\n", i);
-}
-
-static const char *const test_tags[] = { "dots", "lines", "dele", NULL };
-
-int
-pop3_deliver_all(const struct check_opts *o, char *err, size_t errlen)
-{
-	struct smtpclient s;
-	struct smtpclient_rcpt rcpt = { .addr = o->to };
-	struct buf b;
-	char line[600];
-	size_t i;
-	int rc = -1;
-
-	buf_init(&b, 1 << 20);
-	if (smtpclient_open(&s, o->smtp_host, o->smtp_port, o->timeout, NULL) != 0 ||
-	    smtpclient_ehlo(&s, "mailcli-check.invalid") != 0)
-		goto fail;
-	if (s.caps.starttls && o->tls != NULL &&
-	    smtpclient_starttls(&s, o->tls, "mailcli-check.invalid") != 0)
-		goto fail;
-	for (i = 0; test_tags[i] != NULL; i++) {
-		buf_reset(&b);
-		pop3_test_message(o, test_tags[i], &b);
-		if (smtpclient_envelope(&s, o->from, b.len, false, &rcpt, 1) != 0 ||
-		    smtpclient_data_begin(&s) != 0 || smtpclient_data_write(&s, b.data, b.len) != 0 ||
-		    smtpclient_data_end(&s) != 0)
-			goto fail;
-	}
-	smtpclient_quit(&s);
-	rc = 0;
-	goto out;
-fail:
-	if (s.err[0])
-		snprintf(err, errlen, "%s", s.err);
-	else {
-		smtpclient_reply_str(rcpt.reply.code ? &rcpt.reply : &s.reply, line, sizeof(line));
-		snprintf(err, errlen, "%s", line);
-	}
-out:
-	smtpclient_close(&s);
-	buf_free(&b);
-	return rc;
 }
 
 /* Parse "+OK n m" or a LIST line "n m". */

@@ -4,19 +4,87 @@
  * ends, before byte-stuffing) and dot-stuffing (RFC 1939 3), TOP and its
  * bounds (RFC 1939 7), DELE, DELE of a deleted message, RSET, and deletion
  * only at QUIT (RFC 1939 6). Deleting checks touch only this run's own test
- * messages (delivered through --smtp); without them they are skipped. Reading
- * checks use the newest messages when there are none of ours.
+ * messages, delivered through --smtp with common/smtpclient.c (this file
+ * writes and delivers them); without them they are skipped. Reading checks
+ * use the newest messages when there are none of ours.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
+#include "smtpclient.h"
 
 static void
 conn_init(struct clientconn *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+}
+
+void
+pop3_test_message(const struct check_opts *o, const char *tag, struct buf *b)
+{
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	int i;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	(void)buf_printf(b, "From: <%s>\r\nTo: <%s>\r\nDate: %s\r\n"
+	    "Subject: [mailcli check %s] %s\r\nMessage-ID: <%s.%s@mailcli-check.invalid>\r\n"
+	    "X-Mailcli-Check: %s %s\r\n\r\n", o->from, o->to, date, o->runid, tag, o->runid, tag,
+	    o->runid, tag);
+	if (strcmp(tag, "dots") == 0)
+		(void)buf_puts(b, "Lines that start with a dot:\r\n.\r\n..\r\n.hidden\r\n"
+		    "..two dots\r\n. space\r\nlast line\r\n");
+	else
+		for (i = 1; i <= 10; i++)
+			(void)buf_printf(b, "body line %d of 10\r\n", i);
+}
+
+static const char *const test_tags[] = { "dots", "lines", "dele", NULL };
+
+int
+pop3_deliver_all(const struct check_opts *o, char *err, size_t errlen)
+{
+	struct smtpclient s;
+	struct smtpclient_rcpt rcpt = { .addr = o->to };
+	struct buf b;
+	char line[600];
+	size_t i;
+	int rc = -1;
+
+	buf_init(&b, 1 << 20);
+	if (smtpclient_open(&s, o->smtp_host, o->smtp_port, o->timeout, NULL) != 0 ||
+	    smtpclient_ehlo(&s, "mailcli-check.invalid") != 0)
+		goto fail;
+	if (s.caps.starttls && o->tls != NULL &&
+	    smtpclient_starttls(&s, o->tls, "mailcli-check.invalid") != 0)
+		goto fail;
+	for (i = 0; test_tags[i] != NULL; i++) {
+		buf_reset(&b);
+		pop3_test_message(o, test_tags[i], &b);
+		if (smtpclient_envelope(&s, o->from, b.len, false, &rcpt, 1) != 0 ||
+		    smtpclient_data_begin(&s) != 0 || smtpclient_data_write(&s, b.data, b.len) != 0 ||
+		    smtpclient_data_end(&s) != 0)
+			goto fail;
+	}
+	smtpclient_quit(&s);
+	rc = 0;
+	goto out;
+fail:
+	if (s.err[0])
+		snprintf(err, errlen, "%s", s.err);
+	else {
+		smtpclient_reply_str(rcpt.reply.code ? &rcpt.reply : &s.reply, line, sizeof(line));
+		snprintf(err, errlen, "%s", line);
+	}
+out:
+	smtpclient_close(&s);
+	buf_free(&b);
+	return rc;
 }
 
 /* Un-stuff a raw multi-line body in place; count lines that came stuffed
