@@ -8,6 +8,7 @@
  * ("X-Mailcli-Check: RUNID TAG") again, and deleting them at the end. Never
  * deletes a message it did not deliver.
  */
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -41,15 +42,45 @@ pop3_start(struct check_run *r, struct clientconn *c)
 	return 0;
 }
 
+static int pop3_try_login(struct check_run *r, struct clientconn *c, struct wire_reply *repp);
+
+/*
+ * The session before this one may have ended without QUIT a moment ago, and
+ * the server may still hold its maildrop lock: -ERR [IN-USE] (RFC 2449 8.1.1)
+ * is answered by trying again on a new connection, until the deadline.
+ */
 int
 pop3_login(struct check_run *r, struct clientconn *c)
 {
 	struct wire_reply rep;
+	int st;
 
 	if (!r->o->cc.user[0] || !r->o->have_password) {
 		check_skip(r, "needs --user and the password in MAILCLI_PASSWORD");
 		return 1;
 	}
+	for (;;) {
+		st = pop3_try_login(r, c, &rep);
+		if (st != 2)
+			return st;
+		wire_close(c);
+		if (check_left_ms(r) < 400) {
+			check_fail(r, "the maildrop stayed locked: %s", rep.text);
+			return -1;
+		}
+		if (r->trace != NULL)
+			fprintf(r->trace, "   [the maildrop is still locked; trying again]\n");
+		(void)poll(NULL, 0, 200);
+	}
+}
+
+/* One login attempt: 0, -1 after a fail verdict, 2 when the maildrop is locked. */
+static int
+pop3_try_login(struct check_run *r, struct clientconn *c, struct wire_reply *repp)
+{
+	struct wire_reply rep;
+	int st;
+
 	if (pop3_start(r, c) == -1)
 		return -1;
 	if (r->st->stls && !r->o->implicit && r->o->tls != NULL) {
@@ -59,8 +90,13 @@ pop3_login(struct check_run *r, struct clientconn *c)
 			return -1;
 		}
 	}
-	if (wire_pop3(r, c, &rep, false, "USER %s", r->o->cc.user) != 1 ||
-	    wire_pop3(r, c, &rep, true, "PASS %s", r->o->cc.password) != 1) {
+	st = wire_pop3(r, c, &rep, false, "USER %s", r->o->cc.user);
+	if (st == 1)
+		st = wire_pop3(r, c, &rep, true, "PASS %s", r->o->cc.password);
+	*repp = rep;
+	if (st == 0 && strstr(rep.text, "[IN-USE]") != NULL)
+		return 2;
+	if (st != 1) {
 		check_fail(r, "USER/PASS with --user and its password should get +OK, got: %s",
 		    rep.code == -1 ? rep.err : rep.text);
 		return -1;

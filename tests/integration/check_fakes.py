@@ -6,6 +6,7 @@ works against the pair. Threads; every socket has a timeout; loopback only.
 """
 import socketserver
 import threading
+import time
 
 USER, PASSWORD = "bob", "bob-secret-2"
 MAX_SIZE = 20000
@@ -312,6 +313,9 @@ class POP3Handler(socketserver.BaseRequestHandler):
             if msgs is not None:
                 if o.get("expunge_on_drop"):
                     self.expunge(msgs, deleted)
+                # Like a real server, notice the dropped session a little
+                # late: the next login meets -ERR [IN-USE] for a moment.
+                time.sleep(0.2)
                 with md.lock:
                     md.in_use = False
 
