@@ -15,6 +15,8 @@ int	read_main(int argc, char **argv);	/* fetch.c: show one message */
 int	save_main(int argc, char **argv);	/* fetch.c: save attachments of one message */
 int	delete_main(int argc, char **argv);	/* fetch.c: delete one message */
 int	fetch_main(int argc, char **argv);	/* fetch.c: download to mbox or maildir */
+int	check_main(int argc, char **argv);	/* check_main.c: grade an SMTP or POP3 server */
+int	check_client_main(int argc, char **argv);	/* check_client.c: grade an SMTP or POP3 client */
 int	show_main(int argc, char **argv);	/* show.c: MIME tree of a file */
 int	extract_main(int argc, char **argv);	/* show.c: extract attachments of a file */
 

@@ -25,6 +25,8 @@ static const struct subcommand subcommands[] = {
 	{ "fetch",   fetch_main,   "fetch --mbox FILE|--maildir DIR [--delete]   download everything" },
 	{ "show",    show_main,    "show FILE.eml                print a message's MIME tree" },
 	{ "extract", extract_main, "extract FILE.eml --dir DIR   extract a message's attachments" },
+	{ "check",   check_main,   "check smtp://HOST:PORT|pop3://HOST:PORT [options]   grade a server" },
+	{ "check-client", check_client_main, "check-client --listen ADDR:PORT --protocol smtp|pop3   grade a client" },
 	{ "admin",   admin_main,   "admin [-c FILE|--store PATH] user|domain|alias|queue|transcript ..." },
 };
 
