@@ -65,10 +65,10 @@ add_trace(struct smtp_session *s, struct smtp_tx *tx)
 			snprintf(tls, sizeof(tls), "version=%s", info);
 	}
 	buf_init(&h, 4096);
-	/* A message that will also be relayed must not carry Return-Path:
-	 * (RFC 5321 4.4: only the final delivery adds it). */
-	if (tx->nremote == 0)
-		(void)buf_printf(&h, "Return-Path: <%s>\r\n", tx->from_str);
+	/* RFC 5321 4.4: the final delivery adds Return-Path:. A message for
+	 * remote recipients too is stored once with it, for the local copy;
+	 * the relay leaves it out (header_return_path_len()). */
+	(void)buf_printf(&h, "Return-Path: <%s>\r\n", tx->from_str);
 	if (valid_domain(s->helo))
 		(void)buf_printf(&h, "Received: from %s (%s)\r\n", s->helo, peer);
 	else
