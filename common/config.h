@@ -97,12 +97,15 @@ enum config_daemon { CONFIG_SMTPD, CONFIG_POP3D };
  * --listen "ADDR:PORT [ROLE]" (repeatable; replaces the file's listen lines;
  * config_parse_listen admits only the daemon's own roles), -v/--verbose (repeatable), -h/--help.
  * Fills cfg (defaults, then the file, then the overrides) and *verbose_r.
- * Returns 0 to run; 1 after printing usage on stdout (--help: exit 0);
- * 2 after printing usage on stderr (a usage error: exit 2); -1 with a reason
- * in err (bad --listen, the file's errors, no listener at all: fatal).
+ * Returns 0 to run; 1 after printing usage (usage, or config_daemon_usage()
+ * when NULL) on stdout (--help, --version: exit 0); 2 after printing it on
+ * stderr (a usage error: exit 2); -1 with a reason in err (bad --listen, the
+ * file's errors, no listener at all: fatal).
  */
 int	config_daemon_args(struct config *cfg, enum config_daemon which, int argc,
 	    char **argv, void (*usage)(FILE *), int *verbose_r, char *err, size_t errlen);
+/* The daemon's usage: its shared options (-c, --store, --listen, -v, -h, -V). */
+void	config_daemon_usage(FILE *f, enum config_daemon which);
 /* "inbound", "submission", ... */
 const char *config_role_name(enum listen_role role);
 /* True when sa (a struct sockaddr *) lies in one of the trusted networks. */

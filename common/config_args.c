@@ -1,14 +1,43 @@
 /*
  * config_args.c - the command line smtpd and pop3d share: -c FILE, --store
  * PATH, --listen "ADDR:PORT [ROLE]" (repeatable), -v, -h. Applied over the
- * defaults and the file (config.c) in that order; the daemons' main.c only
- * prints their own usage and acts on the result.
+ * defaults and the file (config.c) in that order, and the usage text that
+ * describes them; the daemons' main.c only acts on the result.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config.h"
+
+void
+config_daemon_usage(FILE *f, enum config_daemon which)
+{
+	bool smtp = which == CONFIG_SMTPD;
+
+	fprintf(f,
+	    "usage: %s [-c FILE] [--store PATH] [--listen ADDR:PORT [ROLE]]... [-v] [-h] [-V]\n"
+	    "  -c, --config FILE   read FILE (correio.conf(5); default: built-in defaults)\n"
+	    "      --store PATH    the SQLite store (overrides [store] path)\n"
+	    "      --listen SPEC   \"ADDR:PORT [%s]\", repeatable;\n"
+	    "                      replaces the [%s] listen lines\n"
+	    "  -v, --verbose       debug logging (repeat for more)\n"
+	    "  -h, --help          this text\n"
+	    "  -V, --version       print the version and exit\n",
+	    smtp ? "smtpd" : "pop3d", smtp ? "inbound|submission|smtps" : "pop3|pop3s",
+	    smtp ? "smtpd" : "pop3d");
+}
+
+/* The usage callback: the text above unless the caller gave another. */
+static void
+print_usage(void (*usage)(FILE *), FILE *f, enum config_daemon which)
+{
+	if (usage != NULL)
+		usage(f);
+	else
+		config_daemon_usage(f, which);
+}
 
 int
 config_daemon_args(struct config *cfg, enum config_daemon which, int argc, char **argv,
@@ -58,18 +87,18 @@ config_daemon_args(struct config *cfg, enum config_daemon which, int argc, char 
 			(*verbose_r)++;
 			break;
 		case 'h':
-			usage(stdout);
+			print_usage(usage, stdout, which);
 			return 1;
 		case 'V':
 			printf("%s (correio) %s\n", name, CORREIO_VERSION);
 			return 1;
 		default:
-			usage(stderr);
+			print_usage(usage, stderr, which);
 			return 2;
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		print_usage(usage, stderr, which);
 		return 2;
 	}
 	if (file != NULL && config_load(cfg, file, err, errlen) == -1)

@@ -24,8 +24,9 @@ struct daemon_stop {
 	struct event_base	*base;
 	struct net_server	*net;
 	long			 grace;
-	void			(*stop)(void *);
-	void			*arg;
+	struct session_list	*sessions;
+	void			(*shutdown)(void *owner);
+	bool			*stopping_r;
 	struct event		*sigterm, *sigint, *poll;
 	struct timeval		 deadline;
 	bool			 stopping;
@@ -104,7 +105,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("event=stopping signal=%d sessions=%zu", (int)sig, net_server_nconns(ds->net));
 	(void)sdnotify("STOPPING=1");
 	net_server_stop_accepting(ds->net);
-	ds->stop(ds->arg);
+	*ds->stopping_r = true;		/* no session starts from now on */
+	session_list_each(ds->sessions, ds->shutdown);
 	evutil_gettimeofday(&now, NULL);
 	evutil_timeradd(&now, &grace, &ds->deadline);
 	stop_poll(-1, 0, ds);
@@ -112,7 +114,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 struct daemon_stop *
 daemon_stop_on_signals(struct event_base *base, struct net_server *net, long grace_secs,
-    void (*stop)(void *arg), void *arg)
+    struct session_list *sessions, void (*shutdown)(void *owner), bool *stopping_r)
 {
 	struct daemon_stop *ds;
 
@@ -121,8 +123,9 @@ daemon_stop_on_signals(struct event_base *base, struct net_server *net, long gra
 	ds->base = base;
 	ds->net = net;
 	ds->grace = grace_secs;
-	ds->stop = stop;
-	ds->arg = arg;
+	ds->sessions = sessions;
+	ds->shutdown = shutdown;
+	ds->stopping_r = stopping_r;
 	ds->sigterm = evsignal_new(base, SIGTERM, on_signal, ds);
 	ds->sigint = evsignal_new(base, SIGINT, on_signal, ds);
 	ds->poll = evtimer_new(base, stop_poll, ds);

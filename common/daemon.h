@@ -11,7 +11,10 @@
 
 #include <event2/event.h>
 
+#include <stdbool.h>
+
 #include "net.h"
+#include "session.h"
 
 /* Before anything else: ignore SIGPIPE (a write to a closed socket is an
  * error, not a death) and raise RLIMIT_NOFILE to its hard limit (thousands
@@ -35,13 +38,15 @@ struct daemon_stop;
 
 /*
  * On SIGTERM or SIGINT: log, tell the service manager (STOPPING=1), stop
- * accepting on net, call stop(arg) (the
- * daemon says goodbye to each session), then leave base's loop once
- * net_server_nconns(net) is 0 or grace_secs have passed. Never NULL:
- * failing to install the handlers is a fatal start-up error.
+ * accepting on net, set *stopping_r (a session accepted from now on is told
+ * at once), call shutdown(owner) for each session in sessions (the daemon's
+ * goodbye: 421, -ERR), then leave base's loop once net_server_nconns(net) is
+ * 0 or grace_secs have passed. Never NULL: failing to install the handlers
+ * is a fatal start-up error.
  */
 struct daemon_stop *daemon_stop_on_signals(struct event_base *base, struct net_server *net,
-	    long grace_secs, void (*stop)(void *arg), void *arg);
+	    long grace_secs, struct session_list *sessions, void (*shutdown)(void *owner),
+	    bool *stopping_r);
 /* Free the signal events and the stop timer (after the loop). */
 void	daemon_stop_free(struct daemon_stop **dsp);
 

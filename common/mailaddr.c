@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "mailaddr.h"
+#include "utf8.h"
 
 static void
 set_err(char *err, size_t errlen, const char *msg)
@@ -37,39 +38,6 @@ is_letdig(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-/*
- * Length of one well-formed UTF-8 sequence at p (at most n bytes), or 0 when
- * the bytes are not valid UTF-8 (overlongs, surrogates and > U+10FFFF refused).
- */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0];
-	size_t len;
-	unsigned cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2; cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3; cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4; cp = c & 0x07;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 /*
  * Scan a local part starting at s. Returns its length in bytes (as written),
@@ -100,7 +68,7 @@ scan_local(const char *s, bool allow_utf8, bool *quoted_r, bool *utf8_r,
 				continue;
 			}
 			if (c >= 0x80) {
-				if (!allow_utf8 || (k = utf8_seq(p + i, strlen((const char *)p + i))) == 0) {
+				if (!allow_utf8 || (k = utf8_seqlen(p + i, strlen((const char *)p + i), NULL)) == 0) {
 					set_err(err, errlen, allow_utf8 ? "invalid UTF-8 in local part" :
 					    "non-ASCII local part needs SMTPUTF8");
 					return 0;
@@ -142,7 +110,7 @@ scan_local(const char *s, bool allow_utf8, bool *quoted_r, bool *utf8_r,
 				set_err(err, errlen, "non-ASCII local part needs SMTPUTF8");
 				return 0;
 			}
-			if ((k = utf8_seq(p + i, strlen((const char *)p + i))) == 0) {
+			if ((k = utf8_seqlen(p + i, strlen((const char *)p + i), NULL)) == 0) {
 				set_err(err, errlen, "invalid UTF-8 in local part");
 				return 0;
 			}
@@ -229,7 +197,7 @@ scan_domain(const char *s, bool allow_utf8, bool *literal_r, bool *utf8_r,
 				set_err(err, errlen, "non-ASCII domain needs SMTPUTF8");
 				return 0;
 			}
-			if ((k = utf8_seq(p + i, strlen(s + i))) == 0) {
+			if ((k = utf8_seqlen(p + i, strlen(s + i), NULL)) == 0) {
 				set_err(err, errlen, "invalid UTF-8 in domain");
 				return 0;
 			}

@@ -43,8 +43,53 @@ session_init(struct session *ss, struct conn *c, void *owner,
 }
 
 void
+session_join(struct session *ss, struct session_list *list)
+{
+	ss->list = list;
+	ss->prev = NULL;
+	ss->next = list->head;
+	if (list->head != NULL)
+		list->head->prev = ss;
+	list->head = ss;
+	list->served++;
+}
+
+static void
+session_leave(struct session *ss)
+{
+	if (ss->list == NULL)
+		return;
+	if (ss->prev != NULL)
+		ss->prev->next = ss->next;
+	else
+		ss->list->head = ss->next;
+	if (ss->next != NULL)
+		ss->next->prev = ss->prev;
+	ss->list = NULL;
+	ss->next = ss->prev = NULL;
+}
+
+void
+session_list_each(struct session_list *list, void (*fn)(void *owner))
+{
+	struct session *ss, *next;
+
+	for (ss = list->head; ss != NULL; ss = next) {
+		next = ss->next;
+		fn(ss->owner);
+	}
+}
+
+void *
+session_list_first(const struct session_list *list)
+{
+	return list->head != NULL ? list->head->owner : NULL;
+}
+
+void
 session_free(struct session *ss)
 {
+	session_leave(ss);
 	conn_timer_free(&ss->idle);
 	linebuf_free(&ss->lb);
 	transcript_free(&ss->tr);

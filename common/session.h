@@ -47,9 +47,13 @@ struct session_params {
 	const char *id;			/* session id (transcript lines) */
 };
 
+struct session_list;
+
 struct session {
 	struct conn	*conn;		/* NULL once the connection is gone */
 	void		*owner;
+	struct session	*next, *prev;	/* in list, while joined */
+	struct session_list *list;
 	const struct session_proto *proto;
 	struct linebuf	 lb;
 	size_t		 out_high;
@@ -67,6 +71,19 @@ struct session {
 	long		 tr_lines;	/* lines counted against tr_max */
 	long		 tr_max;
 };
+
+/* Every live session of a daemon (what SIGTERM walks), and how many it has
+ * served since start. */
+struct session_list {
+	struct session	*head;
+	unsigned long	 served;
+};
+/* Put ss in list (it leaves at session_free). */
+void	session_join(struct session *ss, struct session_list *list);
+/* Call fn(owner) for each session in list; fn may free the session it gets. */
+void	session_list_each(struct session_list *list, void (*fn)(void *owner));
+/* The first session's owner, or NULL when list is empty. */
+void	*session_list_first(const struct session_list *list);
 
 /* Set up ss for connection c (creates the idle timer, not yet armed).
  * 0, or -1 when out of memory. */

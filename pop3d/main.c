@@ -27,35 +27,6 @@
 /* Seconds given to sessions to flush their goodbye at shutdown. */
 #define POP3_SHUTDOWN_GRACE	2
 
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: pop3d [-c FILE] [--store PATH] [--listen ADDR:PORT [pop3|pop3s]]... [-v] [-h]\n"
-	    "  -c, --config FILE  configuration file (correio.conf(5))\n"
-	    "  --store PATH       the SQLite store (overrides [store] path)\n"
-	    "  --listen SPEC      listen on ADDR:PORT, role pop3 (STLS) or pop3s (implicit TLS);\n"
-	    "                     repeatable; replaces the [pop3d] listen lines\n"
-	    "  -v, --verbose      debug logging (repeat for more)\n"
-	    "  -h, --help         this help\n"
-	    "  -V, --version      print the version and exit\n");
-}
-
-/* SIGTERM/SIGINT: no new sessions; each one is told and closed (nothing is
- * deleted without QUIT). */
-static void
-stop_sessions(void *arg)
-{
-	struct pop3_server *srv = arg;
-	struct pop3_session *s, *next;
-
-	srv->stopping = true;
-	for (s = srv->sessions; s != NULL; s = next) {
-		next = s->next;
-		pop3_session_shutdown(s);
-	}
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -70,7 +41,7 @@ main(int argc, char *argv[])
 	size_t i;
 
 	log_init("pop3d", false, 0);
-	if ((rc = config_daemon_args(&cfg, CONFIG_POP3D, argc, argv, usage, &verbose, err,
+	if ((rc = config_daemon_args(&cfg, CONFIG_POP3D, argc, argv, NULL, &verbose, err,
 	    sizeof(err))) == -1)
 		fatalx("%s", err);
 	if (rc > 0)
@@ -118,7 +89,10 @@ main(int argc, char *argv[])
 	    sizeof(err))) == NULL)
 		fatalx("session log: %s", err);
 
-	stop = daemon_stop_on_signals(base, netsrv, POP3_SHUTDOWN_GRACE, stop_sessions, &server);
+	/* SIGTERM/SIGINT: each session is told and closed (nothing is deleted
+	 * without QUIT). */
+	stop = daemon_stop_on_signals(base, netsrv, POP3_SHUTDOWN_GRACE, &server.sessions,
+	    pop3_session_shutdown, &server.stopping);
 	log_info("event=started store=%s tls=%s max_connections=%ld idle_timeout=%ld",
 	    cfg.store_path, ssl ? "yes" : "no", cfg.limits.max_connections,
 	    cfg.limits.pop3_idle_timeout);
@@ -128,8 +102,8 @@ main(int argc, char *argv[])
 
 	/* Sessions that did not finish in the grace period: release their
 	 * locks (nothing is deleted) and free them. */
-	while (server.sessions != NULL)
-		pop3_session_closed(server.sessions, "shutdown");
+	while (session_list_first(&server.sessions) != NULL)
+		pop3_session_closed(session_list_first(&server.sessions), "shutdown");
 	sesslog_stop(&server.sesslog);	/* writes the last lines */
 	authpool_stop(&server.auth);
 	daemon_stop_free(&stop);
@@ -138,7 +112,7 @@ main(int argc, char *argv[])
 	loginguard_free(&server.guard);
 	if (ssl != NULL)
 		SSL_CTX_free(ssl);
-	log_info("event=stopped sessions=%llu", (unsigned long long)server.nsessions);
+	log_info("event=stopped sessions=%llu", (unsigned long long)server.sessions.served);
 	/* The connections still open die with the process; their bufferevents
 	 * refer to freed sessions, so the base is not freed or run again. */
 	return 0;

@@ -515,11 +515,7 @@ on_accept(struct conn *c, void *arg)
 		free(s);
 		return NULL;
 	}
-	s->next = srv->sessions;
-	if (srv->sessions != NULL)
-		srv->sessions->prev = s;
-	srv->sessions = s;
-	srv->nsessions++;
+	session_join(&s->core, &srv->sessions);
 
 	log_info("session=%s event=connect client=%s tls=%s", s->id, s->peer,
 	    implicit_tls ? "implicit" : "no");
@@ -591,12 +587,6 @@ pop3_session_closed(struct pop3_session *s, const char *why)
 	session_free(&s->core);
 	free(s->msgs);
 	free(s->deleted);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		srv->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
 	free(s);
 }
 
@@ -609,8 +599,9 @@ pop3_session_logged_in(struct pop3_session *s)
 }
 
 void
-pop3_session_shutdown(struct pop3_session *s)
+pop3_session_shutdown(void *session)
 {
+	struct pop3_session *s = session;
 	struct reply r;
 
 	if (s->closed)

@@ -63,8 +63,7 @@ struct pop3_server {
 	struct authpool	*auth;		/* password-check threads; NULL: check inline (tests) */
 	struct loginguard *guard;	/* failed logins across sessions; NULL: per session */
 	struct sesslog	*sesslog;	/* sessions and transcripts; NULL: none */
-	struct pop3_session *sessions;	/* all live sessions (shutdown) */
-	uint64_t	 nsessions;	/* served since start */
+	struct session_list sessions;	/* all live sessions (shutdown), served since start */
 };
 
 /* A resumable multi-line output (pop3_stream.c). */
@@ -93,7 +92,6 @@ struct pop3_stream {
 struct pop3_session {
 	struct pop3_server *srv;
 	struct session	 core;			/* conn, line pump, idle timer, errors, transcript */
-	struct pop3_session *next, *prev;	/* srv->sessions */
 
 	char		 id[16];		/* session id, in the greeting and logs */
 	char		 lock_owner[300];	/* "HOST/PID/id": the mailbox lock's owner */
@@ -147,7 +145,7 @@ void	pop3_session_closed(struct pop3_session *s, const char *why);
 
 /* The daemon is stopping: say so (unless a multi-line response is being
  * sent) and close after flushing. Nothing is deleted. */
-void	pop3_session_shutdown(struct pop3_session *s);
+void	pop3_session_shutdown(void *session);
 /* An asynchronous command (REPLY_NONE from its handler) finished with r:
  * write it (or start the failed-login delay), then go on with the input. */
 void	pop3_session_async_done(struct pop3_session *s, struct reply *r);

@@ -30,39 +30,6 @@
 #define SMTPD_SHUTDOWN_GRACE	2
 
 static void
-usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: smtpd [-c FILE] [--store PATH] [--listen ADDR:PORT [ROLE]]... [-v] [-h]\n"
-	    "  -c, --config FILE   read FILE (default: built-in defaults)\n"
-	    "      --store PATH    the SQLite store (overrides [store] path)\n"
-	    "      --listen SPEC   \"ADDR:PORT [inbound|submission|smtps]\", repeatable;\n"
-	    "                      replaces the file's listen lines\n"
-	    "  -v, --verbose       debug logging (repeat for more)\n"
-	    "  -h, --help          this text\n"
-	    "  -V, --version       print the version and exit\n");
-}
-
-/*
- * SIGTERM/SIGINT (common/daemon.c has stopped accepting): tell every session
- * 421 (RFC 5321 3.8) and close it; a message being committed gets its 250
- * first. The loop stops when the last connection has gone, or after
- * SMTPD_SHUTDOWN_GRACE seconds.
- */
-static void
-stop_sessions(void *arg)
-{
-	struct smtp_server *srv = arg;
-	struct smtp_session *s, *next;
-
-	srv->stopping = true;
-	for (s = srv->sessions; s != NULL; s = next) {
-		next = s->next;
-		smtp_session_shutdown(s);
-	}
-}
-
-static void
 loop_noop(void *arg)
 {
 	(void)arg;
@@ -81,7 +48,7 @@ main(int argc, char **argv)
 	int rc, verbose = 0;
 
 	log_init("smtpd", false, 0);
-	if ((rc = config_daemon_args(&cfg, CONFIG_SMTPD, argc, argv, usage, &verbose, err,
+	if ((rc = config_daemon_args(&cfg, CONFIG_SMTPD, argc, argv, NULL, &verbose, err,
 	    sizeof(err))) == -1)
 		fatalx("%s", err);
 	if (rc > 0)
@@ -133,7 +100,10 @@ main(int argc, char **argv)
 	if (relay_start(&relay, srv.base, &cfg, err, sizeof(err)) == -1)
 		fatalx("relay: %s", err);
 
-	stop = daemon_stop_on_signals(srv.base, netsrv, SMTPD_SHUTDOWN_GRACE, stop_sessions, &srv);
+	/* SIGTERM/SIGINT: each session is told 421 (RFC 5321 3.8) and closed; a
+	 * message being committed gets its 250 first. */
+	stop = daemon_stop_on_signals(srv.base, netsrv, SMTPD_SHUTDOWN_GRACE, &srv.sessions,
+	    smtp_session_shutdown, &srv.stopping);
 	log_info("event=started hostname=%s store=%s tls=%s transcripts=%s", cfg.hostname,
 	    cfg.store_path, srv.ssl_ctx ? "yes" : "no", cfg.transcripts ? "yes" : "no");
 

@@ -333,8 +333,9 @@ smtp_session_resume(struct smtp_session *s)
 }
 
 void
-smtp_session_shutdown(struct smtp_session *s)
+smtp_session_shutdown(void *session)
 {
+	struct smtp_session *s = session;
 	struct reply r;
 
 	if (s->core.conn == NULL || s->state == SMTP_S_QUIT || s->busy)
@@ -360,14 +361,6 @@ smtp_session_shutdown(struct smtp_session *s)
 static void
 session_destroy(struct smtp_session *s)
 {
-	struct smtp_server *srv = s->srv;
-
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else if (srv->sessions == s)
-		srv->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
 	transcript_flush(s);
 	session_free(&s->core);
 	smtp_auth_cleanup(s);
@@ -412,11 +405,7 @@ on_accept(struct conn *c, void *arg)
 		free(s);
 		return NULL;
 	}
-	srv->nsessions++;
-	s->next = srv->sessions;
-	if (srv->sessions != NULL)
-		srv->sessions->prev = s;
-	srv->sessions = s;
+	session_join(&s->core, &srv->sessions);
 	log_info("session=%s event=connect client=%s role=%s", s->id, s->peer,
 	    config_role_name(s->role));
 	if (cfg->transcripts)
@@ -528,8 +517,9 @@ on_closed(void *arg, enum conn_close_reason why)
 void
 smtp_session_free_all(struct smtp_server *srv)
 {
-	while (srv->sessions != NULL) {
-		struct smtp_session *s = srv->sessions;
+	struct smtp_session *s;
+
+	while ((s = session_list_first(&srv->sessions)) != NULL) {
 		log_info("session=%s event=disconnect reason=shutdown state=%s messages=%lu", s->id,
 		    smtp_strstate(s->state), s->nmessages);
 		smtp_session_log_close(s, "shutdown");

@@ -137,14 +137,12 @@ struct smtp_server {
 	bool			 refusing;	/* greet every session with 554 (only QUIT) */
 	size_t			 inflight;	/* message octets held by all sessions */
 	size_t			 inflight_max;	/* SMTP_INFLIGHT_MAX; 0: no limit */
-	unsigned long		 nsessions;
-	struct smtp_session	*sessions;	/* every live session (shutdown) */
+	struct session_list	 sessions;	/* every live session (shutdown) */
 	bool			 stopping;	/* SIGTERM: each session gets 421 */
 };
 
 struct smtp_session {
 	struct smtp_server	*srv;
-	struct smtp_session	*next, *prev;	/* srv->sessions */
 	struct session		 core;		/* conn, line pump, idle timer, errors, transcript */
 	char			 id[SMTP_SESSION_ID_MAX];
 	enum smtp_state		 state;
@@ -181,7 +179,7 @@ void	smtp_session_pause(struct smtp_session *s);
 /* The server is stopping (srv->stopping): send 421 4.3.2 and close, now or,
  * for a session waiting for a worker, as soon as its job is back (a message
  * being committed still gets its 250 first). */
-void	smtp_session_shutdown(struct smtp_session *s);
+void	smtp_session_shutdown(void *session);
 /* Free the sessions left after the event loop has stopped (at exit). */
 void	smtp_session_free_all(struct smtp_server *srv);
 /* Transcript helpers (enforce transcript_max_lines). */
