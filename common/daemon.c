@@ -32,6 +32,24 @@ struct daemon_stop {
 	bool			 stopping;
 };
 
+int
+daemon_init(const char *name, enum config_daemon which, struct config *cfg, int argc,
+    char **argv)
+{
+	char err[512];
+	int rc, verbose = 0;
+
+	log_init(name, false, 0);
+	if ((rc = config_daemon_args(cfg, which, argc, argv, NULL, &verbose, err,
+	    sizeof(err))) == -1)
+		fatalx("%s", err);
+	if (rc > 0)
+		return rc == 1 ? 0 : 2;
+	log_set_verbosity(verbose);
+	daemon_prepare();
+	return -1;
+}
+
 void
 daemon_prepare(void)
 {

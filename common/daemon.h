@@ -13,8 +13,19 @@
 
 #include <stdbool.h>
 
+#include "config.h"
 #include "net.h"
 #include "session.h"
+
+/*
+ * The first steps of both daemons: logging as name, the command line over
+ * the config file and the defaults into cfg (config_daemon_args), the
+ * verbosity, then daemon_prepare(). Returns -1 to go on, or the exit status
+ * to leave with (--help, --version: 0; a usage error: 2). A bad config is a
+ * fatal start-up error.
+ */
+int	daemon_init(const char *name, enum config_daemon which, struct config *cfg,
+	    int argc, char **argv);
 
 /* Before anything else: ignore SIGPIPE (a write to a closed socket is an
  * error, not a death) and raise RLIMIT_NOFILE to its hard limit (thousands

@@ -37,17 +37,11 @@ main(int argc, char *argv[])
 	struct event_base *base;
 	SSL_CTX *ssl = NULL;
 	char err[512];
-	int rc, verbose = 0;
+	int rc;
 	size_t i;
 
-	log_init("pop3d", false, 0);
-	if ((rc = config_daemon_args(&cfg, CONFIG_POP3D, argc, argv, NULL, &verbose, err,
-	    sizeof(err))) == -1)
-		fatalx("%s", err);
-	if (rc > 0)
-		return rc == 1 ? 0 : 2;
-	log_set_verbosity(verbose);
-	daemon_prepare();
+	if ((rc = daemon_init("pop3d", CONFIG_POP3D, &cfg, argc, argv)) >= 0)
+		return rc;	/* --help, --version, or a usage error */
 
 	if (cfg.tls_cert[0] != '\0') {
 		if ((ssl = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof(err))) == NULL)

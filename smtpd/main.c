@@ -45,16 +45,10 @@ main(int argc, char **argv)
 	struct net_server *netsrv;
 	struct relay *relay = NULL;
 	char err[512];
-	int rc, verbose = 0;
+	int rc;
 
-	log_init("smtpd", false, 0);
-	if ((rc = config_daemon_args(&cfg, CONFIG_SMTPD, argc, argv, NULL, &verbose, err,
-	    sizeof(err))) == -1)
-		fatalx("%s", err);
-	if (rc > 0)
-		return rc == 1 ? 0 : 2;
-	log_set_verbosity(verbose);
-	daemon_prepare();
+	if ((rc = daemon_init("smtpd", CONFIG_SMTPD, &cfg, argc, argv)) >= 0)
+		return rc;	/* --help, --version, or a usage error */
 
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = &cfg;
