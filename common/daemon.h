@@ -37,7 +37,9 @@ struct daemon_stop;
  * On SIGTERM or SIGINT: log, tell the service manager (STOPPING=1), stop
  * accepting on net, call stop(arg) (the
  * daemon says goodbye to each session), then leave base's loop once
- * net_server_nconns(net) is 0 or grace_secs have passed. Never NULL:
+ * net_server_nconns(net) is 0 or grace_secs have passed. net may be NULL
+ * (webd: evhttp owns its connections; stop() ends them): the loop is left
+ * once stop() has run. Never NULL:
  * failing to install the handlers is a fatal start-up error.
  */
 struct daemon_stop *daemon_stop_on_signals(struct event_base *base, struct net_server *net,

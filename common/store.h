@@ -220,6 +220,34 @@ struct store_msg_info {
 int	store_mailbox_entry(struct store *st, const char *account, int64_t entry_id,
 	    struct store_msg_info *info_r);
 
+/* ---- session log -----------------------------------------------------
+ * TEMPORARY (webd branch): the lead's session log API, declared here as it
+ * will be in main; common/store_session_tmp.c implements it over the
+ * transcripts table until the real one (a sessions table written live)
+ * is merged, then this block and that file go. */
+struct store_session_info {
+	char	 id[16];
+	char	 proto[12];
+	char	 client[64];
+	int64_t	 started, ended;	/* 0 while open */
+	char	 user[STORE_NAME_MAX + 1];
+	char	 outcome[64];
+};
+struct store_session_filter {
+	const char *account;	/* sessions this account took part in (logged in, or delivered to); NULL: all */
+	const char *client;
+	int64_t	 since;
+	const char *text;	/* substring of a transcript line */
+	size_t	 limit;
+};
+/* Newest first: cb(arg, si) for each session matching f. 0 or -1. */
+int	store_session_list(struct store *st, const struct store_session_filter *f,
+	    void (*cb)(void *arg, const struct store_session_info *si), void *arg);
+/* 0, STORE_NOTFOUND, -1. */
+int	store_session_get(struct store *st, const char *id, struct store_session_info *si_r);
+/* Did account take part in session id? 1, 0, -1. */
+int	store_session_involves(struct store *st, const char *id, const char *account);
+
 /* ---- schema (store_schema.c; used by store.c only) ---- */
 /* Migration i takes user_version i to i + 1. */
 extern const char *const store_schema_migrations[];
