@@ -5,13 +5,14 @@
 # config (var/correio.conf), a self-signed TLS certificate, the SQLite store
 # (var/correio.db), the domain lab.test and two demo accounts, ana and bob.
 # Then runs smtpd (127.0.0.1:2525 inbound, 127.0.0.1:2587 submission) and
-# pop3d (127.0.0.1:1110) with their logs on this terminal. Ctrl-C stops both.
+# pop3d (127.0.0.1:1110) and webd, the web console (https://127.0.0.1:8080/,
+# printed below), with their logs on this terminal. Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 ./deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target smtpd pop3d mailcli
+cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target smtpd pop3d webd mailcli
 
 VAR=$PWD/var
 CONF=$VAR/correio.conf
@@ -55,6 +56,10 @@ ${RUNAS:+user = $RUNAS}
 
 [pop3d]
 listen = 127.0.0.1:1110 pop3
+
+[webd]
+listen = 127.0.0.1:8080
+teachers = ana
 
 [tls]
 cert = $VAR/tls/cert.pem
@@ -100,7 +105,13 @@ Try it from another terminal:
   curl:           curl -v pop3://bob:correio-bob@127.0.0.1:1110/1
   transcripts:    $MAILCLI admin -c $CONF transcript SESSION-ID   (id is in each greeting)
 
-Starting smtpd and pop3d (Ctrl-C stops both)...
+  the web console: https://127.0.0.1:8080/   (log in as bob / correio-bob: mailbox and
+                  sessions; ana is a teacher: every session, and the live view;
+                  the demo certificate is self-signed: accept it in the browser)
+  Thunderbird:    https://127.0.0.1:8080/.well-known/autoconfig/mail/config-v1.1.xml
+                  (or: $MAILCLI setup-client -c $CONF bob@lab.test)
+
+Starting smtpd, pop3d and webd (Ctrl-C stops them)...
 MSG
 
 pids=()
@@ -112,9 +123,12 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-for d in smtpd pop3d; do
+for d in smtpd pop3d webd; do
+	args=()
+	# an older var/correio.conf has no [webd]: the demo's address is given here
+	[ "$d" = webd ] && args=(--listen 127.0.0.1:8080)
 	if [ -x "build/$d/$d" ]; then
-		"build/$d/$d" -c "$CONF" &
+		"build/$d/$d" -c "$CONF" "${args[@]}" &
 		pids+=($!)
 	else
 		echo "!! $d is not built yet (not implemented): not started" >&2

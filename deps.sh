@@ -16,9 +16,11 @@ libevent-dev libmagic-dev libinih-dev libcrypt-dev sqlite3 openssl ca-certificat
 # the tests use: swaks needs Net::SSLeay and IO::Socket::SSL for STARTTLS and
 # Authen::SASL for AUTH (with --no-install-recommends none of them come along).
 # mpack gives munpack; time gives /usr/bin/time (peak memory); faketime runs a daemon's clock fast; dpkg-dev and
-# systemd give cpack's dpkg-shlibdeps and systemd-analyze for the install test.
+# systemd give cpack's dpkg-shlibdeps and systemd-analyze for the install test;
+# chromium, chromium-driver and python3-selenium drive webd's pages headless.
 test="swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl curl mpop mpack
-python3 netcat-openbsd procps time faketime dpkg-dev systemd"
+python3 netcat-openbsd procps time faketime dpkg-dev systemd chromium chromium-driver
+python3-selenium"
 bench="postfix dovecot-pop3d"
 fuzz="clang libclang-rt-14-dev"
 

@@ -97,6 +97,24 @@ config_defaults(struct config *cfg)
 		*(long *)((char *)&cfg->limits + limit_defs[i].offset) = limit_defs[i].def;
 }
 
+bool
+config_is_teacher(const struct config *cfg, const char *account)
+{
+	const char *p = cfg->webd_teachers, *q;
+	size_t n = strlen(account);
+
+	while (*p != '\0') {
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		for (q = p; *q != '\0' && *q != ',' && !isspace((unsigned char)*q); q++)
+			;
+		if (n > 0 && (size_t)(q - p) == n && strncasecmp(p, account, n) == 0)
+			return true;
+		p = q;
+	}
+	return false;
+}
+
 /* ---- value parsers -------------------------------------------------------- */
 
 static int
@@ -209,6 +227,7 @@ static const char *const role_names[] = {
 	[ROLE_SMTPS] = "smtps",
 	[ROLE_POP3] = "pop3",
 	[ROLE_POP3S] = "pop3s",
+	[ROLE_HTTP] = "http",
 };
 
 const char *
@@ -269,6 +288,10 @@ config_parse_listen(const char *spec, enum listen_role default_role,
 	}
 	memcpy(word, p, n);
 	word[n] = '\0';
+	if (default_role == ROLE_HTTP) {
+		snprintf(err, errlen, "unexpected '%s': a webd listen address takes no role", word);
+		return -1;
+	}
 	while (isspace((unsigned char)*q))
 		q++;
 	if (*q != '\0') {
@@ -326,11 +349,12 @@ parse_cidr(const char *s, struct netmask *nm, char *err, size_t errlen)
 /* ---- the file reader ------------------------------------------------------ */
 
 enum section {
-	SEC_NONE, SEC_STORE, SEC_SMTPD, SEC_POP3D, SEC_RELAY, SEC_TLS, SEC_LIMITS, SEC_UNKNOWN
+	SEC_NONE, SEC_STORE, SEC_SMTPD, SEC_POP3D, SEC_WEBD, SEC_RELAY, SEC_TLS, SEC_LIMITS,
+	SEC_UNKNOWN
 };
 
 static const char *const section_names[] = {
-	[SEC_STORE] = "store", [SEC_SMTPD] = "smtpd", [SEC_POP3D] = "pop3d",
+	[SEC_STORE] = "store", [SEC_SMTPD] = "smtpd", [SEC_POP3D] = "pop3d", [SEC_WEBD] = "webd",
 	[SEC_RELAY] = "relay", [SEC_TLS] = "tls", [SEC_LIMITS] = "limits",
 };
 
@@ -343,7 +367,7 @@ struct loader {
 	char		*err;
 	size_t		 errlen;
 	int		 nerrors;
-	bool		 smtp_listen_seen, pop3_listen_seen;
+	bool		 smtp_listen_seen, pop3_listen_seen, webd_listen_seen;
 	bool		 trusted_seen, routes_seen;
 };
 
@@ -437,7 +461,7 @@ loader_read(char *str, int num, void *stream)
 			ld->section = section_lookup(p + 1);
 			if (ld->section == SEC_UNKNOWN)
 				loader_error(ld, ld->lineno, p + 1, NULL,
-				    "unknown section (store, smtpd, pop3d, relay, tls, limits)");
+				    "unknown section (store, smtpd, pop3d, webd, relay, tls, limits)");
 		}
 	}
 	return str;
@@ -671,6 +695,17 @@ loader_handler(void *user, const char *section, const char *key, const char *v)
 			set_bool(ld, section, key, v, &cfg->pop3_plaintext_auth);
 		else if (strcmp(key, "user") == 0)
 			set_string(ld, section, key, v, cfg->pop3_user, sizeof(cfg->pop3_user));
+		else
+			loader_error(ld, ld->lineno, section, key, "unknown key");
+		break;
+	case SEC_WEBD:
+		if (strcmp(key, "listen") == 0)
+			add_listen(ld, section, v, ROLE_HTTP, cfg->webd_listen,
+			    &cfg->webd_nlisten, &ld->webd_listen_seen);
+		else if (strcmp(key, "teachers") == 0)
+			set_string(ld, section, key, v, cfg->webd_teachers, sizeof(cfg->webd_teachers));
+		else if (strcmp(key, "user") == 0)
+			set_string(ld, section, key, v, cfg->webd_user, sizeof(cfg->webd_user));
 		else
 			loader_error(ld, ld->lineno, section, key, "unknown key");
 		break;

@@ -1,7 +1,7 @@
 /*
  * config.h - correio.conf (INI, read with inih) and the command-line
  * overrides every program shares (-c FILE, --store PATH, --listen ADDR:PORT).
- * Sections: [store] [smtpd] [pop3d] [relay] [tls] [limits]. Unknown keys and
+ * Sections: [store] [smtpd] [pop3d] [webd] [relay] [tls] [limits]. Unknown keys and
  * bad values are errors naming file, line and key. Every key is documented in
  * docs/correio.conf.5 with its default.
  */
@@ -23,7 +23,8 @@ enum listen_role {
 	ROLE_SUBMISSION,	/* SMTP port 587 style: AUTH required before MAIL */
 	ROLE_SMTPS,		/* SMTP implicit TLS (RFC 8314), AUTH required */
 	ROLE_POP3,		/* POP3 plaintext with optional STLS */
-	ROLE_POP3S		/* POP3 implicit TLS (RFC 8314) */
+	ROLE_POP3S,		/* POP3 implicit TLS (RFC 8314) */
+	ROLE_HTTP		/* webd: HTTPS with the [tls] certificate, else HTTP */
 };
 
 struct listen_spec {
@@ -61,6 +62,11 @@ struct config {
 	struct listen_spec pop3_listen[CONFIG_MAX_LISTEN];
 	size_t	pop3_nlisten;
 	bool	pop3_plaintext_auth;
+	/* [webd] */
+	struct listen_spec webd_listen[CONFIG_MAX_LISTEN];
+	size_t	webd_nlisten;
+	char	webd_teachers[1024];	/* "ana, bea": accounts that see every session */
+	char	webd_user[64];		/* [webd] user (empty: the [smtpd] one) */
 	/* [relay] */
 	struct route routes[CONFIG_MAX_ROUTES];
 	size_t	nroutes;
@@ -90,7 +96,7 @@ int	config_load(struct config *cfg, const char *path, char *err, size_t errlen);
  */
 int	config_parse_listen(const char *spec, enum listen_role default_role,
 	    struct listen_spec *ls, char *err, size_t errlen);
-enum config_daemon { CONFIG_SMTPD, CONFIG_POP3D };
+enum config_daemon { CONFIG_SMTPD, CONFIG_POP3D, CONFIG_WEBD };
 
 /*
  * The command line both daemons share: -c/--config FILE, --store PATH,
@@ -108,6 +114,8 @@ int	config_daemon_args(struct config *cfg, enum config_daemon which, int argc,
 void	config_daemon_usage(FILE *f, enum config_daemon which);
 /* "inbound", "submission", ... */
 const char *config_role_name(enum listen_role role);
+/* True when account is named in [webd] teachers (case-insensitive). */
+bool	config_is_teacher(const struct config *cfg, const char *account);
 /* True when sa (a struct sockaddr *) lies in one of the trusted networks. */
 bool	config_is_trusted(const struct config *cfg, const void *sa);
 /* True when sa is a loopback address (127/8, ::1, ::ffff:127.x). */

@@ -1,5 +1,5 @@
 /*
- * config_args.c - the command line smtpd and pop3d share: -c FILE, --store
+ * config_args.c - the command line smtpd, pop3d and webd share: -c FILE, --store
  * PATH, --listen "ADDR:PORT [ROLE]" (repeatable), -v, -h. Applied over the
  * defaults and the file (config.c) in that order, and the usage text that
  * describes them; the daemons' main.c only acts on the result.
@@ -14,19 +14,22 @@
 void
 config_daemon_usage(FILE *f, enum config_daemon which)
 {
-	bool smtp = which == CONFIG_SMTPD;
+	static const struct { const char *name, *roles; } d[] = {
+		[CONFIG_SMTPD] = { "smtpd", " [inbound|submission|smtps]" },
+		[CONFIG_POP3D] = { "pop3d", " [pop3|pop3s]" },
+		[CONFIG_WEBD] = { "webd", "" },
+	};
 
 	fprintf(f,
-	    "usage: %s [-c FILE] [--store PATH] [--listen ADDR:PORT [ROLE]]... [-v] [-h] [-V]\n"
+	    "usage: %s [-c FILE] [--store PATH] [--listen ADDR:PORT%s]... [-v] [-h] [-V]\n"
 	    "  -c, --config FILE   read FILE (correio.conf(5); default: built-in defaults)\n"
 	    "      --store PATH    the SQLite store (overrides [store] path)\n"
-	    "      --listen SPEC   \"ADDR:PORT [%s]\", repeatable;\n"
+	    "      --listen SPEC   \"ADDR:PORT%s\", repeatable;\n"
 	    "                      replaces the [%s] listen lines\n"
 	    "  -v, --verbose       debug logging (repeat for more)\n"
 	    "  -h, --help          this text\n"
 	    "  -V, --version       print the version and exit\n",
-	    smtp ? "smtpd" : "pop3d", smtp ? "inbound|submission|smtps" : "pop3|pop3s",
-	    smtp ? "smtpd" : "pop3d");
+	    d[which].name, which == CONFIG_WEBD ? "" : " [ROLE]", d[which].roles, d[which].name);
 }
 
 /* The usage callback: the text above unless the caller gave another. */
@@ -52,8 +55,10 @@ config_daemon_args(struct config *cfg, enum config_daemon which, int argc, char 
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *name = which == CONFIG_SMTPD ? "smtpd" : "pop3d";
-	enum listen_role defrole = which == CONFIG_SMTPD ? ROLE_INBOUND : ROLE_POP3;
+	static const char *const names[] = { "smtpd", "pop3d", "webd" };
+	static const enum listen_role roles[] = { ROLE_INBOUND, ROLE_POP3, ROLE_HTTP };
+	const char *name = names[which];
+	enum listen_role defrole = roles[which];
 	struct listen_spec listens[CONFIG_MAX_LISTEN], *dst;
 	const char *file = NULL, *store = NULL;
 	size_t nlisten = 0, *ndst;
@@ -105,8 +110,10 @@ config_daemon_args(struct config *cfg, enum config_daemon which, int argc, char 
 		return -1;
 	if (store != NULL)
 		snprintf(cfg->store_path, sizeof(cfg->store_path), "%s", store);
-	dst = which == CONFIG_SMTPD ? cfg->smtp_listen : cfg->pop3_listen;
-	ndst = which == CONFIG_SMTPD ? &cfg->smtp_nlisten : &cfg->pop3_nlisten;
+	dst = which == CONFIG_SMTPD ? cfg->smtp_listen :
+	    which == CONFIG_POP3D ? cfg->pop3_listen : cfg->webd_listen;
+	ndst = which == CONFIG_SMTPD ? &cfg->smtp_nlisten :
+	    which == CONFIG_POP3D ? &cfg->pop3_nlisten : &cfg->webd_nlisten;
 	if (nlisten > 0) {
 		memcpy(dst, listens, nlisten * sizeof(listens[0]));
 		*ndst = nlisten;

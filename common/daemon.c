@@ -96,7 +96,8 @@ stop_poll(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	evutil_gettimeofday(&now, NULL);
-	if (net_server_nconns(ds->net) == 0 || evutil_timercmp(&now, &ds->deadline, >=)) {
+	if (ds->net == NULL || net_server_nconns(ds->net) == 0 ||
+	    evutil_timercmp(&now, &ds->deadline, >=)) {
 		event_base_loopexit(ds->base, NULL);
 		return;
 	}
@@ -120,11 +121,15 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	if (ds->stopping)
 		return;
 	ds->stopping = true;
-	log_info("event=stopping signal=%d sessions=%zu", (int)sig, net_server_nconns(ds->net));
+	log_info("event=stopping signal=%d sessions=%zu", (int)sig,
+	    ds->net != NULL ? net_server_nconns(ds->net) : 0);
 	(void)sdnotify("STOPPING=1");
-	net_server_stop_accepting(ds->net);
-	*ds->stopping_r = true;		/* no session starts from now on */
-	session_list_each(ds->sessions, ds->shutdown);
+	if (ds->net != NULL)
+		net_server_stop_accepting(ds->net);
+	if (ds->stopping_r != NULL)
+		*ds->stopping_r = true;		/* no session starts from now on */
+	if (ds->sessions != NULL)
+		session_list_each(ds->sessions, ds->shutdown);
 	evutil_gettimeofday(&now, NULL);
 	evutil_timeradd(&now, &grace, &ds->deadline);
 	stop_poll(-1, 0, ds);

@@ -52,8 +52,9 @@ struct daemon_stop;
  * accepting on net, set *stopping_r (a session accepted from now on is told
  * at once), call shutdown(owner) for each session in sessions (the daemon's
  * goodbye: 421, -ERR), then leave base's loop once net_server_nconns(net) is
- * 0 or grace_secs have passed. Never NULL: failing to install the handlers
- * is a fatal start-up error.
+ * 0 or grace_secs have passed. net, sessions and stopping_r may be NULL
+ * (webd: evhttp owns its connections): the loop is left at once. Never
+ * NULL: failing to install the handlers is a fatal start-up error.
  */
 struct daemon_stop *daemon_stop_on_signals(struct event_base *base, struct net_server *net,
 	    long grace_secs, struct session_list *sessions, void (*shutdown)(void *owner),

@@ -118,6 +118,22 @@ const char *const store_sql[ST_COUNT] = {
 				  " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_TRANSCRIPT_GET]	= "SELECT line FROM transcripts WHERE session_id = ?1 ORDER BY seq",
 
+	[ST_USER_SET_TEACHER]	= "UPDATE accounts SET teacher = ?2 WHERE name = ?1",
+	[ST_USER_IS_TEACHER]	= "SELECT teacher FROM accounts WHERE name = ?1",
+	[ST_WEBSESS_ADD]	= "INSERT INTO web_sessions(id, account, csrf, created, expires)"
+				  " SELECT ?1, id, ?2, ?3, ?4 FROM accounts WHERE name = ?5",
+	[ST_WEBSESS_GET]	= "SELECT a.name, w.csrf, w.expires FROM web_sessions w"
+				  " JOIN accounts a ON a.id = w.account WHERE w.id = ?1 AND w.expires > ?2",
+	[ST_WEBSESS_DEL]	= "DELETE FROM web_sessions WHERE id = ?1",
+	[ST_WEBSESS_PURGE]	= "DELETE FROM web_sessions WHERE expires <= ?1",
+	[ST_TOKEN_ADD]		= "INSERT INTO api_tokens(hash, account, created)"
+				  " SELECT ?1, id, ?2 FROM accounts WHERE name = ?3",
+	[ST_TOKEN_GET]		= "SELECT a.name FROM api_tokens t JOIN accounts a ON a.id = t.account"
+				  " WHERE t.hash = ?1",
+	[ST_MAILBOX_ENTRY]	= "SELECT m.id, m.size, m.arrived, m.uidl, g.session, g.sender"
+				  " FROM mailbox m JOIN accounts a ON a.id = m.account"
+				  " JOIN messages g ON g.id = m.message"
+				  " WHERE a.name = ?1 AND m.id = ?2 AND m.deleted = 0",
 	[ST_SESSION_OPEN]	= "INSERT OR IGNORE INTO sessions(id, proto, client, started)"
 				  " VALUES (?1, ?2, ?3, ?4)",
 	[ST_SESSION_USER]	= "UPDATE sessions SET user = ?2 WHERE id = ?1",

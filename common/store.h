@@ -183,6 +183,43 @@ int	store_transcript_append(struct store *st, const char *session_id,
 int	store_transcript_get(struct store *st, const char *session_id,
 	    store_list_cb *cb, void *arg);
 
+/* ---- the web console (store_web.c) ----------------------------------- */
+#define STORE_WEBKEY_MAX	64	/* hex SHA-256 of a cookie or token */
+#define STORE_CSRF_MAX		64	/* a web session's CSRF token, hex */
+#define STORE_SID_MAX		63	/* a session id (log_session_id() makes 12 characters) */
+
+/* Mark an account as a teacher (or not). 0, STORE_NOTFOUND, -1. */
+int	store_user_set_teacher(struct store *st, const char *name, bool teacher);
+/* 1 when name is a teacher, 0 when not, STORE_NOTFOUND, -1. */
+int	store_user_is_teacher(struct store *st, const char *name);
+/*
+ * A web login: key is the hex SHA-256 of the cookie, csrf its CSRF token,
+ * valid until expires (unix time). Expired logins are deleted first.
+ * 0, STORE_NOTFOUND (no such account), -1.
+ */
+int	store_websession_add(struct store *st, const char *key, const char *account,
+	    const char *csrf, int64_t expires);
+/* The unexpired web login of key at time now: account_r (STORE_NAME_MAX + 1),
+ * csrf_r (STORE_CSRF_MAX + 1). 0, STORE_NOTFOUND, -1. */
+int	store_websession_get(struct store *st, const char *key, int64_t now,
+	    char *account_r, char *csrf_r);
+int	store_websession_del(struct store *st, const char *key);	/* 0 or -1 */
+/* An API token, stored as key (its hex SHA-256). 0, STORE_NOTFOUND, STORE_EXISTS, -1. */
+int	store_token_add(struct store *st, const char *key, const char *account);
+/* The account of the token whose hex SHA-256 is key: 0, STORE_NOTFOUND, -1. */
+int	store_token_get(struct store *st, const char *key, char *account_r);
+
+/* One mailbox entry of an account, with what the web console shows of it. */
+struct store_msg_info {
+	struct store_msg msg;
+	char	 session[STORE_SID_MAX + 1];	/* session that received it, or "" */
+	char	 sender[STORE_ADDR_MAX + 1];		/* envelope sender, "" for <> */
+};
+/* Entry entry_id if it is in account's mailbox (undeleted): 0,
+ * STORE_NOTFOUND (absent or someone else's), -1. */
+int	store_mailbox_entry(struct store *st, const char *account, int64_t entry_id,
+	    struct store_msg_info *info_r);
+
 /* ---- the session log (written by common/sesslog.c) -------------------- */
 #define STORE_SESSION_ID_MAX	31	/* session ids (12 hex digits from the daemons) */
 #define STORE_PROTO_MAX		11	/* "smtp", "pop3", "smtp-out" */

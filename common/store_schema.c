@@ -139,6 +139,25 @@ const char *const store_schema_migrations[] = {
 	"INSERT INTO sessions(id, proto, started, ended)"
 	"  SELECT session_id, min(proto), min(time), max(time) FROM transcripts"
 	"  GROUP BY session_id;",
+
+	/* version 4: webd, the web console. A teacher sees every session; a web
+	 * login is a row keyed by the SHA-256 of its cookie (the cookie itself
+	 * is never stored), with its CSRF token and expiry; an API token (made
+	 * by mailcli admin) is kept as its SHA-256 only. */
+	"ALTER TABLE accounts ADD COLUMN teacher INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE web_sessions ("
+	"  id       TEXT PRIMARY KEY,"	/* hex SHA-256 of the cookie value */
+	"  account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+	"  csrf     TEXT NOT NULL,"
+	"  created  INTEGER NOT NULL,"
+	"  expires  INTEGER NOT NULL"
+	");"
+	"CREATE INDEX web_sessions_expires ON web_sessions(expires);"
+	"CREATE TABLE api_tokens ("
+	"  hash     TEXT PRIMARY KEY,"	/* hex SHA-256 of the token */
+	"  account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+	"  created  INTEGER NOT NULL"
+	");",
 };
 
 const size_t store_schema_count =

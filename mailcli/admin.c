@@ -32,6 +32,7 @@
 #include "mailcli.h"
 #include "numparse.h"
 #include "store.h"
+#include "webtoken.h"
 
 #define ADMIN_PASSWORD_MAX	1024	/* longest password we read */
 
@@ -309,12 +310,18 @@ static int
 user_add(struct admin *a, int argc, char **argv)
 {
 	char name[STORE_NAME_MAX + 1], hash[AUTH_HASH_MAX], acct[STORE_NAME_MAX + 1];
-	const char *arg;
-	bool from_stdin;
+	const char *arg, *rest[2];
+	bool from_stdin, teacher = false;
 	size_t ndomains = 0;
-	int rc;
+	int rc, i, nrest = 0;
 
-	if (name_and_stdin(argc, argv, &arg, &from_stdin) == -1)
+	for (i = 0; i < argc; i++) {	/* --teacher: the web console shows every session */
+		if (strcmp(argv[i], "--teacher") == 0)
+			teacher = true;
+		else if (nrest < 2)
+			rest[nrest++] = argv[i];
+	}
+	if (name_and_stdin(nrest, (char **)rest, &arg, &from_stdin) == -1)
 		return 2;
 	if (!valid_account(arg)) {
 		admin_err("'%s' is not a valid account name (1-%d letters, digits, '.', '_', '-'; "
@@ -329,7 +336,10 @@ user_add(struct admin *a, int argc, char **argv)
 		return 1;
 	if ((rc = store_outcome(a, store_user_add(a->st, name, hash), "account", name)) != 0)
 		return rc;
-	printf("account %s added\n", name);
+	if (teacher && store_outcome(a, store_user_set_teacher(a->st, name, true), "account",
+	    name) != 0)
+		return 1;
+	printf("account %s added%s\n", name, teacher ? " (teacher)" : "");
 	/* RFC 5321 4.5.1: every domain must accept mail for postmaster.
 	 * Without an alias it reaches the first account; say who that is. */
 	if (store_resolve(a->st, "postmaster", NULL, acct, sizeof(acct)) == 0 &&
@@ -704,6 +714,27 @@ transcript(struct admin *a, int argc, char **argv)
 	    "transcript for session", argv[0]);
 }
 
+/* An API token for webd (Authorization: Bearer): printed once, stored as
+ * its SHA-256 only. */
+static int
+token_add(struct admin *a, int argc, char **argv)
+{
+	char token[WEBTOKEN_HEX + 1], key[WEBTOKEN_HEX + 1];
+
+	(void)argc;
+	if (webtoken_new(token, sizeof(token)) == -1) {
+		admin_err("no randomness available");
+		return 1;
+	}
+	webtoken_hash(token, key, sizeof(key));
+	if (store_outcome(a, store_token_add(a->st, key, argv[0]), "account", argv[0]) != 0)
+		return 1;
+	printf("%s\n", token);
+	fprintf(stderr, "mailcli admin: token for %s (shown once; webd keeps only its hash)\n",
+	    argv[0]);
+	return 0;
+}
+
 /* transcript list: the options are admin_sessions.c's (argv[-1] is "list"). */
 static int
 transcript_list(struct admin *a, int argc, char **argv)
@@ -712,7 +743,7 @@ transcript_list(struct admin *a, int argc, char **argv)
 }
 
 static const struct admin_cmd admin_cmds[] = {
-	{ "user", "add", 1, 2, user_add,	"user add NAME [--password-stdin]", true },
+	{ "user", "add", 1, 3, user_add,	"user add NAME [--password-stdin] [--teacher]", true },
 	{ "user", "del", 1, 1, user_del,	"user del NAME", false },
 	{ "user", "passwd", 1, 2, user_passwd,	"user passwd NAME [--password-stdin]", false },
 	{ "user", "list", 0, 0, user_list,	"user list", false },
@@ -729,6 +760,7 @@ static const struct admin_cmd admin_cmds[] = {
 	{ "transcript", "list", 0, -1, transcript_list,
 	  "transcript list [--user NAME] [--client ADDR] [--since TIME] [--text T] [--limit N]", false },
 	{ "transcript", NULL, 1, 1, transcript,	"transcript SESSION-ID", false },
+	{ "token", "add", 1, 1, token_add,	"token add NAME", false },
 };
 #define NCMDS	(sizeof(admin_cmds) / sizeof(admin_cmds[0]))
 

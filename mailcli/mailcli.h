@@ -20,6 +20,7 @@ int	delete_main(int argc, char **argv);	/* fetch.c: delete one message */
 int	fetch_main(int argc, char **argv);	/* fetch.c: download to mbox or maildir */
 int	check_main(int argc, char **argv);	/* check_main.c: grade an SMTP or POP3 server */
 int	check_client_main(int argc, char **argv);	/* check_client.c: grade an SMTP or POP3 client */
+int	setup_client_main(int argc, char **argv);	/* setup.c: client settings for an address */
 int	show_main(int argc, char **argv);	/* show.c: MIME tree of a file */
 int	extract_main(int argc, char **argv);	/* show.c: extract attachments of a file */
 

@@ -27,6 +27,7 @@ static const struct subcommand subcommands[] = {
 	{ "extract", extract_main, "extract FILE.eml --dir DIR   extract a message's attachments" },
 	{ "check",   check_main,   "check smtp://HOST:PORT|pop3://HOST:PORT [options]   grade a server" },
 	{ "check-client", check_client_main, "check-client --listen ADDR:PORT --protocol smtp|pop3   grade a client" },
+	{ "setup-client", setup_client_main, "setup-client [-c FILE] ADDRESS   client settings (people, mutt, msmtp, mpop)" },
 	{ "admin",   admin_main,   "admin [-c FILE|--store PATH] user|domain|alias|queue|transcript ..." },
 };
 

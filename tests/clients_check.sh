@@ -54,6 +54,14 @@ elif ! python3 -c "import ssl, smtplib, poplib, email.policy" 2>/dev/null; then
 	missing "python3 cannot import ssl, smtplib, poplib and email" python3
 fi
 
+# A browser for webd's pages (test_webd): chromium headless through
+# chromium-driver, from Debian's python3-selenium.
+have chromium || missing "chromium not found" chromium
+have chromedriver || missing "chromedriver not found" chromium-driver
+if have python3 && ! python3 -c "import sys; sys.path.append('/usr/lib/python3/dist-packages'); import selenium.webdriver" 2>/dev/null; then
+	missing "python3 cannot import selenium" python3-selenium
+fi
+
 # The rest: munpack (MIME), openssl (test certificates), sqlite3 (looking into
 # the store), nc (typed sessions), faketime (clocks that run fast).
 for c in munpack:mpack openssl:openssl sqlite3:sqlite3 nc:netcat-openbsd faketime:faketime; do

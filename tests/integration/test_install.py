@@ -50,9 +50,10 @@ def prefix():
 
 def test_tree():
     pre = prefix()
-    want = ["sbin/smtpd", "sbin/pop3d", "bin/mailcli",
+    want = ["sbin/smtpd", "sbin/pop3d", "sbin/webd", "bin/mailcli",
             "share/man/man1/mailcli.1", "share/man/man5/correio.conf.5",
-            "share/man/man8/smtpd.8", "share/man/man8/pop3d.8",
+            "share/man/man8/smtpd.8", "share/man/man8/pop3d.8", "share/man/man8/webd.8",
+            "lib/systemd/system/correio-webd.service",
             "share/doc/correio/correio.conf.example", "share/doc/correio/INSTALL.md",
             "etc/correio/correio.conf",
             "lib/systemd/system/correio-smtpd.service",
@@ -88,7 +89,8 @@ def test_systemd_analyze_verify():
         print("systemd-analyze not installed: verify not run")
         return
     pre = prefix()
-    units = [os.path.join(pre, f"lib/systemd/system/correio-{d}.service") for d in ("smtpd", "pop3d")]
+    units = [os.path.join(pre, f"lib/systemd/system/correio-{d}.service")
+             for d in ("smtpd", "pop3d", "webd")]
     # Documentation=man:... is checked with man(1): point it at the installed pages.
     env = dict(os.environ, MANPATH=os.path.join(pre, "share/man"))
     p = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True,

@@ -70,9 +70,10 @@ def test_file_list():
         name = line.split()[-1]
         if not name.endswith("/"):
             files.add(name.lstrip("."))
-    want = {"/usr/sbin/smtpd", "/usr/sbin/pop3d", "/usr/bin/mailcli",
+    want = {"/usr/sbin/smtpd", "/usr/sbin/pop3d", "/usr/sbin/webd", "/usr/bin/mailcli",
             "/usr/share/man/man1/mailcli.1", "/usr/share/man/man5/correio.conf.5",
             "/usr/share/man/man8/smtpd.8", "/usr/share/man/man8/pop3d.8",
+            "/usr/share/man/man8/webd.8", "/usr/lib/systemd/system/correio-webd.service",
             "/etc/correio/correio.conf", "/usr/share/doc/correio/correio.conf.example",
             "/usr/lib/systemd/system/correio-smtpd.service",
             "/usr/lib/systemd/system/correio-pop3d.service"}
