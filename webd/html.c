@@ -24,7 +24,7 @@ html_begin(struct buf *b, struct webreq *r, const char *title)
 	if (r->account[0] != '\0' && !r->by_token) {
 		buf_puts(b, "<nav><a href=\"/mailbox\">Mailbox</a> <a href=\"/sessions\">Sessions</a>");
 		if (r->teacher)
-			buf_puts(b, " <a href=\"/sessions/live\">Live</a>");
+			buf_puts(b, " <a href=\"/sessions/live\">Live</a> <a href=\"/queue\">Queue</a>");
 		buf_puts(b, "</nav>\n<form method=\"post\" action=\"/logout\" class=\"logout\">"
 		    "<span class=\"who\" id=\"who\">");
 		markup_html_str(b, r->account);

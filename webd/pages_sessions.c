@@ -226,3 +226,44 @@ page_session(struct webreq *r)
 	webd_send(r, 200, "text/html; charset=utf-8", &b);
 	buf_free(&b);
 }
+
+/*
+ * The relay's outbound queue, for teachers (mailcli admin queue list as a
+ * page): what waits for another server, why, and when it is tried again.
+ * Read only: webd never changes the queue.
+ */
+void
+page_queue(struct webreq *r)
+{
+	struct store_queue_item *items = NULL;
+	char created[64], next[64];
+	struct buf b;
+	size_t n = 0, i;
+
+	if (store_queue_list(r->w->store, -1, &items, &n) == -1) {
+		webd_error(r, 503, "The queue cannot be read now; try again later");
+		return;
+	}
+	buf_init(&b, WEBD_PAGE_MAX);
+	html_begin(&b, r, "Outbound queue");
+	buf_printf(&b, "<p>%zu message%s waiting for another server.</p>\n", n,
+	    n == 1 ? "" : "s");
+	buf_puts(&b, "<table class=\"list\" id=\"queue\">\n<tr><th>Id</th><th>Queued</th>"
+	    "<th>From</th><th>To</th><th>Attempts</th><th>Next try</th><th>Last error</th></tr>\n");
+	for (i = 0; i < n; i++) {
+		html_time(created, sizeof(created), items[i].created);
+		html_time(next, sizeof(next), items[i].next_attempt);
+		buf_printf(&b, "<tr><td>%lld</td><td>%s</td><td>", (long long)items[i].id, created);
+		markup_html_str(&b, items[i].sender[0] ? items[i].sender : "<>");
+		buf_puts(&b, "</td><td>");
+		markup_html_str(&b, items[i].rcpt);
+		buf_printf(&b, "</td><td>%d</td><td>%s</td><td>", items[i].attempts, next);
+		markup_html_str(&b, items[i].last_error);
+		buf_puts(&b, "</td></tr>\n");
+	}
+	buf_puts(&b, "</table>\n");
+	free(items);
+	html_end(&b);
+	webd_send(r, 200, "text/html; charset=utf-8", &b);
+	buf_free(&b);
+}

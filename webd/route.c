@@ -19,6 +19,7 @@ const struct route_def webd_routes[] = {
 	{ EVHTTP_REQ_GET,  "/mailbox/#/part/#",		ROUTE_USER,	page_part },
 	{ EVHTTP_REQ_GET,  "/sessions",			ROUTE_USER,	page_sessions },
 	{ EVHTTP_REQ_GET,  "/sessions/live",		ROUTE_TEACHER,	page_live },
+	{ EVHTTP_REQ_GET,  "/queue",			ROUTE_TEACHER,	page_queue },
 	{ EVHTTP_REQ_GET,  "/sessions/*",		ROUTE_USER,	page_session },
 	{ EVHTTP_REQ_GET,  "/api/mailbox",		ROUTE_USER,	api_mailbox },
 	{ EVHTTP_REQ_GET,  "/api/mailbox/#",		ROUTE_USER,	api_message },

@@ -162,6 +162,7 @@ int	mail_rows(struct webreq *r, void (*row)(void *arg, const struct mail_row *m)
 void	page_sessions(struct webreq *r);
 void	page_session(struct webreq *r);
 void	page_live(struct webreq *r);
+void	page_queue(struct webreq *r);	/* teachers: the relay queue */
 /* May r see session id? 1 yes, 0 no (answer 404), -1 the store failed. */
 int	session_visible(struct webreq *r, const char *id);
 /* Fill f from the query (?user= ?client= ?since= ?text=), forced to r's own

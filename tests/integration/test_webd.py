@@ -264,6 +264,25 @@ def test_teacher_sees_all():
         d.quit()
 
 
+def test_teacher_sees_the_queue():
+    """Teachers see the relay's queue (read only); others get 404."""
+    lab.sql_write("insert into messages(body, size, sender, session, created) "
+                  "values (x'4869', 2, 'ana@lab.test', '', 0); "
+                  "insert into queue(message, sender, rcpt, created, next_attempt, attempts, "
+                  "last_error) values (last_insert_rowid(), 'ana@lab.test', "
+                  "'amigo@doces.invalid', 0, 4102444800, 2, '<b>host unreachable</b>')")
+    teacher = Http()
+    teacher.login("carla")
+    r, page = teacher.request("GET", "/queue")
+    check(r.status == 200 and "amigo@doces.invalid" in page, f"queue page {r.status}")
+    check("&lt;b&gt;host unreachable&lt;/b&gt;" in page and "<b>host" not in page,
+          "the error is escaped")
+    bob = Http()
+    bob.login("bob")
+    r, _ = bob.request("GET", "/queue")
+    check(r.status == 404, f"bob /queue: {r.status}")
+
+
 def test_csrf():
     bob = Http()
     bob.login("bob")
@@ -380,5 +399,5 @@ def test_stops_cleanly():
 
 if __name__ == "__main__":
     run([test_deliver, test_bob_in_browser, test_attachment_download, test_ana_gets_404,
-         test_teacher_sees_all, test_csrf, test_login_delay, test_slow_clients, test_autoconfig,
+         test_teacher_sees_all, test_teacher_sees_the_queue, test_csrf, test_login_delay, test_slow_clients, test_autoconfig,
          test_api, test_stops_cleanly])
