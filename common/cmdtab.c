@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "cmdtab.h"
+#include "esc.h"
 #include "log.h"
 
 /* Longest unknown verb that is echoed back in the 500 reply. */
@@ -61,12 +62,12 @@ cmd_unknown(const struct cmd_proto *p, const char *verb, size_t len, struct repl
 
 	if (p->kind == CMD_PROTO_SMTP) {
 		if (len == 0)
-			reply_set(r, 500, "5.5.2", "Syntax error: empty command; HELP lists the commands");
+			reply_set(r, 500, ESC_SYNTAX, "Syntax error: empty command; HELP lists the commands");
 		else if (echo)
-			reply_set(r, 500, "5.5.2", "Unknown command '%.*s'; HELP lists the commands",
+			reply_set(r, 500, ESC_SYNTAX, "Unknown command '%.*s'; HELP lists the commands",
 			    (int)len, verb);
 		else
-			reply_set(r, 500, "5.5.2", "Unknown command; HELP lists the commands");
+			reply_set(r, 500, ESC_SYNTAX, "Unknown command; HELP lists the commands");
 	} else {
 		if (len == 0)
 			reply_set(r, REPLY_POP3_ERR, NULL, "Empty command; CAPA lists the capabilities");
@@ -83,7 +84,7 @@ cmd_syntax(const struct cmd_proto *p, const struct cmd_def *d, struct reply *r)
 	const char *syntax = d->syntax ? d->syntax : d->verb;
 
 	if (p->kind == CMD_PROTO_SMTP)
-		reply_set(r, 501, "5.5.4", "Syntax: %s", syntax);
+		reply_set(r, 501, ESC_BAD_ARGS, "Syntax: %s", syntax);
 	else
 		reply_set(r, REPLY_POP3_ERR, NULL, "Syntax: %s", syntax);
 }
@@ -141,7 +142,7 @@ cmd_dispatch(const struct cmd_proto *p, void *session, unsigned state,
 		if (p->wrong_state != NULL)
 			p->wrong_state(session, d, r);
 		else if (p->kind == CMD_PROTO_SMTP)
-			reply_set(r, 503, "5.5.1", "Bad sequence of commands");
+			reply_set(r, 503, ESC_BAD_COMMAND, "Bad sequence of commands");
 		else
 			reply_set(r, REPLY_POP3_ERR, NULL, "command not valid in this state");
 		r->flags |= REPLY_ERROR;

@@ -12,6 +12,7 @@
 #define ESC_SENDER_OK		"2.1.0"		/* originator address valid */
 #define ESC_RCPT_OK		"2.1.5"		/* destination address valid */
 #define ESC_PROTO_OK		"2.5.0"		/* protocol status: other */
+#define ESC_AUTH_OK		"2.7.0"		/* authentication succeeded (RFC 4954) */
 
 /* 4.X.X: temporary failure */
 #define ESC_TEMP		"4.0.0"		/* other or undefined */
@@ -20,6 +21,7 @@
 #define ESC_NOT_ACCEPTING	"4.3.2"		/* system not accepting network messages */
 #define ESC_NO_ANSWER		"4.4.1"		/* no answer from host */
 #define ESC_BAD_CONNECTION	"4.4.2"		/* bad connection */
+#define ESC_DNS_TEMP		"4.4.3"		/* directory server (DNS) failure */
 #define ESC_EXPIRED		"4.4.7"		/* delivery time expired */
 #define ESC_TOO_MANY_RCPTS	"4.5.3"		/* too many recipients */
 #define ESC_SECURITY_TEMP	"4.7.0"		/* security: other */
@@ -30,6 +32,7 @@
 /* 5.X.X: permanent failure */
 #define ESC_BAD_MAILBOX		"5.1.1"		/* bad destination mailbox address */
 #define ESC_BAD_SYSTEM		"5.1.2"		/* bad destination system address */
+#define ESC_NULL_MX		"5.1.10"	/* recipient address has a null MX (RFC 7505) */
 #define ESC_BAD_ADDR_SYNTAX	"5.1.3"		/* bad destination mailbox address syntax */
 #define ESC_BAD_SENDER		"5.1.7"		/* bad sender's mailbox address syntax */
 #define ESC_TOO_BIG		"5.3.4"		/* message too big for system */
@@ -41,6 +44,7 @@
 #define ESC_NEEDS_UTF8		"5.6.7"		/* non-ASCII address without SMTPUTF8 */
 #define ESC_SECURITY		"5.7.0"		/* security: other (authentication required) */
 #define ESC_NOT_AUTHORIZED	"5.7.1"		/* delivery not authorized, message refused */
+#define ESC_AUTH_FAILED		"5.7.8"		/* authentication credentials invalid (RFC 4954) */
 #define ESC_NEEDS_TLS		"5.7.11"	/* encryption required for the mechanism */
 
 #endif

@@ -22,6 +22,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include "esc.h"
 #include "mx.h"
 
 #define MX_ANSWER_MAX	65536	/* largest DNS reply read (TCP fallback size) */
@@ -340,12 +341,12 @@ implicit_mx(struct mx_route *r, char *esc_r, char *err, size_t errlen)
 	hints.ai_socktype = SOCK_STREAM;
 	g = getaddrinfo(r->domain, "25", &hints, &res);
 	if (g == EAI_NONAME || g == EAI_NODATA) {
-		snprintf(esc_r, 8, "5.1.2");
+		snprintf(esc_r, 8, "%s", ESC_BAD_SYSTEM);
 		snprintf(err, errlen, "%s has no MX and no address records", r->domain);
 		return MX_PERMFAIL;
 	}
 	if (g != 0) {
-		snprintf(esc_r, 8, "4.4.3");
+		snprintf(esc_r, 8, "%s", ESC_DNS_TEMP);
 		snprintf(err, errlen, "address lookup for %s failed: %s", r->domain, gai_strerror(g));
 		return MX_TEMPFAIL;
 	}
@@ -371,7 +372,7 @@ mx_resolve(const struct config *cfg, struct mx_route *r, char *esc_r,
 		return 0;
 	r->nhosts = 0;
 	if ((ans = malloc(MX_ANSWER_MAX)) == NULL) {
-		snprintf(esc_r, 8, "4.3.0");
+		snprintf(esc_r, 8, "%s", ESC_SYSTEM_TEMP);
 		snprintf(err, errlen, "out of memory resolving %s", r->domain);
 		return MX_TEMPFAIL;
 	}
@@ -381,26 +382,26 @@ mx_resolve(const struct config *cfg, struct mx_route *r, char *esc_r,
 
 		free(ans);
 		if (he == HOST_NOT_FOUND) {
-			snprintf(esc_r, 8, "5.1.2");
+			snprintf(esc_r, 8, "%s", ESC_BAD_SYSTEM);
 			snprintf(err, errlen, "domain %s does not exist (DNS NXDOMAIN)", r->domain);
 			return MX_PERMFAIL;
 		}
 		if (he == NO_DATA)
 			return implicit_mx(r, esc_r, err, errlen);
-		snprintf(esc_r, 8, "4.4.3");
+		snprintf(esc_r, 8, "%s", ESC_DNS_TEMP);
 		snprintf(err, errlen, "MX lookup for %s failed: %s", r->domain, hstrerror(he));
 		return MX_TEMPFAIL;
 	}
 	if (mx_parse_answer(ans, (size_t)len, r->hosts, MX_MAX_HOSTS, &n, &nullmx,
 	    perr, sizeof(perr)) == -1) {
 		free(ans);
-		snprintf(esc_r, 8, "4.4.3");
+		snprintf(esc_r, 8, "%s", ESC_DNS_TEMP);
 		snprintf(err, errlen, "MX lookup for %s: %s", r->domain, perr);
 		return MX_TEMPFAIL;
 	}
 	free(ans);
 	if (nullmx && n == 0) {
-		snprintf(esc_r, 8, "5.1.10");
+		snprintf(esc_r, 8, "%s", ESC_NULL_MX);
 		snprintf(err, errlen, "%s accepts no mail (null MX, RFC 7505)", r->domain);
 		return MX_PERMFAIL;
 	}
@@ -419,7 +420,7 @@ mx_resolve(const struct config *cfg, struct mx_route *r, char *esc_r,
 		}
 	}
 	if (n == 0) {
-		snprintf(esc_r, 8, "5.4.6");
+		snprintf(esc_r, 8, "%s", ESC_LOOP);
 		snprintf(err, errlen, "mail for %s loops back to myself (best MX is this server)",
 		    r->domain);
 		return MX_PERMFAIL;

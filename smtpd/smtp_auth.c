@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "authpool.h"
+#include "esc.h"
 #include "log.h"
 #include "sesslog.h"
 #include "loginguard.h"
@@ -50,7 +51,7 @@ auth_check(struct smtp_session *s, struct reply *r)
 
 	if ((job = calloc(1, sizeof(*job))) == NULL) {
 		auth_finish(s);
-		reply_set(r, 454, "4.7.0", "Temporary authentication failure; try again later");
+		reply_set(r, 454, ESC_SECURITY_TEMP, "Temporary authentication failure; try again later");
 		return;
 	}
 	snprintf(job->name, sizeof(job->name), "%s", s->sasl.user);
@@ -115,7 +116,7 @@ auth_checked(struct authpool_job *job)
 		    job->name);
 		smtp_transcript_note(s, "authenticated as %s", s->user);
 		sesslog_user(s->srv->sesslog, s->id, "smtp", s->user);
-		reply_set(&r, 235, "2.7.0", "Authentication successful: welcome, %s", s->user);
+		reply_set(&r, 235, ESC_AUTH_OK, "Authentication successful: welcome, %s", s->user);
 		auth_free_job(job);
 		smtp_reply(s, &r);
 		smtp_session_resume(s);
@@ -126,7 +127,7 @@ auth_checked(struct authpool_job *job)
 		 * delay, not counted as a failed login. */
 		log_warnx("session=%s event=auth user=%s result=tempfail", s->id, job->name);
 		auth_free_job(job);
-		reply_set(&r, 454, "4.7.0", "Temporary authentication failure: the accounts cannot "
+		reply_set(&r, 454, ESC_SECURITY_TEMP, "Temporary authentication failure: the accounts cannot "
 		    "be read now; try again later");
 		smtp_reply(s, &r);
 		smtp_session_resume(s);
@@ -139,13 +140,13 @@ auth_checked(struct authpool_job *job)
 	    s->id, job->name, s->auth_failures, s->peer, delay);
 	auth_free_job(job);
 	if (s->auth_failures >= lim->auth_max_failures) {
-		reply_set(&r, 421, "4.7.0", "Too many failed logins; closing");
+		reply_set(&r, 421, ESC_SECURITY_TEMP, "Too many failed logins; closing");
 		r.flags |= REPLY_CLOSE;
 	} else if (delay > 0)
-		reply_set(&r, 535, "5.7.8", "Authentication failed: wrong user name or password; "
+		reply_set(&r, 535, ESC_AUTH_FAILED, "Authentication failed: wrong user name or password; "
 		    "repeated failures wait longer (up to %ld s)", lim->auth_fail_delay_max);
 	else
-		reply_set(&r, 535, "5.7.8", "Authentication failed: wrong user name or password");
+		reply_set(&r, 535, ESC_AUTH_FAILED, "Authentication failed: wrong user name or password");
 	if (delay <= 0 || (delayed = malloc(sizeof(*delayed))) == NULL ||
 	    (s->delay_ev == NULL &&
 	    (s->delay_ev = conn_timer_new(s->core.conn, delay_fired, s)) == NULL)) {
@@ -172,14 +173,14 @@ auth_status(struct smtp_session *s, enum sasl_status st, struct reply *r)
 		return;
 	case SASL_CANCELLED:
 		auth_finish(s);
-		reply_set(r, 501, "5.7.0", "Authentication cancelled");
+		reply_set(r, 501, ESC_SECURITY, "Authentication cancelled");
 		return;
 	case SASL_BAD:
 		if (s->sasl.step == SASL_AT_PLAIN)
-			reply_set(r, 501, "5.5.2", "Invalid AUTH PLAIN response (%s): send base64 "
+			reply_set(r, 501, ESC_SYNTAX, "Invalid AUTH PLAIN response (%s): send base64 "
 			    "of \\0user\\0password", s->sasl.error);
 		else
-			reply_set(r, 501, "5.5.2", "Invalid base64 in the AUTH LOGIN %s; "
+			reply_set(r, 501, ESC_SYNTAX, "Invalid base64 in the AUTH LOGIN %s; "
 			    "authentication cancelled",
 			    s->sasl.step == SASL_AT_LOGIN_USER ? "user name" : "password");
 		auth_finish(s);
@@ -194,7 +195,7 @@ smtp_auth_start(struct smtp_session *s, char *args, struct reply *r)
 	enum sasl_mech m;
 
 	if (s->user[0] != '\0') {
-		reply_set(r, 503, "5.5.1", "Already authenticated as %s", s->user);
+		reply_set(r, 503, ESC_BAD_COMMAND, "Already authenticated as %s", s->user);
 		return;
 	}
 	initial = strchr(args, ' ');
@@ -203,12 +204,12 @@ smtp_auth_start(struct smtp_session *s, char *args, struct reply *r)
 		while (*initial == ' ')
 			initial++;
 		if (*initial == '\0' || strchr(initial, ' ') != NULL) {
-			reply_set(r, 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+			reply_set(r, 501, ESC_BAD_ARGS, "Syntax: AUTH mechanism [initial-response]");
 			return;
 		}
 	}
 	if (sasl_mech_parse(mech, &m) == -1) {
-		reply_set(r, 504, "5.5.4", "Unrecognized authentication mechanism '%.20s': use "
+		reply_set(r, 504, ESC_BAD_ARGS, "Unrecognized authentication mechanism '%.20s': use "
 		    "PLAIN or LOGIN", mech);
 		return;
 	}

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "esc.h"
 #include "log.h"
 #include "sesslog.h"
 #include "smtp_session.h"
@@ -63,7 +64,7 @@ session_idle(void *arg)
 	log_info("session=%s event=timeout state=%s", s->id, smtp_strstate(s->state));
 	if (s->state == SMTP_S_DATA)
 		smtp_transcript_note(s, "timeout during DATA: nothing was delivered");
-	reply_set(&r, 421, "4.4.2", "%s Timeout: nothing received for %ld seconds; closing",
+	reply_set(&r, 421, ESC_BAD_CONNECTION, "%s Timeout: nothing received for %ld seconds; closing",
 	    s->srv->cfg->hostname, s->core.idle_secs);
 	r.flags |= REPLY_CLOSE;
 	smtp_reply(s, &r);
@@ -185,7 +186,7 @@ smtp_reply(struct smtp_session *s, const struct reply *r)
 	}
 	/* max_errors (counted in common/session.c): 421 and close. */
 	if (reply_is_client_error(s, r) && session_count_error(&s->core)) {
-		reply_set(&bye, 421, "4.7.0", "Too many errors (%ld) in this session; closing. "
+		reply_set(&bye, 421, ESC_SECURITY_TEMP, "Too many errors (%ld) in this session; closing. "
 		    "HELP lists the commands", s->core.nerrors);
 		bye.flags |= REPLY_CLOSE;
 		log_info("session=%s event=too-many-errors errors=%ld", s->id, s->core.nerrors);
@@ -234,11 +235,11 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 		if (sasl) {
 			/* RFC 4954 4: 500 5.5.6 for an over-long exchange line */
 			smtp_transcript_note(s, "AUTH line over %zu octets", max + 2);
-			reply_set(&r, 500, "5.5.6", "Authentication exchange line is too long (at most "
+			reply_set(&r, 500, ESC_AUTH_TOO_LONG, "Authentication exchange line is too long (at most "
 			    "%zu octets); authentication cancelled", max + 2);
 		} else {
 			smtp_transcript_note(s, "command line over %ld octets", lim->smtp_line_max);
-			reply_set(&r, 500, "5.5.2", "Line too long: commands are at most %ld octets "
+			reply_set(&r, 500, ESC_SYNTAX, "Line too long: commands are at most %ld octets "
 			    "(RFC 5321 4.5.3.1.4)", lim->smtp_line_max);
 		}
 		smtp_reply(s, &r);
@@ -257,7 +258,7 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 	if (memchr(line, '\0', len) != NULL) {
 		smtp_transcript_client(s, line, strlen(line),
 		    def != NULL && (def->flags & CMD_SECRET));
-		reply_set(&r, 500, "5.5.2", "Syntax error: NUL byte in command");
+		reply_set(&r, 500, ESC_SYNTAX, "Syntax error: NUL byte in command");
 		smtp_reply(s, &r);
 		return;
 	}
@@ -350,7 +351,7 @@ smtp_session_shutdown(void *session)
 		smtp_transcript_note(s, "server stopping during DATA: nothing was delivered");
 	log_info("session=%s event=shutdown state=%s", s->id, smtp_strstate(s->state));
 	/* RFC 5321 3.8: 421 when the service is shutting down. */
-	reply_set(&r, 421, "4.3.2", "%s Service shutting down; a message not acknowledged with "
+	reply_set(&r, 421, ESC_NOT_ACCEPTING, "%s Service shutting down; a message not acknowledged with "
 	    "250 was not delivered, send it again later", s->srv->cfg->hostname);
 	r.flags |= REPLY_CLOSE;
 	smtp_reply(s, &r);
