@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 
 #include "cmdtab.h"
 #include "config.h"
@@ -27,6 +28,7 @@
 #include "auth.h"
 #include "authpool.h"
 #include "linebuf.h"
+#include "log.h"
 #include "loginguard.h"
 #include "reply.h"
 #include "sasl.h"
@@ -36,6 +38,8 @@
 
 #define POP3_IMPLEMENTATION	"correio-" CORREIO_VERSION
 /* Output is filled up to this many octets while streaming (HACKING.md C14). */
+/* "HOST/PID/SESSION": a host name (255), a pid and a session id. */
+#define POP3_LOCK_OWNER_MAX	300
 #define POP3_OUTBUF_HIGH	(128 * 1024)
 /* Octets read from the store per chunk of a message. */
 #define POP3_CHUNK		(64 * 1024)
@@ -93,9 +97,9 @@ struct pop3_session {
 	struct pop3_server *srv;
 	struct session	 core;			/* conn, line pump, idle timer, errors, transcript */
 
-	char		 id[16];		/* session id, in the greeting and logs */
-	char		 lock_owner[300];	/* "HOST/PID/id": the mailbox lock's owner */
-	char		 peer[64];		/* client address as text */
+	char		 id[LOG_SESSION_ID_MAX];	/* session id, in the greeting and logs */
+	char		 lock_owner[POP3_LOCK_OWNER_MAX];	/* "HOST/PID/id": the lock's owner */
+	char		 peer[INET6_ADDRSTRLEN];	/* client address as text */
 	bool		 loopback;		/* peer on 127/8 or ::1 */
 	bool		 tls;			/* TLS is on (STLS done or implicit) */
 	bool		 tls_pending;		/* STLS accepted, handshake running */

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 
 #include "auth.h"
 #include "authpool.h"
@@ -147,7 +148,7 @@ struct smtp_session {
 	char			 id[SMTP_SESSION_ID_MAX];
 	enum smtp_state		 state;
 	enum listen_role	 role;
-	char			 peer[64];
+	char			 peer[INET6_ADDRSTRLEN];
 	char			 helo[SMTP_HELO_MAX];
 	bool			 esmtp;		/* EHLO (not HELO) */
 	bool			 tls;
