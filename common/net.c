@@ -267,6 +267,8 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, in
 	if (!role_is_tls(l->spec.role))
 		c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), conn_output_added, c);
 	c->direct = c->out_cb != NULL;
+	if (c->direct)
+		bufferevent_disable(c->bev, EV_WRITE);	/* new bufferevents start with it on */
 	if ((c->session = srv->cb.accept(&c->base, srv->arg)) == NULL) {
 		/* Refused by the session layer: nothing to call back. */
 		c->closing = true;
@@ -483,7 +485,11 @@ conn_flush(struct net_conn *c)
 	int n;
 
 	while (evbuffer_get_length(out) > 0) {
+		/* A socket bufferevent keeps its output's start frozen and thaws
+		 * it only around its own writes: the same here. */
+		evbuffer_unfreeze(out, 1);
 		n = evbuffer_write(out, bufferevent_getfd(c->bev));
+		evbuffer_freeze(out, 1);
 		if (n > 0)
 			continue;
 		if (n == 0 || errno != EINTR) {
