@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "cmdtab.h"
+#include "log.h"
 
 /* Longest unknown verb that is echoed back in the 500 reply. */
 #define CMD_ECHO_MAX	32
@@ -157,4 +158,44 @@ cmd_dispatch(const struct cmd_proto *p, void *session, unsigned state,
 		return;
 	}
 	d->handler(session, args, r);
+}
+
+/* Copy n octets of s for a log line: printable ASCII, quotes and controls as '?'. */
+static void
+log_safe(char *dst, size_t dstlen, const char *s, size_t n)
+{
+	size_t i;
+
+	if (n >= dstlen)
+		n = dstlen - 1;
+	for (i = 0; i < n; i++)
+		dst[i] = s[i] > 0x20 && s[i] < 0x7f && s[i] != '"' ? s[i] : '?';
+	dst[n] = '\0';
+}
+
+void
+cmd_log_refused(const char *session_id, const char *verb, size_t vlen, const struct reply *r)
+{
+	char v[CMD_LOG_VERB_MAX + 1], text[CMD_LOG_REPLY_MAX + 1];
+	const char *nl;
+	size_t tlen, i;
+
+	if (!(r->flags & REPLY_ERROR))
+		return;
+	log_safe(v, sizeof(v), verb, vlen);
+	nl = strchr(r->text, '\n');
+	tlen = nl != NULL ? (size_t)(nl - r->text) : strlen(r->text);
+	if (tlen >= sizeof(text))
+		tlen = sizeof(text) - 1;
+	memcpy(text, r->text, tlen);
+	text[tlen] = '\0';
+	for (i = 0; i < tlen; i++)
+		if ((unsigned char)text[i] < 0x20 || text[i] == '"' || text[i] == 0x7f)
+			text[i] = '?';
+	if (r->code == REPLY_POP3_ERR)
+		log_info("session=%s event=refused cmd=%s reply=\"-ERR%s%s%s %s\"", session_id,
+		    v[0] ? v : "(empty)", r->esc[0] ? " [" : "", r->esc, r->esc[0] ? "]" : "", text);
+	else
+		log_info("session=%s event=refused cmd=%s reply=\"%d%s%s %s\"", session_id,
+		    v[0] ? v : "(empty)", r->code, r->esc[0] ? " " : "", r->esc, text);
 }

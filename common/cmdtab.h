@@ -62,5 +62,17 @@ const struct cmd_def *cmd_lookup(const struct cmd_proto *p, const char *verb, si
  */
 void	cmd_dispatch(const struct cmd_proto *p, void *session, unsigned state,
 	    char *line, struct reply *r, const struct cmd_def **def_r);
+/*
+ * When r refuses the command (REPLY_ERROR: a 4xx/5xx or -ERR), log it at the
+ * default level, so an administrator sees relay denials, unknown users,
+ * syntax and sequence errors:
+ *   session=ID event=refused cmd=RCPT reply="554 5.7.1 <x@y>: relay denied..."
+ * verb is the command's first word as typed (vlen octets; shown printable and
+ * cut at CMD_LOG_VERB_MAX). The reply text carries no secret.
+ */
+#define CMD_LOG_VERB_MAX	16
+#define CMD_LOG_REPLY_MAX	160
+void	cmd_log_refused(const char *session_id, const char *verb, size_t vlen,
+	    const struct reply *r);
 
 #endif

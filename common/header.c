@@ -54,3 +54,27 @@ header_date(time_t t, char *dst, size_t len)
 	if (strftime(dst, len, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0 && len > 0)
 		dst[0] = '\0';
 }
+
+/* The offset just past the CRLF that ends the line starting at i, or 0. */
+static size_t
+line_end(const char *s, size_t len, size_t i)
+{
+	const char *nl = memchr(s + i, '\n', len - i);
+
+	if (nl == NULL || nl == s + i || nl[-1] != '\r')
+		return 0;
+	return (size_t)(nl - s) + 1;
+}
+
+size_t
+header_return_path_len(const char *msg, size_t len)
+{
+	size_t end;
+
+	if ((end = line_end(msg, len, 0)) == 0 || !header_is_named(msg, end - 2, "Return-Path"))
+		return 0;
+	while (end < len && (msg[end] == ' ' || msg[end] == '\t'))
+		if ((end = line_end(msg, len, end)) == 0)
+			return 0;
+	return end;
+}

@@ -29,4 +29,14 @@ void	header_date(time_t t, char *dst, size_t len);
 /* Does line (a header field line) name the field name (case-insensitive)? */
 bool	header_is_named(const char *line, size_t len, const char *name);
 
+/*
+ * The octets at the start of msg (len of them, CRLF lines) taken by a first
+ * header field Return-Path: with its continuation lines: what the relay
+ * skips, since only the final delivery adds Return-Path (RFC 5321 4.4) and a
+ * message stored once for local and remote recipients carries the local
+ * copy's. 0 when msg does not start with one, or when its end is not within
+ * len.
+ */
+size_t	header_return_path_len(const char *msg, size_t len);
+
 #endif

@@ -118,6 +118,26 @@ const char *const store_sql[ST_COUNT] = {
 				  " VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_TRANSCRIPT_GET]	= "SELECT line FROM transcripts WHERE session_id = ?1 ORDER BY seq",
 
+	[ST_SESSION_OPEN]	= "INSERT OR IGNORE INTO sessions(id, proto, client, started)"
+				  " VALUES (?1, ?2, ?3, ?4)",
+	[ST_SESSION_USER]	= "UPDATE sessions SET user = ?2 WHERE id = ?1",
+	[ST_SESSION_ACCOUNT]	= "INSERT OR IGNORE INTO session_accounts(session, account)"
+				  " VALUES (?1, lower(?2))",
+	[ST_SESSION_CLOSE]	= "UPDATE sessions SET ended = ?2, outcome = ?3 WHERE id = ?1",
+	/* Every filter is optional: NULL (or 0 for since) lets every row pass. */
+	[ST_SESSION_LIST]	= "SELECT s.id, s.proto, s.client, s.started, coalesce(s.ended, 0),"
+				  " s.user, s.outcome FROM sessions s"
+				  " WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM session_accounts a"
+				  "   WHERE a.session = s.id AND a.account = ?1))"
+				  " AND (?2 IS NULL OR s.client = ?2)"
+				  " AND s.started >= ?3"
+				  " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM transcripts t"
+				  "   WHERE t.session_id = s.id AND instr(t.line, ?4) > 0))"
+				  " ORDER BY s.started DESC, s.rowid DESC LIMIT ?5",
+	[ST_SESSION_GET]	= "SELECT id, proto, client, started, coalesce(ended, 0), user, outcome"
+				  " FROM sessions WHERE id = ?1",
+	[ST_SESSION_INVOLVES]	= "SELECT 1 FROM session_accounts WHERE session = ?1 AND account = ?2",
+
 	[ST_USER_VERSION]	= "PRAGMA user_version",
 };
 

@@ -187,6 +187,60 @@ int	store_transcript_append(struct store *st, const char *session_id,
 int	store_transcript_get(struct store *st, const char *session_id,
 	    store_list_cb *cb, void *arg);
 
+/* ---- the session log (written by common/sesslog.c) -------------------- */
+#define STORE_SESSION_ID_MAX	31	/* session ids (12 hex digits from the daemons) */
+#define STORE_PROTO_MAX		11	/* "smtp", "pop3", "smtp-out" */
+#define STORE_CLIENT_MAX	63	/* an address as text */
+#define STORE_OUTCOME_MAX	63	/* "quit", "timeout", "eof"... */
+
+/* One thing a session did, as the session log hands it to the store. */
+enum store_sesslog_kind {
+	STORE_SESSLOG_OPEN,	/* text: the client's address; the session starts */
+	STORE_SESSLOG_USER,	/* text: the account it logged in as */
+	STORE_SESSLOG_ACCOUNT,	/* text: an account it delivered to */
+	STORE_SESSLOG_LINES,	/* text: '\n'-separated transcript lines */
+	STORE_SESSLOG_CLOSE	/* text: how it ended */
+};
+struct store_sesslog_rec {
+	enum store_sesslog_kind kind;
+	int64_t		 time;		/* unix time of the event */
+	const char	*id;		/* session id */
+	const char	*proto;		/* "smtp", "pop3", "smtp-out" */
+	const char	*text;
+	size_t		 len;		/* of text */
+};
+/* Apply n records in one transaction, in order. 0 or -1. */
+int	store_sesslog_apply(struct store *st, const struct store_sesslog_rec *recs, size_t n);
+/* This handle's commits need not be fsync'd (PRAGMA synchronous=NORMAL):
+ * for the session log only, never for mail. 0 or -1. */
+int	store_set_relaxed_sync(struct store *st);
+
+struct store_session_info {
+	char	 id[STORE_SESSION_ID_MAX + 1];
+	char	 proto[STORE_PROTO_MAX + 1];
+	char	 client[STORE_CLIENT_MAX + 1];
+	int64_t	 started;
+	int64_t	 ended;				/* 0 while the session is open */
+	char	 user[STORE_NAME_MAX + 1];	/* "" unless it logged in */
+	char	 outcome[STORE_OUTCOME_MAX + 1];
+};
+struct store_session_filter {
+	const char	*account;	/* sessions this account took part in; NULL: all */
+	const char	*client;	/* exactly this client address; NULL: any */
+	int64_t		 since;		/* started at or after (unix time); 0: any */
+	const char	*text;		/* a transcript line contains it; NULL: any */
+	size_t		 limit;		/* at most this many; 0: 100 */
+};
+typedef void store_session_cb(void *arg, const struct store_session_info *si);
+/* Sessions matching f, newest first, to cb. 0 or -1. */
+int	store_session_list(struct store *st, const struct store_session_filter *f,
+	    store_session_cb *cb, void *arg);
+/* One session: 0, STORE_NOTFOUND or -1. */
+int	store_session_get(struct store *st, const char *id, struct store_session_info *si_r);
+/* Did account take part in session id (logged in as it, or delivered to it)?
+ * 1, 0 or -1. */
+int	store_session_involves(struct store *st, const char *id, const char *account);
+
 /* ---- schema (store_schema.c; used by store.c only) ---- */
 /* Migration i takes user_version i to i + 1. */
 extern const char *const store_schema_migrations[];

@@ -30,12 +30,11 @@
 #include "store_internal.h"
 
 #define STORE_BODY_MAX		((size_t)1 << 30)	/* = max of max_message_size */
-#define STORE_SESSION_ID_MAX	64	/* session id, with its NUL */
 #define STORE_SPOOL_MEM		((size_t)64 << 10)	/* body octets kept in memory */
 
 struct store_delivery {
 	char		 sender[STORE_ADDR_MAX + 1];
-	char		 session_id[STORE_SESSION_ID_MAX];
+	char		 session_id[STORE_SESSION_ID_MAX + 1];
 	char		(*rcpts)[STORE_NAME_MAX + 1];	/* local accounts */
 	size_t		 nrcpts;
 	char		(*remotes)[STORE_ADDR_MAX + 1];	/* outbound queue */

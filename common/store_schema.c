@@ -113,6 +113,32 @@ const char *const store_schema_migrations[] = {
 	"DROP TABLE aliases;"
 	"ALTER TABLE aliases_v2 RENAME TO aliases;"
 	"CREATE INDEX aliases_account ON aliases(account);",
+
+	/* version 3: the session log. A row per SMTP or POP3 session from its
+	 * first moment (ended NULL while it goes on), and the accounts each one
+	 * involved (logged in as, or delivered to), so a session can be found
+	 * by account, client, time or a line typed in it (mailcli admin
+	 * transcript list, webd). Sessions with transcripts from before get a
+	 * row from those. */
+	"CREATE TABLE sessions ("
+	"  id       TEXT PRIMARY KEY,"
+	"  proto    TEXT NOT NULL,"			/* smtp, pop3, smtp-out */
+	"  client   TEXT NOT NULL DEFAULT '',"		/* the peer's address */
+	"  started  INTEGER NOT NULL,"			/* unix time */
+	"  ended    INTEGER,"				/* NULL while open */
+	"  user     TEXT NOT NULL DEFAULT '',"		/* logged in as */
+	"  outcome  TEXT NOT NULL DEFAULT ''"		/* how it ended */
+	");"
+	"CREATE INDEX sessions_started ON sessions(started);"
+	"CREATE TABLE session_accounts ("
+	"  session  TEXT NOT NULL,"
+	"  account  TEXT NOT NULL COLLATE NOCASE,"
+	"  PRIMARY KEY (session, account)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX session_accounts_account ON session_accounts(account, session);"
+	"INSERT INTO sessions(id, proto, started, ended)"
+	"  SELECT session_id, min(proto), min(time), max(time) FROM transcripts"
+	"  GROUP BY session_id;",
 };
 
 const size_t store_schema_count =

@@ -704,6 +704,13 @@ transcript(struct admin *a, int argc, char **argv)
 	    "transcript for session", argv[0]);
 }
 
+/* transcript list: the options are admin_sessions.c's (argv[-1] is "list"). */
+static int
+transcript_list(struct admin *a, int argc, char **argv)
+{
+	return admin_transcript_list(a->st, argc + 1, argv - 1);
+}
+
 static const struct admin_cmd admin_cmds[] = {
 	{ "user", "add", 1, 2, user_add,	"user add NAME [--password-stdin]", true },
 	{ "user", "del", 1, 1, user_del,	"user del NAME", false },
@@ -719,6 +726,8 @@ static const struct admin_cmd admin_cmds[] = {
 	{ "queue", "list", 0, 0, queue_list,	"queue list", false },
 	{ "queue", "flush", 0, 0, queue_flush,	"queue flush", false },
 	{ "queue", "delete", 1, 1, queue_delete, "queue delete ID", false },
+	{ "transcript", "list", 0, -1, transcript_list,
+	  "transcript list [--user NAME] [--client ADDR] [--since TIME] [--text T] [--limit N]", false },
 	{ "transcript", NULL, 1, 1, transcript,	"transcript SESSION-ID", false },
 };
 #define NCMDS	(sizeof(admin_cmds) / sizeof(admin_cmds[0]))

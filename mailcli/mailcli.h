@@ -7,6 +7,9 @@
 #define CORREIO_MAILCLI_H
 
 int	admin_main(int argc, char **argv);	/* admin.c: accounts, domains, aliases, queue, transcripts */
+struct store;
+/* admin_sessions.c: `admin transcript list`; argv[0] is "list". */
+int	admin_transcript_list(struct store *st, int argc, char **argv);
 int	compose_main(int argc, char **argv);	/* compose.c: write an RFC 5322 message */
 int	send_main(int argc, char **argv);	/* send.c: compose and send over SMTP */
 int	probe_main(int argc, char **argv);	/* probe.c: what a server offers */

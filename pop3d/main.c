@@ -18,6 +18,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "sesslog.h"
 #include "net.h"
 #include "pop3_session.h"
 #include "store.h"
@@ -113,6 +114,9 @@ main(int argc, char *argv[])
 		fatalx("password checks: %s", err);
 	if ((server.guard = loginguard_new()) == NULL)
 		fatalx("out of memory");
+	if (cfg.transcripts && (server.sesslog = sesslog_start(cfg.store_path, err,
+	    sizeof(err))) == NULL)
+		fatalx("session log: %s", err);
 
 	stop = daemon_stop_on_signals(base, netsrv, POP3_SHUTDOWN_GRACE, stop_sessions, &server);
 	log_info("event=started store=%s tls=%s max_connections=%ld idle_timeout=%ld",
@@ -126,6 +130,7 @@ main(int argc, char *argv[])
 	 * locks (nothing is deleted) and free them. */
 	while (server.sessions != NULL)
 		pop3_session_closed(server.sessions, "shutdown");
+	sesslog_stop(&server.sesslog);	/* writes the last lines */
 	authpool_stop(&server.auth);
 	daemon_stop_free(&stop);
 	net_server_free(&netsrv);

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "sesslog.h"
 #include "pop3_session.h"
 
 
@@ -65,10 +66,9 @@ session_tr_flush(struct pop3_session *s)
 
 	if (!t->enabled || t->pending.len == 0)
 		return;
-	if (store_transcript_append(s->srv->store, s->id, "pop3", t->pending.data,
-	    t->pending.len) == -1)
-		log_warnx("session=%s event=transcript-failed error=\"%s\"", s->id,
-		    store_errmsg(s->srv->store));
+	/* The session log's thread writes it (common/sesslog.c): no store
+	 * write on the event loop. */
+	sesslog_lines(s->srv->sesslog, s->id, "pop3", t->pending.data, t->pending.len);
 	transcript_flushed(t);
 }
 
@@ -79,11 +79,11 @@ tr_room(struct pop3_session *s)
 	return session_tr_room(&s->core, 1);
 }
 
+/* After each reply: a session can be read while it goes on. */
 static void
 session_tr_maybe_flush(struct pop3_session *s)
 {
-	if (s->core.tr.enabled && s->core.tr.pending.len >= POP3_TRANSCRIPT_BATCH)
-		session_tr_flush(s);
+	session_tr_flush(s);
 }
 
 /* ---- output -------------------------------------------------------------- */
@@ -359,7 +359,14 @@ session_command(struct pop3_session *s, char *line, size_t len)
 			while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
 				line[--len] = '\0';
 		session_tr_client(s, line, len, secret);
-		cmd_dispatch(&pop3_proto, s, s->state, line, &r, &def);
+		{
+			char verb[CMD_LOG_VERB_MAX + 1];
+
+			snprintf(verb, sizeof(verb), "%.*s", (int)vlen, line);
+			cmd_dispatch(&pop3_proto, s, s->state, line, &r, &def);
+			if (!(r.flags & REPLY_NONE))
+				cmd_log_refused(s->id, verb, strlen(verb), &r);
+		}
 	}
 	session_finish(s, &r);
 }
@@ -516,6 +523,8 @@ on_accept(struct conn *c, void *arg)
 
 	log_info("session=%s event=connect client=%s tls=%s", s->id, s->peer,
 	    implicit_tls ? "implicit" : "no");
+	if (s->core.tr.enabled)
+		sesslog_open(s->srv->sesslog, s->id, "pop3", s->peer);
 	if (tr_room(s))
 		transcript_note(&s->core.tr, "connection from %s%s", s->peer,
 		    implicit_tls ? " (implicit TLS)" : "");
@@ -570,6 +579,8 @@ pop3_session_closed(struct pop3_session *s, const char *why)
 	if (tr_room(s))
 		transcript_note(&s->core.tr, "connection closed (%s)", why);
 	session_tr_flush(s);
+	if (s->core.tr.enabled)
+		sesslog_close(srv->sesslog, s->id, "pop3", why);
 	session_gone(&s->core);
 
 	if (s->auth_job != NULL)
@@ -593,6 +604,8 @@ void
 pop3_session_logged_in(struct pop3_session *s)
 {
 	session_start_touch(s);
+	if (s->core.tr.enabled)
+		sesslog_user(s->srv->sesslog, s->id, "pop3", s->account);
 }
 
 void

@@ -40,7 +40,6 @@
 /* Octets read from the store per chunk of a message. */
 #define POP3_CHUNK		(64 * 1024)
 /* Pending transcript text that triggers a write to the store. */
-#define POP3_TRANSCRIPT_BATCH	(16 * 1024)
 
 /* struct reply.flags bit private to pop3d: text holds '\n'-separated lines
  * after the status line, sent as a dot-terminated multi-line response. */
@@ -63,6 +62,7 @@ struct pop3_server {
 	bool		 stopping;	/* SIGTERM: no new sessions */
 	struct authpool	*auth;		/* password-check threads; NULL: check inline (tests) */
 	struct loginguard *guard;	/* failed logins across sessions; NULL: per session */
+	struct sesslog	*sesslog;	/* sessions and transcripts; NULL: none */
 	struct pop3_session *sessions;	/* all live sessions (shutdown) */
 	uint64_t	 nsessions;	/* served since start */
 };

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "sesslog.h"
 #include "net.h"
 #include "relay.h"
 #include "smtp_session.h"
@@ -125,6 +126,9 @@ main(int argc, char **argv)
 		fatalx("password checks: %s", err);
 	if ((srv.guard = loginguard_new()) == NULL)
 		fatalx("out of memory");
+	if (cfg.transcripts && (srv.sesslog = sesslog_start(cfg.store_path, err,
+	    sizeof(err))) == NULL)
+		fatalx("session log: %s", err);
 	/* Create net's cross-thread event now, on the loop thread. */
 	if (net_run_in_loop(srv.base, loop_noop, NULL) == -1)
 		fatalx("cannot set up the worker hand-back");
@@ -148,6 +152,7 @@ main(int argc, char **argv)
 	event_base_loop(srv.base, EVLOOP_NONBLOCK);
 	/* Sessions whose clients did not take their 421 within the grace. */
 	smtp_session_free_all(&srv);
+	sesslog_stop(&srv.sesslog);	/* writes the last lines */
 	daemon_stop_free(&stop);
 	net_server_free(&netsrv);
 	store_close(&srv.store);

@@ -21,6 +21,7 @@
 
 #include "esc.h"
 #include "config.h"
+#include "header.h"
 #include "log.h"
 #include "mx.h"
 #include "relay_internal.h"
@@ -416,7 +417,11 @@ transact(struct worker *wk, struct smtpclient *s, const char *mta, struct work *
 			ret = -1;
 		goto done;
 	}
-	for (off = 0; off < size; off += (int64_t)got) {
+	/* The local copy's Return-Path: stays home (header_return_path_len). */
+	off = 0;
+	if (store_message_read(wk->st, w[0].q.message_id, 0, chunk, RELAY_CHUNK, &got) == 0)
+		off = (int64_t)header_return_path_len(chunk, got);
+	for (; off < size; off += (int64_t)got) {
 		if (store_message_read(wk->st, w[0].q.message_id, off, chunk, RELAY_CHUNK, &got) == -1 ||
 		    got == 0) {
 			/* Dropping the connection before the final dot aborts the

@@ -18,6 +18,7 @@
 
 #include "authpool.h"
 #include "log.h"
+#include "sesslog.h"
 #include "loginguard.h"
 #include "smtp_session.h"
 
@@ -113,6 +114,7 @@ auth_checked(struct authpool_job *job)
 		log_info("session=%s event=auth user=%s login=%s result=ok", s->id, s->user,
 		    job->name);
 		smtp_transcript_note(s, "authenticated as %s", s->user);
+		sesslog_user(s->srv->sesslog, s->id, "smtp", s->user);
 		reply_set(&r, 235, "2.7.0", "Authentication successful: welcome, %s", s->user);
 		auth_free_job(job);
 		smtp_reply(s, &r);

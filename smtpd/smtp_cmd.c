@@ -19,6 +19,7 @@
 
 #include "esc.h"
 #include "log.h"
+#include "sesslog.h"
 #include "numparse.h"
 #include "smtp_session.h"
 
@@ -374,7 +375,7 @@ cmd_mail(void *session, char *args, struct reply *r)
 
 /* store_resolve_all() callback: each account of a recipient joins the delivery. */
 struct rcpt_add {
-	struct store_delivery	*d;
+	struct smtp_session	*s;
 	int			 failed;
 };
 
@@ -384,8 +385,10 @@ rcpt_add_one(void *arg, const char *account, const char *unused)
 	struct rcpt_add *add = arg;
 
 	(void)unused;
-	if (store_delivery_add_rcpt(add->d, account) == -1)
+	if (store_delivery_add_rcpt(add->s->tx->d, account) == -1)
 		add->failed = 1;
+	/* the session takes part in account's mail (webd, transcript list) */
+	sesslog_account(add->s->srv->sesslog, add->s->id, "smtp", account);
 }
 
 static void
@@ -442,7 +445,7 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 		return;
 	}
 	if (local_domain == 1) {
-		struct rcpt_add add = { tx->d, 0 };
+		struct rcpt_add add = { s, 0 };
 
 		/* An alias may lead to several accounts (a class list). */
 		rc = store_resolve_all(st, local, to.domain, rcpt_add_one, &add);

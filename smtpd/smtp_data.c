@@ -65,10 +65,10 @@ add_trace(struct smtp_session *s, struct smtp_tx *tx)
 			snprintf(tls, sizeof(tls), "version=%s", info);
 	}
 	buf_init(&h, 4096);
-	/* A message that will also be relayed must not carry Return-Path:
-	 * (RFC 5321 4.4: only the final delivery adds it). */
-	if (tx->nremote == 0)
-		(void)buf_printf(&h, "Return-Path: <%s>\r\n", tx->from_str);
+	/* RFC 5321 4.4: the final delivery adds Return-Path:. A message for
+	 * remote recipients too is stored once with it, for the local copy;
+	 * the relay leaves it out (header_return_path_len()). */
+	(void)buf_printf(&h, "Return-Path: <%s>\r\n", tx->from_str);
 	if (valid_domain(s->helo))
 		(void)buf_printf(&h, "Received: from %s (%s)\r\n", s->helo, peer);
 	else
@@ -192,6 +192,32 @@ data_committed(struct smtp_job *job)
 	smtp_session_resume(s);
 }
 
+void
+smtp_data_transcript_tail(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	size_t first, i, k;
+
+	if (tx == NULL || tx->lines <= SMTP_TRANSCRIPT_DATA_LINES)
+		return;
+	first = tx->lines - SMTP_TRANSCRIPT_TAIL_LINES + 1;
+	if (first <= SMTP_TRANSCRIPT_DATA_LINES)
+		first = SMTP_TRANSCRIPT_DATA_LINES + 1;
+	if (first > SMTP_TRANSCRIPT_DATA_LINES + 1)
+		smtp_transcript_note(s, "... %zu line%s of message text not shown ...",
+		    first - SMTP_TRANSCRIPT_DATA_LINES - 1,
+		    first - SMTP_TRANSCRIPT_DATA_LINES - 1 == 1 ? "" : "s");
+	for (i = first; i <= tx->lines; i++) {
+		k = i % SMTP_TRANSCRIPT_TAIL_LINES;
+		smtp_transcript_client(s, tx->tail[k], tx->tail_len[k], false);
+		/* What a student types for the end that is not the end. */
+		if (tx->tail_len[k] >= 2 && tx->tail[k][0] == '.' &&
+		    strspn(tx->tail[k] + 1, " \t") == tx->tail_len[k] - 1)
+			smtp_transcript_note(s, "line %zu is '.' with blanks after it: not the end "
+			    "of the text (the '.' must be alone on its line)", i);
+	}
+}
+
 static void
 data_end(struct smtp_session *s)
 {
@@ -206,6 +232,7 @@ data_end(struct smtp_session *s)
 		[DATA_ERR_BUSY] = "busy",
 	};
 
+	smtp_data_transcript_tail(s);
 	smtp_transcript_note(s, "end of message text: %zu octets in %zu lines", tx->size, tx->lines);
 	if (tx->received > lim->max_received_headers)
 		latch(tx, DATA_ERR_LOOP);
@@ -301,7 +328,14 @@ smtp_data_line(struct smtp_session *s, enum line_status st, const char *line, si
 	}
 	tx->lines++;
 	if (tx->lines <= SMTP_TRANSCRIPT_DATA_LINES)
-		smtp_transcript_client(s, line, len > 200 ? 200 : len, false);
+		smtp_transcript_client(s, line, len > SMTP_TRANSCRIPT_LINE_MAX ?
+		    SMTP_TRANSCRIPT_LINE_MAX : len, false);
+	else {
+		size_t k = tx->lines % SMTP_TRANSCRIPT_TAIL_LINES, n = len >
+		    SMTP_TRANSCRIPT_LINE_MAX ? SMTP_TRANSCRIPT_LINE_MAX : len;
+		memcpy(tx->tail[k], line, n);
+		tx->tail_len[k] = n;
+	}
 	if (!crlf && !tx->nc_mode)
 		latch(tx, DATA_ERR_BARE_LF);
 	if (memchr(line, '\r', len) != NULL)

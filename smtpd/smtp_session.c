@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "sesslog.h"
 #include "smtp_session.h"
 
 static const char *const state_names[] = {
@@ -102,26 +103,16 @@ smtp_auth_allowed(const struct smtp_session *s)
 
 /* ---- transcript ----------------------------------------------------------- */
 
-/* Hand the collected lines to the writer thread (never one commit per line). */
+/* Hand the collected lines to the session log (never one commit per line:
+ * its thread writes batches on its own schedule, common/sesslog.c). Called
+ * after each reply, so a session can be read while it goes on. */
 static void
 transcript_flush(struct smtp_session *s)
 {
-	struct smtp_job *job;
-
-	if (!s->core.tr.enabled || s->core.tr.pending.len == 0 || s->srv->writer == NULL)
+	if (!s->core.tr.enabled || s->core.tr.pending.len == 0)
 		return;
-	if ((job = calloc(1, sizeof(*job))) == NULL ||
-	    (job->lines = malloc(s->core.tr.pending.len)) == NULL) {
-		free(job);
-		log_warnx("session=%s event=transcript-lost reason=memory", s->id);
-		transcript_flushed(&s->core.tr);
-		return;
-	}
-	job->kind = JOB_TRANSCRIPT;
-	memcpy(job->lines, s->core.tr.pending.data, s->core.tr.pending.len);
-	job->len = s->core.tr.pending.len;
-	snprintf(job->session_id, sizeof(job->session_id), "%s", s->id);
-	s->srv->submit(s->srv->writer, job);
+	sesslog_lines(s->srv->sesslog, s->id, "smtp", s->core.tr.pending.data,
+	    s->core.tr.pending.len);
 	transcript_flushed(&s->core.tr);
 }
 
@@ -185,8 +176,7 @@ smtp_reply(struct smtp_session *s, const struct reply *r)
 			nl++;
 		if (session_tr_room(&s->core, nl))
 			transcript_server(&s->core.tr, text, strlen(text));
-		if (s->core.tr.pending.len >= SMTP_TRANSCRIPT_FLUSH)
-			transcript_flush(s);
+		transcript_flush(s);
 	}
 	if (r->flags & REPLY_CLOSE) {
 		smtp_enter_state(s, SMTP_S_QUIT);
@@ -228,6 +218,7 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 	const struct cmd_def *def;
 	struct reply r;
 	size_t vlen, max = (size_t)lim->smtp_line_max - 2;
+	char verb_copy[CMD_LOG_VERB_MAX + 1];
 	const char *verb = line + strspn(line, " ");	/* cmd_dispatch skips them too */
 	bool sasl = s->state == SMTP_S_AUTH || strncasecmp(verb, "AUTH ", 5) == 0;
 
@@ -271,9 +262,13 @@ command_line(struct smtp_session *s, enum line_status st, char *line, size_t len
 		return;
 	}
 	smtp_transcript_client(s, line, len, def != NULL && (def->flags & CMD_SECRET));
+	/* the handler may change line in place: keep the verb for the log */
+	snprintf(verb_copy, sizeof(verb_copy), "%.*s", (int)vlen, verb);
 	cmd_dispatch(&smtp_cmd_proto, s, s->state, line, &r, &def);
-	if (!(r.flags & REPLY_NONE))
+	if (!(r.flags & REPLY_NONE)) {
+		cmd_log_refused(s->id, verb_copy, strlen(verb_copy), &r);
 		smtp_reply(s, &r);
+	}
 	if (s->starttls && s->core.conn != NULL && s->state != SMTP_S_QUIT)
 		start_tls(s);
 }
@@ -424,7 +419,9 @@ on_accept(struct conn *c, void *arg)
 	srv->sessions = s;
 	log_info("session=%s event=connect client=%s role=%s", s->id, s->peer,
 	    config_role_name(s->role));
-	smtp_transcript_note(s, "connection from %s to a %s listener", s->peer,
+	if (cfg->transcripts)
+		sesslog_open(srv->sesslog, s->id, "smtp", s->peer);
+	smtp_transcript_note(s, "connection from %s to the %s listener", s->peer,
 	    config_role_name(s->role));
 	if (srv->refusing || ((s->role == ROLE_SUBMISSION || s->role == ROLE_SMTPS) &&
 	    srv->ssl_ctx == NULL && !smtp_auth_allowed(s))) {
@@ -490,6 +487,20 @@ on_tls_ready(void *arg)
 	}
 }
 
+/* The session log's last word on a session: its transcript, then how it ended. */
+void
+smtp_session_log_close(struct smtp_session *s, const char *why)
+{
+	char outcome[STORE_OUTCOME_MAX + 1];
+
+	if (!s->srv->cfg->transcripts)
+		return;
+	transcript_flush(s);
+	snprintf(outcome, sizeof(outcome), "%s, %lu message%s", why, s->nmessages,
+	    s->nmessages == 1 ? "" : "s");
+	sesslog_close(s->srv->sesslog, s->id, "smtp", outcome);
+}
+
 static void
 on_closed(void *arg, enum conn_close_reason why)
 {
@@ -498,10 +509,14 @@ on_closed(void *arg, enum conn_close_reason why)
 
 	log_info("session=%s event=disconnect reason=%s state=%s messages=%lu", s->id,
 	    (size_t)why < 4 ? whys[why] : "?", smtp_strstate(s->state), s->nmessages);
-	if (s->state == SMTP_S_DATA)
-		smtp_transcript_note(s, "connection lost during DATA: nothing was delivered");
-	else
+	if (s->state == SMTP_S_DATA) {
+		smtp_data_transcript_tail(s);
+		smtp_transcript_note(s, "connection lost during DATA: nothing was delivered "
+		    "(the text never ended with a line holding only \".\")");
+	} else
 		smtp_transcript_note(s, "connection closed (%s)", (size_t)why < 4 ? whys[why] : "?");
+	smtp_session_log_close(s, s->state == SMTP_S_QUIT && why == CONN_CLOSE_SERVER ? "quit" :
+	    (size_t)why < 4 ? whys[why] : "?");
 	session_gone(&s->core);
 	if (s->busy) {
 		s->gone = true;		/* freed when the worker's job comes back */
@@ -517,6 +532,7 @@ smtp_session_free_all(struct smtp_server *srv)
 		struct smtp_session *s = srv->sessions;
 		log_info("session=%s event=disconnect reason=shutdown state=%s messages=%lu", s->id,
 		    smtp_strstate(s->state), s->nmessages);
+		smtp_session_log_close(s, "shutdown");
 		session_gone(&s->core);
 		session_destroy(s);
 	}

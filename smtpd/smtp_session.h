@@ -8,7 +8,7 @@
  *   smtp_cmd.c      the command table and the command handlers
  *   smtp_data.c     DATA: end-of-data rules, latched errors, trace headers
  *   smtp_auth.c     AUTH: common/sasl.c mapped to replies, the failure delay
- *   smtp_writer.c   the writer thread: store commits (group commit), transcripts
+ *   smtp_writer.c   the writer thread: store commits (group commit)
  *
  * Nothing here touches a socket: the session gets a struct conn (conn.h)
  * and its line pump, idle timer, error count and transcript budget from
@@ -43,10 +43,12 @@
 /* Output queued for a session above which it stops reading commands until
  * the client has read its replies (pipelining floods stay bounded). */
 #define SMTP_OUTPUT_HIGH	(64 * 1024)
-/* Transcript text kept in memory before it is handed to the writer. */
-#define SMTP_TRANSCRIPT_FLUSH	(32 * 1024)
-/* Lines of message text copied into the transcript as a summary. */
+/* Lines of message text copied into the transcript as a summary: the first
+ * ones, and the last ones before the end (or before the connection was lost:
+ * a forgotten final dot shows). Each at most SMTP_TRANSCRIPT_LINE_MAX. */
 #define SMTP_TRANSCRIPT_DATA_LINES	5
+#define SMTP_TRANSCRIPT_TAIL_LINES	3
+#define SMTP_TRANSCRIPT_LINE_MAX	200
 /* Message text all sessions together may hold in memory before DATA is
  * refused with 452 4.3.1 (each session alone is bounded by max_message_size;
  * this bounds the sum, e.g. 1000 connections x 25 MB). */
@@ -107,6 +109,10 @@ struct smtp_tx {
 	long		 received;	/* Received: headers seen */
 	size_t		 size;		/* octets of message text from the client */
 	size_t		 lines;
+	/* The last lines of text, for the transcript (the first ones are
+	 * recorded as they come): a ring of SMTP_TRANSCRIPT_TAIL_LINES. */
+	char		 tail[SMTP_TRANSCRIPT_TAIL_LINES][SMTP_TRANSCRIPT_LINE_MAX + 1];
+	size_t		 tail_len[SMTP_TRANSCRIPT_TAIL_LINES];
 	enum smtp_data_error error;
 	size_t		*inflight;	/* the server's total, charged with ... */
 	size_t		 charged;	/* ... the octets this message holds */
@@ -120,7 +126,8 @@ struct smtp_server {
 	struct config		*cfg;
 	struct event_base	*base;
 	struct store		*store;		/* loop thread: lookups only */
-	struct smtp_worker	*writer;	/* store commits and transcripts */
+	struct smtp_worker	*writer;	/* store commits (group commit) */
+	struct sesslog		*sesslog;	/* sessions and transcripts; NULL: none */
 	struct authpool		*checker;	/* password checks (common/authpool.c); NULL: inline */
 	struct loginguard	*guard;		/* failed logins across sessions; NULL: per session */
 	/* Hands a job to a worker: smtp_worker_submit in the daemon; the fuzz
@@ -180,6 +187,11 @@ void	smtp_session_shutdown(struct smtp_session *s);
 void	smtp_session_free_all(struct smtp_server *srv);
 /* Transcript helpers (enforce transcript_max_lines). */
 void	smtp_transcript_client(struct smtp_session *s, const char *line, size_t len, bool secret);
+/* The last lines of message text not yet in the transcript (DATA ended, or
+ * the connection was lost during it). */
+void	smtp_data_transcript_tail(struct smtp_session *s);
+/* Flush the transcript and record how the session ended in the session log. */
+void	smtp_session_log_close(struct smtp_session *s, const char *why);
 void	smtp_transcript_note(struct smtp_session *s, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* AUTH may be used now: TLS, a loopback peer, or smtp_plaintext_auth. */
@@ -206,8 +218,7 @@ void	smtp_auth_cleanup(struct smtp_session *s);
 
 /* ---- smtp_writer.c ----------------------------------------------------- */
 enum smtp_job_kind {
-	JOB_DELIVERY,		/* commit d (batched with every other waiting delivery) */
-	JOB_TRANSCRIPT		/* append lines for session_id */
+	JOB_DELIVERY		/* commit d (batched with every other waiting delivery) */
 };
 
 struct smtp_job {
@@ -215,8 +226,6 @@ struct smtp_job {
 	enum smtp_job_kind	 kind;
 	struct store_delivery	*d;
 	char			 session_id[SMTP_SESSION_ID_MAX];
-	char			*lines;		/* JOB_TRANSCRIPT: owned by the job */
-	size_t			 len;
 	int			 result;	/* 0 ok, -1 failed */
 	/* Called on the loop thread when done; NULL: the worker frees the job. */
 	void			(*done)(struct smtp_job *job);

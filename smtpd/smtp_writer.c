@@ -37,7 +37,6 @@ smtp_job_free(struct smtp_job *job)
 {
 	if (job == NULL)
 		return;
-	free(job->lines);
 	store_delivery_free(&job->d);
 	free(job);
 }
@@ -130,19 +129,6 @@ worker_main(void *arg)
 		}
 		if (ndels > 0)
 			run_deliveries(w, dels, ndels);
-		for (j = list; j != NULL; j = j->next) {
-			if (j->kind == JOB_TRANSCRIPT) {
-				j->result = store_transcript_append(w->st, j->session_id, "smtp",
-				    j->lines, j->len);
-				if (j->result != 0)
-					log_warnx("session=%s event=transcript-failed error=\"%s\"",
-					    j->session_id, store_errmsg(w->st));
-				else
-					log_debug("session=%s event=transcript-stored octets=%zu",
-					    j->session_id, j->len);
-			}
-			/* a delivery left out of the batch (no memory) keeps result -1 */
-		}
 		for (j = list; j != NULL; j = next) {
 			next = j->next;
 			job_finish(w, j);

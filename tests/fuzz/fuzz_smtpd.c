@@ -146,9 +146,6 @@ run_jobs(struct client *cl)
 		for (j = list; j != NULL; j = next) {
 			next = j->next;
 			any = true;
-			if (j->kind == JOB_TRANSCRIPT)
-				j->result = store_transcript_append(st, j->session_id, "smtp",
-				    j->lines, j->len);
 			if (j->done == NULL) {
 				smtp_job_free(j);
 				continue;

@@ -325,6 +325,25 @@ def test_course_scenario():
         s2.stop()
 
 
+def test_mixed_recipients_return_path():
+    """One message for a local and a remote recipient is stored once: the
+    local copy has its Return-Path:, the relayed one leaves without it and
+    gets the destination's own (one Return-Path: at each end)."""
+    s1, s2 = pair()
+    try:
+        send(s1, f"bernardo@{D2},ana@{D1}", subject="mixed")
+        theirs = wait_for("bernardo's copy", lambda: s2.retr_all("bernardo"))[0]
+        ours = wait_for("ana's copy", lambda: s1.retr_all("ana"))[0]
+        for name, m in (("local", ours), ("relayed", theirs)):
+            hdrs = m.split(b"\r\n\r\n", 1)[0].decode()
+            rps = re.findall(r"(?im)^Return-Path: [^\r\n]*", hdrs)
+            check(rps == [f"Return-Path: <ana@{D1}>"], f"{name} copy: {rps}\n{hdrs}")
+        check(theirs.startswith(b"Return-Path:"), "the destination added its own first")
+    finally:
+        s1.stop()
+        s2.stop()
+
+
 def test_destination_down_then_flush():
     """Destination down: queued with the error, kept across a restart, flush delivers once."""
     s1, s2 = pair(extra1="retry_schedule = 3600\n", start2=False)
@@ -820,7 +839,7 @@ def test_utf8_address_bounces_cleanly():
 
 
 if __name__ == "__main__":
-    run([test_course_scenario, test_destination_down_then_flush, test_unknown_recipient_bounces,
+    run([test_course_scenario, test_mixed_recipients_return_path, test_destination_down_then_flush, test_unknown_recipient_bounces,
          test_expired_item_bounces, test_bounce_is_never_bounced, test_route_to_self_is_reported,
          test_no_open_relay, test_smarthost_auth_one_connection, test_per_recipient_results,
          test_starttls_opportunistic, test_smarthost_tls_is_verified,

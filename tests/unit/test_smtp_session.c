@@ -25,6 +25,7 @@
 #include "config.h"
 #include "fake_conn.h"
 #include "net.h"
+#include "sesslog.h"
 #include "smtp_session.h"
 #include "store.h"
 
@@ -88,8 +89,10 @@ setup(void **state)
 	assert_int_equal(store_open(&srv.store, cfg.store_path, err, sizeof(err)), 0);
 	srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer", err, sizeof(err));
 	srv.checker = authpool_start(srv.base, cfg.store_path, 1, err, sizeof(err));
+	srv.sesslog = sesslog_start(cfg.store_path, err, sizeof(err));
 	assert_non_null(srv.writer);
 	assert_non_null(srv.checker);
+	assert_non_null(srv.sesslog);
 	return 0;
 }
 
@@ -101,6 +104,7 @@ teardown(void **state)
 	(void)state;
 	smtp_worker_stop(&srv.writer);
 	authpool_stop(&srv.checker);
+	sesslog_stop(&srv.sesslog);
 	store_close(&srv.store);
 	net_base_free(srv.base);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -329,10 +333,12 @@ collect(void *arg, const char *line, const char *unused)
 	(void)buf_printf(b, "%s\n", line);
 }
 
-/* Wait for a session's transcript to reach the store (the writer thread). */
+/* Wait for a session's transcript to reach the store (the session log's
+ * thread). */
 static void
 transcript_of(const char *id, struct buf *b)
 {
+	sesslog_sync(srv.sesslog);
 	for (int i = 0; i < 100; i++) {
 		buf_reset(b);
 		(void)store_transcript_get(srv.store, id, collect, b);

@@ -1129,6 +1129,65 @@ test_transcripts(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM transcripts"), 5);
 }
 
+/* The session log: rows, accounts, live lines, filters, newest first. */
+static void
+collect_session(void *arg, const struct store_session_info *si)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 1024 - n, "%s:%s:%s:%s:%lld:%s;", si->id, si->proto, si->client, si->user,
+	    (long long)si->ended, si->outcome);
+}
+
+static void
+test_session_log(void **state)
+{
+	struct fixture *f = *state;
+	struct store_sesslog_rec r[] = {
+		{ STORE_SESSLOG_OPEN, 100, "s1", "smtp", "127.0.0.2", 9 },
+		{ STORE_SESSLOG_LINES, 100, "s1", "smtp", "C: HELO x\nS: 250 ok", 20 },
+		{ STORE_SESSLOG_ACCOUNT, 101, "s1", "smtp", "bob", 3 },
+		{ STORE_SESSLOG_OPEN, 200, "p1", "pop3", "127.0.0.1", 9 },
+		{ STORE_SESSLOG_USER, 201, "p1", "pop3", "ana", 3 },
+		{ STORE_SESSLOG_LINES, 201, "s1", "smtp", "C: E que tal ketchup?", 21 },
+		{ STORE_SESSLOG_CLOSE, 202, "s1", "smtp", "quit", 4 },
+	};
+	struct store_session_filter all = { 0 }, bob = { "BOB", NULL, 0, NULL, 0 },
+	    client = { NULL, "127.0.0.1", 0, NULL, 0 }, text = { NULL, NULL, 0, "ketchup", 0 },
+	    since = { NULL, NULL, 150, NULL, 0 }, one = { NULL, NULL, 0, NULL, 1 };
+	struct store_session_info si;
+	char out[1024] = "", lines[1024] = "";
+
+	assert_int_equal(store_sesslog_apply(f->st, r, sizeof(r) / sizeof(r[0])), 0);
+	assert_int_equal(store_session_list(f->st, &all, collect_session, out), 0);
+	assert_string_equal(out, "p1:pop3:127.0.0.1:ana:0:;s1:smtp:127.0.0.2::202:quit;");
+	out[0] = '\0';
+	assert_int_equal(store_session_list(f->st, &bob, collect_session, out), 0);
+	assert_string_equal(out, "s1:smtp:127.0.0.2::202:quit;");
+	out[0] = '\0';
+	assert_int_equal(store_session_list(f->st, &client, collect_session, out), 0);
+	assert_string_equal(out, "p1:pop3:127.0.0.1:ana:0:;");
+	out[0] = '\0';
+	assert_int_equal(store_session_list(f->st, &text, collect_session, out), 0);
+	assert_string_equal(out, "s1:smtp:127.0.0.2::202:quit;");
+	out[0] = '\0';
+	assert_int_equal(store_session_list(f->st, &since, collect_session, out), 0);
+	assert_string_equal(out, "p1:pop3:127.0.0.1:ana:0:;");
+	out[0] = '\0';
+	assert_int_equal(store_session_list(f->st, &one, collect_session, out), 0);
+	assert_string_equal(out, "p1:pop3:127.0.0.1:ana:0:;");
+	assert_int_equal(store_session_get(f->st, "s1", &si), 0);
+	assert_string_equal(si.client, "127.0.0.2");
+	assert_int_equal(si.started, 100);
+	assert_int_equal(store_session_get(f->st, "nope", &si), STORE_NOTFOUND);
+	assert_int_equal(store_session_involves(f->st, "s1", "bob"), 1);
+	assert_int_equal(store_session_involves(f->st, "s1", "ana"), 0);
+	assert_int_equal(store_session_involves(f->st, "p1", "ana"), 1);	/* logged in */
+	assert_int_equal(store_transcript_get(f->st, "s1", collect, lines), 0);
+	assert_string_equal(lines, "C: HELO x=;S: 250 ok=;C: E que tal ketchup?=;");
+}
+
 int
 main(void)
 {
@@ -1137,6 +1196,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test(test_migrate_from_zero),
 		cmocka_unit_test(test_migrate_aliases_v1),
+		cmocka_unit_test_setup_teardown(test_session_log, setup, teardown),
 		cmocka_unit_test(test_foreign_refused),
 		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domains_aliases, setup, teardown),

@@ -1,0 +1,268 @@
+/*
+ * sesslog.c - the session log's queue and writer thread (see sesslog.h).
+ *
+ * Owns: a FIFO of records under one mutex, and the thread that takes the
+ * whole FIFO every SESSLOG_FLUSH_MS (at once when a session closes, so a
+ * finished session is readable without waiting) and hands it to
+ * store_sesslog_apply() in one transaction on a handle with relaxed sync.
+ * Memory: records are counted against SESSLOG_QUEUE_MAX; past it, transcript
+ * lines are dropped (session rows never are) and the drop is logged.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "sesslog.h"
+#include "store.h"
+
+struct rec {
+	struct rec	*next;
+	enum store_sesslog_kind kind;
+	int64_t		 time;
+	size_t		 len;
+	char		 id[STORE_SESSION_ID_MAX + 1];
+	char		 proto[STORE_PROTO_MAX + 1];
+	char		 text[];		/* len octets, NUL-terminated */
+};
+
+struct sesslog {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;		/* records queued, a sync or stop asked */
+	pthread_cond_t	 done;		/* a batch written */
+	pthread_t	 thread;
+	struct store	*st;
+	struct rec	*head, *tail;
+	size_t		 bytes;		/* queued */
+	uint64_t	 dropped;	/* transcript lines dropped, not yet logged */
+	uint64_t	 queued, written;	/* records, for sesslog_sync */
+	bool		 urgent;	/* a session closed: write now */
+	bool		 stop;
+};
+
+static void
+push(struct sesslog *sl, enum store_sesslog_kind kind, const char *id, const char *proto,
+    const char *text, size_t len)
+{
+	struct rec *r;
+
+	if (sl == NULL || id == NULL || id[0] == '\0')
+		return;
+	pthread_mutex_lock(&sl->lock);
+	if (kind == STORE_SESSLOG_LINES && sl->bytes + len > SESSLOG_QUEUE_MAX) {
+		sl->dropped++;
+		pthread_mutex_unlock(&sl->lock);
+		return;
+	}
+	pthread_mutex_unlock(&sl->lock);
+	/* UNSAFE: len is bounded by SESSLOG_QUEUE_MAX for lines, by the
+	 * callers' fixed buffers for the rest. */
+	if ((r = malloc(sizeof(*r) + len + 1)) == NULL) {
+		pthread_mutex_lock(&sl->lock);
+		sl->dropped++;
+		pthread_mutex_unlock(&sl->lock);
+		return;
+	}
+	r->next = NULL;
+	r->kind = kind;
+	r->time = (int64_t)time(NULL);
+	r->len = len;
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	snprintf(r->proto, sizeof(r->proto), "%s", proto ? proto : "");
+	memcpy(r->text, text, len);
+	r->text[len] = '\0';
+	pthread_mutex_lock(&sl->lock);
+	if (sl->tail != NULL)
+		sl->tail->next = r;
+	else
+		sl->head = r;
+	sl->tail = r;
+	sl->bytes += len;
+	sl->queued++;
+	if (kind == STORE_SESSLOG_CLOSE)
+		sl->urgent = true;
+	pthread_cond_signal(&sl->cond);
+	pthread_mutex_unlock(&sl->lock);
+}
+
+void
+sesslog_open(struct sesslog *sl, const char *id, const char *proto, const char *client)
+{
+	push(sl, STORE_SESSLOG_OPEN, id, proto, client, strlen(client));
+}
+
+void
+sesslog_lines(struct sesslog *sl, const char *id, const char *proto, const char *lines,
+    size_t len)
+{
+	if (len > 0)
+		push(sl, STORE_SESSLOG_LINES, id, proto, lines, len);
+}
+
+void
+sesslog_user(struct sesslog *sl, const char *id, const char *proto, const char *account)
+{
+	push(sl, STORE_SESSLOG_USER, id, proto, account, strlen(account));
+}
+
+void
+sesslog_account(struct sesslog *sl, const char *id, const char *proto, const char *account)
+{
+	push(sl, STORE_SESSLOG_ACCOUNT, id, proto, account, strlen(account));
+}
+
+void
+sesslog_close(struct sesslog *sl, const char *id, const char *proto, const char *outcome)
+{
+	push(sl, STORE_SESSLOG_CLOSE, id, proto, outcome, strlen(outcome));
+}
+
+/* Write one batch (the lock is not held). */
+static void
+write_batch(struct sesslog *sl, struct rec *list, size_t n)
+{
+	struct store_sesslog_rec *v;
+	struct rec *r;
+	size_t i = 0;
+
+	if ((v = calloc(n, sizeof(*v))) == NULL) {
+		log_warnx("event=sesslog-dropped records=%zu reason=memory", n);
+		return;
+	}
+	for (r = list; r != NULL; r = r->next, i++) {
+		v[i].kind = r->kind;
+		v[i].time = r->time;
+		v[i].id = r->id;
+		v[i].proto = r->proto;
+		v[i].text = r->text;
+		v[i].len = r->len;
+	}
+	/* A failed batch (the disk, a lock held past the busy timeout) is
+	 * dropped, not retried forever: the lab loses some lines, not mail. */
+	if (store_sesslog_apply(sl->st, v, n) == -1)
+		log_warnx("event=sesslog-dropped records=%zu error=\"%s\"", n, store_errmsg(sl->st));
+	free(v);
+}
+
+static void *
+writer(void *arg)
+{
+	struct sesslog *sl = arg;
+	struct rec *list, *r, *next;
+	struct timespec until;
+	uint64_t dropped, n;
+	size_t count;
+
+	pthread_mutex_lock(&sl->lock);
+	for (;;) {
+		while (sl->head == NULL && !sl->stop)
+			pthread_cond_wait(&sl->cond, &sl->lock);
+		if (sl->head == NULL && sl->stop)
+			break;
+		/* Gather for a while, so many sessions share one commit. */
+		if (!sl->urgent && !sl->stop) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += SESSLOG_FLUSH_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			while (!sl->urgent && !sl->stop &&
+			    pthread_cond_timedwait(&sl->cond, &sl->lock, &until) == 0)
+				;
+		}
+		list = sl->head;
+		sl->head = sl->tail = NULL;
+		sl->bytes = 0;
+		sl->urgent = false;
+		dropped = sl->dropped;
+		sl->dropped = 0;
+		pthread_mutex_unlock(&sl->lock);
+
+		for (count = 0, r = list; r != NULL; r = r->next)
+			count++;
+		write_batch(sl, list, count);
+		for (r = list; r != NULL; r = next) {
+			next = r->next;
+			free(r);
+		}
+		if (dropped > 0)
+			log_warnx("event=sesslog-dropped lines=%llu reason=queue-full",
+			    (unsigned long long)dropped);
+		n = count;
+		pthread_mutex_lock(&sl->lock);
+		sl->written += n;
+		pthread_cond_broadcast(&sl->done);
+	}
+	pthread_mutex_unlock(&sl->lock);
+	return NULL;
+}
+
+struct sesslog *
+sesslog_start(const char *store_path, char *err, size_t errlen)
+{
+	struct sesslog *sl;
+
+	if ((sl = calloc(1, sizeof(*sl))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (store_open(&sl->st, store_path, err, errlen) == -1) {
+		free(sl);
+		return NULL;
+	}
+	if (store_set_relaxed_sync(sl->st) == -1) {
+		snprintf(err, errlen, "%s", store_errmsg(sl->st));
+		store_close(&sl->st);
+		free(sl);
+		return NULL;
+	}
+	pthread_mutex_init(&sl->lock, NULL);
+	pthread_cond_init(&sl->cond, NULL);
+	pthread_cond_init(&sl->done, NULL);
+	if (pthread_create(&sl->thread, NULL, writer, sl) != 0) {
+		snprintf(err, errlen, "cannot start the session log thread");
+		store_close(&sl->st);
+		free(sl);
+		return NULL;
+	}
+	return sl;
+}
+
+void
+sesslog_sync(struct sesslog *sl)
+{
+	uint64_t want;
+
+	if (sl == NULL)
+		return;
+	pthread_mutex_lock(&sl->lock);
+	want = sl->queued;
+	sl->urgent = true;
+	pthread_cond_signal(&sl->cond);
+	while (sl->written < want)
+		pthread_cond_wait(&sl->done, &sl->lock);
+	pthread_mutex_unlock(&sl->lock);
+}
+
+void
+sesslog_stop(struct sesslog **slp)
+{
+	struct sesslog *sl = *slp;
+
+	if (sl == NULL)
+		return;
+	pthread_mutex_lock(&sl->lock);
+	sl->stop = true;
+	pthread_cond_signal(&sl->cond);
+	pthread_mutex_unlock(&sl->lock);
+	pthread_join(sl->thread, NULL);
+	store_close(&sl->st);
+	pthread_mutex_destroy(&sl->lock);
+	pthread_cond_destroy(&sl->cond);
+	pthread_cond_destroy(&sl->done);
+	free(sl);
+	*slp = NULL;
+}
