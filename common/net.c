@@ -11,6 +11,16 @@
  * never freed from inside one of its own callbacks: closing is deferred to
  * the next turn of the event loop, which then calls closed() exactly once.
  * Closing a TLS connection sends close_notify (RFC 8446 6.1).
+ *
+ * Direct writes (plain sockets): libevent's own way to send a reply is to
+ * add the socket to epoll for writing, wait for the loop to say it is
+ * writable, write, and remove it again - two epoll_ctl and one more loop
+ * turn per reply. A plain connection instead keeps EV_WRITE off: output the
+ * session adds marks it dirty, and one event run after the current callbacks
+ * writes every dirty connection's output straight to its socket (replies of
+ * a pipelined group and of every connection served in this turn leave
+ * together). Only what the kernel does not take at once falls back to
+ * libevent's EV_WRITE until it has drained.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -19,7 +29,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +40,6 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <event2/thread.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -57,13 +65,6 @@ struct addr_count {
 	long			 count;
 };
 
-/* Work handed to the loop thread by net_run_in_loop. */
-struct loop_job {
-	struct loop_job	*next;
-	void		(*fn)(void *);
-	void		*arg;
-};
-
 struct net_server {
 	struct event_base	*base;
 	const struct limits	*lim;
@@ -74,6 +75,8 @@ struct net_server {
 	size_t			 nlisteners;
 	size_t			 nconns;
 	struct addr_count	*addrs[NET_ADDR_BUCKETS];
+	struct event		*flush_ev;	/* writes the dirty connections */
+	struct net_conn		*dirty;		/* plain connections with output to write */
 };
 
 struct net_conn {
@@ -95,6 +98,11 @@ struct net_conn {
 	enum conn_close_reason	 why;
 	struct event		*resume;	/* deferred read after un-pausing */
 	struct evbuffer_cb_entry *under_cb;	/* watches the TLS filter's socket output */
+	struct evbuffer_cb_entry *out_cb;	/* direct writes: output added */
+	bool			 direct;	/* plain socket: we write, not libevent */
+	bool			 write_on;	/* EV_WRITE enabled: libevent drains the rest */
+	bool			 is_dirty;	/* on srv->dirty */
+	struct net_conn		*dirty_next;
 };
 
 static void conn_read_cb(struct bufferevent *, void *);
@@ -102,6 +110,8 @@ static void conn_write_cb(struct bufferevent *, void *);
 static void conn_event_cb(struct bufferevent *, short, void *);
 static const struct conn_ops net_conn_ops;
 static void conn_schedule_finalize(struct net_conn *, enum conn_close_reason);
+static void conn_flush_cb(evutil_socket_t, short, void *);
+static void conn_output_added(struct evbuffer *, const struct evbuffer_cb_info *, void *);
 
 /* ---- per-address counters ------------------------------------------------ */
 
@@ -164,6 +174,10 @@ net_server_new(struct event_base *base, const struct limits *lim,
 	srv->cb = *cb;
 	srv->arg = arg;
 	srv->ssl = ssl_ctx;
+	if ((srv->flush_ev = event_new(base, -1, 0, conn_flush_cb, srv)) == NULL) {
+		free(srv);
+		return NULL;
+	}
 	return srv;
 }
 
@@ -250,13 +264,18 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, in
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, NET_READ_HIGHWM);
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->write_highwm / 2, 0);
+	if (!role_is_tls(l->spec.role))
+		c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), conn_output_added, c);
+	c->direct = c->out_cb != NULL;
+	if (c->direct)
+		bufferevent_disable(c->bev, EV_WRITE);	/* new bufferevents start with it on */
 	if ((c->session = srv->cb.accept(&c->base, srv->arg)) == NULL) {
 		/* Refused by the session layer: nothing to call back. */
 		c->closing = true;
 		conn_schedule_finalize(c, CONN_CLOSE_SERVER);
 		return;
 	}
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, c->direct ? EV_READ : EV_READ | EV_WRITE);
 }
 
 int
@@ -346,6 +365,7 @@ net_server_free(struct net_server **srvp)
 			next = a->next;
 			free(a);
 		}
+	event_free(srv->flush_ev);
 	free(srv);
 	*srvp = NULL;
 }
@@ -410,6 +430,104 @@ conn_tls_shutdown(struct net_conn *c)
 	ERR_clear_error();
 }
 
+/* ---- direct writes (see the file comment) ---- */
+
+static void
+conn_dirty_unlink(struct net_conn *c)
+{
+	struct net_conn **pp;
+
+	if (!c->is_dirty)
+		return;
+	for (pp = &c->srv->dirty; *pp != NULL; pp = &(*pp)->dirty_next)
+		if (*pp == c) {
+			*pp = c->dirty_next;
+			break;
+		}
+	c->is_dirty = false;
+	c->dirty_next = NULL;
+}
+
+/* Back to libevent's writing (TLS upgrade, freeing). */
+static void
+conn_direct_off(struct net_conn *c)
+{
+	conn_dirty_unlink(c);
+	if (c->out_cb != NULL) {
+		struct bufferevent *sock = bufferevent_get_underlying(c->bev);
+		evbuffer_remove_cb_entry(bufferevent_get_output(sock ? sock : c->bev), c->out_cb);
+		c->out_cb = NULL;
+	}
+	c->direct = false;
+}
+
+static void
+conn_output_added(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct net_conn *c = arg;
+
+	(void)b;
+	if (info->n_added == 0 || !c->direct || c->write_on || c->is_dirty || c->finalizing)
+		return;
+	c->is_dirty = true;
+	c->dirty_next = c->srv->dirty;
+	if (c->srv->dirty == NULL)
+		event_active(c->srv->flush_ev, EV_TIMEOUT, 0);
+	c->srv->dirty = c;
+}
+
+/* Write a plain connection's output now; what the kernel does not take
+ * goes to libevent's EV_WRITE. Then what a drain means (conn_write_cb). */
+static void
+conn_flush(struct net_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int n;
+
+	while (evbuffer_get_length(out) > 0) {
+		/* A socket bufferevent keeps its output's start frozen and thaws
+		 * it only around its own writes: the same here. */
+		evbuffer_unfreeze(out, 1);
+		n = evbuffer_write(out, bufferevent_getfd(c->bev));
+		evbuffer_freeze(out, 1);
+		if (n > 0)
+			continue;
+		if (n == 0 || errno != EINTR) {
+			/* EAGAIN, or an error libevent will report as an event */
+			c->write_on = true;
+			bufferevent_enable(c->bev, EV_WRITE);
+			return;
+		}
+	}
+	conn_write_cb(c->bev, c);
+	/* What drained() wrote (a POP3 stream's next chunk) leaves on the next
+	 * loop turn, through libevent, so one fast stream cannot hold the loop. */
+	if (!c->finalizing && c->direct && !c->write_on && evbuffer_get_length(out) > 0) {
+		conn_dirty_unlink(c);
+		c->write_on = true;
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
+}
+
+static void
+conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_server *srv = arg;
+	struct net_conn *c;
+
+	(void)fd;
+	(void)what;
+	/* A drained() callback may dirty connections again: they rejoin the
+	 * list and a new run is scheduled, in this same loop turn. */
+	while ((c = srv->dirty) != NULL) {
+		srv->dirty = c->dirty_next;
+		c->dirty_next = NULL;
+		c->is_dirty = false;
+		if (!c->finalizing && c->direct && !c->write_on)
+			conn_flush(c);
+	}
+}
+
 /* Free a connection; runs on its own loop turn, never inside a session callback. */
 static void
 conn_finalize(evutil_socket_t fd, short what, void *arg)
@@ -428,6 +546,7 @@ conn_finalize(evutil_socket_t fd, short what, void *arg)
 	if (c->under_cb != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_output(bufferevent_get_underlying(c->bev)),
 		    c->under_cb);
+	conn_direct_off(c);
 	bufferevent_free(c->bev);
 	addr_release(srv, c->peerstr);
 	srv->nconns--;
@@ -592,6 +711,9 @@ start_tls(struct net_conn *c)
 		conn_schedule_finalize(c, CONN_CLOSE_ERROR);
 		return;
 	}
+	conn_direct_off(c);
+	c->write_on = false;
+	bufferevent_enable(c->bev, EV_WRITE);	/* the socket under the filter */
 	filter = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (filter == NULL) {
@@ -628,6 +750,11 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	struct net_conn *c = arg;
 	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
 
+	if (c->write_on && left == 0 && c->direct) {
+		/* libevent has drained what the kernel refused: write directly again */
+		c->write_on = false;
+		bufferevent_disable(c->bev, EV_WRITE);
+	}
 	if (c->flush_then_close) {
 		if (conn_unsent(c) == 0)
 			conn_schedule_finalize(c, CONN_CLOSE_SERVER);
@@ -767,128 +894,3 @@ static const struct conn_ops net_conn_ops = {
 	.timer_stop = op_timer_stop,
 	.timer_free = op_timer_free,
 };
-
-/* ---- work from other threads ---------------------------------------------- */
-
-/*
- * Each event base made by net_base_new has a queue of jobs and one event that
- * runs them; other threads append under the lock and activate the event.
- */
-struct loop_jobs {
-	struct loop_jobs	*next;
-	struct event_base	*base;
-	struct event		*ev;
-	struct loop_job		*head, *tail;
-};
-
-static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct loop_jobs *all_jobs;
-
-static void
-jobs_run(evutil_socket_t fd, short what, void *arg)
-{
-	struct loop_jobs *q = arg;
-	struct loop_job *j, *next;
-
-	(void)fd;
-	(void)what;
-	pthread_mutex_lock(&jobs_lock);
-	j = q->head;
-	q->head = q->tail = NULL;
-	pthread_mutex_unlock(&jobs_lock);
-	for (; j != NULL; j = next) {
-		next = j->next;
-		j->fn(j->arg);
-		free(j);
-	}
-}
-
-static struct loop_jobs *
-jobs_find(struct event_base *base)
-{
-	struct loop_jobs *q;
-
-	for (q = all_jobs; q != NULL; q = q->next)
-		if (q->base == base)
-			return q;
-	return NULL;
-}
-
-struct event_base *
-net_base_new(void)
-{
-	static bool threads_on;
-	struct event_base *base;
-	struct loop_jobs *q;
-
-	if (!threads_on) {
-		if (evthread_use_pthreads() != 0)
-			return NULL;
-		threads_on = true;
-	}
-	if ((base = event_base_new()) == NULL)
-		return NULL;
-	if ((q = calloc(1, sizeof(*q))) == NULL ||
-	    (q->ev = event_new(base, -1, 0, jobs_run, q)) == NULL) {
-		free(q);
-		event_base_free(base);
-		return NULL;
-	}
-	q->base = base;
-	pthread_mutex_lock(&jobs_lock);
-	q->next = all_jobs;
-	all_jobs = q;
-	pthread_mutex_unlock(&jobs_lock);
-	return base;
-}
-
-void
-net_base_free(struct event_base *base)
-{
-	struct loop_jobs **pp, *q;
-	struct loop_job *j, *next;
-
-	pthread_mutex_lock(&jobs_lock);
-	for (pp = &all_jobs; (q = *pp) != NULL; pp = &q->next)
-		if (q->base == base) {
-			*pp = q->next;
-			break;
-		}
-	pthread_mutex_unlock(&jobs_lock);
-	if (q != NULL) {
-		for (j = q->head; j != NULL; j = next) {
-			next = j->next;
-			free(j);
-		}
-		event_free(q->ev);
-		free(q);
-	}
-	event_base_free(base);
-}
-
-int
-net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
-{
-	struct loop_job *j;
-	struct loop_jobs *q;
-
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return -1;
-	j->fn = fn;
-	j->arg = arg;
-	pthread_mutex_lock(&jobs_lock);
-	if ((q = jobs_find(base)) == NULL) {
-		/* Not a base from net_base_new: no thread-safe wake-up exists. */
-		pthread_mutex_unlock(&jobs_lock);
-		free(j);
-		return -1;
-	}
-	if (q->tail != NULL)
-		q->tail->next = j;
-	else
-		q->head = j;
-	q->tail = j;
-	event_active(q->ev, 0, 0);	/* thread-safe with evthread_use_pthreads() */
-	pthread_mutex_unlock(&jobs_lock);
-	return 0;
-}

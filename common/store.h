@@ -91,6 +91,10 @@ int	store_delivery_add_remote(struct store_delivery *d, const char *address);
  * May be called repeatedly to append. Returns -1 on memory exhaustion. */
 int	store_delivery_body(struct store_delivery *d, const void *p, size_t n);
 size_t	store_delivery_size(const struct store_delivery *d);
+/* Keep at most a fixed buffer of the body in memory and spool the rest to an
+ * anonymous file in dir (the store's directory), copied into the store at
+ * commit. NULL (the default): the whole body stays in memory. 0 or -1. */
+int	store_delivery_spool(struct store_delivery *d, const char *dir);
 /* The message id given at commit (valid after a successful commit). */
 int64_t	store_delivery_id(const struct store_delivery *d);
 /* Commit one delivery in its own transaction (fsync'd before return). */

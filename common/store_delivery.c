@@ -1,11 +1,24 @@
 /*
  * store_delivery.c - delivery: one message to many recipients, all or
  * nothing (RFC 5321 6.1: a 250 after DATA means the message is safely
- * stored). A delivery object collects the envelope and the body in memory;
- * commit writes the message, its mailbox entries and its queue items in one
+ * stored). A delivery object collects the envelope and the body; commit
+ * writes the message, its mailbox entries and its queue items in one
  * transaction. Group commit: a batch shares one transaction and one fsync,
  * each delivery in its own savepoint so that one failure undoes only itself.
+ *
+ * Bodies in bounded memory: with a spool directory (smtpd gives the store's
+ * own), a body holds at most STORE_SPOOL_MEM octets in memory; past that the
+ * buffer goes, each time it fills, to an anonymous spool file (O_TMPFILE:
+ * it has no name, so a crash or SIGKILL leaves nothing behind and nothing
+ * half-received can ever be found). The commit inserts a zeroblob of the
+ * final size and copies the spool into it with incremental blob writes, in
+ * the same savepoint as before: durability is the store's commit, never the
+ * spool's (the spool is not fsync'd). docs/PERFORMANCE.md says why this and
+ * not chunk rows.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +30,7 @@
 #include "store_internal.h"
 
 #define STORE_BODY_MAX		((size_t)1 << 30)	/* = max of max_message_size */
+#define STORE_SPOOL_MEM		((size_t)64 << 10)	/* body octets kept in memory */
 
 struct store_delivery {
 	char		 sender[STORE_ADDR_MAX + 1];
@@ -25,8 +39,11 @@ struct store_delivery {
 	size_t		 nrcpts;
 	char		(*remotes)[STORE_ADDR_MAX + 1];	/* outbound queue */
 	size_t		 nremotes;
-	unsigned char	*body;
-	size_t		 len, cap;
+	unsigned char	*body;		/* all of it, or the part not yet spooled */
+	size_t		 len, cap;	/* of body */
+	size_t		 spooled;	/* octets in the spool file before body */
+	int		 fd;		/* the spool file, or -1 */
+	char		*spool_dir;	/* NULL: the body stays in memory */
 	int64_t		 id;				/* message id after commit */
 };
 
@@ -42,7 +59,69 @@ store_delivery_new(const char *sender, const char *session_id)
 	snprintf(d->sender, sizeof(d->sender), "%s", sender ? sender : "");
 	snprintf(d->session_id, sizeof(d->session_id), "%s", session_id ? session_id : "");
 	d->id = -1;
+	d->fd = -1;
 	return d;
+}
+
+int
+store_delivery_spool(struct store_delivery *d, const char *dir)
+{
+	free(d->spool_dir);
+	d->spool_dir = NULL;
+	if (dir != NULL && (d->spool_dir = strdup(dir)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Write all of p to fd. 0 or -1. */
+static int
+write_all(int fd, const unsigned char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* An anonymous file in dir (no name: nothing to clean up after a crash). */
+static int
+spool_open(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1)
+		return fd;
+	/* A file system without O_TMPFILE: a named file, unlinked at once. */
+	if (snprintf(path, sizeof(path), "%s/.correio-spool-XXXXXX", dir) >= (int)sizeof(path))
+		return -1;
+	if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
+		return -1;
+	(void)unlink(path);
+	return fd;
+}
+
+/* Move the memory buffer to the end of the spool file. 0 or -1. */
+static int
+spool_flush(struct store_delivery *d)
+{
+	if (d->len == 0)
+		return 0;
+	if (d->fd == -1 && (d->fd = spool_open(d->spool_dir)) == -1)
+		return -1;
+	if (write_all(d->fd, d->body, d->len) == -1)
+		return -1;
+	d->spooled += d->len;
+	d->len = 0;
+	return 0;
 }
 
 /*
@@ -99,31 +178,41 @@ store_delivery_add_remote(struct store_delivery *d, const char *address)
 int
 store_delivery_body(struct store_delivery *d, const void *p, size_t n)
 {
-	size_t ncap;
+	const unsigned char *src = p;
+	size_t ncap, take, limit = d->spool_dir != NULL ? STORE_SPOOL_MEM : STORE_BODY_MAX;
 	unsigned char *nb;
 
-	if (n == 0)
-		return 0;
-	if (n > STORE_BODY_MAX - d->len)
+	if (n > STORE_BODY_MAX - d->len - d->spooled)
 		return -1;
-	if (d->len + n > d->cap) {
-		ncap = d->cap ? d->cap : 16384;
-		while (ncap < d->len + n)
-			ncap *= 2;	/* UNSAFE: bounded by STORE_BODY_MAX above */
-		if ((nb = realloc(d->body, ncap)) == NULL)
-			return -1;
-		d->body = nb;
-		d->cap = ncap;
+	while (n > 0) {
+		if (d->len == d->cap && d->cap >= limit) {
+			/* The fixed buffer is full: on to the spool. */
+			if (spool_flush(d) == -1)
+				return -1;
+		} else if (d->len + n > d->cap && d->cap < limit) {
+			ncap = d->cap ? d->cap : 16384;
+			while (ncap < d->len + n && ncap < limit)
+				ncap *= 2;	/* UNSAFE: bounded by limit */
+			if (ncap > limit)
+				ncap = limit;
+			if ((nb = realloc(d->body, ncap)) == NULL)
+				return -1;
+			d->body = nb;
+			d->cap = ncap;
+		}
+		take = d->cap - d->len < n ? d->cap - d->len : n;
+		memcpy(d->body + d->len, src, take);
+		d->len += take;
+		src += take;
+		n -= take;
 	}
-	memcpy(d->body + d->len, p, n);
-	d->len += n;
 	return 0;
 }
 
 size_t
 store_delivery_size(const struct store_delivery *d)
 {
-	return d->len;
+	return d->spooled + d->len;
 }
 
 int64_t
@@ -142,8 +231,51 @@ store_delivery_free(struct store_delivery **dp)
 	free(d->rcpts);
 	free(d->remotes);
 	free(d->body);
+	free(d->spool_dir);
+	if (d->fd != -1)
+		close(d->fd);
 	free(d);
 	*dp = NULL;
+}
+
+/* Copy a spooled body into the zeroblob of message id. 0 or -1. */
+static int
+spool_copy(struct store *st, struct store_delivery *d, int64_t id)
+{
+	sqlite3_blob *b;
+	size_t off = 0;
+	ssize_t r;
+	int rc;
+
+	if (spool_flush(d) == -1) {
+		store_setmsg(st, "spool: %s", strerror(errno));
+		return -1;
+	}
+	if (sqlite3_blob_open(st->db, "main", "messages", "body", id, 1, &b) != SQLITE_OK) {
+		store_seterr(st, "open the message blob");
+		return -1;
+	}
+	while (off < d->spooled) {
+		size_t want = d->spooled - off < d->cap ? d->spooled - off : d->cap;
+		if ((r = pread(d->fd, d->body, want, (off_t)off)) <= 0) {
+			if (r == -1 && errno == EINTR)
+				continue;
+			store_setmsg(st, "spool: %s", r == 0 ? "short file" : strerror(errno));
+			sqlite3_blob_close(b);
+			return -1;
+		}
+		if ((rc = sqlite3_blob_write(b, d->body, (int)r, (int)off)) != SQLITE_OK) {
+			store_seterr(st, "write the message blob");
+			sqlite3_blob_close(b);
+			return -1;
+		}
+		off += (size_t)r;
+	}
+	if (sqlite3_blob_close(b) != SQLITE_OK) {
+		store_seterr(st, "close the message blob");
+		return -1;
+	}
+	return 0;
 }
 
 /* Write one delivery inside the current transaction. 0 or -1. */
@@ -152,30 +284,34 @@ delivery_write(struct store *st, struct store_delivery *d)
 {
 	sqlite3_stmt *s;
 	int64_t id, now = store_now();
-	size_t i;
+	size_t i, size = store_delivery_size(d);
 
 	if (d->nrcpts == 0 && d->nremotes == 0) {
 		store_setmsg(st, "delivery without recipients");
 		return -1;
 	}
 	s = store_stmt_get(st, ST_MSG_ADD);
-	if (d->len == 0)
+	if (d->spooled > 0)
+		sqlite3_bind_zeroblob64(s, 1, size);	/* spool_copy() fills it */
+	else if (d->len == 0)
 		sqlite3_bind_zeroblob(s, 1, 0);
 	else
 		sqlite3_bind_blob64(s, 1, d->body, d->len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (int64_t)d->len);
+	sqlite3_bind_int64(s, 2, (int64_t)size);
 	store_bind_text(s, 3, d->sender);
 	store_bind_text(s, 4, d->session_id);
 	sqlite3_bind_int64(s, 5, now);
 	if (store_step_done(st, s, "store message") == -1)
 		return -1;
 	id = sqlite3_last_insert_rowid(st->db);
+	if (d->spooled > 0 && spool_copy(st, d, id) == -1)
+		return -1;
 
 	for (i = 0; i < d->nrcpts; i++) {
 		s = store_stmt_get(st, ST_ENTRY_ADD);
 		store_bind_text(s, 1, d->rcpts[i]);
 		sqlite3_bind_int64(s, 2, id);
-		sqlite3_bind_int64(s, 3, (int64_t)d->len);
+		sqlite3_bind_int64(s, 3, (int64_t)size);
 		sqlite3_bind_int64(s, 4, now);
 		if (sqlite3_step(s) != SQLITE_DONE) {
 			snprintf(st->err, sizeof(st->err), "deliver to %s: %s", d->rcpts[i],

@@ -11,6 +11,7 @@
  * privileges to the configured user, then open the store so its files
  * belong to that user.
  */
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ main(int argc, char **argv)
 	struct daemon_stop *stop;
 	struct net_server *netsrv;
 	struct relay *relay = NULL;
-	char err[512];
+	char err[512], spool_dir[4096];
 	int rc;
 
 	if ((rc = daemon_init("smtpd", CONFIG_SMTPD, &cfg, argc, argv)) >= 0)
@@ -53,6 +54,9 @@ main(int argc, char **argv)
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = &cfg;
 	srv.inflight_max = SMTP_INFLIGHT_MAX;
+	/* Large bodies spool beside the store (same disk, same owner). */
+	snprintf(spool_dir, sizeof(spool_dir), "%s", cfg.store_path);
+	srv.spool_dir = dirname(spool_dir);
 	srv.submit = smtp_worker_submit;
 	if (cfg.tls_cert[0] != '\0') {
 		if ((srv.ssl_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof(err))) == NULL)

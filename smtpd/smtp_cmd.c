@@ -362,7 +362,8 @@ cmd_mail(void *session, char *args, struct reply *r)
 	tx->smtputf8 = smtputf8;
 	tx->body8bit = body8;
 	buf_init(&tx->rcpts, (size_t)s->srv->cfg->limits.max_recipients * (STORE_ADDR_MAX + 3) + 16);
-	if ((tx->d = store_delivery_new(tx->from_str, s->id)) == NULL) {
+	if ((tx->d = store_delivery_new(tx->from_str, s->id)) == NULL ||
+	    store_delivery_spool(tx->d, s->srv->spool_dir) == -1) {
 		smtp_tx_free(&tx);
 		reply_set(r, 451, ESC_SYSTEM_TEMP, "Out of memory; try again later");
 		return;

@@ -138,6 +138,7 @@ struct smtp_server {
 	bool			 refusing;	/* greet every session with 554 (only QUIT) */
 	size_t			 inflight;	/* message octets held by all sessions */
 	size_t			 inflight_max;	/* SMTP_INFLIGHT_MAX; 0: no limit */
+	const char		*spool_dir;	/* bodies past 64 KiB spool here; NULL: memory */
 	struct session_list	 sessions;	/* every live session (shutdown) */
 	bool			 stopping;	/* SIGTERM: each session gets 421 */
 };

@@ -10,11 +10,18 @@
  *   pop3d --store var/bench.db --listen 127.0.0.1:1110 &
  *   pop3_load -p 1110 -n 50 -m 20
  *
+ * -m all retrieves every message once (RETR 1..STAT's count); -m 0 only logs
+ * in (USER, PASS, STAT, QUIT). -r R makes each of the N connections run R
+ * sessions one after the other (logins/s, drains). --maildir DIR with
+ * --setup also writes the same messages as DIR/USER/Maildir and the same
+ * yescrypt hashes as DIR/passwd ({CRYPT}), for Dovecot.
+ *
  * Each session uses its own account (USER pattern with %d, default
  * "load%d"), since a POP3 mailbox is locked by one session at a time.
  * Single thread, poll(2), non-blocking sockets; never loads a message whole.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -46,14 +53,15 @@ struct lconn {
 	int	 match;		/* bytes of "\r\n.\r\n" matched in a body */
 	int	 nmsgs;		/* from STAT */
 	int	 retrieved;
+	int	 runs;		/* sessions finished on this slot */
 	char	 out[512];
 	size_t	 outlen, outoff;
 	bool	 failed;
 };
 
 static const char *host = "127.0.0.1", *user_fmt = "load%d", *password = "load-secret";
-static int port = 110, nsessions = 10, per_session = 10;
-static uint64_t total_bytes, total_msgs;
+static int port = 110, nsessions = 10, per_session = 10, repeat = 1;
+static uint64_t total_bytes, total_msgs, total_sessions;
 static int failures;
 
 static double
@@ -122,7 +130,7 @@ lstatus(struct lconn *c)
 		}
 		/* FALLTHROUGH */
 	case L_RETR_BODY:
-		if (c->retrieved == per_session) {
+		if (c->retrieved == (per_session < 0 ? c->nmsgs : per_session)) {
 			lsend(c, "QUIT\r\n");
 			c->state = L_QUIT;
 		} else {
@@ -136,6 +144,8 @@ lstatus(struct lconn *c)
 		break;
 	case L_QUIT:
 		c->state = L_DONE;
+		c->runs++;
+		total_sessions++;
 		break;
 	case L_DONE:
 		break;
@@ -247,12 +257,26 @@ run_load(void)
 						lfail(c, "connection closed");
 				}
 			}
-			if (c->state == L_DONE)
+			if (c->state == L_DONE) {
 				close(c->fd);
+				if (!c->failed && c->runs < repeat) {
+					/* the next session on this slot */
+					c->state = L_GREETING;
+					c->retrieved = 0;
+					c->linelen = 0;
+					c->outlen = c->outoff = 0;
+					if (lconnect(c) == -1) {
+						perror("connect");
+						return 1;
+					}
+				}
+			}
 		}
 	}
 	t1 = now();
 	printf("sessions=%d messages_per_session=%d failures=%d\n", nsessions, per_session, failures);
+	printf("sessions_done=%llu sessions/s=%.1f\n", (unsigned long long)total_sessions,
+	    (double)total_sessions / (t1 - t0));
 	printf("messages=%llu bytes=%llu seconds=%.3f\n", (unsigned long long)total_msgs,
 	    (unsigned long long)total_bytes, t1 - t0);
 	printf("messages/s=%.1f MB/s=%.2f\n", (double)total_msgs / (t1 - t0),
@@ -262,14 +286,58 @@ run_load(void)
 	return failures ? 1 : 0;
 }
 
-/* Fill a correio store: accounts load0..n-1, each with k messages of ~size octets. */
+/* The same message as a file of DIR/USER/Maildir/cur (Dovecot's maildir). */
 static int
-run_setup(const char *path, int k, long size)
+maildir_write(const char *dir, const char *user, int j, const struct buf *body)
+{
+	char path[1024];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s/Maildir/cur/%d.bench.%d:2,S", dir, user, 1000000 + j, j);
+	if ((fp = fopen(path, "w")) == NULL)
+		return -1;
+	if (fwrite(body->data, 1, body->len, fp) != body->len) {
+		fclose(fp);
+		return -1;
+	}
+	return fclose(fp);
+}
+
+static int
+maildir_make(const char *dir, const char *user, FILE *passwd, const char *hash)
+{
+	static const char *const sub[] = { "", "/Maildir", "/Maildir/cur", "/Maildir/new",
+	    "/Maildir/tmp" };
+	char path[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s%s", dir, user, sub[i]);
+		if (mkdir(path, 0755) == -1 && errno != EEXIST)
+			return -1;
+	}
+	fprintf(passwd, "%s:{CRYPT}%s::::%s/%s::\n", user, hash, dir, user);
+	return 0;
+}
+
+/* Fill a correio store: accounts load0..n-1, each with k messages of ~size
+ * octets; with maildir, the same for Dovecot. */
+static int
+run_setup(const char *path, const char *maildir, int k, long size)
 {
 	struct store *st;
-	char err[512], hash[AUTH_HASH_MAX], user[128];
+	char err[512], hash[AUTH_HASH_MAX], user[128], pw[1024];
 	struct buf body;
+	FILE *passwd = NULL;
 	int i, j;
+
+	if (maildir != NULL) {
+		snprintf(pw, sizeof(pw), "%s/passwd", maildir);
+		if ((mkdir(maildir, 0755) == -1 && errno != EEXIST) || (passwd = fopen(pw, "a")) == NULL) {
+			fprintf(stderr, "%s: %s\n", pw, strerror(errno));
+			return 1;
+		}
+	}
 
 	if (store_open(&st, path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "store %s: %s\n", path, err);
@@ -284,6 +352,10 @@ run_setup(const char *path, int k, long size)
 		snprintf(user, sizeof(user), user_fmt, i);
 		if (store_user_add(st, user, hash) == -1) {
 			fprintf(stderr, "user %s: %s\n", user, store_errmsg(st));
+			return 1;
+		}
+		if (passwd != NULL && maildir_make(maildir, user, passwd, hash) == -1) {
+			fprintf(stderr, "maildir for %s: %s\n", user, strerror(errno));
 			return 1;
 		}
 		for (j = 0; j < k; j++) {
@@ -302,8 +374,14 @@ run_setup(const char *path, int k, long size)
 				return 1;
 			}
 			store_delivery_free(&d);
+			if (passwd != NULL && maildir_write(maildir, user, j, &body) == -1) {
+				fprintf(stderr, "maildir for %s: %s\n", user, strerror(errno));
+				return 1;
+			}
 		}
 	}
+	if (passwd != NULL && fclose(passwd) != 0)
+		return 1;
 	buf_free(&body);
 	store_close(&st);
 	printf("store %s: %d accounts (%s) with %d messages of ~%ld octets\n", path, nsessions,
@@ -315,8 +393,10 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: pop3_load [-H host] [-p port] [-n sessions] [-m messages] [-u user%%d] [-w password]\n"
-	    "       pop3_load --setup --store PATH [-n accounts] [-k messages] [-s size] [-u user%%d] [-w password]\n");
+	    "usage: pop3_load [-H host] [-p port] [-n sessions] [-m messages|all] [-r repeat] [-u user%%d]\n"
+	    "                 [-w password]\n"
+	    "       pop3_load --setup --store PATH [--maildir DIR] [-n accounts] [-k messages] [-s size]\n"
+	    "                 [-u user%%d] [-w password]\n");
 }
 
 int
@@ -325,19 +405,22 @@ main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "setup", no_argument, NULL, 'S' },
 		{ "store", required_argument, NULL, 'D' },
+		{ "maildir", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *store_path = NULL;
+	const char *store_path = NULL, *maildir = NULL;
 	bool setup = false;
 	long size = 20000;
 	int ch, k = 20;
 
-	while ((ch = getopt_long(argc, argv, "H:p:n:m:u:w:k:s:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "H:p:n:m:r:u:w:k:s:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'H': host = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'n': nsessions = atoi(optarg); break;
-		case 'm': per_session = atoi(optarg); break;
+		case 'm': per_session = strcmp(optarg, "all") == 0 ? -1 : atoi(optarg); break;
+		case 'r': repeat = atoi(optarg); break;
+		case 'M': maildir = optarg; break;
 		case 'u': user_fmt = optarg; break;
 		case 'w': password = optarg; break;
 		case 'k': k = atoi(optarg); break;
@@ -347,7 +430,7 @@ main(int argc, char *argv[])
 		default: usage(); return 2;
 		}
 	}
-	if (nsessions <= 0 || per_session < 0 || k <= 0 || size <= 0 ||
+	if (nsessions <= 0 || per_session < -1 || repeat <= 0 || k <= 0 || size <= 0 ||
 	    strstr(user_fmt, "%d") == NULL) {
 		usage();
 		return 2;
@@ -357,7 +440,7 @@ main(int argc, char *argv[])
 			usage();
 			return 2;
 		}
-		return run_setup(store_path, k, size);
+		return run_setup(store_path, maildir, k, size);
 	}
 	return run_load();
 }

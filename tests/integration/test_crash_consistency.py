@@ -8,6 +8,8 @@ restarted on the same store. Each message carries a unique token, and each
 client records what it knows: "acked" (250 after the final dot), "refused"
 (another reply), "unknown" (the final dot was sent, no reply came: the
 client cannot know) or "partial" (the connection died before the final dot).
+Two of the threads make about half of their messages large (1-1.3 MB), so
+kills land while a body is being spooled, copied into the store or committed.
 After the last cycle the store, read with Python's sqlite3 (an independent
 reader), must show:
   - every acked message present exactly once, with one mailbox entry per
@@ -16,7 +18,8 @@ reader), must show:
   - an unknown message either complete (all its recipients) or absent;
   - no mailbox entry without its message, no message without an entry or a
     queue item, no queue item without its message;
-  - PRAGMA integrity_check "ok" and no foreign key violation.
+  - PRAGMA integrity_check "ok" and no foreign key violation;
+  - no spool file left beside the store.
 
 pop3d: a session marks half of a mailbox deleted, sends QUIT, and pop3d is
 killed at a random moment around it. The mailbox must afterwards be either
@@ -43,6 +46,8 @@ from correio_test import Lab, Dialog, PASSWORDS, check, run  # noqa: E402
 faulthandler.dump_traceback_later(240, exit=True)   # a hang fails with a stack, not a timeout
 CYCLES = int(os.environ.get("CORREIO_CRASH_CYCLES", "30"))
 THREADS = 6
+LARGE_THREADS = (0, 3)      # these send large messages too
+LARGE = (1_000_000, 1_300_000)
 RNG = random.Random(int(os.environ.get("CORREIO_CRASH_SEED", str(int(time.time())))))
 
 # A private parent for the lab's directory (shared /tmp/correio-test-* dirs
@@ -98,8 +103,16 @@ def client(port, cycle, tid, records, stop):
                 n += 1
                 token = f"crash-{cycle}-{tid}-{n}"
                 rcpts = rng.choice([["ana"], ["bob"], ["ana", "bob"]])
-                payload = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
-                                  for _ in range(rng.randint(50, 4000)))
+                if tid in LARGE_THREADS and rng.random() < 0.5:
+                    # A random block repeated to 1 MB+ (cheap to make), its
+                    # length not a multiple of the line length.
+                    block = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
+                                    for _ in range(rng.randint(900, 1100)))
+                    size = rng.randint(*LARGE)
+                    payload = (block * (size // len(block) + 1))[:size]
+                else:
+                    payload = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
+                                      for _ in range(rng.randint(50, 4000)))
                 rec = Record(token, rcpts, payload)
                 records.append(rec)
                 env = [b"MAIL FROM:<load@example.org>\r\n"] + \
@@ -199,8 +212,12 @@ def test_smtpd_sigkill_under_load():
     nqueue = db.execute("SELECT count(*) FROM queue").fetchone()[0]
     check(nqueue == 0, f"{nqueue} queue items for local-only mail")
 
+    spool_dir = os.path.dirname(os.path.abspath(lab.store))
+    left = [f for f in os.listdir(spool_dir) if f.startswith(".correio-spool")]
+    check(left == [], f"spool files left beside the store: {left}")
+
     known = {r.token: r for r in records}
-    unknown_present = 0
+    unknown_present = large_stored = 0
     for token, msgs in stored.items():
         check(token in known, f"{token} in the store but never sent")
         r = known[token]
@@ -213,15 +230,20 @@ def test_smtpd_sigkill_under_load():
               f"{token}: body damaged")
         flat = body.replace(b"\r\n", b"")
         check(r.payload.encode() in flat, f"{token}: payload not intact")
+        if len(r.payload) >= LARGE[0]:
+            large_stored += 1
         if r.status == "unknown":
             unknown_present += 1
     for r in records:
         if r.status == "acked":
             check(r.token in stored, f"{r.token} got 250 but is not in the store")
+    large_sent = sum(1 for r in records if len(r.payload) >= LARGE[0] and r.status != "refused")
+    check(large_stored > 0, f"no large message reached the store ({large_sent} sent)")
     FIGURES.update(kills=kills, seconds=round(time.time() - t0, 1), unknown_present=unknown_present,
-                   **by_status)
+                   large_sent=large_sent, large_stored=large_stored, **by_status)
     print(f"smtpd: {kills} SIGKILL/restart cycles, messages by client view {by_status}, "
-          f"{unknown_present} of the unknown ones stored, {len(stored)} stored in all", flush=True)
+          f"{unknown_present} of the unknown ones stored, {len(stored)} stored in all "
+          f"({large_stored} of {large_sent} large ones)", flush=True)
 
 
 def pop3_mailbox(db_path, account):
