@@ -164,6 +164,7 @@ cmd_quit(void *arg, char *args, struct reply *r)
 	size_t i, n = 0;
 
 	(void)args;
+	s->close_why = "quit";		/* for the log and the session log */
 	if (s->state == POP3_AUTHORIZATION) {
 		reply_set(r, REPLY_POP3_OK, NULL, "correio POP3 server signing off");
 		r->flags |= REPLY_CLOSE;
