@@ -166,6 +166,7 @@ void
 store_seterr(struct store *st, const char *what)
 {
 	snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
+	st->errcode = sqlite3_errcode(st->db) & 0xff;
 }
 
 void
@@ -176,6 +177,19 @@ store_setmsg(struct store *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(st->err, sizeof(st->err), fmt, ap);
 	va_end(ap);
+	st->errcode = 0;
+}
+
+void
+store_set_full(struct store *st)
+{
+	st->errcode = SQLITE_FULL;
+}
+
+bool
+store_err_full(struct store *st)
+{
+	return st->errcode == SQLITE_FULL;
 }
 
 void
@@ -278,12 +292,14 @@ void
 store_rollback(struct store *st)
 {
 	char keep[sizeof(st->err)];
+	int code = st->errcode;
 
 	if (sqlite3_get_autocommit(st->db))
 		return;		/* SQLite already rolled back */
 	memcpy(keep, st->err, sizeof(keep));
 	store_exec(st, ST_ROLLBACK, "rollback");
 	memcpy(st->err, keep, sizeof(keep));
+	st->errcode = code;
 }
 
 int64_t

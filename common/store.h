@@ -22,6 +22,7 @@
 #define STORE_EXISTS	(-2)	/* add of something already there */
 #define STORE_NOTFOUND	(-3)	/* no such account, domain, alias, message */
 #define STORE_LOCKED	(-4)	/* mailbox in use by another POP3 session */
+#define STORE_FULL	(-5)	/* the file system is full (a batch result) */
 
 #define STORE_NAME_MAX	64	/* account names */
 #define STORE_ADDR_MAX	320	/* addresses: 64 local + @ + 255 domain */
@@ -34,6 +35,9 @@ struct store;
 int	store_open(struct store **st_r, const char *path, char *err, size_t errlen);
 void	store_close(struct store **st);
 const char *store_errmsg(struct store *st);
+/* Was the last error a full file system (SQLITE_FULL, or ENOSPC writing a
+ * spool)? The caller answers "insufficient storage" (SMTP 452 4.3.1). */
+bool	store_err_full(struct store *st);
 /* Current schema version (PRAGMA user_version) and the version this code wants. */
 int	store_schema_version(struct store *st);
 int	store_schema_latest(void);
@@ -102,8 +106,9 @@ int	store_delivery_commit(struct store *st, struct store_delivery *d);
 /*
  * Group commit: write n deliveries in one transaction (one fsync). Each
  * delivery is inside its own savepoint: result[i] is 0 when delivery i is on
- * disk, -1 when it alone failed. Returns 0 when the transaction committed,
- * -1 when nothing was committed (every result[i] is then -1).
+ * disk, -1 (or STORE_FULL: the file system is full) when it alone failed.
+ * Returns 0 when the transaction committed, -1 when nothing was committed
+ * (every result[i] is then -1 or STORE_FULL).
  */
 int	store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 	    size_t n, int *result);

@@ -120,6 +120,7 @@ struct store {
 	struct store_blob blobs[STORE_BLOBS];
 	unsigned	 clock;
 	char		 err[STORE_ERR_MAX];
+	int		 errcode;	/* SQLite primary code of err, 0 for a message */
 };
 
 /* ---- errors (store.c) ---- */
@@ -127,6 +128,8 @@ struct store {
 void	store_seterr(struct store *st, const char *what);
 /* Record a formatted message as the handle's error. */
 void	store_setmsg(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Mark the handle's error as a full file system (a spool write gave ENOSPC). */
+void	store_set_full(struct store *st);
 /* True when the last error on st was a constraint (unique key, NOT NULL). */
 bool	store_is_constraint(struct store *st);
 
