@@ -42,6 +42,21 @@ bool	store_err_full(struct store *st);
 int	store_schema_version(struct store *st);
 int	store_schema_latest(void);
 
+/*
+ * The reserve: a file of STORE_RESERVE_SIZE octets beside the store
+ * ("<store>.reserve") that keeps room for deletions on a full disk. SQLite
+ * needs free space to commit a delete (WAL frames), so without it a full
+ * disk would stop users from deleting mail to make room. When a mailbox
+ * expunge fails with a full disk, store_mailbox_expunge() removes the reserve
+ * and tries once more. make: create it when missing and the file system has
+ * room for it twice over (never fills a disk): 1 made, 0 already there or no
+ * room, -1 error (store_errmsg()). released: did an expunge on this handle
+ * use it since the last call? (the caller logs it; clears the flag).
+ */
+#define STORE_RESERVE_SIZE	((int64_t)2 << 20)
+int	store_reserve_make(struct store *st);
+bool	store_reserve_released(struct store *st);
+
 /* ---- accounts, domains, aliases ------------------------------------- */
 int	store_user_add(struct store *st, const char *name, const char *hash);	/* STORE_EXISTS */
 int	store_user_del(struct store *st, const char *name);			/* STORE_NOTFOUND */
@@ -154,7 +169,10 @@ int	store_msg_read(struct store *st, int64_t entry_id, int64_t offset,
  * stops before the message's end (TOP, a closed connection). Optional. */
 void	store_read_done(struct store *st);
 /* Delete the given entries of account in one transaction (POP3 UPDATE state);
- * messages no longer referenced by any entry or queue item are removed. */
+ * messages no longer referenced by any entry or queue item are removed. On a
+ * full disk the reserve (above) is released and the delete tried once more:
+ * a full disk fails at a write, before any sync, and the transaction was
+ * rolled back whole, so the retry is safe. */
 int	store_mailbox_expunge(struct store *st, const char *account,
 	    const int64_t *entry_ids, size_t n);
 

@@ -121,6 +121,7 @@ struct store {
 	unsigned	 clock;
 	char		 err[STORE_ERR_MAX];
 	int		 errcode;	/* SQLite primary code of err, 0 for a message */
+	bool		 reserve_released;	/* store_reserve_released() */
 };
 
 /* ---- errors (store.c) ---- */
@@ -165,6 +166,9 @@ void	*store_grow(struct store *st, sqlite3_stmt *s, void *v, size_t n, size_t *c
 /* store_mailbox.c: delete message_id when no mailbox entry or queue item
  * references it any more (inside the caller's transaction). 0 or -1. */
 int	store_message_drop_orphan(struct store *st, int64_t message_id);
+
+/* store.c: remove the reserve (a full disk): 0 removed, -1 there was none. */
+int	store_reserve_release(struct store *st);
 
 /* ---- transactions (store.c) ---- */
 int	store_begin(struct store *st);		/* BEGIN IMMEDIATE: 0 or -1 */

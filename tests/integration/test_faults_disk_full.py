@@ -7,8 +7,10 @@ The store lives on an 8 MiB tmpfs; a filler file uses up the rest. Then:
     dot, both for a body kept in memory (SQLite answers SQLITE_FULL at the
     commit) and for one spooled to a file (the spool write gives ENOSPC);
   - nothing is half-stored: counts unchanged, integrity_check ok;
-  - pop3d, logged in before, still answers LIST and RETR; QUIT with deletions
-    answers -ERR [SYS/TEMP] and deletes nothing;
+  - pop3d, logged in before, still answers LIST and RETR; QUIT with
+    deletions succeeds by releasing the reserve beside the store; with the
+    reserve used up, QUIT with deletions answers -ERR [SYS/TEMP] and deletes
+    nothing;
   - both daemons stay up, and once the filler is removed mail flows again
     and deletions work, without a restart.
 """
@@ -103,7 +105,10 @@ def test_disk_full():
     faults.store_ok(lab)
     check(faults.counts(lab) == before, f"counts changed: {before} -> {faults.counts(lab)}")
 
-    # pop3d: reads work, deletions cannot be committed and are not.
+    # pop3d on a full disk: reads work, and the first deletion is made
+    # possible by the reserve, which it releases.
+    reserve = lab.store + ".reserve"
+    check(os.path.exists(reserve), "pop3d made no reserve beside the store")
     check(p.pop3("LIST").startswith("+OK"), "LIST")
     p.pop3_multi()
     check(p.pop3("RETR 1").startswith("+OK"), "RETR on a full disk")
@@ -111,17 +116,39 @@ def test_disk_full():
     check("hello" in msg, f"RETR text: {msg}")
     check(p.pop3("DELE 1").startswith("+OK"), "DELE")
     r = p.pop3("QUIT")
+    check(r.startswith("+OK") and "1 message deleted" in r, f"QUIT with the reserve: {r}")
+    p.close()
+    check(not os.path.exists(reserve), "the reserve was not used")
+    check("event=reserve-released" in lab.log("pop3d"), "pop3d log: reserve-released")
+    after_dele = faults.counts(lab)
+    check(after_dele[1] == before[1] - 1, f"reserve delete: {before} -> {after_dele}")
+    faults.store_ok(lab)
+
+    # The reserve used up and the disk full again: QUIT with deletions
+    # answers -ERR [SYS/TEMP] and deletes nothing.
+    p = Dialog(lab.host, lab.pop3_port)
+    p.pop3()
+    p.pop3("USER bob")
+    check(p.pop3(f"PASS {PASSWORDS['bob']}").startswith("+OK"), "PASS")
+    truncate_wal()
+    faults.fill(MNT, "filler2")
+    check(p.pop3("RETR 1").startswith("+OK"), "RETR on a full disk, no reserve")
+    p.pop3_multi()
+    check(p.pop3("DELE 1").startswith("+OK"), "DELE")
+    r = p.pop3("QUIT")
     check(r.startswith("-ERR [SYS/TEMP]"), f"QUIT with deletions on a full disk: {r}")
     p.close()
-    check(faults.counts(lab) == before, "a deletion went through on a full disk")
+    check(faults.counts(lab) == after_dele, "a deletion went through on a full disk")
     faults.store_ok(lab)
     log = lab.log("smtpd")
     check("event=disk-full" in log and "reason=disk-full" in log, "smtpd log says why")
     check("op=expunge" in lab.log("pop3d"), "pop3d log says why")
+    faults.alive(lab)
 
     # Room again: mail flows without a restart; ana's mailbox (never locked
     # by the failed session) can be emptied.
-    os.unlink(filler)
+    for f in (filler, os.path.join(MNT, "filler2")):
+        os.unlink(f)
     code, text = smtp_ok(rcpt="ana@lab.test")
     check(code == 250, f"after freeing space: {code} {text}")
     code, text = smtp_ok(body=("z" * 998 + "\r\n") * 200)
@@ -135,7 +162,8 @@ def test_disk_full():
     check(r.startswith("+OK") and "1 message deleted" in r, f"QUIT after: {r}")
     p.close()
     after = faults.counts(lab)
-    check(after[0] == before[0] + 1, f"messages after: {before} -> {after}")
+    check(after[0] == after_dele[0] + 1, f"messages after: {after_dele} -> {after}")
+    check(os.path.exists(reserve), "the reserve was not made again once there was room")
     faults.store_ok(lab)
     faults.alive(lab)
     lab.stop_checked(lab.smtpd, "smtpd")
