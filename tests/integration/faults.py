@@ -34,6 +34,46 @@ def mount_tmpfs(size="8m"):
     return d
 
 
+def mount_ext4(size_mb=32):
+    """A fresh ext4 file system in an image file, loop-mounted with
+    errors=remount-ro on a new temporary directory. Returns (mountpoint, image)."""
+    d = tempfile.mkdtemp(prefix="correio-faults-")
+    image = d + ".img"
+    with open(image, "wb") as f:
+        f.truncate(size_mb << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", image], check=True, capture_output=True, timeout=60)
+    subprocess.run(["mount", "-o", "loop,errors=remount-ro", image, d], check=True,
+                   capture_output=True, timeout=30)
+    _MOUNTS.append(d)
+    atexit.register(lambda: os.path.exists(image) and os.unlink(image))
+    return d, image
+
+
+def ext4_error(mountpoint):
+    """Make the kernel see an ext4 error on mountpoint: with errors=remount-ro
+    it turns the file system read-only under everyone who has files open on it
+    (what a failing disk does; a remount -o ro is refused while files are open
+    for writing)."""
+    with open("/proc/mounts") as f:
+        for line in f:
+            dev, mnt = line.split()[:2]
+            if mnt == mountpoint:
+                knob = f"/sys/fs/ext4/{os.path.basename(dev)}/trigger_fs_error"
+                with open(knob, "w") as k:
+                    k.write("1")
+                return
+    raise AssertionError(f"{mountpoint} is not mounted")
+
+
+def remount_checked(mountpoint, image):
+    """The recovery after ext4_error(): unmount, e2fsck, mount again."""
+    subprocess.run(["umount", mountpoint], check=True, capture_output=True, timeout=30)
+    p = subprocess.run(["e2fsck", "-f", "-y", image], capture_output=True, timeout=60)
+    check(p.returncode in (0, 1), f"e2fsck: {p.returncode} {p.stdout} {p.stderr}")
+    subprocess.run(["mount", "-o", "loop,errors=remount-ro", image, mountpoint], check=True,
+                   capture_output=True, timeout=30)
+
+
 def lab_on(mountpoint, **kw):
     """A Lab (accounts ana and bob) whose store is moved onto mountpoint; its
     config and the daemons' logs stay on the ordinary disk, so that they can
@@ -45,10 +85,16 @@ def lab_on(mountpoint, **kw):
         if os.path.exists(lab.store + suffix):
             shutil.copy2(lab.store + suffix, store + suffix)
             os.unlink(lab.store + suffix)
+            fd = os.open(store + suffix, os.O_RDONLY)
+            os.fsync(fd)        # on disk before any fault the test makes
+            os.close(fd)
     with open(lab.config) as f:
         conf = f.read()
     with open(lab.config, "w") as f:
         f.write(conf.replace(f"path = {lab.store}\n", f"path = {store}\n"))
+    fd = os.open(mountpoint, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
     lab.store = store
     return lab
 
@@ -83,7 +129,11 @@ def store_ok(lab):
 
 def counts(lab):
     """(messages, mailbox entries, queue items) in the store."""
-    return (lab.count("messages"), lab.count("mailbox"), lab.count("queue"))
+    p = subprocess.run(["sqlite3", "-batch", lab.store, "SELECT (SELECT count(*) FROM messages),"
+                        " (SELECT count(*) FROM mailbox), (SELECT count(*) FROM queue)"],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0, f"counting: {p.stderr}")
+    return tuple(int(x) for x in p.stdout.strip().split("|"))
 
 
 def alive(lab):
