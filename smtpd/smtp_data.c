@@ -235,7 +235,7 @@ data_end(struct smtp_session *s)
 	static const char *const reasons[] = {
 		[DATA_OK] = "ok", [DATA_ERR_SIZE] = "size", [DATA_ERR_BARE_LF] = "bare-lf",
 		[DATA_ERR_BARE_CR] = "bare-cr", [DATA_ERR_LINE] = "line-too-long",
-		[DATA_ERR_LOOP] = "loop", [DATA_ERR_STORE] = "memory",
+		[DATA_ERR_LOOP] = "loop", [DATA_ERR_STORE] = "memory-or-spool",
 		[DATA_ERR_BUSY] = "busy", [DATA_ERR_FULL] = "disk-full",
 	};
 
@@ -277,7 +277,8 @@ data_end(struct smtp_session *s)
 		    "is full; nothing was delivered, try again later");
 		break;
 	case DATA_ERR_STORE:
-		reply_set(&r, 451, ESC_SYSTEM_TEMP, "Out of memory; nothing was delivered, try again later");
+		reply_set(&r, 451, ESC_SYSTEM_TEMP, "Could not keep the message text (out of memory or "
+		    "a storage error); nothing was delivered, try again later");
 		break;
 	}
 	if (tx->error != DATA_OK) {

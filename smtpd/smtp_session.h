@@ -81,7 +81,7 @@ enum smtp_data_error {
 	DATA_ERR_BARE_CR,	/* a bare CR: 554 5.5.2 */
 	DATA_ERR_LINE,		/* a line over smtp_data_line_max: 500 5.5.2 */
 	DATA_ERR_LOOP,		/* too many Received: headers: 554 5.4.6 */
-	DATA_ERR_STORE,		/* out of memory: 451 4.3.0 */
+	DATA_ERR_STORE,		/* out of memory, a spool write failed: 451 4.3.0 */
 	DATA_ERR_BUSY,		/* SMTP_INFLIGHT_MAX reached: 452 4.3.1 */
 	DATA_ERR_FULL		/* the spool's file system is full: 452 4.3.1 */
 };
