@@ -13,6 +13,10 @@ N goes up until a delivery runs without reaching the Nth call. For every N:
 At the end smtpd is killed (SIGKILL) and started again, so SQLite recovers
 its WAL from the disk: every acknowledged message is still there, none is
 there twice, and the store passes integrity_check again.
+
+The same for pop3d at QUIT with two messages marked deleted (the expunge
+and the release of the mailbox lock), with EIO and ENOSPC: +OK means both
+are gone, -ERR [SYS/TEMP] means both are still there, integrity_check ok.
 """
 import errno
 import faulthandler
@@ -25,7 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import BIN, check, run  # noqa: E402
+from correio_test import BIN, Dialog, PASSWORDS, check, run  # noqa: E402
 import faults  # noqa: E402
 
 faulthandler.dump_traceback_later(250, exit=True)
@@ -142,10 +146,83 @@ def test_io_errors_every_n():
     code, text = deliver("token-final", True)
     check(code == 250, f"after the restart: {text}")
     lab.stop_checked(lab.smtpd, "smtpd")
+    lab.procs.remove(lab.smtpd)
+
+
+def pop3_login(user="bob"):
+    """A POP3 session logged in as user (pop3d restarted when an earlier
+    fault left the mailbox lock behind: a failed unlock)."""
+    for _ in range(2):
+        p = Dialog(lab.host, lab.pop3_port)
+        p.pop3()
+        p.pop3(f"USER {user}")
+        r = p.pop3(f"PASS {PASSWORDS[user]}")
+        if r.startswith("+OK"):
+            return p
+        p.close()
+        check("[IN-USE]" in r, f"POP3 login: {r}")
+        lab.stop_checked(lab.pop3d, "pop3d")
+        lab.procs.remove(lab.pop3d)
+        lab.start_pop3d(env=ENV)
+    raise AssertionError("mailbox still in use after a restart of pop3d")
+
+
+def mailbox(user="bob"):
+    db = sqlite3.connect(f"file:{lab.store}?mode=ro", uri=True, timeout=10)
+    try:
+        return {r[0] for r in db.execute("SELECT m.id FROM mailbox m JOIN accounts a"
+                                         " ON a.id = m.account WHERE a.name = ?", (user,))}
+    finally:
+        db.close()
+
+
+def test_io_errors_pop3_expunge():
+    lab.start_smtpd()
+    lab.start_pop3d(env=ENV)
+    tally = {"+OK": 0, "-ERR": 0}
+    for err in (errno.EIO, errno.ENOSPC):
+        n = 0
+        while True:
+            n += 1
+            check(n < N_MAX, f"an expunge made {N_MAX} calls or more")
+            for k in range(2):
+                code, text = deliver(f"token-pop-{n}-{k}", False)
+                check(code == 250, f"delivery for the expunge: {text}")
+            p = pop3_login()
+            before = mailbox()
+            check(len(before) >= 2, f"mailbox: {before}")
+            disarm()
+            arm(n, err)
+            check(p.pop3("DELE 1").startswith("+OK"), "DELE 1")
+            check(p.pop3("DELE 2").startswith("+OK"), "DELE 2")
+            r = p.pop3("QUIT")
+            p.close()
+            fired = os.path.exists(FIRED)
+            disarm()
+            faults.alive(lab)
+            after = mailbox()
+            gone = before - after
+            tally["+OK" if r.startswith("+OK") else "-ERR"] += 1
+            if r.startswith("+OK"):
+                check(len(gone) == 2 and after <= before, f"N={n}: +OK and {len(gone)} deleted")
+            else:
+                check(r.startswith("-ERR [SYS/TEMP]"), f"N={n}: QUIT {r}")
+                check(fired, f"N={n}: {r} with no fault injected")
+                check(after == before, f"N={n}: -ERR and {len(gone)} deleted")
+            out = lab.sql("PRAGMA integrity_check").decode().strip()
+            check(out == "ok", f"N={n} errno={err}: integrity_check {out}")
+            if not fired:
+                check(r.startswith("+OK"), f"no fault and {r}")
+                break
+        FIGURES[(errno.errorcode[err], "POP3 expunge of 2")] = n - 1
+    print("calls per expunge:", {k: v for k, v in FIGURES.items() if "POP3" in k[1]},
+          "QUIT answers:", tally, flush=True)
+    lab.stop_checked(lab.smtpd, "smtpd")
+    lab.stop_checked(lab.pop3d, "pop3d")
 
 
 try:
-    run([test_io_errors_every_n])
+    run([test_io_errors_every_n, test_io_errors_pop3_expunge])
 finally:
     lab.stop()
     shutil.rmtree(STORE_DIR, ignore_errors=True)
