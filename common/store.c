@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/statvfs.h>
 
 #include <sqlite3.h>
 
@@ -36,6 +37,7 @@
 #define STORE_FORMAT		"correio-store"
 #define STORE_PRAGMA_MAX	64	/* "PRAGMA user_version = N" */
 #define STORE_MODE_MAX		16	/* "PRAGMA journal_mode" answer, with its NUL */
+#define STORE_PATH_MAX		4096	/* the reserve's path */
 
 const char *const store_sql[ST_COUNT] = {
 	[ST_BEGIN]		= "BEGIN IMMEDIATE",
@@ -166,6 +168,7 @@ void
 store_seterr(struct store *st, const char *what)
 {
 	snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
+	st->errcode = sqlite3_errcode(st->db) & 0xff;
 }
 
 void
@@ -176,6 +179,19 @@ store_setmsg(struct store *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(st->err, sizeof(st->err), fmt, ap);
 	va_end(ap);
+	st->errcode = 0;
+}
+
+void
+store_set_full(struct store *st)
+{
+	st->errcode = SQLITE_FULL;
+}
+
+bool
+store_err_full(struct store *st)
+{
+	return st->errcode == SQLITE_FULL;
 }
 
 void
@@ -278,12 +294,14 @@ void
 store_rollback(struct store *st)
 {
 	char keep[sizeof(st->err)];
+	int code = st->errcode;
 
 	if (sqlite3_get_autocommit(st->db))
 		return;		/* SQLite already rolled back */
 	memcpy(keep, st->err, sizeof(keep));
 	store_exec(st, ST_ROLLBACK, "rollback");
 	memcpy(st->err, keep, sizeof(keep));
+	st->errcode = code;
 }
 
 int64_t
@@ -358,6 +376,80 @@ store_is_constraint(struct store *st)
 }
 
 
+
+/* ---- the reserve (store.h) ------------------------------------------------ */
+
+/* "<store>.reserve" into dst: 0, or -1 (no file name, too long). */
+static int
+reserve_path(struct store *st, char *dst, size_t len)
+{
+	const char *db = sqlite3_db_filename(st->db, "main");
+
+	if (db == NULL || *db == '\0' || snprintf(dst, len, "%s.reserve", db) >= (int)len)
+		return -1;
+	return 0;
+}
+
+int
+store_reserve_make(struct store *st)
+{
+	char path[STORE_PATH_MAX], dir[STORE_PATH_MAX], *slash;
+	struct statvfs sv;
+	int fd, e;
+
+	if (reserve_path(st, path, sizeof(path)) == -1) {
+		store_setmsg(st, "reserve: the store has no file name");
+		return -1;
+	}
+	if (access(path, F_OK) == 0)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (statvfs(dir, &sv) == -1 ||
+	    (int64_t)sv.f_bavail * (int64_t)sv.f_frsize < 2 * STORE_RESERVE_SIZE)
+		return 0;	/* no room now: made on a later call */
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1) {
+		if (errno == EEXIST)
+			return 0;
+		store_setmsg(st, "reserve %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((e = posix_fallocate(fd, 0, (off_t)STORE_RESERVE_SIZE)) != 0 || fsync(fd) == -1) {
+		if (e == 0)
+			e = errno;
+		close(fd);
+		(void)unlink(path);
+		if (e == ENOSPC || e == EDQUOT)
+			return 0;
+		store_setmsg(st, "reserve %s: %s", path, strerror(e));
+		return -1;
+	}
+	close(fd);
+	return 1;
+}
+
+int
+store_reserve_release(struct store *st)
+{
+	char path[STORE_PATH_MAX];
+
+	if (reserve_path(st, path, sizeof(path)) == -1 || unlink(path) == -1)
+		return -1;
+	st->reserve_released = true;
+	return 0;
+}
+
+bool
+store_reserve_released(struct store *st)
+{
+	bool r = st->reserve_released;
+
+	st->reserve_released = false;
+	return r;
+}
 
 /* ---- open, migrate, close ---------------------------------------------- */
 

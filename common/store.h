@@ -22,6 +22,7 @@
 #define STORE_EXISTS	(-2)	/* add of something already there */
 #define STORE_NOTFOUND	(-3)	/* no such account, domain, alias, message */
 #define STORE_LOCKED	(-4)	/* mailbox in use by another POP3 session */
+#define STORE_FULL	(-5)	/* the file system is full (a batch result) */
 
 #define STORE_NAME_MAX	64	/* account names */
 #define STORE_ADDR_MAX	320	/* addresses: 64 local + @ + 255 domain */
@@ -34,9 +35,27 @@ struct store;
 int	store_open(struct store **st_r, const char *path, char *err, size_t errlen);
 void	store_close(struct store **st);
 const char *store_errmsg(struct store *st);
+/* Was the last error a full file system (SQLITE_FULL, or ENOSPC writing a
+ * spool)? The caller answers "insufficient storage" (SMTP 452 4.3.1). */
+bool	store_err_full(struct store *st);
 /* Current schema version (PRAGMA user_version) and the version this code wants. */
 int	store_schema_version(struct store *st);
 int	store_schema_latest(void);
+
+/*
+ * The reserve: a file of STORE_RESERVE_SIZE octets beside the store
+ * ("<store>.reserve") that keeps room for deletions on a full disk. SQLite
+ * needs free space to commit a delete (WAL frames), so without it a full
+ * disk would stop users from deleting mail to make room. When a mailbox
+ * expunge fails with a full disk, store_mailbox_expunge() removes the reserve
+ * and tries once more. make: create it when missing and the file system has
+ * room for it twice over (never fills a disk): 1 made, 0 already there or no
+ * room, -1 error (store_errmsg()). released: did an expunge on this handle
+ * use it since the last call? (the caller logs it; clears the flag).
+ */
+#define STORE_RESERVE_SIZE	((int64_t)2 << 20)
+int	store_reserve_make(struct store *st);
+bool	store_reserve_released(struct store *st);
 
 /* ---- accounts, domains, aliases ------------------------------------- */
 int	store_user_add(struct store *st, const char *name, const char *hash);	/* STORE_EXISTS */
@@ -102,8 +121,9 @@ int	store_delivery_commit(struct store *st, struct store_delivery *d);
 /*
  * Group commit: write n deliveries in one transaction (one fsync). Each
  * delivery is inside its own savepoint: result[i] is 0 when delivery i is on
- * disk, -1 when it alone failed. Returns 0 when the transaction committed,
- * -1 when nothing was committed (every result[i] is then -1).
+ * disk, -1 (or STORE_FULL: the file system is full) when it alone failed.
+ * Returns 0 when the transaction committed, -1 when nothing was committed
+ * (every result[i] is then -1 or STORE_FULL).
  */
 int	store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 	    size_t n, int *result);
@@ -149,7 +169,10 @@ int	store_msg_read(struct store *st, int64_t entry_id, int64_t offset,
  * stops before the message's end (TOP, a closed connection). Optional. */
 void	store_read_done(struct store *st);
 /* Delete the given entries of account in one transaction (POP3 UPDATE state);
- * messages no longer referenced by any entry or queue item are removed. */
+ * messages no longer referenced by any entry or queue item are removed. On a
+ * full disk the reserve (above) is released and the delete tried once more:
+ * a full disk fails at a write, before any sync, and the transaction was
+ * rolled back whole, so the retry is safe. */
 int	store_mailbox_expunge(struct store *st, const char *account,
 	    const int64_t *entry_ids, size_t n);
 

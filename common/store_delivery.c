@@ -248,7 +248,10 @@ spool_copy(struct store *st, struct store_delivery *d, int64_t id)
 	int rc;
 
 	if (spool_flush(d) == -1) {
-		store_setmsg(st, "spool: %s", strerror(errno));
+		int e = errno;
+		store_setmsg(st, "spool: %s", strerror(e));
+		if (e == ENOSPC || e == EDQUOT)
+			store_set_full(st);
 		return -1;
 	}
 	if (sqlite3_blob_open(st->db, "main", "messages", "body", id, 1, &b) != SQLITE_OK) {
@@ -375,6 +378,7 @@ store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 			result[i] = 0;
 		} else {
 			ds[i]->id = -1;
+			result[i] = store_err_full(st) ? STORE_FULL : -1;
 			/* Undo this delivery alone; the others stay. */
 			if (sqlite3_get_autocommit(st->db) ||
 			    store_exec(st, ST_ROLLBACK_TO, "rollback to savepoint") == -1 ||
@@ -389,7 +393,7 @@ fail:
 	store_rollback(st);
 lost:
 	for (i = 0; i < n; i++) {
-		result[i] = -1;
+		result[i] = store_err_full(st) ? STORE_FULL : -1;
 		ds[i]->id = -1;
 	}
 	return -1;

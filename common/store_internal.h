@@ -120,6 +120,8 @@ struct store {
 	struct store_blob blobs[STORE_BLOBS];
 	unsigned	 clock;
 	char		 err[STORE_ERR_MAX];
+	int		 errcode;	/* SQLite primary code of err, 0 for a message */
+	bool		 reserve_released;	/* store_reserve_released() */
 };
 
 /* ---- errors (store.c) ---- */
@@ -127,6 +129,8 @@ struct store {
 void	store_seterr(struct store *st, const char *what);
 /* Record a formatted message as the handle's error. */
 void	store_setmsg(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Mark the handle's error as a full file system (a spool write gave ENOSPC). */
+void	store_set_full(struct store *st);
 /* True when the last error on st was a constraint (unique key, NOT NULL). */
 bool	store_is_constraint(struct store *st);
 
@@ -162,6 +166,9 @@ void	*store_grow(struct store *st, sqlite3_stmt *s, void *v, size_t n, size_t *c
 /* store_mailbox.c: delete message_id when no mailbox entry or queue item
  * references it any more (inside the caller's transaction). 0 or -1. */
 int	store_message_drop_orphan(struct store *st, int64_t message_id);
+
+/* store.c: remove the reserve (a full disk): 0 removed, -1 there was none. */
+int	store_reserve_release(struct store *st);
 
 /* ---- transactions (store.c) ---- */
 int	store_begin(struct store *st);		/* BEGIN IMMEDIATE: 0 or -1 */

@@ -309,9 +309,9 @@ store_message_drop_orphan(struct store *st, int64_t message_id)
 	return store_step_done(st, s, "delete message");
 }
 
-int
-store_mailbox_expunge(struct store *st, const char *account,
-    const int64_t *entry_ids, size_t n)
+/* One try of store_mailbox_expunge(). */
+static int
+expunge_once(struct store *st, const char *account, const int64_t *entry_ids, size_t n)
 {
 	sqlite3_stmt *s;
 	int64_t message_id;
@@ -352,4 +352,16 @@ store_mailbox_expunge(struct store *st, const char *account,
 fail:
 	store_rollback(st);
 	return -1;
+}
+
+int
+store_mailbox_expunge(struct store *st, const char *account,
+    const int64_t *entry_ids, size_t n)
+{
+	if (expunge_once(st, account, entry_ids, n) == 0)
+		return 0;
+	/* A full disk: release the reserve and try once more (store.h). */
+	if (!store_err_full(st) || store_reserve_release(st) == -1)
+		return -1;
+	return expunge_once(st, account, entry_ids, n);
 }

@@ -74,6 +74,11 @@ main(int argc, char *argv[])
 	 * to the service user. */
 	if (store_open(&server.store, cfg.store_path, err, sizeof(err)) == -1)
 		fatalx("store %s: %s", cfg.store_path, err);
+	/* Room for deletions on a full disk (store.h, "the reserve"). */
+	if ((rc = store_reserve_make(server.store)) == -1)
+		log_warnx("event=reserve-failed error=\"%s\"", store_errmsg(server.store));
+	else if (rc == 1)
+		log_info("event=reserve-made size=%lld", (long long)STORE_RESERVE_SIZE);
 
 	if ((server.auth = authpool_start(base, cfg.store_path, 0, err, sizeof(err))) == NULL)
 		fatalx("password checks: %s", err);

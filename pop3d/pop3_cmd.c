@@ -162,6 +162,7 @@ cmd_quit(void *arg, char *args, struct reply *r)
 	struct pop3_server *srv = s->srv;
 	int64_t *ids;
 	size_t i, n = 0;
+	int rc;
 
 	(void)args;
 	s->close_why = "quit";		/* for the log and the session log */
@@ -181,7 +182,11 @@ cmd_quit(void *arg, char *args, struct reply *r)
 		for (i = 0; i < s->nmsgs; i++)
 			if (pop3_msg_is_deleted(s, i))
 				ids[n++] = s->msgs[i].entry_id;
-		if (store_mailbox_expunge(srv->store, s->account, ids, n) == -1) {
+		rc = store_mailbox_expunge(srv->store, s->account, ids, n);
+		if (store_reserve_released(srv->store))
+			log_warnx("session=%s event=reserve-released reason=disk-full result=%s",
+			    s->id, rc == 0 ? "deleted" : "failed");
+		if (rc == -1) {
 			log_warnx("session=%s event=store-failed op=expunge error=\"%s\"", s->id,
 			    store_errmsg(srv->store));
 			free(ids);
@@ -193,6 +198,10 @@ cmd_quit(void *arg, char *args, struct reply *r)
 		}
 		free(ids);
 	}
+	/* Space came back: the reserve again (only when there is room twice over). */
+	if (n > 0 && store_reserve_make(srv->store) == 1)
+		log_info("session=%s event=reserve-made size=%lld", s->id,
+		    (long long)STORE_RESERVE_SIZE);
 	reply_set(r, REPLY_POP3_OK, NULL, "correio POP3 server signing off (%zu %s deleted)", n,
 	    n == 1 ? "message" : "messages");
 	r->flags |= REPLY_CLOSE;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/statvfs.h>
 
 #include "esc.h"
 #include "log.h"
@@ -24,7 +25,23 @@
 #include "smtp_session.h"
 
 #define ST(x)	(1u << (x))
+/* MAIL is answered 452 4.3.1 when the store's file system has less than
+ * this free, plus the SIZE= the client announced (as Postfix's queue_minfree):
+ * a full disk is refused before the client sends the text. */
+#define SMTP_STORE_MINFREE	((uint64_t)1 << 20)
 #define ST_TALK	(ST(SMTP_S_INIT) | ST(SMTP_S_HELO) | ST(SMTP_S_MAIL) | ST(SMTP_S_RCPT))
+
+/* Room for size more octets and SMTP_STORE_MINFREE on the file system of
+ * dir? A statvfs() failure says yes: the commit is the real check. */
+static bool
+store_has_room(const char *dir, uint64_t size)
+{
+	struct statvfs sv;
+
+	if (dir == NULL || statvfs(dir, &sv) == -1)
+		return true;
+	return (uint64_t)sv.f_bavail * sv.f_frsize >= SMTP_STORE_MINFREE + size;
+}
 
 static cmd_handler cmd_helo, cmd_ehlo, cmd_mail, cmd_rcpt, cmd_data, cmd_rset, cmd_noop,
     cmd_quit, cmd_vrfy, cmd_expn, cmd_help, cmd_starttls, cmd_auth;
@@ -350,6 +367,12 @@ cmd_mail(void *session, char *args, struct reply *r)
 		mailaddr_format(&from, a, sizeof(a));
 		reply_set(r, 553, ESC_NOT_AUTHORIZED, "Sender <%s> is not yours: logged in as %s, send from "
 		    "your own address or one of your aliases", a, s->user);
+		return;
+	}
+	if (!store_has_room(s->srv->spool_dir, size)) {
+		log_warnx("session=%s event=disk-full dir=%s", s->id, s->srv->spool_dir);
+		reply_set(r, 452, ESC_SYSTEM_FULL, "Insufficient system storage: the mail store's disk "
+		    "is full; try again later");
 		return;
 	}
 	if ((tx = calloc(1, sizeof(*tx))) == NULL) {

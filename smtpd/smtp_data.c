@@ -14,6 +14,7 @@
  * Never: ends the data early, resynchronises inside a message, or stores a
  * message the client was told was refused.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,12 @@ data_committed(struct smtp_job *job)
 		if (tx->nremote > 0)
 			relay_kick();	/* the queue runner takes it from here */
 		reply_set(&r, 250, ESC_OK, "Ok: queued as %lld", (long long)store_delivery_id(job->d));
+	} else if (job->result == STORE_FULL) {
+		log_warnx("session=%s from=<%s> to=%s size=%zu status=deferred reason=disk-full",
+		    s->id, tx->from_str, tx->rcpts.data ? tx->rcpts.data : "",
+		    store_delivery_size(job->d));
+		reply_set(&r, 452, ESC_SYSTEM_FULL, "Insufficient system storage: the mail store's disk "
+		    "is full; nothing was delivered, try again later");
 	} else {
 		log_warnx("session=%s from=<%s> to=%s size=%zu status=deferred reason=store",
 		    s->id, tx->from_str, tx->rcpts.data ? tx->rcpts.data : "",
@@ -228,8 +235,8 @@ data_end(struct smtp_session *s)
 	static const char *const reasons[] = {
 		[DATA_OK] = "ok", [DATA_ERR_SIZE] = "size", [DATA_ERR_BARE_LF] = "bare-lf",
 		[DATA_ERR_BARE_CR] = "bare-cr", [DATA_ERR_LINE] = "line-too-long",
-		[DATA_ERR_LOOP] = "loop", [DATA_ERR_STORE] = "memory",
-		[DATA_ERR_BUSY] = "busy",
+		[DATA_ERR_LOOP] = "loop", [DATA_ERR_STORE] = "memory-or-spool",
+		[DATA_ERR_BUSY] = "busy", [DATA_ERR_FULL] = "disk-full",
 	};
 
 	smtp_data_transcript_tail(s);
@@ -265,8 +272,13 @@ data_end(struct smtp_session *s)
 		reply_set(&r, 452, ESC_SYSTEM_FULL, "Insufficient system storage: too much mail in progress; "
 		    "nothing was delivered, try again in a few minutes");
 		break;
+	case DATA_ERR_FULL:
+		reply_set(&r, 452, ESC_SYSTEM_FULL, "Insufficient system storage: the mail store's disk "
+		    "is full; nothing was delivered, try again later");
+		break;
 	case DATA_ERR_STORE:
-		reply_set(&r, 451, ESC_SYSTEM_TEMP, "Out of memory; nothing was delivered, try again later");
+		reply_set(&r, 451, ESC_SYSTEM_TEMP, "Could not keep the message text (out of memory or "
+		    "a storage error); nothing was delivered, try again later");
 		break;
 	}
 	if (tx->error != DATA_OK) {
@@ -376,9 +388,11 @@ smtp_data_line(struct smtp_session *s, enum line_status st, const char *line, si
 		latch(tx, DATA_ERR_BUSY);
 		return;
 	}
+	errno = 0;
 	if (store_delivery_body(tx->d, line, len) == -1 ||
 	    store_delivery_body(tx->d, "\r\n", 2) == -1) {
-		latch(tx, DATA_ERR_STORE);
+		/* errno from the spool write: a full disk is not out of memory. */
+		latch(tx, errno == ENOSPC || errno == EDQUOT ? DATA_ERR_FULL : DATA_ERR_STORE);
 		return;
 	}
 	tx->charged += len + 2;

@@ -81,8 +81,9 @@ enum smtp_data_error {
 	DATA_ERR_BARE_CR,	/* a bare CR: 554 5.5.2 */
 	DATA_ERR_LINE,		/* a line over smtp_data_line_max: 500 5.5.2 */
 	DATA_ERR_LOOP,		/* too many Received: headers: 554 5.4.6 */
-	DATA_ERR_STORE,		/* out of memory: 451 4.3.0 */
-	DATA_ERR_BUSY		/* SMTP_INFLIGHT_MAX reached: 452 4.3.1 */
+	DATA_ERR_STORE,		/* out of memory, a spool write failed: 451 4.3.0 */
+	DATA_ERR_BUSY,		/* SMTP_INFLIGHT_MAX reached: 452 4.3.1 */
+	DATA_ERR_FULL		/* the spool's file system is full: 452 4.3.1 */
 };
 
 /* One message: from MAIL until RSET, HELO/EHLO or the end of DATA. */
@@ -225,7 +226,7 @@ struct smtp_job {
 	enum smtp_job_kind	 kind;
 	struct store_delivery	*d;
 	char			 session_id[SMTP_SESSION_ID_MAX];
-	int			 result;	/* 0 ok, -1 failed */
+	int			 result;	/* 0 ok, -1 failed, STORE_FULL */
 	/* Called on the loop thread when done; NULL: the worker frees the job. */
 	void			(*done)(struct smtp_job *job);
 	void			*arg;

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""A store whose write lock another program holds (issue 16).
+
+The sqlite3 tool runs BEGIN IMMEDIATE on the store and keeps the transaction
+open for HOLD seconds (its input is a pipe that stays open). Meanwhile:
+  - a message whose final dot is sent then waits for the commit and gets
+    451 4.3.0 after the store's busy timeout (10 s), not a hang, not a 250;
+  - other SMTP sessions' NOOP and RSET, and a POP3 session's LIST, RETR and
+    NOOP, are answered at once: the event loops never wait on the lock (the
+    worst latency is measured and printed);
+  - once the lock is released, the same message is accepted, and nothing
+    was lost or stored twice.
+"""
+import faulthandler
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from correio_test import Dialog, Lab, PASSWORDS, check, run  # noqa: E402
+
+faulthandler.dump_traceback_later(200, exit=True)
+
+HOLD = 14.0             # seconds the other program holds the write lock
+BUSY = 10.0             # the store's busy timeout (common/store.c)
+LATENCY_MAX = 0.5       # a loop that answers within this is not blocked
+
+lab = Lab()
+lab.start_smtpd()
+lab.start_pop3d()
+
+
+def send_ok(d, body):
+    d.smtp_start_data()
+    d.send(f"Subject: lock\r\n\r\n{body}\r\n.\r\n")
+    code, lines = d.smtp_reply()
+    return code, " ".join(lines)
+
+
+def test_locked_store():
+    d = lab.smtp_dialog()
+    d.expect(250, "EHLO client.test")
+    code, text = send_ok(d, "before")
+    check(code == 250, f"before the lock: {text}")
+    before = lab.count("messages")
+
+    pop = Dialog(lab.host, lab.pop3_port)
+    pop.pop3()
+    pop.pop3("USER bob")
+    check(pop.pop3(f"PASS {PASSWORDS['bob']}").startswith("+OK"), "POP3 login")
+
+    other = lab.smtp_dialog()
+    other.expect(250, "EHLO other.test")
+
+    holder = subprocess.Popen(["sqlite3", "-batch", lab.store], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        holder.stdin.write("BEGIN IMMEDIATE;\nSELECT 'locked';\n")
+        holder.stdin.flush()
+        check(holder.stdout.readline().strip() == "locked", "sqlite3 did not take the lock")
+        t_lock = time.monotonic()
+
+        d.smtp_start_data()
+        d.send("Subject: lock\r\n\r\nduring\r\n.\r\n")
+        t_dot = time.monotonic()
+
+        # While the commit waits: the loops answer at once.
+        worst = 0.0
+        n = 0
+        d.s.settimeout(0.05)
+        code = None
+        while time.monotonic() - t_lock < HOLD - 1.5:
+            for dialog, cmd, ok in ((other, "NOOP", "250"), (other, "RSET", "250"),
+                                    (pop, "NOOP", "+OK"), (pop, "LIST", "+OK"),
+                                    (pop, "RETR 1", "+OK")):
+                t0 = time.monotonic()
+                dialog.send(cmd + "\r\n")
+                line = dialog.line()
+                if cmd in ("LIST", "RETR 1"):
+                    dialog.pop3_multi()
+                worst = max(worst, time.monotonic() - t0)
+                n += 1
+                check(line.startswith(ok), f"{cmd} while the store is locked: {line}")
+            if code is None:
+                try:
+                    code, lines = d.smtp_reply()
+                    t_reply = time.monotonic()
+                except (TimeoutError, OSError):
+                    pass
+            time.sleep(0.1)
+        d.s.settimeout(10)
+        if code is None:
+            code, lines = d.smtp_reply()
+            t_reply = time.monotonic()
+        text = " ".join(lines)
+        waited = t_reply - t_dot
+        print(f"locked store: commit answered after {waited:.1f} s; {n} commands answered, "
+              f"worst latency {worst * 1000:.0f} ms", flush=True)
+        check(code == 451 and "4.3.0" in text, f"commit under the lock: {code} {text}")
+        check(BUSY - 1.5 < waited < HOLD, f"answered after {waited:.1f} s")
+        check(worst < LATENCY_MAX, f"a loop blocked for {worst:.2f} s")
+        check(lab.count("messages") == before, "the refused message is in the store")
+    finally:
+        try:
+            holder.stdin.write("ROLLBACK;\n.quit\n")
+            holder.stdin.close()
+        except OSError:
+            pass
+        try:
+            holder.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            holder.wait(timeout=5)
+
+    # Released: the client tries again and the message is taken, once.
+    code, text = send_ok(d, "during")
+    check(code == 250, f"after the lock: {code} {text}")
+    check(lab.count("messages") == before + 1, "lost or duplicated")
+    out = lab.sql("PRAGMA integrity_check").decode().strip()
+    check(out == "ok", f"integrity_check: {out}")
+    r = pop.pop3("QUIT")
+    check(r.startswith("+OK"), f"POP3 QUIT: {r}")
+    for x in (d, other, pop):
+        x.close()
+    lab.stop_checked(lab.smtpd, "smtpd")
+    lab.stop_checked(lab.pop3d, "pop3d")
+
+
+run([test_locked_store])
