@@ -99,16 +99,11 @@ int	store_delivery_spool(struct store_delivery *d, const char *dir);
 int64_t	store_delivery_id(const struct store_delivery *d);
 /* Commit one delivery in its own transaction (fsync'd before return). */
 int	store_delivery_commit(struct store *st, struct store_delivery *d);
-/* Give the handle that group-commits a page cache that holds one group
- * commit transaction (12 MiB instead of SQLite's 2 MiB). 0 or -1. */
-int	store_delivery_writer_cache(struct store *st);
 /*
- * Group commit: write n deliveries in as few transactions as their bodies
- * allow (one fsync each; a transaction takes up to 8 MiB of bodies, or one
- * larger body). Each delivery is inside its own savepoint: result[i] is 0
- * when delivery i is on disk, -1 when it failed. Returns 0 when every
- * transaction committed, -1 when one did not (its deliveries' results are
- * then all -1; those of the others stand).
+ * Group commit: write n deliveries in one transaction (one fsync). Each
+ * delivery is inside its own savepoint: result[i] is 0 when delivery i is on
+ * disk, -1 when it alone failed. Returns 0 when the transaction committed,
+ * -1 when nothing was committed (every result[i] is then -1).
  */
 int	store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 	    size_t n, int *result);

@@ -10,14 +10,12 @@
  * own), a body holds at most STORE_SPOOL_MEM octets in memory; past that the
  * buffer goes, each time it fills, to an anonymous spool file (O_TMPFILE:
  * it has no name, so a crash or SIGKILL leaves nothing behind and nothing
- * half-received can ever be found). The commit maps the spool read-only and
- * binds the mapping as the body, in the same savepoint as before: durability
- * is the store's commit, never the spool's (the spool is not fsync'd).
- * docs/PERFORMANCE.md says why this and not chunk rows, and why a mapping
- * and not a zeroblob filled by incremental blob writes.
+ * half-received can ever be found). The commit inserts a zeroblob of the
+ * final size and copies the spool into it with incremental blob writes, in
+ * the same savepoint as before: durability is the store's commit, never the
+ * spool's (the spool is not fsync'd). docs/PERFORMANCE.md says why this and
+ * not chunk rows.
  */
-#include <sys/mman.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -33,17 +31,6 @@
 
 #define STORE_BODY_MAX		((size_t)1 << 30)	/* = max of max_message_size */
 #define STORE_SPOOL_MEM		((size_t)64 << 10)	/* body octets kept in memory */
-/*
- * A group commit's transaction holds at most STORE_BATCH_BODY body octets
- * (more deliveries wait for the next transaction; one larger body goes
- * alone), and the writer's page cache, STORE_WRITER_CACHE, holds all of
- * its pages. When dirty pages overflow the cache while a savepoint is open,
- * SQLite copies each spilled page to a statement journal on disk before
- * writing it to the WAL: with 2 MiB (the default) a batch of 1 MB messages
- * wrote each body three times instead of twice (docs/PERFORMANCE.md).
- */
-#define STORE_BATCH_BODY	((size_t)8 << 20)
-#define STORE_WRITER_CACHE	"PRAGMA cache_size = -12288"	/* KiB: 12 MiB */
 
 struct store_delivery {
 	char		 sender[STORE_ADDR_MAX + 1];
@@ -251,27 +238,44 @@ store_delivery_free(struct store_delivery **dp)
 	*dp = NULL;
 }
 
-/*
- * Map a spooled body (what is still in memory goes to the spool first) for
- * binding as the message blob. The pages are the spool's page cache, read
- * in place: no copy in our memory, and only one body is mapped at a time
- * (the writer unmaps it once the row is in). NULL on error.
- */
-static void *
-spool_map(struct store *st, struct store_delivery *d)
+/* Copy a spooled body into the zeroblob of message id. 0 or -1. */
+static int
+spool_copy(struct store *st, struct store_delivery *d, int64_t id)
 {
-	void *p;
+	sqlite3_blob *b;
+	size_t off = 0;
+	ssize_t r;
+	int rc;
 
 	if (spool_flush(d) == -1) {
 		store_setmsg(st, "spool: %s", strerror(errno));
-		return NULL;
+		return -1;
 	}
-	if ((p = mmap(NULL, d->spooled, PROT_READ, MAP_SHARED, d->fd, 0)) == MAP_FAILED) {
-		store_setmsg(st, "spool: map: %s", strerror(errno));
-		return NULL;
+	if (sqlite3_blob_open(st->db, "main", "messages", "body", id, 1, &b) != SQLITE_OK) {
+		store_seterr(st, "open the message blob");
+		return -1;
 	}
-	(void)madvise(p, d->spooled, MADV_SEQUENTIAL);
-	return p;
+	while (off < d->spooled) {
+		size_t want = d->spooled - off < d->cap ? d->spooled - off : d->cap;
+		if ((r = pread(d->fd, d->body, want, (off_t)off)) <= 0) {
+			if (r == -1 && errno == EINTR)
+				continue;
+			store_setmsg(st, "spool: %s", r == 0 ? "short file" : strerror(errno));
+			sqlite3_blob_close(b);
+			return -1;
+		}
+		if ((rc = sqlite3_blob_write(b, d->body, (int)r, (int)off)) != SQLITE_OK) {
+			store_seterr(st, "write the message blob");
+			sqlite3_blob_close(b);
+			return -1;
+		}
+		off += (size_t)r;
+	}
+	if (sqlite3_blob_close(b) != SQLITE_OK) {
+		store_seterr(st, "close the message blob");
+		return -1;
+	}
+	return 0;
 }
 
 /* Write one delivery inside the current transaction. 0 or -1. */
@@ -281,18 +285,14 @@ delivery_write(struct store *st, struct store_delivery *d)
 	sqlite3_stmt *s;
 	int64_t id, now = store_now();
 	size_t i, size = store_delivery_size(d);
-	void *map = NULL;
-	int rc;
 
 	if (d->nrcpts == 0 && d->nremotes == 0) {
 		store_setmsg(st, "delivery without recipients");
 		return -1;
 	}
-	if (d->spooled > 0 && (map = spool_map(st, d)) == NULL)
-		return -1;
 	s = store_stmt_get(st, ST_MSG_ADD);
-	if (map != NULL)
-		sqlite3_bind_blob64(s, 1, map, size, SQLITE_STATIC);
+	if (d->spooled > 0)
+		sqlite3_bind_zeroblob64(s, 1, size);	/* spool_copy() fills it */
 	else if (d->len == 0)
 		sqlite3_bind_zeroblob(s, 1, 0);
 	else
@@ -301,12 +301,11 @@ delivery_write(struct store *st, struct store_delivery *d)
 	store_bind_text(s, 3, d->sender);
 	store_bind_text(s, 4, d->session_id);
 	sqlite3_bind_int64(s, 5, now);
-	rc = store_step_done(st, s, "store message");	/* resets, clears the map's binding */
-	if (map != NULL)
-		munmap(map, size);
-	if (rc == -1)
+	if (store_step_done(st, s, "store message") == -1)
 		return -1;
 	id = sqlite3_last_insert_rowid(st->db);
+	if (d->spooled > 0 && spool_copy(st, d, id) == -1)
+		return -1;
 
 	for (i = 0; i < d->nrcpts; i++) {
 		s = store_stmt_get(st, ST_ENTRY_ADD);
@@ -354,21 +353,17 @@ store_delivery_commit(struct store *st, struct store_delivery *d)
 }
 
 int
-store_delivery_writer_cache(struct store *st)
-{
-	if (sqlite3_exec(st->db, STORE_WRITER_CACHE, NULL, NULL, NULL) != SQLITE_OK) {
-		store_seterr(st, "cache_size");
-		return -1;
-	}
-	return 0;
-}
-
-/* One transaction of the group commit: deliveries ds[0..n-1]. 0 or -1. */
-static int
-commit_some(struct store *st, struct store_delivery **ds, size_t n, int *result)
+store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
+    size_t n, int *result)
 {
 	size_t i;
 
+	for (i = 0; i < n; i++) {
+		result[i] = -1;
+		ds[i]->id = -1;
+	}
+	if (n == 0)
+		return 0;
 	if (store_begin(st) == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
@@ -398,29 +393,4 @@ lost:
 		ds[i]->id = -1;
 	}
 	return -1;
-}
-
-int
-store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
-    size_t n, int *result)
-{
-	size_t i, k, body;
-	int rc = 0;
-
-	for (i = 0; i < n; i++) {
-		result[i] = -1;
-		ds[i]->id = -1;
-	}
-	/* Transactions of at most STORE_BATCH_BODY body octets, in order. */
-	for (i = 0; i < n; i += k) {
-		body = store_delivery_size(ds[i]);
-		for (k = 1; i + k < n; k++) {
-			if (store_delivery_size(ds[i + k]) > STORE_BATCH_BODY - body)
-				break;
-			body += store_delivery_size(ds[i + k]);
-		}
-		if (commit_some(st, ds + i, k, result + i) == -1)
-			rc = -1;
-	}
-	return rc;
 }

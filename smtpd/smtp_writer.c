@@ -154,12 +154,6 @@ smtp_worker_start(struct event_base *base, const char *store_path, const char *n
 		free(w);
 		return NULL;
 	}
-	if (store_delivery_writer_cache(w->st) == -1) {
-		snprintf(err, errlen, "%s", store_errmsg(w->st));
-		store_close(&w->st);
-		free(w);
-		return NULL;
-	}
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {

@@ -2,8 +2,7 @@
  * test_store_spool.c - bodies in bounded memory (store_delivery_spool()):
  * a body past the memory buffer goes to an anonymous spool file and reaches
  * the store byte for byte at commit (written in odd-sized pieces, alone and
- * in a group commit beside small and failing deliveries, and in a group
- * commit split into transactions of bounded size); the spool leaves
+ * in a group commit beside small and failing deliveries); the spool leaves
  * no file in the directory; a delivery freed before commit stores nothing.
  * Every test works in its own directory under $CORREIO_TEST_TMP (or /tmp).
  */
@@ -198,42 +197,6 @@ test_spool_in_batch(void **state)
 	check_no_spool_files(f->dir);
 }
 
-/*
- * A group commit larger than one transaction's share of bodies (8 MiB) is
- * split, in order: 5 + 4 MiB do not go together, a 9 MiB body goes alone,
- * and a failing delivery in the last transaction undoes only itself.
- */
-static void
-test_spool_batch_split(void **state)
-{
-	struct fixture *f = *state;
-	static const size_t sizes[] = { 5u << 20, 4u << 20, 9u << 20, 10000, 300000, 1u << 20 };
-	struct store_delivery *ds[6];
-	int result[6];
-	size_t i, k;
-
-	assert_int_equal(store_delivery_writer_cache(f->st), 0);
-	for (i = 0; i < 6; i++) {
-		assert_non_null(ds[i] = store_delivery_new("carla@example.org", "s5"));
-		assert_int_equal(store_delivery_spool(ds[i], f->dir), 0);
-		assert_int_equal(store_delivery_add_rcpt(ds[i], i == 4 ? "ghost" : "ana"), 0);
-		fill(ds[i], sizes[i], (unsigned)(20 + i), 8999);
-	}
-	assert_int_equal(store_delivery_commit_batch(f->st, ds, 6, result), 0);
-	for (i = 0; i < 6; i++)
-		assert_int_equal(result[i], i == 4 ? -1 : 0);
-	assert_int_equal(store_delivery_id(ds[4]), -1);
-	for (i = 1; i < 6; i++)
-		if (i != 4)
-			assert_true(store_delivery_id(ds[i]) > store_delivery_id(ds[i == 5 ? 3 : i - 1]));
-	for (i = 0; i < 6; i++)
-		store_delivery_free(&ds[i]);
-	for (i = 0, k = 0; i < 6; i++)
-		if (i != 4)
-			check_stored(f->st, "ana", k++, sizes[i], (unsigned)(20 + i));
-	check_no_spool_files(f->dir);
-}
-
 /* Freed before its commit (a dropped connection): nothing stored, no file. */
 static void
 test_spool_abandoned(void **state)
@@ -281,7 +244,6 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_spool_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_in_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spool_batch_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_abandoned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_unwritable, setup, teardown),
 	};
