@@ -17,12 +17,19 @@
 # row runs ROUNDS times; the table gives the range over the rounds and the
 # ratio range (each round's ratio). The table is printed and written into
 # docs/PERFORMANCE.md between its "compare.sh" markers (NO_DOC=1: not).
+# ONLY=ROW gives that one row (e.g. ONLY=smtp1m; names in LABEL below):
+# an SMTP row runs alone without the POP3 set-up, a POP3 row runs with the
+# other POP3 rows; either way the document is not written.
 # Needs: ./deps.sh --bench (postfix, dovecot-pop3d). Never part of the test
 # command; loopback only; every wait is bounded.
 set -euo pipefail
 
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-2}
+ONLY=${ONLY:-}
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }	# want ROW: is ROW run?
+case "$ONLY" in smtp*|ceil*) POP=0 ;; *) POP=1 ;; esac
+[ -n "$ONLY" ] && NO_DOC=1
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 SMTPD="$BUILD/smtpd/smtpd"
 POP3D="$BUILD/pop3d/pop3d"
@@ -125,6 +132,7 @@ PIDS+=($!)
 wait_port "$CEIL_PORT"
 wait_port "$PF_PORT"
 
+if [ "$POP" = 1 ]; then
 # ---- mailboxes: correio store and Dovecot maildirs, the same messages -------
 POPSTORE="$T/pop/correio.db"
 mkdir -p "$T/pop"
@@ -191,6 +199,7 @@ EOF
 dovecot -c "$DV/dovecot.conf"
 wait_port "$P_PORT"
 wait_port "$D_PORT"
+fi
 
 # ---- the runs -------------------------------------------------------------------
 now() { date +%s.%N; }
@@ -212,19 +221,30 @@ ROWS=()
 row() { ROWS+=("$1"); }
 rss_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
-row smtp4k; row ceil4k; row ceil4kn; row smtp1m; row login1; row login20; row first4k; row first1m
-row drain1; row drain20; row stream1; row stream20; row stream1m1; row stream1m20
+for k in smtp4k ceil4k ceil4kn smtp1m login1 login20 first4k first1m \
+    drain1 drain20 stream1 stream20 stream1m1 stream1m20; do
+	want "$k" && row "$k"
+done
 for r in $(seq "$ROUNDS"); do
 	echo "# round $r of $ROUNDS" >&2
-	A[smtp4k,$r]=$(smtp_rate "$C_PORT" 20 4096 5000); B[smtp4k,$r]=$(smtp_rate "$PF_PORT" 20 4096 5000)
-	A[ceil4k,$r]=$(smtp_rate "$C_PORT" 20 4096 5000); B[ceil4k,$r]=$(smtp_rate "$CEIL_PORT" 20 4096 5000)
-	A[ceil4kn,$r]=$(smtp_rate "$CN_PORT" 20 4096 5000); B[ceil4kn,$r]=$(smtp_rate "$CEIL_PORT" 20 4096 5000)
+	if want smtp4k; then
+		A[smtp4k,$r]=$(smtp_rate "$C_PORT" 20 4096 5000); B[smtp4k,$r]=$(smtp_rate "$PF_PORT" 20 4096 5000)
+	fi
+	if want ceil4k; then
+		A[ceil4k,$r]=$(smtp_rate "$C_PORT" 20 4096 5000); B[ceil4k,$r]=$(smtp_rate "$CEIL_PORT" 20 4096 5000)
+	fi
+	if want ceil4kn; then
+		A[ceil4kn,$r]=$(smtp_rate "$CN_PORT" 20 4096 5000); B[ceil4kn,$r]=$(smtp_rate "$CEIL_PORT" 20 4096 5000)
+	fi
 	# 1 MB: a fresh smtpd each round, so its peak RSS is this load's
-	start_smtpd "$T/cb" "$CB_PORT"
-	A[smtp1m,$r]=$(smtp_rate "$CB_PORT" 100 1048576 300)
-	RSS[$r]=$(rss_kb "$SPID")
-	kill "$SPID"; wait "$SPID" 2>/dev/null || true
-	B[smtp1m,$r]=$(smtp_rate "$PF_PORT" 100 1048576 300)
+	if want smtp1m; then
+		start_smtpd "$T/cb" "$CB_PORT"
+		A[smtp1m,$r]=$(smtp_rate "$CB_PORT" 100 1048576 300)
+		RSS[$r]=$(rss_kb "$SPID")
+		kill "$SPID"; wait "$SPID" 2>/dev/null || true
+		B[smtp1m,$r]=$(smtp_rate "$PF_PORT" 100 1048576 300)
+	fi
+	[ "$POP" = 1 ] || continue
 	for who in A:$P_PORT B:$D_PORT; do
 		v=${who%%:*}; p=${who#*:}
 		eval "$v[login1,$r]=\$(pop_rate $p sessions/s -u s%d -n 1 -m 0 -r 20)"
