@@ -18,9 +18,10 @@ void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-#define LOG_SESSION_ID_MAX	16	/* a buffer for log_session_id() (it needs 13) */
+#define LOG_SESSION_ID_MAX	24	/* a buffer for log_session_id() (it needs 21) */
 
-/* A random session id of 12 lowercase hex characters into id (>= 13 bytes). */
+/* A session id of 20 lowercase hex characters into id (>= 21 bytes): the
+ * time in seconds, then 48 random bits, so ids sort by time. */
 void	log_session_id(char *id, unsigned long size);
 
 #endif

@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "cmdtab.h"
 #include "config.h"
+#include "log.h"
 #include "conn.h"
 #include "linebuf.h"
 #include "mailaddr.h"
@@ -39,7 +40,7 @@
 #include "store.h"
 #include "transcript.h"
 
-#define SMTP_SESSION_ID_MAX	16
+#define SMTP_SESSION_ID_MAX	LOG_SESSION_ID_MAX
 #define SMTP_HELO_MAX		256
 /* Output queued for a session above which it stops reading commands until
  * the client has read its replies (pipelining floods stay bounded). */

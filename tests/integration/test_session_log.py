@@ -31,7 +31,7 @@ def admin(*args):
 
 
 def session_id(greeting_lines):
-    m = re.search(r"session ([0-9a-f]{12})", greeting_lines[-1])
+    m = re.search(r"session ([0-9a-f]{20})", greeting_lines[-1])
     check(m, f"session id in {greeting_lines}")
     return m.group(1)
 

@@ -154,14 +154,14 @@ test_long_line(void **state)
 static void
 test_session_id(void **state)
 {
-	char a[13], b[13], small[5];
+	char a[21], b[21], small[5];
 	size_t i;
 
 	(void)state;
 	log_session_id(a, sizeof(a));
 	log_session_id(b, sizeof(b));
-	assert_int_equal(strlen(a), 12);
-	for (i = 0; i < 12; i++)
+	assert_int_equal(strlen(a), 20);
+	for (i = 0; i < 20; i++)
 		assert_true(isdigit((unsigned char)a[i]) || (a[i] >= 'a' && a[i] <= 'f'));
 	assert_string_not_equal(a, b);
 	memset(small, 'Z', sizeof(small));
