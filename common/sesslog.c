@@ -4,7 +4,7 @@
  * Owns: a FIFO of records under one mutex, and the thread that takes the
  * whole FIFO every SESSLOG_FLUSH_MS (at once when a session closes, so a
  * finished session is readable without waiting) and hands it to
- * store_sesslog_apply() in one transaction on a handle with relaxed sync.
+ * store_sesslog_apply() in one transaction in the session log's file.
  * Memory: records are counted against SESSLOG_QUEUE_MAX; past it, transcript
  * lines are dropped (session rows never are) and the drop is logged.
  */
@@ -40,7 +40,9 @@ struct sesslog {
 	size_t		 bytes;		/* queued */
 	uint64_t	 dropped;	/* transcript lines dropped, not yet logged */
 	uint64_t	 queued, written;	/* records, for sesslog_sync */
-	bool		 urgent;	/* a session closed: write now */
+	bool		 urgent;	/* a session closed: write soon */
+	bool		 sync;		/* sesslog_sync waits: write now */
+	bool		 waiting;	/* the thread sleeps for records */
 	bool		 stop;
 };
 
@@ -83,9 +85,13 @@ push(struct sesslog *sl, enum store_sesslog_kind kind, const char *id, const cha
 	sl->tail = r;
 	sl->bytes += len;
 	sl->queued++;
+	/* Wake the thread only when that changes when it writes: the first
+	 * record after a quiet spell, or the first close of a batch. Not for
+	 * every record: a wake-up per reply cost a context switch each. */
+	if (sl->waiting || (kind == STORE_SESSLOG_CLOSE && !sl->urgent))
+		pthread_cond_signal(&sl->cond);
 	if (kind == STORE_SESSLOG_CLOSE)
 		sl->urgent = true;
-	pthread_cond_signal(&sl->cond);
 	pthread_mutex_unlock(&sl->lock);
 }
 
@@ -148,6 +154,29 @@ write_batch(struct sesslog *sl, struct rec *list, size_t n)
 	free(v);
 }
 
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * When the next batch is due: SESSLOG_FLUSH_MS after the last one began, or
+ * SESSLOG_CLOSE_MS after it once a session has closed (a finished session
+ * soon readable, yet at most 1000 / SESSLOG_CLOSE_MS transactions a second
+ * however many sessions close), or at once for sesslog_sync and stop.
+ */
+static int64_t
+due(const struct sesslog *sl, int64_t last)
+{
+	if (sl->stop || sl->sync)
+		return 0;
+	return last + (sl->urgent ? SESSLOG_CLOSE_MS : SESSLOG_FLUSH_MS);
+}
+
 static void *
 writer(void *arg)
 {
@@ -155,28 +184,29 @@ writer(void *arg)
 	struct rec *list, *r, *next;
 	struct timespec until;
 	uint64_t dropped, n;
+	int64_t last = 0, at;
 	size_t count;
 
 	pthread_mutex_lock(&sl->lock);
 	for (;;) {
+		sl->waiting = true;
 		while (sl->head == NULL && !sl->stop)
 			pthread_cond_wait(&sl->cond, &sl->lock);
+		sl->waiting = false;
 		if (sl->head == NULL && sl->stop)
 			break;
-		/* Gather for a while, so many sessions share one commit. */
-		if (!sl->urgent && !sl->stop) {
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += SESSLOG_FLUSH_MS * 1000000L;
-			until.tv_sec += until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
-			while (!sl->urgent && !sl->stop &&
-			    pthread_cond_timedwait(&sl->cond, &sl->lock, &until) == 0)
-				;
+		/* Gather, so many sessions share one commit. */
+		while ((at = due(sl, last)) > now_ms()) {
+			until.tv_sec = at / 1000;
+			until.tv_nsec = (at % 1000) * 1000000L;
+			pthread_cond_timedwait(&sl->cond, &sl->lock, &until);
 		}
+		last = now_ms();
 		list = sl->head;
 		sl->head = sl->tail = NULL;
 		sl->bytes = 0;
 		sl->urgent = false;
+		sl->sync = false;
 		dropped = sl->dropped;
 		sl->dropped = 0;
 		pthread_mutex_unlock(&sl->lock);
@@ -204,6 +234,7 @@ struct sesslog *
 sesslog_start(const char *store_path, char *err, size_t errlen)
 {
 	struct sesslog *sl;
+	pthread_condattr_t ca;
 
 	if ((sl = calloc(1, sizeof(*sl))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -213,14 +244,17 @@ sesslog_start(const char *store_path, char *err, size_t errlen)
 		free(sl);
 		return NULL;
 	}
-	if (store_set_relaxed_sync(sl->st) == -1) {
+	if (store_log_ready(sl->st) == -1) {
 		snprintf(err, errlen, "%s", store_errmsg(sl->st));
 		store_close(&sl->st);
 		free(sl);
 		return NULL;
 	}
 	pthread_mutex_init(&sl->lock, NULL);
-	pthread_cond_init(&sl->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* a clock step must not stall it */
+	pthread_cond_init(&sl->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&sl->done, NULL);
 	if (pthread_create(&sl->thread, NULL, writer, sl) != 0) {
 		snprintf(err, errlen, "cannot start the session log thread");
@@ -240,7 +274,7 @@ sesslog_sync(struct sesslog *sl)
 		return;
 	pthread_mutex_lock(&sl->lock);
 	want = sl->queued;
-	sl->urgent = true;
+	sl->sync = true;
 	pthread_cond_signal(&sl->cond);
 	while (sl->written < want)
 		pthread_cond_wait(&sl->done, &sl->lock);

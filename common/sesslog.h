@@ -19,6 +19,10 @@
 /* How often queued records are written (ms), and the memory they may take
  * before new transcript lines are dropped (and the drop logged). */
 #define SESSLOG_FLUSH_MS	200
+/* After a session closes, the batch is written this long after the last
+ * one began: soon, yet a bounded number of transactions however many
+ * sessions a second close. */
+#define SESSLOG_CLOSE_MS	50
 #define SESSLOG_QUEUE_MAX	(8 * 1024 * 1024)
 
 struct sesslog;

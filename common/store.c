@@ -5,7 +5,8 @@
  * (store_internal.h). The areas live beside it: store_account.c (accounts,
  * domains, aliases), store_delivery.c (delivery and group commit),
  * store_mailbox.c (POP3 mailboxes, locks, message bodies), store_queue.c
- * (the outbound queue) and store_transcript.c.
+ * (the outbound queue) and store_transcript.c (the session log, in a file
+ * of its own that each handle opens at first use: store_log_ready()).
  *
  * Every statement lives in one enum -> SQL table, is prepared once at
  * store_open(), reset and its bindings cleared after every use, and
@@ -19,6 +20,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +37,9 @@
 
 #define STORE_BUSY_TIMEOUT_MS	10000	/* wait this long for another writer */
 #define STORE_FORMAT		"correio-store"
+#define STORE_LOG_FORMAT	"correio-sessions"
+#define STORE_LOG_SUFFIX	"-sessions"	/* the session log's file: path + this */
+#define STORE_LOG_MOVED		5	/* the store version that drops the log's tables */
 #define STORE_PRAGMA_MAX	64	/* "PRAGMA user_version = N" */
 #define STORE_MODE_MAX		16	/* "PRAGMA journal_mode" answer, with its NUL */
 #define STORE_PATH_MAX		4096	/* the reserve's path */
@@ -116,9 +121,9 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_QUEUE_FLUSH]	= "UPDATE queue SET next_attempt = 0",
 
 	[ST_TRANSCRIPT_SEQ]	= "SELECT coalesce(max(seq), 0) FROM transcripts WHERE session_id = ?1",
-	[ST_TRANSCRIPT_ADD]	= "INSERT INTO transcripts(session_id, seq, proto, line, time)"
+	[ST_TRANSCRIPT_ADD]	= "INSERT INTO transcripts(session_id, seq, proto, lines, time)"
 				  " VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_TRANSCRIPT_GET]	= "SELECT line FROM transcripts WHERE session_id = ?1 ORDER BY seq",
+	[ST_TRANSCRIPT_GET]	= "SELECT lines FROM transcripts WHERE session_id = ?1 ORDER BY seq",
 
 	[ST_USER_SET_TEACHER]	= "UPDATE accounts SET teacher = ?2 WHERE name = ?1",
 	[ST_USER_IS_TEACHER]	= "SELECT teacher FROM accounts WHERE name = ?1",
@@ -150,7 +155,7 @@ const char *const store_sql[ST_COUNT] = {
 				  " AND (?2 IS NULL OR s.client = ?2)"
 				  " AND s.started >= ?3"
 				  " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM transcripts t"
-				  "   WHERE t.session_id = s.id AND instr(t.line, ?4) > 0))"
+				  "   WHERE t.session_id = s.id AND instr(t.lines, ?4) > 0))"
 				  " ORDER BY s.started DESC, s.rowid DESC LIMIT ?5",
 	[ST_SESSION_GET]	= "SELECT id, proto, client, started, coalesce(ended, 0), user, outcome"
 				  " FROM sessions WHERE id = ?1",
@@ -165,10 +170,16 @@ static pthread_mutex_t store_create_mutex = PTHREAD_MUTEX_INITIALIZER;
 /* ---- helpers ------------------------------------------------------------ */
 
 void
+store_seterr_db(struct store *st, sqlite3 *db, const char *what)
+{
+	snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(db));
+	st->errcode = sqlite3_errcode(db) & 0xff;
+}
+
+void
 store_seterr(struct store *st, const char *what)
 {
-	snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
-	st->errcode = sqlite3_errcode(st->db) & 0xff;
+	store_seterr_db(st, st->db, what);
 }
 
 void
@@ -252,7 +263,7 @@ store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
 	int rc = sqlite3_step(s);
 
 	if (rc != SQLITE_DONE)
-		store_seterr(st, what);
+		store_seterr_db(st, sqlite3_db_handle(s), what);
 	store_stmt_done(s);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -265,7 +276,7 @@ store_exec(struct store *st, enum store_stmt id, const char *what)
 	int rc = sqlite3_step(s);
 
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		store_seterr(st, what);
+		store_seterr_db(st, sqlite3_db_handle(s), what);
 		store_stmt_done(s);
 		return -1;
 	}
@@ -483,15 +494,36 @@ query_int(sqlite3 *db, const char *sql, int *v)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* A file's schema: its migrations and the marker its first one writes. */
+struct schema {
+	const char *const *migrations;
+	const char	*format;	/* correio_meta 'format' */
+	const char	*what;		/* for messages */
+};
+static const struct schema schema_store = {
+	store_schema_migrations, STORE_FORMAT, "store"
+};
+static const struct schema schema_log = {
+	store_log_schema_migrations, STORE_LOG_FORMAT, "session log"
+};
+
+static int
+schema_latest(const struct schema *sc)
+{
+	return (int)(sc == &schema_store ? store_schema_count : store_log_schema_count);
+}
+
 /*
  * Is this file ours? A file without tables (new or empty) is, and so is one
  * with our marker and a schema version we know. Anything else is refused
  * before we change a byte of it. *version_r is its user_version.
  */
 static int
-store_check(sqlite3 *db, const char *path, int *version_r, char *err, size_t errlen)
+store_check(sqlite3 *db, const char *path, const struct schema *sc, int *version_r,
+    char *err, size_t errlen)
 {
-	int version, ntables, marker, latest = (int)store_schema_count;
+	int version, ntables, marker, latest = schema_latest(sc);
+	char sql[STORE_PRAGMA_MAX * 2];
 
 	if (query_int(db, "PRAGMA user_version", &version) == -1 ||
 	    query_int(db, "SELECT count(*) FROM sqlite_master", &ntables) == -1) {
@@ -500,23 +532,24 @@ store_check(sqlite3 *db, const char *path, int *version_r, char *err, size_t err
 		return -1;
 	}
 	if (version == 0 && ntables > 0) {
-		snprintf(err, errlen, "%s: not a correio store (it holds %d tables or indexes "
-		    "of another program; refusing to touch it)", path, ntables);
+		snprintf(err, errlen, "%s: not a correio %s (it holds %d tables or indexes "
+		    "of another program; refusing to touch it)", path, sc->what, ntables);
 		return -1;
 	}
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM correio_meta WHERE key = 'format'"
+	    " AND value = '%s'", sc->format);
 	if (version > 0) {
 		if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 		    " AND name = 'correio_meta'", &marker) == -1 || marker == 0 ||
-		    query_int(db, "SELECT count(*) FROM correio_meta WHERE key = 'format'"
-		    " AND value = '" STORE_FORMAT "'", &marker) == -1 || marker == 0) {
-			snprintf(err, errlen, "%s: not a correio store (schema version %d "
-			    "without the correio marker)", path, version);
+		    query_int(db, sql, &marker) == -1 || marker == 0) {
+			snprintf(err, errlen, "%s: not a correio %s (schema version %d "
+			    "without the correio marker)", path, sc->what, version);
 			return -1;
 		}
 	}
 	if (version > latest) {
-		snprintf(err, errlen, "%s: store schema version %d is newer than this "
-		    "program knows (%d); upgrade correio", path, version, latest);
+		snprintf(err, errlen, "%s: %s schema version %d is newer than this "
+		    "program knows (%d); upgrade correio", path, sc->what, version, latest);
 		return -1;
 	}
 	*version_r = version;
@@ -524,22 +557,25 @@ store_check(sqlite3 *db, const char *path, int *version_r, char *err, size_t err
 }
 
 /*
- * Bring the schema up to date inside one IMMEDIATE transaction, checking
- * again under the lock, so that two programs opening a new store at once
- * do not both migrate it.
+ * Bring the schema up to version upto (the latest when larger) inside one
+ * IMMEDIATE transaction, checking again under the lock, so that two programs
+ * opening a new store at once do not both migrate it.
  */
 static int
-store_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+store_migrate(sqlite3 *db, const char *path, const struct schema *sc, int upto,
+    char *err, size_t errlen)
 {
-	int version, latest = (int)store_schema_count;
+	int version, latest = schema_latest(sc);
 	char sql[STORE_PRAGMA_MAX];
 
+	if (upto < latest)
+		latest = upto;
 	if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen, path) == -1)
 		return -1;
-	if (store_check(db, path, &version, err, errlen) == -1)
+	if (store_check(db, path, sc, &version, err, errlen) == -1)
 		goto fail;
 	for (; version < latest; version++) {
-		if (exec_sql(db, store_schema_migrations[version], err, errlen,
+		if (exec_sql(db, sc->migrations[version], err, errlen,
 		    "schema migration") == -1)
 			goto fail;
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
@@ -589,17 +625,19 @@ store_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
 	return -1;
 }
 
-int
-store_open(struct store **st_r, const char *path, char *err, size_t errlen)
+/*
+ * Open path with SQLite: created owner-only when missing, extended result
+ * codes, the busy timeout, checked as ours (sc), WAL. Migrations are the
+ * caller's.
+ */
+static int
+db_open(sqlite3 **db_r, const char *path, const struct schema *sc, int *version_r,
+    char *err, size_t errlen)
 {
-	struct store *st;
-	int fd, saved, i, rc, version;
+	sqlite3 *db = NULL;
+	int fd, saved, rc;
 
-	*st_r = NULL;
-	if (path == NULL || *path == '\0') {
-		snprintf(err, errlen, "no store path given");
-		return -1;
-	}
+	*db_r = NULL;
 	/*
 	 * A new store holds password hashes: create it owner-only (the -wal
 	 * and -shm files get its mode). Careful: closing any descriptor of the
@@ -620,45 +658,169 @@ store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(saved));
 		return -1;
 	}
-	if ((st = calloc(1, sizeof(*st))) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -1;
-	}
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, st->db && sqlite3_system_errno(st->db) ?
-		    strerror(sqlite3_system_errno(st->db)) : st->db ? sqlite3_errmsg(st->db) :
+		snprintf(err, errlen, "%s: %s", path, db && sqlite3_system_errno(db) ?
+		    strerror(sqlite3_system_errno(db)) : db ? sqlite3_errmsg(db) :
 		    sqlite3_errstr(rc));
 		goto fail;
 	}
-	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
 
 	/* Refuse a file that is not ours before changing anything in it. One
 	 * read transaction, so that another program creating the schema at
 	 * this moment is seen either before or after, never half-way. */
-	if (exec_sql(st->db, "BEGIN", err, errlen, path) == -1)
+	if (exec_sql(db, "BEGIN", err, errlen, path) == -1)
 		goto fail;
-	rc = store_check(st->db, path, &version, err, errlen);
-	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	rc = store_check(db, path, sc, version_r, err, errlen);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc == -1)
 		goto fail;
-	if (store_wal(st->db, path, err, errlen) == -1)
+	if (store_wal(db, path, err, errlen) == -1)
+		goto fail;
+	*db_r = db;
+	return 0;
+fail:
+	sqlite3_close(db);
+	return -1;
+}
+
+/* Prepare the statements that run on db: the session log's, or the rest. */
+static int
+prepare(struct store *st, sqlite3 *db, bool log, const char *path, char *err, size_t errlen)
+{
+	int i;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		if ((bool)ST_IS_LOG(i) != log)
+			continue;
+		if (sqlite3_prepare_v3(db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		    &st->stmt[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: preparing statement %d: %s", path, i,
+			    sqlite3_errmsg(db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+log_open(struct store *st, char *err, size_t errlen)
+{
+	int version;
+
+	if (db_open(&st->logdb, st->logpath, &schema_log, &version, err, errlen) == -1)
+		return -1;
+	/* Lab data, not mail: a commit need not wait for the disk. */
+	if (exec_sql(st->logdb, "PRAGMA synchronous = NORMAL;", err, errlen, st->logpath) == -1 ||
+	    store_migrate(st->logdb, st->logpath, &schema_log, INT_MAX, err, errlen) == -1 ||
+	    prepare(st, st->logdb, true, st->logpath, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+int
+store_log_ready(struct store *st)
+{
+	char err[STORE_ERR_MAX];
+
+	if (st->logdb != NULL)
+		return 0;
+	if (log_open(st, err, sizeof(err)) == -1) {
+		store_setmsg(st, "session log: %s", err);
+		st->errcode = SQLITE_CANTOPEN;
+		for (int i = 0; i < ST_COUNT; i++)
+			if (ST_IS_LOG(i) && st->stmt[i] != NULL) {
+				sqlite3_finalize(st->stmt[i]);
+				st->stmt[i] = NULL;
+			}
+		sqlite3_close(st->logdb);
+		st->logdb = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Stores before STORE_LOG_MOVED kept the session log in their own file: copy
+ * it to the log's file before the migration drops it. Idempotent (a crash
+ * between the copy and the drop copies again over the same keys), and a
+ * program that finds the tables already dropped by another copies nothing.
+ */
+static int
+log_move(struct store *st, const char *path, char *err, size_t errlen)
+{
+	static const char copy[] =
+	    "INSERT OR IGNORE INTO main.sessions SELECT * FROM old.sessions;"
+	    "INSERT OR IGNORE INTO main.session_accounts SELECT * FROM old.session_accounts;"
+	    "INSERT OR IGNORE INTO main.transcripts(session_id, seq, proto, lines, time)"
+	    "  SELECT session_id, seq, proto, line, time FROM old.transcripts"
+	    "  ORDER BY session_id, seq;";
+	sqlite3_stmt *s;
+	int there = 0, rc;
+
+	if (store_log_ready(st) == -1) {
+		snprintf(err, errlen, "%s", st->err);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(st->logdb, "ATTACH DATABASE ?1 AS old", -1, &s, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", st->logpath, sqlite3_errmsg(st->logdb));
+		return -1;
+	}
+	sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->logdb));
+		return -1;
+	}
+	rc = exec_sql(st->logdb, "BEGIN", err, errlen, st->logpath);
+	if (rc == 0)
+		rc = query_int(st->logdb, "SELECT count(*) FROM old.sqlite_master"
+		    " WHERE type = 'table' AND name = 'sessions'", &there) == 0 ? 0 : -1;
+	if (rc == 0 && there)
+		rc = exec_sql(st->logdb, copy, err, errlen, "moving the session log");
+	if (rc == 0)
+		rc = exec_sql(st->logdb, "COMMIT", err, errlen, st->logpath);
+	if (rc == -1)
+		sqlite3_exec(st->logdb, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(st->logdb, "DETACH DATABASE old", NULL, NULL, NULL);
+	return rc;
+}
+
+int
+store_open(struct store **st_r, const char *path, char *err, size_t errlen)
+{
+	struct store *st;
+	int version;
+
+	*st_r = NULL;
+	if (path == NULL || *path == '\0') {
+		snprintf(err, errlen, "no store path given");
+		return -1;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    asprintf(&st->logpath, "%s%s", path, STORE_LOG_SUFFIX) == -1) {
+		free(st);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	if (db_open(&st->db, path, &schema_store, &version, err, errlen) == -1)
 		goto fail;
 	if (exec_sql(st->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
 	    err, errlen, path) == -1)
 		goto fail;
-	if (store_migrate(st->db, path, err, errlen) == -1)
-		goto fail;
-
-	for (i = 0; i < ST_COUNT; i++) {
-		if (sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		    &st->stmt[i], NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "%s: preparing statement %d: %s", path, i,
-			    sqlite3_errmsg(st->db));
+	if (version > 0 && version < STORE_LOG_MOVED) {
+		/* up to the move, then the move, then the rest */
+		if (store_migrate(st->db, path, &schema_store, STORE_LOG_MOVED - 1,
+		    err, errlen) == -1 || log_move(st, path, err, errlen) == -1)
 			goto fail;
-		}
 	}
+	if (store_migrate(st->db, path, &schema_store, INT_MAX, err, errlen) == -1)
+		goto fail;
+	if (prepare(st, st->db, false, path, err, errlen) == -1)
+		goto fail;
 	*st_r = st;
 	return 0;
 fail:
@@ -677,7 +839,9 @@ store_close(struct store **stp)
 	store_blobs_release(st);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->logdb);
 	sqlite3_close(st->db);
+	free(st->logpath);
 	free(st);
 	*stp = NULL;
 }
@@ -705,5 +869,5 @@ store_schema_version(struct store *st)
 int
 store_schema_latest(void)
 {
-	return (int)store_schema_count;
+	return schema_latest(&schema_store);
 }

@@ -247,8 +247,14 @@ struct store_msg_info {
 int	store_mailbox_entry(struct store *st, const char *account, int64_t entry_id,
 	    struct store_msg_info *info_r);
 
-/* ---- the session log (written by common/sesslog.c) -------------------- */
-#define STORE_SESSION_ID_MAX	31	/* session ids (12 hex digits from the daemons) */
+/*
+ * ---- the session log (written by common/sesslog.c) --------------------
+ * Kept in a file of its own beside the store, "<store path>-sessions" (WAL,
+ * synchronous=NORMAL: a crash may lose its last commits, never mail). Every
+ * handle opens it at its first session-log call; writing it never takes the
+ * store's write lock, so transcripts never delay a delivery.
+ */
+#define STORE_SESSION_ID_MAX	31	/* session ids (20 hex digits from the daemons) */
 #define STORE_PROTO_MAX		11	/* "smtp", "pop3", "smtp-out" */
 #define STORE_CLIENT_MAX	63	/* an address as text */
 #define STORE_OUTCOME_MAX	63	/* "quit", "timeout", "eof"... */
@@ -271,9 +277,9 @@ struct store_sesslog_rec {
 };
 /* Apply n records in one transaction, in order. 0 or -1. */
 int	store_sesslog_apply(struct store *st, const struct store_sesslog_rec *recs, size_t n);
-/* This handle's commits need not be fsync'd (PRAGMA synchronous=NORMAL):
- * for the session log only, never for mail. 0 or -1. */
-int	store_set_relaxed_sync(struct store *st);
+/* Open the session log's file now (a start-up error is better than a
+ * failed first batch). 0 or -1. */
+int	store_log_ready(struct store *st);
 
 struct store_session_info {
 	char	 id[STORE_SESSION_ID_MAX + 1];
@@ -302,8 +308,11 @@ int	store_session_get(struct store *st, const char *id, struct store_session_inf
 int	store_session_involves(struct store *st, const char *id, const char *account);
 
 /* ---- schema (store_schema.c; used by store.c only) ---- */
-/* Migration i takes user_version i to i + 1. */
+/* Migration i takes user_version i to i + 1: the store's, and the session
+ * log's (its own file, "<store>-sessions"). */
 extern const char *const store_schema_migrations[];
 extern const size_t store_schema_count;
+extern const char *const store_log_schema_migrations[];
+extern const size_t store_log_schema_count;
 
 #endif

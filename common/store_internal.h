@@ -68,6 +68,7 @@ enum store_stmt {
 	ST_QUEUE_DEL,
 	ST_QUEUE_FLUSH,
 
+	/* the session log's file: keep these together (ST_IS_LOG) */
 	ST_TRANSCRIPT_SEQ,
 	ST_TRANSCRIPT_ADD,
 	ST_TRANSCRIPT_GET,
@@ -114,8 +115,14 @@ struct store_blob {
 	unsigned	 used;		/* LRU clock */
 };
 
+/* Statements on the session log's file (store_log_ready() prepares them);
+ * every other one runs on the store's. */
+#define ST_IS_LOG(id)	((id) >= ST_TRANSCRIPT_SEQ && (id) <= ST_SESSION_INVOLVES)
+
 struct store {
 	sqlite3		*db;
+	sqlite3		*logdb;		/* the session log's file, once opened */
+	char		*logpath;	/* "<store path>-sessions" */
 	sqlite3_stmt	*stmt[ST_COUNT];
 	struct store_blob blobs[STORE_BLOBS];
 	unsigned	 clock;
@@ -125,8 +132,10 @@ struct store {
 };
 
 /* ---- errors (store.c) ---- */
-/* Record "what: <sqlite's message>" as the handle's error. */
+/* Record "what: <sqlite's message>" as the handle's error (the store's
+ * connection; store_seterr_db: db's, e.g. the session log's). */
 void	store_seterr(struct store *st, const char *what);
+void	store_seterr_db(struct store *st, sqlite3 *db, const char *what);
 /* Record a formatted message as the handle's error. */
 void	store_setmsg(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Mark the handle's error as a full file system (a spool write gave ENOSPC). */

@@ -5,7 +5,8 @@
  * open. A released migration is never edited: a change of schema is a new
  * entry at the end. The table correio_meta marks a file as ours: store.c
  * refuses a file with tables but without that marker, and a file whose
- * user_version is newer than this list.
+ * user_version is newer than this list. The session log has its own file
+ * and its own list (at the end).
  */
 #include <stddef.h>
 
@@ -158,7 +159,59 @@ const char *const store_schema_migrations[] = {
 	"  account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
 	"  created  INTEGER NOT NULL"
 	");",
+
+	/* version 5: the session log moves to a file of its own (the session
+	 * log schema below), so that writing it never takes the store's write
+	 * lock: store.c copies these tables there before this runs. */
+	"DROP TABLE transcripts;"
+	"DROP TABLE session_accounts;"
+	"DROP TABLE sessions;",
 };
 
 const size_t store_schema_count =
     sizeof(store_schema_migrations) / sizeof(store_schema_migrations[0]);
+
+/*
+ * The session log's file ("<store>-sessions"): which sessions there were
+ * and their transcripts (see store_transcript.c). Lab data, not mail: its
+ * own file, with its own write lock, checkpoints and synchronous=NORMAL, so
+ * that writing it never delays a delivery. Same rules as above.
+ */
+const char *const store_log_schema_migrations[] = {
+	/* version 1: the tables of store versions 1 and 3, but a transcripts
+	 * row holds one or more '\n'-separated lines (a session's lines of one
+	 * batch), appended in rowid order and found by (session_id, seq). */
+	"CREATE TABLE correio_meta ("
+	"  key    TEXT PRIMARY KEY,"
+	"  value  TEXT NOT NULL"
+	");"
+	"INSERT INTO correio_meta(key, value) VALUES ('format', 'correio-sessions');"
+	"CREATE TABLE transcripts ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  session_id  TEXT NOT NULL,"
+	"  seq         INTEGER NOT NULL,"
+	"  proto       TEXT NOT NULL,"
+	"  lines       TEXT NOT NULL,"
+	"  time        INTEGER NOT NULL"
+	");"
+	"CREATE UNIQUE INDEX transcripts_session ON transcripts(session_id, seq);"
+	"CREATE TABLE sessions ("
+	"  id       TEXT PRIMARY KEY,"
+	"  proto    TEXT NOT NULL,"
+	"  client   TEXT NOT NULL DEFAULT '',"
+	"  started  INTEGER NOT NULL,"
+	"  ended    INTEGER,"
+	"  user     TEXT NOT NULL DEFAULT '',"
+	"  outcome  TEXT NOT NULL DEFAULT ''"
+	");"
+	"CREATE INDEX sessions_started ON sessions(started);"
+	"CREATE TABLE session_accounts ("
+	"  session  TEXT NOT NULL,"
+	"  account  TEXT NOT NULL COLLATE NOCASE,"
+	"  PRIMARY KEY (session, account)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX session_accounts_account ON session_accounts(account, session);",
+};
+
+const size_t store_log_schema_count =
+    sizeof(store_log_schema_migrations) / sizeof(store_log_schema_migrations[0]);

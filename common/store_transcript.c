@@ -1,15 +1,58 @@
 /*
- * store_transcript.c - the session log in the store: session rows (who, when,
- * as whom, how it ended), the accounts each involved, and the C:/S: lines of
- * a session appended in one transaction, and read back in order.
+ * store_transcript.c - the session log: session rows (who, when, as whom,
+ * how it ended), the accounts each involved, and the C:/S: lines of a
+ * session appended in one transaction, and read back in order. It lives in
+ * its own file beside the store (store.c opens it: store_log_ready()), so
+ * its transactions here run on st->logdb and never take the store's lock.
  */
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
+#include "buf.h"
 #include "store_internal.h"
+
+/* ---- transactions on the session log's file ------------------------------ */
+
+static int
+log_exec(struct store *st, const char *sql, const char *what)
+{
+	if (sqlite3_exec(st->logdb, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		store_seterr_db(st, st->logdb, what);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+log_begin(struct store *st)
+{
+	if (store_log_ready(st) == -1)
+		return -1;
+	return log_exec(st, "BEGIN IMMEDIATE", "begin transaction (session log)");
+}
+
+static void
+log_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->logdb))
+		sqlite3_exec(st->logdb, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int
+log_commit(struct store *st)
+{
+	if (log_exec(st, "COMMIT", "commit (session log)") == -1) {
+		log_rollback(st);
+		return -1;
+	}
+	return 0;
+}
 
 /* ---- transcripts --------------------------------------------------------- */
 
@@ -18,60 +61,74 @@ store_transcript_append(struct store *st, const char *session_id,
     const char *proto, const char *lines, size_t len)
 {
 	sqlite3_stmt *s;
-	const char *p = lines, *end = lines + len, *nl;
-	int64_t seq, now = store_now();
-	int rc;
+	int64_t seq;
 
+	if (len > 0 && lines[len - 1] == '\n')
+		len--;
 	if (len == 0)
 		return 0;
-	if (store_begin(st) == -1)
+	if (log_begin(st) == -1)
 		return -1;
 	s = store_stmt_get(st, ST_TRANSCRIPT_SEQ);
 	store_bind_text(s, 1, session_id);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		store_seterr(st, "transcript sequence");
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		store_seterr_db(st, st->logdb, "transcript sequence");
 		store_stmt_done(s);
 		goto fail;
 	}
 	seq = sqlite3_column_int64(s, 0);
 	store_stmt_done(s);
-	while (p < end) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL)
-			nl = end;
-		s = store_stmt_get(st, ST_TRANSCRIPT_ADD);
-		store_bind_text(s, 1, session_id);
-		sqlite3_bind_int64(s, 2, ++seq);
-		store_bind_text(s, 3, proto ? proto : "");
-		sqlite3_bind_text(s, 4, p, (int)(nl - p), SQLITE_STATIC);
-		sqlite3_bind_int64(s, 5, now);
-		if (store_step_done(st, s, "transcript line") == -1)
-			goto fail;
-		p = nl + 1;
-	}
-	return store_commit(st);
+	s = store_stmt_get(st, ST_TRANSCRIPT_ADD);
+	store_bind_text(s, 1, session_id);
+	sqlite3_bind_int64(s, 2, seq + 1);
+	store_bind_text(s, 3, proto ? proto : "");
+	sqlite3_bind_text(s, 4, lines, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, store_now());
+	if (store_step_done(st, s, "transcript lines") == -1)
+		goto fail;
+	return log_commit(st);
 fail:
-	store_rollback(st);
+	log_rollback(st);
 	return -1;
 }
 
+/* Each row holds one or more '\n'-separated lines: hand them out one by one. */
 int
 store_transcript_get(struct store *st, const char *session_id,
     store_list_cb *cb, void *arg)
 {
-	sqlite3_stmt *s = store_stmt_get(st, ST_TRANSCRIPT_GET);
+	sqlite3_stmt *s;
+	struct buf row;
+	char *p, *nl;
 	size_t n = 0;
 	int rc;
 
+	if (store_log_ready(st) == -1)
+		return -1;
+	s = store_stmt_get(st, ST_TRANSCRIPT_GET);
 	store_bind_text(s, 1, session_id);
+	buf_init(&row, SIZE_MAX);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		cb(arg, (const char *)sqlite3_column_text(s, 0), NULL);
-		n++;
+		buf_reset(&row);
+		if (buf_append(&row, sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0)) == -1) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		for (p = row.data; p != NULL; p = nl ? nl + 1 : NULL) {
+			if ((nl = strchr(p, '\n')) != NULL)
+				*nl = '\0';
+			cb(arg, p, NULL);
+			n++;
+		}
 	}
+	buf_free(&row);
 	store_stmt_done(s);
+	if (rc == SQLITE_NOMEM) {
+		store_setmsg(st, "out of memory reading a transcript");
+		return -1;
+	}
 	if (rc != SQLITE_DONE) {
-		store_seterr(st, "read transcript");
+		store_seterr_db(st, st->logdb, "read transcript");
 		return -1;
 	}
 	if (n == 0) {
@@ -84,56 +141,47 @@ store_transcript_get(struct store *st, const char *session_id,
 
 /* ---- the session log ------------------------------------------------------ */
 
-int
-store_set_relaxed_sync(struct store *st)
+/*
+ * A batch holds records of many sessions, interleaved. Each session's share
+ * is gathered first: its row made once, and all its lines in the batch
+ * joined into one transcripts row. A one-message SMTP session then costs
+ * four statements (row, account, lines, end), not one per line (24).
+ */
+struct slot {
+	const char	*id;		/* NULL: free */
+	const char	*proto;
+	int64_t		 time;		/* of its first lines in the batch */
+	bool		 opened;	/* its OPEN is in this batch: no lines before */
+	bool		 has_row;	/* its row is made or known */
+	struct buf	 lines;
+};
+
+static struct slot *
+slot_find(struct slot *v, size_t cap, const char *id)
 {
-	if (sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
-		store_seterr(st, "synchronous = NORMAL");
-		return -1;
-	}
-	return 0;
+	uint32_t h = 2166136261u;
+	const unsigned char *p;
+	size_t i;
+
+	for (p = (const unsigned char *)id; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	for (i = h & (cap - 1); v[i].id != NULL; i = (i + 1) & (cap - 1))
+		if (strcmp(v[i].id, id) == 0)
+			return &v[i];
+	v[i].id = id;
+	buf_init(&v[i].lines, SIZE_MAX);
+	return &v[i];
 }
 
-/* Append one record's transcript lines, numbered after the session's last. */
+/* Make sure the session has its row: an outbound session's first record is
+ * its lines, and a session's OPEN may be in an earlier batch. */
 static int
-sesslog_lines(struct store *st, const struct store_sesslog_rec *r)
-{
-	sqlite3_stmt *s;
-	const char *p = r->text, *end = r->text + r->len, *nl;
-	int64_t seq;
-
-	s = store_stmt_get(st, ST_TRANSCRIPT_SEQ);
-	store_bind_text(s, 1, r->id);
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		store_seterr(st, "transcript sequence");
-		store_stmt_done(s);
-		return -1;
-	}
-	seq = sqlite3_column_int64(s, 0);
-	store_stmt_done(s);
-	while (p < end) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		s = store_stmt_get(st, ST_TRANSCRIPT_ADD);
-		store_bind_text(s, 1, r->id);
-		sqlite3_bind_int64(s, 2, ++seq);
-		store_bind_text(s, 3, r->proto);
-		sqlite3_bind_text(s, 4, p, (int)(nl - p), SQLITE_STATIC);
-		sqlite3_bind_int64(s, 5, r->time);
-		if (store_step_done(st, s, "transcript line") == -1)
-			return -1;
-		p = nl + 1;
-	}
-	return 0;
-}
-
-static int
-sesslog_one(struct store *st, const struct store_sesslog_rec *r)
+session_row_make(struct store *st, struct slot *sl, const struct store_sesslog_rec *r)
 {
 	sqlite3_stmt *s;
 
-	/* Every record makes sure the session has its row: an outbound
-	 * session's first record is its lines. */
+	if (sl->has_row)
+		return 0;
 	s = store_stmt_get(st, ST_SESSION_OPEN);
 	store_bind_text(s, 1, r->id);
 	store_bind_text(s, 2, r->proto);
@@ -144,11 +192,32 @@ sesslog_one(struct store *st, const struct store_sesslog_rec *r)
 	sqlite3_bind_int64(s, 4, r->time);
 	if (store_step_done(st, s, "session") == -1)
 		return -1;
+	sl->has_row = true;
+	return 0;
+}
+
+static int
+sesslog_one(struct store *st, struct slot *sl, const struct store_sesslog_rec *r)
+{
+	sqlite3_stmt *s;
+
+	if (r->kind == STORE_SESSLOG_OPEN && !sl->has_row && sl->lines.len == 0)
+		sl->opened = true;
+	if (session_row_make(st, sl, r) == -1)
+		return -1;
 	switch (r->kind) {
 	case STORE_SESSLOG_OPEN:
 		return 0;
 	case STORE_SESSLOG_LINES:
-		return sesslog_lines(st, r);
+		if (sl->lines.len == 0) {
+			sl->proto = r->proto;
+			sl->time = r->time;
+		} else if (sl->lines.data[sl->lines.len - 1] != '\n' &&
+		    buf_append(&sl->lines, "\n", 1) == -1)
+			goto nomem;
+		if (buf_append(&sl->lines, r->text, r->len) == -1)
+			goto nomem;
+		return 0;
 	case STORE_SESSLOG_USER:
 		s = store_stmt_get(st, ST_SESSION_USER);
 		store_bind_text(s, 1, r->id);
@@ -170,23 +239,75 @@ sesslog_one(struct store *st, const struct store_sesslog_rec *r)
 		return store_step_done(st, s, "session end");
 	}
 	return 0;
+nomem:
+	store_setmsg(st, "out of memory gathering transcript lines");
+	return -1;
+}
+
+/* Append a session's lines of the batch as one row, after its last. */
+static int
+lines_write(struct store *st, const struct slot *sl)
+{
+	sqlite3_stmt *s;
+	int64_t seq = 0;
+	size_t len = sl->lines.len;
+
+	if (len == 0)
+		return 0;
+	if (sl->lines.data[len - 1] == '\n')
+		len--;
+	if (!sl->opened) {
+		s = store_stmt_get(st, ST_TRANSCRIPT_SEQ);
+		store_bind_text(s, 1, sl->id);
+		if (sqlite3_step(s) != SQLITE_ROW) {
+			store_seterr_db(st, st->logdb, "transcript sequence");
+			store_stmt_done(s);
+			return -1;
+		}
+		seq = sqlite3_column_int64(s, 0);
+		store_stmt_done(s);
+	}
+	s = store_stmt_get(st, ST_TRANSCRIPT_ADD);
+	store_bind_text(s, 1, sl->id);
+	sqlite3_bind_int64(s, 2, seq + 1);
+	store_bind_text(s, 3, sl->proto);
+	sqlite3_bind_text(s, 4, sl->lines.data, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, sl->time);
+	return store_step_done(st, s, "transcript lines");
 }
 
 int
 store_sesslog_apply(struct store *st, const struct store_sesslog_rec *recs, size_t n)
 {
-	size_t i;
+	struct slot *v;
+	size_t cap, i;
+	int rc = 0;
 
 	if (n == 0)
 		return 0;
-	if (store_begin(st) == -1)
+	for (cap = 16; cap < 2 * n; cap *= 2)
+		;
+	if ((v = calloc(cap, sizeof(*v))) == NULL) {
+		store_setmsg(st, "out of memory for a session log batch");
 		return -1;
-	for (i = 0; i < n; i++)
-		if (sesslog_one(st, &recs[i]) == -1) {
-			store_rollback(st);
-			return -1;
-		}
-	return store_commit(st);
+	}
+	if (log_begin(st) == -1) {
+		free(v);
+		return -1;
+	}
+	for (i = 0; i < n && rc == 0; i++)
+		rc = sesslog_one(st, slot_find(v, cap, recs[i].id), &recs[i]);
+	for (i = 0; i < cap && rc == 0; i++)
+		if (v[i].id != NULL)
+			rc = lines_write(st, &v[i]);
+	for (i = 0; i < cap; i++)
+		buf_free(&v[i].lines);
+	free(v);
+	if (rc == -1) {
+		log_rollback(st);
+		return -1;
+	}
+	return log_commit(st);
 }
 
 static void
@@ -212,10 +333,13 @@ int
 store_session_list(struct store *st, const struct store_session_filter *f,
     store_session_cb *cb, void *arg)
 {
-	sqlite3_stmt *s = store_stmt_get(st, ST_SESSION_LIST);
+	sqlite3_stmt *s;
 	struct store_session_info si;
 	int rc;
 
+	if (store_log_ready(st) == -1)
+		return -1;
+	s = store_stmt_get(st, ST_SESSION_LIST);
 	if (f->account != NULL)
 		store_bind_text(s, 1, f->account);
 	if (f->client != NULL)
@@ -230,7 +354,7 @@ store_session_list(struct store *st, const struct store_session_filter *f,
 	}
 	store_stmt_done(s);
 	if (rc != SQLITE_DONE) {
-		store_seterr(st, "list sessions");
+		store_seterr_db(st, st->logdb, "list sessions");
 		return -1;
 	}
 	return 0;
@@ -239,9 +363,12 @@ store_session_list(struct store *st, const struct store_session_filter *f,
 int
 store_session_get(struct store *st, const char *id, struct store_session_info *si_r)
 {
-	sqlite3_stmt *s = store_stmt_get(st, ST_SESSION_GET);
+	sqlite3_stmt *s;
 	int rc;
 
+	if (store_log_ready(st) == -1)
+		return -1;
+	s = store_stmt_get(st, ST_SESSION_GET);
 	store_bind_text(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
@@ -253,16 +380,19 @@ store_session_get(struct store *st, const char *id, struct store_session_info *s
 		store_setmsg(st, "no session %s", id);
 		return STORE_NOTFOUND;
 	}
-	store_seterr(st, "read session");
+	store_seterr_db(st, st->logdb, "read session");
 	return -1;
 }
 
 int
 store_session_involves(struct store *st, const char *id, const char *account)
 {
-	sqlite3_stmt *s = store_stmt_get(st, ST_SESSION_INVOLVES);
+	sqlite3_stmt *s;
 	int rc;
 
+	if (store_log_ready(st) == -1)
+		return -1;
+	s = store_stmt_get(st, ST_SESSION_INVOLVES);
 	store_bind_text(s, 1, id);
 	store_bind_text(s, 2, account);
 	rc = sqlite3_step(s);
@@ -271,6 +401,6 @@ store_session_involves(struct store *st, const char *id, const char *account)
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	store_seterr(st, "read session");
+	store_seterr_db(st, st->logdb, "read session");
 	return -1;
 }

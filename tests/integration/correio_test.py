@@ -228,6 +228,12 @@ class Lab:
                            timeout=30, check=True)
         return p.stdout
 
+    def sql_log(self, query):
+        """Read the session log's file (beside the store) the same way."""
+        p = subprocess.run(["sqlite3", "-batch", self.store + "-sessions", query],
+                           capture_output=True, timeout=30, check=True)
+        return p.stdout
+
     def stop_daemons(self):
         """Stop the daemons (SIGTERM, then SIGKILL after 10 s); keep the directory."""
         for p in self.procs:

@@ -197,8 +197,12 @@ def test_queue():
 
 
 def test_transcript():
-    db = sqlite3.connect(STORE)
-    db.executemany("insert into transcripts(session_id, seq, proto, line, time) values (?,?,?,?,0)",
+    # The session log has its own file beside the store, made at first use.
+    p = admin("transcript", "nope")
+    check(p.returncode == 1 and "no transcript" in p.stderr, p.stderr)
+    check(os.path.exists(STORE + "-sessions"), "no session log file beside the store")
+    db = sqlite3.connect(STORE + "-sessions")
+    db.executemany("insert into transcripts(session_id, seq, proto, lines, time) values (?,?,?,?,0)",
                    [("abc123", 2, "smtp", "T S: 250 ok"), ("abc123", 1, "smtp", "T C: EHLO x")])
     db.commit()
     db.close()

@@ -556,7 +556,7 @@ def test_smarthost_auth_one_connection():
         check(SMARTHOST_PW not in s1.log(), "the smarthost password is never logged")
         secret_b64 = base64.b64encode(b"\0correio\0" + SMARTHOST_PW.encode()).decode()
         check(secret_b64 not in s1.log(), "nor its base64")
-        stored = s1.lab.sql("SELECT group_concat(line, char(10)) FROM transcripts;").decode()
+        stored = s1.lab.sql_log("SELECT group_concat(lines, char(10)) FROM transcripts;").decode()
         check("C: AUTH PLAIN" in stored, "the outbound session is in the transcripts:\n" + stored)
         check(SMARTHOST_PW not in stored and secret_b64 not in stored, "masked in the transcript")
     finally:

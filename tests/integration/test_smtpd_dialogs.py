@@ -505,7 +505,7 @@ def test_transcript_masks_secrets():
     import time
     lines = b""
     for _ in range(50):
-        lines = lb.sql("select line from transcripts where session_id='%s' order by seq" % sid)
+        lines = lb.sql_log("select lines from transcripts where session_id='%s' order by seq" % sid)
         if b"QUIT" in lines and b"closed" in lines:
             break
         time.sleep(0.1)

@@ -225,6 +225,78 @@ test_migrate_aliases_v1(void **state)
 	rm_tree(dir);
 }
 
+static void collect_session(void *arg, const struct store_session_info *si);
+
+/* A store of version 4 kept the session log in its own file: opening it
+ * moves the log to the log's file (rows, accounts, lines), drops the old
+ * tables, and the log reads back the same; a second open moves nothing. */
+static void
+test_migrate_session_log_v4(void **state)
+{
+	char dir[512], path[600], logpath[700], err[256], out[1024] = "";
+	struct store_session_filter bob = { "bob", NULL, 0, NULL, 0 };
+	struct store *st = NULL;
+	sqlite3 *db;
+	int v;
+
+	(void)state;
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/v4.db", dir);
+	snprintf(logpath, sizeof(logpath), "%s-sessions", path);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (v = 0; v < 4; v++)
+		assert_int_equal(sqlite3_exec(db, store_schema_migrations[v], NULL, NULL, NULL),
+		    SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4;"
+	    "INSERT INTO sessions(id, proto, client, started, ended, user, outcome)"
+	    "  VALUES ('s1', 'pop3', '127.0.0.1', 100, 101, 'bob', 'quit');"
+	    "INSERT INTO session_accounts(session, account) VALUES ('s1', 'bob');"
+	    "INSERT INTO transcripts(session_id, seq, proto, line, time)"
+	    "  VALUES ('s1', 1, 'pop3', 'S: +OK hi', 100), ('s1', 2, 'pop3', 'C: QUIT', 101);",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), 0);
+	assert_int_equal(store_schema_version(st), store_schema_latest());
+	assert_int_equal(store_transcript_get(st, "s1", collect, out), 0);
+	assert_string_equal(out, "S: +OK hi=;C: QUIT=;");
+	assert_int_equal(store_session_involves(st, "s1", "bob"), 1);
+	out[0] = '\0';
+	assert_int_equal(store_session_list(st, &bob, collect_session, out), 0);
+	assert_non_null(strstr(out, "s1"));
+	store_close(&st);
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master"
+	    " WHERE name IN ('transcripts', 'sessions', 'session_accounts')"), 0);
+	assert_int_equal(sql_int(logpath, "SELECT count(*) FROM transcripts"), 2);
+	assert_int_equal(sql_int(logpath, "SELECT count(*) FROM sessions"), 1);
+
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), 0);
+	store_close(&st);
+	assert_int_equal(sql_int(logpath, "SELECT count(*) FROM transcripts"), 2);
+	rm_tree(dir);
+}
+
+/* A session log file that is not ours is refused, not written into. */
+static void
+test_foreign_session_log_refused(void **state)
+{
+	struct fixture *f = *state;
+	char logpath[700];
+	sqlite3 *db;
+	struct store *st = NULL;
+	char err[256];
+
+	snprintf(logpath, sizeof(logpath), "%s-sessions", f->path);
+	assert_int_equal(sqlite3_open(logpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE other(x);", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&st, f->path, err, sizeof(err)), 0);
+	assert_int_equal(store_transcript_append(st, "abc", "smtp", "x\n", 2), -1);
+	assert_non_null(strstr(store_errmsg(st), "not a correio session log"));
+	store_close(&st);
+	assert_int_equal(sql_int(logpath, "SELECT count(*) FROM sqlite_master"), 1);
+}
+
 static void
 test_foreign_refused(void **state)
 {
@@ -1116,7 +1188,7 @@ static void
 test_transcripts(void **state)
 {
 	struct fixture *f = *state;
-	char out[1024] = "";
+	char out[1024] = "", logpath[700];
 	const char *a = "T1 S: 220 hi\nT2 C: EHLO x\n", *b = "T3 S: 250 ok\nT4 C: QUIT";
 
 	assert_int_equal(store_transcript_get(f->st, "abc", collect, out), STORE_NOTFOUND);
@@ -1126,7 +1198,12 @@ test_transcripts(void **state)
 	assert_int_equal(store_transcript_append(f->st, "abc", "smtp", "", 0), 0);
 	assert_int_equal(store_transcript_get(f->st, "abc", collect, out), 0);
 	assert_string_equal(out, "T1 S: 220 hi=;T2 C: EHLO x=;T3 S: 250 ok=;T4 C: QUIT=;");
-	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM transcripts"), 5);
+	/* in the session log's own file, not the store's */
+	snprintf(logpath, sizeof(logpath), "%s-sessions", f->path);
+	/* a row per append, holding its lines */
+	assert_int_equal(sql_int(logpath, "SELECT count(*) FROM transcripts"), 3);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sqlite_master"
+	    " WHERE name IN ('transcripts', 'sessions', 'session_accounts')"), 0);
 }
 
 /* The session log: rows, accounts, live lines, filters, newest first. */
@@ -1146,7 +1223,7 @@ test_session_log(void **state)
 	struct fixture *f = *state;
 	struct store_sesslog_rec r[] = {
 		{ STORE_SESSLOG_OPEN, 100, "s1", "smtp", "127.0.0.2", 9 },
-		{ STORE_SESSLOG_LINES, 100, "s1", "smtp", "C: HELO x\nS: 250 ok", 20 },
+		{ STORE_SESSLOG_LINES, 100, "s1", "smtp", "C: HELO x\nS: 250 ok", 19 },
 		{ STORE_SESSLOG_ACCOUNT, 101, "s1", "smtp", "bob", 3 },
 		{ STORE_SESSLOG_OPEN, 200, "p1", "pop3", "127.0.0.1", 9 },
 		{ STORE_SESSLOG_USER, 201, "p1", "pop3", "ana", 3 },
@@ -1186,6 +1263,24 @@ test_session_log(void **state)
 	assert_int_equal(store_session_involves(f->st, "p1", "ana"), 1);	/* logged in */
 	assert_int_equal(store_transcript_get(f->st, "s1", collect, lines), 0);
 	assert_string_equal(lines, "C: HELO x=;S: 250 ok=;C: E que tal ketchup?=;");
+
+	/* A later batch: more lines of s1 (opened in the first) go after its
+	 * last, and an outbound session's first record, its lines, makes its row. */
+	struct store_sesslog_rec r2[] = {
+		{ STORE_SESSLOG_LINES, 203, "s1", "smtp", "S: 221 bye\n", 11 },
+		{ STORE_SESSLOG_LINES, 203, "o1", "smtp-out", "S: 220 there", 12 },
+		{ STORE_SESSLOG_LINES, 204, "o1", "smtp-out", "C: EHLO me\n", 11 },
+	};
+	assert_int_equal(store_sesslog_apply(f->st, r2, sizeof(r2) / sizeof(r2[0])), 0);
+	lines[0] = '\0';
+	assert_int_equal(store_transcript_get(f->st, "s1", collect, lines), 0);
+	assert_string_equal(lines, "C: HELO x=;S: 250 ok=;C: E que tal ketchup?=;S: 221 bye=;");
+	lines[0] = '\0';
+	assert_int_equal(store_transcript_get(f->st, "o1", collect, lines), 0);
+	assert_string_equal(lines, "S: 220 there=;C: EHLO me=;");
+	assert_int_equal(store_session_get(f->st, "o1", &si), 0);
+	assert_string_equal(si.proto, "smtp-out");
+	assert_int_equal(si.started, 203);
 }
 
 int
@@ -1196,6 +1291,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test(test_migrate_from_zero),
 		cmocka_unit_test(test_migrate_aliases_v1),
+		cmocka_unit_test(test_migrate_session_log_v4),
 		cmocka_unit_test_setup_teardown(test_session_log, setup, teardown),
 		cmocka_unit_test(test_foreign_refused),
 		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
@@ -1215,6 +1311,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lock_of_dead_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transcripts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_session_log_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
