@@ -23,6 +23,7 @@
 
 #define LOG_LINE_MAX	4096
 
+static pid_t log_pid;		/* cached at the first line */
 static const char *log_prog = "correio";
 static bool log_syslog;
 static int log_verbosity;
@@ -86,12 +87,14 @@ log_emit(int prio, const char *level, int errnum, const char *fmt, va_list ap)
 
 	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
 		msg[0] = '\0';
+	if (log_pid == 0)	/* no program of ours forks; getpid() is a system call */
+		log_pid = getpid();
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02dZ %s[%ld]: %s: ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, log_prog, (long)getpid(), level);
+	    tm.tm_sec, log_prog, (long)log_pid, level);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	pos = (size_t)n;

@@ -46,6 +46,7 @@
 
 const char *const store_sql[ST_COUNT] = {
 	[ST_BEGIN]		= "BEGIN IMMEDIATE",
+	[ST_BEGIN_READ]		= "BEGIN",
 	[ST_COMMIT]		= "COMMIT",
 	[ST_ROLLBACK]		= "ROLLBACK",
 	[ST_SAVEPOINT]		= "SAVEPOINT delivery",
@@ -288,6 +289,23 @@ int
 store_begin(struct store *st)
 {
 	return store_exec(st, ST_BEGIN, "begin transaction");
+}
+
+bool
+store_read_begin(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		return false;		/* inside the caller's transaction already */
+	return store_exec(st, ST_BEGIN_READ, "begin") == 0;
+}
+
+void
+store_read_end(struct store *st, bool began)
+{
+	if (began && !sqlite3_get_autocommit(st->db)) {
+		sqlite3_step(st->stmt[ST_COMMIT]);	/* a read: nothing to fail */
+		store_stmt_done(st->stmt[ST_COMMIT]);
+	}
 }
 
 int

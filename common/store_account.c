@@ -267,8 +267,8 @@ alias_members(struct store *st, const char *key, store_list_cb *cb, void *arg)
 	return n;
 }
 
-int
-store_resolve_all(struct store *st, const char *local, const char *domain,
+static int
+resolve_all(struct store *st, const char *local, const char *domain,
     store_list_cb *cb, void *arg)
 {
 	char addr[STORE_ADDR_MAX + 2], account[STORE_NAME_MAX + 1];
@@ -300,6 +300,18 @@ store_resolve_all(struct store *st, const char *local, const char *domain,
 		return rc;
 	cb(arg, account, NULL);
 	return 1;
+}
+
+/* The lookups of one recipient in one snapshot: one read lock, not four. */
+int
+store_resolve_all(struct store *st, const char *local, const char *domain,
+    store_list_cb *cb, void *arg)
+{
+	bool began = store_read_begin(st);
+	int rc = resolve_all(st, local, domain, cb, arg);
+
+	store_read_end(st, began);
+	return rc;
 }
 
 struct one {

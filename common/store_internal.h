@@ -20,6 +20,7 @@
 /* One entry per prepared statement; store_sql[] in store.c holds its SQL. */
 enum store_stmt {
 	ST_BEGIN,
+	ST_BEGIN_READ,
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_SAVEPOINT,
@@ -181,6 +182,10 @@ int	store_reserve_release(struct store *st);
 
 /* ---- transactions (store.c) ---- */
 int	store_begin(struct store *st);		/* BEGIN IMMEDIATE: 0 or -1 */
+/* Several reads in one snapshot (one read lock, not one per statement):
+ * true when it began one, to hand to store_read_end(). */
+bool	store_read_begin(struct store *st);
+void	store_read_end(struct store *st, bool began);
 int	store_commit(struct store *st);		/* rolls back when COMMIT fails */
 void	store_rollback(struct store *st);	/* keeps the error already recorded */
 int64_t	store_now(void);			/* unix time */

@@ -53,17 +53,32 @@ transcript_flushed(struct transcript *t)
 static void
 transcript_timestamp(char ts[TRANSCRIPT_TS_LEN + 1])
 {
+	/* The date and time to the second change once a second: formatted
+	 * then, per thread; a line adds only its milliseconds (a strftime and
+	 * a snprintf per line were 4% of smtpd's loop under load). */
+	static __thread char last[20];
+	static __thread time_t last_sec = -1;
 	struct timespec now;
 	struct tm tm;
+	unsigned ms;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	if (strftime(ts, TRANSCRIPT_TS_LEN + 1, "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
-		memcpy(ts, "0000-00-00T00:00:00.000Z", TRANSCRIPT_TS_LEN + 1);
-		return;
+	if (now.tv_sec != last_sec) {
+		gmtime_r(&now.tv_sec, &tm);
+		if (strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
+			memcpy(ts, "0000-00-00T00:00:00.000Z", TRANSCRIPT_TS_LEN + 1);
+			return;
+		}
+		last_sec = now.tv_sec;
 	}
-	snprintf(ts + 19, TRANSCRIPT_TS_LEN + 1 - 19, ".%03uZ",
-	    (unsigned)(now.tv_nsec / 1000000L) % 1000u);
+	ms = (unsigned)(now.tv_nsec / 1000000L) % 1000u;
+	memcpy(ts, last, 19);
+	ts[19] = '.';
+	ts[20] = (char)('0' + ms / 100);
+	ts[21] = (char)('0' + ms / 10 % 10);
+	ts[22] = (char)('0' + ms % 10);
+	ts[23] = 'Z';
+	ts[24] = '\0';
 }
 
 /*
