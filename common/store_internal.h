@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
 
@@ -114,8 +115,29 @@ struct store_blob {
 	unsigned	 used;		/* LRU clock */
 };
 
+/*
+ * The files a handle has open: the database, its -wal and its -shm, by
+ * device and inode, so that a file deleted or replaced under a running
+ * program is noticed (store_file_check() in store.c). The -wal and -shm are
+ * recorded when first seen (they exist from the first transaction on).
+ */
+enum store_file { STORE_F_DB, STORE_F_WAL, STORE_F_SHM, STORE_F_COUNT };
+#define STORE_PATH_MAX	4096	/* a store file's path, with its NUL */
+
+struct store_fileid {
+	char	 path[STORE_PATH_MAX];
+	dev_t	 dev;
+	ino_t	 ino;
+	bool	 known;
+};
+
 struct store {
 	sqlite3		*db;
+	struct store_fileid files[STORE_F_COUNT];
+	bool		 moved;		/* the last store_file_check() failed */
+	bool		 ckpt_tried;	/* the WAL was copied after a lost -wal/-shm */
+	bool		 ckpt_logged;	/* ... and that was logged */
+	char		 moved_err[STORE_ERR_MAX];	/* why, for store_seterr() */
 	sqlite3_stmt	*stmt[ST_COUNT];
 	struct store_blob blobs[STORE_BLOBS];
 	unsigned	 clock;
@@ -171,7 +193,8 @@ int	store_message_drop_orphan(struct store *st, int64_t message_id);
 int	store_reserve_release(struct store *st);
 
 /* ---- transactions (store.c) ---- */
-int	store_begin(struct store *st);		/* BEGIN IMMEDIATE: 0 or -1 */
+/* BEGIN IMMEDIATE: 0 or -1; -1 also when store_file_check() fails. */
+int	store_begin(struct store *st);
 int	store_commit(struct store *st);		/* rolls back when COMMIT fails */
 void	store_rollback(struct store *st);	/* keeps the error already recorded */
 int64_t	store_now(void);			/* unix time */
