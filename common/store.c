@@ -392,6 +392,7 @@ store_is_constraint(struct store *st)
 /* What a process has logged about its store files: one bit per file and
  * kind (missing, replaced), so each is said once however many handles see it. */
 static atomic_uint store_moved_logged;
+#define STORE_LOGGED_SALVAGE	(1u << (2 * STORE_F_COUNT))	/* the WAL copied */
 
 static const char *const store_file_name[STORE_F_COUNT] = {
 	[STORE_F_DB] = "database", [STORE_F_WAL] = "write-ahead log", [STORE_F_SHM] = "shared index",
@@ -450,16 +451,21 @@ store_salvage_wal(struct store *st)
 {
 	int rc, nlog = -1, nckpt = -1;
 
-	if (st->ckpt_tried || !file_at_path(&st->files[STORE_F_DB]))
+	if (st->wal_salvaged || !file_at_path(&st->files[STORE_F_DB]))
 		return;		/* done already, or no database to save into */
 	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
-	if (rc == SQLITE_OK && nckpt == nlog)
-		st->ckpt_tried = true;
-	if (st->ckpt_tried || !st->ckpt_logged)
-		log_warnx("event=store-wal-salvage path=%s result=%s frames=%d copied=%d",
-		    st->files[STORE_F_DB].path, rc == SQLITE_OK ? "ok" : sqlite3_errstr(rc),
+	if (rc == SQLITE_OK && nckpt == nlog) {
+		st->wal_salvaged = true;
+		if ((atomic_fetch_or(&store_moved_logged, STORE_LOGGED_SALVAGE) &
+		    STORE_LOGGED_SALVAGE) == 0)
+			log_warnx("event=store-wal-salvage path=%s result=ok frames=%d",
+			    st->files[STORE_F_DB].path, nlog);
+	} else if (!st->ckpt_logged) {
+		st->ckpt_logged = true;		/* tried again at the next check */
+		log_warnx("event=store-wal-salvage path=%s result=\"%s\" frames=%d copied=%d",
+		    st->files[STORE_F_DB].path, rc == SQLITE_OK ? "incomplete" : sqlite3_errstr(rc),
 		    nlog, nckpt);
-	st->ckpt_logged = true;
+	}
 }
 
 /* store_file_check(); salvage: may run the checkpoint (not from the commit

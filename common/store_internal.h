@@ -135,7 +135,7 @@ struct store {
 	sqlite3		*db;
 	struct store_fileid files[STORE_F_COUNT];
 	bool		 moved;		/* the last store_file_check() failed */
-	bool		 ckpt_tried;	/* the WAL was copied after a lost -wal/-shm */
+	bool		 wal_salvaged;	/* the WAL was copied after a lost -wal/-shm */
 	bool		 ckpt_logged;	/* ... and that was logged */
 	char		 moved_err[STORE_ERR_MAX];	/* why, for store_seterr() */
 	sqlite3_stmt	*stmt[ST_COUNT];
