@@ -18,19 +18,21 @@ files are deleted:
     the daemons keep refusing (event=store-replaced) until they are
     restarted, and do not touch the new store;
   - after a restart mail flows into the new store, integrity_check ok.
+webd, over the same store, answers 503 from the deletion to its restart.
 test_wal_deleted: only correio.db-wal is deleted: writes are refused, what
 was acknowledged before is copied from the unlinked WAL into the database
 (event=store-wal-salvage), so that it survives even a SIGKILL of both
 daemons; after the restart it is all there and mail flows.
 """
 import faulthandler
+import http.client
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import Dialog, Lab, PASSWORDS, check, run  # noqa: E402
+from correio_test import BIN, Dialog, Lab, PASSWORDS, check, free_port, run, wait_port  # noqa: E402
 import faults  # noqa: E402
 
 faulthandler.dump_traceback_later(120, exit=True)
@@ -68,18 +70,42 @@ def remove_store(lab, suffixes=("", "-wal", "-shm")):
             os.unlink(lab.store + s)
 
 
+WEBD = os.path.join(BIN, "webd", "webd")
+
+
+def start_webd(lab):
+    lab.webd = lab._start(WEBD, [], [])
+    wait_port("127.0.0.1", lab.web_port)
+
+
+def web_status(lab):
+    """The status of GET / (the page every visit starts with; it reads the store)."""
+    c = http.client.HTTPConnection("127.0.0.1", lab.web_port, timeout=10)
+    try:
+        c.request("GET", "/")
+        return c.getresponse().status
+    finally:
+        c.close()
+
+
 def restart(lab):
     lab.stop_checked(lab.smtpd, "smtpd")
     lab.stop_checked(lab.pop3d, "pop3d")
+    lab.stop_checked(lab.webd, "webd")
     lab.procs = []
     lab.start_smtpd()
     lab.start_pop3d()
+    start_webd(lab)
 
 
 def test_store_deleted_and_recreated():
-    lab = Lab()
+    web_port = free_port()
+    lab = Lab(config_extra=f"[webd]\nlisten = 127.0.0.1:{web_port}\n")
+    lab.web_port = web_port
     lab.start_smtpd()
     lab.start_pop3d()
+    start_webd(lab)
+    check(web_status(lab) != 503, "webd before the deletion")
     for _ in range(2):
         code, text = smtp_send(lab)
         check(code == 250, f"before: {code} {text}")
@@ -120,9 +146,10 @@ def test_store_deleted_and_recreated():
     p, r = pop3_login(lab, "ana")
     check(r.startswith("-ERR [SYS/TEMP]"), f"a login after the deletion: {r}")
     p.close()
+    check(web_status(lab) == 503, "webd after the deletion")
     check(time.time() - t0 < 10, f"the refusals took {time.time() - t0:.1f} s")
     faults.alive(lab)
-    for name in ("smtpd", "pop3d"):
+    for name in ("smtpd", "pop3d", "webd"):
         log = lab.log(name)
         line = f"event=store-missing path={lab.store} file=database"
         check(log.count(line) == 1, f"{name} log: one {line!r}:\n{log[-3000:]}")
@@ -152,6 +179,7 @@ def test_store_deleted_and_recreated():
     check("ana" in users and "bob" in users, f"accounts after the restart: {users}")
     code, text = smtp_send(lab)
     check(code == 250, f"after the restart: {code} {text}")
+    check(web_status(lab) != 503, "webd after the restart")
     p, r = pop3_login(lab)
     check(r.startswith("+OK"), f"login after the restart: {r}")
     check(p.pop3("STAT").startswith("+OK 1 "), "one message in the new store")
@@ -162,6 +190,7 @@ def test_store_deleted_and_recreated():
     faults.store_ok(lab)
     lab.stop_checked(lab.smtpd, "smtpd")
     lab.stop_checked(lab.pop3d, "pop3d")
+    lab.stop_checked(lab.webd, "webd")
     lab.stop()
 
 
