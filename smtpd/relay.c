@@ -249,6 +249,7 @@ relay_hold(struct worker *wk, const struct work *x, bool sent, int64_t until)
 			r->heldcap = ncap;
 		}
 		h = &r->held[r->nheld++];
+		memset(h, 0, sizeof(*h));
 		h->id = x->q.id;
 	}
 	h->sent = sent || h->sent;
