@@ -838,7 +838,9 @@ store_close(struct store **stp)
 	 * The database file at the path is not ours any more: closing the last
 	 * connection would checkpoint into the unlinked file and then delete
 	 * the -wal and -shm by name, those of the new store at that path.
-	 * Skip the checkpoint (SQLite then deletes nothing).
+	 * Skip the checkpoint (SQLite then deletes nothing). SQLite 3.40 skips
+	 * it by itself for a moved database (the pager's databaseIsUnmoved());
+	 * said here so as not to depend on that.
 	 */
 	if (st->db != NULL && st->files[STORE_F_DB].known && !file_at_path(&st->files[STORE_F_DB]))
 		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
