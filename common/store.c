@@ -28,11 +28,14 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <stdatomic.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <sqlite3.h>
 
+#include "log.h"
 #include "store_internal.h"
 
 #define STORE_BUSY_TIMEOUT_MS	10000	/* wait this long for another writer */
@@ -42,7 +45,6 @@
 #define STORE_LOG_MOVED		5	/* the store version that drops the log's tables */
 #define STORE_PRAGMA_MAX	64	/* "PRAGMA user_version = N" */
 #define STORE_MODE_MAX		16	/* "PRAGMA journal_mode" answer, with its NUL */
-#define STORE_PATH_MAX		4096	/* the reserve's path */
 
 const char *const store_sql[ST_COUNT] = {
 	[ST_BEGIN]		= "BEGIN IMMEDIATE",
@@ -173,6 +175,13 @@ static pthread_mutex_t store_create_mutex = PTHREAD_MUTEX_INITIALIZER;
 void
 store_seterr_db(struct store *st, sqlite3 *db, const char *what)
 {
+	if (db == st->db && st->moved &&
+	    sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_COMMITHOOK) {
+		/* The commit hook refused: say why, not "constraint failed". */
+		snprintf(st->err, sizeof(st->err), "%s: %s", what, st->moved_err);
+		st->errcode = 0;
+		return;
+	}
 	snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(db));
 	st->errcode = sqlite3_errcode(db) & 0xff;
 }
@@ -288,6 +297,8 @@ store_exec(struct store *st, enum store_stmt id, const char *what)
 int
 store_begin(struct store *st)
 {
+	if (store_file_check(st) != 0)
+		return -1;
 	return store_exec(st, ST_BEGIN, "begin transaction");
 }
 
@@ -401,7 +412,151 @@ store_grow(struct store *st, sqlite3_stmt *s, void *v, size_t n, size_t *cap,
 bool
 store_is_constraint(struct store *st)
 {
-	return (sqlite3_errcode(st->db) & 0xff) == SQLITE_CONSTRAINT;
+	int code = sqlite3_extended_errcode(st->db);
+
+	return (code & 0xff) == SQLITE_CONSTRAINT && code != SQLITE_CONSTRAINT_COMMITHOOK;
+}
+
+/* ---- the store's files still at its path? (store.h) ----------------------- */
+
+/* What a process has logged about its store files: one bit per file and
+ * kind (missing, replaced), so each is said once however many handles see it. */
+static atomic_uint store_moved_logged;
+#define STORE_LOGGED_SALVAGE	(1u << (2 * STORE_F_COUNT))	/* the WAL copied */
+
+static const char *const store_file_name[STORE_F_COUNT] = {
+	[STORE_F_DB] = "database", [STORE_F_WAL] = "write-ahead log", [STORE_F_SHM] = "shared index",
+};
+
+/* Record the device and inode of the files at the store's paths (at open). */
+static void
+store_files_init(struct store *st)
+{
+	static const char *const suffix[STORE_F_COUNT] = { "", "-wal", "-shm" };
+	const char *db = sqlite3_db_filename(st->db, "main");
+	struct stat sb;
+	int i;
+
+	for (i = 0; i < STORE_F_COUNT; i++) {
+		struct store_fileid *f = &st->files[i];
+
+		f->known = false;
+		if (db == NULL || *db == '\0' ||
+		    snprintf(f->path, sizeof(f->path), "%s%s", db, suffix[i]) >= (int)sizeof(f->path)) {
+			f->path[0] = '\0';
+			continue;
+		}
+		if (stat(f->path, &sb) == 0) {
+			f->dev = sb.st_dev;
+			f->ino = sb.st_ino;
+			f->known = true;
+		}
+	}
+}
+
+/* Is f (known) still the file at its path? A stat() error other than
+ * ENOENT proves nothing and counts as yes. */
+static bool
+file_at_path(const struct store_fileid *f)
+{
+	struct stat sb;
+
+	if (!f->known)
+		return false;
+	if (stat(f->path, &sb) == -1)
+		return errno != ENOENT;
+	return sb.st_dev == f->dev && sb.st_ino == f->ino;
+}
+
+/*
+ * The -wal or -shm alone was deleted (the database is still ours): what was
+ * committed lives in the unlinked WAL until a checkpoint copies it into the
+ * database, and no commit will trigger one any more. Copy it now, so that
+ * mail acknowledged before the deletion is in the database file itself and
+ * survives a crash. PASSIVE: never waits (the caller may be an event loop);
+ * tried again at the next check until everything is copied.
+ */
+static void
+store_salvage_wal(struct store *st)
+{
+	int rc, nlog = -1, nckpt = -1;
+
+	if (st->wal_salvaged || !file_at_path(&st->files[STORE_F_DB]))
+		return;		/* done already, or no database to save into */
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
+	if (rc == SQLITE_OK && nckpt == nlog) {
+		st->wal_salvaged = true;
+		if ((atomic_fetch_or(&store_moved_logged, STORE_LOGGED_SALVAGE) &
+		    STORE_LOGGED_SALVAGE) == 0)
+			log_warnx("event=store-wal-salvage path=%s result=ok frames=%d",
+			    st->files[STORE_F_DB].path, nlog);
+	} else if (!st->ckpt_logged) {
+		st->ckpt_logged = true;		/* tried again at the next check */
+		log_warnx("event=store-wal-salvage path=%s result=\"%s\" frames=%d copied=%d",
+		    st->files[STORE_F_DB].path, rc == SQLITE_OK ? "incomplete" : sqlite3_errstr(rc),
+		    nlog, nckpt);
+	}
+}
+
+/* store_file_check(); salvage: may run the checkpoint (not from the commit
+ * hook, which must not use its connection). */
+static int
+file_check(struct store *st, bool salvage)
+{
+	struct stat sb;
+	unsigned bit;
+	int i;
+	bool missing;
+
+	st->moved = false;
+	for (i = 0; i < STORE_F_COUNT; i++) {
+		struct store_fileid *f = &st->files[i];
+
+		if (f->path[0] == '\0')
+			continue;
+		if (stat(f->path, &sb) == -1) {
+			/* Only a file known to exist can be missing; other errors
+			 * (EACCES...) prove nothing: the commit is the real check. */
+			if (errno != ENOENT || !f->known)
+				continue;
+			missing = true;
+		} else if (!f->known) {
+			f->dev = sb.st_dev;	/* the -wal or -shm, seen first now */
+			f->ino = sb.st_ino;
+			f->known = true;
+			continue;
+		} else if (sb.st_dev == f->dev && sb.st_ino == f->ino)
+			continue;
+		else
+			missing = false;
+		st->moved = true;
+		snprintf(st->moved_err, sizeof(st->moved_err), "the store's %s %s was %s under this "
+		    "program; writes are refused until it is restarted", store_file_name[i],
+		    f->path, missing ? "deleted" : "replaced by another file");
+		store_setmsg(st, "%s", st->moved_err);
+		bit = 1u << (2 * i + (missing ? 0 : 1));
+		if ((atomic_fetch_or(&store_moved_logged, bit) & bit) == 0)
+			log_warnx("event=%s path=%s file=%s action=\"writes refused until restart\"",
+			    missing ? "store-missing" : "store-replaced", f->path,
+			    i == STORE_F_DB ? "database" : i == STORE_F_WAL ? "wal" : "shm");
+		if (i != STORE_F_DB && salvage)
+			store_salvage_wal(st);
+		return STORE_MOVED;
+	}
+	return 0;
+}
+
+int
+store_file_check(struct store *st)
+{
+	return file_check(st, true);
+}
+
+/* SQLite's commit hook: a non-zero return turns the commit into a rollback. */
+static int
+store_commit_hook(void *arg)
+{
+	return file_check(arg, false) != 0;
 }
 
 
@@ -837,6 +992,10 @@ store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 	}
 	if (store_migrate(st->db, path, &schema_store, INT_MAX, err, errlen) == -1)
 		goto fail;
+
+	store_files_init(st);
+	sqlite3_commit_hook(st->db, store_commit_hook, st);
+
 	if (prepare(st, st->db, false, path, err, errlen) == -1)
 		goto fail;
 	*st_r = st;
@@ -858,6 +1017,16 @@ store_close(struct store **stp)
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->logdb);
+	/*
+	 * The database file at the path is not ours any more: closing the last
+	 * connection would checkpoint into the unlinked file and then delete
+	 * the -wal and -shm by name, those of the new store at that path.
+	 * Skip the checkpoint (SQLite then deletes nothing). SQLite 3.40 skips
+	 * it by itself for a moved database (the pager's databaseIsUnmoved());
+	 * said here so as not to depend on that.
+	 */
+	if (st->db != NULL && st->files[STORE_F_DB].known && !file_at_path(&st->files[STORE_F_DB]))
+		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	sqlite3_close(st->db);
 	free(st->logpath);
 	free(st);

@@ -23,6 +23,7 @@
 #define STORE_NOTFOUND	(-3)	/* no such account, domain, alias, message */
 #define STORE_LOCKED	(-4)	/* mailbox in use by another POP3 session */
 #define STORE_FULL	(-5)	/* the file system is full (a batch result) */
+#define STORE_MOVED	(-6)	/* the store's file was deleted or replaced */
 
 #define STORE_NAME_MAX	64	/* account names */
 #define STORE_ADDR_MAX	320	/* addresses: 64 local + @ + 255 domain */
@@ -38,6 +39,19 @@ const char *store_errmsg(struct store *st);
 /* Was the last error a full file system (SQLITE_FULL, or ENOSPC writing a
  * spool)? The caller answers "insufficient storage" (SMTP 452 4.3.1). */
 bool	store_err_full(struct store *st);
+/*
+ * Is the file at the store's path still the one this handle has open? The
+ * database file, its -wal and its -shm are compared by device and inode with
+ * those seen at open (one stat() each). 0 when they are; STORE_MOVED when one
+ * was deleted or replaced (store_errmsg() says which, with its path): every
+ * write is then refused, because it would go into a file nobody will see
+ * again. Also checked by the store itself before each write transaction, at
+ * every commit (an SQLite commit hook: the commit becomes a rollback) and
+ * after a delivery's commit. The first time a process sees it, it logs
+ * "event=store-missing" or "event=store-replaced" with the path (once per
+ * file and kind). It does not reopen: see docs/RELIABILITY.md section 6.
+ */
+int	store_file_check(struct store *st);
 /* Current schema version (PRAGMA user_version) and the version this code wants. */
 int	store_schema_version(struct store *st);
 int	store_schema_latest(void);
@@ -123,7 +137,9 @@ int	store_delivery_commit(struct store *st, struct store_delivery *d);
  * delivery is inside its own savepoint: result[i] is 0 when delivery i is on
  * disk, -1 (or STORE_FULL: the file system is full) when it alone failed.
  * Returns 0 when the transaction committed, -1 when nothing was committed
- * (every result[i] is then -1 or STORE_FULL).
+ * (every result[i] is then -1 or STORE_FULL), or when the store's file was
+ * deleted or replaced before the commit ended (store_file_check(): what was
+ * committed went into a file nobody will see again; every result[i] is -1).
  */
 int	store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 	    size_t n, int *result);

@@ -25,6 +25,7 @@
 static int
 step_insert(struct store *st, sqlite3_stmt *s, const char *noun, const char *name)
 {
+	char what[STORE_NAME_MAX];
 	int rc = sqlite3_step(s);
 
 	store_stmt_done(s);
@@ -34,7 +35,8 @@ step_insert(struct store *st, sqlite3_stmt *s, const char *noun, const char *nam
 		store_setmsg(st, "%s %s already exists", noun, name);
 		return STORE_EXISTS;
 	}
-	store_setmsg(st, "add %s: %s", noun, sqlite3_errmsg(st->db));
+	snprintf(what, sizeof(what), "add %s", noun);
+	store_seterr(st, what);		/* keeps the code: a full disk is told apart */
 	return -1;
 }
 

@@ -348,7 +348,9 @@ store_delivery_commit(struct store *st, struct store_delivery *d)
 		d->id = -1;
 		return -1;
 	}
-	if (store_commit(st) == -1) {
+	if (store_commit(st) == -1 || store_file_check(st) != 0) {
+		/* Deleted or replaced during the commit: the message went into a
+		 * file nobody will see again, so it must not be acknowledged. */
 		d->id = -1;
 		return -1;
 	}
@@ -387,6 +389,10 @@ store_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 		}
 	}
 	if (store_commit(st) == -1)
+		goto lost;
+	/* Deleted or replaced during the commit: the messages went into a file
+	 * nobody will see again, so none of them may be acknowledged. */
+	if (store_file_check(st) != 0)
 		goto lost;
 	return 0;
 fail:

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
 
@@ -120,10 +121,31 @@ struct store_blob {
  * every other one runs on the store's. */
 #define ST_IS_LOG(id)	((id) >= ST_TRANSCRIPT_SEQ && (id) <= ST_SESSION_INVOLVES)
 
+/*
+ * The files a handle has open: the database, its -wal and its -shm, by
+ * device and inode, so that a file deleted or replaced under a running
+ * program is noticed (store_file_check() in store.c). The -wal and -shm are
+ * recorded when first seen (they exist from the first transaction on).
+ */
+enum store_file { STORE_F_DB, STORE_F_WAL, STORE_F_SHM, STORE_F_COUNT };
+#define STORE_PATH_MAX	4096	/* a store file's path, with its NUL */
+
+struct store_fileid {
+	char	 path[STORE_PATH_MAX];
+	dev_t	 dev;
+	ino_t	 ino;
+	bool	 known;
+};
+
 struct store {
 	sqlite3		*db;
 	sqlite3		*logdb;		/* the session log's file, once opened */
 	char		*logpath;	/* "<store path>-sessions" */
+	struct store_fileid files[STORE_F_COUNT];
+	bool		 moved;		/* the last store_file_check() failed */
+	bool		 wal_salvaged;	/* the WAL was copied after a lost -wal/-shm */
+	bool		 ckpt_logged;	/* ... and that was logged */
+	char		 moved_err[STORE_ERR_MAX];	/* why, for store_seterr() */
 	sqlite3_stmt	*stmt[ST_COUNT];
 	struct store_blob blobs[STORE_BLOBS];
 	unsigned	 clock;
@@ -181,7 +203,8 @@ int	store_message_drop_orphan(struct store *st, int64_t message_id);
 int	store_reserve_release(struct store *st);
 
 /* ---- transactions (store.c) ---- */
-int	store_begin(struct store *st);		/* BEGIN IMMEDIATE: 0 or -1 */
+/* BEGIN IMMEDIATE: 0 or -1; -1 also when store_file_check() fails. */
+int	store_begin(struct store *st);
 /* Several reads in one snapshot (one read lock, not one per statement):
  * true when it began one, to hand to store_read_end(). */
 bool	store_read_begin(struct store *st);

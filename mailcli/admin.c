@@ -285,6 +285,9 @@ store_outcome(struct admin *a, int rc, const char *what, const char *name)
 		admin_err("no %s %s", what, name);
 	else if (rc == STORE_EXISTS)
 		admin_err("%s %s already exists", what, name);
+	else if (store_err_full(a->st))
+		admin_err("%s: the store's file system is full; nothing was changed (free some "
+		    "space and try again)", store_errmsg(a->st));
 	else
 		admin_err("%s", store_errmsg(a->st));
 	return 1;

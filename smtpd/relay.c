@@ -204,6 +204,120 @@ defang(char *p)
 			*p = '?';
 }
 
+/* ---- outcomes the store could not take (struct held) ------------------- */
+
+/* The held entry of queue item id, or NULL (r->mu held). */
+static struct held *
+held_find(struct relay *r, int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < r->nheld; i++)
+		if (r->held[i].id == id)
+			return &r->held[i];
+	return NULL;
+}
+
+/*
+ * x's outcome could not be written: remember it (sent: never deliver it
+ * again, retry its removal; else leave it alone until until). Without
+ * memory for it the item is retried on the next run, as before.
+ */
+static void
+relay_hold(struct worker *wk, const struct work *x, bool sent, int64_t until)
+{
+	struct relay *r = wk->r;
+	struct held *h;
+
+	log_warnx("relay: queue_id=%lld event=queue-update-failed outcome=%s error=\"%s\""
+	    " action=\"%s\"", (long long)x->q.id, sent ? "sent" : "retry",
+	    store_errmsg(wk->st), sent ? "not delivered again; removal retried" :
+	    "kept in memory; retried after the delay");
+	pthread_mutex_lock(&r->mu);
+	if ((h = held_find(r, x->q.id)) == NULL) {
+		if (r->nheld == r->heldcap) {
+			size_t ncap = r->heldcap ? r->heldcap * 2 : 16;
+			struct held *p = reallocarray(r->held, ncap, sizeof(*p));
+
+			if (p == NULL) {
+				pthread_mutex_unlock(&r->mu);
+				log_warnx("relay: queue_id=%lld out of memory remembering it",
+				    (long long)x->q.id);
+				return;
+			}
+			r->held = p;
+			r->heldcap = ncap;
+		}
+		h = &r->held[r->nheld++];
+		memset(h, 0, sizeof(*h));
+		h->id = x->q.id;
+	}
+	h->sent = sent || h->sent;
+	h->until = until;
+	h->seen = true;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Delete a settled item, or hold it when the store cannot take it now. */
+static void
+remove_or_hold(struct worker *wk, const struct work *x)
+{
+	if (store_queue_delete(wk->st, x->q.id) == -1)
+		relay_hold(wk, x, true, 0);
+}
+
+/* Defer an item, or hold it until its next attempt when the store cannot
+ * take it now. */
+static void
+defer_or_hold(struct worker *wk, const struct work *x, int64_t next)
+{
+	if (store_queue_defer(wk->st, x->q.id, next, x->error) == -1)
+		relay_hold(wk, x, false, next);
+}
+
+/*
+ * Should the runner take item q now (r->mu held)? Not when it is held: a
+ * sent one has its removal tried again on the runner's handle (and is never
+ * handed out); another waits for its time.
+ */
+static bool
+held_skip(struct relay *r, const struct store_queue_item *q, int64_t now)
+{
+	struct held *h = held_find(r, q->id);
+
+	if (h == NULL)
+		return false;
+	h->seen = true;
+	if (h->sent) {
+		if (store_queue_delete(r->st, q->id) == 0) {
+			log_info("relay: queue_id=%lld event=queue-update-done removed after delivery",
+			    (long long)q->id);
+			h->until = -1;		/* dropped below */
+		}
+		return true;
+	}
+	if (h->until > now)
+		return true;
+	h->until = -1;
+	return false;
+}
+
+/* Forget held entries done, and (when complete: every due item was looked
+ * at) those no longer in the queue (r->mu held). */
+static void
+held_sweep(struct relay *r, bool complete)
+{
+	size_t i, j;
+
+	for (i = j = 0; i < r->nheld; i++) {
+		if ((r->held[i].seen || !complete) && r->held[i].until != -1) {
+			r->held[i].seen = false;
+			r->held[j++] = r->held[i];
+		}
+	}
+	r->nheld = j;
+}
+
 /* Apply the outcomes of one message's items (w[0..n-1] share message_id). */
 static void
 settle(struct worker *wk, struct work *w, size_t n)
@@ -234,17 +348,12 @@ settle(struct worker *wk, struct work *w, size_t n)
 		case OUT_PENDING:
 			break;
 		case OUT_SENT:
-			if (store_queue_delete(wk->st, x->q.id) == -1)
-				log_warnx("relay: queue_id=%lld delete: %s", (long long)x->q.id,
-				    store_errmsg(wk->st));
 			log_item(x, "sent", now);
+			remove_or_hold(wk, x);
 			break;
 		case OUT_TEMP:
-			if (store_queue_defer(wk->st, x->q.id, now + retry_delay(cfg, x->q.attempts),
-			    x->error) == -1)
-				log_warnx("relay: queue_id=%lld defer: %s", (long long)x->q.id,
-				    store_errmsg(wk->st));
 			log_item(x, "deferred", now);
+			defer_or_hold(wk, x, now + retry_delay(cfg, x->q.attempts));
 			break;
 		case OUT_PERM:
 			if (f != NULL)
@@ -257,25 +366,24 @@ settle(struct worker *wk, struct work *w, size_t n)
 	if (!dsn_wanted(f[0]->q.sender)) {
 		/* Null sender: a bounce or similar. Never bounce it (RFC 5321 6.1). */
 		for (i = 0; i < nf; i++) {
-			store_queue_delete(wk->st, f[i]->q.id);
 			log_item(f[i], "bounced-discarded", now);
+			remove_or_hold(wk, f[i]);
 		}
 		goto out;
 	}
 	if (bounce(wk, f, nf, now) == -1) {
 		/* The bounce is not on disk: keep the items, try again later. */
 		for (i = 0; i < nf; i++) {
-			store_queue_defer(wk->st, f[i]->q.id, now + retry_delay(cfg, f[i]->q.attempts),
-			    f[i]->error);
 			log_item(f[i], "bounce-deferred", now);
+			defer_or_hold(wk, f[i], now + retry_delay(cfg, f[i]->q.attempts));
 		}
 		goto out;
 	}
+	/* The bounce is committed: an item not removed now must never be
+	 * bounced again (held as sent). */
 	for (i = 0; i < nf; i++) {
-		if (store_queue_delete(wk->st, f[i]->q.id) == -1)
-			log_warnx("relay: queue_id=%lld delete: %s", (long long)f[i]->q.id,
-			    store_errmsg(wk->st));
 		log_item(f[i], "bounced", now);
+		remove_or_hold(wk, f[i]);
 	}
 out:
 	free(f);
@@ -333,8 +441,10 @@ relay_run(struct relay *r)
 	struct work *w = NULL;
 	struct job *j, **tail;
 	struct mx_route rt;
+	struct held *h;
 	char err[256];
 	size_t n = 0, nw, i, a, b, queued = 0;
+	int64_t now = (int64_t)time(NULL);
 
 	/*
 	 * The lock is held from the listing to the hand-out: a worker settles
@@ -344,12 +454,19 @@ relay_run(struct relay *r)
 	 * items delivered twice.
 	 */
 	pthread_mutex_lock(&r->mu);
-	if (store_queue_list(r->st, (int64_t)time(NULL), &items, &n) == -1) {
+	/* A store deleted or replaced under smtpd (logged by the store): the
+	 * items listed would come from a file nobody will see again, and no
+	 * outcome could be written. Nothing is done until a restart. */
+	if (store_file_check(r->st) != 0)
+		goto out;
+	if (store_queue_list(r->st, now, &items, &n) == -1) {
 		log_warnx("relay: listing the queue: %s", store_errmsg(r->st));
 		goto out;
 	}
-	if (n == 0)
+	if (n == 0) {
+		held_sweep(r, true);
 		goto out;
+	}
 	if ((w = calloc(n < RELAY_RUN_MAX ? n : RELAY_RUN_MAX, sizeof(*w))) == NULL) {
 		log_warnx("relay: out of memory for %zu queue items", n);
 		goto out;
@@ -361,10 +478,16 @@ relay_run(struct relay *r)
 			snprintf(w[nw].key, sizeof(w[nw].key), "%s", rt.key);
 		else	/* unroutable: a job of its own, relay_session_deliver bounces it */
 			strfmt(w[nw].key, sizeof(w[nw].key), "bad %s", items[i].rcpt);
-		if (key_busy(r, w[nw].key))
+		if (key_busy(r, w[nw].key)) {
+			if ((h = held_find(r, items[i].id)) != NULL)
+				h->seen = true;	/* its job is still settling */
+			continue;
+		}
+		if (held_skip(r, &items[i], now))
 			continue;
 		w[nw++].q = items[i];
 	}
+	held_sweep(r, i == n);
 	n = nw;
 	qsort(w, n, sizeof(*w), work_cmp);
 	for (tail = &r->jobs; *tail != NULL; tail = &(*tail)->next)
@@ -489,6 +612,7 @@ relay_free(struct relay *r)
 	SSL_CTX_free(r->tls_any);
 	SSL_CTX_free(r->tls_verify);
 	store_close(&r->st);
+	free(r->held);
 	free(r);
 }
 

@@ -66,6 +66,22 @@ struct worker {
 	int	 conn_fd;		/* socket of the delivery in progress, or -1 */
 };
 
+/*
+ * A queue item whose outcome could not be written to the store (a full disk,
+ * an I/O error): remembered in memory so that the runner neither delivers
+ * it again nor retries it in a loop. sent: the destination took it (or its
+ * bounce is committed): never delivered again, its removal retried each run.
+ * Otherwise (a deferral or bounce not written): left alone until until.
+ * Lost at a restart: a sent item still queued is then delivered once more
+ * (at least once, never lost; RFC 5321 6.1 prefers a duplicate to a loss).
+ */
+struct held {
+	int64_t	 id;
+	int64_t	 until;
+	bool	 sent;
+	bool	 seen;		/* listed by this run (the others are dropped) */
+};
+
 struct job;
 
 struct relay {
@@ -79,6 +95,8 @@ struct relay {
 	pthread_cond_t cv;		/* runner: kicked or stopping */
 	pthread_cond_t jobs_cv;		/* workers: a job is waiting or stopping */
 	struct job *jobs;		/* waiting and running jobs */
+	struct held *held;		/* outcomes not written (see struct held) */
+	size_t	 nheld, heldcap;
 	bool	 stop;
 	bool	 kicked;
 };

@@ -397,6 +397,14 @@ cmd_mail(void *session, char *args, struct reply *r)
 		    "is full; try again later");
 		return;
 	}
+	if (store_file_check(s->srv->store) != 0) {
+		/* The store was deleted or replaced (logged once by the store):
+		 * nothing could be kept, so refuse before the text is sent. */
+		log_warnx("session=%s status=refused reason=store-moved", s->id);
+		reply_set(r, 451, ESC_SYSTEM_TEMP, "The mail store is unavailable (its file was "
+		    "deleted or replaced); try again later");
+		return;
+	}
 	if ((tx = calloc(1, sizeof(*tx))) == NULL) {
 		reply_set(r, 451, ESC_SYSTEM_TEMP, "Out of memory; try again later");
 		return;

@@ -161,6 +161,13 @@ request_cb(struct evhttp_request *req, void *arg)
 	}
 	api = strncmp(path, "/api/", 5) == 0;
 	if (route->auth != ROUTE_PUBLIC || strcmp(path, "/") == 0) {
+		/* A store deleted or replaced under webd (logged by the store):
+		 * what webd still has open is a file nobody else sees. */
+		if (store_file_check(w->store) != 0) {
+			webd_error(r, 503, "The mail store is unavailable (its file was deleted or "
+			    "replaced); try again later");
+			goto done;
+		}
 		if (weblogin_identify(r, api) == -1) {
 			webd_error(r, 503, "The store cannot be read now; try again later");
 			goto done;

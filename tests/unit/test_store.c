@@ -509,6 +509,61 @@ test_resolve(void **state)
 	assert_int_equal(store_resolve(f->st, "info", "lab.test", acct, sizeof(acct)), STORE_NOTFOUND);
 }
 
+/* ---- the store's file deleted or replaced under an open handle --------------- */
+
+static void
+test_file_moved(void **state)
+{
+	struct fixture *f = *state;
+	struct store *other, *st2;
+	struct store_delivery *d;
+	struct stat before, after;
+	char other_path[700], wal[700], err[512];
+
+	assert_int_equal(store_file_check(f->st), 0);
+
+	/* Another store moved into place: "replaced", every write refused,
+	 * also a single statement (the commit hook), and the new file untouched. */
+	snprintf(other_path, sizeof(other_path), "%s/other.db", f->dir);
+	if (store_open(&other, other_path, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	store_close(&other);
+	assert_int_equal(rename(other_path, f->path), 0);
+	assert_int_equal(stat(f->path, &before), 0);
+	assert_int_equal(store_file_check(f->st), STORE_MOVED);
+	assert_non_null(strstr(store_errmsg(f->st), "replaced"));
+	assert_int_equal(store_user_add(f->st, "carla", "$y$hash-carla"), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "replaced"));
+	assert_int_equal(store_user_set_hash(f->st, "ana", "$y$other"), -1);
+	d = make_delivery("Subject: x\r\n\r\nx\r\n", "ana", NULL);
+	assert_int_equal(store_delivery_commit(f->st, d), -1);
+	store_delivery_free(&d);
+	/* (Not read through SQLite: beside the old -wal and -shm, still the
+	 * open handle's, another reader would see the old store's pages.) */
+	assert_int_equal(stat(f->path, &after), 0);
+	assert_true(after.st_size == before.st_size &&
+	    after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+	    after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+
+	/* Deleted: "deleted". */
+	assert_int_equal(unlink(f->path), 0);
+	assert_int_equal(store_file_check(f->st), STORE_MOVED);
+	assert_non_null(strstr(store_errmsg(f->st), "deleted"));
+
+	/* A new store at the path, in use: closing the old handle must not
+	 * checkpoint into the deleted file and then delete the new -wal. */
+	if (store_open(&st2, f->path, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_user_add(st2, "dora", "$y$hash-dora"), 0);
+	store_close(&f->st);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(access(wal, F_OK), 0);
+	assert_int_equal(store_file_check(st2), 0);
+	assert_int_equal(store_user_add(st2, "eva", "$y$hash-eva"), 0);
+	store_close(&st2);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM accounts"), 2);
+}
+
 /* ---- deliveries -------------------------------------------------------------- */
 
 static void
@@ -1312,6 +1367,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transcripts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_session_log_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_moved, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
