@@ -119,6 +119,24 @@ net_base_free(struct event_base *base)
 	event_base_free(base);
 }
 
+void
+net_run_queued(struct event_base *base)
+{
+	struct loop_jobs *q;
+	bool more;
+
+	/* A job may queue another: go again until the queue stays empty. */
+	for (;;) {
+		pthread_mutex_lock(&jobs_lock);
+		q = jobs_find(base);
+		more = q != NULL && q->head != NULL;
+		pthread_mutex_unlock(&jobs_lock);
+		if (!more)
+			return;
+		jobs_run(-1, 0, q);
+	}
+}
+
 int
 net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
 {

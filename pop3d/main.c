@@ -56,6 +56,7 @@ main(int argc, char *argv[])
 	if ((base = net_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	server.cfg = &cfg;
+	server.base = base;
 	server.tls_available = ssl != NULL;
 	if ((netsrv = net_server_new(base, &cfg.limits, &pop3_conn_handler, &server, ssl)) == NULL)
 		fatalx("cannot create the server");
@@ -101,10 +102,16 @@ main(int argc, char *argv[])
 
 	/* Sessions that did not finish in the grace period: release their
 	 * locks (nothing is deleted) and free them. */
+	server.stopping = true;
 	while (session_list_first(&server.sessions) != NULL)
 		pop3_session_closed(session_list_first(&server.sessions), "shutdown");
 	sesslog_stop(&server.sesslog);	/* writes the last lines */
+	/* The jobs in flight and the releases just queued finish (a store
+	 * locked by another program: up to the busy timeout), then their
+	 * results are taken here: what is left runs inline. */
 	authpool_stop(&server.auth);
+	net_run_queued(base);
+	pop3_store_stop(&server);
 	daemon_stop_free(&stop);
 	net_server_free(&netsrv);
 	store_close(&server.store);
