@@ -179,7 +179,9 @@ quit_finish(struct pop3_work *w, struct pop3_session *s, struct reply *r)
 		    n, n == 1 ? "message" : "messages");
 	}
 	r->flags |= REPLY_CLOSE;
-	if (w->unlock_rc == -1) {
+	if (w->rc == -1)	/* the job left the release for after the reply */
+		pop3_store_release(w->srv, w->account, w->owner, w->sid);
+	else if (w->unlock_rc == -1) {
 		/* Remembered and retried until it succeeds (pop3_store.c). */
 		log_warnx("session=%s event=unlock-failed user=%s error=\"%s\"", w->sid,
 		    w->account, w->unlock_error);

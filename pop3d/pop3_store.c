@@ -28,12 +28,14 @@
 #define POP3_UNLOCK_RETRY_MIN_MS	1000
 #define POP3_UNLOCK_RETRY_MAX_MS	60000
 
-/* A lock of an ended session whose release failed. */
+/* A lock of an ended session not released yet: its release job is running,
+ * or it failed and waits for the retry. */
 struct pop3_unlock {
 	struct pop3_unlock *next;
 	char		 account[STORE_NAME_MAX + 1];
 	char		 owner[POP3_LOCK_OWNER_MAX];
 	bool		 inflight;		/* a release job is running */
+	bool		 failed;		/* a release failed: log when it is made */
 };
 
 /* ---- jobs -------------------------------------------------------------------- */
@@ -114,15 +116,20 @@ work_login(struct store *st, struct pop3_work *w)
 }
 
 /* QUIT in the UPDATE state: the expunge (with the reserve on a full disk),
- * the reserve again when there is room, and the release. */
+ * the reserve again when there is room, and the release. When the expunge
+ * failed, the client is answered first and the release comes after
+ * (pop3_store_release): a store locked by another program would make it
+ * wait a second busy timeout. */
 static void
 work_quit(struct store *st, struct pop3_work *w)
 {
 	w->rc = w->nids > 0 ? store_mailbox_expunge(st, w->account, w->ids, w->nids) : 0;
 	w->reserve_released = store_reserve_released(st);
-	if (w->rc == -1)
+	if (w->rc == -1) {
 		work_error(st, w->error, sizeof(w->error));
-	else if (w->nids > 0 && store_reserve_make(st) == 1)
+		return;
+	}
+	if (w->nids > 0 && store_reserve_make(st) == 1)
 		w->reserve_made = true;
 	w->unlock_rc = store_mailbox_unlock(st, w->account, w->owner);
 	if (w->unlock_rc == -1)
@@ -204,22 +211,34 @@ unlock_schedule(struct pop3_server *srv)
 		srv->unlock_delay_ms = POP3_UNLOCK_RETRY_MAX_MS;
 }
 
-void
-pop3_store_release_failed(struct pop3_server *srv, const char *account, const char *owner)
+/* The pending entry of (account, owner), made if needed (NULL: no memory). */
+static struct pop3_unlock *
+unlock_entry(struct pop3_server *srv, const char *account, const char *owner)
 {
 	struct pop3_unlock **pp = unlock_find(srv, account, owner), *u;
 
 	if (pp != NULL)
-		(*pp)->inflight = false;
-	else if ((u = calloc(1, sizeof(*u))) != NULL) {
-		snprintf(u->account, sizeof(u->account), "%s", account);
-		snprintf(u->owner, sizeof(u->owner), "%s", owner);
-		u->next = srv->unlocks;
-		srv->unlocks = u;
-	} else {
+		return *pp;
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
 		log_warnx("event=unlock-retry-failed user=%s error=\"out of memory\"", account);
-		return;
+		return NULL;
 	}
+	snprintf(u->account, sizeof(u->account), "%s", account);
+	snprintf(u->owner, sizeof(u->owner), "%s", owner);
+	u->next = srv->unlocks;
+	srv->unlocks = u;
+	return u;
+}
+
+void
+pop3_store_release_failed(struct pop3_server *srv, const char *account, const char *owner)
+{
+	struct pop3_unlock *u;
+
+	if ((u = unlock_entry(srv, account, owner)) == NULL)
+		return;
+	u->inflight = false;
+	u->failed = true;
 	unlock_schedule(srv);
 }
 
@@ -233,7 +252,8 @@ unlock_forget(struct pop3_server *srv, const char *account, const char *owner, c
 		return;
 	u = *pp;
 	*pp = u->next;
-	log_info("event=lock-released user=%s owner=%s by=%s", account, owner, how);
+	if (u->failed || strcmp(how, "login") == 0)
+		log_info("event=lock-released user=%s owner=%s by=%s", account, owner, how);
 	free(u);
 	srv->unlock_delay_ms = POP3_UNLOCK_RETRY_MIN_MS;
 }
@@ -254,12 +274,16 @@ unlock_done(struct authpool_job *job)
 	pop3_work_free(&w);
 }
 
-/* Submit a release job (no session: job.arg stays NULL). */
+/* Submit a release job (no session: job.arg stays NULL); the lock is
+ * pending (and a login of its account releases it first) until it is made. */
 static void
 unlock_submit(struct pop3_server *srv, const char *account, const char *owner, const char *sid)
 {
 	struct pop3_work *w;
+	struct pop3_unlock *u;
 
+	if ((u = unlock_entry(srv, account, owner)) != NULL)
+		u->inflight = true;
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		pop3_store_release_failed(srv, account, owner);
 		return;
@@ -280,14 +304,14 @@ static void
 unlock_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_server *srv = arg;
-	struct pop3_unlock *u;
+	struct pop3_unlock *u, *next;
 
 	(void)fd;
 	(void)what;
-	for (u = srv->unlocks; u != NULL; u = u->next) {
+	for (u = srv->unlocks; u != NULL; u = next) {
+		next = u->next;		/* a release run inline frees u */
 		if (u->inflight)
 			continue;
-		u->inflight = true;
 		log_info("event=unlock-retry user=%s owner=%s", u->account, u->owner);
 		unlock_submit(srv, u->account, u->owner, "-");
 	}
@@ -345,8 +369,9 @@ pop3_store_stop(struct pop3_server *srv)
 
 	while ((u = srv->unlocks) != NULL) {
 		srv->unlocks = u->next;
-		log_warnx("event=unlock-abandoned user=%s owner=%s note=\"taken over at once by "
-		    "the next pop3d: this process is gone\"", u->account, u->owner);
+		if (u->failed)
+			log_warnx("event=unlock-abandoned user=%s owner=%s note=\"taken over at "
+			    "once by the next pop3d: this process is gone\"", u->account, u->owner);
 		free(u);
 	}
 	if (srv->unlock_ev != NULL) {

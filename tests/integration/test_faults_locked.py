@@ -5,11 +5,18 @@ The sqlite3 tool runs BEGIN IMMEDIATE on the store and keeps the transaction
 open for HOLD seconds (its input is a pipe that stays open). Meanwhile:
   - a message whose final dot is sent then waits for the commit and gets
     451 4.3.0 after the store's busy timeout (10 s), not a hang, not a 250;
-  - other SMTP sessions' NOOP and RSET, and a POP3 session's LIST, RETR and
-    NOOP, are answered at once: the event loops never wait on the lock (the
-    worst latency is measured and printed);
+  - a POP3 login (USER/PASS) of another account, which must take the
+    mailbox lock (a write), gets -ERR [SYS/TEMP] after the busy timeout;
+  - a POP3 QUIT with deletions gets -ERR [SYS/TEMP] after the busy timeout
+    and deletes nothing;
+  - meanwhile other SMTP sessions' NOOP and RSET, and a POP3 session's LIST,
+    RETR and NOOP, are answered at once: the event loops never wait on the
+    lock, neither smtpd's (the commit) nor pop3d's (the login and the QUIT)
+    (the worst latency is measured and printed);
   - once the lock is released, the same message is accepted, and nothing
-    was lost or stored twice.
+    was lost or stored twice; the account whose login failed logs in, and
+    the one whose QUIT failed logs in at once (its lock was released after
+    the reply) and deletes.
 """
 import faulthandler
 import os
@@ -20,13 +27,15 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Dialog, Lab, PASSWORDS, check, run  # noqa: E402
 
+USERS = dict(PASSWORDS, cy="cy-secret-3")
+
 faulthandler.dump_traceback_later(200, exit=True)
 
 HOLD = 14.0             # seconds the other program holds the write lock
 BUSY = 10.0             # the store's busy timeout (common/store.c)
 LATENCY_MAX = 0.5       # a loop that answers within this is not blocked
 
-lab = Lab()
+lab = Lab(users=USERS)
 lab.start_smtpd()
 lab.start_pop3d()
 
@@ -53,6 +62,24 @@ def test_locked_store():
     other = lab.smtp_dialog()
     other.expect(250, "EHLO other.test")
 
+    # ana: a message, logged in, marked deleted; QUIT comes under the lock.
+    d.smtp_start_data(rcpts=("ana@lab.test",))
+    d.send("Subject: for ana\r\n\r\nkeep me\r\n.\r\n")
+    check(d.smtp_reply()[0] == 250, "message for ana")
+    ana_before = lab.count("mailbox", "account = (SELECT id FROM accounts "
+                           "WHERE name = 'ana')")
+    check(ana_before == 1, f"ana's mailbox: {ana_before}")
+    before = lab.count("messages")
+    quitter = Dialog(lab.host, lab.pop3_port)
+    quitter.pop3()
+    quitter.pop3("USER ana")
+    check(quitter.pop3(f"PASS {PASSWORDS['ana']}").startswith("+OK"), "POP3 login of ana")
+    check(quitter.pop3("DELE 1").startswith("+OK"), "DELE 1")
+    # cy: greeted and named; PASS comes under the lock.
+    login = Dialog(lab.host, lab.pop3_port)
+    login.pop3()
+    check(login.pop3("USER cy").startswith("+OK"), "USER cy")
+
     holder = subprocess.Popen(["sqlite3", "-batch", lab.store], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -64,8 +91,18 @@ def test_locked_store():
         d.smtp_start_data()
         d.send("Subject: lock\r\n\r\nduring\r\n.\r\n")
         t_dot = time.monotonic()
+        login.send(f"PASS {USERS['cy']}\r\n")
+        t_pass = time.monotonic()
+        quitter.send("QUIT\r\n")
+        t_quit = time.monotonic()
+        waiting = {"login": [login, t_pass, None, None], "quit": [quitter, t_quit, None, None]}
+        for w in waiting.values():
+            w[0].s.settimeout(0.05)
 
-        # While the commit waits: the loops answer at once.
+        # While the commit, the login and the QUIT wait: the loops answer at
+        # once. (A blocked loop is measured, not cut off by the socket timeout.)
+        for dialog in (other, pop):
+            dialog.s.settimeout(60)
         worst = 0.0
         n = 0
         d.s.settimeout(0.05)
@@ -88,15 +125,37 @@ def test_locked_store():
                     t_reply = time.monotonic()
                 except (TimeoutError, OSError):
                     pass
+            for w in waiting.values():
+                if w[2] is None:
+                    try:
+                        w[2] = w[0].line()
+                        w[3] = time.monotonic()
+                    except (TimeoutError, OSError):
+                        pass
             time.sleep(0.1)
         d.s.settimeout(10)
         if code is None:
             code, lines = d.smtp_reply()
             t_reply = time.monotonic()
+        for w in waiting.values():
+            w[0].s.settimeout(10)
+            if w[2] is None:
+                w[2] = w[0].line()
+                w[3] = time.monotonic()
         text = " ".join(lines)
         waited = t_reply - t_dot
-        print(f"locked store: commit answered after {waited:.1f} s; {n} commands answered, "
+        print(f"locked store: commit answered after {waited:.1f} s, POP3 login after "
+              f"{waiting['login'][3] - t_pass:.1f} s, POP3 QUIT after "
+              f"{waiting['quit'][3] - t_quit:.1f} s; {n} commands answered, "
               f"worst latency {worst * 1000:.0f} ms", flush=True)
+        check(worst < LATENCY_MAX, f"a loop blocked for {worst:.2f} s")
+        for name, (_dialog, t_sent, line, t_got) in waiting.items():
+            check(line.startswith("-ERR [SYS/TEMP]"), f"POP3 {name} under the lock: {line}")
+            check(BUSY - 1.5 < t_got - t_sent < HOLD, f"POP3 {name} answered after "
+                  f"{t_got - t_sent:.1f} s")
+        check("Cannot lock the mailbox" in waiting["login"][2], waiting["login"][2])
+        check("nothing was deleted" in waiting["quit"][2], waiting["quit"][2])
+        check(quitter.closed(), "the QUIT did not close the session")
         check(code == 451 and "4.3.0" in text, f"commit under the lock: {code} {text}")
         check(BUSY - 1.5 < waited < HOLD, f"answered after {waited:.1f} s")
         check(worst < LATENCY_MAX, f"a loop blocked for {worst:.2f} s")
@@ -117,11 +176,28 @@ def test_locked_store():
     code, text = send_ok(d, "during")
     check(code == 250, f"after the lock: {code} {text}")
     check(lab.count("messages") == before + 1, "lost or duplicated")
+    check(lab.count("mailbox", "account = (SELECT id FROM accounts WHERE name = 'ana')")
+          == ana_before, "the failed QUIT deleted something")
+    # cy logs in now; ana at once (the failed QUIT's lock is gone) and deletes.
+    login.close()
+    for user in ("cy", "ana"):
+        p = Dialog(lab.host, lab.pop3_port)
+        p.pop3()
+        p.pop3(f"USER {user}")
+        r = p.pop3(f"PASS {USERS[user]}")
+        check(r.startswith("+OK"), f"POP3 login of {user} after the lock: {r}")
+        if user == "ana":
+            check(p.pop3("DELE 1").startswith("+OK"), "DELE 1 after the lock")
+            r = p.pop3("QUIT")
+            check(r.startswith("+OK") and "1 message deleted" in r, f"QUIT after: {r}")
+        else:
+            check(p.pop3("QUIT").startswith("+OK"), "QUIT")
+        p.close()
     out = lab.sql("PRAGMA integrity_check").decode().strip()
     check(out == "ok", f"integrity_check: {out}")
     r = pop.pop3("QUIT")
     check(r.startswith("+OK"), f"POP3 QUIT: {r}")
-    for x in (d, other, pop):
+    for x in (d, other, pop, quitter):
         x.close()
     lab.stop_checked(lab.smtpd, "smtpd")
     lab.stop_checked(lab.pop3d, "pop3d")
