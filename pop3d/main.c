@@ -108,8 +108,10 @@ main(int argc, char *argv[])
 	sesslog_stop(&server.sesslog);	/* writes the last lines */
 	/* The jobs in flight and the releases just queued finish (a store
 	 * locked by another program: up to the busy timeout), then their
-	 * results are taken here: what is left runs inline. */
+	 * results are taken here; a release they ask for now is left to the
+	 * next pop3d, which takes a dead process's lock over at once. */
 	authpool_stop(&server.auth);
+	server.pool_gone = true;
 	net_run_queued(base);
 	pop3_store_stop(&server);
 	daemon_stop_free(&stop);

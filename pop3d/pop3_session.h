@@ -74,6 +74,7 @@ struct pop3_server {
 	/* Locks of ended sessions whose release failed (pop3_store.c). */
 	struct pop3_unlock *unlocks;
 	struct event	*unlock_ev;	/* the retry timer */
+	bool		 pool_gone;	/* shutdown, the pool stopped: releases are left (below) */
 	long		 unlock_delay_ms;	/* its next delay (backoff) */
 };
 
@@ -259,7 +260,9 @@ void	pop3_store_release(struct pop3_server *srv, const char *account, const char
 void	pop3_store_release_failed(struct pop3_server *srv, const char *account,
 	    const char *owner);
 /* Shutdown: log and forget the releases still pending (a later pop3d takes
- * those locks over at once: their process is gone), free the timer. */
+ * those locks over at once: their process is gone), free the timer. Once
+ * pool_gone is set, releases are not tried any more: a store locked by
+ * another program would hold the exit up for another busy timeout. */
 void	pop3_store_stop(struct pop3_server *srv);
 
 /* ---- pop3_stream.c ------------------------------------------------------- */

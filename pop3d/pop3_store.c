@@ -284,6 +284,13 @@ unlock_submit(struct pop3_server *srv, const char *account, const char *owner, c
 
 	if ((u = unlock_entry(srv, account, owner)) != NULL)
 		u->inflight = true;
+	if (srv->pool_gone) {
+		if (u != NULL) {	/* abandoned by pop3_store_stop() */
+			u->inflight = false;
+			u->failed = true;
+		}
+		return;
+	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		pop3_store_release_failed(srv, account, owner);
 		return;
@@ -358,8 +365,11 @@ pop3_work_login_done(struct pop3_work *w, bool session_gone)
 		}
 		return;
 	}
-	if (session_gone)	/* the client left while its lock was taken */
+	if (session_gone) {	/* the client left while its lock was taken */
+		log_info("session=%s event=login-dropped user=%s reason=client-gone", w->sid,
+		    w->account);
 		pop3_store_release(w->srv, w->account, w->owner, w->sid);
+	}
 }
 
 void
