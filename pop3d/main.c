@@ -26,6 +26,8 @@
 
 /* Seconds given to sessions to flush their goodbye at shutdown. */
 #define POP3_SHUTDOWN_GRACE	2
+/* Loop turns given to net.c to finish the connections left after it. */
+#define POP3_SHUTDOWN_SPINS	10
 
 int
 main(int argc, char *argv[])
@@ -100,9 +102,15 @@ main(int argc, char *argv[])
 	daemon_ready();
 	event_base_dispatch(base);
 
-	/* Sessions that did not finish in the grace period: release their
-	 * locks (nothing is deleted) and free them. */
+	/* Sessions that did not finish in the grace period (a client that
+	 * does not read, a QUIT whose store job still runs): close their
+	 * connections and let net.c finish them on the loop, so that each
+	 * session's close releases its lock (nothing is deleted) and nothing
+	 * of a connection is left behind. */
 	server.stopping = true;
+	session_list_each(&server.sessions, pop3_session_abort);
+	for (i = 0; i < POP3_SHUTDOWN_SPINS && session_list_first(&server.sessions) != NULL; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
 	while (session_list_first(&server.sessions) != NULL)
 		pop3_session_closed(session_list_first(&server.sessions), "shutdown");
 	sesslog_stop(&server.sesslog);	/* writes the last lines */
@@ -121,7 +129,8 @@ main(int argc, char *argv[])
 	if (ssl != NULL)
 		SSL_CTX_free(ssl);
 	log_info("event=stopped sessions=%llu", (unsigned long long)server.sessions.served);
-	/* The connections still open die with the process; their bufferevents
-	 * refer to freed sessions, so the base is not freed or run again. */
+	/* A connection still open here (net.c did not finish it within the
+	 * spins) dies with the process; its bufferevent refers to a freed
+	 * session, so the base is not freed or run again. */
 	return 0;
 }

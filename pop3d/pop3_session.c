@@ -626,6 +626,15 @@ pop3_session_logged_in(struct pop3_session *s)
 }
 
 void
+pop3_session_abort(void *session)
+{
+	struct pop3_session *s = session;
+
+	s->closed = true;
+	conn_close(s->core.conn, false);
+}
+
+void
 pop3_session_shutdown(void *session)
 {
 	struct pop3_session *s = session;

@@ -160,6 +160,9 @@ void	pop3_session_closed(struct pop3_session *s, const char *why);
 /* The daemon is stopping: say so (unless a multi-line response is being
  * sent) and close after flushing. Nothing is deleted. */
 void	pop3_session_shutdown(void *session);
+/* The shutdown's grace is over: close the connection now, without a reply
+ * (net.c then calls pop3_session_closed from the loop). */
+void	pop3_session_abort(void *session);
 /* An asynchronous command (REPLY_NONE from its handler) finished with r:
  * write it (or start the failed-login delay), then go on with the input. */
 void	pop3_session_async_done(struct pop3_session *s, struct reply *r);
