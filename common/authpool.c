@@ -3,12 +3,13 @@
  *
  * One queue, a few threads; each thread opens its own store handle (SQLite
  * handles are not shared between threads) and runs login_verify() for the
- * jobs it takes. Results go back to the event loop with net_run_in_loop();
+ * jobs it takes, and then the job's store work, if any. Results go back to the event loop with net_run_in_loop();
  * the job then belongs to its done callback. The dummy hash for unknown
  * names is made at start, not in the first login.
  * Never: touches a session, a connection or libevent from a worker (only
  * the job it was given), or keeps a password once the check is done.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,10 @@ thread_main(void *arg)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->lock);
 
-		authpool_check(t->st, job);
+		if (job->check)
+			authpool_check(t->st, job);
+		if (job->work != NULL && (!job->check || job->result == LOGIN_OK))
+			job->work(t->st, job);
 		job->next = NULL;
 		if (net_run_in_loop(p->base, job_done_in_loop, job) == -1)
 			log_warnx("event=auth-handback-failed");	/* job leaks; cannot happen */
@@ -124,11 +128,10 @@ authpool_start(struct event_base *base, const char *store_path, unsigned nthread
 	return p;
 }
 
-void
-authpool_submit(struct authpool *p, struct authpool_job *job)
+static void
+submit(struct authpool *p, struct authpool_job *job)
 {
 	job->next = NULL;
-	job->result = LOGIN_FAILED;
 	pthread_mutex_lock(&p->lock);
 	if (p->tail != NULL)
 		p->tail->next = job;
@@ -137,6 +140,23 @@ authpool_submit(struct authpool *p, struct authpool_job *job)
 	p->tail = job;
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+}
+
+void
+authpool_submit(struct authpool *p, struct authpool_job *job)
+{
+	job->result = LOGIN_FAILED;
+	job->check = true;
+	submit(p, job);
+}
+
+void
+authpool_submit_work(struct authpool *p, struct authpool_job *job)
+{
+	assert(job->work != NULL);
+	job->result = LOGIN_OK;
+	job->check = false;
+	submit(p, job);
 }
 
 void

@@ -42,5 +42,9 @@ void	net_server_free(struct net_server **srv);
 /* Run fn(arg) on the event loop thread (thread-safe; used by the worker
  * threads of smtpd and pop3d to hand results back). */
 int	net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg);
+/* Run what net_run_in_loop queued for base, here and now, without running
+ * the loop (its other events may refer to sessions already freed): for a
+ * daemon's shutdown, after its worker threads have stopped. */
+void	net_run_queued(struct event_base *base);
 
 #endif

@@ -51,10 +51,11 @@ jobs_run(evutil_socket_t fd, short what, void *arg)
 	struct loop_job *j, *next;
 	uint64_t n;
 
+	(void)fd;
 	(void)what;
 	/* Clear the wake-up before taking the queue: a job queued after the
 	 * take finds it empty and wakes the loop again. */
-	while (read(fd, &n, sizeof(n)) == -1 && errno == EINTR)
+	while (read(q->efd, &n, sizeof(n)) == -1 && errno == EINTR)
 		;
 	pthread_mutex_lock(&jobs_lock);
 	j = q->head;
@@ -132,6 +133,24 @@ net_base_free(struct event_base *base)
 		free(q);
 	}
 	event_base_free(base);
+}
+
+void
+net_run_queued(struct event_base *base)
+{
+	struct loop_jobs *q;
+	bool more;
+
+	/* A job may queue another: go again until the queue stays empty. */
+	for (;;) {
+		pthread_mutex_lock(&jobs_lock);
+		q = jobs_find(base);
+		more = q != NULL && q->head != NULL;
+		pthread_mutex_unlock(&jobs_lock);
+		if (!more)
+			return;
+		jobs_run(-1, 0, q);
+	}
 }
 
 int

@@ -26,6 +26,8 @@
 
 /* Seconds given to sessions to flush their goodbye at shutdown. */
 #define POP3_SHUTDOWN_GRACE	2
+/* Loop turns given to net.c to finish the connections left after it. */
+#define POP3_SHUTDOWN_SPINS	10
 
 int
 main(int argc, char *argv[])
@@ -56,6 +58,7 @@ main(int argc, char *argv[])
 	if ((base = net_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	server.cfg = &cfg;
+	server.base = base;
 	server.tls_available = ssl != NULL;
 	if ((netsrv = net_server_new(base, &cfg.limits, &pop3_conn_handler, &server, ssl)) == NULL)
 		fatalx("cannot create the server");
@@ -99,12 +102,26 @@ main(int argc, char *argv[])
 	daemon_ready();
 	event_base_dispatch(base);
 
-	/* Sessions that did not finish in the grace period: release their
-	 * locks (nothing is deleted) and free them. */
+	/* Sessions that did not finish in the grace period (a client that
+	 * does not read, a QUIT whose store job still runs): close their
+	 * connections and let net.c finish them on the loop, so that each
+	 * session's close releases its lock (nothing is deleted) and nothing
+	 * of a connection is left behind. */
+	server.stopping = true;
+	session_list_each(&server.sessions, pop3_session_abort);
+	for (i = 0; i < POP3_SHUTDOWN_SPINS && session_list_first(&server.sessions) != NULL; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
 	while (session_list_first(&server.sessions) != NULL)
 		pop3_session_closed(session_list_first(&server.sessions), "shutdown");
 	sesslog_stop(&server.sesslog);	/* writes the last lines */
+	/* The jobs in flight and the releases just queued finish (a store
+	 * locked by another program: up to the busy timeout), then their
+	 * results are taken here; a release they ask for now is left to the
+	 * next pop3d, which takes a dead process's lock over at once. */
 	authpool_stop(&server.auth);
+	server.pool_gone = true;
+	net_run_queued(base);
+	pop3_store_stop(&server);
 	daemon_stop_free(&stop);
 	net_server_free(&netsrv);
 	store_close(&server.store);
@@ -112,7 +129,8 @@ main(int argc, char *argv[])
 	if (ssl != NULL)
 		SSL_CTX_free(ssl);
 	log_info("event=stopped sessions=%llu", (unsigned long long)server.sessions.served);
-	/* The connections still open die with the process; their bufferevents
-	 * refer to freed sessions, so the base is not freed or run again. */
+	/* A connection still open here (net.c did not finish it within the
+	 * spins) dies with the process; its bufferevent refers to a freed
+	 * session, so the base is not freed or run again. */
 	return 0;
 }

@@ -155,14 +155,69 @@ cmd_help(void *arg, char *args, struct reply *r)
 	r->flags |= POP3_REPLY_MULTI;
 }
 
+/* QUIT's job is done (on the loop thread): log, and reply when the session
+ * is still there. */
+static void
+quit_finish(struct pop3_work *w, struct pop3_session *s, struct reply *r)
+{
+	size_t n = w->rc == 0 ? w->nids : 0;
+
+	if (w->reserve_released)
+		log_warnx("session=%s event=reserve-released reason=disk-full result=%s",
+		    w->sid, w->rc == 0 ? "deleted" : "failed");
+	if (w->rc == -1) {
+		log_warnx("session=%s event=store-failed op=expunge error=\"%s\"", w->sid,
+		    w->error);
+		reply_set(r, REPLY_POP3_ERR, "SYS/TEMP",
+		    "Could not remove the deleted messages; nothing was deleted");
+	} else {
+		/* Space came back: the reserve again (only when there is room twice over). */
+		if (w->reserve_made)
+			log_info("session=%s event=reserve-made size=%lld", w->sid,
+			    (long long)STORE_RESERVE_SIZE);
+		reply_set(r, REPLY_POP3_OK, NULL, "correio POP3 server signing off (%zu %s deleted)",
+		    n, n == 1 ? "message" : "messages");
+	}
+	r->flags |= REPLY_CLOSE;
+	if (w->rc == -1)	/* the job left the release for after the reply */
+		pop3_store_release(w->srv, w->account, w->owner, w->sid);
+	else if (w->unlock_rc == -1) {
+		/* Remembered and retried until it succeeds (pop3_store.c). */
+		log_warnx("session=%s event=unlock-failed user=%s error=\"%s\"", w->sid,
+		    w->account, w->unlock_error);
+		pop3_store_release_failed(w->srv, w->account, w->owner);
+	}
+	if (s != NULL) {
+		s->ndele = (unsigned)n;
+		log_info("session=%s event=logout user=%s reason=quit retr=%u dele=%u bytes=%lld",
+		    s->id, s->account, s->nretr, s->ndele, (long long)s->bytes);
+	} else
+		log_info("session=%s event=logout user=%s reason=quit dele=%zu note=\"client gone "
+		    "before the reply\"", w->sid, w->account, n);
+}
+
+/* Back on the loop thread after QUIT's job. */
+static void
+quit_done(struct authpool_job *job)
+{
+	struct pop3_work *w = (struct pop3_work *)job;
+	struct pop3_session *s = job->arg;
+	struct reply r;
+
+	if (s != NULL)
+		s->quit_job = NULL;
+	quit_finish(w, s, &r);
+	if (s != NULL)
+		pop3_session_async_done(s, &r);
+	pop3_work_free(&w);
+}
+
 static void
 cmd_quit(void *arg, char *args, struct reply *r)
 {
 	struct pop3_session *s = arg;
-	struct pop3_server *srv = s->srv;
-	int64_t *ids;
-	size_t i, n = 0;
-	int rc;
+	struct pop3_work *w;
+	size_t i;
 
 	(void)args;
 	s->close_why = "quit";		/* for the log and the session log */
@@ -173,46 +228,30 @@ cmd_quit(void *arg, char *args, struct reply *r)
 	}
 	/* RFC 1939 6: the UPDATE state, entered only through QUIT. */
 	pop3_enter_state(s, POP3_UPDATE);
-	if (s->ndeleted > 0) {
-		if ((ids = calloc(s->ndeleted, sizeof(*ids))) == NULL) {
-			reply_set(r, REPLY_POP3_ERR, "SYS/TEMP", "Out of memory; nothing was deleted");
-			r->flags |= REPLY_CLOSE;
-			goto out;
-		}
-		for (i = 0; i < s->nmsgs; i++)
-			if (pop3_msg_is_deleted(s, i))
-				ids[n++] = s->msgs[i].entry_id;
-		rc = store_mailbox_expunge(srv->store, s->account, ids, n);
-		if (store_reserve_released(srv->store))
-			log_warnx("session=%s event=reserve-released reason=disk-full result=%s",
-			    s->id, rc == 0 ? "deleted" : "failed");
-		if (rc == -1) {
-			log_warnx("session=%s event=store-failed op=expunge error=\"%s\"", s->id,
-			    store_errmsg(srv->store));
-			free(ids);
-			reply_set(r, REPLY_POP3_ERR, "SYS/TEMP",
-			    "Could not remove the deleted messages; nothing was deleted");
-			r->flags |= REPLY_CLOSE;
-			n = 0;
-			goto out;
-		}
-		free(ids);
+	if ((w = pop3_work_new(s, POP3_WORK_QUIT)) == NULL ||
+	    (s->ndeleted > 0 && (w->ids = calloc(s->ndeleted, sizeof(*w->ids))) == NULL)) {
+		pop3_work_free(&w);
+		reply_set(r, REPLY_POP3_ERR, "SYS/TEMP", "Out of memory; nothing was deleted");
+		r->flags |= REPLY_CLOSE;
+		log_info("session=%s event=logout user=%s reason=quit retr=%u dele=0 bytes=%lld",
+		    s->id, s->account, s->nretr, (long long)s->bytes);
+		return;		/* the session's close releases the lock */
 	}
-	/* Space came back: the reserve again (only when there is room twice over). */
-	if (n > 0 && store_reserve_make(srv->store) == 1)
-		log_info("session=%s event=reserve-made size=%lld", s->id,
-		    (long long)STORE_RESERVE_SIZE);
-	reply_set(r, REPLY_POP3_OK, NULL, "correio POP3 server signing off (%zu %s deleted)", n,
-	    n == 1 ? "message" : "messages");
-	r->flags |= REPLY_CLOSE;
-out:
-	s->ndele = (unsigned)n;
-	if (store_mailbox_unlock(srv->store, s->account, s->lock_owner) == -1)
-		log_warnx("session=%s event=unlock-failed error=\"%s\"", s->id,
-		    store_errmsg(srv->store));
+	for (i = 0; i < s->nmsgs; i++)
+		if (pop3_msg_is_deleted(s, i))
+			w->ids[w->nids++] = s->msgs[i].entry_id;
+	/* The expunge and the release are writes: a pool thread does them
+	 * (pop3_store.c), and the job owns the lock from now on. */
 	s->locked = false;
-	log_info("session=%s event=logout user=%s reason=quit retr=%u dele=%u bytes=%lld",
-	    s->id, s->account, s->nretr, s->ndele, (long long)s->bytes);
+	w->job.done = quit_done;
+	if (pop3_work_run(s->srv, w)) {
+		s->quit_job = w;
+		reply_set(r, REPLY_POP3_OK, NULL, "expunging");
+		r->flags |= REPLY_NONE;
+		return;
+	}
+	quit_finish(w, s, r);
+	pop3_work_free(&w);
 }
 
 /* ---- TRANSACTION ----------------------------------------------------------- */

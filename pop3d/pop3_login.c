@@ -4,8 +4,8 @@
  * of common/sasl.c), APOP (refused), STLS (RFC 2595 4) and the move to
  * TRANSACTION: the password check (common/authpool.c threads, common/login.c
  * names: "ana" and "ana@DOMAIN" are one login), the failed-login delay
- * (common/loginguard.c, shared with smtpd), the mailbox lock and the
- * snapshot. Dovecot's login / post-login split: after this file, the
+ * (common/loginguard.c, shared with smtpd), and the replies to the mailbox
+ * lock and the snapshot, which the same pool job takes (pop3_store.c). Dovecot's login / post-login split: after this file, the
  * session only ever sees its own account.
  * Never: reveals whether an account exists (same work, same reply), keeps a
  * password past the check, or offers a plaintext mechanism that CAPA hides.
@@ -60,65 +60,60 @@ login_failed(struct pop3_session *s, const char *name, const char *account, stru
 }
 
 /*
- * The password was right: lock the mailbox and take the snapshot (RFC 1939
- * 4: the maildrop is locked and the messages numbered when TRANSACTION
- * starts).
+ * The password was right and the job (pop3_store.c, on a pool thread) took
+ * the mailbox lock and the snapshot (RFC 1939 4: the maildrop is locked
+ * and the messages numbered when TRANSACTION starts): map its results.
  */
 static void
-login_finish(struct pop3_session *s, const char *account, struct reply *r)
+login_finish(struct pop3_session *s, struct pop3_work *w, struct reply *r)
 {
-	struct pop3_server *srv = s->srv;
 	size_t i;
 	int64_t octets = 0;
-	int rc;
 
-	loginguard_succeeded(srv->guard, s->peer, account);
-	rc = store_mailbox_lock(srv->store, account, s->lock_owner, srv->cfg->limits.pop3_lock_ttl);
-	if (rc == STORE_LOCKED) {
+	loginguard_succeeded(s->srv->guard, s->peer, w->account);
+	if (w->rc == STORE_LOCKED) {
 		log_info("session=%s event=login-refused client=%s user=%s reason=in-use",
-		    s->id, s->peer, account);
+		    s->id, s->peer, w->account);
 		reply_set(r, REPLY_POP3_ERR, "IN-USE",
 		    "Mailbox is in use by another POP3 session; try again later");
 		return;
 	}
-	if (rc != 0) {
-		log_warnx("session=%s event=store-failed op=lock error=\"%s\"", s->id,
-		    store_errmsg(srv->store));
+	if (w->rc != 0) {
+		log_warnx("session=%s event=store-failed op=lock error=\"%s\"", s->id, w->error);
 		reply_set(r, REPLY_POP3_ERR, "SYS/TEMP", "Cannot lock the mailbox now; try again later");
 		return;
 	}
-	snprintf(s->account, sizeof(s->account), "%s", account);
-	s->locked = true;
-	if (store_mailbox_list(srv->store, account, &s->msgs, &s->nmsgs) == -1 ||
-	    (s->deleted = calloc(s->nmsgs / 8 + 1, 1)) == NULL) {
+	if (w->list_rc == -1 || (s->deleted = calloc(w->nmsgs / 8 + 1, 1)) == NULL) {
 		log_warnx("session=%s event=store-failed op=list error=\"%s\"", s->id,
-		    store_errmsg(srv->store));
-		store_mailbox_unlock(srv->store, account, s->lock_owner);
-		s->locked = false;
-		free(s->msgs);
-		s->msgs = NULL;
-		s->nmsgs = 0;
+		    w->list_rc == -1 ? w->error : "out of memory");
+		if (w->list_rc == 0)	/* the lock is ours: give it back */
+			pop3_store_release(s->srv, w->account, w->owner, s->id);
 		reply_set(r, REPLY_POP3_ERR, "SYS/TEMP", "Cannot read the mailbox now; try again later");
 		return;
 	}
+	snprintf(s->account, sizeof(s->account), "%s", w->account);
+	s->locked = true;
+	s->msgs = w->msgs;
+	s->nmsgs = w->nmsgs;
+	w->msgs = NULL;
 	for (i = 0; i < s->nmsgs; i++)
 		octets += s->msgs[i].size;
 	pop3_enter_state(s, POP3_TRANSACTION);
 	pop3_session_logged_in(s);
 	log_info("session=%s event=login client=%s user=%s method=%s tls=%s msgs=%zu octets=%lld",
-	    s->id, s->peer, account, s->method, s->tls ? "yes" : "no", s->nmsgs,
+	    s->id, s->peer, s->account, s->method, s->tls ? "yes" : "no", s->nmsgs,
 	    (long long)octets);
-	reply_set(r, REPLY_POP3_OK, NULL, "Logged in as %s: %zu %s (%lld octets)", account,
+	reply_set(r, REPLY_POP3_OK, NULL, "Logged in as %s: %zu %s (%lld octets)", s->account,
 	    s->nmsgs, s->nmsgs == 1 ? "message" : "messages", (long long)octets);
 }
 
 /* Map the checked job to the reply. */
 static void
-login_result(struct pop3_session *s, const struct authpool_job *job, struct reply *r)
+login_result(struct pop3_session *s, struct pop3_work *w, struct reply *r)
 {
-	switch (job->result) {
+	switch (w->job.result) {
 	case LOGIN_OK:
-		login_finish(s, job->account, r);
+		login_finish(s, w, r);
 		return;
 	case LOGIN_TEMPFAIL:
 		log_warnx("session=%s event=store-failed op=user", s->id);
@@ -126,66 +121,66 @@ login_result(struct pop3_session *s, const struct authpool_job *job, struct repl
 		    "Temporary failure reading accounts; try again later");
 		return;
 	case LOGIN_FAILED:
-		login_failed(s, job->name, job->account, r);
+		login_failed(s, w->job.name, w->job.account, r);
 		return;
 	}
 }
 
-static void
-job_free(struct authpool_job *job)
-{
-	explicit_bzero(job, sizeof(*job));
-	free(job);
-}
-
-/* Back on the loop thread after a pool thread checked the password. */
+/* Back on the loop thread after a pool thread checked the password and,
+ * when it was right, took the lock and the snapshot. */
 static void
 login_verified(struct authpool_job *job)
 {
+	struct pop3_work *w = (struct pop3_work *)job;
 	struct pop3_session *s = job->arg;
 	struct reply r;
 
+	pop3_work_login_done(w, s == NULL);
 	if (s != NULL) {
 		s->auth_job = NULL;
-		login_result(s, job, &r);
+		login_result(s, w, &r);
 		pop3_session_async_done(s, &r);
 	}
-	job_free(job);
+	pop3_work_free(&w);
 }
 
 /*
- * Check a login (name as given, authzid, password). The same work is done
- * whether the account exists or not, and the reply to a failure is the
- * same. With the pool the check runs off the loop and the reply comes later
- * (REPLY_NONE); without (tests) it runs here.
+ * Check a login (name as given, authzid, password), then lock the mailbox
+ * and take the snapshot. The same work is done whether the account exists
+ * or not, and the reply to a failure is the same. With the pool all of it
+ * runs off the loop and the reply comes later (REPLY_NONE); without
+ * (tests) it runs here.
  */
 static void
 login(struct pop3_session *s, const char *name, const char *authzid, const char *pass,
     const char *method, struct reply *r)
 {
-	struct authpool_job *job;
+	struct pop3_work *w;
 
 	s->have_user = false;
 	snprintf(s->method, sizeof(s->method), "%s", method);
-	if ((job = calloc(1, sizeof(*job))) == NULL) {
+	if ((w = pop3_work_new(s, POP3_WORK_LOGIN)) == NULL) {
 		reply_set(r, REPLY_POP3_ERR, "SYS/TEMP", "Out of memory; try again later");
 		return;
 	}
-	snprintf(job->name, sizeof(job->name), "%s", name);
-	snprintf(job->authzid, sizeof(job->authzid), "%s", authzid);
-	snprintf(job->pass, sizeof(job->pass), "%s", pass);
-	job->done = login_verified;
-	job->arg = s;
+	snprintf(w->job.name, sizeof(w->job.name), "%s", name);
+	snprintf(w->job.authzid, sizeof(w->job.authzid), "%s", authzid);
+	snprintf(w->job.pass, sizeof(w->job.pass), "%s", pass);
+	w->job.done = login_verified;
+	pop3_work_stale(s->srv, w, name);
 	if (s->srv->auth != NULL) {
-		s->auth_job = job;
-		authpool_submit(s->srv->auth, job);
+		s->auth_job = w;
+		authpool_submit(s->srv->auth, &w->job);
 		reply_set(r, REPLY_POP3_OK, NULL, "verifying");
 		r->flags |= REPLY_NONE;
 		return;
 	}
-	authpool_check(s->srv->store, job);
-	login_result(s, job, r);
-	job_free(job);
+	authpool_check(s->srv->store, &w->job);
+	if (w->job.result == LOGIN_OK)
+		pop3_work_do(s->srv->store, &w->job);
+	pop3_work_login_done(w, false);
+	login_result(s, w, r);
+	pop3_work_free(&w);
 }
 
 /* ---- USER / PASS (RFC 1939 7) ------------------------------------------------ */

@@ -185,14 +185,36 @@ session_touch_ms(const struct pop3_session *s)
 	return (ttl / 3 > 0 ? ttl / 3 : 1) * 1000;
 }
 
+/* Back on the loop thread after a lock refresh. */
+static void
+session_touched(struct authpool_job *job)
+{
+	struct pop3_work *w = (struct pop3_work *)job;
+	struct pop3_session *s = job->arg;
+
+	if (w->rc == -1)
+		log_warnx("session=%s event=lock-touch-failed error=\"%s\"", w->sid, w->error);
+	if (s != NULL)
+		s->touch_job = NULL;
+	pop3_work_free(&w);
+}
+
 static void
 session_touch_cb(void *arg)
 {
 	struct pop3_session *s = arg;
+	struct pop3_work *w;
 
-	if (s->locked && store_mailbox_touch(s->srv->store, s->account, s->lock_owner) == -1)
-		log_warnx("session=%s event=lock-touch-failed error=\"%s\"", s->id,
-		    store_errmsg(s->srv->store));
+	/* A write: on a pool thread, one at a time. */
+	if (s->locked && s->touch_job == NULL && (w = pop3_work_new(s, POP3_WORK_TOUCH)) != NULL) {
+		w->job.done = session_touched;
+		if (pop3_work_run(s->srv, w))
+			s->touch_job = w;
+		else {
+			w->job.arg = NULL;
+			session_touched(&w->job);
+		}
+	}
 	s->touched = time(NULL);
 	conn_timer_set(s->touch_ev, session_touch_ms(s));
 }
@@ -566,9 +588,8 @@ pop3_session_closed(struct pop3_session *s, const char *why)
 		    s->ndeleted);
 	}
 	if (s->locked) {
-		if (store_mailbox_unlock(srv->store, s->account, s->lock_owner) == -1)
-			log_warnx("session=%s event=unlock-failed error=\"%s\"", s->id,
-			    store_errmsg(srv->store));
+		/* Off the loop; a release that fails is retried (pop3_store.c). */
+		pop3_store_release(srv, s->account, s->lock_owner, s->id);
 		s->locked = false;
 	}
 	log_debug("session=%s event=closed reason=%s", s->id, why);
@@ -579,8 +600,14 @@ pop3_session_closed(struct pop3_session *s, const char *why)
 		sesslog_close(srv->sesslog, s->id, "pop3", why);
 	session_gone(&s->core);
 
+	/* Jobs in flight finish without the session: a login's lock is given
+	 * back, QUIT's job releases its lock itself. */
 	if (s->auth_job != NULL)
-		s->auth_job->arg = NULL;	/* the worker's result is dropped */
+		s->auth_job->job.arg = NULL;
+	if (s->quit_job != NULL)
+		s->quit_job->job.arg = NULL;
+	if (s->touch_job != NULL)
+		s->touch_job->job.arg = NULL;
 	pop3_stream_free(s);
 	conn_timer_free(&s->delay_ev);
 	conn_timer_free(&s->touch_ev);
@@ -599,6 +626,15 @@ pop3_session_logged_in(struct pop3_session *s)
 }
 
 void
+pop3_session_abort(void *session)
+{
+	struct pop3_session *s = session;
+
+	s->closed = true;
+	conn_close(s->core.conn, false);
+}
+
+void
 pop3_session_shutdown(void *session)
 {
 	struct pop3_session *s = session;
@@ -606,6 +642,11 @@ pop3_session_shutdown(void *session)
 
 	if (s->closed)
 		return;
+	if (s->quit_job != NULL) {
+		/* QUIT's expunge is running: its reply says what was deleted,
+		 * and closes. */
+		return;
+	}
 	if (s->stream == NULL && !s->tls_pending) {
 		reply_set(&r, REPLY_POP3_ERR, "SYS/TEMP", "Server shutting down; nothing was deleted");
 		session_write_reply(s, &r);

@@ -58,16 +58,24 @@ enum pop3_state {
 	POP3_NSTATES
 };
 
+struct pop3_unlock;
+
 /* Everything sessions of one daemon share. */
 struct pop3_server {
 	const struct config *cfg;
-	struct store	*store;
+	struct store	*store;		/* reads only, on the loop (HACKING.md: no store write on the loop) */
+	struct event_base *base;	/* for the release retry timer; NULL: no timer (tests) */
 	bool		 tls_available;	/* [tls] configured: STLS offered */
 	bool		 stopping;	/* SIGTERM: no new sessions */
-	struct authpool	*auth;		/* password-check threads; NULL: check inline (tests) */
+	struct authpool	*auth;		/* password checks and store writes; NULL: inline (tests) */
 	struct loginguard *guard;	/* failed logins across sessions; NULL: per session */
 	struct sesslog	*sesslog;	/* sessions and transcripts; NULL: none */
 	struct session_list sessions;	/* all live sessions (shutdown), served since start */
+	/* Locks of ended sessions whose release failed (pop3_store.c). */
+	struct pop3_unlock *unlocks;
+	struct event	*unlock_ev;	/* the retry timer */
+	bool		 pool_gone;	/* shutdown, the pool stopped: releases are left (below) */
+	long		 unlock_delay_ms;	/* its next delay (backoff) */
 };
 
 /* A resumable multi-line output (pop3_stream.c). */
@@ -132,7 +140,9 @@ struct pop3_session {
 	long		 delay_secs;		/* set by a handler: send `delayed` after this */
 	bool		 stls_req;		/* set by STLS: start TLS after the reply */
 	struct conn_timer *touch_ev;		/* keeps the mailbox lock fresh */
-	struct authpool_job *auth_job;		/* verification in flight, or NULL */
+	struct pop3_work *auth_job;		/* login (check, lock, snapshot) in flight, or NULL */
+	struct pop3_work *quit_job;		/* QUIT's expunge and release in flight, or NULL */
+	struct pop3_work *touch_job;		/* lock refresh in flight, or NULL */
 	bool		 busy;			/* a stream or a delay holds the input */
 	bool		 close_req;		/* close once the output is flushed */
 	bool		 closed;		/* close already asked of the connection */
@@ -150,6 +160,9 @@ void	pop3_session_closed(struct pop3_session *s, const char *why);
 /* The daemon is stopping: say so (unless a multi-line response is being
  * sent) and close after flushing. Nothing is deleted. */
 void	pop3_session_shutdown(void *session);
+/* The shutdown's grace is over: close the connection now, without a reply
+ * (net.c then calls pop3_session_closed from the loop). */
+void	pop3_session_abort(void *session);
 /* An asynchronous command (REPLY_NONE from its handler) finished with r:
  * write it (or start the failed-login delay), then go on with the input. */
 void	pop3_session_async_done(struct pop3_session *s, struct reply *r);
@@ -178,6 +191,82 @@ void	pop3_login_sasl_line(struct pop3_session *s, char *line, struct reply *r);
 /* The SASL mechanisms offered now (CAPA "SASL ..." and a bare AUTH), or NULL
  * when none is: the one place that decides. */
 const char *pop3_login_mechanisms(const struct pop3_session *s);
+
+/* ---- pop3_store.c -------------------------------------------------------- */
+/*
+ * The store writes of a session - the mailbox lock and snapshot at login,
+ * the expunge and release at QUIT, the lock refresh, the release when a
+ * session ends - as jobs on the authpool threads (each with its own store
+ * handle), never on the event loop: while another program holds SQLite's
+ * write lock they wait up to the busy timeout, and the loop keeps serving.
+ * Without a pool (srv->auth NULL: unit tests, fuzzing) they run inline.
+ */
+enum pop3_work_kind {
+	POP3_WORK_LOGIN,	/* after the password check: stale releases, lock, snapshot */
+	POP3_WORK_QUIT,		/* expunge (reserve), make the reserve again, release */
+	POP3_WORK_TOUCH,	/* refresh the lock's time */
+	POP3_WORK_UNLOCK	/* release a lock */
+};
+
+/* Locks of this process's ended sessions a login may release first. */
+#define POP3_STALE_MAX		4
+
+struct pop3_work {
+	struct authpool_job job;		/* first: the pool's part; job.arg is the session or NULL */
+	enum pop3_work_kind kind;
+	struct pop3_server *srv;
+	char		 sid[LOG_SESSION_ID_MAX];	/* for the log, also after the session is gone */
+	char		 account[STORE_NAME_MAX + 1];	/* LOGIN: set by the worker from job.account */
+	char		 owner[POP3_LOCK_OWNER_MAX];
+	long		 ttl;				/* LOGIN */
+	/* LOGIN: locks (account, owner) of ended sessions of this process, which
+	 * the worker releases first when they are on the account that logs in. */
+	char		 stale_account[POP3_STALE_MAX][STORE_NAME_MAX + 1];
+	char		 stale_owner[POP3_STALE_MAX][POP3_LOCK_OWNER_MAX];
+	size_t		 nstale;
+	unsigned	 stale_released;		/* bit i: stale i released */
+	int64_t		*ids;				/* QUIT: entries to delete */
+	size_t		 nids;
+	/* Results. */
+	int		 rc;		/* LOGIN: the lock (0, STORE_LOCKED, -1); QUIT: the expunge; else the call */
+	int		 list_rc;	/* LOGIN: the snapshot */
+	struct store_msg *msgs;		/* LOGIN: the snapshot (moved to the session) */
+	size_t		 nmsgs;
+	int		 unlock_rc;	/* QUIT, and a LOGIN whose snapshot failed: the release */
+	bool		 reserve_released, reserve_made;
+	char		 error[256];	/* store_errmsg() of the failure */
+	char		 unlock_error[256];
+};
+
+/* A new job of kind for s (NULL: out of memory); not submitted. */
+struct pop3_work *pop3_work_new(struct pop3_session *s, enum pop3_work_kind kind);
+/* Run w: on the pool (true: w->job.done runs later on the loop thread) or,
+ * without a pool, here (false: the results are in w now). LOGIN jobs are
+ * run by pop3_login.c with the check. */
+bool	pop3_work_run(struct pop3_server *srv, struct pop3_work *w);
+/* The worker's part of a job (what a pool thread runs, with its handle). */
+void	pop3_work_do(struct store *st, struct authpool_job *job);
+/* LOGIN: fill w's stale list from srv's pending releases that may be on
+ * the account of the login name name. */
+void	pop3_work_stale(struct pop3_server *srv, struct pop3_work *w, const char *name);
+/* LOGIN done: forget the pending releases the worker made; a login whose
+ * session is gone gives its lock back. */
+void	pop3_work_login_done(struct pop3_work *w, bool session_gone);
+void	pop3_work_free(struct pop3_work **w);
+/* Release (account, owner) of a session that ended, off the loop; when the
+ * release fails (a full or read-only disk) it is remembered and retried
+ * with backoff until it succeeds, and a login of the same account on this
+ * pop3d releases it first. */
+void	pop3_store_release(struct pop3_server *srv, const char *account, const char *owner,
+	    const char *sid);
+/* A release failed: remember it and retry it later. */
+void	pop3_store_release_failed(struct pop3_server *srv, const char *account,
+	    const char *owner);
+/* Shutdown: log and forget the releases still pending (a later pop3d takes
+ * those locks over at once: their process is gone), free the timer. Once
+ * pool_gone is set, releases are not tried any more: a store locked by
+ * another program would hold the exit up for another busy timeout. */
+void	pop3_store_stop(struct pop3_server *srv);
 
 /* ---- pop3_stream.c ------------------------------------------------------- */
 /* Prepare a stream of kind for message index msg (RETR, TOP with lines) or

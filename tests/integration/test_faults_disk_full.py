@@ -11,12 +11,18 @@ The store lives on an 8 MiB tmpfs; a filler file uses up the rest. Then:
     deletions succeeds by releasing the reserve beside the store; with the
     reserve used up, QUIT with deletions answers -ERR [SYS/TEMP] and deletes
     nothing;
+  - a failed QUIT cannot release its mailbox lock either (a write): a login
+    of the same account while the disk is full gets -ERR [SYS/TEMP], not
+    [IN-USE]; once there is room it logs in at once (its own dead session's
+    lock is released first), and a lock nobody asks for is released by
+    pop3d's retry, with no restart and no pop3_lock_ttl wait;
   - both daemons stay up, and once the filler is removed mail flows again
     and deletions work, without a restart.
 """
 import faulthandler
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Dialog, PASSWORDS, check, run  # noqa: E402
@@ -55,8 +61,8 @@ def truncate_wal():
 
 
 def test_disk_full():
-    for _ in range(3):
-        code, _text = smtp_ok()
+    for rcpt in ("bob@lab.test", "bob@lab.test", "bob@lab.test", "ana@lab.test"):
+        code, _text = smtp_ok(rcpt=rcpt)
         check(code == 250, f"before the fill: {code}")
     before = faults.counts(lab)
 
@@ -125,21 +131,42 @@ def test_disk_full():
     faults.store_ok(lab)
 
     # The reserve used up and the disk full again: QUIT with deletions
-    # answers -ERR [SYS/TEMP] and deletes nothing.
+    # answers -ERR [SYS/TEMP] and deletes nothing (bob and ana).
+    sessions = {}
+    for user in ("bob", "ana"):
+        p = Dialog(lab.host, lab.pop3_port)
+        p.pop3()
+        p.pop3(f"USER {user}")
+        check(p.pop3(f"PASS {PASSWORDS[user]}").startswith("+OK"), f"PASS {user}")
+        sessions[user] = p
+    truncate_wal()
+    faults.fill(MNT, "filler2")
+    for user, p in sessions.items():
+        check(p.pop3("RETR 1").startswith("+OK"), "RETR on a full disk, no reserve")
+        p.pop3_multi()
+        check(p.pop3("DELE 1").startswith("+OK"), "DELE")
+        r = p.pop3("QUIT")
+        check(r.startswith("-ERR [SYS/TEMP]"), f"QUIT with deletions on a full disk: {r}")
+        p.close()
+    check(faults.counts(lab) == after_dele, "a deletion went through on a full disk")
+    faults.store_ok(lab)
+
+    # Their locks could not be released (a write). bob's next login, while
+    # the disk is still full, needs a write too: [SYS/TEMP], not [IN-USE].
+    def locks():
+        return lab.sql("SELECT account FROM locks ORDER BY account").decode().split()
+
+    deadline = time.monotonic() + 10
+    while lab.log("pop3d").count("event=unlock-failed") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    check(lab.log("pop3d").count("event=unlock-failed") >= 2, "pop3d log: unlock-failed")
+    check(locks() == ["ana", "bob"], f"locks on a full disk: {locks()}")
     p = Dialog(lab.host, lab.pop3_port)
     p.pop3()
     p.pop3("USER bob")
-    check(p.pop3(f"PASS {PASSWORDS['bob']}").startswith("+OK"), "PASS")
-    truncate_wal()
-    faults.fill(MNT, "filler2")
-    check(p.pop3("RETR 1").startswith("+OK"), "RETR on a full disk, no reserve")
-    p.pop3_multi()
-    check(p.pop3("DELE 1").startswith("+OK"), "DELE")
-    r = p.pop3("QUIT")
-    check(r.startswith("-ERR [SYS/TEMP]"), f"QUIT with deletions on a full disk: {r}")
+    r = p.pop3(f"PASS {PASSWORDS['bob']}")
+    check(r.startswith("-ERR [SYS/TEMP]"), f"login after a failed QUIT, disk full: {r}")
     p.close()
-    check(faults.counts(lab) == after_dele, "a deletion went through on a full disk")
-    faults.store_ok(lab)
     log = lab.log("smtpd")
     check("event=disk-full" in log and "reason=disk-full" in log, "smtpd log says why")
     check("op=expunge" in lab.log("pop3d"), "pop3d log says why")
@@ -149,6 +176,27 @@ def test_disk_full():
     # by the failed session) can be emptied.
     for f in (filler, os.path.join(MNT, "filler2")):
         os.unlink(f)
+    t_free = time.monotonic()
+
+    # bob logs in at once: his dead session's lock goes first.
+    p = Dialog(lab.host, lab.pop3_port)
+    p.pop3()
+    p.pop3("USER bob")
+    r = p.pop3(f"PASS {PASSWORDS['bob']}")
+    check(r.startswith("+OK"), f"login after the failed QUIT, space freed: {r}")
+    check(p.pop3("QUIT").startswith("+OK"), "QUIT")
+    p.close()
+    # ana's lock, which no login asks for, goes by pop3d's retry (backoff
+    # from 1 s, doubling, at most 60 s).
+    while "ana" in locks() and time.monotonic() - t_free < 70:
+        time.sleep(0.2)
+    released = time.monotonic() - t_free
+    print(f"lock of the failed QUIT released by the retry {released:.1f} s after space "
+          "was freed", flush=True)
+    check(locks() == [], f"locks left after the retry: {locks()}")
+    log = lab.log("pop3d")
+    check("event=lock-released user=bob" in log and "by=login" in log, "log: bob by login")
+    check("event=lock-released user=ana" in log and "by=retry" in log, "log: ana by retry")
     code, text = smtp_ok(rcpt="ana@lab.test")
     check(code == 250, f"after freeing space: {code} {text}")
     code, text = smtp_ok(body=("z" * 998 + "\r\n") * 200)
