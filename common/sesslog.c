@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "monotime.h"
 #include "sesslog.h"
 #include "store.h"
 
@@ -165,10 +166,7 @@ writer(void *arg)
 			break;
 		/* Gather for a while, so many sessions share one commit. */
 		if (!sl->urgent && !sl->stop) {
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += SESSLOG_FLUSH_MS * 1000000L;
-			until.tv_sec += until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
+			monotime_deadline(&until, SESSLOG_FLUSH_MS);
 			while (!sl->urgent && !sl->stop &&
 			    pthread_cond_timedwait(&sl->cond, &sl->lock, &until) == 0)
 				;
@@ -220,7 +218,7 @@ sesslog_start(const char *store_path, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&sl->lock, NULL);
-	pthread_cond_init(&sl->cond, NULL);
+	monotime_cond_init(&sl->cond);		/* a wall-clock step never stalls it */
 	pthread_cond_init(&sl->done, NULL);
 	if (pthread_create(&sl->thread, NULL, writer, sl) != 0) {
 		snprintf(err, errlen, "cannot start the session log thread");

@@ -114,6 +114,8 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_QUEUE_GET]		= "SELECT message FROM queue WHERE id = ?1",
 	[ST_QUEUE_DEL]		= "DELETE FROM queue WHERE id = ?1",
 	[ST_QUEUE_FLUSH]	= "UPDATE queue SET next_attempt = 0",
+	[ST_QUEUE_CLAMP]	= "UPDATE queue SET next_attempt = ?1 WHERE next_attempt > ?1",
+	[ST_QUEUE_MAX_ID]	= "SELECT coalesce(max(id), 0) FROM queue",
 
 	[ST_TRANSCRIPT_SEQ]	= "SELECT coalesce(max(seq), 0) FROM transcripts WHERE session_id = ?1",
 	[ST_TRANSCRIPT_ADD]	= "INSERT INTO transcripts(session_id, seq, proto, line, time)"
