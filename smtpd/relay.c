@@ -223,10 +223,11 @@ retry_max(const struct config *cfg)
  *   forward does not bounce it early, an hour back does not keep it longer.
  *   Steps seen before a restart are not known after it (the wall-clock
  *   age counts then, as in Postfix).
- * Runner thread only.
+ * Called with r->mu held, by the runner (st its handle) before it lists
+ * the queue, and by a worker (st its own) before it settles items.
  */
 static void
-clock_steps(struct relay *r, int64_t now)
+clock_steps(struct relay *r, struct store *st, int64_t now)
 {
 	int64_t mono = monotime_s(), step, maxid;
 	int changed;
@@ -239,8 +240,8 @@ clock_steps(struct relay *r, int64_t now)
 		return;
 	if (!first) {
 		log_warnx("relay: event=clock-step seconds=%lld", (long long)step);
-		if ((maxid = store_queue_max_id(r->st)) == -1)
-			log_warnx("relay: reading the queue: %s", store_errmsg(r->st));
+		if ((maxid = store_queue_max_id(st)) == -1)
+			log_warnx("relay: reading the queue: %s", store_errmsg(st));
 		else if (r->nsteps == RELAY_STEPS_MAX)
 			log_warnx("relay: more than %d clock steps: expiry counts this one",
 			    RELAY_STEPS_MAX);
@@ -251,14 +252,14 @@ clock_steps(struct relay *r, int64_t now)
 		if (step > 0)
 			return;
 	}
-	if ((changed = store_queue_clamp(r->st, now + retry_max(r->cfg))) == -1)
-		log_warnx("relay: clamping the queue: %s", store_errmsg(r->st));
+	if ((changed = store_queue_clamp(st, now + retry_max(r->cfg))) == -1)
+		log_warnx("relay: clamping the queue: %s", store_errmsg(st));
 	else if (changed > 0)
 		log_info("relay: event=queue-clamped items=%d next_attempt<=now+%lds", changed,
 		    retry_max(r->cfg));
 }
 
-/* The clock steps (seconds) seen since item id was queued. */
+/* The clock steps (seconds) seen since item id was queued (r->mu held). */
 static int64_t
 stepped_since(const struct relay *r, int64_t id)
 {
@@ -291,6 +292,12 @@ settle(struct worker *wk, struct work *w, size_t n)
 	size_t i, nf = 0;
 	char err[RELAY_TEXT_MAX];
 
+	/* A step of the clock while these items were out counts too. */
+	pthread_mutex_lock(&wk->r->mu);
+	clock_steps(wk->r, wk->st, now);
+	for (i = 0; i < n; i++)
+		w[i].stepped = stepped_since(wk->r, w[i].q.id);
+	pthread_mutex_unlock(&wk->r->mu);
 	f = calloc(n, sizeof(*f));
 	for (i = 0; i < n; i++) {
 		struct work *x = &w[i];
@@ -423,8 +430,8 @@ relay_run(struct relay *r)
 	 * items delivered twice.
 	 */
 	now = (int64_t)time(NULL);
-	clock_steps(r, now);
 	pthread_mutex_lock(&r->mu);
+	clock_steps(r, r->st, now);
 	if (store_queue_list(r->st, now, &items, &n) == -1) {
 		log_warnx("relay: listing the queue: %s", store_errmsg(r->st));
 		goto out;
@@ -444,7 +451,6 @@ relay_run(struct relay *r)
 			strfmt(w[nw].key, sizeof(w[nw].key), "bad %s", items[i].rcpt);
 		if (key_busy(r, w[nw].key))
 			continue;
-		w[nw].stepped = stepped_since(r, items[i].id);
 		w[nw++].q = items[i];
 	}
 	n = nw;

@@ -49,7 +49,7 @@ struct work {
 	char	 reply[RELAY_TEXT_MAX];	/* its reply, first line */
 	char	 error[RELAY_TEXT_MAX];	/* last_error for the queue / reason in a DSN */
 	char	 session[LOG_SESSION_ID_MAX];	/* outbound session id (transcript), or "" */
-	int64_t	 stepped;		/* wall-clock steps (s) since it was queued */
+	int64_t	 stepped;		/* wall-clock steps (s) since it was queued (settle) */
 };
 
 /* A destination's items handed to a worker (w sorted by message). */
