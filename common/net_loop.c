@@ -1,8 +1,9 @@
 /*
  * net_loop.c - the event base of smtpd and pop3d and the work other threads
  * hand to it: net_base_new() turns on libevent's pthread locking, and
- * net_run_in_loop() queues a function for the loop thread (the writer's
- * commits, password checks) and wakes the loop once for the whole queue.
+ * net_run_in_loop() / net_run_job_in_loop() queue a function for the loop
+ * thread (the writer's commits, password checks) and wake the loop once for
+ * the whole queue; the second needs no memory, so a result always gets back.
  * Never touches a connection or a bufferevent (net.c does).
  */
 #include <pthread.h>
@@ -14,12 +15,6 @@
 
 #include "net.h"
 
-/* Work handed to the loop thread by net_run_in_loop. */
-struct loop_job {
-	struct loop_job	*next;
-	void		(*fn)(void *);
-	void		*arg;
-};
 
 /* ---- work from other threads ---------------------------------------------- */
 
@@ -31,7 +26,7 @@ struct loop_jobs {
 	struct loop_jobs	*next;
 	struct event_base	*base;
 	struct event		*ev;
-	struct loop_job		*head, *tail;
+	struct net_loop_job	*head, *tail;
 };
 
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -41,7 +36,8 @@ static void
 jobs_run(evutil_socket_t fd, short what, void *arg)
 {
 	struct loop_jobs *q = arg;
-	struct loop_job *j, *next;
+	struct net_loop_job *j, *next;
+	bool owned;
 
 	(void)fd;
 	(void)what;
@@ -51,8 +47,10 @@ jobs_run(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&jobs_lock);
 	for (; j != NULL; j = next) {
 		next = j->next;
+		owned = j->owned;	/* fn may free a job embedded in its arg */
 		j->fn(j->arg);
-		free(j);
+		if (owned)
+			free(j);
 	}
 }
 
@@ -99,7 +97,7 @@ void
 net_base_free(struct event_base *base)
 {
 	struct loop_jobs **pp, *q;
-	struct loop_job *j, *next;
+	struct net_loop_job *j, *next;
 
 	pthread_mutex_lock(&jobs_lock);
 	for (pp = &all_jobs; (q = *pp) != NULL; pp = &q->next)
@@ -111,7 +109,8 @@ net_base_free(struct event_base *base)
 	if (q != NULL) {
 		for (j = q->head; j != NULL; j = next) {
 			next = j->next;
-			free(j);
+			if (j->owned)
+				free(j);
 		}
 		event_free(q->ev);
 		free(q);
@@ -120,20 +119,18 @@ net_base_free(struct event_base *base)
 }
 
 int
-net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
+net_run_job_in_loop(struct event_base *base, struct net_loop_job *j, void (*fn)(void *),
+    void *arg)
 {
-	struct loop_job *j;
 	struct loop_jobs *q;
 
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return -1;
+	j->next = NULL;
 	j->fn = fn;
 	j->arg = arg;
 	pthread_mutex_lock(&jobs_lock);
 	if ((q = jobs_find(base)) == NULL) {
 		/* Not a base from net_base_new: no thread-safe wake-up exists. */
 		pthread_mutex_unlock(&jobs_lock);
-		free(j);
 		return -1;
 	}
 	if (q->tail != NULL)
@@ -143,5 +140,20 @@ net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
 	q->tail = j;
 	event_active(q->ev, 0, 0);	/* thread-safe with evthread_use_pthreads() */
 	pthread_mutex_unlock(&jobs_lock);
+	return 0;
+}
+
+int
+net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
+{
+	struct net_loop_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
+	j->owned = true;
+	if (net_run_job_in_loop(base, j, fn, arg) == -1) {
+		free(j);
+		return -1;
+	}
 	return 0;
 }
