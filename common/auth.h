@@ -19,9 +19,10 @@ int	auth_hash_password(const char *password, char *hash_r, size_t hashlen);
 bool	auth_verify_password(const char *password, const char *hash);
 /*
  * Like auth_verify_password: 1 when password matches hash, 0 when not, -1
- * when it could not be checked now (crypt(3) ran out of memory: yescrypt
- * takes megabytes per call). A -1 is the server's failure, never the
- * client's: it must not count as a failed login.
+ * when crypt(3) failed on a hash of a method it knows: out of memory
+ * (yescrypt takes megabytes per call), or a damaged hash, which libxcrypt
+ * cannot tell apart (EINVAL for both). A -1 is the server's failure, never
+ * the client's: it must not count as a failed login.
  */
 int	auth_check_password(const char *password, const char *hash);
 /* A hash of a random password, to verify against for unknown users so that

@@ -75,7 +75,8 @@ login_verify(struct store *st, const char *name, const char *authzid, const char
 	if (rc != 0 && rc != STORE_NOTFOUND)
 		return LOGIN_TEMPFAIL;	/* the store failed, not the client */
 	if (check == -1) {
-		log_warnx("event=auth-check-failed error=\"out of memory in crypt(3)\"");
+		log_warnx("event=auth-check-failed error=\"crypt(3) failed: out of memory, or "
+		    "a damaged hash\"");
 		return LOGIN_TEMPFAIL;	/* the server's memory, not the password */
 	}
 	if (ok && authzid[0] != '\0' &&
