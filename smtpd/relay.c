@@ -223,15 +223,16 @@ retry_max(const struct config *cfg)
  *   forward does not bounce it early, an hour back does not keep it longer.
  *   Steps seen before a restart are not known after it (the wall-clock
  *   age counts then, as in Postfix).
- * Called with r->mu held, by the runner (st its handle) before it lists
- * the queue, and by a worker (st its own) before it settles items.
+ * Called with r->mu held (both clocks are read under it, so callers cannot
+ * interleave their readings), by the runner (st its handle) before it
+ * lists the queue, and by a worker (st its own) before it settles items.
  */
 static void
-clock_steps(struct relay *r, struct store *st, int64_t now)
+clock_steps(struct relay *r, struct store *st)
 {
-	int64_t mono = monotime_s(), step, maxid;
+	int64_t now = (int64_t)time(NULL), mono = monotime_s(), step, maxid;
 	int changed;
-	bool first = r->last_mono == 0;
+	bool first = r->last_wall == 0;
 
 	step = first ? 0 : (now - r->last_wall) - (mono - r->last_mono);
 	r->last_wall = now;
@@ -294,7 +295,7 @@ settle(struct worker *wk, struct work *w, size_t n)
 
 	/* A step of the clock while these items were out counts too. */
 	pthread_mutex_lock(&wk->r->mu);
-	clock_steps(wk->r, wk->st, now);
+	clock_steps(wk->r, wk->st);
 	for (i = 0; i < n; i++)
 		w[i].stepped = stepped_since(wk->r, w[i].q.id);
 	pthread_mutex_unlock(&wk->r->mu);
@@ -429,9 +430,9 @@ relay_run(struct relay *r)
 	 * (busy). Without it, a job finishing in between would have its
 	 * items delivered twice.
 	 */
-	now = (int64_t)time(NULL);
 	pthread_mutex_lock(&r->mu);
-	clock_steps(r, r->st, now);
+	clock_steps(r, r->st);
+	now = (int64_t)time(NULL);
 	if (store_queue_list(r->st, now, &items, &n) == -1) {
 		log_warnx("relay: listing the queue: %s", store_errmsg(r->st));
 		goto out;
