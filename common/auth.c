@@ -68,18 +68,19 @@ auth_hash_password(const char *password, char *hash_r, size_t hashlen)
 	return ret;
 }
 
-bool
-auth_verify_password(const char *password, const char *hash)
+int
+auth_check_password(const char *password, const char *hash)
 {
 	struct crypt_data *cd = NULL;
 	const char *h;
 	size_t n, i;
 	unsigned char diff;
-	bool ok = false;
+	int ok = 0;
 
 	if (password == NULL || hash == NULL || hash[0] == '\0' || hash[0] == '*' ||
 	    hash[0] == '!')
-		return false;
+		return 0;
+	errno = 0;
 	if ((h = auth_crypt(password, hash, &cd)) != NULL) {
 		n = strlen(hash);
 		/* The length of a hash is not secret; its bytes are. */
@@ -87,9 +88,20 @@ auth_verify_password(const char *password, const char *hash)
 		for (i = 0; i < n && h[i] != '\0'; i++)
 			diff |= (unsigned char)(h[i] ^ hash[i]);
 		ok = diff == 0 && i == n;
+	} else if (errno == ENOMEM || (crypt_checksalt(hash) != CRYPT_SALT_INVALID &&
+	    crypt_checksalt(hash) != CRYPT_SALT_METHOD_DISABLED)) {
+		/* A hash crypt(3) knows, that it failed to compute: out of
+		 * memory (yescrypt takes megabytes; libxcrypt says EINVAL). */
+		ok = -1;
 	}
 	auth_crypt_free(&cd);
 	return ok;
+}
+
+bool
+auth_verify_password(const char *password, const char *hash)
+{
+	return auth_check_password(password, hash) == 1;
 }
 
 static char dummy_hash[AUTH_HASH_MAX];

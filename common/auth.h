@@ -17,6 +17,14 @@
 int	auth_hash_password(const char *password, char *hash_r, size_t hashlen);
 /* True when password matches hash (comparison in constant time). */
 bool	auth_verify_password(const char *password, const char *hash);
+/*
+ * Like auth_verify_password: 1 when password matches hash, 0 when not, -1
+ * when crypt(3) failed on a hash of a method it knows: out of memory
+ * (yescrypt takes megabytes per call), or a damaged hash, which libxcrypt
+ * cannot tell apart (EINVAL for both). A -1 is the server's failure, never
+ * the client's: it must not count as a failed login.
+ */
+int	auth_check_password(const char *password, const char *hash);
 /* A hash of a random password, to verify against for unknown users so that
  * the time taken does not tell whether the user exists. */
 const char *auth_dummy_hash(void);

@@ -79,7 +79,7 @@ thread_main(void *arg)
 		if (job->work != NULL && (!job->check || job->result == LOGIN_OK))
 			job->work(t->st, job);
 		job->next = NULL;
-		if (net_run_in_loop(p->base, job_done_in_loop, job) == -1)
+		if (net_run_job_in_loop(p->base, &job->loop, job_done_in_loop, job) == -1)
 			log_warnx("event=auth-handback-failed");	/* job leaks; cannot happen */
 	}
 }

@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "login.h"
+#include "net.h"
 #include "store.h"
 
 /* Threads at most (one per CPU, at least 2). */
@@ -43,6 +44,7 @@ struct authpool_job {
 	enum login_result result;
 	char	 account[STORE_NAME_MAX + 1];	/* see login_verify() */
 	struct authpool_job *next;
+	struct net_loop_job loop;		/* the hand-back: needs no memory */
 };
 
 /*

@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "monotime.h"
 #include "sdnotify.h"
 
 /* How often the stop checks whether the last connection has gone. */
@@ -28,7 +29,7 @@ struct daemon_stop {
 	void			(*shutdown)(void *owner);
 	bool			*stopping_r;
 	struct event		*sigterm, *sigint, *poll;
-	struct timeval		 deadline;
+	int64_t			 deadline_ms;	/* monotonic: a clock step never cuts the grace */
 	bool			 stopping;
 };
 
@@ -91,13 +92,12 @@ static void
 stop_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon_stop *ds = arg;
-	struct timeval now, tv = { 0, DAEMON_STOP_POLL_MS * 1000 };
+	struct timeval tv = { 0, DAEMON_STOP_POLL_MS * 1000 };
 
 	(void)fd;
 	(void)what;
-	evutil_gettimeofday(&now, NULL);
 	if (ds->net == NULL || net_server_nconns(ds->net) == 0 ||
-	    evutil_timercmp(&now, &ds->deadline, >=)) {
+	    monotime_ms() >= ds->deadline_ms) {
 		event_base_loopexit(ds->base, NULL);
 		return;
 	}
@@ -115,7 +115,6 @@ static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon_stop *ds = arg;
-	struct timeval now, grace = { ds->grace, 0 };
 
 	(void)what;
 	if (ds->stopping)
@@ -130,8 +129,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		*ds->stopping_r = true;		/* no session starts from now on */
 	if (ds->sessions != NULL)
 		session_list_each(ds->sessions, ds->shutdown);
-	evutil_gettimeofday(&now, NULL);
-	evutil_timeradd(&now, &grace, &ds->deadline);
+	ds->deadline_ms = monotime_ms() + (int64_t)ds->grace * 1000;
 	stop_poll(-1, 0, ds);
 }
 

@@ -58,7 +58,7 @@ login_verify(struct store *st, const char *name, const char *authzid, const char
 	char hash[AUTH_HASH_MAX], azacct[STORE_NAME_MAX + 1];
 	const char *verify = auth_dummy_hash();
 	bool ok;
-	int rc;
+	int rc, check;
 
 	rc = login_resolve_name(st, name, account_r, len);
 	if (rc == 0) {
@@ -69,10 +69,16 @@ login_verify(struct store *st, const char *name, const char *authzid, const char
 			log_warnx("event=auth-lookup-failed error=\"%s\"", store_errmsg(st));
 	}
 	/* Verify even for unknown names: the time taken tells nothing. */
-	ok = auth_verify_password(pass, verify) && rc == 0;
+	check = auth_check_password(pass, verify);
+	ok = check == 1 && rc == 0;
 	explicit_bzero(hash, sizeof(hash));
 	if (rc != 0 && rc != STORE_NOTFOUND)
 		return LOGIN_TEMPFAIL;	/* the store failed, not the client */
+	if (check == -1) {
+		log_warnx("event=auth-check-failed error=\"crypt(3) failed: out of memory, or "
+		    "a damaged hash\"");
+		return LOGIN_TEMPFAIL;	/* the server's memory, not the password */
+	}
 	if (ok && authzid[0] != '\0' &&
 	    (login_resolve_name(st, authzid, azacct, sizeof(azacct)) != 0 ||
 	    strcasecmp(azacct, account_r) != 0))

@@ -37,7 +37,8 @@ struct loginguard *loginguard_new(void);
 void	loginguard_free(struct loginguard **g);
 /*
  * Record one failed login of account (the name as resolved; compared
- * case-insensitively) from addr at time now. session_failures is the
+ * case-insensitively) from addr at time now (seconds on the monotonic clock,
+ * monotime_s(): the window is a duration). session_failures is the
  * session's failures, this one included. Returns the delay in seconds
  * before the failure is answered (0 when auth_fail_delay_max is 0). g may be
  * NULL: then only the session's failures count.

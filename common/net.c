@@ -97,6 +97,7 @@ struct net_conn {
 	bool			 eof;		/* the client half-closed; finish its input first */
 	enum conn_close_reason	 why;
 	struct event		*resume;	/* deferred read after un-pausing */
+	struct event		*finalize;	/* frees it on a turn of its own */
 	struct evbuffer_cb_entry *under_cb;	/* watches the TLS filter's socket output */
 	struct evbuffer_cb_entry *out_cb;	/* direct writes: output added */
 	bool			 direct;	/* plain socket: we write, not libevent */
@@ -111,6 +112,9 @@ static void conn_event_cb(struct bufferevent *, short, void *);
 static const struct conn_ops net_conn_ops;
 static void conn_schedule_finalize(struct net_conn *, enum conn_close_reason);
 static void conn_flush_cb(evutil_socket_t, short, void *);
+static void conn_finalize(evutil_socket_t, short, void *);
+static void resume_cb(evutil_socket_t, short, void *);
+static size_t conn_unsent(struct net_conn *);
 static void conn_output_added(struct evbuffer *, const struct evbuffer_cb_info *, void *);
 
 /* ---- per-address counters ------------------------------------------------ */
@@ -187,6 +191,18 @@ role_is_tls(enum listen_role role)
 	return role == ROLE_SMTPS || role == ROLE_POP3S;
 }
 
+/* The daemon's busy reply (421 / -ERR [SYS/TEMP]), best effort and with no
+ * memory needed: a connection refused over a limit or for want of memory. */
+static void
+send_busy(struct net_server *srv, struct net_listener *l, evutil_socket_t fd)
+{
+	if (!role_is_tls(l->spec.role) && srv->cb.busy_reply != NULL) {
+		ssize_t r = send(fd, srv->cb.busy_reply, strlen(srv->cb.busy_reply),
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)r;	/* best effort: the client may be gone already */
+	}
+}
+
 /* Refuse a connection over a limit: best-effort reply, then close. */
 static void
 refuse(struct net_server *srv, struct net_listener *l, evutil_socket_t fd, const char *peer,
@@ -194,11 +210,7 @@ refuse(struct net_server *srv, struct net_listener *l, evutil_socket_t fd, const
 {
 	log_warnx("event=refused client=%s listener=%s:%s limit=%s", peer, l->spec.host,
 	    l->spec.port, which);
-	if (!role_is_tls(l->spec.role) && srv->cb.busy_reply != NULL) {
-		ssize_t r = send(fd, srv->cb.busy_reply, strlen(srv->cb.busy_reply),
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		(void)r;	/* best effort: the client may be gone already */
-	}
+	send_busy(srv, l, fd);
 	evutil_closesocket(fd);
 }
 
@@ -228,6 +240,7 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, in
 	    (ac = addr_find(srv, peer, true)) == NULL) {
 		log_warn("event=accept-failed client=%s", peer);
 		free(c);
+		send_busy(srv, l, fd);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -252,11 +265,25 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, in
 			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	} else
 		c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		log_warnx("event=accept-failed client=%s reason=bufferevent", peer);
+	/* Both events now: closing or resuming must never need memory later. */
+	if (c->bev != NULL) {
+		c->resume = evtimer_new(srv->base, resume_cb, c);
+		c->finalize = evtimer_new(srv->base, conn_finalize, c);
+	}
+	if (c->bev == NULL || c->resume == NULL || c->finalize == NULL) {
+		log_warnx("event=accept-failed client=%s reason=%s", peer,
+		    c->bev == NULL ? "bufferevent" : "event");
+		if (c->resume != NULL)
+			event_free(c->resume);
+		if (c->finalize != NULL)
+			event_free(c->finalize);
+		send_busy(srv, l, fd);
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);	/* closes fd */
+		else
+			evutil_closesocket(fd);
 		addr_release(srv, peer);
 		free(c);
-		evutil_closesocket(fd);
 		return;
 	}
 	ac->count++;
@@ -270,7 +297,9 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, in
 	if (c->direct)
 		bufferevent_disable(c->bev, EV_WRITE);	/* new bufferevents start with it on */
 	if ((c->session = srv->cb.accept(&c->base, srv->arg)) == NULL) {
-		/* Refused by the session layer: nothing to call back. */
+		/* No session (out of memory): nothing to call back. */
+		log_warnx("event=accept-failed client=%s reason=session", peer);
+		send_busy(srv, l, fd);
 		c->closing = true;
 		conn_schedule_finalize(c, CONN_CLOSE_SERVER);
 		return;
@@ -543,6 +572,7 @@ conn_finalize(evutil_socket_t fd, short what, void *arg)
 	conn_tls_shutdown(c);
 	if (c->resume != NULL)
 		event_free(c->resume);
+	event_free(c->finalize);	/* this callback's own event: allowed */
 	if (c->under_cb != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_output(bufferevent_get_underlying(c->bev)),
 		    c->under_cb);
@@ -562,8 +592,7 @@ conn_schedule_finalize(struct net_conn *c, enum conn_close_reason why)
 	c->closing = true;
 	c->why = why;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	if (event_base_once(c->srv->base, -1, EV_TIMEOUT, conn_finalize, c, NULL) != 0)
-		log_warnx("event=finalize-failed client=%s", c->peerstr);
+	event_active(c->finalize, EV_TIMEOUT, 0);	/* made at accept: cannot fail */
 }
 
 
@@ -668,10 +697,7 @@ op_pause_read(struct conn *cc, bool pause)
 		bufferevent_enable(c->bev, EV_READ);
 	/* Lines may already be buffered: no new bytes will wake us for them. */
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 || c->eof) {
-		if (c->resume == NULL)
-			c->resume = evtimer_new(c->srv->base, resume_cb, c);
-		if (c->resume != NULL)
-			event_active(c->resume, EV_TIMEOUT, 0);
+		event_active(c->resume, EV_TIMEOUT, 0);	/* made at accept */
 	}
 }
 
@@ -807,6 +833,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	} else if (what & BEV_EVENT_ERROR) {
 		if (bufferevent_openssl_get_ssl(bev) != NULL)
 			log_debug("event=tls-error client=%s", c->peerstr);
+		else if (EVUTIL_SOCKET_ERROR() == ENOMEM) {
+			/* No memory for the input: say so if nothing else is
+			 * on its way out (a reply is never cut in two). */
+			log_warnx("event=read-failed client=%s reason=memory", c->peerstr);
+			if (conn_unsent(c) == 0)
+				send_busy(c->srv, c->listener, bufferevent_getfd(bev));
+		}
 		conn_schedule_finalize(c, CONN_CLOSE_ERROR);
 	}
 }

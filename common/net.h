@@ -40,11 +40,26 @@ size_t	net_server_nconns(struct net_server *srv);
 void	net_server_free(struct net_server **srv);
 
 /* Run fn(arg) on the event loop thread (thread-safe; used by the worker
- * threads of smtpd and pop3d to hand results back). */
+ * threads of smtpd and pop3d to hand results back). Allocates: -1 when out
+ * of memory (or base is not from net_base_new). */
 int	net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg);
 /* Run what net_run_in_loop queued for base, here and now, without running
  * the loop (its other events may refer to sessions already freed): for a
  * daemon's shutdown, after its worker threads have stopped. */
 void	net_run_queued(struct event_base *base);
+
+/* A hand-back that needs no memory: the caller embeds this in the object it
+ * hands back (a job), so that returning a result cannot fail. */
+struct net_loop_job {
+	struct net_loop_job *next;
+	void		(*fn)(void *);
+	void		*arg;
+	bool		 owned;		/* net_run_in_loop's: freed after fn */
+};
+/* Like net_run_in_loop with the caller's job storage, which must live
+ * until fn has run (fn may free it). Returns -1 only when base is not from
+ * net_base_new (a programming error). */
+int	net_run_job_in_loop(struct event_base *base, struct net_loop_job *job,
+	    void (*fn)(void *), void *arg);
 
 #endif

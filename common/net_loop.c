@@ -2,7 +2,9 @@
  * net_loop.c - the event base of smtpd, pop3d and webd, and the work other
  * threads hand to it: net_run_in_loop() queues a function for the loop
  * thread (the writer's commits, password checks) and wakes the loop through
- * an eventfd, once for the whole queue. That is the only way another thread
+ * an eventfd, once for the whole queue; net_run_job_in_loop() does the same
+ * with the caller's job storage, so a result always gets back, even with no
+ * memory left. That is the only way another thread
  * reaches the loop, so libevent runs without its own locks (they cost a
  * mutex pair on every event and buffer call: 3-4% of smtpd's loop).
  * Never touches a connection or a bufferevent (net.c does).
@@ -19,12 +21,6 @@
 
 #include "net.h"
 
-/* Work handed to the loop thread by net_run_in_loop. */
-struct loop_job {
-	struct loop_job	*next;
-	void		(*fn)(void *);
-	void		*arg;
-};
 
 /* ---- work from other threads ---------------------------------------------- */
 
@@ -38,7 +34,7 @@ struct loop_jobs {
 	struct event_base	*base;
 	struct event		*ev;
 	int			 efd;
-	struct loop_job		*head, *tail;
+	struct net_loop_job	*head, *tail;
 };
 
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -48,8 +44,9 @@ static void
 jobs_run(evutil_socket_t fd, short what, void *arg)
 {
 	struct loop_jobs *q = arg;
-	struct loop_job *j, *next;
+	struct net_loop_job *j, *next;
 	uint64_t n;
+	bool owned;
 
 	(void)fd;
 	(void)what;
@@ -63,8 +60,10 @@ jobs_run(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&jobs_lock);
 	for (; j != NULL; j = next) {
 		next = j->next;
+		owned = j->owned;	/* fn may free a job embedded in its arg */
 		j->fn(j->arg);
-		free(j);
+		if (owned)
+			free(j);
 	}
 }
 
@@ -114,7 +113,7 @@ void
 net_base_free(struct event_base *base)
 {
 	struct loop_jobs **pp, *q;
-	struct loop_job *j, *next;
+	struct net_loop_job *j, *next;
 
 	pthread_mutex_lock(&jobs_lock);
 	for (pp = &all_jobs; (q = *pp) != NULL; pp = &q->next)
@@ -126,7 +125,8 @@ net_base_free(struct event_base *base)
 	if (q != NULL) {
 		for (j = q->head; j != NULL; j = next) {
 			next = j->next;
-			free(j);
+			if (j->owned)
+				free(j);
 		}
 		event_free(q->ev);
 		close(q->efd);
@@ -154,22 +154,20 @@ net_run_queued(struct event_base *base)
 }
 
 int
-net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
+net_run_job_in_loop(struct event_base *base, struct net_loop_job *j, void (*fn)(void *),
+    void *arg)
 {
-	struct loop_job *j;
 	struct loop_jobs *q;
 	const uint64_t one = 1;
 	bool wake;
 
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return -1;
+	j->next = NULL;
 	j->fn = fn;
 	j->arg = arg;
 	pthread_mutex_lock(&jobs_lock);
 	if ((q = jobs_find(base)) == NULL) {
 		/* Not a base from net_base_new: no thread-safe wake-up exists. */
 		pthread_mutex_unlock(&jobs_lock);
-		free(j);
 		return -1;
 	}
 	wake = q->head == NULL;
@@ -184,5 +182,20 @@ net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
 		while (write(q->efd, &one, sizeof(one)) == -1 && errno == EINTR)
 			;
 	pthread_mutex_unlock(&jobs_lock);
+	return 0;
+}
+
+int
+net_run_in_loop(struct event_base *base, void (*fn)(void *), void *arg)
+{
+	struct net_loop_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
+	j->owned = true;
+	if (net_run_job_in_loop(base, j, fn, arg) == -1) {
+		free(j);
+		return -1;
+	}
 	return 0;
 }

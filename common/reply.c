@@ -153,7 +153,8 @@ reply_write(struct evbuffer *out, const struct reply *r,
 	buf_init(&b, REPLY_WIRE_MAX);
 	render(&b, r, "\r\n");
 	n = b.len;
-	if (n > 0 && evbuffer_add(out, b.data, n) == -1)
+	/* Out of memory while rendering: never a line without its CRLF. */
+	if (n < 2 || memcmp(b.data + n - 2, "\r\n", 2) != 0 || evbuffer_add(out, b.data, n) == -1)
 		n = 0;
 	buf_free(&b);
 	return n;
@@ -199,6 +200,19 @@ void
 reply_dot_init(struct dotstuff *ds)
 {
 	ds->bol = true;
+	ds->failed = false;
+}
+
+/* Add n octets, or latch the failure: after one, nothing more is written. */
+static void
+dot_add(struct evbuffer *out, struct dotstuff *ds, const char *p, size_t n, size_t *written)
+{
+	if (ds->failed || n == 0)
+		return;
+	if (evbuffer_add(out, p, n) == -1)
+		ds->failed = true;
+	else
+		*written += n;
 }
 
 size_t
@@ -208,19 +222,16 @@ reply_dot_write(struct evbuffer *out, struct dotstuff *ds, const void *p, size_t
 	size_t i, from = 0, written = 0;
 	bool bol = ds->bol;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !ds->failed; i++) {
 		if (bol && s[i] == '.') {
 			/* flush up to here, then the stuffed dot; s[i] follows */
-			if (i > from && evbuffer_add(out, s + from, i - from) == 0)
-				written += i - from;
-			if (evbuffer_add(out, ".", 1) == 0)
-				written++;
+			dot_add(out, ds, s + from, i - from, &written);
+			dot_add(out, ds, ".", 1, &written);
 			from = i;
 		}
 		bol = s[i] == '\n';
 	}
-	if (n > from && evbuffer_add(out, s + from, n - from) == 0)
-		written += n - from;
+	dot_add(out, ds, s + from, n - from, &written);
 	ds->bol = bol;
 	return written;
 }
@@ -230,10 +241,11 @@ reply_dot_end(struct evbuffer *out, struct dotstuff *ds)
 {
 	size_t n = 0;
 
-	if (!ds->bol && evbuffer_add(out, "\r\n", 2) == 0)
-		n += 2;
-	if (evbuffer_add(out, ".\r\n", 3) == 0)
-		n += 3;
+	if (ds->failed)
+		return 0;	/* a body with a hole never gets its end mark */
+	if (!ds->bol)
+		dot_add(out, ds, "\r\n", 2, &n);
+	dot_add(out, ds, ".\r\n", 3, &n);
 	ds->bol = true;
-	return n;
+	return ds->failed ? 0 : n;
 }

@@ -40,7 +40,7 @@ void	reply_add_line(struct reply *r, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
 /* Write an SMTP reply: "250-a\r\n250 b\r\n", enhanced code on every line when
- * esc is set. Returns bytes written. */
+ * esc is set. Returns bytes written: 0 when out of memory (nothing written). */
 size_t	reply_write_smtp(struct evbuffer *out, const struct reply *r);
 /* Write a POP3 status line: "+OK text" or "-ERR [CODE] text". Only the first
  * line of text is used. Returns bytes written. */
@@ -53,9 +53,13 @@ void	reply_format(const struct reply *r, bool pop3, char *dst, size_t dstlen);
  * of each line (RFC 1939 3). The state carries "at start of line" across calls
  * so a body may be written in chunks of any size. reply_dot_end() writes the
  * terminating ".\r\n" (adding a CRLF first if the body did not end with one).
+ * When the output runs out of memory, ds->failed is set and stays set.
  */
 struct dotstuff {
 	bool	 bol;	/* next byte is at the beginning of a line */
+	bool	 failed;	/* an append failed (out of memory): the body has a
+			   hole, so nothing more is written, not even the end
+			   mark; the caller must drop the connection */
 };
 void	reply_dot_init(struct dotstuff *ds);
 size_t	reply_dot_write(struct evbuffer *out, struct dotstuff *ds, const void *p, size_t n);

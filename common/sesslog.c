@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "monotime.h"
 #include "sesslog.h"
 #include "store.h"
 
@@ -154,15 +155,6 @@ write_batch(struct sesslog *sl, struct rec *list, size_t n)
 	free(v);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * When the next batch is due: SESSLOG_FLUSH_MS after the last one began, or
  * SESSLOG_CLOSE_MS after it once a session has closed (a finished session
@@ -196,12 +188,12 @@ writer(void *arg)
 		if (sl->head == NULL && sl->stop)
 			break;
 		/* Gather, so many sessions share one commit. */
-		while ((at = due(sl, last)) > now_ms()) {
+		while ((at = due(sl, last)) > monotime_ms()) {
 			until.tv_sec = at / 1000;
 			until.tv_nsec = (at % 1000) * 1000000L;
 			pthread_cond_timedwait(&sl->cond, &sl->lock, &until);
 		}
-		last = now_ms();
+		last = monotime_ms();
 		list = sl->head;
 		sl->head = sl->tail = NULL;
 		sl->bytes = 0;
@@ -234,7 +226,6 @@ struct sesslog *
 sesslog_start(const char *store_path, char *err, size_t errlen)
 {
 	struct sesslog *sl;
-	pthread_condattr_t ca;
 
 	if ((sl = calloc(1, sizeof(*sl))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -251,10 +242,7 @@ sesslog_start(const char *store_path, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&sl->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* a clock step must not stall it */
-	pthread_cond_init(&sl->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	monotime_cond_init(&sl->cond);		/* a wall-clock step never stalls it */
 	pthread_cond_init(&sl->done, NULL);
 	if (pthread_create(&sl->thread, NULL, writer, sl) != 0) {
 		snprintf(err, errlen, "cannot start the session log thread");

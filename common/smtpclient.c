@@ -497,6 +497,10 @@ smtpclient_data_write(void *ctx, const void *p, size_t n)
 			reply_dot_write(eb, &s->ds, out, o);
 			o = 0;
 			r = drain(s, eb);
+			if (r == 0 && s->ds.failed) {
+				set_err(s, "out of memory writing the message text");
+				r = -1;
+			}
 		}
 	}
 	return r;
@@ -520,7 +524,11 @@ smtpclient_data_end(struct smtpclient *s)
 		    (unsigned long long)s->data_octets, (unsigned long long)s->data_lines);
 	if (!s->ds.bol)
 		clientconn_note(&s->conn, "CRLF added: the message did not end with a line end");
-	reply_dot_end(eb, &s->ds);
+	if (reply_dot_end(eb, &s->ds) == 0) {
+		/* Never the end mark after a hole: the server must not take it. */
+		set_err(s, "out of memory writing the message text");
+		return -1;
+	}
 	r = drain(s, eb);
 	if (r == -1)
 		return -1;

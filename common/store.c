@@ -31,6 +31,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 
 #include <sqlite3.h>
@@ -122,6 +123,8 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_QUEUE_GET]		= "SELECT message FROM queue WHERE id = ?1",
 	[ST_QUEUE_DEL]		= "DELETE FROM queue WHERE id = ?1",
 	[ST_QUEUE_FLUSH]	= "UPDATE queue SET next_attempt = 0",
+	[ST_QUEUE_CLAMP]	= "UPDATE queue SET next_attempt = ?1 WHERE next_attempt > ?1",
+	[ST_QUEUE_MAX_ID]	= "SELECT coalesce(max(id), 0) FROM queue",
 
 	[ST_TRANSCRIPT_SEQ]	= "SELECT coalesce(max(seq), 0) FROM transcripts WHERE session_id = ?1",
 	[ST_TRANSCRIPT_ADD]	= "INSERT INTO transcripts(session_id, seq, proto, lines, time)"
@@ -428,13 +431,70 @@ static const char *const store_file_name[STORE_F_COUNT] = {
 	[STORE_F_DB] = "database", [STORE_F_WAL] = "write-ahead log", [STORE_F_SHM] = "shared index",
 };
 
-/* Record the device and inode of the files at the store's paths (at open). */
+/* The identity of the file at path: device, inode and, where the file
+ * system records it, birth time (ext4 and tmpfs reuse a deleted file's
+ * inode number at once: SQLite recreating a deleted -wal may get the same).
+ * 0, or -1 with errno. */
+static int
+file_id(const char *path, struct store_fileid *id)
+{
+	struct statx sx;
+
+	if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &sx) == -1)
+		return -1;
+	id->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	id->ino = sx.stx_ino;
+	id->born_s = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec : 0;
+	id->born_ns = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_nsec : 0;
+	return 0;
+}
+
+static bool
+same_file(const struct store_fileid *a, const struct store_fileid *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->born_s == b->born_s &&
+	    a->born_ns == b->born_ns;
+}
+
+/*
+ * What this process first saw at a store's paths, shared by all its handles
+ * on that store: a handle opened after a -wal was deleted (and recreated by
+ * SQLite) would otherwise take the new file for the right one. One
+ * generation per store file: a handle that finds another database file at
+ * the path (a new store) starts a new one. Freed with its last handle, so a
+ * process that closed everything and reopens (SQLite deletes the -wal at the
+ * last close) starts afresh.
+ */
+struct store_seen {
+	struct store_seen *next;		/* the current generations */
+	struct store_fileid files[STORE_F_COUNT];
+	unsigned	 refs;
+	bool		 listed;
+};
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store_seen *seen_list;
+
+static void
+seen_unlist(struct store_seen *g)
+{
+	struct store_seen **pp;
+
+	for (pp = &seen_list; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	g->listed = false;
+}
+
+/* Record the files at the store's paths (at open), as this process first
+ * saw them. */
 static void
 store_files_init(struct store *st)
 {
 	static const char *const suffix[STORE_F_COUNT] = { "", "-wal", "-shm" };
 	const char *db = sqlite3_db_filename(st->db, "main");
-	struct stat sb;
+	struct store_seen *g;
 	int i;
 
 	for (i = 0; i < STORE_F_COUNT; i++) {
@@ -446,12 +506,75 @@ store_files_init(struct store *st)
 			f->path[0] = '\0';
 			continue;
 		}
-		if (stat(f->path, &sb) == 0) {
-			f->dev = sb.st_dev;
-			f->ino = sb.st_ino;
+		if (file_id(f->path, f) == 0)
 			f->known = true;
+	}
+	if (!st->files[STORE_F_DB].known)
+		return;
+	pthread_mutex_lock(&seen_lock);
+	for (g = seen_list; g != NULL; g = g->next)
+		if (strcmp(g->files[STORE_F_DB].path, st->files[STORE_F_DB].path) == 0)
+			break;
+	if (g != NULL && !same_file(&g->files[STORE_F_DB], &st->files[STORE_F_DB])) {
+		seen_unlist(g);		/* another store at the path: a new generation */
+		g = NULL;
+	}
+	if (g == NULL && (g = calloc(1, sizeof(*g))) != NULL) {
+		memcpy(g->files, st->files, sizeof(g->files));
+		g->next = seen_list;
+		seen_list = g;
+		g->listed = true;
+	}
+	if (g != NULL) {
+		g->refs++;
+		for (i = 1; i < STORE_F_COUNT; i++) {
+			if (g->files[i].known)
+				st->files[i] = g->files[i];	/* the first view */
+			else if (st->files[i].known)
+				g->files[i] = st->files[i];
 		}
 	}
+	st->seen = g;
+	pthread_mutex_unlock(&seen_lock);
+}
+
+/* A -wal or -shm seen for the first time by this handle: the process's
+ * first view of it if there is one, else this one becomes that. */
+static void
+seen_first(struct store *st, int i, const struct store_fileid *now)
+{
+	struct store_fileid *f = &st->files[i];
+
+	pthread_mutex_lock(&seen_lock);
+	if (st->seen != NULL && st->seen->files[i].known)
+		*f = st->seen->files[i];
+	else {
+		f->dev = now->dev;
+		f->ino = now->ino;
+		f->born_s = now->born_s;
+		f->born_ns = now->born_ns;
+		f->known = true;
+		if (st->seen != NULL)
+			st->seen->files[i] = *f;
+	}
+	pthread_mutex_unlock(&seen_lock);
+}
+
+static void
+store_files_release(struct store *st)
+{
+	struct store_seen *g = st->seen;
+
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&seen_lock);
+	if (--g->refs == 0) {
+		if (g->listed)
+			seen_unlist(g);
+		free(g);
+	}
+	pthread_mutex_unlock(&seen_lock);
+	st->seen = NULL;
 }
 
 /* Is f (known) still the file at its path? A stat() error other than
@@ -459,13 +582,13 @@ store_files_init(struct store *st)
 static bool
 file_at_path(const struct store_fileid *f)
 {
-	struct stat sb;
+	struct store_fileid now;
 
 	if (!f->known)
 		return false;
-	if (stat(f->path, &sb) == -1)
+	if (file_id(f->path, &now) == -1)
 		return errno != ENOENT;
-	return sb.st_dev == f->dev && sb.st_ino == f->ino;
+	return same_file(&now, f);
 }
 
 /*
@@ -503,7 +626,7 @@ store_salvage_wal(struct store *st)
 static int
 file_check(struct store *st, bool salvage)
 {
-	struct stat sb;
+	struct store_fileid now;
 	unsigned bit;
 	int i;
 	bool missing;
@@ -514,18 +637,18 @@ file_check(struct store *st, bool salvage)
 
 		if (f->path[0] == '\0')
 			continue;
-		if (stat(f->path, &sb) == -1) {
+		if (file_id(f->path, &now) == -1) {
 			/* Only a file known to exist can be missing; other errors
 			 * (EACCES...) prove nothing: the commit is the real check. */
 			if (errno != ENOENT || !f->known)
 				continue;
 			missing = true;
 		} else if (!f->known) {
-			f->dev = sb.st_dev;	/* the -wal or -shm, seen first now */
-			f->ino = sb.st_ino;
-			f->known = true;
-			continue;
-		} else if (sb.st_dev == f->dev && sb.st_ino == f->ino)
+			seen_first(st, i, &now);	/* the -wal or -shm, seen first now */
+			if (same_file(&now, f))
+				continue;
+			missing = false;
+		} else if (same_file(&now, f))
 			continue;
 		else
 			missing = false;
@@ -1028,6 +1151,7 @@ store_close(struct store **stp)
 	if (st->db != NULL && st->files[STORE_F_DB].known && !file_at_path(&st->files[STORE_F_DB]))
 		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	sqlite3_close(st->db);
+	store_files_release(st);
 	free(st->logpath);
 	free(st);
 	*stp = NULL;

@@ -212,6 +212,15 @@ int	store_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const 
 int	store_queue_delete(struct store *st, int64_t id);
 /* Set next_attempt = 0 on every item (mailcli admin queue flush). */
 int	store_queue_flush(struct store *st);
+/*
+ * Bring every next_attempt later than latest back to latest (after the
+ * wall clock stepped back, a retry would otherwise wait for the step as
+ * well). Returns the number of items changed, or -1.
+ */
+int	store_queue_clamp(struct store *st, int64_t latest);
+/* The highest queue item id so far (0 for an empty queue), or -1. Ids only
+ * grow: an item with a higher id was queued later. */
+int64_t	store_queue_max_id(struct store *st);
 /* Read a queued message like store_msg_read. */
 int	store_message_read(struct store *st, int64_t message_id, int64_t offset,
 	    void *dst, size_t len, size_t *got_r);

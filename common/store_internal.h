@@ -69,6 +69,8 @@ enum store_stmt {
 	ST_QUEUE_GET,
 	ST_QUEUE_DEL,
 	ST_QUEUE_FLUSH,
+	ST_QUEUE_CLAMP,
+	ST_QUEUE_MAX_ID,
 
 	/* the session log's file: keep these together (ST_IS_LOG) */
 	ST_TRANSCRIPT_SEQ,
@@ -134,14 +136,19 @@ struct store_fileid {
 	char	 path[STORE_PATH_MAX];
 	dev_t	 dev;
 	ino_t	 ino;
+	int64_t	 born_s;	/* birth time (statx), where the file system keeps */
+	uint32_t born_ns;	/* one: a deleted file's inode number is soon reused */
 	bool	 known;
 };
+
+struct store_seen;
 
 struct store {
 	sqlite3		*db;
 	sqlite3		*logdb;		/* the session log's file, once opened */
 	char		*logpath;	/* "<store path>-sessions" */
 	struct store_fileid files[STORE_F_COUNT];
+	struct store_seen *seen;	/* this process's first view (store.c) */
 	bool		 moved;		/* the last store_file_check() failed */
 	bool		 wal_salvaged;	/* the WAL was copied after a lost -wal/-shm */
 	bool		 ckpt_logged;	/* ... and that was logged */

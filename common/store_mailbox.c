@@ -1,12 +1,16 @@
 /*
  * store_mailbox.c - POP3 mailboxes in the store: the per-account lock
- * (taken over after its ttl, or at once when its owner process is gone),
+ * (taken over after its ttl, or at once when its owner process or session
+ * is gone; never from a live session of this process),
  * the snapshot of a mailbox, expunge in one transaction (UPDATE state,
  * RFC 1939 6), and message bodies read with incremental blob I/O, never
  * whole (the open-blob cache of struct store lives here).
  */
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,71 +39,187 @@ store_lock_owner(char *dst, size_t len, const char *tag)
 }
 
 /*
- * True when owner ("HOST/PID/tag", see store_lock_owner) names a process of
- * this host that no longer exists: a pop3d that crashed or was killed.
+ * The lock owners of this process's live sessions. A lock of this process
+ * that is not listed here was left by a session that ended without
+ * releasing it (its unlock failed); one that is listed is refreshed by its
+ * session and is never taken over by age: its "taken" time is a wall-clock
+ * date, and a step of the clock (a day forward) must not hand a live
+ * session's mailbox to a second one.
  */
+static pthread_mutex_t	  held_mu = PTHREAD_MUTEX_INITIALIZER;
+static char		**held;		/* malloc'd owner strings */
+static size_t		  nheld, capheld;
+
 static bool
-lock_owner_is_dead(const char *owner)
+held_find(const char *owner, size_t *i_r)
+{
+	size_t i;
+
+	for (i = 0; i < nheld; i++)
+		if (strcmp(held[i], owner) == 0) {
+			if (i_r != NULL)
+				*i_r = i;
+			return true;
+		}
+	return false;
+}
+
+static bool
+held_has(const char *owner)
+{
+	bool found;
+
+	pthread_mutex_lock(&held_mu);
+	found = held_find(owner, NULL);
+	pthread_mutex_unlock(&held_mu);
+	return found;
+}
+
+/* Remember owner as a live session of this process; -1 when out of memory. */
+static int
+held_add(const char *owner)
+{
+	char **v, *copy;
+	int rc = 0;
+
+	pthread_mutex_lock(&held_mu);
+	if (held_find(owner, NULL))
+		goto out;
+	if (nheld == capheld) {
+		size_t cap = capheld ? capheld * 2 : 16;
+
+		/* UNSAFE: cap doubles from 16; the live sessions bound it */
+		if ((v = realloc(held, cap * sizeof(*v))) == NULL) {
+			rc = -1;
+			goto out;
+		}
+		held = v;
+		capheld = cap;
+	}
+	if ((copy = strdup(owner)) == NULL)
+		rc = -1;
+	else
+		held[nheld++] = copy;
+out:
+	pthread_mutex_unlock(&held_mu);
+	return rc;
+}
+
+static void
+held_remove(const char *owner)
+{
+	size_t i;
+
+	pthread_mutex_lock(&held_mu);
+	if (held_find(owner, &i)) {
+		free(held[i]);
+		held[i] = held[--nheld];
+		if (nheld == 0) {
+			free(held);
+			held = NULL;
+			capheld = 0;
+		}
+	}
+	pthread_mutex_unlock(&held_mu);
+}
+
+enum lock_owner_state {
+	OWNER_UNKNOWN,		/* another host, or not "HOST/PID/tag": age decides */
+	OWNER_ALIVE,		/* another live process of this host: age decides */
+	OWNER_GONE,		/* no such process, or one of ours with no session */
+	OWNER_MINE,		/* a live session of this process: never taken over */
+};
+
+/*
+ * What owner ("HOST/PID/tag", see store_lock_owner) is: a process of this
+ * host that no longer exists (a pop3d that crashed or was killed), a
+ * session of this process, or something only its age can judge.
+ */
+static enum lock_owner_state
+lock_owner_state(const char *owner)
 {
 	char host[STORE_HOST_MAX], mine[STORE_HOST_MAX];
 	const char *slash, *end;
 	uint64_t pid;
 
 	if ((slash = strchr(owner, '/')) == NULL || (size_t)(slash - owner) >= sizeof(host))
-		return false;
+		return OWNER_UNKNOWN;
 	memcpy(host, owner, (size_t)(slash - owner));
 	host[slash - owner] = '\0';
 	if (gethostname(mine, sizeof(mine)) != 0 || strcmp(host, mine) != 0)
-		return false;
+		return OWNER_UNKNOWN;
 	if ((end = strchr(slash + 1, '/')) == NULL ||
 	    numparse_u64(slash + 1, (size_t)(end - slash - 1), INT32_MAX, &pid) != NUMPARSE_OK ||
 	    pid == 0)
-		return false;
-	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+		return OWNER_UNKNOWN;
+	if ((pid_t)pid == getpid())
+		return held_has(owner) ? OWNER_MINE : OWNER_GONE;
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH ? OWNER_GONE : OWNER_ALIVE;
 }
 
-/* One attempt at taking the lock: 0, STORE_LOCKED or -1. */
+/* One attempt at taking the lock (free, ours, or taken before cutoff):
+ * 0, STORE_LOCKED or -1. */
 static int
-lock_take(struct store *st, const char *account, const char *owner, long ttl)
+lock_take(struct store *st, const char *account, const char *owner, int64_t cutoff)
 {
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_TAKE);
-	int64_t now = store_now();
 
 	store_bind_text(s, 1, account);
 	store_bind_text(s, 2, owner);
-	sqlite3_bind_int64(s, 3, now);
-	sqlite3_bind_int64(s, 4, now - ttl);
+	sqlite3_bind_int64(s, 3, store_now());
+	sqlite3_bind_int64(s, 4, cutoff);
 	if (store_step_done(st, s, "lock mailbox") == -1)
 		return -1;
 	return sqlite3_changes(st->db) == 0 ? STORE_LOCKED : 0;
+}
+
+/* Taken: remember it as a live session's, or give it back. */
+static int
+lock_taken(struct store *st, const char *account, const char *owner)
+{
+	if (held_add(owner) == 0)
+		return 0;
+	(void)store_mailbox_unlock(st, account, owner);
+	store_setmsg(st, "out of memory locking the mailbox of %s", account);
+	return -1;
 }
 
 int
 store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl)
 {
 	sqlite3_stmt *s;
-	char held[STORE_LOCK_OWNER_MAX] = "";
+	char holder[STORE_LOCK_OWNER_MAX] = "";
+	int64_t cutoff = INT64_MIN;	/* first: only a free lock, or ours */
 	int rc;
 
-	if ((rc = lock_take(st, account, owner, ttl)) != STORE_LOCKED)
-		return rc;
-	/* Held: by a live session, or by one whose process is gone. */
+	if ((rc = lock_take(st, account, owner, cutoff)) != STORE_LOCKED)
+		return rc == 0 ? lock_taken(st, account, owner) : rc;
 	s = store_stmt_get(st, ST_LOCK_OWNER);
 	store_bind_text(s, 1, account);
 	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
-		snprintf(held, sizeof(held), "%s", (const char *)sqlite3_column_text(s, 0));
+		snprintf(holder, sizeof(holder), "%s", (const char *)sqlite3_column_text(s, 0));
 	store_stmt_done(s);
-	if (held[0] != '\0' && lock_owner_is_dead(held)) {
+	switch (holder[0] != '\0' ? lock_owner_state(holder) : OWNER_UNKNOWN) {
+	case OWNER_GONE:	/* crashed, or a session whose unlock failed */
 		s = store_stmt_get(st, ST_LOCK_DEL);
 		store_bind_text(s, 1, account);
-		store_bind_text(s, 2, held);
+		store_bind_text(s, 2, holder);
 		if (store_step_done(st, s, "unlock mailbox") == -1)
 			return -1;
-		if ((rc = lock_take(st, account, owner, ttl)) != STORE_LOCKED)
-			return rc;
+		break;
+	case OWNER_MINE:	/* refreshed by its session: age means nothing */
+		store_setmsg(st, "mailbox of %s is in use", account);
+		return STORE_LOCKED;
+	case OWNER_UNKNOWN:
+	case OWNER_ALIVE:
+		cutoff = store_now() - ttl;
+		break;
 	}
-	store_setmsg(st, "mailbox of %s is in use", account);
-	return STORE_LOCKED;
+	if ((rc = lock_take(st, account, owner, cutoff)) == 0)
+		return lock_taken(st, account, owner);
+	if (rc == STORE_LOCKED)
+		store_setmsg(st, "mailbox of %s is in use", account);
+	return rc;
 }
 
 int
@@ -123,6 +243,8 @@ int
 store_mailbox_unlock(struct store *st, const char *account, const char *owner)
 {
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_DEL);
+
+	held_remove(owner);	/* even if the delete fails: the session is over */
 
 	store_bind_text(s, 1, account);
 	store_bind_text(s, 2, owner);

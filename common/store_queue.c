@@ -1,7 +1,8 @@
 /*
  * store_queue.c - the outbound queue in the store: the items due, a failed
  * attempt (defer), delivered or bounced items (delete, with their message
- * when nothing else references it), flush, and reading a queued message.
+ * when nothing else references it), flush, the clamp after a clock step,
+ * and reading a queued message.
  */
 
 #include <stdio.h>
@@ -107,6 +108,31 @@ int
 store_queue_flush(struct store *st)
 {
 	return store_exec(st, ST_QUEUE_FLUSH, "flush queue");
+}
+
+int
+store_queue_clamp(struct store *st, int64_t latest)
+{
+	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_CLAMP);
+
+	sqlite3_bind_int64(s, 1, latest);
+	if (store_step_done(st, s, "clamp queue") == -1)
+		return -1;
+	return sqlite3_changes(st->db);
+}
+
+int64_t
+store_queue_max_id(struct store *st)
+{
+	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_MAX_ID);
+	int64_t id = -1;
+
+	if (sqlite3_step(s) == SQLITE_ROW)
+		id = sqlite3_column_int64(s, 0);
+	else
+		store_seterr(st, "queue max id");
+	store_stmt_done(s);
+	return id;
 }
 
 int

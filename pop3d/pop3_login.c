@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "monotime.h"
 #include "pop3_session.h"
 
 const char *
@@ -36,7 +37,7 @@ login_failed(struct pop3_session *s, const char *name, const char *account, stru
 
 	s->auth_failures++;
 	delay = loginguard_failed(s->srv->guard, lim, s->peer, account, s->auth_failures,
-	    time(NULL));
+	    monotime_s());
 	log_info("session=%s event=auth-failed client=%s user=%s method=%s failures=%u delay=%ld",
 	    s->id, s->peer, name, s->method, s->auth_failures, delay);
 	if (delay > 0)

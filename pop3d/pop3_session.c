@@ -94,6 +94,8 @@ session_out(struct pop3_session *s)
 	return conn_output(s->core.conn);
 }
 
+static void session_request_close(struct pop3_session *s);
+
 /* Write a reply (status line, and the body of a multi-line one) and record it. */
 static void
 session_write_reply(struct pop3_session *s, const struct reply *r)
@@ -110,7 +112,13 @@ session_write_reply(struct pop3_session *s, const struct reply *r)
 		}
 		return;
 	}
-	reply_write_pop3(out, r);
+	if (reply_write_pop3(out, r) == 0) {
+		/* Out of memory: a session that cannot answer must not go on. */
+		log_warnx("session=%s event=reply-failed reason=memory", s->id);
+		pop3_stream_free(s);	/* no body after a status line that is not there */
+		session_request_close(s);
+		return;
+	}
 	if (tr_room(s)) {
 		reply_format(r, true, line, sizeof(line));
 		transcript_server(&s->core.tr, line, strcspn(line, "\r\n"));

@@ -134,11 +134,10 @@ stream_list_line(struct pop3_session *s, struct pop3_stream *st, struct evbuffer
 		st->msg++;
 	if (st->msg >= s->nmsgs)
 		return false;
-	if (st->kind == POP3_STREAM_LIST)
-		evbuffer_add_printf(out, "%zu %lld\r\n", st->msg + 1,
-		    (long long)s->msgs[st->msg].size);
-	else
-		evbuffer_add_printf(out, "%zu %s\r\n", st->msg + 1, s->msgs[st->msg].uidl);
+	if ((st->kind == POP3_STREAM_LIST ?
+	    evbuffer_add_printf(out, "%zu %lld\r\n", st->msg + 1, (long long)s->msgs[st->msg].size) :
+	    evbuffer_add_printf(out, "%zu %s\r\n", st->msg + 1, s->msgs[st->msg].uidl)) < 0)
+		st->ds.failed = true;	/* out of memory: the listing would have a hole */
 	st->msg++;
 	return true;
 }
@@ -153,6 +152,8 @@ pop3_stream_run(struct pop3_session *s, struct evbuffer *out)
 	if (st == NULL)
 		return 1;
 	while (evbuffer_get_length(out) < POP3_OUTBUF_HIGH) {
+		if (st->ds.failed)
+			goto failed;
 		if (st->kind == POP3_STREAM_LIST || st->kind == POP3_STREAM_UIDL) {
 			if (!stream_list_line(s, st, out))
 				goto end;
@@ -179,10 +180,15 @@ pop3_stream_run(struct pop3_session *s, struct evbuffer *out)
 		s->bytes += (int64_t)n;
 		st->chunk_pos = st->done ? st->chunk_len : st->chunk_pos + n;
 	}
+	if (st->ds.failed)
+		goto failed;
 	return 0;
 end:
+	if (st->ds.failed)
+		goto failed;
 	if (st->kind == POP3_STREAM_RETR || st->kind == POP3_STREAM_TOP) {
-		reply_dot_end(out, &st->ds);
+		if (reply_dot_end(out, &st->ds) == 0)
+			goto failed;
 		if (s->core.tr.enabled)
 			transcript_note(&s->core.tr, "%s of message %zu: %lld octets sent",
 			    st->kind == POP3_STREAM_RETR ? "RETR" : "TOP", st->msg + 1,
@@ -192,10 +198,17 @@ end:
 			    s->id, st->msg + 1, (long long)s->msgs[st->msg].size,
 			    (long long)st->sent);
 	} else {
-		evbuffer_add(out, ".\r\n", 3);
+		if (evbuffer_add(out, ".\r\n", 3) == -1)
+			goto failed;
 		if (s->core.tr.enabled)
 			transcript_note(&s->core.tr, "%zu listing lines sent", s->nmsgs);
 	}
 	pop3_stream_free(s);
 	return 1;
+failed:
+	/* RFC 1939 has no way to take back a +OK: close without the end mark,
+	 * so the client knows the response is incomplete. */
+	log_warnx("session=%s event=stream-failed msg=%zu reason=memory", s->id, st->msg + 1);
+	pop3_stream_free(s);
+	return -1;
 }

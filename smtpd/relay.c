@@ -27,6 +27,7 @@
 #include "dsn.h"
 #include "log.h"
 #include "mailaddr.h"
+#include "monotime.h"
 #include "mx.h"
 #include "relay.h"
 #include "relay_internal.h"
@@ -194,6 +195,84 @@ retry_delay(const struct config *cfg, int attempts)
 	return cfg->retry_schedule[i < cfg->nretry ? i : cfg->nretry - 1];
 }
 
+/* The longest retry interval: no item waits longer than this for its
+ * next attempt, whatever the wall clock did. */
+static long
+retry_max(const struct config *cfg)
+{
+	long m = retry_delay(cfg, 0);
+	size_t i;
+
+	for (i = 0; i < cfg->nretry; i++)
+		if (cfg->retry_schedule[i] > m)
+			m = cfg->retry_schedule[i];
+	return m;
+}
+
+/*
+ * Notice a step of the wall clock since the last run (the monotonic clock
+ * says how much time really passed) and keep the queue's schedule sane:
+ * - next_attempt and created are wall-clock dates in the store (they
+ *   survive restarts). After a step back, a next_attempt would lie further
+ *   ahead than any retry interval: it is brought back to now + the longest
+ *   interval (also once at start, for a step while smtpd was stopped).
+ * - after a step forward, every item is due: each is tried once and
+ *   deferred from the new time, no tight loop.
+ * - the step is remembered against the highest queue id, so that expiry
+ *   (settle) counts the time an item really spent in the queue: a day
+ *   forward does not bounce it early, an hour back does not keep it longer.
+ *   Steps seen before a restart are not known after it (the wall-clock
+ *   age counts then, as in Postfix).
+ * Called with r->mu held (both clocks are read under it, so callers cannot
+ * interleave their readings), by the runner (st its handle) before it
+ * lists the queue, and by a worker (st its own) before it settles items.
+ */
+static void
+clock_steps(struct relay *r, struct store *st)
+{
+	int64_t now = (int64_t)time(NULL), mono = monotime_s(), step, maxid;
+	int changed;
+	bool first = r->last_wall == 0;
+
+	step = first ? 0 : (now - r->last_wall) - (mono - r->last_mono);
+	r->last_wall = now;
+	r->last_mono = mono;
+	if (!first && step > -RELAY_STEP_MIN && step < RELAY_STEP_MIN)
+		return;
+	if (!first) {
+		log_warnx("relay: event=clock-step seconds=%lld", (long long)step);
+		if ((maxid = store_queue_max_id(st)) == -1)
+			log_warnx("relay: reading the queue: %s", store_errmsg(st));
+		else if (r->nsteps == RELAY_STEPS_MAX)
+			log_warnx("relay: more than %d clock steps: expiry counts this one",
+			    RELAY_STEPS_MAX);
+		else {
+			r->steps[r->nsteps].upto_id = maxid;
+			r->steps[r->nsteps++].seconds = step;
+		}
+		if (step > 0)
+			return;
+	}
+	if ((changed = store_queue_clamp(st, now + retry_max(r->cfg))) == -1)
+		log_warnx("relay: clamping the queue: %s", store_errmsg(st));
+	else if (changed > 0)
+		log_info("relay: event=queue-clamped items=%d next_attempt<=now+%lds", changed,
+		    retry_max(r->cfg));
+}
+
+/* The clock steps (seconds) seen since item id was queued (r->mu held). */
+static int64_t
+stepped_since(const struct relay *r, int64_t id)
+{
+	int64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < r->nsteps; i++)
+		if (id <= r->steps[i].upto_id)
+			sum += r->steps[i].seconds;
+	return sum;
+}
+
 /* A remote server's text goes to logs, the queue (shown on an admin's
  * terminal by `queue list`, tab-separated) and bounces: no control bytes. */
 static void
@@ -328,6 +407,12 @@ settle(struct worker *wk, struct work *w, size_t n)
 	size_t i, nf = 0;
 	char err[RELAY_TEXT_MAX];
 
+	/* A step of the clock while these items were out counts too. */
+	pthread_mutex_lock(&wk->r->mu);
+	clock_steps(wk->r, wk->st);
+	for (i = 0; i < n; i++)
+		w[i].stepped = stepped_since(wk->r, w[i].q.id);
+	pthread_mutex_unlock(&wk->r->mu);
 	f = calloc(n, sizeof(*f));
 	for (i = 0; i < n; i++) {
 		struct work *x = &w[i];
@@ -335,10 +420,11 @@ settle(struct worker *wk, struct work *w, size_t n)
 		defang(x->error);
 		defang(x->reply);
 		defang(x->mta);
-		if (x->out == OUT_TEMP && now - x->q.created >= cfg->max_queue_age) {
-			/* RFC 5321 4.5.4.1: give up after the maximum age. */
+		/* RFC 5321 4.5.4.1: give up after the maximum age, in real
+		 * time: a step of the wall clock while queued does not count. */
+		if (x->out == OUT_TEMP && now - x->q.created - x->stepped >= cfg->max_queue_age) {
 			strfmt(err, sizeof(err), "gave up after %lld s in the queue (max_queue_age);"
-			    " last error: %s", (long long)(now - x->q.created), x->error);
+			    " last error: %s", (long long)(now - x->q.created - x->stepped), x->error);
 			snprintf(x->error, sizeof(x->error), "%s", err);
 			snprintf(x->esc, sizeof(x->esc), ESC_EXPIRED);
 			x->remote = false;
@@ -444,7 +530,7 @@ relay_run(struct relay *r)
 	struct held *h;
 	char err[256];
 	size_t n = 0, nw, i, a, b, queued = 0;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now;
 
 	/*
 	 * The lock is held from the listing to the hand-out: a worker settles
@@ -459,6 +545,8 @@ relay_run(struct relay *r)
 	 * outcome could be written. Nothing is done until a restart. */
 	if (store_file_check(r->st) != 0)
 		goto out;
+	clock_steps(r, r->st);
+	now = (int64_t)time(NULL);
 	if (store_queue_list(r->st, now, &items, &n) == -1) {
 		log_warnx("relay: listing the queue: %s", store_errmsg(r->st));
 		goto out;
@@ -579,8 +667,7 @@ relay_main(void *arg)
 		pthread_mutex_lock(&r->mu);
 		if (r->stop || r->kicked)
 			continue;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += RELAY_POLL_SECONDS;
+		monotime_deadline(&ts, RELAY_POLL_SECONDS * 1000L);
 		while (!r->stop && !r->kicked &&
 		    pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
 			;
@@ -629,14 +716,13 @@ relay_join(struct relay *r)
 	pthread_cond_broadcast(&r->cv);
 	pthread_cond_broadcast(&r->jobs_cv);
 	pthread_mutex_unlock(&r->mu);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += RELAY_STOP_GRACE;
+	monotime_deadline(&ts, RELAY_STOP_GRACE * 1000L);
 	for (i = 0; i < RELAY_WORKERS; i++) {
 		struct worker *wk = &r->workers[i];
 
 		if (!wk->started)
 			continue;
-		if (pthread_timedjoin_np(wk->thread, NULL, &ts) != 0) {
+		if (pthread_clockjoin_np(wk->thread, NULL, CLOCK_MONOTONIC, &ts) != 0) {
 			/* Cut the delivery in progress; its items stay queued. */
 			pthread_mutex_lock(&r->mu);
 			if (wk->conn_fd >= 0)
@@ -667,7 +753,7 @@ relay_start(struct relay **relay_r, struct event_base *base, const struct config
 	}
 	r->cfg = cfg;
 	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
+	monotime_cond_init(&r->cv);	/* the poll wait is a duration */
 	pthread_cond_init(&r->jobs_cv, NULL);
 	if (store_open(&r->st, cfg->store_path, err, errlen) == -1)
 		goto fail;

@@ -27,6 +27,9 @@
 #define RELAY_MTA_MAX		(MX_HOST_MAX + 48)	/* "host[address:port]" */
 #define RELAY_TEXT_MAX		512	/* a reply line or an error, as kept and logged */
 #define RELAY_RUN_MAX		2000	/* queue items handed out per run (memory bound) */
+#define RELAY_STEP_MIN		5	/* seconds the wall clock must move against the
+					   monotonic one between runs to count as a step */
+#define RELAY_STEPS_MAX		16	/* clock steps remembered (then logged, not counted) */
 
 enum outcome {
 	OUT_PENDING,		/* not tried in this run: left as it is */
@@ -46,6 +49,7 @@ struct work {
 	char	 reply[RELAY_TEXT_MAX];	/* its reply, first line */
 	char	 error[RELAY_TEXT_MAX];	/* last_error for the queue / reason in a DSN */
 	char	 session[LOG_SESSION_ID_MAX];	/* outbound session id (transcript), or "" */
+	int64_t	 stepped;		/* wall-clock steps (s) since it was queued (settle) */
 };
 
 /* A destination's items handed to a worker (w sorted by message). */
@@ -99,6 +103,13 @@ struct relay {
 	size_t	 nheld, heldcap;
 	bool	 stop;
 	bool	 kicked;
+	/* The runner's own (no lock): clock steps seen while smtpd runs. */
+	int64_t	 last_wall, last_mono;	/* time(), monotime_s() at the last run */
+	struct relay_step {
+		int64_t	 upto_id;	/* items up to this id were queued before it */
+		int64_t	 seconds;	/* + forward, - back */
+	} steps[RELAY_STEPS_MAX];
+	size_t	 nsteps;
 };
 
 /* relay.c: true once relay_stop has begun. */

@@ -19,6 +19,7 @@
 #include "authpool.h"
 #include "esc.h"
 #include "log.h"
+#include "monotime.h"
 #include "sesslog.h"
 #include "loginguard.h"
 #include "smtp_session.h"
@@ -135,7 +136,7 @@ auth_checked(struct authpool_job *job)
 	}
 	s->auth_failures++;
 	delay = loginguard_failed(s->srv->guard, lim, s->peer, job->account,
-	    (unsigned)s->auth_failures, time(NULL));
+	    (unsigned)s->auth_failures, monotime_s());
 	log_info("session=%s event=auth user=%s result=failed failures=%ld client=%s delay=%ld",
 	    s->id, job->name, s->auth_failures, s->peer, delay);
 	auth_free_job(job);

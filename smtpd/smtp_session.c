@@ -163,12 +163,18 @@ smtp_reply(struct smtp_session *s, const struct reply *r)
 
 	if (s->core.conn == NULL || s->state == SMTP_S_QUIT)
 		return;
-	if (r->code == 334 && r->text[0] == '\0')
-		/* RFC 4954 4: continue-req = "334" SP [base64] CRLF; the SP
-		 * stays even when the challenge is empty (reply.c drops it). */
-		evbuffer_add(conn_output(s->core.conn), "334 \r\n", 6);
-	else
-		reply_write_smtp(conn_output(s->core.conn), r);
+	if (r->code == 334 && r->text[0] == '\0' ?
+	    /* RFC 4954 4: continue-req = "334" SP [base64] CRLF; the SP
+	     * stays even when the challenge is empty (reply.c drops it). */
+	    evbuffer_add(conn_output(s->core.conn), "334 \r\n", 6) == -1 :
+	    reply_write_smtp(conn_output(s->core.conn), r) == 0) {
+		/* Out of memory: a session that cannot answer must not go on
+		 * (the client would wait for a reply that never comes). */
+		log_warnx("session=%s event=reply-failed code=%d reason=memory", s->id, r->code);
+		smtp_enter_state(s, SMTP_S_QUIT);
+		conn_close(s->core.conn, true);
+		return;
+	}
 	if (s->core.tr.enabled) {
 		char text[REPLY_TEXT_MAX + 512];
 		size_t nl = 1;

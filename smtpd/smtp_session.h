@@ -231,6 +231,7 @@ struct smtp_job {
 	/* Called on the loop thread when done; NULL: the worker frees the job. */
 	void			(*done)(struct smtp_job *job);
 	void			*arg;
+	struct net_loop_job	 loop;		/* the hand-back: needs no memory */
 };
 
 /* Start a worker thread with its own store handle. NULL with err on failure. */

@@ -58,8 +58,8 @@ job_finish(struct smtp_worker *w, struct smtp_job *job)
 		smtp_job_free(job);
 		return;
 	}
-	if (net_run_in_loop(w->base, job_done_in_loop, job) == -1)
-		log_warnx("event=worker-handback-failed worker=%s", w->name);
+	if (net_run_job_in_loop(w->base, &job->loop, job_done_in_loop, job) == -1)
+		log_warnx("event=worker-handback-failed worker=%s", w->name);	/* cannot happen */
 }
 
 /* Commit the deliveries of one batch together. */

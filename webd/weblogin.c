@@ -21,6 +21,7 @@
 
 #include "authpool.h"
 #include "log.h"
+#include "monotime.h"
 #include "loginguard.h"
 #include "markup.h"
 #include "webd.h"
@@ -245,7 +246,7 @@ login_checked(struct authpool_job *job)
 		break;
 	case LOGIN_FAILED:
 		delay = loginguard_failed(r->w->guard, &r->w->cfg->limits, r->peer, job->account, 1,
-		    time(NULL));
+		    monotime_s());
 		log_info("event=auth-failed client=%s user=%s method=web delay=%ld", r->peer,
 		    job->name, delay);
 		tv.tv_sec = delay;

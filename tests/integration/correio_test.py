@@ -406,6 +406,17 @@ def pty_session(args, answers=(), env=None, timeout=30):
     return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
 
 
+def libfaketime():
+    """The libfaketime preload library (Debian package faketime)."""
+    import glob
+    for pattern in ("/usr/lib/*/faketime/libfaketimeMT.so.1", "/usr/lib/*/faketime/libfaketime.so.1",
+                    "/usr/lib/faketime/libfaketime*.so.1"):
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    raise AssertionError("libfaketime not found: ./deps.sh --test installs the faketime package")
+
+
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)

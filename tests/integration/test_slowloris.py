@@ -15,29 +15,19 @@ set explicitly), and it scales the epoll_wait timeout, so the timers follow
 the accelerated clock; test_idle_client_control checks exactly that with a
 client that sends nothing at all.
 """
-import glob
 import os
 import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import Lab, check, run  # noqa: E402
+from correio_test import Lab, check, libfaketime, run  # noqa: E402
 
 SPEED = 100                     # daemon seconds per real second
 SMTP_TIMEOUT = 300              # smtp_command_timeout (daemon seconds)
 POP3_TIMEOUT = 600              # pop3_idle_timeout (daemon seconds; its minimum)
 DRIP = 2.0 / SPEED              # one byte every 2 daemon seconds
 SLACK = 3.0                     # real seconds of scheduling slack allowed after the timeout
-
-
-def libfaketime():
-    for pattern in ("/usr/lib/*/faketime/libfaketimeMT.so.1", "/usr/lib/*/faketime/libfaketime.so.1",
-                    "/usr/lib/faketime/libfaketime*.so.1"):
-        found = sorted(glob.glob(pattern))
-        if found:
-            return found[0]
-    raise AssertionError("libfaketime not found: ./deps.sh --test installs the faketime package")
 
 
 def fast_clock_env():

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "auth.h"
@@ -234,12 +237,76 @@ test_sasl_login_field(void **state)
 	assert_string_equal(small, "ana");
 }
 
+#ifndef __SANITIZE_ADDRESS__
+/* VmSize of this process in bytes (0 when unknown). */
+static size_t
+vm_size(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long kb = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmSize: %lu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (size_t)kb * 1024;
+}
+
+/* In a child whose address space ends 2 MiB past its size: -1 expected. */
+static void
+check_without_memory(const char *hash)
+{
+	struct rlimit rl;
+	pid_t pid;
+	int status;
+
+	if ((pid = fork()) == 0) {
+		rl.rlim_cur = rl.rlim_max = vm_size() + 2 * 1024 * 1024;
+		if (rl.rlim_cur <= 2 * 1024 * 1024 || setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(2);
+		_exit(auth_check_password("pw", hash) == -1 ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+#endif
+
+/* A password check that finds no memory (yescrypt takes megabytes) is the
+ * server's failure (-1), never "wrong password"; something that is not a
+ * hash of a method crypt(3) knows is a mismatch (0). */
+static void
+test_check_out_of_memory(void **state)
+{
+	char hash[AUTH_HASH_MAX];
+
+	(void)state;
+	assert_int_equal(auth_hash_password("pw", hash, sizeof(hash)), 0);
+	assert_int_equal(auth_check_password("pw", hash), 1);
+	assert_int_equal(auth_check_password("no", hash), 0);
+	assert_int_equal(auth_check_password("pw", "not a hash"), 0);
+	assert_int_equal(auth_check_password("pw", "!locked"), 0);
+	/* a damaged hash of a known method cannot be told from a lack of
+	 * memory (libxcrypt says EINVAL for both): not checkable, -1 */
+	assert_int_equal(auth_check_password("pw", "$y$garbage"), -1);
+#ifdef __SANITIZE_ADDRESS__
+	skip();		/* ASan's shadow memory cannot live under RLIMIT_AS */
+#else
+	check_without_memory(hash);
+#endif
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hash_format),
 		cmocka_unit_test(test_verify_wrong),
+		cmocka_unit_test(test_check_out_of_memory),
 		cmocka_unit_test(test_dummy_hash),
 		cmocka_unit_test(test_dummy_timing),
 		cmocka_unit_test(test_sasl_plain),

@@ -228,6 +228,39 @@ test_dotstuff(void **state)
 	evbuffer_free(b);
 }
 
+/* Out of memory in the output (a frozen evbuffer refuses every add, as a
+ * failed allocation does): the body stops at the first failure, stays
+ * stopped, and gets no end mark, so the client sees it cut, never whole. */
+static void
+test_dotstuff_failure(void **state)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct dotstuff ds;
+	struct reply r;
+
+	(void)state;
+	reply_dot_init(&ds);
+	assert_int_equal(reply_dot_write(b, &ds, "one\r\n", 5), 5);
+	assert_false(ds.failed);
+	evbuffer_freeze(b, 0);
+	assert_int_equal(reply_dot_write(b, &ds, ".two\r\n", 6), 0);
+	assert_true(ds.failed);
+	evbuffer_unfreeze(b, 0);
+	assert_int_equal(reply_dot_write(b, &ds, "three\r\n", 7), 0);	/* latched */
+	assert_int_equal(reply_dot_end(b, &ds), 0);			/* no ".\r\n" */
+	assert_string_equal(drain(b), "one\r\n");
+	reply_dot_init(&ds);
+	assert_false(ds.failed);
+
+	/* a reply that cannot be written is not written at all */
+	reply_set(&r, 250, "2.0.0", "Ok: queued as 1");
+	evbuffer_freeze(b, 0);
+	assert_int_equal(reply_write_smtp(b, &r), 0);
+	evbuffer_unfreeze(b, 0);
+	assert_int_equal(evbuffer_get_length(b), 0);
+	evbuffer_free(b);
+}
+
 /* Random reply text: the wire form has CRLF only, one code per line, and
  * as many lines as the text has '\n'-separated parts. */
 static void
@@ -295,6 +328,7 @@ main(void)
 		cmocka_unit_test(test_set_flags),
 		cmocka_unit_test(test_add_line),
 		cmocka_unit_test(test_dotstuff),
+		cmocka_unit_test(test_dotstuff_failure),
 		cmocka_unit_test(test_random_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

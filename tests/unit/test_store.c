@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1165,6 +1166,44 @@ test_lock_of_dead_process(void **state)
 	assert_int_equal(store_mailbox_lock(f->st, "ana", "no-pid-here", 1800), STORE_LOCKED);
 }
 
+/* The wall clock steps a day forward under a live session of this process:
+ * its lock is not taken over by age. One of this process that no session
+ * holds (its unlock failed) is taken over at once, whatever its age. */
+static void
+test_lock_after_clock_step(void **state)
+{
+	struct fixture *f = *state;
+	char live[300], other[300], ghost[300];
+	sqlite3 *db;
+
+	store_lock_owner(live, sizeof(live), "live-session");
+	store_lock_owner(other, sizeof(other), "second-session");
+	store_lock_owner(ghost, sizeof(ghost), "ended-session");
+	assert_int_equal(store_mailbox_lock(f->st, "ana", live, 60), 0);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE locks SET taken = taken - 86400", NULL, NULL,
+	    NULL), SQLITE_OK);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", other, 60), STORE_LOCKED);
+	assert_int_equal(store_mailbox_touch(f->st, "ana", live), 0);
+	assert_int_equal(store_mailbox_unlock(f->st, "ana", live), 0);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", other, 60), 0);
+	assert_int_equal(store_mailbox_unlock(f->st, "ana", other), 0);
+
+	/* a lock row of this process that no session holds, taken just now */
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM locks", NULL, NULL, NULL), SQLITE_OK);
+	{
+		char sql[512];
+
+		snprintf(sql, sizeof(sql), "INSERT INTO locks(account, owner, taken) "
+		    "VALUES ('ana', '%s', strftime('%%s','now') + 3600)", ghost);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	}
+	sqlite3_close(db);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", other, 1800), 0);
+	assert_int_equal(store_mailbox_touch(f->st, "ana", ghost), STORE_LOCKED);
+	assert_int_equal(store_mailbox_unlock(f->st, "ana", other), 0);
+}
+
 /* ---- queue ------------------------------------------------------------------- */
 
 static void
@@ -1199,8 +1238,10 @@ test_queue(void **state)
 	assert_memory_equal(buf, "eued\r\n", 6);
 	assert_int_equal(store_message_size(f->st, 424242), -1);
 
+	assert_int_equal(store_queue_max_id(f->st), q[1].id);
 	assert_int_equal(store_queue_defer(f->st, q[0].id, now + 600, "451 4.3.0 try later"), 0);
 	assert_int_equal(store_queue_defer(f->st, 424242, now, "x"), STORE_NOTFOUND);
+
 	free(q);
 	assert_int_equal(store_queue_list(f->st, now + 1, &q, &n), 0);
 	assert_int_equal(n, 1);
@@ -1211,6 +1252,10 @@ test_queue(void **state)
 	assert_int_equal(q[1].attempts, 1);
 	assert_int_equal(q[1].next_attempt, now + 600);
 	assert_string_equal(q[1].last_error, "451 4.3.0 try later");
+	/* the clamp after a clock step back: only what lies beyond moves */
+	assert_int_equal(store_queue_clamp(f->st, now + 600), 0);
+	assert_int_equal(store_queue_clamp(f->st, now + 599), 1);
+	assert_int_equal(sql_int(f->path, "SELECT max(next_attempt) FROM queue") - now, 599);
 	assert_int_equal(store_queue_flush(f->st), 0);
 	free(q);
 	assert_int_equal(store_queue_list(f->st, now, &q, &n), 0);
@@ -1364,6 +1409,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_large_read_linear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_of_dead_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_after_clock_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transcripts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_session_log_refused, setup, teardown),
