@@ -257,13 +257,17 @@ class Verdict:
 
 # ---- POP3 ------------------------------------------------------------------
 
-def pop3_mailbox(db_path, account):
-    """The uidls of account's mailbox (read-only) and integrity_check's answer."""
+def pop3_mailbox(db_path, account, integrity=True):
+    """The uidls of account's mailbox (read-only) and integrity_check's answer
+    (None when integrity is false)."""
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         rows = db.execute("SELECT m.uidl FROM mailbox m JOIN accounts a ON a.id = m.account "
                           "WHERE a.name = ? AND m.deleted = 0", (account,)).fetchall()
-        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        if integrity:
+            integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        else:
+            integrity = None
     finally:
         db.close()
     return sorted(r[0] for r in rows), integrity
