@@ -26,6 +26,9 @@ killed at a random moment around it. The mailbox must afterwards be either
 untouched or have lost exactly the marked messages (all or nothing), and a
 client that got "+OK" to QUIT must see them gone. A session whose connection
 drops before QUIT must lose nothing.
+
+The sender, the reading of the store and the judgements live in crashload.py,
+shared with the 1,000 + 1,000 cycle soak (tests/soak/soak.py, run by hand).
 """
 import atexit
 import faulthandler
