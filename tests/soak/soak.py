@@ -246,7 +246,7 @@ class Pop3Totals:
         self.cycles = self.checks = self.integrity_ok = 0
         self.quit_ok = self.quit_err = 0
         self.noreply_expunged = self.noreply_untouched = 0
-        self.killed_first = 0
+        self.killed_first = self.first_but_gone = 0
         self.partial = self.lost_unmarked = self.ok_not_expunged = 0
         self.takeover_ok = self.takeover_failed = 0
         self.login_ms = []
@@ -345,7 +345,9 @@ def pop3_phase(lab, rng, tot):
         numbers = rng.sample(sorted(uidls), NMARK)
         marked = [uidls[n] for n in numbers]
         for n in numbers:
-            d.pop3(f"DELE {n}")
+            r = d.pop3(f"DELE {n}")
+            if not r.startswith("+OK"):
+                raise RuntimeError(f"DELE {n}: {r}")
         # 1 in 5 killed before QUIT is sent, 1 in 10 well after (2-10 w), the
         # others around the commit (0.5-1.5 w).
         kind = rng.randrange(10)
@@ -362,8 +364,9 @@ def pop3_phase(lab, rng, tot):
         outcome, problem = judge_quit(before, after, marked, got)
         if delay < 0:
             tot.killed_first += 1
-            if outcome != "untouched":
-                problem = problem or "killed before QUIT was sent, yet messages are gone"
+            if outcome != "untouched" and problem is None:
+                tot.first_but_gone += 1
+                problem = "killed before QUIT was sent, yet the messages are gone"
         if got.startswith("+OK"):
             tot.quit_ok += 1
         elif got:
@@ -376,7 +379,7 @@ def pop3_phase(lab, rng, tot):
             tot.partial += 1
             if "not marked" in (problem or ""):
                 tot.lost_unmarked += 1
-        elif problem:
+        elif problem and got.startswith("+OK"):
             tot.ok_not_expunged += 1
         if kind > 2:
             w = w * 1.1 if outcome == "untouched" else w / 1.1
@@ -429,6 +432,7 @@ def summary(st, pt, wall, interrupted):
         ("", ""),
         ("pop3d SIGKILL cycles", str(pt.cycles)),
         ("  killed before QUIT was sent", str(pt.killed_first)),
+        ("  ... yet messages gone (must be 0)", str(pt.first_but_gone)),
         ("QUIT answered +OK (all gone)", str(pt.quit_ok)),
         ("QUIT no reply: all gone / none gone", f"{pt.noreply_expunged} / {pt.noreply_untouched}"),
         ("QUIT answered -ERR", str(pt.quit_err)),
