@@ -205,16 +205,19 @@ class Lab:
         self.pop3_port = ports[roles[0]]
         return ports
 
-    def log(self, name):
+    def log(self, name, since=0):
+        """A daemon's log (all its runs in this lab), from byte offset since."""
         try:
             with open(os.path.join(self.dir, name + ".log"), "rb") as f:
+                f.seek(since)
                 return f.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
 
-    def sanitizer_report(self, name):
-        """What ASan/UBSan/LeakSanitizer wrote into a daemon's log ("" when clean)."""
-        log = self.log(name)
+    def sanitizer_report(self, name, since=0):
+        """What ASan/UBSan/LeakSanitizer wrote into a daemon's log, from byte
+        offset since ("" when clean)."""
+        log = self.log(name, since)
         for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
             at = log.find(mark)
             if at >= 0:

@@ -34,6 +34,10 @@ came first, the 4 if QUIT got +OK; the 4 are then topped up over SMTP
 (smtpd runs, unkilled, during this phase). integrity_check every
 --check-every cycles and at the end.
 
+Both phases: a daemon that ends before its SIGKILL (a crash, a sanitizer's
+abort) fails the run, and so does a report of ASan/UBSan/LeakSanitizer in
+its log (run against a sanitizer build with --bin build-asan).
+
 Daemons and the temporary directory go at exit, also on Ctrl-C; with --keep
 the directory stays when an invariant failed (its path is printed).
 """
@@ -102,6 +106,29 @@ NMSG, NMARK = 12, 4             # carol's mailbox, messages marked per session
 FAILURES = []
 
 
+class LogWatch:
+    """Reports what ASan/UBSan/LeakSanitizer wrote into a daemon's log since
+    the last look (the logs of all its runs are one file)."""
+
+    def __init__(self, lab, name):
+        self.lab, self.name, self.seen = lab, name, 0
+
+    def news(self):
+        path = os.path.join(self.lab.dir, self.name + ".log")
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        report = self.lab.sanitizer_report(self.name, since=self.seen)
+        self.seen = size
+        return report
+
+
+def killed(phase, cycle, proc):
+    """proc was SIGKILLed by the soak: any other end (a crash, an abort by a
+    sanitizer, an exit) before the kill is a failure."""
+    if proc.returncode != -signal.SIGKILL:
+        fail(phase, cycle, f"{os.path.basename(proc.args[0])} ended on its own before the "
+                           f"kill: status {proc.returncode}")
+
+
 def fail(phase, cycle, what):
     FAILURES.append(f"{phase} cycle {cycle}: {what}")
     print(f"FAIL {phase} cycle {cycle}: {what}", flush=True)
@@ -137,6 +164,13 @@ class SmtpTotals:
         self.lost = self.duplicated = self.damaged = self.other = 0
         self.seconds = 0.0
         self.cycle_times = []
+
+
+def sanitizer_check(watches, phase, cycle):
+    for w in watches:
+        report = w.news()
+        if report:
+            fail(phase, cycle, f"{w.name} sanitizer report:\n{report}")
 
 
 def smtp_check(lab, pending, seen, judged, tot, cycle):
@@ -184,7 +218,7 @@ def smtp_check(lab, pending, seen, judged, tot, cycle):
         db.close()
 
 
-def smtp_phase(lab, rng, tot):
+def smtp_phase(lab, rng, tot, watches):
     pending, seen, judged = [], set(), set()
     stops, threads = [], []
     try:
@@ -205,6 +239,7 @@ def smtp_phase(lab, rng, tot):
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
             lab.procs.remove(proc)
+            killed("smtpd", cycle, proc)
             stop.set()
             for t in threads:
                 t.join(timeout=30)
@@ -214,6 +249,7 @@ def smtp_phase(lab, rng, tot):
             tot.cycles += 1
             if (cycle + 1) % ARGS.check_every == 0 or cycle + 1 == ARGS.smtp_cycles:
                 smtp_check(lab, pending, seen, judged, tot, cycle)
+                sanitizer_check(watches, "smtpd", cycle)
                 pending = []
             tot.cycle_times.append(time.monotonic() - t0)
             if (cycle + 1) % 100 == 0:
@@ -231,6 +267,7 @@ def smtp_phase(lab, rng, tot):
             if lab.smtpd.wait(timeout=15) != 0:
                 fail("smtpd", ARGS.smtp_cycles, f"exit status {lab.smtpd.returncode} on SIGTERM")
             lab.procs.remove(lab.smtpd)
+            sanitizer_check(watches, "smtpd", ARGS.smtp_cycles)
             problems, stored = scan_store(lab.store)
             for p in problems:
                 fail("smtpd", ARGS.smtp_cycles, f"after the clean restart: {p}")
@@ -311,7 +348,7 @@ def pop3_calibrate(lab, rng):
     return statistics.median(times)
 
 
-def pop3_phase(lab, rng, tot):
+def pop3_phase(lab, rng, tot, watches):
     lab.start_smtpd()           # for the top-ups; never killed in this phase
     smtp_top_up(lab, NMSG, "pop3-initial")
     tot.quit_ms = pop3_calibrate(lab, rng) * 1000
@@ -360,6 +397,7 @@ def pop3_phase(lab, rng, tot):
         got = quit_and_kill(lab.pop3d, d, delay)
         tot.windows.append(w)
         lab.procs.remove(lab.pop3d)
+        killed("pop3d", cycle, lab.pop3d)
         after, integrity = pop3_mailbox(lab.store, "carol", integrity=check_now)
         outcome, problem = judge_quit(before, after, marked, got)
         if delay < 0:
@@ -390,6 +428,7 @@ def pop3_phase(lab, rng, tot):
         if outcome == "expunged":
             smtp_top_up(lab, NMARK, f"pop3-{cycle}")
         if check_now:
+            sanitizer_check(watches, "pop3d", cycle)
             tot.checks += 1
             problems, _ = scan_store(lab.store)
             if integrity == "ok" and not any(p.startswith("integrity") for p in problems):
@@ -404,6 +443,7 @@ def pop3_phase(lab, rng, tot):
     lab.smtpd.send_signal(signal.SIGTERM)
     if lab.smtpd.wait(timeout=15) != 0:
         fail("pop3d", tot.cycles, f"smtpd exit status {lab.smtpd.returncode} on SIGTERM")
+    sanitizer_check(watches, "pop3d", tot.cycles)
 
 
 def summary(st, pt, wall, interrupted):
@@ -479,11 +519,12 @@ def main():
         lab = Lab(users=dict(PASSWORDS, carol=CAROL_PW), notify=True,
                   config_extra="[limits]\nmax_connections_per_addr = 500\nmax_errors = 1000\n")
         t = time.monotonic()
-        smtp_phase(lab, rng, st)
+        watches = [LogWatch(lab, "smtpd"), LogWatch(lab, "pop3d")]
+        smtp_phase(lab, rng, st, watches)
         st.seconds = time.monotonic() - t
         t = time.monotonic()
         if ARGS.pop3_cycles:
-            pop3_phase(lab, rng, pt)
+            pop3_phase(lab, rng, pt, watches)
         pt.seconds = time.monotonic() - t
     except KeyboardInterrupt:
         interrupted = True
