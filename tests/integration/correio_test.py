@@ -3,6 +3,8 @@
 Starts the real smtpd and pop3d on free loopback ports with a fresh store in a
 temporary directory, creates the lab's demo accounts, and stops everything at
 exit. Binaries come from $CORREIO_BIN (the CMake build directory, set by CTest).
+A daemon counts as started once it listens (the port is polled) or, with
+Lab(notify=True), once it sent READY=1 on its $NOTIFY_SOCKET.
 Every wait is bounded; a test that hangs fails instead.
 """
 import atexit
@@ -58,12 +60,30 @@ def wait_port(host, port, timeout=15.0):
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+def wait_ready(sock, proc, timeout=15.0):
+    """Wait for READY=1 from proc on its $NOTIFY_SOCKET datagram socket (sent
+    once it listens and its store is open, sd_notify(3)); fail if proc exits."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        sock.settimeout(0.1)
+        try:
+            msg = sock.recv(4096)
+        except socket.timeout:
+            msg = b""
+        if b"READY=1" in msg.split(b"\n"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before it was ready")
+    raise RuntimeError(f"{proc.args[0]} not ready after {timeout}s")
+
+
 class Lab:
     """A store, a config and the daemons, all under one temporary directory."""
 
     def __init__(self, domain="lab.test", users=PASSWORDS, tls=False, config_extra="",
-                 host="127.0.0.1", keep=False):
+                 host="127.0.0.1", keep=False, notify=False):
         self.dir = tempfile.mkdtemp(prefix="lab-", dir=_PARENT)
+        self.notify = notify    # wait for READY=1 on $NOTIFY_SOCKET, not for the port
         self.host = host
         self.domain = domain
         self.store = os.path.join(self.dir, "correio.db")
@@ -141,10 +161,35 @@ class Lab:
             ports[role] = port
             h = f"[{self.host}]" if ":" in self.host else self.host
             listens.append(f"{h}:{port} {role}")
+        if self.notify:
+            sock = self._notify_socket(binary)
+            env = dict(env or {}, NOTIFY_SOCKET=sock.getsockname())
         proc = self._start(binary, listens, list(extra), env)
-        for port in ports.values():
-            wait_port(self.host, port)
+        if self.notify:
+            wait_ready(sock, proc)
+        else:
+            for port in ports.values():
+                wait_port(self.host, port)
         return proc, ports
+
+    def _notify_socket(self, binary):
+        """The readiness socket of one daemon (made once), emptied of what an
+        earlier process of it sent."""
+        name = os.path.basename(binary)
+        if not hasattr(self, "_notify"):
+            self._notify = {}
+        sock = self._notify.get(name)
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind(os.path.join(self.dir, f".notify-{name}"))
+            self._notify[name] = sock
+        sock.setblocking(False)
+        try:
+            while True:
+                sock.recv(4096)
+        except BlockingIOError:
+            pass
+        return sock
 
     def start_smtpd(self, roles=("inbound",), extra=(), env=None):
         """Start smtpd with one listener per role; returns {role: port}."""
@@ -160,16 +205,19 @@ class Lab:
         self.pop3_port = ports[roles[0]]
         return ports
 
-    def log(self, name):
+    def log(self, name, since=0):
+        """A daemon's log (all its runs in this lab), from byte offset since."""
         try:
             with open(os.path.join(self.dir, name + ".log"), "rb") as f:
+                f.seek(since)
                 return f.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
 
-    def sanitizer_report(self, name):
-        """What ASan/UBSan/LeakSanitizer wrote into a daemon's log ("" when clean)."""
-        log = self.log(name)
+    def sanitizer_report(self, name, since=0):
+        """What ASan/UBSan/LeakSanitizer wrote into a daemon's log, from byte
+        offset since ("" when clean)."""
+        log = self.log(name, since)
         for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
             at = log.find(mark)
             if at >= 0:

@@ -26,6 +26,9 @@ killed at a random moment around it. The mailbox must afterwards be either
 untouched or have lost exactly the marked messages (all or nothing), and a
 client that got "+OK" to QUIT must see them gone. A session whose connection
 drops before QUIT must lose nothing.
+
+The sender, the reading of the store and the judgements live in crashload.py,
+shared with the 1,000 + 1,000 cycle soak (tests/soak/soak.py, run by hand).
 """
 import atexit
 import faulthandler
@@ -33,7 +36,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -42,6 +44,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, Dialog, PASSWORDS, check, run  # noqa: E402
+from crashload import (Verdict, judge_quit, pop3_mailbox as store_mailbox,  # noqa: E402
+                       quit_and_kill, scan_store, send_loop)
 
 faulthandler.dump_traceback_later(240, exit=True)   # a hang fails with a stack, not a timeout
 CYCLES = int(os.environ.get("CORREIO_CRASH_CYCLES", "30"))
@@ -60,95 +64,20 @@ HOST = lab.host
 FIGURES = {}
 
 
-def recv_reply(s, buf):
-    """One SMTP reply from socket s: (code, rest-of-buffer). Raises on EOF."""
-    while True:
-        while b"\r\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        line, buf = buf.split(b"\r\n", 1)
-        if len(line) < 4 or line[3:4] != b"-":
-            return int(line[:3]), buf
-
-
-class Record:
-    __slots__ = ("token", "rcpts", "payload", "status")
-
-    def __init__(self, token, rcpts, payload):
-        self.token, self.rcpts, self.payload, self.status = token, rcpts, payload, "partial"
-
-
 def client(port, cycle, tid, records, stop):
     """Send messages until the server dies or stop is set."""
-    rng = random.Random(cycle * 1000 + tid)
-    pipelined = tid % 2 == 1
-    n = 0
-    while not stop.is_set():
-        try:
-            s = socket.create_connection((HOST, port), timeout=5)
-        except OSError:
-            return
-        buf = b""
-        try:
-            code, buf = recv_reply(s, buf)
-            if code != 220:
-                return
-            s.sendall(b"EHLO crash.client\r\n")
-            code, buf = recv_reply(s, buf)
-            for _ in range(rng.randint(1, 8)):
-                if stop.is_set():
-                    break
-                n += 1
-                token = f"crash-{cycle}-{tid}-{n}"
-                rcpts = rng.choice([["ana"], ["bob"], ["ana", "bob"]])
-                if tid in LARGE_THREADS and rng.random() < 0.5:
-                    # A random block repeated to 1 MB+ (cheap to make), its
-                    # length not a multiple of the line length.
-                    block = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
-                                    for _ in range(rng.randint(900, 1100)))
-                    size = rng.randint(*LARGE)
-                    payload = (block * (size // len(block) + 1))[:size]
-                else:
-                    payload = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
-                                      for _ in range(rng.randint(50, 4000)))
-                rec = Record(token, rcpts, payload)
-                records.append(rec)
-                env = [b"MAIL FROM:<load@example.org>\r\n"] + \
-                    [f"RCPT TO:<{r}@lab.test>\r\n".encode() for r in rcpts] + [b"DATA\r\n"]
-                if pipelined:
-                    s.sendall(b"".join(env))
-                    codes = []
-                    for _ in env:
-                        code, buf = recv_reply(s, buf)
-                        codes.append(code)
-                else:
-                    codes = []
-                    for cmd in env:
-                        s.sendall(cmd)
-                        code, buf = recv_reply(s, buf)
-                        codes.append(code)
-                        if code >= 400:
-                            break
-                if codes[-1] != 354:
-                    rec.status = "refused"
-                    s.sendall(b"RSET\r\n")
-                    code, buf = recv_reply(s, buf)
-                    continue
-                body = (f"From: load@example.org\r\nTo: {', '.join(rcpts)}\r\n"
-                        f"Subject: {token}\r\nX-Crash-Token: {token}\r\n\r\n")
-                lines = [payload[i:i + 70] for i in range(0, len(payload), 70)]
-                body += "\r\n".join(lines) + "\r\n"
-                s.sendall(body.encode())
-                rec.status = "unknown"
-                s.sendall(b".\r\n")
-                code, buf = recv_reply(s, buf)
-                rec.status = "acked" if code == 250 else "refused"
-        except (OSError, EOFError, ValueError):
-            pass
-        finally:
-            s.close()
+    def payload(rng):
+        if tid in LARGE_THREADS and rng.random() < 0.5:
+            # A random block repeated to 1 MB+ (cheap to make), its
+            # length not a multiple of the line length.
+            block = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
+                            for _ in range(rng.randint(900, 1100)))
+            size = rng.randint(*LARGE)
+            return (block * (size // len(block) + 1))[:size]
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
+                       for _ in range(rng.randint(50, 4000)))
+    send_loop(HOST, port, f"crash-{cycle}-{tid}", random.Random(cycle * 1000 + tid), records,
+              stop, payload, pipelined=tid % 2 == 1)
 
 
 def test_smtpd_sigkill_under_load():
@@ -186,58 +115,14 @@ def test_smtpd_sigkill_under_load():
         by_status[r.status] = by_status.get(r.status, 0) + 1
     check(by_status.get("acked", 0) > 0, f"no message was acknowledged at all: {by_status}")
 
-    db = sqlite3.connect(f"file:{lab.store}?mode=ro", uri=True)
-    check(db.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "integrity_check")
-    check(db.execute("PRAGMA foreign_key_check").fetchall() == [], "foreign keys")
-    accounts = dict(db.execute("SELECT id, name FROM accounts"))
-    stored = {}      # token -> list of (message id, body)
-    for mid, body in db.execute("SELECT id, body FROM messages"):
-        body = bytes(body)
-        i = body.find(b"X-Crash-Token: ")
-        check(i >= 0, f"message {mid} without a token")
-        token = body[i + 15:body.index(b"\r\n", i)].decode()
-        stored.setdefault(token, []).append((mid, body))
-    entries = {}     # message id -> sorted account names
-    for acc, mid in db.execute("SELECT account, message FROM mailbox"):
-        entries.setdefault(mid, []).append(accounts[acc])
-    orphans = db.execute("SELECT count(*) FROM mailbox WHERE message NOT IN "
-                         "(SELECT id FROM messages)").fetchone()[0]
-    check(orphans == 0, f"{orphans} mailbox entries without their message")
-    unref = db.execute("SELECT count(*) FROM messages WHERE id NOT IN (SELECT message FROM mailbox)"
-                       " AND id NOT IN (SELECT message FROM queue)").fetchone()[0]
-    check(unref == 0, f"{unref} messages in no mailbox and no queue")
-    qorph = db.execute("SELECT count(*) FROM queue WHERE message NOT IN "
-                       "(SELECT id FROM messages)").fetchone()[0]
-    check(qorph == 0, f"{qorph} queue items without their message")
-    nqueue = db.execute("SELECT count(*) FROM queue").fetchone()[0]
-    check(nqueue == 0, f"{nqueue} queue items for local-only mail")
-
-    spool_dir = os.path.dirname(os.path.abspath(lab.store))
-    left = [f for f in os.listdir(spool_dir) if f.startswith(".correio-spool")]
-    check(left == [], f"spool files left beside the store: {left}")
-
-    known = {r.token: r for r in records}
-    unknown_present = large_stored = 0
-    for token, msgs in stored.items():
-        check(token in known, f"{token} in the store but never sent")
-        r = known[token]
-        check(r.status in ("acked", "unknown"), f"{token} stored but the client saw {r.status}")
-        check(len(msgs) == 1, f"{token} stored {len(msgs)} times")
-        mid, body = msgs[0]
-        check(sorted(entries.get(mid, [])) == sorted(r.rcpts),
-              f"{token}: entries {entries.get(mid)} for recipients {r.rcpts}")
-        check(r.payload[:70].encode() in body and r.payload[-1:].encode() in body,
-              f"{token}: body damaged")
-        flat = body.replace(b"\r\n", b"")
-        check(r.payload.encode() in flat, f"{token}: payload not intact")
-        if len(r.payload) >= LARGE[0]:
-            large_stored += 1
-        if r.status == "unknown":
-            unknown_present += 1
-    for r in records:
-        if r.status == "acked":
-            check(r.token in stored, f"{r.token} got 250 but is not in the store")
-    large_sent = sum(1 for r in records if len(r.payload) >= LARGE[0] and r.status != "refused")
+    problems, stored = scan_store(lab.store)
+    check(problems == [], "; ".join(problems))
+    v = Verdict(records, stored)
+    check(v.strangers == [], f"in the store but never sent: {v.strangers[:5]}")
+    check(v.problems() == [], "; ".join(v.problems()))
+    large_stored = sum(1 for msgs in stored.values() if msgs[0].size >= LARGE[0])
+    unknown_present = v.unknown_stored
+    large_sent = sum(1 for r in records if r.size >= LARGE[0] and r.status != "refused")
     check(large_stored > 0, f"no large message reached the store ({large_sent} sent)")
     FIGURES.update(kills=kills, seconds=round(time.time() - t0, 1), unknown_present=unknown_present,
                    large_sent=large_sent, large_stored=large_stored, **by_status)
@@ -247,14 +132,9 @@ def test_smtpd_sigkill_under_load():
 
 
 def pop3_mailbox(db_path, account):
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT m.uidl FROM mailbox m JOIN accounts a ON a.id = m.account "
-                          "WHERE a.name = ? AND m.deleted = 0", (account,)).fetchall()
-        check(db.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "integrity_check")
-    finally:
-        db.close()
-    return sorted(r[0] for r in rows)
+    uidls, integrity = store_mailbox(db_path, account)
+    check(integrity == "ok", "integrity_check")
+    return uidls
 
 
 def clear_locks():
@@ -301,23 +181,12 @@ def test_pop3d_sigkill_around_quit():
         marked = {uidls[n] for n in numbers}
         for n in numbers:
             check(d.pop3(f"DELE {n}").startswith("+OK"), "DELE")
-        d.send("QUIT\r\n")
-        time.sleep(RNG.uniform(0, 0.01))
-        lab.pop3d.send_signal(signal.SIGKILL)
-        lab.pop3d.wait(timeout=10)
-        try:
-            got = d.line()
-        except (OSError, EOFError):
-            got = ""
-        d.close()
+        got = quit_and_kill(lab.pop3d, d, RNG.uniform(0, 0.01))
         after = pop3_mailbox(lab.store, "carol")
-        if after == before:
-            outcomes["untouched"] += 1
-            check(not got.startswith("+OK"), "QUIT answered +OK but nothing was deleted")
-        else:
-            outcomes["expunged"] += 1
-            check(sorted(set(before) - marked) == after,
-                  "a partial expunge: neither all nor none of the marked messages is gone")
+        outcome, problem = judge_quit(before, after, marked, got)
+        check(problem is None, problem)
+        outcomes[outcome] += 1
+        if outcome == "expunged":
             for i in range(nmark):   # top up
                 lab.admin("deliver", "carol", stdin=(f"Subject: r{cycle}-{i}\r\n\r\nrefill\r\n").encode())
         clear_locks()

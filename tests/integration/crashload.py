@@ -1,0 +1,321 @@
+"""crashload - the load and the checks of the crash-consistency tests.
+
+Shared by tests/integration/test_crash_consistency.py (30 kills, in
+./test.sh) and tests/soak/soak.py (1,000 + 1,000 kills, by hand). Owns:
+  - the SMTP sender that a test runs in threads while smtpd is killed: each
+    message carries a unique token and the SHA-256 of its text, and the
+    sender records what it knows of it (acked / refused / unknown / partial);
+  - the reading of a store after a kill, with Python's sqlite3 (an
+    independent reader): PRAGMA integrity_check, foreign keys, orphans, and
+    every message's token, recipients and whether its text is whole;
+  - judging the records against that reading (lost, duplicated, damaged...);
+  - the POP3 side: a session that marks messages deleted and sends QUIT
+    while pop3d is killed, and the all-or-nothing judgement of the result.
+It never decides when to kill or how many cycles to run: the callers do.
+"""
+import hashlib
+import os
+import signal
+import socket
+import sqlite3
+import time
+
+TOKEN_HEADER = b"X-Crash-Token: "
+SUM_HEADER = b"X-Crash-Sum: "       # sha256 hex of the payload, then its length
+LINE = 70                           # payload characters per line of the message
+
+
+def recv_reply(s, buf):
+    """One SMTP reply from socket s: (code, rest-of-buffer). Raises on EOF."""
+    while True:
+        while b"\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        line, buf = buf.split(b"\r\n", 1)
+        if len(line) < 4 or line[3:4] != b"-":
+            return int(line[:3]), buf
+
+
+class Record:
+    """What a sender knows of one message. status: "partial" (the connection
+    died before the final dot), "unknown" (the final dot was sent, no reply
+    came), "acked" (250 after the dot) or "refused" (another reply). Only the
+    payload's length and digest are kept, so a long run holds no bodies."""
+    __slots__ = ("token", "rcpts", "size", "sha", "status")
+
+    def __init__(self, token, rcpts, payload):
+        self.token, self.rcpts, self.status = token, rcpts, "partial"
+        self.size = len(payload)
+        self.sha = hashlib.sha256(payload.encode()).hexdigest()
+
+
+def message_text(token, rcpts, payload, sha):
+    """The message as sent after DATA (without the final dot): headers with the
+    token and the digest, then the payload in lines of LINE characters. The
+    payload holds no CR, LF or leading dot, so no dot-stuffing is needed."""
+    head = (f"From: load@example.org\r\nTo: {', '.join(rcpts)}\r\n"
+            f"Subject: {token}\r\nX-Crash-Token: {token}\r\n"
+            f"X-Crash-Sum: {sha} {len(payload)}\r\n\r\n")
+    lines = [payload[i:i + LINE] for i in range(0, len(payload), LINE)]
+    return (head + "\r\n".join(lines) + "\r\n").encode()
+
+
+def send_loop(host, port, tag, rng, records, stop, make_payload, pipelined=False,
+              per_connection=(1, 8), rcpt_choices=(("ana",), ("bob",), ("ana", "bob"))):
+    """Send messages to smtpd at host:port until it dies or stop is set.
+
+    Each connection sends rng.randint(*per_connection) messages, each to a
+    recipient list from rcpt_choices, with make_payload(rng) as its text and
+    the token "<tag>-<n>". One command at a time, or the envelope pipelined.
+    Every message is appended to records (a list shared with other threads:
+    append is atomic) before its first command is sent."""
+    n = 0
+    while not stop.is_set():
+        try:
+            s = socket.create_connection((host, port), timeout=10)
+        except OSError:
+            return
+        buf = b""
+        try:
+            code, buf = recv_reply(s, buf)
+            if code != 220:
+                return
+            s.sendall(b"EHLO crash.client\r\n")
+            code, buf = recv_reply(s, buf)
+            for _ in range(rng.randint(*per_connection)):
+                if stop.is_set():
+                    break
+                n += 1
+                token = f"{tag}-{n}"
+                rcpts = list(rng.choice(rcpt_choices))
+                payload = make_payload(rng)
+                rec = Record(token, rcpts, payload)
+                records.append(rec)
+                env = [b"MAIL FROM:<load@example.org>\r\n"] + \
+                    [f"RCPT TO:<{r}@lab.test>\r\n".encode() for r in rcpts] + [b"DATA\r\n"]
+                codes = []
+                if pipelined:
+                    s.sendall(b"".join(env))
+                    for _ in env:
+                        code, buf = recv_reply(s, buf)
+                        codes.append(code)
+                else:
+                    for cmd in env:
+                        s.sendall(cmd)
+                        code, buf = recv_reply(s, buf)
+                        codes.append(code)
+                        if code >= 400:
+                            break
+                if codes[-1] != 354:
+                    rec.status = "refused"
+                    s.sendall(b"RSET\r\n")
+                    code, buf = recv_reply(s, buf)
+                    continue
+                s.sendall(message_text(token, rcpts, payload, rec.sha))
+                rec.status = "unknown"
+                s.sendall(b".\r\n")
+                code, buf = recv_reply(s, buf)
+                rec.status = "acked" if code == 250 else "refused"
+        except (OSError, EOFError, ValueError):
+            pass
+        finally:
+            s.close()
+
+
+class Stored:
+    """One message found in the store."""
+    __slots__ = ("mid", "accounts", "whole", "size")
+
+    def __init__(self, mid, accounts, whole, size):
+        self.mid, self.accounts, self.whole, self.size = mid, accounts, whole, size
+
+
+def _payload_digest(body):
+    """(token, sha256 of the payload as stored, the digest and length the
+    message carries), from a stored body; token None when it has none."""
+    i = body.find(TOKEN_HEADER)
+    if i < 0:
+        return None, None, None
+    token = body[i + len(TOKEN_HEADER):body.index(b"\r\n", i)].decode()
+    j = body.find(SUM_HEADER)
+    carried = body[j + len(SUM_HEADER):body.index(b"\r\n", j)].decode() if j >= 0 else ""
+    k = body.find(b"\r\n\r\n")
+    payload = body[k + 4:].replace(b"\r\n", b"") if k >= 0 else b""
+    return token, f"{hashlib.sha256(payload).hexdigest()} {len(payload)}", carried
+
+
+def scan_store(path, store_dir=None):
+    """Read the store at path (read-only, smtpd and pop3d stopped or killed).
+
+    Returns (problems, stored): problems is a list of what breaks the store's
+    own invariants (integrity_check, foreign keys, a mailbox entry without
+    its message, a message nobody references, a queue item without its
+    message or for local mail, a spool file left in store_dir, a message
+    without a token); stored maps each token to a list of Stored, whose
+    whole says the text is exactly what the message's digest says."""
+    problems = []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        if integrity != "ok":
+            problems.append(f"integrity_check: {integrity}")
+        if db.execute("PRAGMA foreign_key_check").fetchall() != []:
+            problems.append("foreign keys")
+        accounts = dict(db.execute("SELECT id, name FROM accounts"))
+        entries = {}     # message id -> account names
+        for acc, mid in db.execute("SELECT account, message FROM mailbox"):
+            entries.setdefault(mid, []).append(accounts[acc])
+        stored = {}
+        for mid, body in db.execute("SELECT id, body FROM messages"):
+            token, got, carried = _payload_digest(bytes(body))
+            if token is None:
+                problems.append(f"message {mid} without a token")
+                continue
+            stored.setdefault(token, []).append(
+                Stored(mid, sorted(entries.get(mid, [])), got == carried, int(got.split()[1])))
+        orphans = db.execute("SELECT count(*) FROM mailbox WHERE message NOT IN "
+                             "(SELECT id FROM messages)").fetchone()[0]
+        if orphans:
+            problems.append(f"{orphans} mailbox entries without their message")
+        unref = db.execute("SELECT count(*) FROM messages WHERE id NOT IN "
+                           "(SELECT message FROM mailbox) AND id NOT IN "
+                           "(SELECT message FROM queue)").fetchone()[0]
+        if unref:
+            problems.append(f"{unref} messages in no mailbox and no queue")
+        qorph = db.execute("SELECT count(*) FROM queue WHERE message NOT IN "
+                           "(SELECT id FROM messages)").fetchone()[0]
+        if qorph:
+            problems.append(f"{qorph} queue items without their message")
+        nqueue = db.execute("SELECT count(*) FROM queue").fetchone()[0]
+        if nqueue:
+            problems.append(f"{nqueue} queue items for local-only mail")
+    finally:
+        db.close()
+    spool_dir = store_dir or os.path.dirname(os.path.abspath(path))
+    left = [f for f in os.listdir(spool_dir) if f.startswith(".correio-spool")]
+    if left:
+        problems.append(f"spool files left beside the store: {left}")
+    return problems, stored
+
+
+class Verdict:
+    """records judged against a scan_store() result. Lists of tokens:
+    lost (acked, not stored), duplicated (stored more than once), damaged
+    (text not whole), misrouted (entries not exactly its recipients),
+    forbidden (stored though refused or cut before the dot), strangers
+    (stored, not in records: the caller says whether that is wrong)."""
+
+    def __init__(self, records, stored):
+        self.by_status = {}
+        self.lost, self.duplicated, self.damaged, self.misrouted = [], [], [], []
+        self.forbidden, self.strangers = [], []
+        self.found_acked = self.unknown_stored = self.unknown_absent = 0
+        known = {}
+        for r in records:
+            self.by_status[r.status] = self.by_status.get(r.status, 0) + 1
+            known[r.token] = r
+        for token, msgs in stored.items():
+            r = known.get(token)
+            if r is None:
+                self.strangers.append(token)
+                continue
+            if r.status not in ("acked", "unknown"):
+                self.forbidden.append(f"{token} ({r.status})")
+            if len(msgs) != 1:
+                self.duplicated.append(token)
+            for m in msgs:
+                if not m.whole or m.size != r.size:
+                    self.damaged.append(token)
+                if m.accounts != sorted(r.rcpts):
+                    self.misrouted.append(f"{token}: entries {m.accounts} for {r.rcpts}")
+        for r in records:
+            if r.status == "acked":
+                if r.token in stored:
+                    self.found_acked += 1
+                else:
+                    self.lost.append(r.token)
+            elif r.status == "unknown":
+                if r.token in stored:
+                    self.unknown_stored += 1
+                else:
+                    self.unknown_absent += 1
+
+    def problems(self):
+        """Every broken promise, as text (empty when all is well)."""
+        out = []
+        for what, toks in (("got 250 but is not in the store", self.lost),
+                           ("stored more than once", self.duplicated),
+                           ("body damaged", self.damaged),
+                           ("wrong mailbox entries", self.misrouted),
+                           ("stored but the client saw a refusal or a cut", self.forbidden)):
+            if toks:
+                out.append(f"{len(toks)} {what}: {toks[:5]}")
+        return out
+
+
+# ---- POP3 ------------------------------------------------------------------
+
+def pop3_mailbox(db_path, account, integrity=True):
+    """The uidls of account's mailbox (read-only) and integrity_check's answer
+    (None when integrity is false)."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT m.uidl FROM mailbox m JOIN accounts a ON a.id = m.account "
+                          "WHERE a.name = ? AND m.deleted = 0", (account,)).fetchall()
+        if integrity:
+            integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        else:
+            integrity = None
+    finally:
+        db.close()
+    return sorted(r[0] for r in rows), integrity
+
+
+def quit_and_kill(proc, dialog, delay):
+    """Send QUIT on dialog and SIGKILL proc delay seconds later (busy-waiting,
+    for sub-millisecond delays); a negative delay kills first and sends QUIT
+    -delay seconds after. Returns the reply to QUIT, "" when none came."""
+    def spin(sec):
+        end = time.perf_counter() + sec
+        while time.perf_counter() < end:
+            pass
+    try:
+        if delay < 0:
+            proc.send_signal(signal.SIGKILL)
+            spin(-delay)
+            dialog.send("QUIT\r\n")
+        else:
+            dialog.send("QUIT\r\n")
+            spin(delay)
+            proc.send_signal(signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait(timeout=10)
+    try:
+        return dialog.line()
+    except (OSError, EOFError):
+        return ""
+    finally:
+        dialog.close()
+
+
+def judge_quit(before, after, marked, reply):
+    """Classify one killed QUIT: (outcome, problem or None). before/after are
+    the mailbox's uidls, marked those the session deleted with DELE, reply
+    the answer to QUIT ("" for none). outcome: "expunged" (exactly the marked
+    ones gone) or "untouched"; any other change is a problem."""
+    expected = sorted(set(before) - set(marked))
+    ok = reply.startswith("+OK")
+    if after == expected:
+        return "expunged", None
+    if after == sorted(before):
+        if ok:
+            return "untouched", "QUIT answered +OK but nothing was deleted"
+        return "untouched", None
+    lost = sorted(set(expected) - set(after))
+    if lost:
+        return "partial", f"messages not marked deleted are gone: {lost}"
+    return "partial", (f"a partial expunge: {len(before) - len(after)} of the {len(marked)} "
+                       f"marked messages are gone (reply {reply!r})")
