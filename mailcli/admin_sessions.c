@@ -61,7 +61,7 @@ print_session(void *arg, const struct store_session_info *si)
 		snprintf(dur, sizeof(dur), "open");
 	else
 		snprintf(dur, sizeof(dur), "%llds", (long long)(si->ended - si->started));
-	printf("%-19s  %-12s  %-8s  %-15s  %-10s  %6s  %s\n", when, si->id, si->proto,
+	printf("%-19s  %-20s  %-8s  %-15s  %-10s  %6s  %s\n", when, si->id, si->proto,
 	    si->client[0] ? si->client : "-", si->user[0] ? si->user : "-", dur,
 	    si->ended == 0 ? "(still going on)" : si->outcome);
 }
@@ -137,7 +137,7 @@ admin_transcript_list(struct store *st, int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	printf("%-19s  %-12s  %-8s  %-15s  %-10s  %6s  %s\n", "STARTED", "SESSION", "PROTO",
+	printf("%-19s  %-20s  %-8s  %-15s  %-10s  %6s  %s\n", "STARTED", "SESSION", "PROTO",
 	    "CLIENT", "ACCOUNT", "TIME", "OUTCOME");
 	if (store_session_list(st, &f, print_session, &count) == -1) {
 		fprintf(stderr, "mailcli admin: %s\n", store_errmsg(st));
