@@ -1178,6 +1178,19 @@ store_schema_version(struct store *st)
 }
 
 int
+store_map_bodies(struct store *st)
+{
+	char sql[STORE_PRAGMA_MAX];
+
+	snprintf(sql, sizeof(sql), "PRAGMA mmap_size = %lld", (long long)STORE_MMAP_SIZE);
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		store_seterr(st, "mmap_size");
+		return -1;
+	}
+	return 0;
+}
+
+int
 store_schema_latest(void)
 {
 	return schema_latest(&schema_store);

@@ -332,6 +332,19 @@ int	store_session_get(struct store *st, const char *id, struct store_session_inf
  * 1, 0 or -1. */
 int	store_session_involves(struct store *st, const char *id, const char *account);
 
+/*
+ * Read this handle's pages through a memory map of the store file, up to
+ * STORE_MMAP_SIZE (SQLite's mmap_size): for a handle that streams message
+ * bodies (pop3d's RETR). A large body is a chain of overflow pages, each a
+ * pread() without it; mapped, SQLite copies them from the page cache (a
+ * 50 MB RETR: 229 -> 760 MB/s; 20 streams of 1 MB: 0.84-0.91x -> 1.19-1.32x
+ * Dovecot). The pages touched count in the process's RSS as file pages
+ * (page cache), not as its memory. A read error on a mapped page would be a
+ * SIGBUS instead of an error reply (docs/RELIABILITY.md). 0 or -1.
+ */
+#define STORE_MMAP_SIZE		((int64_t)1 << 30)
+int	store_map_bodies(struct store *st);
+
 /* ---- schema (store_schema.c; used by store.c only) ---- */
 /* Migration i takes user_version i to i + 1: the store's, and the session
  * log's (its own file, "<store>-sessions"). */

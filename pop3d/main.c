@@ -77,6 +77,9 @@ main(int argc, char *argv[])
 	 * to the service user. */
 	if (store_open(&server.store, cfg.store_path, err, sizeof(err)) == -1)
 		fatalx("store %s: %s", cfg.store_path, err);
+	/* RETR streams bodies through this handle. */
+	if (store_map_bodies(server.store) == -1)
+		log_warnx("event=mmap-failed error=\"%s\"", store_errmsg(server.store));
 	/* Room for deletions on a full disk (store.h, "the reserve"). */
 	if ((rc = store_reserve_make(server.store)) == -1)
 		log_warnx("event=reserve-failed error=\"%s\"", store_errmsg(server.store));
