@@ -174,6 +174,7 @@ session_pump(struct session *ss)
 	enum line_eol eol;
 	char *line;
 	size_t len;
+	bool lines = false;
 
 	if (ss->pumping)
 		return;		/* re-entered from a handler: the outer loop goes on */
@@ -191,13 +192,18 @@ session_pump(struct session *ss)
 				break;
 			continue;
 		}
-		/* The idle timer runs from the last complete line, not the last
-		 * byte: a client sending a byte now and then still times out. */
 		ss->nlines++;
-		session_touch(ss);
+		lines = true;
 		ss->proto->line(ss->owner, st, line, len, eol);
 	}
 	ss->pumping = false;
+	/* The idle timer runs from the last complete line, not the last byte:
+	 * a client sending a byte now and then still times out. The lines of
+	 * one pump arrived together: the timer is re-armed once for them, not
+	 * per line (two event_add() calls per DATA line were 3% of the loop
+	 * during 1 MB messages). */
+	if (lines)
+		session_touch(ss);
 }
 
 void
