@@ -203,8 +203,21 @@ fi
 
 # ---- the runs -------------------------------------------------------------------
 now() { date +%s.%N; }
+# Postfix goes on delivering what it accepted (virtual(8) into maildirs, with
+# fsyncs) after its 250s: wait until its queue is empty, so that no row is
+# measured while another server's leftover work takes the CPUs.
+settle() {
+	local _i
+	for _i in $(seq 600); do
+		[ -z "$(find "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/maildrop" \
+		    -type f -print -quit 2>/dev/null)" ] && return 0
+		sleep 0.2
+	done
+	echo "Postfix's queue did not empty in 120 s" >&2
+}
 smtp_rate() {	# smtp_rate PORT SENDERS SIZE COUNT -> messages/s (smtp-source)
 	local t0 t1
+	settle
 	t0=$(now)
 	timeout 300 smtp-source -s "$2" -l "$3" -m "$4" -f load@example.org -t bob@lab.test "127.0.0.1:$1"
 	t1=$(now)
@@ -213,6 +226,7 @@ smtp_rate() {	# smtp_rate PORT SENDERS SIZE COUNT -> messages/s (smtp-source)
 pop_rate() {	# pop_rate PORT FIELD ARGS... -> messages/s or sessions/s
 	local port=$1 field=$2
 	shift 2
+	settle
 	timeout 300 "$PLOAD" -p "$port" -w load-secret "$@" | sed -n "s|.*$field=\([0-9.]*\).*|\1|p" |
 		python3 -c "import sys; print(round(float(sys.stdin.read())))"
 }
