@@ -204,13 +204,17 @@ fi
 # ---- the runs -------------------------------------------------------------------
 now() { date +%s.%N; }
 # Postfix goes on delivering what it accepted (virtual(8) into maildirs, with
-# fsyncs) after its 250s: wait until its queue is empty, so that no row is
-# measured while another server's leftover work takes the CPUs.
+# fsyncs) after its 250s: wait until its queue is empty, and for the dirty
+# pages the last row left to be written back, so that no row is measured
+# while another server's leftover work takes the CPUs or the disk.
 settle() {
 	local _i
 	for _i in $(seq 600); do
-		[ -z "$(find "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/maildrop" \
-		    -type f -print -quit 2>/dev/null)" ] && return 0
+		if [ -z "$(find "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/maildrop" \
+		    -type f -print -quit 2>/dev/null)" ]; then
+			sync	# and what the last row left for the kernel to write back
+			return 0
+		fi
 		sleep 0.2
 	done
 	echo "Postfix's queue did not empty in 120 s" >&2
