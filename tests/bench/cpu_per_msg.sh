@@ -2,7 +2,7 @@
 # cpu_per_msg.sh - CPU time per message of smtpd (per thread) or of the
 # ceiling server, under Postfix's smtp-source with 20 senders of 4 KB.
 #
-#   tests/bench/cpu_per_msg.sh BUILD [yes|no|ceiling] [MESSAGES]
+#   tests/bench/cpu_per_msg.sh BUILD [yes, no or ceiling] [MESSAGES]
 #
 # yes / no: correio's smtpd with transcripts = yes / no; ceiling:
 # tests/bench/ceiling. Prints the rate, and the server's CPU time (user +
@@ -12,7 +12,7 @@
 # than the rate when other work runs beside. A benchmark, run by hand (as
 # root, loopback only), never by ./test.sh; needs smtp-source (deps.sh --bench).
 set -eu
-BUILD=${1:?usage: cpu_per_msg.sh BUILD [yes|no|ceiling] [MESSAGES]}
+BUILD=${1:?usage: cpu_per_msg.sh BUILD [MODE: yes, no or ceiling] [MESSAGES]}
 MODE=${2:-yes}
 N=${3:-10000}
 BUILD=$(cd "$BUILD" && pwd)
@@ -62,5 +62,5 @@ for t in /proc/$PID/task/*; do
 	total=$((total + d))
 	[ "$d" -gt 0 ] && threads="$threads $id:$((d * 1000000 / tick / N))"
 done
-echo "$MODE: $(echo "$N / ($end - $start)" | bc) msg/s; server CPU $((total * 1000000 / tick / N)) us/msg" \
+echo "$MODE: $(python3 -c "print(round($N / ($end - $start)))") msg/s; server CPU $((total * 1000000 / tick / N)) us/msg" \
     "(per thread:$threads); load average $(cut -d' ' -f1 /proc/loadavg)"
