@@ -9,6 +9,7 @@ Every wait is bounded; a test that hangs fails instead.
 """
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -42,8 +43,19 @@ def workdir(prefix="work-"):
 
 
 def free_port(host="127.0.0.1"):
-    """A TCP port nobody listens on right now."""
+    """A TCP port nobody uses right now, chosen below the kernel's ephemeral
+    range (32768 and up): a port the kernel handed out with bind(0) may be
+    taken as the local port of a client connection of another test running
+    beside this one before the daemon binds it."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(100):
+        port = random.randrange(20000, 32000)
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -154,23 +166,46 @@ class Lab:
         """Start binary with one free loopback port per role; wait until each
         listens; env is added to its environment (e.g. libfaketime's).
         Returns (process, {role: port})."""
-        ports = {}
-        listens = []
-        for role in roles:
-            port = free_port(self.host)
-            ports[role] = port
-            h = f"[{self.host}]" if ":" in self.host else self.host
-            listens.append(f"{h}:{port} {role}")
-        if self.notify:
-            sock = self._notify_socket(binary)
-            env = dict(env or {}, NOTIFY_SOCKET=sock.getsockname())
-        proc = self._start(binary, listens, list(extra), env)
-        if self.notify:
-            wait_ready(sock, proc)
-        else:
-            for port in ports.values():
-                wait_port(self.host, port)
-        return proc, ports
+        for _ in range(3):
+            ports = {}
+            listens = []
+            for role in roles:
+                port = free_port(self.host)
+                ports[role] = port
+                h = f"[{self.host}]" if ":" in self.host else self.host
+                listens.append(f"{h}:{port} {role}")
+            run_env = env
+            if self.notify:
+                sock = self._notify_socket(binary)
+                run_env = dict(env or {}, NOTIFY_SOCKET=sock.getsockname())
+            proc = self._start(binary, listens, list(extra), run_env)
+            if self.notify:
+                wait_ready(sock, proc)
+                return proc, ports
+            if self._wait_listening(proc, ports.values()):
+                return proc, ports
+            # It ended before listening: a port taken meanwhile (the log
+            # says so); anything else fails below with the same ports.
+            self.procs.remove(proc)
+        raise RuntimeError(f"{os.path.basename(binary)} did not start (exit status "
+                           f"{proc.returncode}); see its log")
+
+    def _wait_listening(self, proc, ports, timeout=15.0):
+        """True once every port listens; False if proc ended first."""
+        deadline = time.time() + timeout
+        for port in ports:
+            while True:
+                try:
+                    with socket.create_connection((self.host, port), timeout=1):
+                        break
+                except OSError:
+                    if proc.poll() is not None:
+                        return False
+                    if time.time() > deadline:
+                        raise RuntimeError(f"nothing listens on {self.host}:{port} "
+                                           f"after {timeout}s")
+                    time.sleep(0.05)
+        return True
 
     def _notify_socket(self, binary):
         """The readiness socket of one daemon (made once), emptied of what an
