@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BIN = os.environ.get("CORREIO_BIN") or os.path.join(
@@ -335,6 +336,47 @@ class Lab:
         self.stop_daemons()
         if not self.keep and os.path.isdir(self.dir) and not os.environ.get("CORREIO_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class LoopbackServer(threading.Thread):
+    """A test's own TCP server on loopback (a relay destination, say): one
+    thread accepting connections one at a time and handing each to
+    self.session(conn), closed after it; a session that fails with OSError
+    or ValueError just ends. Subclasses set their state, then call this
+    __init__, which starts the thread."""
+
+    def __init__(self, host, port, backlog=8):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(backlog)
+        self.sock.settimeout(0.2)
+        self.stopped = False
+        self.start()
+
+    def run(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                self.session(c)
+            except (OSError, ValueError):
+                pass
+            finally:
+                c.close()
+
+    def session(self, conn):
+        raise NotImplementedError
+
+    def stop(self):
+        self.stopped = True
+        self.join(timeout=5)
+        self.sock.close()
 
 
 class Dialog:

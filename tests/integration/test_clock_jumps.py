@@ -30,54 +30,34 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from correio_test import Lab, Dialog, check, free_port, libfaketime, run  # noqa: E402
+from correio_test import Lab, Dialog, LoopbackServer, check, free_port, libfaketime, run  # noqa: E402
 
 RETRY = 20                      # retry_schedule (s): one interval
 MAX_AGE = 12 * 3600             # max_queue_age: shorter than the day forward
 BACK, FORWARD = -3600, 86400    # the two steps; the offset after both is +23 h
 
 
-class Destination(threading.Thread):
+class Destination(LoopbackServer):
     """The relay's destination on loopback: answers 421 to every connection
     while down (and counts them); when up, accepts every message."""
 
     def __init__(self, port):
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
         self.up = False
         self.refused = []        # monotonic times of the connections refused
         self.messages = []       # (rcpts, text) accepted
-        self.stopped = False
-        self.start()
-
-    def run(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                if not self.up:
-                    self.refused.append(time.monotonic())
-                    c.sendall(b"421 4.3.2 far.test is down for maintenance\r\n")
-                else:
-                    self.session(c)
-            except (OSError, ValueError):
-                pass
-            finally:
-                c.close()
+        super().__init__("127.0.0.1", port, backlog=16)
 
     def session(self, c):
+        if not self.up:
+            self.refused.append(time.monotonic())
+            c.sendall(b"421 4.3.2 far.test is down for maintenance\r\n")
+        else:
+            self.accept_mail(c)
+
+    def accept_mail(self, c):
         c.settimeout(10)
         f = c.makefile("rb")
         c.sendall(b"220 far.test ESMTP\r\n")
@@ -110,11 +90,6 @@ class Destination(threading.Thread):
                 return
             else:
                 c.sendall(b"250 ok\r\n")
-
-    def stop(self):
-        self.stopped = True
-        self.join(timeout=5)
-        self.sock.close()
 
 
 def wait_for(what, fn, timeout, step=0.2):

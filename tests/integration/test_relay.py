@@ -25,11 +25,10 @@ import re
 import smtplib
 import socket
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from correio_test import (Lab, Dialog, check, run, free_port, wait_port,  # noqa: E402
+from correio_test import (Lab, Dialog, LoopbackServer, check, run, free_port, wait_port,  # noqa: E402
                           SMTPD, POP3D)
 
 H1, H2 = "127.0.0.2", "127.0.0.3"
@@ -50,7 +49,7 @@ def wait_for(what, fn, timeout=20.0, step=0.2):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-class FakeMTA(threading.Thread):
+class FakeMTA(LoopbackServer):
     """A scripted SMTP server standing in for a smarthost or a remote MX.
 
     It records every session (EHLO, AUTH, MAIL, RCPTs, message text) and
@@ -59,7 +58,6 @@ class FakeMTA(threading.Thread):
 
     def __init__(self, host, port, user=None, password=None, greeting="220 fake.example ESMTP",
                  rcpt=None, data="250 2.0.0 queued", broken_tls=False):
-        super().__init__(daemon=True)
         self.broken_tls = broken_tls    # offer STARTTLS, then answer the handshake with junk
         self.host, self.port = host, port
         self.user, self.password = user, password
@@ -67,33 +65,7 @@ class FakeMTA(threading.Thread):
         self.rcpt = rcpt or (lambda addr: "250 2.1.5 ok")
         self.data = data
         self.sessions = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.stopped = False
-        self.start()
-
-    def stop(self):
-        self.stopped = True
-        self.join(timeout=5)
-        self.sock.close()
-
-    def run(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                self.session(c)
-            except (OSError, ValueError):
-                pass
-            finally:
-                c.close()
+        super().__init__(host, port)
 
     def session(self, c):
         c.settimeout(10)
