@@ -21,11 +21,10 @@
 
 #include "sesslog.h"
 #include "store.h"
+#include "tmpstore.h"
 
 struct fixture {
-	char		 dir[512];
-	char		 path[600];
-	struct store	*st;		/* a reader, as mailcli and webd are */
+	struct tmpstore	*t;		/* its store: a reader, as mailcli and webd are */
 	struct sesslog	*sl;
 };
 
@@ -33,19 +32,11 @@ static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *base = getenv("CORREIO_TEST_TMP");
 	char err[512];
 
 	assert_non_null(f);
-	if (base == NULL || *base == '\0')
-		base = "/tmp";
-	mkdir(base, 0700);
-	snprintf(f->dir, sizeof(f->dir), "%s/sesslog-XXXXXX", base);
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/correio.db", f->dir);
-	if (store_open(&f->st, f->path, err, sizeof(err)) != 0)
-		fail_msg("store_open: %s", err);
-	if ((f->sl = sesslog_start(f->path, err, sizeof(err))) == NULL)
+	f->t = tmpstore_new("sesslog", false);
+	if ((f->sl = sesslog_start(f->t->path, err, sizeof(err))) == NULL)
 		fail_msg("sesslog_start: %s", err);
 	*state = f;
 	return 0;
@@ -55,15 +46,12 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[700];
+	int rc;
 
 	sesslog_stop(&f->sl);
-	store_close(&f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
+	rc = tmpstore_free(f->t);
 	free(f);
-	return 0;
+	return rc;
 }
 
 static void
@@ -101,12 +89,12 @@ test_in_order(void **state)
 	sesslog_account(f->sl, "s1", "smtp", "bob");
 	sesslog_close(f->sl, "s1", "smtp", "quit");
 	sesslog_sync(f->sl);
-	assert_int_equal(store_transcript_get(f->st, "s1", append, out), 0);
+	assert_int_equal(store_transcript_get(f->t->st, "s1", append, out), 0);
 	assert_string_equal(out, "S: 220 hi|C: HELO x|S: 250 ok|");
-	assert_int_equal(store_session_get(f->st, "s1", &si), 0);
+	assert_int_equal(store_session_get(f->t->st, "s1", &si), 0);
 	assert_string_equal(si.outcome, "quit");
-	assert_int_equal(store_session_involves(f->st, "s1", "bob"), 1);
-	assert_int_equal(store_session_get(f->st, "s2", &si), 0);
+	assert_int_equal(store_session_involves(f->t->st, "s1", "bob"), 1);
+	assert_int_equal(store_session_get(f->t->st, "s2", &si), 0);
 	assert_string_equal(si.user, "ana");
 	assert_int_equal(si.ended, 0);
 }
@@ -128,7 +116,7 @@ test_queue_full_drops_lines_not_rows(void **state)
 	sqlite3 *db;
 
 	/* the file exists (made by sesslog_start); take its write lock */
-	snprintf(logpath, sizeof(logpath), "%s-sessions", f->path);
+	snprintf(logpath, sizeof(logpath), "%s-sessions", f->t->path);
 	assert_int_equal(sqlite3_open(logpath, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 
@@ -146,9 +134,9 @@ test_queue_full_drops_lines_not_rows(void **state)
 	sqlite3_close(db);
 	sesslog_sync(f->sl);
 
-	assert_int_equal(store_session_get(f->st, "big", &si), 0);
+	assert_int_equal(store_session_get(f->t->st, "big", &si), 0);
 	assert_string_equal(si.outcome, "eof");
-	assert_int_equal(store_transcript_get(f->st, "big", collect, &total), 0);
+	assert_int_equal(store_transcript_get(f->t->st, "big", collect, &total), 0);
 	/* Lines were written, but not all: at most the batch the thread took
 	 * before it met the lock and one full queue after; the rest was
 	 * dropped at the bound. */

@@ -20,46 +20,19 @@
 #include <cmocka.h>
 
 #include "store.h"
-
-struct fixture {
-	char		 dir[512];
-	char		 path[600];
-	struct store	*st;
-};
+#include "tmpstore.h"
 
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	const char *base = getenv("CORREIO_TEST_TMP");
-	char err[512];
-
-	assert_non_null(f);
-	if (base == NULL || *base == '\0')
-		base = "/tmp";
-	mkdir(base, 0700);
-	snprintf(f->dir, sizeof(f->dir), "%s/spool-XXXXXX", base);
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/correio.db", f->dir);
-	if (store_open(&f->st, f->path, err, sizeof(err)) != 0)
-		fail_msg("store_open: %s", err);
-	assert_int_equal(store_user_add(f->st, "ana", "$y$hash-ana"), 0);
-	assert_int_equal(store_user_add(f->st, "bob", "$y$hash-bob"), 0);
-	*state = f;
+	*state = tmpstore_new("spool", true);
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
-	char cmd[700];
-
-	store_close(&f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", f->dir);
-	free(f);
+	(void)tmpstore_free(*state);
 	return 0;
 }
 
@@ -142,7 +115,7 @@ check_no_spool_files(const char *dir)
 static void
 test_spool_alone(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpstore *f = *state;
 	/* exactly the buffer, one octet past it, and 1 MiB + change */
 	static const size_t sizes[] = { 65536, 65537, (1u << 20) + 12345 };
 	struct store_delivery *d;
@@ -164,7 +137,7 @@ test_spool_alone(void **state)
 static void
 test_spool_in_batch(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpstore *f = *state;
 	struct store_delivery *ds[4];
 	int result[4];
 	size_t i;
@@ -201,7 +174,7 @@ test_spool_in_batch(void **state)
 static void
 test_spool_abandoned(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpstore *f = *state;
 	struct store_delivery *d;
 	struct store_msg *msgs;
 	size_t n;
@@ -222,7 +195,7 @@ test_spool_abandoned(void **state)
 static void
 test_spool_unwritable(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpstore *f = *state;
 	struct store_delivery *d;
 	char missing[700];
 	unsigned char piece[4096];

@@ -16,53 +16,26 @@
 #include <cmocka.h>
 
 #include "store.h"
-
-struct fixture {
-	char		 dir[512];
-	char		 path[600];
-	struct store	*st;
-};
+#include "tmpstore.h"
 
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	const char *base = getenv("CORREIO_TEST_TMP");
-	char err[512];
-
-	assert_non_null(f);
-	if (base == NULL || *base == '\0')
-		base = "/tmp";
-	mkdir(base, 0700);
-	snprintf(f->dir, sizeof(f->dir), "%s/storeweb-XXXXXX", base);
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/correio.db", f->dir);
-	if (store_open(&f->st, f->path, err, sizeof(err)) != 0)
-		fail_msg("store_open: %s", err);
-	assert_int_equal(store_user_add(f->st, "ana", "$y$hash-ana"), 0);
-	assert_int_equal(store_user_add(f->st, "bob", "$y$hash-bob"), 0);
-	*state = f;
+	*state = tmpstore_new("storeweb", true);
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
-	char cmd[700];
-
-	store_close(&f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", f->dir);
-	free(f);
+	(void)tmpstore_free(*state);
 	return 0;
 }
 
 static void
 test_teacher(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpstore *f = *state;
 
 	assert_int_equal(store_user_is_teacher(f->st, "ana"), 0);
 	assert_int_equal(store_user_set_teacher(f->st, "ana", true), 0);
@@ -77,7 +50,7 @@ test_teacher(void **state)
 static void
 test_websessions(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpstore *f = *state;
 	char account[STORE_NAME_MAX + 1], csrf[STORE_CSRF_MAX + 1];
 	int64_t now = 1800000000;
 
@@ -106,7 +79,7 @@ test_websessions(void **state)
 static void
 test_tokens(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpstore *f = *state;
 	char account[STORE_NAME_MAX + 1];
 
 	assert_int_equal(store_token_add(f->st, "t1", "ana"), 0);
@@ -122,7 +95,7 @@ test_tokens(void **state)
 static void
 test_mailbox_entry(void **state)
 {
-	struct fixture *f = *state;
+	struct tmpstore *f = *state;
 	struct store_delivery *d = store_delivery_new("ana@lab.test", "14bc0a7bef1a");
 	struct store_msg_info info;
 	struct store_msg *msgs;
