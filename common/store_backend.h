@@ -1,0 +1,167 @@
+/*
+ * store_backend.h - what a store backend implements, and what the front
+ * (store.c) gives every backend. store.h is the API the programs call; each
+ * of its functions that touches data is a call through the handle's ops
+ * table below. Two backends: SQLite (store_sqlite*.c, the embedded default:
+ * a path) and PostgreSQL (store_pg*.c, through libpq: a postgresql:// URI).
+ * Each backend owns its SQL, its schema and its migrations; nothing outside
+ * the backend's files sees them. Never include this outside common/store*.c.
+ *
+ * A backend's handle begins with struct store (the front's part: the ops
+ * table and the last error) and goes on with its own fields:
+ *
+ *	struct store_pg { struct store base; PGconn *conn; ... };
+ *
+ * so the front hands every op the struct store pointer and the backend
+ * converts it back (its own one-line cast helper). Every op has the
+ * contract of the store.h function of the same name; only the differences
+ * are written here.
+ */
+#ifndef CORREIO_STORE_BACKEND_H
+#define CORREIO_STORE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define STORE_ERR_MAX	512	/* store_errmsg() text, with its NUL */
+
+struct store_ops;
+
+/* The front's part of every handle: first member of each backend's handle. */
+struct store {
+	const struct store_ops *ops;
+	char	 err[STORE_ERR_MAX];	/* store_errmsg() */
+	bool	 err_full;		/* store_err_full(): the last error was a full disk */
+};
+
+/* The last error, kept by the front: every backend records through these. */
+void	store_setmsg(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Mark the error just recorded as a full file system or database disk
+ * (the caller answers 452 4.3.1); store_setmsg() clears the mark. */
+void	store_set_full(struct store *st);
+int64_t	store_now(void);			/* unix time */
+
+/*
+ * A delivery as the front collected it (store_delivery_*() in store.h):
+ * the envelope, and a body of spooled + len octets, the first spooled of
+ * them in the anonymous spool file fd, the rest in body[0..len). A backend
+ * reads it at commit and sets id.
+ */
+struct store_delivery {
+	char		 sender[STORE_ADDR_MAX + 1];
+	char		 session_id[STORE_SESSION_ID_MAX + 1];
+	char		(*rcpts)[STORE_NAME_MAX + 1];	/* local accounts */
+	size_t		 nrcpts;
+	char		(*remotes)[STORE_ADDR_MAX + 1];	/* outbound queue */
+	size_t		 nremotes;
+	unsigned char	*body;		/* all of it, or the part not yet spooled */
+	size_t		 len, cap;	/* of body */
+	size_t		 spooled;	/* octets in the spool file before body */
+	int		 fd;		/* the spool file, or -1 */
+	char		*spool_dir;	/* NULL: the body stays in memory */
+	int64_t		 id;				/* message id after commit */
+};
+/* Copy up to len octets of d's body at offset into dst, from the spool file
+ * or the memory part: *got_r octets (0 at the end). 0, or -1 with errno. */
+int	store_delivery_pread(const struct store_delivery *d, int64_t offset,
+	    void *dst, size_t len, size_t *got_r);
+
+/*
+ * The ops. open() makes the backend's handle for where (a path for SQLite,
+ * the whole URI for PostgreSQL) and sets its ops; on error it returns -1
+ * with *st_r NULL and the reason in err. close() frees the handle.
+ * Ops that do not apply to a backend are NULL and the front answers for
+ * them: file_check, reserve_make and map_bodies succeed doing nothing
+ * (0), reserve_released is false.
+ */
+struct store_ops {
+	const char *name;			/* "sqlite", "postgresql" */
+
+	int	(*open)(struct store **st_r, const char *where, char *err, size_t errlen);
+	void	(*close)(struct store *st);
+	int	(*file_check)(struct store *st);
+	int	(*schema_version)(struct store *st);
+	int	(*schema_latest)(void);
+	int	(*reserve_make)(struct store *st);
+	bool	(*reserve_released)(struct store *st);
+	int	(*map_bodies)(struct store *st);
+
+	int	(*user_add)(struct store *st, const char *name, const char *hash);
+	int	(*user_del)(struct store *st, const char *name);
+	int	(*user_set_hash)(struct store *st, const char *name, const char *hash);
+	int	(*user_get_hash)(struct store *st, const char *name, char *hash_r, size_t len);
+	int	(*user_list)(struct store *st, store_list_cb *cb, void *arg);
+	int	(*domain_add)(struct store *st, const char *domain);
+	int	(*domain_del)(struct store *st, const char *domain);
+	int	(*domain_list)(struct store *st, store_list_cb *cb, void *arg);
+	int	(*domain_lookup)(struct store *st, const char *domain);
+	int	(*alias_add)(struct store *st, const char *address, const char *account);
+	int	(*alias_del)(struct store *st, const char *address, const char *account);
+	int	(*alias_list)(struct store *st, store_list_cb *cb, void *arg);
+	int	(*resolve_all)(struct store *st, const char *local, const char *domain,
+		    store_list_cb *cb, void *arg);
+	int	(*resolve)(struct store *st, const char *local, const char *domain,
+		    char *account_r, size_t len);
+
+	/* store_delivery_commit() is commit_batch() with n = 1. */
+	int	(*delivery_commit_batch)(struct store *st, struct store_delivery **ds,
+		    size_t n, int *result);
+
+	int	(*mailbox_lock)(struct store *st, const char *account, const char *owner, long ttl);
+	int	(*mailbox_touch)(struct store *st, const char *account, const char *owner);
+	int	(*mailbox_unlock)(struct store *st, const char *account, const char *owner);
+	int	(*mailbox_list)(struct store *st, const char *account,
+		    struct store_msg **msgs_r, size_t *n_r);
+	int	(*msg_read)(struct store *st, int64_t entry_id, int64_t offset,
+		    void *dst, size_t len, size_t *got_r);
+	void	(*read_done)(struct store *st);
+	int	(*mailbox_expunge)(struct store *st, const char *account,
+		    const int64_t *entry_ids, size_t n);
+	int	(*mailbox_entry)(struct store *st, const char *account, int64_t entry_id,
+		    struct store_msg_info *info_r);
+
+	int	(*queue_list)(struct store *st, int64_t now,
+		    struct store_queue_item **items_r, size_t *n_r);
+	int	(*queue_defer)(struct store *st, int64_t id, int64_t next_attempt,
+		    const char *error);
+	int	(*queue_delete)(struct store *st, int64_t id);
+	int	(*queue_flush)(struct store *st);
+	int	(*queue_clamp)(struct store *st, int64_t latest);
+	int64_t	(*queue_max_id)(struct store *st);
+	int	(*message_read)(struct store *st, int64_t message_id, int64_t offset,
+		    void *dst, size_t len, size_t *got_r);
+	int64_t	(*message_size)(struct store *st, int64_t message_id);
+
+	int	(*user_set_teacher)(struct store *st, const char *name, bool teacher);
+	int	(*user_is_teacher)(struct store *st, const char *name);
+	int	(*websession_add)(struct store *st, const char *key, const char *account,
+		    const char *csrf, int64_t expires);
+	int	(*websession_get)(struct store *st, const char *key, int64_t now,
+		    char *account_r, char *csrf_r);
+	int	(*websession_del)(struct store *st, const char *key);
+	int	(*token_add)(struct store *st, const char *key, const char *account);
+	int	(*token_get)(struct store *st, const char *key, char *account_r);
+
+	int	(*transcript_append)(struct store *st, const char *session_id,
+		    const char *proto, const char *lines, size_t len);
+	int	(*transcript_get)(struct store *st, const char *session_id,
+		    store_list_cb *cb, void *arg);
+	int	(*log_ready)(struct store *st);
+	int	(*sesslog_apply)(struct store *st, const struct store_sesslog_rec *recs, size_t n);
+	int	(*session_list)(struct store *st, const struct store_session_filter *f,
+		    store_session_cb *cb, void *arg);
+	int	(*session_get)(struct store *st, const char *id, struct store_session_info *si_r);
+	int	(*session_involves)(struct store *st, const char *id, const char *account);
+};
+
+/* The backends (store_sqlite.c, store_pg.c). */
+extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
+
+/* Does where name a PostgreSQL store ("postgresql://" or "postgres://")? */
+bool	store_is_url(const char *where);
+
+#endif
