@@ -17,7 +17,7 @@
 
 #include "store_backend.h"
 
-/* One entry per prepared statement; store_sql[] in store.c holds its SQL. */
+/* One entry per prepared statement; store_sql[] in store_sqlite.c holds its SQL. */
 enum store_stmt {
 	ST_BEGIN,
 	ST_BEGIN_READ,
@@ -125,7 +125,7 @@ struct store_blob {
 /*
  * The files a handle has open: the database, its -wal and its -shm, by
  * device and inode, so that a file deleted or replaced under a running
- * program is noticed (store_file_check() in store.c). The -wal and -shm are
+ * program is noticed (sqlite_file_check() in store_sqlite.c). The -wal and -shm are
  * recorded when first seen (they exist from the first transaction on).
  */
 enum store_file { STORE_F_DB, STORE_F_WAL, STORE_F_SHM, STORE_F_COUNT };
@@ -214,8 +214,8 @@ int	store_commit(struct store_sqlite *st);		/* rolls back when COMMIT fails */
 void	store_rollback(struct store_sqlite *st);	/* keeps the error already recorded */
 
 /* ---- message blobs ---- */
-void	store_blobs_release(struct store_sqlite *st);		/* store.c */
-bool	store_blobs_open(const struct store_sqlite *st);	/* store.c */
+void	store_blobs_release(struct store_sqlite *st);		/* store_sqlite.c */
+bool	store_blobs_open(const struct store_sqlite *st);	/* store_sqlite.c */
 /* store_sqlite_mailbox.c: the open blob for key, or NULL */
 struct store_blob *store_blob_find(struct store_sqlite *st, int64_t key);
 /* store_sqlite_mailbox.c: open messages.body of message_id under key; NULL with

@@ -1,11 +1,11 @@
 /*
- * store_schema.c - the schema of the correio store, as an append-only list of
- * migrations. Migration i (0-based) takes a store from PRAGMA user_version i
- * to i + 1; store.c applies every missing one forward, in one transaction, on
- * open. A released migration is never edited: a change of schema is a new
- * entry at the end. The table correio_meta marks a file as ours: store.c
- * refuses a file with tables but without that marker, and a file whose
- * user_version is newer than this list. The session log has its own file
+ * store_sqlite_schema.c - the SQLite backend's schema, as an append-only
+ * list of migrations. Migration i (0-based) takes a store from PRAGMA
+ * user_version i to i + 1; store_sqlite.c applies every missing one forward,
+ * in one transaction, on open. A released migration is never edited: a
+ * change of schema is a new entry at the end. The table correio_meta marks a
+ * file as ours: store_sqlite.c refuses a file with tables but without that
+ * marker, and a file whose user_version is newer than this list. The session log has its own file
  * and its own list (at the end).
  */
 #include <stddef.h>
@@ -162,7 +162,7 @@ const char *const store_schema_migrations[] = {
 
 	/* version 5: the session log moves to a file of its own (the session
 	 * log schema below), so that writing it never takes the store's write
-	 * lock: store.c copies these tables there before this runs. */
+	 * lock: store_sqlite.c copies these tables there before this runs. */
 	"DROP TABLE transcripts;"
 	"DROP TABLE session_accounts;"
 	"DROP TABLE sessions;",

@@ -2,7 +2,7 @@
  * store_transcript.c - the session log: session rows (who, when, as whom,
  * how it ended), the accounts each involved, and the C:/S: lines of a
  * session appended in one transaction, and read back in order. It lives in
- * its own file beside the store (store.c opens it: store_log_ready()), so
+ * its own file beside the store (store_sqlite.c opens it: sqlite_log_ready()), so
  * its transactions here run on st->logdb and never take the store's lock.
  */
 
