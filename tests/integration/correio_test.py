@@ -6,10 +6,17 @@ exit. Binaries come from $CORREIO_BIN (the CMake build directory, set by CTest).
 A daemon counts as started once it listens (the port is polled) or, with
 Lab(notify=True), once it sent READY=1 on its $NOTIFY_SOCKET.
 Every wait is bounded; a test that hangs fails instead.
+
+The store's backend: SQLite (a file in the lab's directory) unless
+$CORREIO_TEST_STORE is "postgresql"; then each lab gets a database of its own
+on the private PostgreSQL server whose URL is in the file $CORREIO_TEST_PG
+(tests/pg_server.py, started once for the run by a CTest fixture), and
+Lab.sql() reads it with psql instead of sqlite3.
 """
 import atexit
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -28,6 +35,55 @@ POP3D = os.path.join(BIN, "pop3d", "pop3d")
 MAILCLI = os.path.join(BIN, "mailcli", "mailcli")
 
 PASSWORDS = {"ana": "ana-secret-1", "bob": "bob-secret-2"}
+
+BACKEND = os.environ.get("CORREIO_TEST_STORE", "sqlite")
+PG = BACKEND == "postgresql"
+
+
+def pg_server_url():
+    """The private PostgreSQL server's URL (a superuser's), from $CORREIO_TEST_PG."""
+    with open(os.environ["CORREIO_TEST_PG"]) as f:
+        return f.read().strip()
+
+
+def pg_database_url(name):
+    """The server's URL with its database part replaced by name."""
+    base = pg_server_url()
+    head, _, rest = base.partition("://")
+    hostpart, _, tail = rest.partition("/")
+    query = tail.partition("?")[2]
+    return f"{head}://{hostpart}/{name}" + (f"?{query}" if query else "")
+
+
+def pg_dialect(query):
+    """The few SQLite functions the tests' queries use, in PostgreSQL's words:
+    hex(x) (upper-case, as SQLite prints it) and group_concat(x, char(10))."""
+    query = re.sub(r"\bhex\(([\w.]+)\)", r"upper(encode(\1, 'hex'))", query)
+    query = re.sub(r"\bgroup_concat\(", "string_agg(", query)
+    return re.sub(r"\bchar\((\d+)\)", r"chr(\1)", query)
+
+
+def psql(url, query, timeout=30):
+    """Run query with psql against url: rows as sqlite3 prints them (a|b)."""
+    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1",
+                        "-d", url, "-c", pg_dialect(query)], capture_output=True, timeout=timeout,
+                       check=True)
+    return p.stdout
+
+
+def pg_new_database():
+    """A fresh, empty database on the private server: its URL."""
+    name = "lab_%016x" % random.getrandbits(64)
+    psql(pg_server_url(), f"CREATE DATABASE {name}")
+    return pg_database_url(name)
+
+
+def skip_unless_sqlite(why):
+    """End a test that is about the SQLite file itself, with a line saying so
+    (it runs in the SQLite pass of the suite)."""
+    if PG:
+        print(f"SKIP on {BACKEND}: {why}")
+        sys.exit(0)
 
 # Every lab of this test process lives under one private parent directory,
 # removed at exit (kept with $CORREIO_KEEP), so nothing outside this process
@@ -99,7 +155,7 @@ class Lab:
         self.notify = notify    # wait for READY=1 on $NOTIFY_SOCKET, not for the port
         self.host = host
         self.domain = domain
-        self.store = os.path.join(self.dir, "correio.db")
+        self.store = pg_new_database() if PG else os.path.join(self.dir, "correio.db")
         self.procs = []
         self.keep = keep
         self.cert = self.key = None
@@ -107,7 +163,10 @@ class Lab:
             self.cert, self.key = self.make_cert()
         self.config = os.path.join(self.dir, "correio.conf")
         with open(self.config, "w") as f:
-            f.write(f"[store]\npath = {self.store}\ntranscripts = yes\n")
+            if PG:
+                f.write(f"[store]\nurl = {self.store}\nspool = {self.dir}\ntranscripts = yes\n")
+            else:
+                f.write(f"[store]\npath = {self.store}\ntranscripts = yes\n")
             f.write("[smtpd]\nhostname = mx.%s\n" % domain)
             if self.cert:
                 f.write(f"[tls]\ncert = {self.cert}\nkey = {self.key}\n")
@@ -302,18 +361,26 @@ class Lab:
     def sql_write(self, query, busy_ms=10000):
         """Change the store behind the daemons' backs (e.g. to make it fail):
         like sql(), but waiting up to busy_ms for their writers to finish."""
+        if PG:
+            return psql(self.store, query, timeout=busy_ms / 1000 + 30)
         p = subprocess.run(["sqlite3", "-batch", "-cmd", f".timeout {busy_ms}", self.store, query],
                            capture_output=True, timeout=busy_ms / 1000 + 30, check=True)
         return p.stdout
 
     def sql(self, query):
-        """Read the store with the sqlite3 command-line tool (an independent reader)."""
+        """Read the store with the sqlite3 command-line tool (an independent
+        reader), or psql on PostgreSQL."""
+        if PG:
+            return psql(self.store, query)
         p = subprocess.run(["sqlite3", "-batch", self.store, query], capture_output=True,
                            timeout=30, check=True)
         return p.stdout
 
     def sql_log(self, query):
-        """Read the session log's file (beside the store) the same way."""
+        """Read the session log's file (beside the store) the same way; on
+        PostgreSQL the session log is in the store's database."""
+        if PG:
+            return psql(self.store, query)
         p = subprocess.run(["sqlite3", "-batch", self.store + "-sessions", query],
                            capture_output=True, timeout=30, check=True)
         return p.stdout
@@ -336,6 +403,12 @@ class Lab:
         self.stop_daemons()
         if not self.keep and os.path.isdir(self.dir) and not os.environ.get("CORREIO_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+            if PG:
+                name = self.store.rpartition("/")[2].partition("?")[0]
+                try:
+                    psql(pg_server_url(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                except (subprocess.SubprocessError, OSError):
+                    pass    # the server goes at the end of the run anyway
 
 
 class LoopbackServer(threading.Thread):
