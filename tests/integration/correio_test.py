@@ -150,12 +150,22 @@ class Lab:
     """A store, a config and the daemons, all under one temporary directory."""
 
     def __init__(self, domain="lab.test", users=PASSWORDS, tls=False, config_extra="",
-                 host="127.0.0.1", keep=False, notify=False):
+                 host="127.0.0.1", keep=False, notify=False, share=None, hostname=None):
+        """share: another Lab whose store this one serves too (a second host
+        of the same PostgreSQL database, or a second smtpd on one SQLite
+        file): no domain or account is added. hostname: run this lab's
+        daemons in a UTS namespace of their own with this host name, so that
+        they are another host to the store (lock owners name their host)."""
         self.dir = tempfile.mkdtemp(prefix="lab-", dir=_PARENT)
         self.notify = notify    # wait for READY=1 on $NOTIFY_SOCKET, not for the port
         self.host = host
         self.domain = domain
-        self.store = pg_new_database() if PG else os.path.join(self.dir, "correio.db")
+        self.hostname = hostname
+        self.shared = share is not None
+        if share is not None:
+            self.store = share.store
+        else:
+            self.store = pg_new_database() if PG else os.path.join(self.dir, "correio.db")
         self.procs = []
         self.keep = keep
         self.cert = self.key = None
@@ -171,9 +181,10 @@ class Lab:
             if self.cert:
                 f.write(f"[tls]\ncert = {self.cert}\nkey = {self.key}\n")
             f.write(config_extra)
-        self.admin("domain", "add", domain)
-        for name, pw in users.items():
-            self.admin("user", "add", name, "--password-stdin", stdin=pw + "\n")
+        if share is None:
+            self.admin("domain", "add", domain)
+            for name, pw in users.items():
+                self.admin("user", "add", name, "--password-stdin", stdin=pw + "\n")
         atexit.register(self.stop)
 
     def make_cert(self):
@@ -210,6 +221,10 @@ class Lab:
 
     def _start(self, binary, listens, extra, env=None):
         args = [binary, "-c", self.config]
+        if self.hostname:
+            # exec keeps the pid: signals and waits reach the daemon itself
+            args = ["unshare", "--uts", "sh", "-c", f'hostname {self.hostname} && exec "$@"',
+                    "sh"] + args
         for l in listens:
             args += ["--listen", l]
         args += extra
@@ -403,7 +418,7 @@ class Lab:
         self.stop_daemons()
         if not self.keep and os.path.isdir(self.dir) and not os.environ.get("CORREIO_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
-            if PG:
+            if PG and not self.shared:
                 name = self.store.rpartition("/")[2].partition("?")[0]
                 try:
                     psql(pg_server_url(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
