@@ -1,199 +1,72 @@
 /*
- * store.c - the SQLite store's core: the table of every SQL statement, open
- * (pragmas, the check that a file is ours, migrations), close, and the
- * helpers the other store files run their statements through
- * (store_internal.h). The areas live beside it: store_account.c (accounts,
- * domains, aliases), store_delivery.c (delivery and group commit),
- * store_mailbox.c (POP3 mailboxes, locks, message bodies), store_queue.c
- * (the outbound queue) and store_transcript.c (the session log, in a file
- * of its own that each handle opens at first use: store_log_ready()).
- *
- * Every statement lives in one enum -> SQL table, is prepared once at
- * store_open(), reset and its bindings cleared after every use, and
- * finalized at store_close(). Pragmas: WAL, foreign_keys=ON,
- * synchronous=FULL (a commit is on disk before it returns), busy_timeout so
- * that smtpd, pop3d and mailcli share one file. Schema migrations
- * (store_schema.c) are applied forward by PRAGMA user_version on open.
- * Never: SQL outside the store files, plaintext passwords, partial deliveries.
+ * store.c - the store's front: what store.h promises, for every backend.
+ * store_open() picks the backend by what it is given (a postgresql:// URI:
+ * store_pg*.c; anything else is a path: store_sqlite*.c, the embedded
+ * default) and every call that touches data goes through the handle's ops
+ * table (store_backend.h). The front itself keeps the last error, the lock
+ * owner's format, and store_delivery_commit() as a batch of one; ops a
+ * backend has no use for (the file checks, the reserve, the body map of a
+ * SQLite file) answer here.
  */
 
-#include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <stdatomic.h>
 #include <unistd.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/statvfs.h>
 
-#include <sqlite3.h>
+#include "store_backend.h"
 
-#include "log.h"
-#include "store_internal.h"
+#define STORE_HOST_MAX		256	/* gethostname() result, with its NUL */
 
-#define STORE_BUSY_TIMEOUT_MS	10000	/* wait this long for another writer */
-#define STORE_FORMAT		"correio-store"
-#define STORE_LOG_FORMAT	"correio-sessions"
-#define STORE_LOG_SUFFIX	"-sessions"	/* the session log's file: path + this */
-#define STORE_LOG_MOVED		5	/* the store version that drops the log's tables */
-#define STORE_PRAGMA_MAX	64	/* "PRAGMA user_version = N" */
-#define STORE_MODE_MAX		16	/* "PRAGMA journal_mode" answer, with its NUL */
-
-const char *const store_sql[ST_COUNT] = {
-	[ST_BEGIN]		= "BEGIN IMMEDIATE",
-	[ST_BEGIN_READ]		= "BEGIN",
-	[ST_COMMIT]		= "COMMIT",
-	[ST_ROLLBACK]		= "ROLLBACK",
-	[ST_SAVEPOINT]		= "SAVEPOINT delivery",
-	[ST_RELEASE]		= "RELEASE delivery",
-	[ST_ROLLBACK_TO]	= "ROLLBACK TO delivery",
-
-	[ST_USER_ADD]		= "INSERT INTO accounts(name, hash, created) VALUES (?1, ?2, ?3)",
-	[ST_USER_DEL]		= "DELETE FROM accounts WHERE name = ?1",
-	[ST_USER_SET_HASH]	= "UPDATE accounts SET hash = ?2 WHERE name = ?1",
-	[ST_USER_GET_HASH]	= "SELECT hash FROM accounts WHERE name = ?1",
-	[ST_USER_LIST]		= "SELECT name, strftime('%Y-%m-%dT%H:%M:%SZ', created, 'unixepoch')"
-				  " FROM accounts ORDER BY name",
-	[ST_USER_NAME]		= "SELECT name FROM accounts WHERE name = ?1",
-	[ST_LOCK_DEL_ACCOUNT]	= "DELETE FROM locks WHERE account = ?1",
-	[ST_ORPHANS_DEL]	= "DELETE FROM messages WHERE"
-				  " NOT EXISTS (SELECT 1 FROM mailbox WHERE mailbox.message = messages.id)"
-				  " AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.message = messages.id)",
-
-	[ST_DOMAIN_ADD]		= "INSERT INTO domains(name, created) VALUES (lower(?1), ?2)",
-	[ST_DOMAIN_DEL]		= "DELETE FROM domains WHERE name = ?1",
-	[ST_DOMAIN_LIST]	= "SELECT name FROM domains ORDER BY name",
-	[ST_DOMAIN_GET]		= "SELECT 1 FROM domains WHERE name = ?1",
-	[ST_DOMAIN_ALIASES_DEL]	= "DELETE FROM aliases WHERE instr(address, '@') > 0"
-				  " AND lower(substr(address, instr(address, '@') + 1)) = lower(?1)",
-
-	[ST_ALIAS_ADD]		= "INSERT INTO aliases(address, account, created)"
-				  " SELECT lower(?1), id, ?3 FROM accounts WHERE name = ?2",
-	[ST_ALIAS_DEL]		= "DELETE FROM aliases WHERE address = ?1",
-	[ST_ALIAS_DEL_ONE]	= "DELETE FROM aliases WHERE address = ?1"
-				  " AND account = (SELECT id FROM accounts WHERE name = ?2)",
-	[ST_ALIAS_LIST]		= "SELECT al.address, a.name FROM aliases al"
-				  " JOIN accounts a ON a.id = al.account ORDER BY al.address, a.name",
-	[ST_FIRST_ACCOUNT]	= "SELECT name FROM accounts WHERE ?1 = ?1 ORDER BY id LIMIT 1",
-	[ST_ALIAS_GET]		= "SELECT a.name FROM aliases al JOIN accounts a ON a.id = al.account"
-				  " WHERE al.address = ?1 ORDER BY a.name",
-
-	[ST_MSG_ADD]		= "INSERT INTO messages(body, size, sender, session, created)"
-				  " VALUES (?1, ?2, ?3, ?4, ?5)",
-	/* An unknown account gives a NULL account: NOT NULL constraint failure. */
-	[ST_ENTRY_ADD]		= "INSERT INTO mailbox(account, message, uidl, size, arrived)"
-				  " VALUES ((SELECT id FROM accounts WHERE name = ?1), ?2,"
-				  " printf('%d.%s', ?2, lower(hex(randomblob(5)))), ?3, ?4)",
-	[ST_QUEUE_ADD]		= "INSERT INTO queue(message, sender, rcpt, created, next_attempt)"
-				  " VALUES (?1, ?2, ?3, ?4, ?4)",
-
-	/* Take the lock when free, already ours, or older than the ttl. */
-	[ST_LOCK_TAKE]		= "INSERT INTO locks(account, owner, taken) VALUES (?1, ?2, ?3)"
-				  " ON CONFLICT(account) DO UPDATE SET owner = excluded.owner,"
-				  " taken = excluded.taken"
-				  " WHERE locks.owner = excluded.owner OR locks.taken < ?4",
-	[ST_LOCK_TOUCH]		= "UPDATE locks SET taken = ?3 WHERE account = ?1 AND owner = ?2",
-	[ST_LOCK_DEL]		= "DELETE FROM locks WHERE account = ?1 AND owner = ?2",
-	[ST_LOCK_OWNER]		= "SELECT owner FROM locks WHERE account = ?1",
-	[ST_MAILBOX_LIST]	= "SELECT m.id, m.size, m.arrived, m.uidl FROM mailbox m"
-				  " JOIN accounts a ON a.id = m.account"
-				  " WHERE a.name = ?1 AND m.deleted = 0 ORDER BY m.id",
-	[ST_ENTRY_MESSAGE]	= "SELECT message FROM mailbox WHERE id = ?1",
-	[ST_ENTRY_DEL]		= "DELETE FROM mailbox WHERE id = ?1"
-				  " AND account = (SELECT id FROM accounts WHERE name = ?2)"
-				  " RETURNING message",
-	[ST_MSG_DEL_IF_ORPHAN]	= "DELETE FROM messages WHERE id = ?1"
-				  " AND NOT EXISTS (SELECT 1 FROM mailbox WHERE message = ?1)"
-				  " AND NOT EXISTS (SELECT 1 FROM queue WHERE message = ?1)",
-	[ST_MSG_SIZE]		= "SELECT size FROM messages WHERE id = ?1",
-
-	[ST_QUEUE_LIST]		= "SELECT id, message, sender, rcpt, created, next_attempt, attempts,"
-				  " last_error FROM queue WHERE ?1 < 0 OR next_attempt <= ?1"
-				  " ORDER BY next_attempt, id",
-	[ST_QUEUE_DEFER]	= "UPDATE queue SET attempts = attempts + 1, next_attempt = ?2,"
-				  " last_error = ?3 WHERE id = ?1",
-	[ST_QUEUE_GET]		= "SELECT message FROM queue WHERE id = ?1",
-	[ST_QUEUE_DEL]		= "DELETE FROM queue WHERE id = ?1",
-	[ST_QUEUE_FLUSH]	= "UPDATE queue SET next_attempt = 0",
-	[ST_QUEUE_CLAMP]	= "UPDATE queue SET next_attempt = ?1 WHERE next_attempt > ?1",
-	[ST_QUEUE_MAX_ID]	= "SELECT coalesce(max(id), 0) FROM queue",
-
-	[ST_TRANSCRIPT_SEQ]	= "SELECT coalesce(max(seq), 0) FROM transcripts WHERE session_id = ?1",
-	[ST_TRANSCRIPT_ADD]	= "INSERT INTO transcripts(session_id, seq, proto, lines, time)"
-				  " VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_TRANSCRIPT_GET]	= "SELECT lines FROM transcripts WHERE session_id = ?1 ORDER BY seq",
-
-	[ST_USER_SET_TEACHER]	= "UPDATE accounts SET teacher = ?2 WHERE name = ?1",
-	[ST_USER_IS_TEACHER]	= "SELECT teacher FROM accounts WHERE name = ?1",
-	[ST_WEBSESS_ADD]	= "INSERT INTO web_sessions(id, account, csrf, created, expires)"
-				  " SELECT ?1, id, ?2, ?3, ?4 FROM accounts WHERE name = ?5",
-	[ST_WEBSESS_GET]	= "SELECT a.name, w.csrf, w.expires FROM web_sessions w"
-				  " JOIN accounts a ON a.id = w.account WHERE w.id = ?1 AND w.expires > ?2",
-	[ST_WEBSESS_DEL]	= "DELETE FROM web_sessions WHERE id = ?1",
-	[ST_WEBSESS_PURGE]	= "DELETE FROM web_sessions WHERE expires <= ?1",
-	[ST_TOKEN_ADD]		= "INSERT INTO api_tokens(hash, account, created)"
-				  " SELECT ?1, id, ?2 FROM accounts WHERE name = ?3",
-	[ST_TOKEN_GET]		= "SELECT a.name FROM api_tokens t JOIN accounts a ON a.id = t.account"
-				  " WHERE t.hash = ?1",
-	[ST_MAILBOX_ENTRY]	= "SELECT m.id, m.size, m.arrived, m.uidl, g.session, g.sender"
-				  " FROM mailbox m JOIN accounts a ON a.id = m.account"
-				  " JOIN messages g ON g.id = m.message"
-				  " WHERE a.name = ?1 AND m.id = ?2 AND m.deleted = 0",
-	[ST_SESSION_OPEN]	= "INSERT OR IGNORE INTO sessions(id, proto, client, started)"
-				  " VALUES (?1, ?2, ?3, ?4)",
-	[ST_SESSION_USER]	= "UPDATE sessions SET user = ?2 WHERE id = ?1",
-	[ST_SESSION_ACCOUNT]	= "INSERT OR IGNORE INTO session_accounts(session, account)"
-				  " VALUES (?1, lower(?2))",
-	[ST_SESSION_CLOSE]	= "UPDATE sessions SET ended = ?2, outcome = ?3 WHERE id = ?1",
-	/* Every filter is optional: NULL (or 0 for since) lets every row pass. */
-	[ST_SESSION_LIST]	= "SELECT s.id, s.proto, s.client, s.started, coalesce(s.ended, 0),"
-				  " s.user, s.outcome FROM sessions s"
-				  " WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM session_accounts a"
-				  "   WHERE a.session = s.id AND a.account = ?1))"
-				  " AND (?2 IS NULL OR s.client = ?2)"
-				  " AND s.started >= ?3"
-				  " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM transcripts t"
-				  "   WHERE t.session_id = s.id AND instr(t.lines, ?4) > 0))"
-				  " ORDER BY s.started DESC, s.rowid DESC LIMIT ?5",
-	[ST_SESSION_GET]	= "SELECT id, proto, client, started, coalesce(ended, 0), user, outcome"
-				  " FROM sessions WHERE id = ?1",
-	[ST_SESSION_INVOLVES]	= "SELECT 1 FROM session_accounts WHERE session = ?1 AND account = ?2",
-
-	[ST_USER_VERSION]	= "PRAGMA user_version",
-};
-
-/* Serializes the creation of new store files in this process (store_open). */
-static pthread_mutex_t store_create_mutex = PTHREAD_MUTEX_INITIALIZER;
-
-/* ---- helpers ------------------------------------------------------------ */
-
-void
-store_seterr_db(struct store *st, sqlite3 *db, const char *what)
+bool
+store_is_url(const char *where)
 {
-	if (db == st->db && st->moved &&
-	    sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_COMMITHOOK) {
-		/* The commit hook refused: say why, not "constraint failed". */
-		snprintf(st->err, sizeof(st->err), "%s: %s", what, st->moved_err);
-		st->errcode = 0;
-		return;
+	return where != NULL && (strncasecmp(where, "postgresql://", 13) == 0 ||
+	    strncasecmp(where, "postgres://", 11) == 0);
+}
+
+/* The backend for where, or NULL (err says why). */
+static const struct store_ops *
+backend(const char *where, char *err, size_t errlen)
+{
+	if (!store_is_url(where))
+		return &store_sqlite_ops;
+#ifdef CORREIO_HAVE_PG
+	return &store_pg_ops;
+#else
+	snprintf(err, errlen, "a postgresql:// store needs the PostgreSQL backend,"
+	    " which this build does not have");
+	return NULL;
+#endif
+}
+
+int
+store_open(struct store **st_r, const char *where, char *err, size_t errlen)
+{
+	const struct store_ops *ops;
+
+	*st_r = NULL;
+	if (where == NULL || *where == '\0') {
+		snprintf(err, errlen, "no store path given");
+		return -1;
 	}
-	snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(db));
-	st->errcode = sqlite3_errcode(db) & 0xff;
+	if ((ops = backend(where, err, errlen)) == NULL)
+		return -1;
+	return ops->open(st_r, where, err, errlen);
 }
 
 void
-store_seterr(struct store *st, const char *what)
+store_close(struct store **stp)
 {
-	store_seterr_db(st, st->db, what);
+	if (*stp == NULL)
+		return;
+	(*stp)->ops->close(*stp);
+	*stp = NULL;
 }
+
+/* ---- errors ------------------------------------------------------------- */
 
 void
 store_setmsg(struct store *st, const char *fmt, ...)
@@ -203,148 +76,25 @@ store_setmsg(struct store *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(st->err, sizeof(st->err), fmt, ap);
 	va_end(ap);
-	st->errcode = 0;
+	st->err_full = false;
 }
 
 void
 store_set_full(struct store *st)
 {
-	st->errcode = SQLITE_FULL;
+	st->err_full = true;
+}
+
+const char *
+store_errmsg(struct store *st)
+{
+	return st->err;
 }
 
 bool
 store_err_full(struct store *st)
 {
-	return st->errcode == SQLITE_FULL;
-}
-
-void
-store_blobs_release(struct store *st)
-{
-	size_t i;
-
-	for (i = 0; i < STORE_BLOBS; i++) {
-		if (st->blobs[i].blob != NULL) {
-			sqlite3_blob_close(st->blobs[i].blob);
-			st->blobs[i].blob = NULL;
-		}
-	}
-}
-
-/* The prepared statement for id, ready to bind. Releases the open blobs
- * (and so their read transaction) before anything else runs. */
-sqlite3_stmt *
-store_stmt_get(struct store *st, enum store_stmt id)
-{
-	assert(id < ST_COUNT && st->stmt[id] != NULL);
-	store_blobs_release(st);
-	return st->stmt[id];
-}
-
-/* Same, keeping the open blobs: only for reads inside their snapshot. */
-sqlite3_stmt *
-store_stmt_keep_blobs(struct store *st, enum store_stmt id)
-{
-	assert(id < ST_COUNT && st->stmt[id] != NULL);
-	return st->stmt[id];
-}
-
-bool
-store_blobs_open(const struct store *st)
-{
-	size_t i;
-
-	for (i = 0; i < STORE_BLOBS; i++)
-		if (st->blobs[i].blob != NULL)
-			return true;
-	return false;
-}
-
-/* Every use of a statement ends here: reset and clear its bindings. */
-void
-store_stmt_done(sqlite3_stmt *s)
-{
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
-/* Run a bound statement that returns no rows and reset it. Returns 0 or -1
- * (error recorded as "what"). */
-int
-store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-
-	if (rc != SQLITE_DONE)
-		store_seterr_db(st, sqlite3_db_handle(s), what);
-	store_stmt_done(s);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* Run a statement that returns no rows. Returns 0 or -1 (error recorded). */
-int
-store_exec(struct store *st, enum store_stmt id, const char *what)
-{
-	sqlite3_stmt *s = store_stmt_get(st, id);
-	int rc = sqlite3_step(s);
-
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		store_seterr_db(st, sqlite3_db_handle(s), what);
-		store_stmt_done(s);
-		return -1;
-	}
-	store_stmt_done(s);
-	return 0;
-}
-
-int
-store_begin(struct store *st)
-{
-	if (store_file_check(st) != 0)
-		return -1;
-	return store_exec(st, ST_BEGIN, "begin transaction");
-}
-
-bool
-store_read_begin(struct store *st)
-{
-	if (!sqlite3_get_autocommit(st->db))
-		return false;		/* inside the caller's transaction already */
-	return store_exec(st, ST_BEGIN_READ, "begin") == 0;
-}
-
-void
-store_read_end(struct store *st, bool began)
-{
-	if (began && !sqlite3_get_autocommit(st->db)) {
-		sqlite3_step(st->stmt[ST_COMMIT]);	/* a read: nothing to fail */
-		store_stmt_done(st->stmt[ST_COMMIT]);
-	}
-}
-
-int
-store_commit(struct store *st)
-{
-	if (store_exec(st, ST_COMMIT, "commit") == -1) {
-		if (!sqlite3_get_autocommit(st->db))
-			store_exec(st, ST_ROLLBACK, "rollback");
-		return -1;
-	}
-	return 0;
-}
-
-void
-store_rollback(struct store *st)
-{
-	char keep[sizeof(st->err)];
-	int code = st->errcode;
-
-	if (sqlite3_get_autocommit(st->db))
-		return;		/* SQLite already rolled back */
-	memcpy(keep, st->err, sizeof(keep));
-	store_exec(st, ST_ROLLBACK, "rollback");
-	memcpy(st->err, keep, sizeof(keep));
-	st->errcode = code;
+	return st->err_full;
 }
 
 int64_t
@@ -354,844 +104,350 @@ store_now(void)
 }
 
 void
-store_bind_text(sqlite3_stmt *s, int i, const char *v)
+store_lock_owner(char *dst, size_t len, const char *tag)
 {
-	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	char host[STORE_HOST_MAX];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(dst, len, "%s/%ld/%s", host, (long)getpid(), tag);
 }
 
-static int
-copy_out(struct store *st, const unsigned char *v, char *dst, size_t len)
-{
-	if (v == NULL)
-		v = (const unsigned char *)"";
-	if (snprintf(dst, len, "%s", v) >= (int)len) {
-		store_setmsg(st, "value too long for the caller's buffer");
-		return -1;
-	}
-	return 0;
-}
-
-/* Run a single-parameter lookup returning one text column into dst. */
-int
-store_lookup_text(struct store *st, enum store_stmt id, const char *key, char *dst, size_t len)
-{
-	sqlite3_stmt *s = store_stmt_get(st, id);
-	int rc, ret;
-
-	store_bind_text(s, 1, key);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		ret = copy_out(st, sqlite3_column_text(s, 0), dst, len);
-	else if (rc == SQLITE_DONE)
-		ret = STORE_NOTFOUND;
-	else {
-		store_seterr(st, "lookup");
-		ret = -1;
-	}
-	store_stmt_done(s);
-	return ret;
-}
-
-void *
-store_grow(struct store *st, sqlite3_stmt *s, void *v, size_t n, size_t *cap,
-    size_t size, const char *what)
-{
-	size_t ncap;
-	void *nv;
-
-	if (n < *cap)
-		return v;
-	ncap = *cap ? *cap * 2 : 32;
-	if ((nv = reallocarray(v, ncap, size)) == NULL) {
-		store_setmsg(st, "out of memory listing %s", what);
-		store_stmt_done(s);
-		free(v);
-		return NULL;
-	}
-	*cap = ncap;
-	return nv;
-}
-
-bool
-store_is_constraint(struct store *st)
-{
-	int code = sqlite3_extended_errcode(st->db);
-
-	return (code & 0xff) == SQLITE_CONSTRAINT && code != SQLITE_CONSTRAINT_COMMITHOOK;
-}
-
-/* ---- the store's files still at its path? (store.h) ----------------------- */
-
-/* What a process has logged about its store files: one bit per file and
- * kind (missing, replaced), so each is said once however many handles see it. */
-static atomic_uint store_moved_logged;
-#define STORE_LOGGED_SALVAGE	(1u << (2 * STORE_F_COUNT))	/* the WAL copied */
-
-static const char *const store_file_name[STORE_F_COUNT] = {
-	[STORE_F_DB] = "database", [STORE_F_WAL] = "write-ahead log", [STORE_F_SHM] = "shared index",
-};
-
-/* The identity of the file at path: device, inode and, where the file
- * system records it, birth time (ext4 and tmpfs reuse a deleted file's
- * inode number at once: SQLite recreating a deleted -wal may get the same).
- * 0, or -1 with errno. */
-static int
-file_id(const char *path, struct store_fileid *id)
-{
-	struct statx sx;
-
-	if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &sx) == -1)
-		return -1;
-	id->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
-	id->ino = sx.stx_ino;
-	id->born_s = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec : 0;
-	id->born_ns = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_nsec : 0;
-	return 0;
-}
-
-static bool
-same_file(const struct store_fileid *a, const struct store_fileid *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->born_s == b->born_s &&
-	    a->born_ns == b->born_ns;
-}
-
-/*
- * What this process first saw at a store's paths, shared by all its handles
- * on that store: a handle opened after a -wal was deleted (and recreated by
- * SQLite) would otherwise take the new file for the right one. One
- * generation per store file: a handle that finds another database file at
- * the path (a new store) starts a new one. Freed with its last handle, so a
- * process that closed everything and reopens (SQLite deletes the -wal at the
- * last close) starts afresh.
- */
-struct store_seen {
-	struct store_seen *next;		/* the current generations */
-	struct store_fileid files[STORE_F_COUNT];
-	unsigned	 refs;
-	bool		 listed;
-};
-static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct store_seen *seen_list;
-
-static void
-seen_unlist(struct store_seen *g)
-{
-	struct store_seen **pp;
-
-	for (pp = &seen_list; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == g) {
-			*pp = g->next;
-			break;
-		}
-	g->listed = false;
-}
-
-/* Record the files at the store's paths (at open), as this process first
- * saw them. */
-static void
-store_files_init(struct store *st)
-{
-	static const char *const suffix[STORE_F_COUNT] = { "", "-wal", "-shm" };
-	const char *db = sqlite3_db_filename(st->db, "main");
-	struct store_seen *g;
-	int i;
-
-	for (i = 0; i < STORE_F_COUNT; i++) {
-		struct store_fileid *f = &st->files[i];
-
-		f->known = false;
-		if (db == NULL || *db == '\0' ||
-		    snprintf(f->path, sizeof(f->path), "%s%s", db, suffix[i]) >= (int)sizeof(f->path)) {
-			f->path[0] = '\0';
-			continue;
-		}
-		if (file_id(f->path, f) == 0)
-			f->known = true;
-	}
-	if (!st->files[STORE_F_DB].known)
-		return;
-	pthread_mutex_lock(&seen_lock);
-	for (g = seen_list; g != NULL; g = g->next)
-		if (strcmp(g->files[STORE_F_DB].path, st->files[STORE_F_DB].path) == 0)
-			break;
-	if (g != NULL && !same_file(&g->files[STORE_F_DB], &st->files[STORE_F_DB])) {
-		seen_unlist(g);		/* another store at the path: a new generation */
-		g = NULL;
-	}
-	if (g == NULL && (g = calloc(1, sizeof(*g))) != NULL) {
-		memcpy(g->files, st->files, sizeof(g->files));
-		g->next = seen_list;
-		seen_list = g;
-		g->listed = true;
-	}
-	if (g != NULL) {
-		g->refs++;
-		for (i = 1; i < STORE_F_COUNT; i++) {
-			if (g->files[i].known)
-				st->files[i] = g->files[i];	/* the first view */
-			else if (st->files[i].known)
-				g->files[i] = st->files[i];
-		}
-	}
-	st->seen = g;
-	pthread_mutex_unlock(&seen_lock);
-}
-
-/* A -wal or -shm seen for the first time by this handle: the process's
- * first view of it if there is one, else this one becomes that. */
-static void
-seen_first(struct store *st, int i, const struct store_fileid *now)
-{
-	struct store_fileid *f = &st->files[i];
-
-	pthread_mutex_lock(&seen_lock);
-	if (st->seen != NULL && st->seen->files[i].known)
-		*f = st->seen->files[i];
-	else {
-		f->dev = now->dev;
-		f->ino = now->ino;
-		f->born_s = now->born_s;
-		f->born_ns = now->born_ns;
-		f->known = true;
-		if (st->seen != NULL)
-			st->seen->files[i] = *f;
-	}
-	pthread_mutex_unlock(&seen_lock);
-}
-
-static void
-store_files_release(struct store *st)
-{
-	struct store_seen *g = st->seen;
-
-	if (g == NULL)
-		return;
-	pthread_mutex_lock(&seen_lock);
-	if (--g->refs == 0) {
-		if (g->listed)
-			seen_unlist(g);
-		free(g);
-	}
-	pthread_mutex_unlock(&seen_lock);
-	st->seen = NULL;
-}
-
-/* Is f (known) still the file at its path? A stat() error other than
- * ENOENT proves nothing and counts as yes. */
-static bool
-file_at_path(const struct store_fileid *f)
-{
-	struct store_fileid now;
-
-	if (!f->known)
-		return false;
-	if (file_id(f->path, &now) == -1)
-		return errno != ENOENT;
-	return same_file(&now, f);
-}
-
-/*
- * The -wal or -shm alone was deleted (the database is still ours): what was
- * committed lives in the unlinked WAL until a checkpoint copies it into the
- * database, and no commit will trigger one any more. Copy it now, so that
- * mail acknowledged before the deletion is in the database file itself and
- * survives a crash. PASSIVE: never waits (the caller may be an event loop);
- * tried again at the next check until everything is copied.
- */
-static void
-store_salvage_wal(struct store *st)
-{
-	int rc, nlog = -1, nckpt = -1;
-
-	if (st->wal_salvaged || !file_at_path(&st->files[STORE_F_DB]))
-		return;		/* done already, or no database to save into */
-	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
-	if (rc == SQLITE_OK && nckpt == nlog) {
-		st->wal_salvaged = true;
-		if ((atomic_fetch_or(&store_moved_logged, STORE_LOGGED_SALVAGE) &
-		    STORE_LOGGED_SALVAGE) == 0)
-			log_warnx("event=store-wal-salvage path=%s result=ok frames=%d",
-			    st->files[STORE_F_DB].path, nlog);
-	} else if (!st->ckpt_logged) {
-		st->ckpt_logged = true;		/* tried again at the next check */
-		log_warnx("event=store-wal-salvage path=%s result=\"%s\" frames=%d copied=%d",
-		    st->files[STORE_F_DB].path, rc == SQLITE_OK ? "incomplete" : sqlite3_errstr(rc),
-		    nlog, nckpt);
-	}
-}
-
-/* store_file_check(); salvage: may run the checkpoint (not from the commit
- * hook, which must not use its connection). */
-static int
-file_check(struct store *st, bool salvage)
-{
-	struct store_fileid now;
-	unsigned bit;
-	int i;
-	bool missing;
-
-	st->moved = false;
-	for (i = 0; i < STORE_F_COUNT; i++) {
-		struct store_fileid *f = &st->files[i];
-
-		if (f->path[0] == '\0')
-			continue;
-		if (file_id(f->path, &now) == -1) {
-			/* Only a file known to exist can be missing; other errors
-			 * (EACCES...) prove nothing: the commit is the real check. */
-			if (errno != ENOENT || !f->known)
-				continue;
-			missing = true;
-		} else if (!f->known) {
-			seen_first(st, i, &now);	/* the -wal or -shm, seen first now */
-			if (same_file(&now, f))
-				continue;
-			missing = false;
-		} else if (same_file(&now, f))
-			continue;
-		else
-			missing = false;
-		st->moved = true;
-		snprintf(st->moved_err, sizeof(st->moved_err), "the store's %s %s was %s under this "
-		    "program; writes are refused until it is restarted", store_file_name[i],
-		    f->path, missing ? "deleted" : "replaced by another file");
-		store_setmsg(st, "%s", st->moved_err);
-		bit = 1u << (2 * i + (missing ? 0 : 1));
-		if ((atomic_fetch_or(&store_moved_logged, bit) & bit) == 0)
-			log_warnx("event=%s path=%s file=%s action=\"writes refused until restart\"",
-			    missing ? "store-missing" : "store-replaced", f->path,
-			    i == STORE_F_DB ? "database" : i == STORE_F_WAL ? "wal" : "shm");
-		if (i != STORE_F_DB && salvage)
-			store_salvage_wal(st);
-		return STORE_MOVED;
-	}
-	return 0;
-}
+/* ---- what only some backends do ----------------------------------------- */
 
 int
 store_file_check(struct store *st)
 {
-	return file_check(st, true);
-}
-
-/* SQLite's commit hook: a non-zero return turns the commit into a rollback. */
-static int
-store_commit_hook(void *arg)
-{
-	return file_check(arg, false) != 0;
-}
-
-
-
-/* ---- the reserve (store.h) ------------------------------------------------ */
-
-/* "<store>.reserve" into dst: 0, or -1 (no file name, too long). */
-static int
-reserve_path(struct store *st, char *dst, size_t len)
-{
-	const char *db = sqlite3_db_filename(st->db, "main");
-
-	if (db == NULL || *db == '\0' || snprintf(dst, len, "%s.reserve", db) >= (int)len)
-		return -1;
-	return 0;
+	return st->ops->file_check != NULL ? st->ops->file_check(st) : 0;
 }
 
 int
 store_reserve_make(struct store *st)
 {
-	char path[STORE_PATH_MAX], dir[STORE_PATH_MAX], *slash;
-	struct statvfs sv;
-	int fd, e;
-
-	if (reserve_path(st, path, sizeof(path)) == -1) {
-		store_setmsg(st, "reserve: the store has no file name");
-		return -1;
-	}
-	if (access(path, F_OK) == 0)
-		return 0;
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	else
-		snprintf(dir, sizeof(dir), ".");
-	if (statvfs(dir, &sv) == -1 ||
-	    (int64_t)sv.f_bavail * (int64_t)sv.f_frsize < 2 * STORE_RESERVE_SIZE)
-		return 0;	/* no room now: made on a later call */
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1) {
-		if (errno == EEXIST)
-			return 0;
-		store_setmsg(st, "reserve %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if ((e = posix_fallocate(fd, 0, (off_t)STORE_RESERVE_SIZE)) != 0 || fsync(fd) == -1) {
-		if (e == 0)
-			e = errno;
-		close(fd);
-		(void)unlink(path);
-		if (e == ENOSPC || e == EDQUOT)
-			return 0;
-		store_setmsg(st, "reserve %s: %s", path, strerror(e));
-		return -1;
-	}
-	close(fd);
-	return 1;
-}
-
-int
-store_reserve_release(struct store *st)
-{
-	char path[STORE_PATH_MAX];
-
-	if (reserve_path(st, path, sizeof(path)) == -1 || unlink(path) == -1)
-		return -1;
-	st->reserve_released = true;
-	return 0;
+	return st->ops->reserve_make != NULL ? st->ops->reserve_make(st) : 0;
 }
 
 bool
 store_reserve_released(struct store *st)
 {
-	bool r = st->reserve_released;
-
-	st->reserve_released = false;
-	return r;
-}
-
-/* ---- open, migrate, close ---------------------------------------------- */
-
-static int
-exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-query_int(sqlite3 *db, const char *sql, int *v)
-{
-	sqlite3_stmt *s;
-	int rc;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*v = sqlite3_column_int(s, 0);
-	else if (rc == SQLITE_DONE)
-		*v = 0;
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* A file's schema: its migrations and the marker its first one writes. */
-struct schema {
-	const char *const *migrations;
-	const char	*format;	/* correio_meta 'format' */
-	const char	*what;		/* for messages */
-};
-static const struct schema schema_store = {
-	store_schema_migrations, STORE_FORMAT, "store"
-};
-static const struct schema schema_log = {
-	store_log_schema_migrations, STORE_LOG_FORMAT, "session log"
-};
-
-static int
-schema_latest(const struct schema *sc)
-{
-	return (int)(sc == &schema_store ? store_schema_count : store_log_schema_count);
-}
-
-/*
- * Is this file ours? A file without tables (new or empty) is, and so is one
- * with our marker and a schema version we know. Anything else is refused
- * before we change a byte of it. *version_r is its user_version.
- */
-static int
-store_check(sqlite3 *db, const char *path, const struct schema *sc, int *version_r,
-    char *err, size_t errlen)
-{
-	int version, ntables, marker, latest = schema_latest(sc);
-	char sql[STORE_PRAGMA_MAX * 2];
-
-	if (query_int(db, "PRAGMA user_version", &version) == -1 ||
-	    query_int(db, "SELECT count(*) FROM sqlite_master", &ntables) == -1) {
-		snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(db),
-		    (sqlite3_errcode(db) & 0xff) == SQLITE_NOTADB ? " (not a correio store)" : "");
-		return -1;
-	}
-	if (version == 0 && ntables > 0) {
-		snprintf(err, errlen, "%s: not a correio %s (it holds %d tables or indexes "
-		    "of another program; refusing to touch it)", path, sc->what, ntables);
-		return -1;
-	}
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM correio_meta WHERE key = 'format'"
-	    " AND value = '%s'", sc->format);
-	if (version > 0) {
-		if (query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-		    " AND name = 'correio_meta'", &marker) == -1 || marker == 0 ||
-		    query_int(db, sql, &marker) == -1 || marker == 0) {
-			snprintf(err, errlen, "%s: not a correio %s (schema version %d "
-			    "without the correio marker)", path, sc->what, version);
-			return -1;
-		}
-	}
-	if (version > latest) {
-		snprintf(err, errlen, "%s: %s schema version %d is newer than this "
-		    "program knows (%d); upgrade correio", path, sc->what, version, latest);
-		return -1;
-	}
-	*version_r = version;
-	return 0;
-}
-
-/*
- * Bring the schema up to version upto (the latest when larger) inside one
- * IMMEDIATE transaction, checking again under the lock, so that two programs
- * opening a new store at once do not both migrate it.
- */
-static int
-store_migrate(sqlite3 *db, const char *path, const struct schema *sc, int upto,
-    char *err, size_t errlen)
-{
-	int version, latest = schema_latest(sc);
-	char sql[STORE_PRAGMA_MAX];
-
-	if (upto < latest)
-		latest = upto;
-	if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen, path) == -1)
-		return -1;
-	if (store_check(db, path, sc, &version, err, errlen) == -1)
-		goto fail;
-	for (; version < latest; version++) {
-		if (exec_sql(db, sc->migrations[version], err, errlen,
-		    "schema migration") == -1)
-			goto fail;
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
-		if (exec_sql(db, sql, err, errlen, "schema version") == -1)
-			goto fail;
-	}
-	if (exec_sql(db, "COMMIT", err, errlen, path) == -1)
-		goto fail;
-	return 0;
-fail:
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
-}
-
-/*
- * Switch to WAL (persistent in the file). Changing the journal mode needs
- * the file to itself and SQLite does not call the busy handler for it, so
- * retry while another program holds it, up to the busy timeout.
- */
-static int
-store_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
-{
-	const struct timespec pause = { 0, 10 * 1000 * 1000 };	/* 10 ms */
-	sqlite3_stmt *s;
-	char mode[STORE_MODE_MAX];
-	int rc, waited;
-
-	for (waited = 0; ; waited += 10) {
-		if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-			return -1;
-		}
-		mode[0] = '\0';
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW)
-			snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(s, 0));
-		sqlite3_finalize(s);
-		if (strcasecmp(mode, "wal") == 0)
-			return 0;
-		rc = sqlite3_errcode(db) & 0xff;
-		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= STORE_BUSY_TIMEOUT_MS)
-			break;
-		nanosleep(&pause, NULL);
-	}
-	snprintf(err, errlen, "%s: cannot use WAL mode: %s", path,
-	    mode[0] ? mode : sqlite3_errmsg(db));
-	return -1;
-}
-
-/*
- * Open path with SQLite: created owner-only when missing, extended result
- * codes, the busy timeout, checked as ours (sc), WAL. Migrations are the
- * caller's.
- */
-static int
-db_open(sqlite3 **db_r, const char *path, const struct schema *sc, int *version_r,
-    char *err, size_t errlen)
-{
-	sqlite3 *db = NULL;
-	int fd, saved, rc;
-
-	*db_r = NULL;
-	/*
-	 * A new store holds password hashes: create it owner-only (the -wal
-	 * and -shm files get its mode). Careful: closing any descriptor of the
-	 * file drops every POSIX lock this process holds on it, those of other
-	 * connections included (smtpd opens several), after which a reader
-	 * elsewhere may delete the WAL under them. So the file is created and
-	 * closed only when it did not exist (O_EXCL), and under a mutex that
-	 * every store_open() passes before SQLite opens the file: no connection
-	 * of this process can hold a lock on it yet.
-	 */
-	pthread_mutex_lock(&store_create_mutex);
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	pthread_mutex_unlock(&store_create_mutex);
-	if (fd == -1 && saved != EEXIST) {
-		snprintf(err, errlen, "%s: %s", path, strerror(saved));
-		return -1;
-	}
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, db && sqlite3_system_errno(db) ?
-		    strerror(sqlite3_system_errno(db)) : db ? sqlite3_errmsg(db) :
-		    sqlite3_errstr(rc));
-		goto fail;
-	}
-	sqlite3_extended_result_codes(db, 1);
-	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
-
-	/* Refuse a file that is not ours before changing anything in it. One
-	 * read transaction, so that another program creating the schema at
-	 * this moment is seen either before or after, never half-way. */
-	if (exec_sql(db, "BEGIN", err, errlen, path) == -1)
-		goto fail;
-	rc = store_check(db, path, sc, version_r, err, errlen);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (rc == -1)
-		goto fail;
-	if (store_wal(db, path, err, errlen) == -1)
-		goto fail;
-	*db_r = db;
-	return 0;
-fail:
-	sqlite3_close(db);
-	return -1;
-}
-
-/* Prepare the statements that run on db: the session log's, or the rest. */
-static int
-prepare(struct store *st, sqlite3 *db, bool log, const char *path, char *err, size_t errlen)
-{
-	int i;
-
-	for (i = 0; i < ST_COUNT; i++) {
-		if ((bool)ST_IS_LOG(i) != log)
-			continue;
-		if (sqlite3_prepare_v3(db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		    &st->stmt[i], NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "%s: preparing statement %d: %s", path, i,
-			    sqlite3_errmsg(db));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int
-log_open(struct store *st, char *err, size_t errlen)
-{
-	int version;
-
-	if (db_open(&st->logdb, st->logpath, &schema_log, &version, err, errlen) == -1)
-		return -1;
-	/* Lab data, not mail: a commit need not wait for the disk. */
-	if (exec_sql(st->logdb, "PRAGMA synchronous = NORMAL;", err, errlen, st->logpath) == -1 ||
-	    store_migrate(st->logdb, st->logpath, &schema_log, INT_MAX, err, errlen) == -1 ||
-	    prepare(st, st->logdb, true, st->logpath, err, errlen) == -1)
-		return -1;
-	return 0;
-}
-
-int
-store_log_ready(struct store *st)
-{
-	char err[STORE_ERR_MAX];
-
-	if (st->logdb != NULL)
-		return 0;
-	if (log_open(st, err, sizeof(err)) == -1) {
-		store_setmsg(st, "session log: %s", err);
-		st->errcode = SQLITE_CANTOPEN;
-		for (int i = 0; i < ST_COUNT; i++)
-			if (ST_IS_LOG(i) && st->stmt[i] != NULL) {
-				sqlite3_finalize(st->stmt[i]);
-				st->stmt[i] = NULL;
-			}
-		sqlite3_close(st->logdb);
-		st->logdb = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Stores before STORE_LOG_MOVED kept the session log in their own file: copy
- * it to the log's file before the migration drops it. Idempotent (a crash
- * between the copy and the drop copies again over the same keys), and a
- * program that finds the tables already dropped by another copies nothing.
- */
-static int
-log_move(struct store *st, const char *path, char *err, size_t errlen)
-{
-	static const char copy[] =
-	    "INSERT OR IGNORE INTO main.sessions SELECT * FROM old.sessions;"
-	    "INSERT OR IGNORE INTO main.session_accounts SELECT * FROM old.session_accounts;"
-	    "INSERT OR IGNORE INTO main.transcripts(session_id, seq, proto, lines, time)"
-	    "  SELECT session_id, seq, proto, line, time FROM old.transcripts"
-	    "  ORDER BY session_id, seq;";
-	sqlite3_stmt *s;
-	int there = 0, rc;
-
-	if (store_log_ready(st) == -1) {
-		snprintf(err, errlen, "%s", st->err);
-		return -1;
-	}
-	if (sqlite3_prepare_v2(st->logdb, "ATTACH DATABASE ?1 AS old", -1, &s, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", st->logpath, sqlite3_errmsg(st->logdb));
-		return -1;
-	}
-	sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->logdb));
-		return -1;
-	}
-	rc = exec_sql(st->logdb, "BEGIN", err, errlen, st->logpath);
-	if (rc == 0)
-		rc = query_int(st->logdb, "SELECT count(*) FROM old.sqlite_master"
-		    " WHERE type = 'table' AND name = 'sessions'", &there) == 0 ? 0 : -1;
-	if (rc == 0 && there)
-		rc = exec_sql(st->logdb, copy, err, errlen, "moving the session log");
-	if (rc == 0)
-		rc = exec_sql(st->logdb, "COMMIT", err, errlen, st->logpath);
-	if (rc == -1)
-		sqlite3_exec(st->logdb, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_exec(st->logdb, "DETACH DATABASE old", NULL, NULL, NULL);
-	return rc;
-}
-
-int
-store_open(struct store **st_r, const char *path, char *err, size_t errlen)
-{
-	struct store *st;
-	int version;
-
-	*st_r = NULL;
-	if (path == NULL || *path == '\0') {
-		snprintf(err, errlen, "no store path given");
-		return -1;
-	}
-	if ((st = calloc(1, sizeof(*st))) == NULL ||
-	    asprintf(&st->logpath, "%s%s", path, STORE_LOG_SUFFIX) == -1) {
-		free(st);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -1;
-	}
-	if (db_open(&st->db, path, &schema_store, &version, err, errlen) == -1)
-		goto fail;
-	if (exec_sql(st->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
-	    err, errlen, path) == -1)
-		goto fail;
-	if (version > 0 && version < STORE_LOG_MOVED) {
-		/* up to the move, then the move, then the rest */
-		if (store_migrate(st->db, path, &schema_store, STORE_LOG_MOVED - 1,
-		    err, errlen) == -1 || log_move(st, path, err, errlen) == -1)
-			goto fail;
-	}
-	if (store_migrate(st->db, path, &schema_store, INT_MAX, err, errlen) == -1)
-		goto fail;
-
-	store_files_init(st);
-	sqlite3_commit_hook(st->db, store_commit_hook, st);
-
-	if (prepare(st, st->db, false, path, err, errlen) == -1)
-		goto fail;
-	*st_r = st;
-	return 0;
-fail:
-	store_close(&st);
-	return -1;
-}
-
-void
-store_close(struct store **stp)
-{
-	struct store *st = *stp;
-	int i;
-
-	if (st == NULL)
-		return;
-	store_blobs_release(st);
-	for (i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(st->stmt[i]);
-	sqlite3_close(st->logdb);
-	/*
-	 * The database file at the path is not ours any more: closing the last
-	 * connection would checkpoint into the unlinked file and then delete
-	 * the -wal and -shm by name, those of the new store at that path.
-	 * Skip the checkpoint (SQLite then deletes nothing). SQLite 3.40 skips
-	 * it by itself for a moved database (the pager's databaseIsUnmoved());
-	 * said here so as not to depend on that.
-	 */
-	if (st->db != NULL && st->files[STORE_F_DB].known && !file_at_path(&st->files[STORE_F_DB]))
-		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	sqlite3_close(st->db);
-	store_files_release(st);
-	free(st->logpath);
-	free(st);
-	*stp = NULL;
-}
-
-const char *
-store_errmsg(struct store *st)
-{
-	return st->err;
-}
-
-int
-store_schema_version(struct store *st)
-{
-	sqlite3_stmt *s = store_stmt_get(st, ST_USER_VERSION);
-	int v = -1;
-
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	else
-		store_seterr(st, "schema version");
-	store_stmt_done(s);
-	return v;
+	return st->ops->reserve_released != NULL && st->ops->reserve_released(st);
 }
 
 int
 store_map_bodies(struct store *st)
 {
-	char sql[STORE_PRAGMA_MAX];
+	return st->ops->map_bodies != NULL ? st->ops->map_bodies(st) : 0;
+}
 
-	snprintf(sql, sizeof(sql), "PRAGMA mmap_size = %lld", (long long)STORE_MMAP_SIZE);
-	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		store_seterr(st, "mmap_size");
+int
+store_schema_version(struct store *st)
+{
+	return st->ops->schema_version(st);
+}
+
+/* The embedded default's: the version of a handle's own backend is
+ * store_schema_version() after open, which migrates to its latest. */
+int
+store_schema_latest(void)
+{
+	return store_sqlite_ops.schema_latest();
+}
+
+/* ---- deliveries ---------------------------------------------------------- */
+
+int
+store_delivery_commit(struct store *st, struct store_delivery *d)
+{
+	int result;
+
+	if (st->ops->delivery_commit_batch(st, &d, 1, &result) == -1 || result != 0)
 		return -1;
-	}
 	return 0;
 }
 
 int
-store_schema_latest(void)
+store_delivery_commit_batch(struct store *st, struct store_delivery **ds, size_t n,
+    int *result)
 {
-	return schema_latest(&schema_store);
+	return st->ops->delivery_commit_batch(st, ds, n, result);
+}
+
+/* ---- the rest: one line each through the ops ------------------------------ */
+
+int
+store_user_add(struct store *st, const char *name, const char *hash)
+{
+	return st->ops->user_add(st, name, hash);
+}
+
+int
+store_user_del(struct store *st, const char *name)
+{
+	return st->ops->user_del(st, name);
+}
+
+int
+store_user_set_hash(struct store *st, const char *name, const char *hash)
+{
+	return st->ops->user_set_hash(st, name, hash);
+}
+
+int
+store_user_get_hash(struct store *st, const char *name, char *hash_r, size_t len)
+{
+	return st->ops->user_get_hash(st, name, hash_r, len);
+}
+
+int
+store_user_list(struct store *st, store_list_cb *cb, void *arg)
+{
+	return st->ops->user_list(st, cb, arg);
+}
+
+int
+store_domain_add(struct store *st, const char *domain)
+{
+	return st->ops->domain_add(st, domain);
+}
+
+int
+store_domain_del(struct store *st, const char *domain)
+{
+	return st->ops->domain_del(st, domain);
+}
+
+int
+store_domain_list(struct store *st, store_list_cb *cb, void *arg)
+{
+	return st->ops->domain_list(st, cb, arg);
+}
+
+int
+store_domain_lookup(struct store *st, const char *domain)
+{
+	return st->ops->domain_lookup(st, domain);
+}
+
+int
+store_alias_add(struct store *st, const char *address, const char *account)
+{
+	return st->ops->alias_add(st, address, account);
+}
+
+int
+store_alias_del(struct store *st, const char *address, const char *account)
+{
+	return st->ops->alias_del(st, address, account);
+}
+
+int
+store_alias_list(struct store *st, store_list_cb *cb, void *arg)
+{
+	return st->ops->alias_list(st, cb, arg);
+}
+
+int
+store_resolve_all(struct store *st, const char *local, const char *domain,
+    store_list_cb *cb, void *arg)
+{
+	return st->ops->resolve_all(st, local, domain, cb, arg);
+}
+
+int
+store_resolve(struct store *st, const char *local, const char *domain,
+    char *account_r, size_t len)
+{
+	return st->ops->resolve(st, local, domain, account_r, len);
+}
+
+int
+store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl)
+{
+	return st->ops->mailbox_lock(st, account, owner, ttl);
+}
+
+int
+store_mailbox_touch(struct store *st, const char *account, const char *owner)
+{
+	return st->ops->mailbox_touch(st, account, owner);
+}
+
+int
+store_mailbox_unlock(struct store *st, const char *account, const char *owner)
+{
+	return st->ops->mailbox_unlock(st, account, owner);
+}
+
+int
+store_mailbox_list(struct store *st, const char *account, struct store_msg **msgs_r,
+    size_t *n_r)
+{
+	return st->ops->mailbox_list(st, account, msgs_r, n_r);
+}
+
+int
+store_msg_read(struct store *st, int64_t entry_id, int64_t offset, void *dst,
+    size_t len, size_t *got_r)
+{
+	return st->ops->msg_read(st, entry_id, offset, dst, len, got_r);
+}
+
+void
+store_read_done(struct store *st)
+{
+	st->ops->read_done(st);
+}
+
+int
+store_mailbox_expunge(struct store *st, const char *account, const int64_t *entry_ids,
+    size_t n)
+{
+	return st->ops->mailbox_expunge(st, account, entry_ids, n);
+}
+
+int
+store_mailbox_entry(struct store *st, const char *account, int64_t entry_id,
+    struct store_msg_info *info_r)
+{
+	return st->ops->mailbox_entry(st, account, entry_id, info_r);
+}
+
+int
+store_queue_list(struct store *st, int64_t now, struct store_queue_item **items_r,
+    size_t *n_r)
+{
+	return st->ops->queue_list(st, now, items_r, n_r);
+}
+
+int
+store_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const char *error)
+{
+	return st->ops->queue_defer(st, id, next_attempt, error);
+}
+
+int
+store_queue_delete(struct store *st, int64_t id)
+{
+	return st->ops->queue_delete(st, id);
+}
+
+int
+store_queue_flush(struct store *st)
+{
+	return st->ops->queue_flush(st);
+}
+
+int
+store_queue_clamp(struct store *st, int64_t latest)
+{
+	return st->ops->queue_clamp(st, latest);
+}
+
+int64_t
+store_queue_max_id(struct store *st)
+{
+	return st->ops->queue_max_id(st);
+}
+
+int
+store_message_read(struct store *st, int64_t message_id, int64_t offset, void *dst,
+    size_t len, size_t *got_r)
+{
+	return st->ops->message_read(st, message_id, offset, dst, len, got_r);
+}
+
+int64_t
+store_message_size(struct store *st, int64_t message_id)
+{
+	return st->ops->message_size(st, message_id);
+}
+
+int
+store_user_set_teacher(struct store *st, const char *name, bool teacher)
+{
+	return st->ops->user_set_teacher(st, name, teacher);
+}
+
+int
+store_user_is_teacher(struct store *st, const char *name)
+{
+	return st->ops->user_is_teacher(st, name);
+}
+
+int
+store_websession_add(struct store *st, const char *key, const char *account,
+    const char *csrf, int64_t expires)
+{
+	return st->ops->websession_add(st, key, account, csrf, expires);
+}
+
+int
+store_websession_get(struct store *st, const char *key, int64_t now, char *account_r,
+    char *csrf_r)
+{
+	return st->ops->websession_get(st, key, now, account_r, csrf_r);
+}
+
+int
+store_websession_del(struct store *st, const char *key)
+{
+	return st->ops->websession_del(st, key);
+}
+
+int
+store_token_add(struct store *st, const char *key, const char *account)
+{
+	return st->ops->token_add(st, key, account);
+}
+
+int
+store_token_get(struct store *st, const char *key, char *account_r)
+{
+	return st->ops->token_get(st, key, account_r);
+}
+
+int
+store_transcript_append(struct store *st, const char *session_id, const char *proto,
+    const char *lines, size_t len)
+{
+	return st->ops->transcript_append(st, session_id, proto, lines, len);
+}
+
+int
+store_transcript_get(struct store *st, const char *session_id, store_list_cb *cb,
+    void *arg)
+{
+	return st->ops->transcript_get(st, session_id, cb, arg);
+}
+
+int
+store_log_ready(struct store *st)
+{
+	return st->ops->log_ready(st);
+}
+
+int
+store_sesslog_apply(struct store *st, const struct store_sesslog_rec *recs, size_t n)
+{
+	return st->ops->sesslog_apply(st, recs, n);
+}
+
+int
+store_session_list(struct store *st, const struct store_session_filter *f,
+    store_session_cb *cb, void *arg)
+{
+	return st->ops->session_list(st, f, cb, arg);
+}
+
+int
+store_session_get(struct store *st, const char *id, struct store_session_info *si_r)
+{
+	return st->ops->session_get(st, id, si_r);
+}
+
+int
+store_session_involves(struct store *st, const char *id, const char *account)
+{
+	return st->ops->session_involves(st, id, account);
 }

@@ -1,11 +1,12 @@
 /*
- * store.h - the SQLite mailbox store shared by smtpd, pop3d and mailcli.
- * The store files own every SQL statement (store.c: the table, prepared at
- * open, reset after each use; store_account.c, store_delivery.c,
- * store_mailbox.c, store_queue.c, store_transcript.c: one area each);
- * callers never write SQL. WAL mode, foreign_keys=ON, synchronous=FULL, a busy
- * timeout so several processes can share one file, and PRAGMA user_version
- * with forward migrations (store_schema.c) applied on open.
+ * store.h - the mailbox store shared by smtpd, pop3d, webd and mailcli.
+ * One API, two backends (common/store_backend.h says how they plug in):
+ * SQLite, the embedded default, when the store is named by a path, and
+ * PostgreSQL when it is named by a postgresql:// URI. Each backend owns
+ * every SQL statement, its schema and its migrations; callers never write
+ * SQL. SQLite: WAL mode, foreign_keys=ON, synchronous=FULL, a busy timeout
+ * so several processes can share one file, and PRAGMA user_version with
+ * forward migrations applied on open.
  *
  * A store handle belongs to one thread at a time (smtpd's writer thread opens
  * its own). Return values: 0 ok, -1 error (message in store_errmsg()), or one
@@ -31,9 +32,10 @@
 
 struct store;
 
-/* Open (creating and migrating as needed). On error returns -1, *st_r NULL,
- * reason in err. A file that is not a correio store is refused. */
-int	store_open(struct store **st_r, const char *path, char *err, size_t errlen);
+/* Open (creating and migrating as needed) the store at where: a path, or a
+ * postgresql:// URI. On error returns -1, *st_r NULL, reason in err. A file
+ * or database that is not a correio store is refused. */
+int	store_open(struct store **st_r, const char *where, char *err, size_t errlen);
 void	store_close(struct store **st);
 const char *store_errmsg(struct store *st);
 /* Was the last error a full file system (SQLITE_FULL, or ENOSPC writing a
@@ -52,7 +54,8 @@ bool	store_err_full(struct store *st);
  * file and kind). It does not reopen: see docs/RELIABILITY.md section 6.
  */
 int	store_file_check(struct store *st);
-/* Current schema version (PRAGMA user_version) and the version this code wants. */
+/* Current schema version (SQLite: PRAGMA user_version), and the version this
+ * code wants of a SQLite store. */
 int	store_schema_version(struct store *st);
 int	store_schema_latest(void);
 
@@ -235,7 +238,7 @@ int	store_transcript_append(struct store *st, const char *session_id,
 int	store_transcript_get(struct store *st, const char *session_id,
 	    store_list_cb *cb, void *arg);
 
-/* ---- the web console (store_web.c) ----------------------------------- */
+/* ---- the web console ----------------------------------- */
 #define STORE_WEBKEY_MAX	64	/* hex SHA-256 of a cookie or token */
 #define STORE_CSRF_MAX		64	/* a web session's CSRF token, hex */
 #define STORE_SID_MAX		63	/* a session id (log_session_id() makes 12 characters) */
@@ -345,7 +348,7 @@ int	store_session_involves(struct store *st, const char *id, const char *account
 #define STORE_MMAP_SIZE		((int64_t)1 << 30)
 int	store_map_bodies(struct store *st);
 
-/* ---- schema (store_schema.c; used by store.c only) ---- */
+/* ---- the SQLite schema (store_sqlite_schema.c; its backend and tests only) ---- */
 /* Migration i takes user_version i to i + 1: the store's, and the session
  * log's (its own file, "<store>-sessions"). */
 extern const char *const store_schema_migrations[];

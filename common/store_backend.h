@@ -68,6 +68,10 @@ struct store_delivery {
  * or the memory part: *got_r octets (0 at the end). 0, or -1 with errno. */
 int	store_delivery_pread(const struct store_delivery *d, int64_t offset,
 	    void *dst, size_t len, size_t *got_r);
+/* Move the memory part to the end of the spool file, so that all the body
+ * is in fd and body[0..cap) is free to serve as a bounce buffer. 0, or -1
+ * with errno (ENOSPC: a full disk). */
+int	store_delivery_flush(struct store_delivery *d);
 
 /*
  * The ops. open() makes the backend's handle for where (a path for SQLite,

@@ -33,7 +33,7 @@ USERS = dict(PASSWORDS, cy="cy-secret-3")
 faulthandler.dump_traceback_later(200, exit=True)
 
 HOLD = 14.0             # seconds the other program holds the write lock
-BUSY = 10.0             # the store's busy timeout (common/store.c)
+BUSY = 10.0             # the store's busy timeout (common/store_sqlite.c)
 LATENCY_MAX = 0.5       # a loop that answers within this is not blocked
 
 lab = Lab(users=USERS)

@@ -1,5 +1,5 @@
 /*
- * test_store_web.c - what webd keeps in the store (common/store_web.c): the
+ * test_store_web.c - what webd keeps in the store (common/store_sqlite_web.c): the
  * teacher flag, web logins (found by key until they expire, gone at
  * logout, purged when expired, gone with their account), API tokens, and a
  * mailbox entry found for its owner only, with the session that delivered

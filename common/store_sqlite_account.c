@@ -13,7 +13,7 @@
 
 #include <sqlite3.h>
 
-#include "store_internal.h"
+#include "store_sqlite.h"
 #include "strfmt.h"
 
 #define STORE_WHAT_MAX	64	/* "delete NOUN" in an error message */
@@ -23,7 +23,7 @@
 /* Run a bound INSERT and reset it: 0, STORE_EXISTS when a unique key is
  * taken ("NOUN NAME already exists"), or -1 (error recorded as "add NOUN"). */
 static int
-step_insert(struct store *st, sqlite3_stmt *s, const char *noun, const char *name)
+step_insert(struct store_sqlite *st, sqlite3_stmt *s, const char *noun, const char *name)
 {
 	char what[STORE_NAME_MAX];
 	int rc = sqlite3_step(s);
@@ -32,7 +32,7 @@ step_insert(struct store *st, sqlite3_stmt *s, const char *noun, const char *nam
 	if (rc == SQLITE_DONE)
 		return 0;
 	if (store_is_constraint(st)) {
-		store_setmsg(st, "%s %s already exists", noun, name);
+		store_setmsg(&st->base, "%s %s already exists", noun, name);
 		return STORE_EXISTS;
 	}
 	snprintf(what, sizeof(what), "add %s", noun);
@@ -41,12 +41,13 @@ step_insert(struct store *st, sqlite3_stmt *s, const char *noun, const char *nam
 }
 
 int
-store_user_add(struct store *st, const char *name, const char *hash)
+sqlite_user_add(struct store *base, const char *name, const char *hash)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_USER_ADD);
 
 	if (strlen(name) == 0 || strlen(name) > STORE_NAME_MAX) {
-		store_setmsg(st, "account name must have 1 to %d characters", STORE_NAME_MAX);
+		store_setmsg(&st->base, "account name must have 1 to %d characters", STORE_NAME_MAX);
 		return -1;
 	}
 	store_bind_text(s, 1, name);
@@ -61,7 +62,7 @@ store_user_add(struct store *st, const char *name, const char *hash)
  * order, each bound to key when it takes a parameter. 0, STORE_NOTFOUND, -1.
  */
 static int
-delete_with_cleanup(struct store *st, enum store_stmt del, const char *key, const char *noun,
+delete_with_cleanup(struct store_sqlite *st, enum store_stmt del, const char *key, const char *noun,
     const enum store_stmt *cleanup, size_t ncleanup)
 {
 	sqlite3_stmt *s;
@@ -77,7 +78,7 @@ delete_with_cleanup(struct store *st, enum store_stmt del, const char *key, cons
 		goto fail;
 	if (sqlite3_changes(st->db) == 0) {
 		store_rollback(st);
-		store_setmsg(st, "no %s %s", noun, key);
+		store_setmsg(&st->base, "no %s %s", noun, key);
 		return STORE_NOTFOUND;
 	}
 	for (i = 0; i < ncleanup; i++) {
@@ -94,8 +95,10 @@ fail:
 }
 
 int
-store_user_del(struct store *st, const char *name)
+sqlite_user_del(struct store *base, const char *name)
 {
+	struct store_sqlite *st = sqlite_of(base);
+
 	/* Mailbox entries and aliases go with the account (ON DELETE
 	 * CASCADE); then its lock, and the messages nobody references. */
 	static const enum store_stmt cleanup[] = { ST_LOCK_DEL_ACCOUNT, ST_ORPHANS_DEL };
@@ -104,8 +107,9 @@ store_user_del(struct store *st, const char *name)
 }
 
 int
-store_user_set_hash(struct store *st, const char *name, const char *hash)
+sqlite_user_set_hash(struct store *base, const char *name, const char *hash)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_USER_SET_HASH);
 
 	store_bind_text(s, 1, name);
@@ -113,25 +117,26 @@ store_user_set_hash(struct store *st, const char *name, const char *hash)
 	if (store_step_done(st, s, "set password") == -1)
 		return -1;
 	if (sqlite3_changes(st->db) == 0) {
-		store_setmsg(st, "no account %s", name);
+		store_setmsg(&st->base, "no account %s", name);
 		return STORE_NOTFOUND;
 	}
 	return 0;
 }
 
 int
-store_user_get_hash(struct store *st, const char *name, char *hash_r, size_t len)
+sqlite_user_get_hash(struct store *base, const char *name, char *hash_r, size_t len)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	int rc = store_lookup_text(st, ST_USER_GET_HASH, name, hash_r, len);
 
 	if (rc == STORE_NOTFOUND)
-		store_setmsg(st, "no account %s", name);
+		store_setmsg(&st->base, "no account %s", name);
 	return rc;
 }
 
 /* Run a listing statement, calling cb with columns 0 and 1 (NULL if absent). */
 static int
-list_rows(struct store *st, enum store_stmt id, store_list_cb *cb, void *arg)
+list_rows(struct store_sqlite *st, enum store_stmt id, store_list_cb *cb, void *arg)
 {
 	sqlite3_stmt *s = store_stmt_get(st, id);
 	int rc, ncol = sqlite3_column_count(s);
@@ -148,18 +153,21 @@ list_rows(struct store *st, enum store_stmt id, store_list_cb *cb, void *arg)
 }
 
 int
-store_user_list(struct store *st, store_list_cb *cb, void *arg)
+sqlite_user_list(struct store *base, store_list_cb *cb, void *arg)
 {
+	struct store_sqlite *st = sqlite_of(base);
+
 	return list_rows(st, ST_USER_LIST, cb, arg);
 }
 
 int
-store_domain_add(struct store *st, const char *domain)
+sqlite_domain_add(struct store *base, const char *domain)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_DOMAIN_ADD);
 
 	if (strlen(domain) == 0 || strlen(domain) > 255) {
-		store_setmsg(st, "a domain has 1 to 255 characters");
+		store_setmsg(&st->base, "a domain has 1 to 255 characters");
 		return -1;
 	}
 	store_bind_text(s, 1, domain);
@@ -168,8 +176,10 @@ store_domain_add(struct store *st, const char *domain)
 }
 
 int
-store_domain_del(struct store *st, const char *domain)
+sqlite_domain_del(struct store *base, const char *domain)
 {
+	struct store_sqlite *st = sqlite_of(base);
+
 	/* Aliases "x@domain" serve nothing any more: they go too. */
 	static const enum store_stmt cleanup[] = { ST_DOMAIN_ALIASES_DEL };
 
@@ -177,14 +187,17 @@ store_domain_del(struct store *st, const char *domain)
 }
 
 int
-store_domain_list(struct store *st, store_list_cb *cb, void *arg)
+sqlite_domain_list(struct store *base, store_list_cb *cb, void *arg)
 {
+	struct store_sqlite *st = sqlite_of(base);
+
 	return list_rows(st, ST_DOMAIN_LIST, cb, arg);
 }
 
 int
-store_domain_lookup(struct store *st, const char *domain)
+sqlite_domain_lookup(struct store *base, const char *domain)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
 	int rc;
 
@@ -200,13 +213,14 @@ store_domain_lookup(struct store *st, const char *domain)
 }
 
 int
-store_alias_add(struct store *st, const char *address, const char *account)
+sqlite_alias_add(struct store *base, const char *address, const char *account)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_ALIAS_ADD);
 	int rc;
 
 	if (strlen(address) == 0 || strlen(address) > STORE_ADDR_MAX) {
-		store_setmsg(st, "an alias has 1 to %d characters", STORE_ADDR_MAX);
+		store_setmsg(&st->base, "an alias has 1 to %d characters", STORE_ADDR_MAX);
 		return -1;
 	}
 	store_bind_text(s, 1, address);
@@ -214,15 +228,16 @@ store_alias_add(struct store *st, const char *address, const char *account)
 	sqlite3_bind_int64(s, 3, store_now());
 	/* the INSERT ... SELECT adds nothing when the account does not exist */
 	if ((rc = step_insert(st, s, "alias", address)) == 0 && sqlite3_changes(st->db) == 0) {
-		store_setmsg(st, "no account %s", account);
+		store_setmsg(&st->base, "no account %s", account);
 		return STORE_NOTFOUND;
 	}
 	return rc;
 }
 
 int
-store_alias_del(struct store *st, const char *address, const char *account)
+sqlite_alias_del(struct store *base, const char *address, const char *account)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, account != NULL ? ST_ALIAS_DEL_ONE : ST_ALIAS_DEL);
 
 	store_bind_text(s, 1, address);
@@ -232,17 +247,19 @@ store_alias_del(struct store *st, const char *address, const char *account)
 		return -1;
 	if (sqlite3_changes(st->db) == 0) {
 		if (account != NULL)
-			store_setmsg(st, "alias %s does not lead to %s", address, account);
+			store_setmsg(&st->base, "alias %s does not lead to %s", address, account);
 		else
-			store_setmsg(st, "no alias %s", address);
+			store_setmsg(&st->base, "no alias %s", address);
 		return STORE_NOTFOUND;
 	}
 	return 0;
 }
 
 int
-store_alias_list(struct store *st, store_list_cb *cb, void *arg)
+sqlite_alias_list(struct store *base, store_list_cb *cb, void *arg)
 {
+	struct store_sqlite *st = sqlite_of(base);
+
 	return list_rows(st, ST_ALIAS_LIST, cb, arg);
 }
 
@@ -251,7 +268,7 @@ store_alias_list(struct store *st, store_list_cb *cb, void *arg)
  * or -1.
  */
 static int
-alias_members(struct store *st, const char *key, store_list_cb *cb, void *arg)
+alias_members(struct store_sqlite *st, const char *key, store_list_cb *cb, void *arg)
 {
 	sqlite3_stmt *s = store_stmt_get(st, ST_ALIAS_GET);
 	int rc, n = 0;
@@ -270,19 +287,19 @@ alias_members(struct store *st, const char *key, store_list_cb *cb, void *arg)
 }
 
 static int
-resolve_all(struct store *st, const char *local, const char *domain,
+resolve_all(struct store_sqlite *st, const char *local, const char *domain,
     store_list_cb *cb, void *arg)
 {
 	char addr[STORE_ADDR_MAX + 2], account[STORE_NAME_MAX + 1];
 	int rc;
 
 	if (local == NULL || *local == '\0') {
-		store_setmsg(st, "empty local part");
+		store_setmsg(&st->base, "empty local part");
 		return STORE_NOTFOUND;
 	}
 	if (domain != NULL && *domain != '\0') {
 		if (snprintf(addr, sizeof(addr), "%s@%s", local, domain) >= (int)sizeof(addr)) {
-			store_setmsg(st, "address too long");
+			store_setmsg(&st->base, "address too long");
 			return STORE_NOTFOUND;
 		}
 		if ((rc = alias_members(st, addr, cb, arg)) != 0)
@@ -297,7 +314,7 @@ resolve_all(struct store *st, const char *local, const char *domain,
 	if (rc == STORE_NOTFOUND && strcasecmp(local, "postmaster") == 0)
 		rc = store_lookup_text(st, ST_FIRST_ACCOUNT, local, account, sizeof(account));
 	if (rc == STORE_NOTFOUND)
-		store_setmsg(st, "no account or alias %s", local);
+		store_setmsg(&st->base, "no account or alias %s", local);
 	if (rc != 0)
 		return rc;
 	cb(arg, account, NULL);
@@ -306,9 +323,10 @@ resolve_all(struct store *st, const char *local, const char *domain,
 
 /* The lookups of one recipient in one snapshot: one read lock, not four. */
 int
-store_resolve_all(struct store *st, const char *local, const char *domain,
+sqlite_resolve_all(struct store *base, const char *local, const char *domain,
     store_list_cb *cb, void *arg)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	bool began = store_read_begin(st);
 	int rc = resolve_all(st, local, domain, cb, arg);
 
@@ -334,20 +352,21 @@ keep_one(void *arg, const char *account, const char *unused)
 }
 
 int
-store_resolve(struct store *st, const char *local, const char *domain,
+sqlite_resolve(struct store *base, const char *local, const char *domain,
     char *account_r, size_t len)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	struct one o = { account_r, len, 0, false };
-	int rc = store_resolve_all(st, local, domain, keep_one, &o);
+	int rc = sqlite_resolve_all(&st->base, local, domain, keep_one, &o);
 
 	if (rc < 0)
 		return rc;
 	if (o.truncated) {
-		store_setmsg(st, "account name too long");
+		store_setmsg(&st->base, "account name too long");
 		return -1;
 	}
 	if (o.n > 1) {
-		store_setmsg(st, "%s leads to %d accounts", local, o.n);
+		store_setmsg(&st->base, "%s leads to %d accounts", local, o.n);
 		return STORE_NOTFOUND;
 	}
 	return 0;

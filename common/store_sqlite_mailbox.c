@@ -20,23 +20,12 @@
 #include <sqlite3.h>
 
 #include "numparse.h"
-#include "store_internal.h"
+#include "store_sqlite.h"
 
 #define STORE_HOST_MAX		256	/* gethostname() result, with its NUL */
 #define STORE_LOCK_OWNER_MAX	512	/* "HOST/PID/tag" of a lock owner */
 
 /* ---- mailboxes ---------------------------------------------------------- */
-
-void
-store_lock_owner(char *dst, size_t len, const char *tag)
-{
-	char host[STORE_HOST_MAX];
-
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(dst, len, "%s/%ld/%s", host, (long)getpid(), tag);
-}
 
 /*
  * The lock owners of this process's live sessions. A lock of this process
@@ -160,7 +149,7 @@ lock_owner_state(const char *owner)
 /* One attempt at taking the lock (free, ours, or taken before cutoff):
  * 0, STORE_LOCKED or -1. */
 static int
-lock_take(struct store *st, const char *account, const char *owner, int64_t cutoff)
+lock_take(struct store_sqlite *st, const char *account, const char *owner, int64_t cutoff)
 {
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_TAKE);
 
@@ -175,18 +164,19 @@ lock_take(struct store *st, const char *account, const char *owner, int64_t cuto
 
 /* Taken: remember it as a live session's, or give it back. */
 static int
-lock_taken(struct store *st, const char *account, const char *owner)
+lock_taken(struct store_sqlite *st, const char *account, const char *owner)
 {
 	if (held_add(owner) == 0)
 		return 0;
-	(void)store_mailbox_unlock(st, account, owner);
-	store_setmsg(st, "out of memory locking the mailbox of %s", account);
+	(void)sqlite_mailbox_unlock(&st->base, account, owner);
+	store_setmsg(&st->base, "out of memory locking the mailbox of %s", account);
 	return -1;
 }
 
 int
-store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl)
+sqlite_mailbox_lock(struct store *base, const char *account, const char *owner, long ttl)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
 	char holder[STORE_LOCK_OWNER_MAX] = "";
 	int64_t cutoff = INT64_MIN;	/* first: only a free lock, or ours */
@@ -208,7 +198,7 @@ store_mailbox_lock(struct store *st, const char *account, const char *owner, lon
 			return -1;
 		break;
 	case OWNER_MINE:	/* refreshed by its session: age means nothing */
-		store_setmsg(st, "mailbox of %s is in use", account);
+		store_setmsg(&st->base, "mailbox of %s is in use", account);
 		return STORE_LOCKED;
 	case OWNER_UNKNOWN:
 	case OWNER_ALIVE:
@@ -218,13 +208,14 @@ store_mailbox_lock(struct store *st, const char *account, const char *owner, lon
 	if ((rc = lock_take(st, account, owner, cutoff)) == 0)
 		return lock_taken(st, account, owner);
 	if (rc == STORE_LOCKED)
-		store_setmsg(st, "mailbox of %s is in use", account);
+		store_setmsg(&st->base, "mailbox of %s is in use", account);
 	return rc;
 }
 
 int
-store_mailbox_touch(struct store *st, const char *account, const char *owner)
+sqlite_mailbox_touch(struct store *base, const char *account, const char *owner)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_TOUCH);
 
 	store_bind_text(s, 1, account);
@@ -233,15 +224,16 @@ store_mailbox_touch(struct store *st, const char *account, const char *owner)
 	if (store_step_done(st, s, "refresh lock") == -1)
 		return -1;
 	if (sqlite3_changes(st->db) == 0) {
-		store_setmsg(st, "lock on %s was taken over", account);
+		store_setmsg(&st->base, "lock on %s was taken over", account);
 		return STORE_LOCKED;
 	}
 	return 0;
 }
 
 int
-store_mailbox_unlock(struct store *st, const char *account, const char *owner)
+sqlite_mailbox_unlock(struct store *base, const char *account, const char *owner)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_DEL);
 
 	held_remove(owner);	/* even if the delete fails: the session is over */
@@ -254,9 +246,10 @@ store_mailbox_unlock(struct store *st, const char *account, const char *owner)
 }
 
 int
-store_mailbox_list(struct store *st, const char *account,
+sqlite_mailbox_list(struct store *base, const char *account,
     struct store_msg **msgs_r, size_t *n_r)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_MAILBOX_LIST);
 	struct store_msg *v = NULL;
 	size_t n = 0, cap = 0;
@@ -288,7 +281,7 @@ store_mailbox_list(struct store *st, const char *account,
 
 /* The open blob for key, or NULL. */
 struct store_blob *
-store_blob_find(struct store *st, int64_t key)
+store_blob_find(struct store_sqlite *st, int64_t key)
 {
 	size_t i;
 
@@ -300,7 +293,7 @@ store_blob_find(struct store *st, int64_t key)
 
 /* Open messages.body of message_id into a free (or the least used) slot. */
 struct store_blob *
-store_blob_open(struct store *st, int64_t key, int64_t message_id, int *rc_r)
+store_blob_open(struct store_sqlite *st, int64_t key, int64_t message_id, int *rc_r)
 {
 	struct store_blob *b = &st->blobs[0];
 	size_t i;
@@ -333,7 +326,7 @@ store_blob_open(struct store *st, int64_t key, int64_t message_id, int *rc_r)
 
 /* Read from an open blob; release it once its end is reached. */
 int
-store_blob_read(struct store *st, struct store_blob *b, int64_t offset, void *dst,
+store_blob_read(struct store_sqlite *st, struct store_blob *b, int64_t offset, void *dst,
     size_t len, size_t *got_r)
 {
 	size_t n;
@@ -368,7 +361,7 @@ store_blob_read(struct store *st, struct store_blob *b, int64_t offset, void *ds
  * snapshot needs a fresh one (the blobs are released and the lookup redone).
  */
 static struct store_blob *
-entry_open(struct store *st, int64_t entry_id, int *rc_r)
+entry_open(struct store_sqlite *st, int64_t entry_id, int *rc_r)
 {
 	sqlite3_stmt *s;
 	int64_t message_id;
@@ -386,7 +379,7 @@ entry_open(struct store *st, int64_t entry_id, int *rc_r)
 			continue;
 		}
 		if (rc == SQLITE_DONE) {
-			store_setmsg(st, "no mailbox entry %lld", (long long)entry_id);
+			store_setmsg(&st->base, "no mailbox entry %lld", (long long)entry_id);
 			*rc_r = STORE_NOTFOUND;
 		} else {
 			store_seterr(st, "find message");
@@ -400,9 +393,10 @@ entry_open(struct store *st, int64_t entry_id, int *rc_r)
 }
 
 int
-store_msg_read(struct store *st, int64_t entry_id, int64_t offset,
+sqlite_msg_read(struct store *base, int64_t entry_id, int64_t offset,
     void *dst, size_t len, size_t *got_r)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	struct store_blob *b;
 	int rc;
 
@@ -417,13 +411,15 @@ store_msg_read(struct store *st, int64_t entry_id, int64_t offset,
 }
 
 void
-store_read_done(struct store *st)
+sqlite_read_done(struct store *base)
 {
+	struct store_sqlite *st = sqlite_of(base);
+
 	store_blobs_release(st);
 }
 
 int
-store_message_drop_orphan(struct store *st, int64_t message_id)
+store_message_drop_orphan(struct store_sqlite *st, int64_t message_id)
 {
 	sqlite3_stmt *s = store_stmt_get(st, ST_MSG_DEL_IF_ORPHAN);
 
@@ -433,7 +429,7 @@ store_message_drop_orphan(struct store *st, int64_t message_id)
 
 /* One try of store_mailbox_expunge(). */
 static int
-expunge_once(struct store *st, const char *account, const int64_t *entry_ids, size_t n)
+expunge_once(struct store_sqlite *st, const char *account, const int64_t *entry_ids, size_t n)
 {
 	sqlite3_stmt *s;
 	int64_t message_id;
@@ -477,13 +473,15 @@ fail:
 }
 
 int
-store_mailbox_expunge(struct store *st, const char *account,
+sqlite_mailbox_expunge(struct store *base, const char *account,
     const int64_t *entry_ids, size_t n)
 {
+	struct store_sqlite *st = sqlite_of(base);
+
 	if (expunge_once(st, account, entry_ids, n) == 0)
 		return 0;
 	/* A full disk: release the reserve and try once more (store.h). */
-	if (!store_err_full(st) || store_reserve_release(st) == -1)
+	if (!st->base.err_full || store_reserve_release(st) == -1)
 		return -1;
 	return expunge_once(st, account, entry_ids, n);
 }

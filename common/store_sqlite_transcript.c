@@ -15,12 +15,12 @@
 #include <sqlite3.h>
 
 #include "buf.h"
-#include "store_internal.h"
+#include "store_sqlite.h"
 
 /* ---- transactions on the session log's file ------------------------------ */
 
 static int
-log_exec(struct store *st, const char *sql, const char *what)
+log_exec(struct store_sqlite *st, const char *sql, const char *what)
 {
 	if (sqlite3_exec(st->logdb, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		store_seterr_db(st, st->logdb, what);
@@ -30,22 +30,22 @@ log_exec(struct store *st, const char *sql, const char *what)
 }
 
 static int
-log_begin(struct store *st)
+log_begin(struct store_sqlite *st)
 {
-	if (store_log_ready(st) == -1)
+	if (sqlite_log_ready(&st->base) == -1)
 		return -1;
 	return log_exec(st, "BEGIN IMMEDIATE", "begin transaction (session log)");
 }
 
 static void
-log_rollback(struct store *st)
+log_rollback(struct store_sqlite *st)
 {
 	if (!sqlite3_get_autocommit(st->logdb))
 		sqlite3_exec(st->logdb, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static int
-log_commit(struct store *st)
+log_commit(struct store_sqlite *st)
 {
 	if (log_exec(st, "COMMIT", "commit (session log)") == -1) {
 		log_rollback(st);
@@ -57,9 +57,10 @@ log_commit(struct store *st)
 /* ---- transcripts --------------------------------------------------------- */
 
 int
-store_transcript_append(struct store *st, const char *session_id,
+sqlite_transcript_append(struct store *base, const char *session_id,
     const char *proto, const char *lines, size_t len)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
 	int64_t seq;
 
@@ -94,16 +95,17 @@ fail:
 
 /* Each row holds one or more '\n'-separated lines: hand them out one by one. */
 int
-store_transcript_get(struct store *st, const char *session_id,
+sqlite_transcript_get(struct store *base, const char *session_id,
     store_list_cb *cb, void *arg)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
 	struct buf row;
 	char *p, *nl;
 	size_t n = 0;
 	int rc;
 
-	if (store_log_ready(st) == -1)
+	if (sqlite_log_ready(&st->base) == -1)
 		return -1;
 	s = store_stmt_get(st, ST_TRANSCRIPT_GET);
 	store_bind_text(s, 1, session_id);
@@ -124,7 +126,7 @@ store_transcript_get(struct store *st, const char *session_id,
 	buf_free(&row);
 	store_stmt_done(s);
 	if (rc == SQLITE_NOMEM) {
-		store_setmsg(st, "out of memory reading a transcript");
+		store_setmsg(&st->base, "out of memory reading a transcript");
 		return -1;
 	}
 	if (rc != SQLITE_DONE) {
@@ -132,7 +134,7 @@ store_transcript_get(struct store *st, const char *session_id,
 		return -1;
 	}
 	if (n == 0) {
-		store_setmsg(st, "no transcript for session %s", session_id);
+		store_setmsg(&st->base, "no transcript for session %s", session_id);
 		return STORE_NOTFOUND;
 	}
 	return 0;
@@ -176,7 +178,7 @@ slot_find(struct slot *v, size_t cap, const char *id)
 /* Make sure the session has its row: an outbound session's first record is
  * its lines, and a session's OPEN may be in an earlier batch. */
 static int
-session_row_make(struct store *st, struct slot *sl, const struct store_sesslog_rec *r)
+session_row_make(struct store_sqlite *st, struct slot *sl, const struct store_sesslog_rec *r)
 {
 	sqlite3_stmt *s;
 
@@ -197,7 +199,7 @@ session_row_make(struct store *st, struct slot *sl, const struct store_sesslog_r
 }
 
 static int
-sesslog_one(struct store *st, struct slot *sl, const struct store_sesslog_rec *r)
+sesslog_one(struct store_sqlite *st, struct slot *sl, const struct store_sesslog_rec *r)
 {
 	sqlite3_stmt *s;
 
@@ -240,13 +242,13 @@ sesslog_one(struct store *st, struct slot *sl, const struct store_sesslog_rec *r
 	}
 	return 0;
 nomem:
-	store_setmsg(st, "out of memory gathering transcript lines");
+	store_setmsg(&st->base, "out of memory gathering transcript lines");
 	return -1;
 }
 
 /* Append a session's lines of the batch as one row, after its last. */
 static int
-lines_write(struct store *st, const struct slot *sl)
+lines_write(struct store_sqlite *st, const struct slot *sl)
 {
 	sqlite3_stmt *s;
 	int64_t seq = 0;
@@ -277,8 +279,9 @@ lines_write(struct store *st, const struct slot *sl)
 }
 
 int
-store_sesslog_apply(struct store *st, const struct store_sesslog_rec *recs, size_t n)
+sqlite_sesslog_apply(struct store *base, const struct store_sesslog_rec *recs, size_t n)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	struct slot *v;
 	size_t cap, i;
 	int rc = 0;
@@ -288,7 +291,7 @@ store_sesslog_apply(struct store *st, const struct store_sesslog_rec *recs, size
 	for (cap = 16; cap < 2 * n; cap *= 2)
 		;
 	if ((v = calloc(cap, sizeof(*v))) == NULL) {
-		store_setmsg(st, "out of memory for a session log batch");
+		store_setmsg(&st->base, "out of memory for a session log batch");
 		return -1;
 	}
 	if (log_begin(st) == -1) {
@@ -330,14 +333,15 @@ session_row(sqlite3_stmt *s, struct store_session_info *si)
 }
 
 int
-store_session_list(struct store *st, const struct store_session_filter *f,
+sqlite_session_list(struct store *base, const struct store_session_filter *f,
     store_session_cb *cb, void *arg)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
 	struct store_session_info si;
 	int rc;
 
-	if (store_log_ready(st) == -1)
+	if (sqlite_log_ready(&st->base) == -1)
 		return -1;
 	s = store_stmt_get(st, ST_SESSION_LIST);
 	if (f->account != NULL)
@@ -361,12 +365,13 @@ store_session_list(struct store *st, const struct store_session_filter *f,
 }
 
 int
-store_session_get(struct store *st, const char *id, struct store_session_info *si_r)
+sqlite_session_get(struct store *base, const char *id, struct store_session_info *si_r)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
 	int rc;
 
-	if (store_log_ready(st) == -1)
+	if (sqlite_log_ready(&st->base) == -1)
 		return -1;
 	s = store_stmt_get(st, ST_SESSION_GET);
 	store_bind_text(s, 1, id);
@@ -377,7 +382,7 @@ store_session_get(struct store *st, const char *id, struct store_session_info *s
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE) {
-		store_setmsg(st, "no session %s", id);
+		store_setmsg(&st->base, "no session %s", id);
 		return STORE_NOTFOUND;
 	}
 	store_seterr_db(st, st->logdb, "read session");
@@ -385,12 +390,13 @@ store_session_get(struct store *st, const char *id, struct store_session_info *s
 }
 
 int
-store_session_involves(struct store *st, const char *id, const char *account)
+sqlite_session_involves(struct store *base, const char *id, const char *account)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
 	int rc;
 
-	if (store_log_ready(st) == -1)
+	if (sqlite_log_ready(&st->base) == -1)
 		return -1;
 	s = store_stmt_get(st, ST_SESSION_INVOLVES);
 	store_bind_text(s, 1, id);

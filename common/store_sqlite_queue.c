@@ -10,13 +10,14 @@
 
 #include <sqlite3.h>
 
-#include "store_internal.h"
+#include "store_sqlite.h"
 
 /* ---- outbound queue ------------------------------------------------------ */
 
 int
-store_queue_list(struct store *st, int64_t now, struct store_queue_item **items_r, size_t *n_r)
+sqlite_queue_list(struct store *base, int64_t now, struct store_queue_item **items_r, size_t *n_r)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_LIST);
 	struct store_queue_item *v = NULL, *q;
 	size_t n = 0, cap = 0;
@@ -51,8 +52,9 @@ store_queue_list(struct store *st, int64_t now, struct store_queue_item **items_
 }
 
 int
-store_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const char *error)
+sqlite_queue_defer(struct store *base, int64_t id, int64_t next_attempt, const char *error)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_DEFER);
 
 	sqlite3_bind_int64(s, 1, id);
@@ -61,15 +63,16 @@ store_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const char
 	if (store_step_done(st, s, "defer queue item") == -1)
 		return -1;
 	if (sqlite3_changes(st->db) == 0) {
-		store_setmsg(st, "no queue item %lld", (long long)id);
+		store_setmsg(&st->base, "no queue item %lld", (long long)id);
 		return STORE_NOTFOUND;
 	}
 	return 0;
 }
 
 int
-store_queue_delete(struct store *st, int64_t id)
+sqlite_queue_delete(struct store *base, int64_t id)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
 	int64_t message_id;
 	int rc;
@@ -82,7 +85,7 @@ store_queue_delete(struct store *st, int64_t id)
 	if (rc == SQLITE_DONE) {
 		store_stmt_done(s);
 		store_rollback(st);
-		store_setmsg(st, "no queue item %lld", (long long)id);
+		store_setmsg(&st->base, "no queue item %lld", (long long)id);
 		return STORE_NOTFOUND;
 	}
 	if (rc != SQLITE_ROW) {
@@ -105,14 +108,17 @@ fail:
 }
 
 int
-store_queue_flush(struct store *st)
+sqlite_queue_flush(struct store *base)
 {
+	struct store_sqlite *st = sqlite_of(base);
+
 	return store_exec(st, ST_QUEUE_FLUSH, "flush queue");
 }
 
 int
-store_queue_clamp(struct store *st, int64_t latest)
+sqlite_queue_clamp(struct store *base, int64_t latest)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_CLAMP);
 
 	sqlite3_bind_int64(s, 1, latest);
@@ -122,8 +128,9 @@ store_queue_clamp(struct store *st, int64_t latest)
 }
 
 int64_t
-store_queue_max_id(struct store *st)
+sqlite_queue_max_id(struct store *base)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_MAX_ID);
 	int64_t id = -1;
 
@@ -136,9 +143,10 @@ store_queue_max_id(struct store *st)
 }
 
 int
-store_message_read(struct store *st, int64_t message_id, int64_t offset,
+sqlite_message_read(struct store *base, int64_t message_id, int64_t offset,
     void *dst, size_t len, size_t *got_r)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	struct store_blob *b;
 	int rc;
 
@@ -158,8 +166,9 @@ store_message_read(struct store *st, int64_t message_id, int64_t offset,
 }
 
 int64_t
-store_message_size(struct store *st, int64_t message_id)
+sqlite_message_size(struct store *base, int64_t message_id)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_MSG_SIZE);
 	int64_t size = -1;
 	int rc;
@@ -169,7 +178,7 @@ store_message_size(struct store *st, int64_t message_id)
 	if (rc == SQLITE_ROW)
 		size = sqlite3_column_int64(s, 0);
 	else if (rc == SQLITE_DONE)
-		store_setmsg(st, "no message %lld", (long long)message_id);
+		store_setmsg(&st->base, "no message %lld", (long long)message_id);
 	else
 		store_seterr(st, "message size");
 	store_stmt_done(s);

@@ -11,11 +11,12 @@
 
 #include <sqlite3.h>
 
-#include "store_internal.h"
+#include "store_sqlite.h"
 
 int
-store_user_set_teacher(struct store *st, const char *name, bool teacher)
+sqlite_user_set_teacher(struct store *base, const char *name, bool teacher)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_USER_SET_TEACHER);
 
 	store_bind_text(s, 1, name);
@@ -23,15 +24,16 @@ store_user_set_teacher(struct store *st, const char *name, bool teacher)
 	if (store_step_done(st, s, "set teacher") == -1)
 		return -1;
 	if (sqlite3_changes(st->db) == 0) {
-		store_setmsg(st, "no account %s", name);
+		store_setmsg(&st->base, "no account %s", name);
 		return STORE_NOTFOUND;
 	}
 	return 0;
 }
 
 int
-store_user_is_teacher(struct store *st, const char *name)
+sqlite_user_is_teacher(struct store *base, const char *name)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_USER_IS_TEACHER);
 	int rc, teacher = 0;
 
@@ -41,7 +43,7 @@ store_user_is_teacher(struct store *st, const char *name)
 		teacher = sqlite3_column_int(s, 0) != 0;
 	store_stmt_done(s);
 	if (rc == SQLITE_DONE) {
-		store_setmsg(st, "no account %s", name);
+		store_setmsg(&st->base, "no account %s", name);
 		return STORE_NOTFOUND;
 	}
 	if (rc != SQLITE_ROW) {
@@ -52,9 +54,10 @@ store_user_is_teacher(struct store *st, const char *name)
 }
 
 int
-store_websession_add(struct store *st, const char *key, const char *account,
+sqlite_websession_add(struct store *base, const char *key, const char *account,
     const char *csrf, int64_t expires)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
 	int64_t now = store_now();
 
@@ -74,7 +77,7 @@ store_websession_add(struct store *st, const char *key, const char *account,
 		goto fail;
 	if (sqlite3_changes(st->db) == 0) {
 		store_rollback(st);
-		store_setmsg(st, "no account %s", account);
+		store_setmsg(&st->base, "no account %s", account);
 		return STORE_NOTFOUND;
 	}
 	return store_commit(st);
@@ -93,9 +96,10 @@ column_copy(sqlite3_stmt *s, int i, char *dst, size_t len)
 }
 
 int
-store_websession_get(struct store *st, const char *key, int64_t now,
+sqlite_websession_get(struct store *base, const char *key, int64_t now,
     char *account_r, char *csrf_r)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_WEBSESS_GET);
 	int rc;
 
@@ -116,8 +120,9 @@ store_websession_get(struct store *st, const char *key, int64_t now,
 }
 
 int
-store_websession_del(struct store *st, const char *key)
+sqlite_websession_del(struct store *base, const char *key)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_WEBSESS_DEL);
 
 	store_bind_text(s, 1, key);
@@ -125,8 +130,9 @@ store_websession_del(struct store *st, const char *key)
 }
 
 int
-store_token_add(struct store *st, const char *key, const char *account)
+sqlite_token_add(struct store *base, const char *key, const char *account)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_TOKEN_ADD);
 	int rc;
 
@@ -137,29 +143,32 @@ store_token_add(struct store *st, const char *key, const char *account)
 	store_stmt_done(s);
 	if (rc != SQLITE_DONE) {
 		if (store_is_constraint(st)) {
-			store_setmsg(st, "token already exists");
+			store_setmsg(&st->base, "token already exists");
 			return STORE_EXISTS;
 		}
 		store_seterr(st, "add token");
 		return -1;
 	}
 	if (sqlite3_changes(st->db) == 0) {
-		store_setmsg(st, "no account %s", account);
+		store_setmsg(&st->base, "no account %s", account);
 		return STORE_NOTFOUND;
 	}
 	return 0;
 }
 
 int
-store_token_get(struct store *st, const char *key, char *account_r)
+sqlite_token_get(struct store *base, const char *key, char *account_r)
 {
+	struct store_sqlite *st = sqlite_of(base);
+
 	return store_lookup_text(st, ST_TOKEN_GET, key, account_r, STORE_NAME_MAX + 1);
 }
 
 int
-store_mailbox_entry(struct store *st, const char *account, int64_t entry_id,
+sqlite_mailbox_entry(struct store *base, const char *account, int64_t entry_id,
     struct store_msg_info *info_r)
 {
+	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_MAILBOX_ENTRY);
 	int rc;
 
@@ -179,7 +188,7 @@ store_mailbox_entry(struct store *st, const char *account, int64_t entry_id,
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE) {
-		store_setmsg(st, "no message %lld", (long long)entry_id);
+		store_setmsg(&st->base, "no message %lld", (long long)entry_id);
 		return STORE_NOTFOUND;
 	}
 	store_seterr(st, "read mailbox entry");
