@@ -126,8 +126,8 @@ static const char *const pg_sql[PG_COUNT] = {
 	[PG_CHUNK_ADD]		= "INSERT INTO message_chunks(message, seq, data) VALUES ($1, $2, $3)",
 	/* An unknown account gives a NULL account: a not-null violation. */
 	[PG_ENTRY_ADD]		= "INSERT INTO mailbox(account, message, uidl, size, arrived)"
-				  " VALUES ((SELECT id FROM accounts WHERE lower(name) = lower($1)), $2,"
-				  " $2::text || '.' || substr(md5(random()::text || clock_timestamp()::text),"
+				  " VALUES ((SELECT id FROM accounts WHERE lower(name) = lower($1)), $2::bigint,"
+				  " $2::bigint::text || '.' || substr(md5(random()::text || clock_timestamp()::text),"
 				  " 1, 10), $3, $4)",
 	[PG_QUEUE_ADD]		= "INSERT INTO queue(message, sender, rcpt, created, next_attempt)"
 				  " VALUES ($1, $2, $3, $4, $4)",
@@ -409,6 +409,7 @@ static void
 pg_seterr(struct store_pg *p, const PGresult *r, const char *what)
 {
 	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary;
 	char msg[STORE_ERR_MAX];
 
 	snprintf(p->sqlstate, sizeof(p->sqlstate), "%s", state != NULL ? state : "");
@@ -417,7 +418,8 @@ pg_seterr(struct store_pg *p, const PGresult *r, const char *what)
 		store_setmsg(&p->base, "the store's database is unreachable: %s: %s", what, msg);
 		return;
 	}
-	oneline(msg, sizeof(msg), r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(p->conn));
+	primary = r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	oneline(msg, sizeof(msg), primary != NULL ? primary : PQerrorMessage(p->conn));
 	store_setmsg(&p->base, "%s: %s", what, msg);
 	if (strcmp(p->sqlstate, "53100") == 0)		/* disk_full */
 		store_set_full(&p->base);

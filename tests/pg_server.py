@@ -111,7 +111,9 @@ def _pg_ctl_start(dirpath):
 def start(dirpath):
     """initdb in dirpath/data, start it and make the database. A Server."""
     dirpath = os.path.abspath(dirpath)
-    os.makedirs(dirpath, exist_ok=True)
+    if os.path.exists(dirpath):
+        stop(dirpath)           # what an interrupted run left
+    os.makedirs(dirpath)
     os.chmod(dirpath, 0o755)
     _chown(dirpath)
     b = bindir()
