@@ -117,20 +117,27 @@ static const char *const pg_sql[PG_COUNT] = {
 				  "  WHERE lower($2::text) = 'postmaster' ORDER BY id LIMIT 1)"
 				  ") r ORDER BY k, lower(name), name",
 
-	/* A message with its first chunk ($6, NULL for an empty body). */
+	/* A delivery in one statement: the message with its first chunk ($5,
+	 * NULL for an empty body), an entry for each account of $6 (an unknown
+	 * one gives a NULL account: a not-null violation) and a queue item for
+	 * each address of $7. The uidl is the message id and a random part. */
 	[PG_MSG_ADD]		= "WITH m AS (INSERT INTO messages(size, sender, session, created)"
 				  " VALUES ($1, $2, $3, $4) RETURNING id),"
 				  " c AS (INSERT INTO message_chunks(message, seq, data)"
-				  "  SELECT id, 0, $5::bytea FROM m WHERE $5::bytea IS NOT NULL)"
+				  "  SELECT id, 0, $5::bytea FROM m WHERE $5::bytea IS NOT NULL),"
+				  " e AS (INSERT INTO mailbox(account, message, uidl, size, arrived)"
+				  "  SELECT (SELECT id FROM accounts WHERE lower(name) = lower(r.name)),"
+				  "  m.id, m.id::text || '.' || substr(md5(random()::text"
+				  "  || clock_timestamp()::text || r.n::text), 1, 10), $1, $4"
+				  "  FROM m, unnest($6::text[]) WITH ORDINALITY AS r(name, n)),"
+				  " q AS (INSERT INTO queue(message, sender, rcpt, created, next_attempt)"
+				  "  SELECT m.id, $2, x, $4, $4 FROM m, unnest($7::text[]) AS x)"
 				  " SELECT id FROM m",
 	[PG_CHUNK_ADD]		= "INSERT INTO message_chunks(message, seq, data) VALUES ($1, $2, $3)",
-	/* An unknown account gives a NULL account: a not-null violation. */
-	[PG_ENTRY_ADD]		= "INSERT INTO mailbox(account, message, uidl, size, arrived)"
-				  " VALUES ((SELECT id FROM accounts WHERE lower(name) = lower($1)), $2::bigint,"
-				  " $2::bigint::text || '.' || substr(md5(random()::text || clock_timestamp()::text),"
-				  " 1, 10), $3, $4)",
-	[PG_QUEUE_ADD]		= "INSERT INTO queue(message, sender, rcpt, created, next_attempt)"
-				  " VALUES ($1, $2, $3, $4, $4)",
+	/* The first account of $1 that does not exist. */
+	[PG_ACCOUNT_MISSING]	= "SELECT r FROM unnest($1::text[]) WITH ORDINALITY AS x(r, n)"
+				  " WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE lower(name) = lower(r))"
+				  " ORDER BY n LIMIT 1",
 
 	/* Take the lock when free, already ours, older than the ttl ($4), or
 	 * ($5) held through a connection that no longer exists (its host or
@@ -490,6 +497,7 @@ pg_enter(struct store_pg *p, bool keep_reads)
 	char err[STORE_ERR_MAX];
 	PGTransactionStatusType ts;
 
+	p->sqlstate[0] = '\0';
 	if (!keep_reads)
 		pg_readers_drop(p);
 	if (p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK) {

@@ -76,14 +76,56 @@ body_part(struct store_pg *p, const struct store_delivery *d, int64_t off, size_
 	return 0;
 }
 
-/* Write one delivery inside the current transaction. 0 or -1. */
+/*
+ * n strings of width octets each at v as a PostgreSQL array literal
+ * ("{"ana","bob"}": each element quoted, its " and \ escaped), malloc'd.
+ * It goes as a parameter: the escaping is the array syntax's, not SQL's.
+ */
+static char *
+text_array(struct store_pg *p, const char *v, size_t n, size_t width)
+{
+	const char *e;
+	char *s, *at;
+	size_t i;
+
+	/* UNSAFE: n is bounded by the caller's max_recipients; each element
+	 * at most doubles, plus its quotes and comma */
+	if ((s = malloc(n * (2 * width + 3) + 3)) == NULL) {
+		store_setmsg(&p->base, "out of memory for a delivery");
+		return NULL;
+	}
+	at = s;
+	*at++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*at++ = ',';
+		*at++ = '"';
+		for (e = v + i * width; *e != '\0'; e++) {
+			if (*e == '"' || *e == '\\')
+				*at++ = '\\';
+			*at++ = *e;
+		}
+		*at++ = '"';
+	}
+	*at++ = '}';
+	*at = '\0';
+	return s;
+}
+
+/*
+ * Write one delivery inside the current transaction: one statement for the
+ * message, its first chunk, its entries and its queue items, then a
+ * statement per further chunk. 0 or -1 (an unknown account: SQLSTATE
+ * 23502, the caller names it once the savepoint is rolled back).
+ */
 static int
 delivery_write(struct store_pg *p, struct store_delivery *d, unsigned char **buf)
 {
 	struct pgq q = { 0 };
 	const unsigned char *part;
 	int64_t id, seq, now = store_now(), size = (int64_t)(d->spooled + d->len), off;
-	size_t i, want;
+	char *rcpts = NULL, *remotes = NULL;
+	size_t want;
 	PGresult *r;
 
 	if (d->nrcpts == 0 && d->nremotes == 0) {
@@ -102,7 +144,18 @@ delivery_write(struct store_pg *p, struct store_delivery *d, unsigned char **buf
 			return -1;
 		pgq_bytes(&q, part, want);
 	}
-	if ((r = pg_run(p, PG_MSG_ADD, &q, false, "store message")) == NULL)
+	if ((rcpts = text_array(p, (const char *)d->rcpts, d->nrcpts, sizeof(*d->rcpts))) == NULL ||
+	    (remotes = text_array(p, (const char *)d->remotes, d->nremotes,
+	    sizeof(*d->remotes))) == NULL) {
+		free(rcpts);
+		return -1;
+	}
+	pgq_text(&q, rcpts);
+	pgq_text(&q, remotes);
+	r = pg_run(p, PG_MSG_ADD, &q, false, "store message");
+	free(rcpts);
+	free(remotes);
+	if (r == NULL)
 		return -1;
 	id = pg_int(r, 0, 0);
 	PQclear(r);
@@ -117,29 +170,31 @@ delivery_write(struct store_pg *p, struct store_delivery *d, unsigned char **buf
 		if (pg_do(p, PG_CHUNK_ADD, &q, "store message") == -1)
 			return -1;
 	}
-	for (i = 0; i < d->nrcpts; i++) {
-		memset(&q, 0, sizeof(q));
-		pgq_text(&q, d->rcpts[i]);
-		pgq_int(&q, id);
-		pgq_int(&q, size);
-		pgq_int(&q, now);
-		if (pg_do(p, PG_ENTRY_ADD, &q, "deliver") == -1) {
-			if (strcmp(p->sqlstate, "23502") == 0)
-				store_setmsg(&p->base, "deliver to %s: no such account", d->rcpts[i]);
-			return -1;
-		}
-	}
-	for (i = 0; i < d->nremotes; i++) {
-		memset(&q, 0, sizeof(q));
-		pgq_int(&q, id);
-		pgq_text(&q, d->sender);
-		pgq_text(&q, d->remotes[i]);
-		pgq_int(&q, now);
-		if (pg_do(p, PG_QUEUE_ADD, &q, "queue message") == -1)
-			return -1;
-	}
 	d->id = id;
 	return 0;
+}
+
+/* After a delivery failed on an unknown account (and its savepoint or
+ * transaction was rolled back): say which one. */
+static void
+name_missing(struct store_pg *p, const struct store_delivery *d)
+{
+	struct pgq q = { 0 };
+	char *rcpts, name[STORE_NAME_MAX + 1] = "?";
+	PGresult *r;
+
+	if (strcmp(p->sqlstate, "23502") != 0 ||
+	    (rcpts = text_array(p, (const char *)d->rcpts, d->nrcpts, sizeof(*d->rcpts))) == NULL)
+		return;
+	pgq_text(&q, rcpts);
+	r = pg_run(p, PG_ACCOUNT_MISSING, &q, false, "deliver");
+	free(rcpts);
+	if (r == NULL)
+		return;
+	if (PQntuples(r) > 0)
+		pg_copy(r, 0, 0, name, sizeof(name));
+	PQclear(r);
+	store_setmsg(&p->base, "deliver to %s: no such account", name);
 }
 
 static bool
@@ -148,12 +203,20 @@ connected(const struct store_pg *p)
 	return p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK;
 }
 
+/*
+ * Group commit. Round trips count more than anything here, so the
+ * savepoint commands ride together: "BEGIN; SAVEPOINT", then after each
+ * delivery "RELEASE; SAVEPOINT" (or "ROLLBACK TO", which keeps the
+ * savepoint for the next), and a batch of one needs none: its failure is
+ * the transaction's. A 4 KB delivery of a batch costs two round trips.
+ */
 int
 pg_delivery_commit_batch(struct store *st, struct store_delivery **ds,
     size_t n, int *result)
 {
 	struct store_pg *p = pg_of(st);
 	unsigned char *buf = NULL;
+	bool last, sp = n > 1;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -162,24 +225,33 @@ pg_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 	}
 	if (n == 0)
 		return 0;
-	if (pg_enter(p, false) == -1 || pg_begin(p) == -1)
+	if (pg_enter(p, false) == -1 ||
+	    pg_cmd(p, sp ? "BEGIN; SAVEPOINT delivery" : "BEGIN", "begin transaction") == -1)
 		goto lost;
 	for (i = 0; i < n; i++) {
-		if (pg_cmd(p, "SAVEPOINT delivery", "savepoint") == -1)
-			goto fail;
+		last = i + 1 == n;
 		if (delivery_write(p, ds[i], &buf) == 0) {
-			if (pg_cmd(p, "RELEASE delivery", "release savepoint") == -1)
-				goto fail;
 			result[i] = 0;
-		} else {
-			ds[i]->id = -1;
-			result[i] = store_err_full(st) ? STORE_FULL : -1;
-			/* Undo this delivery alone; the others stay. */
-			if (!connected(p) ||
-			    pg_cmd(p, "ROLLBACK TO delivery; RELEASE delivery",
-			    "rollback to savepoint") == -1)
+			if (sp && pg_cmd(p, last ? "RELEASE delivery" :
+			    "RELEASE delivery; SAVEPOINT delivery", "savepoint") == -1)
 				goto fail;
+			continue;
 		}
+		ds[i]->id = -1;
+		result[i] = store_err_full(st) ? STORE_FULL : -1;
+		if (!connected(p))
+			goto fail;
+		if (!sp) {	/* the batch was this one delivery */
+			pg_rollback(p);
+			name_missing(p, ds[i]);
+			free(buf);
+			return 0;
+		}
+		/* Undo this delivery alone; the others stay. */
+		if (pg_cmd(p, last ? "ROLLBACK TO delivery; RELEASE delivery" :
+		    "ROLLBACK TO delivery", "rollback to savepoint") == -1)
+			goto fail;
+		name_missing(p, ds[i]);
 	}
 	free(buf);
 	buf = NULL;
