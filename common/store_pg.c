@@ -141,17 +141,20 @@ static const char *const pg_sql[PG_COUNT] = {
 
 	/* Take the lock when free, already ours, older than the ttl ($4), or
 	 * ($5) held through a connection that no longer exists (its host or
-	 * its pop3d died). Records the taking connection. */
+	 * its pop3d died). Records the taking connection: its server process
+	 * id, and that process's start so that a reused pid is not taken for
+	 * the holder (another role sees NULL there: the pid alone decides). */
 	[PG_LOCK_TAKE]		= "INSERT INTO locks(account, owner, taken, backend_pid, backend_start)"
-				  " SELECT lower($1), $2, $3, pg_backend_pid(), backend_start"
-				  "  FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+				  " VALUES (lower($1), $2, $3, pg_backend_pid(), (SELECT backend_start"
+				  "  FROM pg_stat_activity WHERE pid = pg_backend_pid()))"
 				  " ON CONFLICT (account) DO UPDATE SET owner = excluded.owner,"
 				  " taken = excluded.taken, backend_pid = excluded.backend_pid,"
 				  " backend_start = excluded.backend_start"
 				  " WHERE locks.owner = excluded.owner OR locks.taken < $4"
 				  " OR ($5::boolean AND NOT EXISTS (SELECT 1 FROM pg_stat_activity s"
-				  "  WHERE s.pid = locks.backend_pid"
-				  "  AND s.backend_start IS NOT DISTINCT FROM locks.backend_start))",
+				  "  WHERE s.pid = locks.backend_pid AND (s.backend_start IS NULL"
+				  "  OR locks.backend_start IS NULL"
+				  "  OR s.backend_start = locks.backend_start)))",
 	[PG_LOCK_TOUCH]		= "UPDATE locks SET taken = $3, backend_pid = pg_backend_pid(),"
 				  " backend_start = (SELECT backend_start FROM pg_stat_activity"
 				  "  WHERE pid = pg_backend_pid())"

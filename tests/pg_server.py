@@ -18,7 +18,9 @@ As a command:
     python3 tests/pg_server.py resume DIR
     python3 tests/pg_server.py stop DIR
 Every step is bounded in time (PG_TIMEOUT seconds for the server's start
-and stop). DIR/url holds the URL, DIR/port the port, DIR/log the server log.
+and stop). DIR/url holds the URL, DIR/port the port, DIR/log the server log (or, when
+DIR is inside a directory postgres may not enter, a directory of its own
+under /tmp named in DIR/datadir holds the data and the log).
 """
 import glob
 import os
@@ -28,6 +30,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 
 USER = "postgres"           # the system account the server runs as
 SUPERUSER = "correio"       # the database superuser the tests connect as
@@ -88,7 +91,25 @@ def _chown(path):
 
 
 def _data(dirpath):
+    """The server's data directory: dirpath/data, or where dirpath/datadir
+    says (when postgres could not reach dirpath: a parent of it is private)."""
+    link = os.path.join(dirpath, "datadir")
+    if os.path.exists(link):
+        with open(link) as f:
+            return f.read().strip()
     return os.path.join(dirpath, "data")
+
+
+def _log(dirpath):
+    """The server's log, beside its data directory."""
+    return os.path.join(os.path.dirname(_data(dirpath)), "log")
+
+
+def _reachable(dirpath):
+    """Can the user postgres enter dirpath?"""
+    if os.geteuid() != 0:
+        return True
+    return _as_postgres(["test", "-x", dirpath], timeout=10, check=False).returncode == 0
 
 
 def _set_port(dirpath, port):
@@ -103,7 +124,7 @@ def _set_port(dirpath, port):
 def _pg_ctl_start(dirpath):
     b = bindir()
     r = _as_postgres([os.path.join(b, "pg_ctl"), "-D", _data(dirpath), "-l",
-                      os.path.join(dirpath, "log"), "-w", "-t", str(PG_TIMEOUT), "start"],
+                      _log(dirpath), "-w", "-t", str(PG_TIMEOUT), "start"],
                      timeout=PG_TIMEOUT + 10, check=False)
     return r
 
@@ -116,6 +137,14 @@ def start(dirpath):
     os.makedirs(dirpath)
     os.chmod(dirpath, 0o755)
     _chown(dirpath)
+    if not _reachable(dirpath):
+        # a private parent (mkdtemp's 0700): the data go to a directory
+        # of their own under the system's temporary directory
+        top = tempfile.mkdtemp(prefix="correio-pg-", dir="/tmp")
+        os.chmod(top, 0o755)
+        _chown(top)
+        with open(os.path.join(dirpath, "datadir"), "w") as f:
+            f.write(os.path.join(top, "data") + "\n")
     b = bindir()
     data = _data(dirpath)
     _as_postgres([os.path.join(b, "initdb"), "-D", data, "-U", SUPERUSER, "-E", "UTF8",
@@ -177,6 +206,9 @@ def stop(dirpath):
         _as_postgres([os.path.join(b, "pg_ctl"), "-D", _data(dirpath), "-w", "-t",
                       str(PG_TIMEOUT), "-m", "immediate", "stop"],
                      timeout=PG_TIMEOUT + 10, check=False)
+    top = os.path.dirname(_data(dirpath))
+    if top != os.path.abspath(dirpath):
+        shutil.rmtree(top, ignore_errors=True)
     shutil.rmtree(dirpath, ignore_errors=True)
 
 
