@@ -11,16 +11,18 @@
 set -eu
 
 base="build-essential cmake pkg-config git libsqlite3-dev libb64-dev libcmocka-dev libssl-dev
-libevent-dev libmagic-dev libinih-dev libcrypt-dev sqlite3 openssl ca-certificates"
+libevent-dev libmagic-dev libinih-dev libcrypt-dev libpq-dev sqlite3 openssl ca-certificates"
 # The independent clients the tests drive, and the modules they need for what
 # the tests use: swaks needs Net::SSLeay and IO::Socket::SSL for STARTTLS and
 # Authen::SASL for AUTH (with --no-install-recommends none of them come along).
 # mpack gives munpack; time gives /usr/bin/time (peak memory); faketime runs a daemon's clock fast; dpkg-dev and
 # systemd give cpack's dpkg-shlibdeps and systemd-analyze for the install test;
-# chromium, chromium-driver and python3-selenium drive webd's pages headless.
+# chromium, chromium-driver and python3-selenium drive webd's pages headless;
+# postgresql gives initdb and pg_ctl for the private server of the PostgreSQL
+# store's tests (tests/pg_server.py).
 test="swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl curl mpop mpack
 python3 netcat-openbsd procps time faketime dpkg-dev systemd chromium chromium-driver
-python3-selenium"
+python3-selenium postgresql"
 bench="postfix dovecot-pop3d"
 fuzz="clang libclang-rt-14-dev"
 
