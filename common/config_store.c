@@ -149,8 +149,8 @@ config_store_display(const char *where, char *dst, size_t len)
 
 	if (len > 0)
 		dst[0] = '\0';
-	if (!config_store_is_url(where)) {
-		strout_add(&o, where, strlen(where));
+	if (!config_store_is_url(where) || !url_has_password(where)) {
+		strout_add(&o, where, strlen(where));	/* as written */
 		return dst;
 	}
 	rest = url_rest(where);

@@ -602,8 +602,12 @@ test_store_url(void **state)
 		  "postgresql://db/c?sslmode=require&connect_timeout=5" },
 		{ "postgresql://db/c?password=s3cret", "postgresql://db/c" },
 		{ "postgresql://db/c?passwordx=1&&passfile=/etc/correio/pgpass",
-		  "postgresql://db/c?passwordx=1&passfile=/etc/correio/pgpass" },
+		  "postgresql://db/c?passwordx=1&&passfile=/etc/correio/pgpass" },
+		{ "postgresql://u:s3cret@db/c?passwordx=1&&password=s3cret&sslmode=require",
+		  "postgresql://u@db/c?passwordx=1&sslmode=require" },
 		{ "postgresql://", "postgresql://" },
+		{ "postgresql://db/c?", "postgresql://db/c?" },	/* no password: as written */
+		{ "postgresql://db/c?a=1&&b=2", "postgresql://db/c?a=1&&b=2" },
 	};
 	static struct config cfg;
 	char path[600], err[2048], buf[256], msg[512];
