@@ -67,7 +67,20 @@ key = $VAR/tls/key.pem
 CONF
 fi
 
-if [ ! -f "$VAR/correio.db" ]; then
+# The store is the file var/correio.db, unless [store] url in the config names
+# a PostgreSQL database (docs/INSTALL.md): then nothing of it is a file here,
+# and it is new when it does not serve lab.test yet.
+STORE_FILE=$VAR/correio.db
+grep -Eq '^[[:space:]]*url[[:space:]]*=' "$CONF" && STORE_FILE=""
+new_store() {
+	if [ -n "$STORE_FILE" ]; then
+		[ ! -f "$STORE_FILE" ]
+	else
+		! $MAILCLI admin -c "$CONF" domain list | grep -qx lab.test
+	fi
+}
+
+if new_store; then
 	$MAILCLI admin -c "$CONF" domain add lab.test
 	echo "correio-ana" | $MAILCLI admin -c "$CONF" user add ana --password-stdin
 	echo "correio-bob" | $MAILCLI admin -c "$CONF" user add bob --password-stdin
@@ -86,7 +99,8 @@ fi
 if [ -n "$RUNAS" ]; then
 	# The store and its WAL belong to the daemons' user (mailcli admin, run
 	# as root, may have created them); the TLS key is read before the drop.
-	chown "$RUNAS": "$VAR" "$VAR"/correio.db*
+	chown "$RUNAS": "$VAR"
+	[ -z "$STORE_FILE" ] || chown "$RUNAS": "$STORE_FILE"*
 fi
 
 cat <<MSG

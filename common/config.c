@@ -80,7 +80,7 @@ config_defaults(struct config *cfg)
 	size_t i;
 
 	memset(cfg, 0, sizeof(*cfg));
-	snprintf(cfg->store_path, sizeof(cfg->store_path), "var/correio.db");
+	snprintf(cfg->store_path, sizeof(cfg->store_path), "%s", CONFIG_STORE_DEFAULT);
 	cfg->transcripts = false;
 	if (gethostname(cfg->hostname, sizeof(cfg->hostname)) != 0 || cfg->hostname[0] == '\0')
 		snprintf(cfg->hostname, sizeof(cfg->hostname), "localhost");
@@ -369,6 +369,7 @@ struct loader {
 	int		 nerrors;
 	bool		 smtp_listen_seen, pop3_listen_seen, webd_listen_seen;
 	bool		 trusted_seen, routes_seen;
+	int		 store_path_line, store_url_line;	/* [store] path, url set there */
 };
 
 static void
@@ -637,6 +638,38 @@ relay_key(struct loader *ld, const char *key, const char *v)
 	}
 }
 
+/* [store] path = FILE (SQLite) or url = postgresql://... (PostgreSQL):
+ * the same setting, each refusing what belongs to the other. */
+static void
+store_key(struct loader *ld, const char *key, const char *v)
+{
+	bool url = strcmp(key, "url") == 0;
+	char why[256];
+
+	if (*v == '\0') {
+		loader_error(ld, ld->lineno, "store", key, "empty %s", url ? "URL" : "path");
+		return;
+	}
+	if (url && !config_store_is_url(v)) {
+		loader_error(ld, ld->lineno, "store", key, "'%s' is not a postgresql:// URL "
+		    "(a SQLite store is [store] path)", v);
+		return;
+	}
+	if (!url && config_store_is_url(v)) {
+		loader_error(ld, ld->lineno, "store", key, "a URL is not a path: a PostgreSQL "
+		    "store is [store] url");
+		return;
+	}
+	if (config_set_store(ld->cfg, v, why, sizeof(why)) == -1) {
+		loader_error(ld, ld->lineno, "store", key, "%s", why);
+		return;
+	}
+	if (url)
+		ld->store_url_line = ld->lineno;
+	else
+		ld->store_path_line = ld->lineno;
+}
+
 static int
 loader_handler(void *user, const char *section, const char *key, const char *v)
 {
@@ -655,11 +688,13 @@ loader_handler(void *user, const char *section, const char *key, const char *v)
 
 	switch (sec) {
 	case SEC_STORE:
-		if (strcmp(key, "path") == 0) {
+		if (strcmp(key, "path") == 0 || strcmp(key, "url") == 0)
+			store_key(ld, key, v);
+		else if (strcmp(key, "spool") == 0) {
 			if (*v == '\0')
 				loader_error(ld, ld->lineno, section, key, "empty path");
 			else
-				set_string(ld, section, key, v, cfg->store_path, sizeof(cfg->store_path));
+				set_string(ld, section, key, v, cfg->store_spool, sizeof(cfg->store_spool));
 		} else if (strcmp(key, "transcripts") == 0)
 			set_bool(ld, section, key, v, &cfg->transcripts);
 		else
@@ -771,6 +806,12 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0') && ld.nerrors == 0)
 		loader_error(&ld, ld.lineno, "tls", cfg->tls_cert[0] ? "key" : "cert",
 		    "cert and key must be given together");
+	if (ld.store_path_line > 0 && ld.store_url_line > 0)
+		loader_error(&ld, ld.store_path_line > ld.store_url_line ? ld.store_path_line :
+		    ld.store_url_line, "store", ld.store_path_line > ld.store_url_line ? "path" : "url",
+		    "both path (line %d) and url (line %d) are set: the store is a SQLite file "
+		    "(path) or a PostgreSQL database (url); keep one", ld.store_path_line,
+		    ld.store_url_line);
 	if (ld.nerrors > CONFIG_MAX_ERRORS)
 		loader_error(&ld, ld.lineno, NULL, NULL, "... and %d more errors",
 		    ld.nerrors - CONFIG_MAX_ERRORS);

@@ -1,6 +1,6 @@
 /*
  * config.h - correio.conf (INI, read with inih) and the command-line
- * overrides every program shares (-c FILE, --store PATH, --listen ADDR:PORT).
+ * overrides every program shares (-c FILE, --store PATH|URI, --listen ADDR:PORT).
  * Sections: [store] [smtpd] [pop3d] [webd] [relay] [tls] [limits]. Unknown keys and
  * bad values are errors naming file, line and key. Every key is documented in
  * docs/correio.conf.5 with its default.
@@ -48,7 +48,11 @@ struct netmask {
 struct config {
 	char	path[PATH_MAX];		/* file read, or "" */
 	/* [store] */
-	char	store_path[PATH_MAX];	/* default var/correio.db */
+	char	store_path[PATH_MAX];	/* where the store is, as store_open() takes it: a file
+					 * ([store] path, SQLite; default var/correio.db) or a
+					 * URI ([store] url, PostgreSQL); never holds a password */
+	bool	store_is_url;		/* store_path is a URI: config_store_is_url() */
+	char	store_spool[PATH_MAX];	/* [store] spool, "" = the default (config_store_spool()) */
 	bool	transcripts;		/* keep session transcripts in the store */
 	/* [smtpd] */
 	char	hostname[256];		/* name in greeting and Received:, default gethostname() */
@@ -86,6 +90,10 @@ struct config {
 	struct limits limits;
 };
 
+/* The default store, and the spool of a store that is a URI (its directory). */
+#define CONFIG_STORE_DEFAULT	"var/correio.db"
+#define CONFIG_SPOOL_DEFAULT	"var"
+
 /* Fill cfg with every default (no listeners). */
 void	config_defaults(struct config *cfg);
 /* Read a file over the defaults. Returns 0, or -1 with "file:line: key: reason" in err. */
@@ -99,19 +107,55 @@ int	config_parse_listen(const char *spec, enum listen_role default_role,
 enum config_daemon { CONFIG_SMTPD, CONFIG_POP3D, CONFIG_WEBD };
 
 /*
- * The command line both daemons share: -c/--config FILE, --store PATH,
+ * The command line the daemons share: -c/--config FILE, --store PATH|URI
+ * (config_set_store(): replaces the file's [store] path or url),
  * --listen "ADDR:PORT [ROLE]" (repeatable; replaces the file's listen lines;
  * config_parse_listen admits only the daemon's own roles), -v/--verbose (repeatable), -h/--help.
  * Fills cfg (defaults, then the file, then the overrides) and *verbose_r.
  * Returns 0 to run; 1 after printing usage (usage, or config_daemon_usage()
  * when NULL) on stdout (--help, --version: exit 0); 2 after printing it on
- * stderr (a usage error: exit 2); -1 with a reason in err (bad --listen, the
- * file's errors, no listener at all: fatal).
+ * stderr (a usage error: exit 2); -1 with a reason in err (bad --listen or
+ * --store, the file's errors, no listener at all: fatal).
  */
 int	config_daemon_args(struct config *cfg, enum config_daemon which, int argc,
 	    char **argv, void (*usage)(FILE *), int *verbose_r, char *err, size_t errlen);
 /* The daemon's usage: its shared options (-c, --store, --listen, -v, -h, -V). */
 void	config_daemon_usage(FILE *f, enum config_daemon which);
+/*
+ * Does where name a PostgreSQL store: does it begin with "postgresql://" or
+ * "postgres://", the URI prefixes libpq takes (case as written)? Anything
+ * else is the file of a SQLite store. The one test for it outside the store
+ * (the store's own is store_is_url(); the two must agree).
+ */
+bool	config_store_is_url(const char *where);
+/*
+ * Make where (a file or a URI, as [store] path / url or --store give it)
+ * the store: cfg->store_path and cfg->store_is_url. A URI with a password
+ * (user:password@ or a password= parameter) is refused: the password goes
+ * in a libpq passfile. Returns 0, or -1 with a reason in err that never
+ * repeats the password.
+ */
+int	config_set_store(struct config *cfg, const char *where, char *err, size_t errlen);
+/*
+ * where as a log line or message may show it: a file as it is, a URI with
+ * any password removed (user:password@ -> user@, a password= parameter
+ * dropped). Fills dst (truncated to len) and returns it.
+ */
+const char *config_store_display(const char *where, char *dst, size_t len);
+/*
+ * The message for a store_open() failure with err, into msg: "store PATH:
+ * err" for a file, "cannot reach the store's database at URI: err" for a
+ * URI (shown by config_store_display()).
+ */
+void	config_store_open_error(const struct config *cfg, const char *err, char *msg,
+	    size_t len);
+/*
+ * The directory where smtpd spools bodies past 64 KiB while it receives
+ * them, and whose free space it checks at MAIL: [store] spool; else the
+ * store file's directory; else, for a URI store, CONFIG_SPOOL_DEFAULT.
+ * Fills dst (truncated to len).
+ */
+void	config_store_spool(const struct config *cfg, char *dst, size_t len);
 /* "inbound", "submission", ... */
 const char *config_role_name(enum listen_role role);
 /* True when account is named in [webd] teachers (case-insensitive). */

@@ -1,6 +1,6 @@
 /*
  * config_args.c - the command line smtpd, pop3d and webd share: -c FILE, --store
- * PATH, --listen "ADDR:PORT [ROLE]" (repeatable), -v, -h. Applied over the
+ * PATH|URI, --listen "ADDR:PORT [ROLE]" (repeatable), -v, -h. Applied over the
  * defaults and the file (config.c) in that order, and the usage text that
  * describes them; the daemons' main.c only acts on the result.
  */
@@ -21,9 +21,12 @@ config_daemon_usage(FILE *f, enum config_daemon which)
 	};
 
 	fprintf(f,
-	    "usage: %s [-c FILE] [--store PATH] [--listen ADDR:PORT%s]... [-v] [-h] [-V]\n"
+	    "usage: %s [-c FILE] [--store PATH|URI] [--listen ADDR:PORT%s]... [-v] [-h] [-V]\n"
 	    "  -c, --config FILE   read FILE (correio.conf(5); default: built-in defaults)\n"
-	    "      --store PATH    the SQLite store (overrides [store] path)\n"
+	    "      --store PATH    the SQLite store file (overrides [store] path or url)\n"
+	    "      --store URI     a PostgreSQL store, postgresql://USER@HOST:PORT/DB\n"
+	    "                      (overrides [store] path or url; the password comes\n"
+	    "                      from a libpq passfile, never from the URI)\n"
 	    "      --listen SPEC   \"ADDR:PORT%s\", repeatable;\n"
 	    "                      replaces the [%s] listen lines\n"
 	    "  -v, --verbose       debug logging (repeat for more)\n"
@@ -108,8 +111,13 @@ config_daemon_args(struct config *cfg, enum config_daemon which, int argc, char 
 	}
 	if (file != NULL && config_load(cfg, file, err, errlen) == -1)
 		return -1;
-	if (store != NULL)
-		snprintf(cfg->store_path, sizeof(cfg->store_path), "%s", store);
+	if (store != NULL && config_set_store(cfg, store, why, sizeof(why)) == -1) {
+		char shown[256];
+
+		snprintf(err, errlen, "--store %s: %s",
+		    config_store_display(store, shown, sizeof(shown)), why);
+		return -1;
+	}
 	dst = which == CONFIG_SMTPD ? cfg->smtp_listen :
 	    which == CONFIG_POP3D ? cfg->pop3_listen : cfg->webd_listen;
 	ndst = which == CONFIG_SMTPD ? &cfg->smtp_nlisten :

@@ -772,10 +772,12 @@ admin_usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: mailcli admin [-c FILE] [--store PATH] COMMAND\n\ncommands:\n");
+	fprintf(f, "usage: mailcli admin [-c FILE] [--store PATH|URI] COMMAND\n\ncommands:\n");
 	for (i = 0; i < NCMDS; i++)
 		fprintf(f, "  %s\n", admin_cmds[i].usage);
-	fprintf(f, "\nThe store is --store PATH, else [store] path of -c FILE, else var/correio.db.\n"
+	fprintf(f, "\nThe store is --store PATH (a SQLite file) or --store URI (a PostgreSQL\n"
+	    "database, postgresql://USER@HOST:PORT/DB, its password in a libpq passfile),\n"
+	    "else [store] path or url of -c FILE, else var/correio.db.\n"
 	    "Passwords are asked with echo off, or read from the first line of standard input\n"
 	    "with --password-stdin; never given as arguments.\n");
 }
@@ -870,18 +872,33 @@ admin_main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	a.store_path = store ? store : a.cfg.store_path;
-	/* Only a command that writes may create the store: a read on a
-	 * mistyped path says so instead of leaving an empty store behind. */
-	created = access(a.store_path, F_OK) == -1 && errno == ENOENT;
+	if (store != NULL && config_set_store(&a.cfg, store, err, sizeof(err)) == -1) {
+		char shown[256];
+
+		admin_err("--store %s: %s", config_store_display(store, shown, sizeof(shown)), err);
+		return 1;
+	}
+	a.store_path = a.cfg.store_path;
+	/* Only a command that writes may create a store file: a read on a
+	 * mistyped path says so instead of leaving an empty store behind. A
+	 * database (a URI) is never created here; the store says when it
+	 * cannot reach it. */
+	created = !a.cfg.store_is_url && access(a.store_path, F_OK) == -1 && errno == ENOENT;
 	if (created && !cmd->creates) {
 		admin_err("no store at %s (give -c FILE or --store PATH; 'domain add', 'user add', "
 		    "'alias add' and 'deliver' create one)", a.store_path);
 		return 1;
 	}
-	make_parent(a.store_path);
+	if (!a.cfg.store_is_url)
+		make_parent(a.store_path);
 	if (store_open(&a.st, a.store_path, err, sizeof(err)) == -1) {
-		admin_err("%s", err);
+		char msg[1024];
+
+		if (a.cfg.store_is_url) {
+			config_store_open_error(&a.cfg, err, msg, sizeof(msg));
+			admin_err("%s", msg);
+		} else
+			admin_err("%s", err);
 		return 1;
 	}
 	if (created)

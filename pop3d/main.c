@@ -38,7 +38,7 @@ main(int argc, char *argv[])
 	struct daemon_stop *stop;
 	struct event_base *base;
 	SSL_CTX *ssl = NULL;
-	char err[512];
+	char err[512], msg[1024], shown[PATH_MAX];
 	int rc;
 	size_t i;
 
@@ -75,8 +75,10 @@ main(int argc, char *argv[])
 		daemon_drop_privileges(cfg.user, cfg.user[0] != '\0' ? "[smtpd]" : "[pop3d]");
 	/* Opened after dropping privileges so that any file it creates belongs
 	 * to the service user. */
-	if (store_open(&server.store, cfg.store_path, err, sizeof(err)) == -1)
-		fatalx("store %s: %s", cfg.store_path, err);
+	if (store_open(&server.store, cfg.store_path, err, sizeof(err)) == -1) {
+		config_store_open_error(&cfg, err, msg, sizeof(msg));
+		fatalx("%s", msg);
+	}
 	/* RETR streams bodies through this handle. */
 	if (store_map_bodies(server.store) == -1)
 		log_warnx("event=mmap-failed error=\"%s\"", store_errmsg(server.store));
@@ -99,7 +101,7 @@ main(int argc, char *argv[])
 	stop = daemon_stop_on_signals(base, netsrv, POP3_SHUTDOWN_GRACE, &server.sessions,
 	    pop3_session_shutdown, &server.stopping);
 	log_info("event=started store=%s tls=%s max_connections=%ld idle_timeout=%ld",
-	    cfg.store_path, ssl ? "yes" : "no", cfg.limits.max_connections,
+	    config_store_display(cfg.store_path, shown, sizeof(shown)), ssl ? "yes" : "no", cfg.limits.max_connections,
 	    cfg.limits.pop3_idle_timeout);
 
 	daemon_ready();

@@ -2,7 +2,7 @@
  * main.c - smtpd: command line, configuration, listeners, privilege drop,
  * the worker threads and the event loop (see docs/smtpd.8).
  *
- *   smtpd [-c FILE] [--store PATH] [--listen ADDR:PORT [ROLE]]... [-v] [-h]
+ *   smtpd [-c FILE] [--store PATH|URI] [--listen ADDR:PORT [ROLE]]... [-v] [-h]
  *
  * Owns: the order of start-up and shutdown; the process set-up, privilege
  * drop and signals are common/daemon.c. Start-up failures are fatal
@@ -11,10 +11,11 @@
  * privileges to the configured user, then open the store so its files
  * belong to that user.
  */
-#include <libgen.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <event2/event.h>
 
 #include "config.h"
@@ -45,7 +46,7 @@ main(int argc, char **argv)
 	struct daemon_stop *stop;
 	struct net_server *netsrv;
 	struct relay *relay = NULL;
-	char err[512], spool_dir[4096];
+	char err[512], msg[1024], spool_dir[PATH_MAX], shown[PATH_MAX];
 	int rc;
 
 	if ((rc = daemon_init("smtpd", CONFIG_SMTPD, &cfg, argc, argv)) >= 0)
@@ -54,9 +55,11 @@ main(int argc, char **argv)
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = &cfg;
 	srv.inflight_max = SMTP_INFLIGHT_MAX;
-	/* Large bodies spool beside the store (same disk, same owner). */
-	snprintf(spool_dir, sizeof(spool_dir), "%s", cfg.store_path);
-	srv.spool_dir = dirname(spool_dir);
+	/* Large bodies spool in [store] spool: by default beside a store file
+	 * (same disk, same owner); the room check at MAIL looks there too. */
+	config_store_spool(&cfg, spool_dir, sizeof(spool_dir));
+	srv.spool_dir = spool_dir;
+	config_store_display(cfg.store_path, shown, sizeof(shown));
 	srv.submit = smtp_worker_submit;
 	if (cfg.tls_cert[0] != '\0') {
 		if ((srv.ssl_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof(err))) == NULL)
@@ -78,8 +81,17 @@ main(int argc, char **argv)
 	}
 	daemon_drop_privileges(cfg.user, "[smtpd]");
 
-	if (store_open(&srv.store, cfg.store_path, err, sizeof(err)) == -1)
-		fatalx("store %s: %s", cfg.store_path, err);
+	/* A spool named in the config, or any for a store with no directory of
+	 * its own (a database): a missing or unwritable one fails here, not at
+	 * the first large message. */
+	if ((cfg.store_spool[0] != '\0' || cfg.store_is_url) &&
+	    access(spool_dir, W_OK | X_OK) == -1)
+		fatalx("[store] spool %s: %s (smtpd keeps message bodies over 64 KiB there "
+		    "while it receives them)", spool_dir, strerror(errno));
+	if (store_open(&srv.store, cfg.store_path, err, sizeof(err)) == -1) {
+		config_store_open_error(&cfg, err, msg, sizeof(msg));
+		fatalx("%s", msg);
+	}
 	if ((srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer", err,
 	    sizeof(err))) == NULL)
 		fatalx("store writer: %s", err);
@@ -102,8 +114,8 @@ main(int argc, char **argv)
 	 * message being committed gets its 250 first. */
 	stop = daemon_stop_on_signals(srv.base, netsrv, SMTPD_SHUTDOWN_GRACE, &srv.sessions,
 	    smtp_session_shutdown, &srv.stopping);
-	log_info("event=started hostname=%s store=%s tls=%s transcripts=%s", cfg.hostname,
-	    cfg.store_path, srv.ssl_ctx ? "yes" : "no", cfg.transcripts ? "yes" : "no");
+	log_info("event=started hostname=%s store=%s spool=%s tls=%s transcripts=%s", cfg.hostname,
+	    shown, spool_dir, srv.ssl_ctx ? "yes" : "no", cfg.transcripts ? "yes" : "no");
 
 	daemon_ready();
 	event_base_dispatch(srv.base);

@@ -656,9 +656,10 @@ relay_main(void *arg)
 {
 	struct relay *r = arg;
 	struct timespec ts;
+	char shown[PATH_MAX];
 
-	log_debug("relay: queue runner started, store=%s workers=%d", r->cfg->store_path,
-	    RELAY_WORKERS);
+	log_debug("relay: queue runner started, store=%s workers=%d",
+	    config_store_display(r->cfg->store_path, shown, sizeof(shown)), RELAY_WORKERS);
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
 		r->kicked = false;

@@ -32,7 +32,7 @@ main(int argc, char *argv[])
 	static struct config cfg;
 	static struct webd w;
 	struct daemon_stop *stop;
-	char err[512];
+	char err[512], msg[1024], shown[PATH_MAX];
 	int rc;
 
 	if ((rc = daemon_init("webd", CONFIG_WEBD, &cfg, argc, argv)) >= 0)
@@ -50,8 +50,10 @@ main(int argc, char *argv[])
 		daemon_drop_privileges(cfg.webd_user, "[webd]");
 	else
 		daemon_drop_privileges(cfg.user, cfg.user[0] != '\0' ? "[smtpd]" : "[webd]");
-	if (store_open(&w.store, cfg.store_path, err, sizeof(err)) == -1)
-		fatalx("store %s: %s", cfg.store_path, err);
+	if (store_open(&w.store, cfg.store_path, err, sizeof(err)) == -1) {
+		config_store_open_error(&cfg, err, msg, sizeof(msg));
+		fatalx("%s", msg);
+	}
 	if ((w.auth = authpool_start(w.base, cfg.store_path, 0, err, sizeof(err))) == NULL)
 		fatalx("password checks: %s", err);
 	if ((w.guard = loginguard_new()) == NULL)
@@ -59,7 +61,8 @@ main(int argc, char *argv[])
 
 	/* SIGTERM/SIGINT: requests are short; leave at once. */
 	stop = daemon_stop_on_signals(w.base, NULL, 0, NULL, NULL, NULL);
-	log_info("event=started store=%s tls=%s", cfg.store_path, w.ssl ? "yes" : "no");
+	log_info("event=started store=%s tls=%s",
+	    config_store_display(cfg.store_path, shown, sizeof(shown)), w.ssl ? "yes" : "no");
 	daemon_ready();
 	event_base_dispatch(w.base);
 

@@ -82,6 +82,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(cfg.nretry >= 1 && cfg.nretry <= 16);
 		FUZZ_CHECK(memchr(cfg.hostname, '\0', sizeof(cfg.hostname)) != NULL);
 		FUZZ_CHECK(memchr(cfg.store_path, '\0', sizeof(cfg.store_path)) != NULL);
+		FUZZ_CHECK(memchr(cfg.store_spool, '\0', sizeof(cfg.store_spool)) != NULL);
+		FUZZ_CHECK(cfg.store_is_url == config_store_is_url(cfg.store_path));
+		{	/* a store the file accepts never shows a password in a log */
+			char shown[PATH_MAX];
+			config_store_display(cfg.store_path, shown, sizeof(shown));
+			FUZZ_CHECK(strcmp(shown, cfg.store_path) == 0);
+		}
 		for (size_t i = 0; i < cfg.smtp_nlisten; i++)
 			FUZZ_CHECK(cfg.smtp_listen[i].role <= ROLE_SMTPS);
 		for (size_t i = 0; i < cfg.pop3_nlisten; i++)

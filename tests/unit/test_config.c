@@ -79,6 +79,8 @@ test_defaults(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	assert_string_equal(cfg.store_path, "var/correio.db");
+	assert_false(cfg.store_is_url);
+	assert_string_equal(cfg.store_spool, "");
 	assert_false(cfg.transcripts);
 	assert_int_equal(cfg.vrfy_code, 252);
 	assert_int_equal(cfg.smtp_nlisten, 0);
@@ -263,6 +265,29 @@ test_bad_files(void **state)
 		{ "[store]\r\npath = x\r\nbogus = 1\r\n", "3: [store] bogus: unknown key" },
 		{ "[ store ]\npath = x\n", "1: [ store ]: unknown section" },
 		{ "[store]\nthis line has no equals sign\n", "2: syntax error" },
+		/* the store: a file (path) or a PostgreSQL database (url), never a password */
+		{ "[store]\nurl = postgresql://correio:s3cret@db.lab.test/correio\n",
+		  "2: [store] url: a password does not belong in the store's URL: put it in a libpq "
+		  "passfile (~/.pgpass of the user the programs run as, or the file PGPASSFILE names)" },
+		{ "[store]\nurl = postgres://correio:@db.lab.test/correio\n",
+		  "2: [store] url: a password does not belong" },
+		{ "[store]\nurl = postgresql://db.lab.test/correio?sslmode=require&password=s3cret\n",
+		  "2: [store] url: a password does not belong" },
+		{ "[store]\nurl = postgresql://db.lab.test/correio?pass%77ord=s3cret\n",
+		  "2: [store] url: a password does not belong" },
+		{ "[store]\nurl = /var/lib/correio/correio.db\n",
+		  "2: [store] url: '/var/lib/correio/correio.db' is not a postgresql:// URL "
+		  "(a SQLite store is [store] path)" },
+		{ "[store]\nurl = PostgreSQL://db/correio\n", "2: [store] url: 'PostgreSQL://db/correio' is not" },
+		{ "[store]\nurl =\n", "2: [store] url: empty URL" },
+		{ "[store]\npath = postgresql://db.lab.test/correio\n",
+		  "2: [store] path: a URL is not a path: a PostgreSQL store is [store] url" },
+		{ "[store]\nspool =\n", "2: [store] spool: empty path" },
+		{ "[store]\npath = a.db\ntranscripts = yes\nurl = postgresql://db/correio\n",
+		  "4: [store] url: both path (line 2) and url (line 4) are set: the store is a SQLite "
+		  "file (path) or a PostgreSQL database (url); keep one" },
+		{ "[store]\nurl = postgresql://db/correio\n[smtpd]\nvrfy = 252\n[store]\npath = a.db\n",
+		  "6: [store] path: both path (line 6) and url (line 2) are set" },
 		{ "[store]\n[smtpd\n", "2: syntax error" },
 	};
 	struct config cfg;
@@ -278,6 +303,8 @@ test_bad_files(void **state)
 			fail_msg("case %zu: accepted %s", i, cases[i].text);
 		if (strncmp(err, want, strlen(want)) != 0)
 			fail_msg("case %zu:\n got: %s\nwant: %s", i, err, want);
+		if (strstr(err, "s3cret") != NULL)	/* an error never repeats a password */
+			fail_msg("case %zu: password in the error: %s", i, err);
 	}
 }
 
@@ -475,7 +502,8 @@ test_manual_complete(void **state)
 	static const struct {
 		const char *section, *key;
 	} keys[] = {
-		{ "store", "path" }, { "store", "transcripts" },
+		{ "store", "path" }, { "store", "url" }, { "store", "spool" },
+		{ "store", "transcripts" },
 		{ "smtpd", "hostname" }, { "smtpd", "listen" }, { "smtpd", "vrfy" },
 		{ "smtpd", "plaintext_auth" }, { "smtpd", "user" },
 		{ "pop3d", "listen" }, { "pop3d", "plaintext_auth" }, { "pop3d", "user" },
@@ -541,6 +569,119 @@ test_manual_complete(void **state)
 	CORREIO_LIMITS(DOC_LIMIT)
 #undef DOC_LIMIT
 	free(text);
+}
+
+/* [store] url: a PostgreSQL store, named by a URI that goes to store_open()
+ * as it is; the URI as logs show it; the spool smtpd uses beside either. */
+static void
+test_store_url(void **state)
+{
+	static const struct {
+		const char *where;
+		bool url;
+	} kinds[] = {
+		{ "postgresql://correio@db.lab.test:5432/correio", true },
+		{ "postgres://db/correio", true },
+		{ "postgresql://", true },
+		{ "PostgreSQL://db/correio", false },	/* libpq's prefixes are lower case */
+		{ "postgresql:/db/correio", false },
+		{ "postgresqlx://db/correio", false },
+		{ "var/correio.db", false },
+		{ "/var/lib/correio/correio.db", false },
+		{ "file:correio.db", false },
+		{ "", false },
+	};
+	static const struct {
+		const char *where, *shown;
+	} shown[] = {
+		{ "var/correio.db", "var/correio.db" },
+		{ "postgresql://correio@db:5432/correio", "postgresql://correio@db:5432/correio" },
+		{ "postgresql://correio:s3cret@db:5432/correio", "postgresql://correio@db:5432/correio" },
+		{ "postgres://u:s3cret@[::1]:5432/c?pass%77ord=s3cret", "postgres://u@[::1]:5432/c" },
+		{ "postgresql://db/c?sslmode=require&password=s3cret&connect_timeout=5",
+		  "postgresql://db/c?sslmode=require&connect_timeout=5" },
+		{ "postgresql://db/c?password=s3cret", "postgresql://db/c" },
+		{ "postgresql://db/c?passwordx=1&&passfile=/etc/correio/pgpass",
+		  "postgresql://db/c?passwordx=1&&passfile=/etc/correio/pgpass" },
+		{ "postgresql://u:s3cret@db/c?passwordx=1&&password=s3cret&sslmode=require",
+		  "postgresql://u@db/c?passwordx=1&sslmode=require" },
+		{ "postgresql://", "postgresql://" },
+		{ "postgresql://db/c?", "postgresql://db/c?" },	/* no password: as written */
+		{ "postgresql://db/c?a=1&&b=2", "postgresql://db/c?a=1&&b=2" },
+	};
+	static struct config cfg;
+	char path[600], err[2048], buf[256], msg[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (config_store_is_url(kinds[i].where) != kinds[i].url)
+			fail_msg("config_store_is_url(\"%s\") != %d", kinds[i].where, kinds[i].url);
+	for (i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+		config_store_display(shown[i].where, buf, sizeof(buf));
+		if (strcmp(buf, shown[i].shown) != 0)
+			fail_msg("display of %s:\n got: %s\nwant: %s", shown[i].where, buf, shown[i].shown);
+	}
+	/* truncated, never past the buffer */
+	assert_string_equal(config_store_display("postgresql://u:s3cret@db/c", buf, 16),
+	    "postgresql://u@");
+
+	/* the file: the URI as it is, the kind, the spool */
+	if (load("[store]\nurl = postgresql://correio@db.lab.test:5432/correio\n"
+	    "spool = /var/spool/correio\ntranscripts = yes\n",
+	    &cfg, path, sizeof(path), err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_string_equal(cfg.store_path, "postgresql://correio@db.lab.test:5432/correio");
+	assert_true(cfg.store_is_url);
+	assert_string_equal(cfg.store_spool, "/var/spool/correio");
+	assert_true(cfg.transcripts);
+	config_store_spool(&cfg, buf, sizeof(buf));
+	assert_string_equal(buf, "/var/spool/correio");
+	/* url given twice: the last one, as for every other key */
+	if (load("[store]\nurl = postgres://a/x\nurl = postgres://b/y\n",
+	    &cfg, path, sizeof(path), err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_string_equal(cfg.store_path, "postgres://b/y");
+	assert_true(cfg.store_is_url);
+	/* a URI store's spool defaults to var/; a file's to its directory */
+	config_store_spool(&cfg, buf, sizeof(buf));
+	assert_string_equal(buf, CONFIG_SPOOL_DEFAULT);
+	assert_string_equal(buf, "var");
+	config_store_open_error(&cfg, "connection refused", msg, sizeof(msg));
+	assert_string_equal(msg, "cannot reach the store's database at postgres://b/y: "
+	    "connection refused");
+	if (load("[store]\npath = /var/lib/correio/correio.db\n",
+	    &cfg, path, sizeof(path), err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_false(cfg.store_is_url);
+	config_store_spool(&cfg, buf, sizeof(buf));
+	assert_string_equal(buf, "/var/lib/correio");
+	config_store_open_error(&cfg, "not a correio store", msg, sizeof(msg));
+	assert_string_equal(msg, "store /var/lib/correio/correio.db: not a correio store");
+	config_defaults(&cfg);
+	config_store_spool(&cfg, buf, sizeof(buf));
+	assert_string_equal(buf, "var");
+	assert_int_equal(config_set_store(&cfg, "correio.db", err, sizeof(err)), 0);
+	config_store_spool(&cfg, buf, sizeof(buf));
+	assert_string_equal(buf, ".");
+	snprintf(cfg.store_spool, sizeof(cfg.store_spool), "/srv/spool");
+	config_store_spool(&cfg, buf, sizeof(buf));
+	assert_string_equal(buf, "/srv/spool");	/* [store] spool for a file store too */
+
+	/* config_set_store(): either kind, never a password, kept as given */
+	config_defaults(&cfg);
+	assert_int_equal(config_set_store(&cfg, "postgresql://u@db/c?sslmode=verify-full",
+	    err, sizeof(err)), 0);
+	assert_true(cfg.store_is_url);
+	assert_string_equal(cfg.store_path, "postgresql://u@db/c?sslmode=verify-full");
+	assert_int_equal(config_set_store(&cfg, "postgresql://u:s3cret@db/c", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "PGPASSFILE"));
+	assert_null(strstr(err, "s3cret"));
+	assert_true(cfg.store_is_url);		/* unchanged by the refusal */
+	assert_string_equal(cfg.store_path, "postgresql://u@db/c?sslmode=verify-full");
+	assert_int_equal(config_set_store(&cfg, "/srv/correio.db", err, sizeof(err)), 0);
+	assert_false(cfg.store_is_url);
+	assert_string_equal(cfg.store_path, "/srv/correio.db");
 }
 
 /* The daemons' shared command line. */
@@ -621,6 +762,37 @@ test_daemon_args(void **state)
 		assert_int_equal(daemon_args(&cfg, CONFIG_SMTPD, x, &verbose, err, sizeof(err)), 2);
 		assert_int_equal(usage_calls, 3);
 	}
+	{	/* --store: a URI over the file's path, a path over the file's url */
+		char conf[600];
+		const char *a[] = { "smtpd", "-c", conf, "--store",
+		    "postgresql://correio@127.0.0.1:5432/correio", "--listen", "127.0.0.1:25", NULL };
+
+		write_conf("[store]\npath = /srv/correio.db\n", conf, sizeof(conf));
+		assert_int_equal(daemon_args(&cfg, CONFIG_SMTPD, a, &verbose, err, sizeof(err)), 0);
+		assert_string_equal(cfg.store_path, "postgresql://correio@127.0.0.1:5432/correio");
+		assert_true(cfg.store_is_url);
+		write_conf("[store]\nurl = postgres://db/correio\nspool = /srv/spool\n", conf,
+		    sizeof(conf));
+		a[4] = "/srv/other.db";
+		assert_int_equal(daemon_args(&cfg, CONFIG_POP3D, a, &verbose, err, sizeof(err)), 0);
+		assert_string_equal(cfg.store_path, "/srv/other.db");
+		assert_false(cfg.store_is_url);
+		assert_string_equal(cfg.store_spool, "/srv/spool");
+		a[3] = "--listen";	/* no --store: the file's url */
+		a[4] = "127.0.0.1:26";
+		assert_int_equal(daemon_args(&cfg, CONFIG_SMTPD, a, &verbose, err, sizeof(err)), 0);
+		assert_string_equal(cfg.store_path, "postgres://db/correio");
+		assert_true(cfg.store_is_url);
+	}
+	{	/* --store with a password: refused, the password not repeated */
+		const char *const a[] = { "webd", "--store",
+		    "postgresql://correio:s3cret@db/correio?password=s3cret", "--listen",
+		    "127.0.0.1:8080", NULL };
+		assert_int_equal(daemon_args(&cfg, CONFIG_WEBD, a, &verbose, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "--store postgresql://correio@db/correio: a password"));
+		assert_non_null(strstr(err, "PGPASSFILE"));
+		assert_null(strstr(err, "s3cret"));
+	}
 	{	/* a config file that does not exist is an error naming it */
 		const char *const a[] = { "pop3d", "-c", "/nonexistent/correio.conf", NULL };
 		assert_int_equal(daemon_args(&cfg, CONFIG_POP3D, a, &verbose, err, sizeof(err)), -1);
@@ -641,6 +813,7 @@ main(void)
 		cmocka_unit_test(test_parse_listen),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_manual_complete),
+		cmocka_unit_test(test_store_url),
 		cmocka_unit_test(test_daemon_args),
 	};
 
