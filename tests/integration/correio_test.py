@@ -55,10 +55,19 @@ def pg_database_url(name):
     return f"{head}://{hostpart}/{name}" + (f"?{query}" if query else "")
 
 
+# A message's body as one bytea: PostgreSQL keeps it in rows of message_chunks.
+_PG_BODY = ("(SELECT string_agg(c.data, ''::bytea ORDER BY c.seq) FROM message_chunks c "
+            "WHERE c.message = messages.id)")
+
+
 def pg_dialect(query):
-    """The few SQLite functions the tests' queries use, in PostgreSQL's words:
-    hex(x) (upper-case, as SQLite prints it) and group_concat(x, char(10))."""
-    query = re.sub(r"\bhex\(([\w.]+)\)", r"upper(encode(\1, 'hex'))", query)
+    """The few SQLite words the tests' queries use, in PostgreSQL's: hex(x)
+    (upper-case, as SQLite prints it), group_concat(x, char(10)), and
+    messages.body (one blob in SQLite, rows of message_chunks there)."""
+    query = re.sub(r"\bhex\(body\)", f"upper(encode({_PG_BODY}, 'hex'))", query)
+    query = re.sub(r"\bhex\(([\w.]+)\)", r"upper(encode(convert_to(\1, 'UTF8'), 'hex'))", query)
+    if re.search(r"\bfrom messages\b", query, re.I):
+        query = re.sub(r"(?<![.\w])body\b", _PG_BODY, query)
     query = re.sub(r"\bgroup_concat\(", "string_agg(", query)
     return re.sub(r"\bchar\((\d+)\)", r"chr(\1)", query)
 

@@ -32,7 +32,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import (BIN, Dialog, Lab, PASSWORDS, check, free_port, run,  # noqa: E402
+from correio_test import (BIN, Dialog, Lab, PASSWORDS, PG, check, free_port, run,  # noqa: E402
                           wait_port, workdir)
 
 try:
@@ -266,11 +266,20 @@ def test_teacher_sees_all():
 
 def test_teacher_sees_the_queue():
     """Teachers see the relay's queue (read only); others get 404."""
-    lab.sql_write("insert into messages(body, size, sender, session, created) "
-                  "values (x'4869', 2, 'ana@lab.test', '', 0); "
-                  "insert into queue(message, sender, rcpt, created, next_attempt, attempts, "
-                  "last_error) values (last_insert_rowid(), 'ana@lab.test', "
-                  "'amigo@doces.invalid', 0, 4102444800, 2, '<b>host unreachable</b>')")
+    if PG:
+        lab.sql_write("with m as (insert into messages(size, sender, session, created) "
+                      "values (2, 'ana@lab.test', '', 0) returning id), "
+                      "c as (insert into message_chunks(message, seq, data) "
+                      "select id, 0, '\\x4869'::bytea from m) "
+                      "insert into queue(message, sender, rcpt, created, next_attempt, attempts, "
+                      "last_error) select id, 'ana@lab.test', 'amigo@doces.invalid', 0, "
+                      "4102444800, 2, '<b>host unreachable</b>' from m")
+    else:
+        lab.sql_write("insert into messages(body, size, sender, session, created) "
+                      "values (x'4869', 2, 'ana@lab.test', '', 0); "
+                      "insert into queue(message, sender, rcpt, created, next_attempt, attempts, "
+                      "last_error) values (last_insert_rowid(), 'ana@lab.test', "
+                      "'amigo@doces.invalid', 0, 4102444800, 2, '<b>host unreachable</b>')")
     teacher = Http()
     teacher.login("carla")
     r, page = teacher.request("GET", "/queue")
