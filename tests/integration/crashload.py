@@ -1,13 +1,16 @@
 """crashload - the load and the checks of the crash-consistency tests.
 
 Shared by tests/integration/test_crash_consistency.py (30 kills, in
-./test.sh) and tests/soak/soak.py (1,000 + 1,000 kills, by hand). Owns:
+./test.sh), test_pg_crash.py (the same on PostgreSQL, with the database server
+stopped too) and tests/soak/soak.py (1,000 + 1,000 kills, by hand). Owns:
   - the SMTP sender that a test runs in threads while smtpd is killed: each
     message carries a unique token and the SHA-256 of its text, and the
     sender records what it knows of it (acked / refused / unknown / partial);
-  - the reading of a store after a kill, with Python's sqlite3 (an
-    independent reader): PRAGMA integrity_check, foreign keys, orphans, and
-    every message's token, recipients and whether its text is whole;
+  - the reading of a store after a kill, with Python's sqlite3 or psql (an
+    independent reader): PRAGMA integrity_check, foreign keys (SQLite; the
+    PostgreSQL server enforces its own), a body's chunks all there (PostgreSQL),
+    orphans, and every message's token, recipients and whether its text is
+    whole;
   - judging the records against that reading (lost, duplicated, damaged...);
   - the POP3 side: a session that marks messages deleted and sends QUIT
     while pop3d is killed, and the all-or-nothing judgement of the result.
@@ -18,6 +21,7 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import time
 
 TOKEN_HEADER = b"X-Crash-Token: "
@@ -200,6 +204,58 @@ def scan_store(path, store_dir=None):
     return problems, stored
 
 
+def _psql_rows(url, query, timeout=120):
+    """Rows of query on a PostgreSQL store (psql, fields split on '|')."""
+    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1",
+                        "-d", url, "-c", query], capture_output=True, timeout=timeout, check=True)
+    return [line.split("|") for line in p.stdout.decode().splitlines() if line]
+
+
+def scan_store_pg(url, spool_dir):
+    """scan_store() for a PostgreSQL store at url (the daemons stopped or
+    killed; the server running): the same problems and the same stored map.
+    A body is its rows of message_chunks: they must be numbered 0..n-1 and
+    add up to the message's size."""
+    problems = []
+    broken = _psql_rows(url, "SELECT m.id FROM messages m LEFT JOIN (SELECT message, count(*) n, "
+                        "max(seq) mx, sum(length(data)) sz FROM message_chunks GROUP BY message) c "
+                        "ON c.message = m.id WHERE coalesce(c.sz, 0) <> m.size "
+                        "OR coalesce(c.n, 0) <> coalesce(c.mx, -1) + 1")
+    if broken:
+        problems.append(f"{len(broken)} messages whose chunks do not make their size: "
+                        f"{[r[0] for r in broken[:5]]}")
+    accounts = dict(_psql_rows(url, "SELECT id, name FROM accounts"))
+    entries = {}
+    for acc, mid in _psql_rows(url, "SELECT account, message FROM mailbox"):
+        entries.setdefault(mid, []).append(accounts[acc])
+    stored = {}
+    for mid, body in _psql_rows(url, "SELECT m.id, encode(string_agg(c.data, ''::bytea "
+                                "ORDER BY c.seq), 'hex') FROM messages m JOIN message_chunks c "
+                                "ON c.message = m.id GROUP BY m.id"):
+        token, got, carried = _payload_digest(bytes.fromhex(body))
+        if token is None:
+            problems.append(f"message {mid} without a token")
+            continue
+        stored.setdefault(token, []).append(
+            Stored(mid, sorted(entries.get(mid, [])), got == carried, int(got.split()[1])))
+    for what, query in (
+            ("mailbox entries without their message",
+             "SELECT count(*) FROM mailbox WHERE message NOT IN (SELECT id FROM messages)"),
+            ("messages in no mailbox and no queue",
+             "SELECT count(*) FROM messages WHERE id NOT IN (SELECT message FROM mailbox) "
+             "AND id NOT IN (SELECT message FROM queue)"),
+            ("queue items without their message",
+             "SELECT count(*) FROM queue WHERE message NOT IN (SELECT id FROM messages)"),
+            ("queue items for local-only mail", "SELECT count(*) FROM queue")):
+        n = int(_psql_rows(url, query)[0][0])
+        if n:
+            problems.append(f"{n} {what}")
+    left = [f for f in os.listdir(spool_dir) if f.startswith(".correio-spool")]
+    if left:
+        problems.append(f"spool files left: {left}")
+    return problems, stored
+
+
 class Verdict:
     """records judged against a scan_store() result. Lists of tokens:
     lost (acked, not stored), duplicated (stored more than once), damaged
@@ -271,6 +327,13 @@ def pop3_mailbox(db_path, account, integrity=True):
     finally:
         db.close()
     return sorted(r[0] for r in rows), integrity
+
+
+def pop3_mailbox_pg(url, account):
+    """pop3_mailbox() for a PostgreSQL store: (uidls, "ok")."""
+    rows = _psql_rows(url, "SELECT m.uidl FROM mailbox m JOIN accounts a ON a.id = m.account "
+                      f"WHERE lower(a.name) = lower('{account}') AND NOT m.deleted")
+    return sorted(r[0] for r in rows), "ok"
 
 
 def quit_and_kill(proc, dialog, delay):
