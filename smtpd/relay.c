@@ -227,7 +227,7 @@ retry_max(const struct config *cfg)
  *   age counts then, as in Postfix).
  * Called with r->mu held (both clocks are read under it, so callers cannot
  * interleave their readings), by the runner (st its handle) before it
- * lists the queue, and by a worker (st its own) before it settles items.
+ * claims from the queue, and by a worker (st its own) before it settles items.
  */
 static void
 clock_steps(struct relay *r, struct store *st)
