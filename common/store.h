@@ -208,7 +208,8 @@ struct store_queue_item {
 	int	 attempts;
 	char	 last_error[512];
 };
-/* Items whose next_attempt <= now (all items when now < 0). *items_r is malloc'd. */
+/* Items whose next_attempt <= now (all items when now < 0), claimed or not
+ * (mailcli admin queue list; a runner claims, below). *items_r is malloc'd. */
 int	store_queue_list(struct store *st, int64_t now,
 	    struct store_queue_item **items_r, size_t *n_r);
 /*
