@@ -4,11 +4,15 @@
  * store_pg*.c; anything else is a path: store_sqlite*.c, the embedded
  * default) and every call that touches data goes through the handle's ops
  * table (store_backend.h). The front itself keeps the last error, the lock
- * owner's format, and store_delivery_commit() as a batch of one; ops a
+ * owner's format and whether an owner's process is gone (for every
+ * backend's locks and claims), store_delivery_commit() as a batch of one,
+ * and the refusal of an op a backend does not have (never a NULL call); ops a
  * backend has no use for (the file checks, the reserve, the body map of a
  * SQLite file) answer here.
  */
 
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "numparse.h"
 #include "store_backend.h"
 
 #define STORE_HOST_MAX		256	/* gethostname() result, with its NUL */
@@ -112,6 +117,29 @@ store_lock_owner(char *dst, size_t len, const char *tag)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(dst, len, "%s/%ld/%s", host, (long)getpid(), tag);
+}
+
+bool
+store_owner_gone(const char *owner)
+{
+	char host[STORE_HOST_MAX], mine[STORE_HOST_MAX];
+	const char *slash, *end;
+	uint64_t pid;
+
+	if ((slash = strchr(owner, '/')) == NULL || (size_t)(slash - owner) >= sizeof(host))
+		return false;
+	memcpy(host, owner, (size_t)(slash - owner));
+	host[slash - owner] = '\0';
+	if (gethostname(mine, sizeof(mine)) != 0)
+		return false;
+	mine[sizeof(mine) - 1] = '\0';
+	if (strcmp(host, mine) != 0)
+		return false;
+	if ((end = strchr(slash + 1, '/')) == NULL ||
+	    numparse_u64(slash + 1, (size_t)(end - slash - 1), INT32_MAX, &pid) != NUMPARSE_OK ||
+	    pid == 0 || (pid_t)pid == getpid())
+		return false;
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
 /* ---- what only some backends do ----------------------------------------- */
@@ -318,6 +346,33 @@ store_queue_list(struct store *st, int64_t now, struct store_queue_item **items_
     size_t *n_r)
 {
 	return st->ops->queue_list(st, now, items_r, n_r);
+}
+
+/* An op a backend does not have yet: refused, never called. */
+static int
+unsupported(struct store *st, const char *what)
+{
+	store_setmsg(st, "%s: not supported by this backend (%s)", what, st->ops->name);
+	return -1;
+}
+
+int
+store_queue_claim(struct store *st, int64_t now, const char *claimer, int64_t until,
+    size_t max, struct store_queue_item **items_r, size_t *n_r)
+{
+	*items_r = NULL;
+	*n_r = 0;
+	if (st->ops->queue_claim == NULL)
+		return unsupported(st, "claim queue items");
+	return st->ops->queue_claim(st, now, claimer, until, max, items_r, n_r);
+}
+
+int
+store_queue_release(struct store *st, const char *claimer)
+{
+	if (st->ops->queue_release == NULL)
+		return unsupported(st, "release queue items");
+	return st->ops->queue_release(st, claimer);
 }
 
 int

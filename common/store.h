@@ -29,6 +29,7 @@
 #define STORE_NAME_MAX	64	/* account names */
 #define STORE_ADDR_MAX	320	/* addresses: 64 local + @ + 255 domain */
 #define STORE_UIDL_MAX	71	/* RFC 1939: 1-70 characters 0x21-0x7e */
+#define STORE_OWNER_MAX	512	/* "HOST/PID/tag": a lock owner or queue claimer */
 
 struct store;
 
@@ -162,7 +163,8 @@ struct store_msg {
  */
 int	store_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl);
 /*
- * Format a lock owner for this process into dst: "HOST/PID/tag". A lock whose
+ * Format a lock owner for this process into dst (STORE_OWNER_MAX octets: a host
+ * name, a pid and a short tag): "HOST/PID/tag". A lock whose
  * owner names this host and a process that no longer exists (a pop3d that
  * crashed or was killed) is taken over at once instead of after ttl.
  */
@@ -206,14 +208,37 @@ struct store_queue_item {
 	int	 attempts;
 	char	 last_error[512];
 };
-/* Items whose next_attempt <= now (all items when now < 0). *items_r is malloc'd. */
+/* Items whose next_attempt <= now (all items when now < 0), claimed or not
+ * (mailcli admin queue list; a runner claims, below). *items_r is malloc'd. */
 int	store_queue_list(struct store *st, int64_t now,
 	    struct store_queue_item **items_r, size_t *n_r);
-/* Record a failed attempt: attempts+1, next_attempt, last_error. */
+/*
+ * Claim due items for a queue runner, so that several runners on one store
+ * (smtpd processes on one SQLite file, or hosts on one PostgreSQL database)
+ * never deliver one item twice. In one write transaction: up to max items
+ * (max > 0) whose next_attempt <= now and that are unclaimed, claimed by
+ * claimer itself, or claimed by another whose claim ran out (claimed_until
+ * <= now) or whose owner is gone (store_owner_gone(): a runner of this host
+ * that died is taken over at once), oldest first as store_queue_list(),
+ * become claimer's until until (unix time). Items claimer already holds are
+ * returned again, and every claim of claimer is renewed to until, returned
+ * or not: the runner renews its items in flight by claiming on every run.
+ * claimer is "HOST/PID/tag" (store_lock_owner()). *items_r is malloc'd
+ * (NULL when n is 0). 0 or -1; -1 with "not supported by this backend" for
+ * a backend without claims.
+ */
+int	store_queue_claim(struct store *st, int64_t now, const char *claimer, int64_t until,
+	    size_t max, struct store_queue_item **items_r, size_t *n_r);
+/* Give back every claim of claimer (a runner's clean stop). 0 or -1. */
+int	store_queue_release(struct store *st, const char *claimer);
+/* Record a failed attempt: attempts+1, next_attempt, last_error; the item's
+ * claim is dropped (it is due again only at next_attempt, for any runner). */
 int	store_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const char *error);
-/* Remove an item (delivered or bounced); drops the message if unreferenced. */
+/* Remove an item (delivered or bounced), and its claim with it; drops the
+ * message if unreferenced. */
 int	store_queue_delete(struct store *st, int64_t id);
-/* Set next_attempt = 0 on every item (mailcli admin queue flush). */
+/* Set next_attempt = 0 on every item (mailcli admin queue flush); claims
+ * stay as they are. */
 int	store_queue_flush(struct store *st);
 /*
  * Bring every next_attempt later than latest back to latest (after the

@@ -135,6 +135,10 @@ struct store_ops {
 	int	(*queue_flush)(struct store *st);
 	int	(*queue_clamp)(struct store *st, int64_t latest);
 	int64_t	(*queue_max_id)(struct store *st);
+	/* NULL until a backend has them: the front then refuses (-1). */
+	int	(*queue_claim)(struct store *st, int64_t now, const char *claimer,
+		    int64_t until, size_t max, struct store_queue_item **items_r, size_t *n_r);
+	int	(*queue_release)(struct store *st, const char *claimer);
 	int	(*message_read)(struct store *st, int64_t message_id, int64_t offset,
 		    void *dst, size_t len, size_t *got_r);
 	int64_t	(*message_size)(struct store *st, int64_t message_id);
@@ -164,6 +168,15 @@ struct store_ops {
 /* The backends (store_sqlite.c, store_pg.c). */
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
+
+/*
+ * Is owner ("HOST/PID/tag", store_lock_owner()) a process of this host that
+ * no longer exists (crashed or killed)? Then what it holds (a mailbox lock,
+ * queue claims) is taken over at once instead of after its time to live.
+ * False for another host, a live process, this very process (the caller
+ * knows what it holds itself), and text not of that form: age decides.
+ */
+bool	store_owner_gone(const char *owner);
 
 /* Does where name a PostgreSQL store ("postgresql://" or "postgres://")? */
 bool	store_is_url(const char *where);

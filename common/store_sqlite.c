@@ -123,12 +123,24 @@ const char *const store_sql[ST_COUNT] = {
 				  " last_error FROM queue WHERE ?1 < 0 OR next_attempt <= ?1"
 				  " ORDER BY next_attempt, id",
 	[ST_QUEUE_DEFER]	= "UPDATE queue SET attempts = attempts + 1, next_attempt = ?2,"
-				  " last_error = ?3 WHERE id = ?1",
+				  " last_error = ?3, claimer = '', claimed_until = 0 WHERE id = ?1",
 	[ST_QUEUE_GET]		= "SELECT message FROM queue WHERE id = ?1",
 	[ST_QUEUE_DEL]		= "DELETE FROM queue WHERE id = ?1",
 	[ST_QUEUE_FLUSH]	= "UPDATE queue SET next_attempt = 0",
 	[ST_QUEUE_CLAMP]	= "UPDATE queue SET next_attempt = ?1 WHERE next_attempt > ?1",
 	[ST_QUEUE_MAX_ID]	= "SELECT coalesce(max(id), 0) FROM queue",
+	/* Other runners holding live claims (is one a dead process?). */
+	[ST_QUEUE_CLAIMERS]	= "SELECT DISTINCT claimer FROM queue WHERE claimer <> ''"
+				  " AND claimer <> ?1 AND claimed_until > ?2",
+	[ST_QUEUE_UNCLAIM]	= "UPDATE queue SET claimer = '', claimed_until = 0 WHERE claimer = ?1",
+	[ST_QUEUE_RENEW]	= "UPDATE queue SET claimed_until = ?2 WHERE claimer = ?1",
+	/* Due, and free, ours, or another's that ran out: the oldest max. */
+	[ST_QUEUE_CLAIM]	= "UPDATE queue SET claimer = ?1, claimed_until = ?3 WHERE id IN"
+				  " (SELECT id FROM queue WHERE next_attempt <= ?2 AND"
+				  " (claimer = '' OR claimer = ?1 OR claimed_until <= ?2)"
+				  " ORDER BY next_attempt, id LIMIT ?4)"
+				  " RETURNING id, message, sender, rcpt, created, next_attempt,"
+				  " attempts, last_error",
 
 	[ST_TRANSCRIPT_SEQ]	= "SELECT coalesce(max(seq), 0) FROM transcripts WHERE session_id = ?1",
 	[ST_TRANSCRIPT_ADD]	= "INSERT INTO transcripts(session_id, seq, proto, lines, time)"
@@ -1215,6 +1227,8 @@ const struct store_ops store_sqlite_ops = {
 	.queue_flush		= sqlite_queue_flush,
 	.queue_clamp		= sqlite_queue_clamp,
 	.queue_max_id		= sqlite_queue_max_id,
+	.queue_claim		= sqlite_queue_claim,
+	.queue_release		= sqlite_queue_release,
 	.message_read		= sqlite_message_read,
 	.message_size		= sqlite_message_size,
 

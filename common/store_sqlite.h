@@ -70,6 +70,10 @@ enum store_stmt {
 	ST_QUEUE_FLUSH,
 	ST_QUEUE_CLAMP,
 	ST_QUEUE_MAX_ID,
+	ST_QUEUE_CLAIMERS,
+	ST_QUEUE_UNCLAIM,
+	ST_QUEUE_RENEW,
+	ST_QUEUE_CLAIM,
 
 	/* the session log's file: keep these together (ST_IS_LOG) */
 	ST_TRANSCRIPT_SEQ,
@@ -280,6 +284,9 @@ int	sqlite_queue_delete(struct store *base, int64_t id);
 int	sqlite_queue_flush(struct store *base);
 int	sqlite_queue_clamp(struct store *base, int64_t latest);
 int64_t	sqlite_queue_max_id(struct store *base);
+int	sqlite_queue_claim(struct store *base, int64_t now, const char *claimer, int64_t until,
+	    size_t max, struct store_queue_item **items_r, size_t *n_r);
+int	sqlite_queue_release(struct store *base, const char *claimer);
 int	sqlite_message_read(struct store *base, int64_t message_id, int64_t offset,
 	    void *dst, size_t len, size_t *got_r);
 int64_t	sqlite_message_size(struct store *base, int64_t message_id);

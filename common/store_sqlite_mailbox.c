@@ -7,11 +7,9 @@
  * whole (the open-blob cache of struct store lives here).
  */
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +17,7 @@
 
 #include <sqlite3.h>
 
-#include "numparse.h"
 #include "store_sqlite.h"
-
-#define STORE_HOST_MAX		256	/* gethostname() result, with its NUL */
-#define STORE_LOCK_OWNER_MAX	512	/* "HOST/PID/tag" of a lock owner */
 
 /* ---- mailboxes ---------------------------------------------------------- */
 
@@ -113,37 +107,26 @@ held_remove(const char *owner)
 }
 
 enum lock_owner_state {
-	OWNER_UNKNOWN,		/* another host, or not "HOST/PID/tag": age decides */
-	OWNER_ALIVE,		/* another live process of this host: age decides */
+	OWNER_UNKNOWN,		/* another host or live process, or not "HOST/PID/tag": age decides */
 	OWNER_GONE,		/* no such process, or one of ours with no session */
 	OWNER_MINE,		/* a live session of this process: never taken over */
 };
 
 /*
- * What owner ("HOST/PID/tag", see store_lock_owner) is: a process of this
- * host that no longer exists (a pop3d that crashed or was killed), a
- * session of this process, or something only its age can judge.
+ * What owner ("HOST/PID/tag", see store_lock_owner) is: a session of this
+ * process, a process of this host that no longer exists (a pop3d that
+ * crashed or was killed: store_owner_gone()), or something only its age can
+ * judge (another host, a live process).
  */
 static enum lock_owner_state
 lock_owner_state(const char *owner)
 {
-	char host[STORE_HOST_MAX], mine[STORE_HOST_MAX];
-	const char *slash, *end;
-	uint64_t pid;
+	char self[STORE_OWNER_MAX];
 
-	if ((slash = strchr(owner, '/')) == NULL || (size_t)(slash - owner) >= sizeof(host))
-		return OWNER_UNKNOWN;
-	memcpy(host, owner, (size_t)(slash - owner));
-	host[slash - owner] = '\0';
-	if (gethostname(mine, sizeof(mine)) != 0 || strcmp(host, mine) != 0)
-		return OWNER_UNKNOWN;
-	if ((end = strchr(slash + 1, '/')) == NULL ||
-	    numparse_u64(slash + 1, (size_t)(end - slash - 1), INT32_MAX, &pid) != NUMPARSE_OK ||
-	    pid == 0)
-		return OWNER_UNKNOWN;
-	if ((pid_t)pid == getpid())
+	store_lock_owner(self, sizeof(self), "");	/* "HOST/PID/" of this process */
+	if (strncmp(owner, self, strlen(self)) == 0)
 		return held_has(owner) ? OWNER_MINE : OWNER_GONE;
-	return kill((pid_t)pid, 0) == -1 && errno == ESRCH ? OWNER_GONE : OWNER_ALIVE;
+	return store_owner_gone(owner) ? OWNER_GONE : OWNER_UNKNOWN;
 }
 
 /* One attempt at taking the lock (free, ours, or taken before cutoff):
@@ -178,7 +161,7 @@ sqlite_mailbox_lock(struct store *base, const char *account, const char *owner, 
 {
 	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
-	char holder[STORE_LOCK_OWNER_MAX] = "";
+	char holder[STORE_OWNER_MAX] = "";
 	int64_t cutoff = INT64_MIN;	/* first: only a free lock, or ours */
 	int rc;
 
@@ -201,7 +184,6 @@ sqlite_mailbox_lock(struct store *base, const char *account, const char *owner, 
 		store_setmsg(&st->base, "mailbox of %s is in use", account);
 		return STORE_LOCKED;
 	case OWNER_UNKNOWN:
-	case OWNER_ALIVE:
 		cutoff = store_now() - ttl;
 		break;
 	}

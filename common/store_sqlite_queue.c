@@ -1,10 +1,12 @@
 /*
- * store_queue.c - the outbound queue in the store: the items due, a failed
- * attempt (defer), delivered or bounced items (delete, with their message
- * when nothing else references it), flush, the clamp after a clock step,
- * and reading a queued message.
+ * store_sqlite_queue.c - the outbound queue in the store: the items due, the
+ * claims of queue runners on them (one write transaction each, so that two
+ * processes never claim one item), a failed attempt (defer), delivered or
+ * bounced items (delete, with their message when nothing else references
+ * it), flush, the clamp after a clock step, and reading a queued message.
  */
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,18 +16,21 @@
 
 /* ---- outbound queue ------------------------------------------------------ */
 
-int
-sqlite_queue_list(struct store *base, int64_t now, struct store_queue_item **items_r, size_t *n_r)
+/*
+ * Step s, a bound statement returning queue items (id, message, sender,
+ * rcpt, created, next_attempt, attempts, last_error), to its end and reset
+ * it: the items in *items_r (malloc'd) and *n_r. 0 or -1 (as "what").
+ */
+static int
+queue_rows(struct store_sqlite *st, sqlite3_stmt *s, const char *what,
+    struct store_queue_item **items_r, size_t *n_r)
 {
-	struct store_sqlite *st = sqlite_of(base);
-	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_LIST);
 	struct store_queue_item *v = NULL, *q;
 	size_t n = 0, cap = 0;
 	int rc;
 
 	*items_r = NULL;
 	*n_r = 0;
-	sqlite3_bind_int64(s, 1, now);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if ((v = store_grow(st, s, v, n, &cap, sizeof(*v), "the queue")) == NULL)
 			return -1;
@@ -42,13 +47,127 @@ sqlite_queue_list(struct store *base, int64_t now, struct store_queue_item **ite
 	}
 	store_stmt_done(s);
 	if (rc != SQLITE_DONE) {
-		store_seterr(st, "list queue");
+		store_seterr(st, what);
 		free(v);
 		return -1;
 	}
 	*items_r = v;
 	*n_r = n;
 	return 0;
+}
+
+int
+sqlite_queue_list(struct store *base, int64_t now, struct store_queue_item **items_r, size_t *n_r)
+{
+	struct store_sqlite *st = sqlite_of(base);
+	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_LIST);
+
+	sqlite3_bind_int64(s, 1, now);
+	return queue_rows(st, s, "list queue", items_r, n_r);
+}
+
+/* Order of store_queue_list: next_attempt, then id (RETURNING has none). */
+static int
+item_cmp(const void *pa, const void *pb)
+{
+	const struct store_queue_item *a = pa, *b = pb;
+
+	if (a->next_attempt != b->next_attempt)
+		return a->next_attempt < b->next_attempt ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/*
+ * Drop the claims of the runners (other than claimer) that hold live ones
+ * but are processes of this host that no longer exist (inside the caller's
+ * transaction). 0 or -1.
+ */
+static int
+unclaim_gone(struct store_sqlite *st, const char *claimer, int64_t now)
+{
+	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_CLAIMERS);
+	char (*gone)[STORE_OWNER_MAX] = NULL;
+	size_t n = 0, cap = 0, i;
+	const char *who;
+	int rc;
+
+	store_bind_text(s, 1, claimer);
+	sqlite3_bind_int64(s, 2, now);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((who = (const char *)sqlite3_column_text(s, 0)) == NULL || !store_owner_gone(who))
+			continue;
+		if ((gone = store_grow(st, s, gone, n, &cap, sizeof(*gone), "claimers")) == NULL)
+			return -1;
+		snprintf(gone[n++], sizeof(*gone), "%s", who);
+	}
+	store_stmt_done(s);
+	if (rc != SQLITE_DONE) {
+		store_seterr(st, "list queue claimers");
+		free(gone);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		s = store_stmt_get(st, ST_QUEUE_UNCLAIM);
+		store_bind_text(s, 1, gone[i]);
+		if (store_step_done(st, s, "release a dead runner's claims") == -1) {
+			free(gone);
+			return -1;
+		}
+	}
+	free(gone);
+	return 0;
+}
+
+int
+sqlite_queue_claim(struct store *base, int64_t now, const char *claimer, int64_t until,
+    size_t max, struct store_queue_item **items_r, size_t *n_r)
+{
+	struct store_sqlite *st = sqlite_of(base);
+	sqlite3_stmt *s;
+
+	assert(max > 0 && claimer[0] != '\0');
+	*items_r = NULL;
+	*n_r = 0;
+	/* One write transaction from the look at the claims to the claim:
+	 * another process's claim cannot land in between. */
+	if (store_begin(st) == -1)
+		return -1;
+	if (unclaim_gone(st, claimer, now) == -1)
+		goto fail;
+	s = store_stmt_get(st, ST_QUEUE_RENEW);
+	store_bind_text(s, 1, claimer);
+	sqlite3_bind_int64(s, 2, until);
+	if (store_step_done(st, s, "renew queue claims") == -1)
+		goto fail;
+	s = store_stmt_get(st, ST_QUEUE_CLAIM);
+	store_bind_text(s, 1, claimer);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, until);
+	sqlite3_bind_int64(s, 4, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	if (queue_rows(st, s, "claim queue items", items_r, n_r) == -1)
+		goto fail;
+	if (store_commit(st) == -1) {
+		free(*items_r);
+		*items_r = NULL;
+		*n_r = 0;
+		return -1;
+	}
+	if (*n_r > 1)
+		qsort(*items_r, *n_r, sizeof(**items_r), item_cmp);
+	return 0;
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int
+sqlite_queue_release(struct store *base, const char *claimer)
+{
+	struct store_sqlite *st = sqlite_of(base);
+	sqlite3_stmt *s = store_stmt_get(st, ST_QUEUE_UNCLAIM);
+
+	store_bind_text(s, 1, claimer);
+	return store_step_done(st, s, "release queue claims");
 }
 
 int

@@ -166,6 +166,13 @@ const char *const store_schema_migrations[] = {
 	"DROP TABLE transcripts;"
 	"DROP TABLE session_accounts;"
 	"DROP TABLE sessions;",
+
+	/* version 6: queue items are claimed by a runner ("HOST/PID/relay")
+	 * until a time, so that several smtpd processes on one store never
+	 * deliver one item twice (store_queue_claim()); '' is unclaimed. */
+	"ALTER TABLE queue ADD COLUMN claimer TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX queue_claimer ON queue(claimer);",
 };
 
 const size_t store_schema_count =

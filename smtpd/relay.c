@@ -1,15 +1,17 @@
 /*
  * relay.c - the queue runner (the scheduler half of the outbound relay; the
  * conversation with a destination is relay_session.c, as OpenSMTPD splits
- * mta.c and mta_session.c). A runner thread lists the due items and groups
- * them by route into jobs; RELAY_WORKERS delivery threads, each with its own
+ * mta.c and mta_session.c). A runner thread claims the due items (so that
+ * other runners on the same store, smtpd processes on this host or others,
+ * leave them alone) and groups them by route into jobs; RELAY_WORKERS
+ * delivery threads, each with its own
  * store handle, take one job at a time: one connection per destination. When
  * a job comes back, each item's outcome is applied in the store: delete
  * (sent), defer (RFC 5321 4.5.4.1 retry schedule, max_queue_age) or bounce
  * (RFC 3464 DSN through dsn.c, 6.1: never to the null sender).
  * Must never: delete an item before its fate is on disk (delivered, or its
- * bounce committed), hand one item to two workers, or touch smtpd's event
- * loop.
+ * bounce committed), hand one item to two workers, deliver an item another
+ * runner holds, or touch smtpd's event loop.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -225,7 +227,7 @@ retry_max(const struct config *cfg)
  *   age counts then, as in Postfix).
  * Called with r->mu held (both clocks are read under it, so callers cannot
  * interleave their readings), by the runner (st its handle) before it
- * lists the queue, and by a worker (st its own) before it settles items.
+ * claims from the queue, and by a worker (st its own) before it settles items.
  */
 static void
 clock_steps(struct relay *r, struct store *st)
@@ -519,7 +521,18 @@ key_busy(struct relay *r, const char *key)
 	return false;
 }
 
-/* List the due items, group them by route and hand the groups to workers. */
+/* Items of this runner's jobs, waiting or running (r->mu held). */
+static size_t
+jobs_items(const struct relay *r)
+{
+	size_t n = 0;
+
+	for (const struct job *j = r->jobs; j != NULL; j = j->next)
+		n += j->n;
+	return n;
+}
+
+/* Claim the due items, group them by route and hand the groups to workers. */
 static void
 relay_run(struct relay *r)
 {
@@ -529,7 +542,7 @@ relay_run(struct relay *r)
 	struct mx_route rt;
 	struct held *h;
 	char err[256];
-	size_t n = 0, nw, i, a, b, queued = 0;
+	size_t n = 0, nw, i, a, b, queued = 0, max;
 	int64_t now;
 
 	/*
@@ -547,10 +560,27 @@ relay_run(struct relay *r)
 		goto out;
 	clock_steps(r, r->st);
 	now = (int64_t)time(NULL);
-	if (store_queue_list(r->st, now, &items, &n) == -1) {
-		log_warnx("relay: listing the queue: %s", store_errmsg(r->st));
+	/*
+	 * Claim (store_queue_claim): no other runner on this store takes
+	 * these items until the lease ends, and every claim of this runner is
+	 * renewed, those of the items still in its jobs too. The items in
+	 * jobs and the held ones are ours and come back (oldest first): room
+	 * for them and RELAY_RUN_MAX more.
+	 */
+	max = RELAY_RUN_MAX + jobs_items(r) + r->nheld;
+	if (store_queue_claim(r->st, now, r->claimer, now + RELAY_CLAIM_LEASE, max,
+	    &items, &n) == -1) {
+		/* A claim is a write: on a full disk nothing new goes out
+		 * (nothing could be recorded either) until there is room. */
+		if (!r->claim_failing)
+			log_warnx("relay: event=claim-failed error=\"%s\" action=\"no new delivery"
+			    " until the store takes writes again\"", store_errmsg(r->st));
+		r->claim_failing = true;
 		goto out;
 	}
+	if (r->claim_failing)
+		log_info("relay: event=claim-ok claims work again");
+	r->claim_failing = false;
 	if (n == 0) {
 		held_sweep(r, true);
 		goto out;
@@ -575,7 +605,9 @@ relay_run(struct relay *r)
 			continue;
 		w[nw++].q = items[i];
 	}
-	held_sweep(r, i == n);
+	/* Complete when every due item of ours was looked at: all were
+	 * claimed (fewer than max) and all of them seen. */
+	held_sweep(r, i == n && n < max);
 	n = nw;
 	qsort(w, n, sizeof(*w), work_cmp);
 	for (tail = &r->jobs; *tail != NULL; tail = &(*tail)->next)
@@ -650,7 +682,7 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* The runner: lists the queue every RELAY_POLL_SECONDS or when kicked. */
+/* The runner: claims due items every RELAY_POLL_SECONDS or when kicked. */
 static void *
 relay_main(void *arg)
 {
@@ -758,6 +790,7 @@ relay_start(struct relay **relay_r, struct event_base *base, const struct config
 	pthread_cond_init(&r->jobs_cv, NULL);
 	if (store_open(&r->st, cfg->store_path, err, errlen) == -1)
 		goto fail;
+	store_lock_owner(r->claimer, sizeof(r->claimer), "relay");
 	for (i = 0; i < RELAY_WORKERS; i++) {
 		r->workers[i].r = r;
 		r->workers[i].conn_fd = -1;
@@ -832,6 +865,11 @@ relay_stop(struct relay **rp)
 		relay_global = NULL;
 	pthread_mutex_unlock(&relay_global_mu);
 	relay_join(r);
+	/* Items claimed but not settled (cut, or never started) are due for
+	 * any runner at once, not after the lease. */
+	if (store_queue_release(r->st, r->claimer) == -1)
+		log_warnx("relay: releasing the queue claims of %s: %s (free at the end of"
+		    " their lease, %d s)", r->claimer, store_errmsg(r->st), RELAY_CLAIM_LEASE);
 	relay_free(r);
 	*rp = NULL;
 }

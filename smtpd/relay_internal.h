@@ -90,7 +90,8 @@ struct job;
 
 struct relay {
 	const struct config *cfg;
-	struct store *st;		/* the runner's: lists the queue */
+	struct store *st;		/* the runner's: claims from the queue */
+	char	 claimer[STORE_OWNER_MAX];	/* "HOST/PID/relay": its queue claims */
 	SSL_CTX	*tls_any;		/* opportunistic STARTTLS: peers not verified */
 	SSL_CTX	*tls_verify;		/* smarthost STARTTLS: chain and name verified */
 	pthread_t thread;		/* the runner */
@@ -103,6 +104,7 @@ struct relay {
 	size_t	 nheld, heldcap;
 	bool	 stop;
 	bool	 kicked;
+	bool	 claim_failing;		/* the last claim failed (logged once) */
 	/* The runner's own (no lock): clock steps seen while smtpd runs. */
 	int64_t	 last_wall, last_mono;	/* time(), monotime_s() at the last run */
 	struct relay_step {

@@ -12,10 +12,13 @@ row, integrity_check ok); the commands that read (user list, alias list,
 domain list, queue list, transcript list) still work and show the same.
 
 test_relay_full_disk: two messages are queued for remote.test while the
-destination answers 450. With the disk full, the destination accepts one
-and refuses the other (550): the first is delivered, but its removal from
-the queue cannot be written; the bounce of the second cannot be stored, nor
-its deferral. The runner must deliver the first exactly once (it remembers in
+destination answers 450. Then the destination accepts one and refuses the
+other (550), and the disk fills while that delivery is in flight (the
+destination holds its reply to the first message's text until the disk is
+full: the runner's claim on the items, a write, was taken before): the
+first is delivered, but its removal from the queue cannot be written; the
+bounce of the second cannot be stored, nor its deferral. No new claim can
+be written on the full disk either, so nothing else goes out meanwhile. The runner must deliver the first exactly once (it remembers in
 memory that it was sent and retries only the removal), must retry the
 second no faster than the retry schedule (no loop), and lose neither. Once
 space is freed: the queue empties, the first was delivered once, the bounce
@@ -45,6 +48,9 @@ class CountingMTA(LoopbackServer):
         self.delivered = {}     # addr -> message texts accepted
         self.sessions = 0
         self.mu = threading.Lock()
+        self.gate = threading.Event()   # the reply to a message's text waits for it
+        self.gate.set()
+        self.held = threading.Event()   # a reply is waiting at the gate
         super().__init__(host, port)
 
     def count(self, table, addr):
@@ -87,6 +93,9 @@ class CountingMTA(LoopbackServer):
                     l = f.readline()
                     if not l or l == b".\r\n":
                         break
+                if not self.gate.is_set():
+                    self.held.set()
+                    self.gate.wait(timeout=60)
                 with self.mu:
                     for a in rcpts:
                         self.delivered[a] = self.delivered.get(a, 0) + 1
@@ -197,11 +206,14 @@ def test_relay_full_disk():
     check(len(queue()) == 2, f"queue before: {queue()}")
     before = faults.counts(lab)
 
+    tried_b = fake.count(fake.tried, B)
+    fake.gate.clear()
+    fake.rcpt = {A: "250 2.1.5 ok", B: "550 5.1.1 no such user"}
+    wait_for("the first message's text at the destination", fake.held.is_set)
     truncate_wal()
     filler = faults.fill(MNT, "filler-relay")
+    fake.gate.set()
     try:
-        tried_b = fake.count(fake.tried, B)
-        fake.rcpt = {A: "250 2.1.5 ok", B: "550 5.1.1 no such user"}
         wait_for("the delivery of the first", lambda: fake.count(fake.delivered, A) >= 1)
         wait_for("the refusal of the second", lambda: fake.count(fake.tried, B) > tried_b)
         # Watch the runner on the full disk: no second delivery, no loop.
@@ -221,6 +233,7 @@ def test_relay_full_disk():
         log = lab.log("smtpd")
         check("event=queue-update-failed outcome=sent" in log, f"smtpd log:\n{log[-3000:]}")
         check("event=queue-update-failed outcome=retry" in log, f"smtpd log:\n{log[-3000:]}")
+        check("event=claim-failed" in log, f"smtpd log (no claim on a full disk):\n{log[-3000:]}")
         check(len(queue()) == 2, f"the queue on a full disk (nothing could be written): {queue()}")
         check(faults.counts(lab) == before, f"counts on a full disk: {faults.counts(lab)}")
         faults.store_ok(lab)

@@ -3,7 +3,8 @@
  * file that is not ours, accounts/domains/aliases and their codes, resolve,
  * deliveries (several recipients in one transaction, rollback on failure,
  * a batch with one bad delivery), two processes writing at once, mailbox
- * list/read in chunks/expunge, locks with takeover, the queue, transcripts.
+ * list/read in chunks/expunge, locks with takeover, the queue and its
+ * claims (two runners, a dead one, a backend without them), transcripts.
  * Every test works in its own directory under $CORREIO_TEST_TMP (or /tmp).
  */
 #include <sys/stat.h>
@@ -25,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_backend.h"	/* test_queue_claim_unsupported only */
 
 struct fixture {
 	char		 dir[512];
@@ -1282,6 +1284,331 @@ test_queue(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 1);
 }
 
+/* ---- queue claims (several runners on one store) ------------------------------ */
+
+/* Queue n items (one message, n remote recipients), queued at time now. */
+static void
+queue_items(struct fixture *f, int n)
+{
+	struct store_delivery *d = store_delivery_new("ana@lab.test", "s");
+	char rcpt[64];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(rcpt, sizeof(rcpt), "r%d@example.org", i);
+		assert_int_equal(store_delivery_add_remote(d, rcpt), 0);
+	}
+	assert_int_equal(store_delivery_body(d, "queued\r\n", 8), 0);
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	store_delivery_free(&d);
+}
+
+/* Run one statement on the store with an independent connection. */
+static void
+sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static long long
+claimed_by(const char *path, const char *claimer)
+{
+	char sql[700];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM queue WHERE claimer = '%s'", claimer);
+	return sql_int(path, sql);
+}
+
+/*
+ * Claim, renew by the same claimer, skip another's live claim, take over
+ * one that ran out; defer drops a claim, flush keeps them, release gives
+ * them all back, delete takes the claim with the item.
+ */
+static void
+test_queue_claim(void **state)
+{
+	struct fixture *f = *state;
+	const char *b = "elsewhere.example/1/relay";	/* another host: its lease decides */
+	struct store_queue_item *q;
+	char a[STORE_OWNER_MAX], sql[700];
+	int64_t now = (int64_t)time(NULL), mid;
+	size_t n;
+
+	store_lock_owner(a, sizeof(a), "relay");
+	queue_items(f, 4);
+	assert_int_equal(store_queue_claim(f->st, now, a, now + 300, 2, &q, &n), 0);
+	assert_int_equal(n, 2);
+	assert_true(q[0].id < q[1].id);		/* oldest first */
+	assert_string_equal(q[0].rcpt, "r0@example.org");
+	assert_string_equal(q[0].sender, "ana@lab.test");
+	mid = q[0].message_id;
+	free(q);
+	assert_int_equal(claimed_by(f->path, a), 2);
+	snprintf(sql, sizeof(sql), "SELECT min(claimed_until) FROM queue WHERE claimer = '%s'", a);
+	assert_int_equal(sql_int(f->path, sql) - now, 300);
+
+	/* another runner gets the rest, never a's */
+	assert_int_equal(store_queue_claim(f->st, now, b, now + 300, 10, &q, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(q[0].rcpt, "r2@example.org");
+	assert_string_equal(q[1].rcpt, "r3@example.org");
+	free(q);
+	assert_int_equal(store_queue_claim(f->st, now, b, now + 300, 10, &q, &n), 0);
+	assert_int_equal(n, 2);		/* its own again, nothing of a's */
+	free(q);
+
+	/* a again: its own items back, renewed; b's live claims skipped */
+	assert_int_equal(store_queue_claim(f->st, now + 10, a, now + 400, 10, &q, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(q[0].rcpt, "r0@example.org");
+	assert_string_equal(q[1].rcpt, "r1@example.org");
+	free(q);
+	assert_int_equal(sql_int(f->path, sql) - now, 400);
+	/* every claim of a is renewed, also those beyond max */
+	assert_int_equal(store_queue_claim(f->st, now + 20, a, now + 500, 1, &q, &n), 0);
+	assert_int_equal(n, 1);
+	free(q);
+	assert_int_equal(sql_int(f->path, sql) - now, 500);
+	assert_int_equal(claimed_by(f->path, a), 2);
+
+	/* b's lease runs out (at now + 300): a takes its items over */
+	assert_int_equal(store_queue_claim(f->st, now + 299, a, now + 599, 10, &q, &n), 0);
+	assert_int_equal(n, 2);
+	free(q);
+	assert_int_equal(store_queue_claim(f->st, now + 300, a, now + 600, 10, &q, &n), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(q[3].rcpt, "r3@example.org");
+	free(q);
+	assert_int_equal(claimed_by(f->path, b), 0);
+	assert_int_equal(claimed_by(f->path, a), 4);
+
+	/* not yet due: not claimed */
+	assert_int_equal(store_queue_release(f->st, a), 0);
+	assert_int_equal(store_queue_claim(f->st, now - 1, b, now + 300, 10, &q, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(q);
+
+	/* defer drops the claim; flush keeps them */
+	assert_int_equal(store_queue_claim(f->st, now, a, now + 300, 10, &q, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(store_queue_defer(f->st, q[0].id, now + 60, "451 later"), 0);
+	assert_int_equal(claimed_by(f->path, a), 3);
+	assert_int_equal(store_queue_flush(f->st), 0);	/* q[0] due again, unclaimed */
+	assert_int_equal(claimed_by(f->path, a), 3);
+	free(q);
+	assert_int_equal(store_queue_claim(f->st, now, b, now + 300, 10, &q, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(q[0].rcpt, "r0@example.org");
+	assert_int_equal(q[0].attempts, 1);
+	assert_string_equal(q[0].last_error, "451 later");
+
+	/* delete takes the claim with the item; release gives back the rest */
+	assert_int_equal(store_queue_delete(f->st, q[0].id), 0);
+	free(q);
+	assert_int_equal(claimed_by(f->path, b), 0);
+	assert_int_equal(store_queue_release(f->st, a), 0);
+	assert_int_equal(claimed_by(f->path, a), 0);
+	assert_int_equal(store_queue_release(f->st, a), 0);	/* nothing left: fine */
+	assert_int_equal(store_queue_claim(f->st, now, b, now + 300, 10, &q, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(q[0].message_id, mid);
+	free(q);
+}
+
+/*
+ * A runner of this host that is gone (killed: its pid no longer exists) has
+ * its claims taken over at once, before its lease ends; a live process of
+ * this host (our parent) and another tag of this very process keep theirs.
+ */
+static void
+test_queue_claim_dead_runner(void **state)
+{
+	struct fixture *f = *state;
+	struct store_queue_item *q;
+	char a[STORE_OWNER_MAX], host[256], dead[300], live[300], self[STORE_OWNER_MAX];
+	char sql[1200];
+	int64_t now = (int64_t)time(NULL);
+	pid_t pid;
+	size_t n;
+	int status;
+
+	if ((pid = fork()) == 0)
+		_exit(0);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);	/* reaped: the pid is gone */
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	snprintf(dead, sizeof(dead), "%s/%ld/relay", host, (long)pid);
+	snprintf(live, sizeof(live), "%s/%ld/relay", host, (long)getppid());
+	store_lock_owner(a, sizeof(a), "relay");
+	store_lock_owner(self, sizeof(self), "other-tag");
+	assert_true(store_owner_gone(dead));
+	assert_false(store_owner_gone(live));
+	assert_false(store_owner_gone(a));
+	assert_false(store_owner_gone("elsewhere.example/1/relay"));
+	assert_false(store_owner_gone("no-pid-here"));
+
+	queue_items(f, 4);
+	snprintf(sql, sizeof(sql), "UPDATE queue SET claimed_until = %lld,"
+	    " claimer = CASE rcpt WHEN 'r0@example.org' THEN '%s' WHEN 'r1@example.org' THEN '%s'"
+	    " WHEN 'r2@example.org' THEN '%s' ELSE '' END",
+	    (long long)now + 3600, dead, live, self);
+	sql_exec(f->path, sql);
+	assert_int_equal(store_queue_claim(f->st, now, a, now + 300, 10, &q, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(q[0].rcpt, "r0@example.org");	/* the dead runner's */
+	assert_string_equal(q[1].rcpt, "r3@example.org");	/* free */
+	free(q);
+	assert_int_equal(claimed_by(f->path, dead), 0);
+	assert_int_equal(claimed_by(f->path, live), 1);
+	assert_int_equal(claimed_by(f->path, self), 1);
+}
+
+/* Two processes claim from one store file at once, each delivering (deleting)
+ * what it claimed: every item is claimed by exactly one of them. */
+static void
+test_queue_claim_two_processes(void **state)
+{
+	struct fixture *f = *state;
+	enum { ITEMS = 300, BATCH = 7 };
+	char out[2][700];
+	pid_t pids[2];
+	int k, status, seen[ITEMS + 1] = { 0 }, total = 0, each[2] = { 0 }, go[2];
+	long long first;
+
+	queue_items(f, ITEMS);
+	first = sql_int(f->path, "SELECT min(id) FROM queue");
+	store_close(&f->st);	/* no SQLite handle across fork() */
+	assert_int_equal(pipe(go), 0);	/* both start when it closes */
+	for (k = 0; k < 2; k++) {
+		snprintf(out[k], sizeof(out[k]), "%s/claimed-%d", f->dir, k);
+		pids[k] = fork();
+		assert_true(pids[k] >= 0);
+		if (pids[k] == 0) {
+			struct store *st;
+			struct store_queue_item *q;
+			char err[256], me[STORE_OWNER_MAX];
+			FILE *fp = fopen(out[k], "w");
+			size_t n, i;
+
+			store_lock_owner(me, sizeof(me), "relay");
+			close(go[1]);
+			if (fp == NULL || store_open(&st, f->path, err, sizeof(err)) != 0 ||
+			    read(go[0], err, 1) != 0)
+				_exit(10);
+			for (;;) {
+				int64_t now = (int64_t)time(NULL);
+
+				if (store_queue_claim(st, now, me, now + 300, BATCH, &q, &n) != 0) {
+					fprintf(stderr, "claimer %d: %s\n", k, store_errmsg(st));
+					_exit(11);
+				}
+				if (n == 0)
+					break;
+				for (i = 0; i < n; i++) {	/* "deliver" it, then remove it */
+					fprintf(fp, "%lld\n", (long long)q[i].id);
+					usleep(200);
+					if (store_queue_delete(st, q[i].id) == -1)
+						_exit(12);	/* STORE_NOTFOUND: counted twice below */
+				}
+				free(q);
+			}
+			fclose(fp);
+			store_close(&st);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(go[1]);
+	for (k = 0; k < 2; k++) {
+		FILE *fp;
+		long long id;
+
+		assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		assert_non_null(fp = fopen(out[k], "r"));
+		while (fscanf(fp, "%lld", &id) == 1) {
+			assert_true(id >= first && id < first + ITEMS);
+			seen[id - first]++;
+			each[k]++;
+			total++;
+		}
+		fclose(fp);
+	}
+	assert_true(each[0] > 0 && each[1] > 0);	/* they did run side by side */
+	assert_int_equal(total, ITEMS);
+	for (k = 0; k < ITEMS; k++)
+		assert_int_equal(seen[k], 1);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM queue"), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 0);
+}
+
+/* A store of version 5 (before claims) with a queued item: it migrates, and
+ * the item is unclaimed and claimable. */
+static void
+test_migrate_queue_claims_v5(void **state)
+{
+	char dir[512], path[600], err[256], me[STORE_OWNER_MAX];
+	struct store_queue_item *q;
+	struct store *st = NULL;
+	sqlite3 *db;
+	size_t n;
+	int v;
+
+	(void)state;
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/v5.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (v = 0; v < 5; v++)
+		assert_int_equal(sqlite3_exec(db, store_schema_migrations[v], NULL, NULL, NULL),
+		    SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5;"
+	    "INSERT INTO messages(id, body, size, sender, created) VALUES (1, 'x', 1, 'a@b', 1);"
+	    "INSERT INTO queue(message, sender, rcpt, created, next_attempt)"
+	    "  VALUES (1, 'a@b', 'c@example.org', 1, 1);", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(&st, path, err, sizeof(err)), 0);
+	assert_int_equal(store_schema_version(st), store_schema_latest());
+	store_lock_owner(me, sizeof(me), "relay");
+	assert_int_equal(store_queue_claim(st, 100, me, 400, 10, &q, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(q[0].rcpt, "c@example.org");
+	free(q);
+	store_close(&st);
+	assert_int_equal(sql_int(path, "SELECT claimed_until FROM queue"), 400);
+	rm_tree(dir);
+}
+
+/* A backend without the claim ops (the PostgreSQL one until it has them):
+ * the front refuses, it never calls a NULL op. The test's one look behind
+ * store.h: a copy of the SQLite ops without them. */
+static void
+test_queue_claim_unsupported(void **state)
+{
+	struct fixture *f = *state;
+	struct store_ops ops = store_sqlite_ops;
+	const struct store_ops *real = f->st->ops;
+	struct store_queue_item *q = (void *)1;
+	size_t n = 1;
+
+	ops.queue_claim = NULL;
+	ops.queue_release = NULL;
+	f->st->ops = &ops;
+	assert_int_equal(store_queue_claim(f->st, 0, "h/1/relay", 300, 10, &q, &n), -1);
+	assert_null(q);
+	assert_int_equal(n, 0);
+	assert_non_null(strstr(store_errmsg(f->st), "not supported by this backend"));
+	assert_int_equal(store_queue_release(f->st, "h/1/relay"), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "not supported by this backend"));
+	f->st->ops = real;
+}
+
 /* ---- transcripts ---------------------------------------------------------------- */
 
 static void
@@ -1411,6 +1738,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lock_of_dead_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_after_clock_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_claim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_claim_dead_runner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_claim_two_processes, setup, teardown),
+		cmocka_unit_test(test_migrate_queue_claims_v5),
+		cmocka_unit_test_setup_teardown(test_queue_claim_unsupported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transcripts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_session_log_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_moved, setup, teardown),
