@@ -101,8 +101,8 @@ main(int argc, char *argv[])
 	stop = daemon_stop_on_signals(base, netsrv, POP3_SHUTDOWN_GRACE, &server.sessions,
 	    pop3_session_shutdown, &server.stopping);
 	log_info("event=started store=%s tls=%s max_connections=%ld idle_timeout=%ld",
-	    config_store_display(cfg.store_path, shown, sizeof(shown)), ssl ? "yes" : "no", cfg.limits.max_connections,
-	    cfg.limits.pop3_idle_timeout);
+	    config_store_display(cfg.store_path, shown, sizeof(shown)), ssl ? "yes" : "no",
+	    cfg.limits.max_connections, cfg.limits.pop3_idle_timeout);
 
 	daemon_ready();
 	event_base_dispatch(base);

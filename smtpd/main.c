@@ -114,8 +114,8 @@ main(int argc, char **argv)
 	 * message being committed gets its 250 first. */
 	stop = daemon_stop_on_signals(srv.base, netsrv, SMTPD_SHUTDOWN_GRACE, &srv.sessions,
 	    smtp_session_shutdown, &srv.stopping);
-	log_info("event=started hostname=%s store=%s spool=%s tls=%s transcripts=%s", cfg.hostname,
-	    shown, spool_dir, srv.ssl_ctx ? "yes" : "no", cfg.transcripts ? "yes" : "no");
+	log_info("event=started hostname=%s store=%s spool=%s tls=%s transcripts=%s",
+	    cfg.hostname, shown, spool_dir, srv.ssl_ctx ? "yes" : "no", cfg.transcripts ? "yes" : "no");
 
 	daemon_ready();
 	event_base_dispatch(srv.base);

@@ -169,7 +169,8 @@ def test_admin_never_touches_files_for_a_url():
 def test_spool_room_check():
     # SQLite store on the ordinary disk, [store] spool on a 2 MiB tmpfs.
     mnt = faults.mount_tmpfs("2m")
-    lab = Lab(config_extra=f"[store]\nspool = {mnt}\n")
+    # notify: started once READY=1 came, after the start-up line is logged
+    lab = Lab(config_extra=f"[store]\nspool = {mnt}\n", notify=True)
     lab.start_smtpd()
     log = lab.log("smtpd")
     check(f"store={lab.store} spool={mnt} " in log, log)
@@ -197,7 +198,7 @@ def test_spool_room_check():
 
 def test_sqlite_default_log_line():
     # Without [store] spool the store's directory, as before.
-    lab = Lab()
+    lab = Lab(notify=True)
     lab.start_smtpd()
     log = lab.log("smtpd")
     check(f"store={lab.store} spool={lab.dir} " in log, log)
