@@ -28,6 +28,7 @@
 #include "config.h"
 #include "mailaddr.h"
 #include "numparse.h"
+#include "store.h"
 
 #define CONFIG_LINE_MAX		1024	/* longest line we accept */
 #define CONFIG_MAX_ERRORS	20	/* errors reported before giving up */
@@ -650,12 +651,12 @@ store_key(struct loader *ld, const char *key, const char *v)
 		loader_error(ld, ld->lineno, "store", key, "empty %s", url ? "URL" : "path");
 		return;
 	}
-	if (url && !config_store_is_url(v)) {
+	if (url && !store_is_url(v)) {
 		loader_error(ld, ld->lineno, "store", key, "'%s' is not a postgresql:// URL "
 		    "(a SQLite store is [store] path)", v);
 		return;
 	}
-	if (!url && config_store_is_url(v)) {
+	if (!url && store_is_url(v)) {
 		loader_error(ld, ld->lineno, "store", key, "a URL is not a path: a PostgreSQL "
 		    "store is [store] url");
 		return;

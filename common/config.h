@@ -51,7 +51,7 @@ struct config {
 	char	store_path[PATH_MAX];	/* where the store is, as store_open() takes it: a file
 					 * ([store] path, SQLite; default var/correio.db) or a
 					 * URI ([store] url, PostgreSQL); never holds a password */
-	bool	store_is_url;		/* store_path is a URI: config_store_is_url() */
+	bool	store_is_url;		/* store_path is a URI: store_is_url() */
 	char	store_spool[PATH_MAX];	/* [store] spool, "" = the default (config_store_spool()) */
 	bool	transcripts;		/* keep session transcripts in the store */
 	/* [smtpd] */
@@ -121,13 +121,6 @@ int	config_daemon_args(struct config *cfg, enum config_daemon which, int argc,
 	    char **argv, void (*usage)(FILE *), int *verbose_r, char *err, size_t errlen);
 /* The daemon's usage: its shared options (-c, --store, --listen, -v, -h, -V). */
 void	config_daemon_usage(FILE *f, enum config_daemon which);
-/*
- * Does where name a PostgreSQL store: does it begin with "postgresql://" or
- * "postgres://", the URI prefixes libpq takes (case as written)? Anything
- * else is the file of a SQLite store. The one test for it outside the store
- * (the store's own is store_is_url(); the two must agree).
- */
-bool	config_store_is_url(const char *where);
 /*
  * Make where (a file or a URI, as [store] path / url or --store give it)
  * the store: cfg->store_path and cfg->store_is_url. A URI with a password

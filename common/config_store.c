@@ -14,20 +14,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "store.h"
 
-/* libpq's URI designators (libpq's own test is case-sensitive too). */
-static const char *const url_prefixes[] = { "postgresql://", "postgres://" };
-
-bool
-config_store_is_url(const char *where)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(url_prefixes) / sizeof(url_prefixes[0]); i++)
-		if (strncmp(where, url_prefixes[i], strlen(url_prefixes[i])) == 0)
-			return true;
-	return false;
-}
 
 /* The part of a URI after "scheme://". */
 static const char *
@@ -110,14 +98,14 @@ config_set_store(struct config *cfg, const char *where, char *err, size_t errlen
 		snprintf(err, errlen, "longer than %zu characters", sizeof(cfg->store_path) - 1);
 		return -1;
 	}
-	if (config_store_is_url(where) && url_has_password(where)) {
+	if (store_is_url(where) && url_has_password(where)) {
 		snprintf(err, errlen, "a password does not belong in the store's URL: put it in a "
 		    "libpq passfile (~/.pgpass of the user the programs run as, or the file "
 		    "PGPASSFILE names)");
 		return -1;
 	}
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "%s", where);
-	cfg->store_is_url = config_store_is_url(where);
+	cfg->store_is_url = store_is_url(where);
 	return 0;
 }
 
@@ -149,7 +137,7 @@ config_store_display(const char *where, char *dst, size_t len)
 
 	if (len > 0)
 		dst[0] = '\0';
-	if (!config_store_is_url(where) || !url_has_password(where)) {
+	if (!store_is_url(where) || !url_has_password(where)) {
 		strout_add(&o, where, strlen(where));	/* as written */
 		return dst;
 	}

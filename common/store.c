@@ -28,8 +28,8 @@
 bool
 store_is_url(const char *where)
 {
-	return where != NULL && (strncasecmp(where, "postgresql://", 13) == 0 ||
-	    strncasecmp(where, "postgres://", 11) == 0);
+	return where != NULL && (strncmp(where, "postgresql://", 13) == 0 ||
+	    strncmp(where, "postgres://", 11) == 0);
 }
 
 /* The backend for where, or NULL (err says why). */

@@ -37,6 +37,10 @@ struct store;
  * postgresql:// URI. On error returns -1, *st_r NULL, reason in err. A file
  * or database that is not a correio store is refused. */
 int	store_open(struct store **st_r, const char *where, char *err, size_t errlen);
+/* Does where name a PostgreSQL store: does it begin with "postgresql://" or
+ * "postgres://", the URI prefixes libpq takes (case as written)? Anything
+ * else is the path of a SQLite store. The one test for it (config.c too). */
+bool	store_is_url(const char *where);
 void	store_close(struct store **st);
 const char *store_errmsg(struct store *st);
 /* Was the last error a full file system (SQLITE_FULL, or ENOSPC writing a

@@ -178,7 +178,4 @@ extern const struct store_ops store_pg_ops;
  */
 bool	store_owner_gone(const char *owner);
 
-/* Does where name a PostgreSQL store ("postgresql://" or "postgres://")? */
-bool	store_is_url(const char *where);
-
 #endif

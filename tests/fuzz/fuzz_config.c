@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "store.h"
 #include "fuzz_common.h"
 
 static char path[64];
@@ -83,7 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(memchr(cfg.hostname, '\0', sizeof(cfg.hostname)) != NULL);
 		FUZZ_CHECK(memchr(cfg.store_path, '\0', sizeof(cfg.store_path)) != NULL);
 		FUZZ_CHECK(memchr(cfg.store_spool, '\0', sizeof(cfg.store_spool)) != NULL);
-		FUZZ_CHECK(cfg.store_is_url == config_store_is_url(cfg.store_path));
+		FUZZ_CHECK(cfg.store_is_url == store_is_url(cfg.store_path));
 		{	/* a store the file accepts never shows a password in a log */
 			char shown[PATH_MAX];
 			config_store_display(cfg.store_path, shown, sizeof(shown));

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "store.h"
 
 static char tmpdir[512];
 
@@ -615,8 +616,8 @@ test_store_url(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (config_store_is_url(kinds[i].where) != kinds[i].url)
-			fail_msg("config_store_is_url(\"%s\") != %d", kinds[i].where, kinds[i].url);
+		if (store_is_url(kinds[i].where) != kinds[i].url)
+			fail_msg("store_is_url(\"%s\") != %d", kinds[i].where, kinds[i].url);
 	for (i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
 		config_store_display(shown[i].where, buf, sizeof(buf));
 		if (strcmp(buf, shown[i].shown) != 0)
