@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "store_copy.h"
 
 #define STORE_ERR_MAX	512	/* store_errmsg() text, with its NUL */
 
@@ -163,6 +164,30 @@ struct store_ops {
 		    store_session_cb *cb, void *arg);
 	int	(*session_get)(struct store *st, const char *id, struct store_session_info *si_r);
 	int	(*session_involves)(struct store *st, const char *id, const char *account);
+
+	/*
+	 * Copying a whole store (store_copy.c, mailcli admin migrate): NULL
+	 * in a backend that cannot be copied yet (the front then says so).
+	 * copy_count: the records of each kind (sequences: 0) into counts.
+	 * dump: every record to sink, kind by kind in enum store_rec_kind
+	 * order, all from one snapshot; a message's body through its reader,
+	 * valid during the record call only. Returns 0, or -1 (the sink
+	 * stopped it, or the store's error). Between load_begin and load_end
+	 * it reads what the load wrote (same connection, same transaction).
+	 * load_begin: start one write transaction for a load (the target is
+	 * empty: the front checked with copy_count). load_record: insert one
+	 * record verbatim, ids included (a body read through its reader in
+	 * bounded chunks); references by account name and message id.
+	 * load_end: commit (commit true) or roll back everything the load
+	 * did; after a failed commit nothing of the load remains either. A
+	 * sequence record raises the kind's id sequence so that new rows get
+	 * higher ids than any given before (never lowers it). All 0 or -1.
+	 */
+	int	(*copy_count)(struct store *st, int64_t counts[STORE_REC_KINDS]);
+	int	(*dump)(struct store *st, const struct store_dump_sink *sink);
+	int	(*load_begin)(struct store *st);
+	int	(*load_record)(struct store *st, const struct store_rec *r);
+	int	(*load_end)(struct store *st, bool commit);
 };
 
 /* The backends (store_sqlite.c, store_pg.c). */

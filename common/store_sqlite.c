@@ -184,6 +184,61 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_SESSION_INVOLVES]	= "SELECT 1 FROM session_accounts WHERE session = ?1 AND account = ?2",
 
 	[ST_USER_VERSION]	= "PRAGMA user_version",
+
+	/* copying a whole store: every row verbatim, ids included */
+	[ST_COPY_COUNT]		= "SELECT (SELECT count(*) FROM domains), (SELECT count(*) FROM accounts),"
+				  " (SELECT count(*) FROM aliases), (SELECT count(*) FROM messages),"
+				  " (SELECT count(*) FROM mailbox), (SELECT count(*) FROM queue),"
+				  " (SELECT count(*) FROM web_sessions), (SELECT count(*) FROM api_tokens)",
+	[ST_DUMP_DOMAINS]	= "SELECT name, created FROM domains ORDER BY name",
+	[ST_DUMP_ACCOUNTS]	= "SELECT id, name, hash, created, teacher FROM accounts ORDER BY id",
+	[ST_DUMP_ALIASES]	= "SELECT al.address, a.name, al.created FROM aliases al"
+				  " JOIN accounts a ON a.id = al.account ORDER BY al.address, a.id",
+	[ST_DUMP_MESSAGES]	= "SELECT id, size, sender, session, created FROM messages ORDER BY id",
+	[ST_DUMP_ENTRIES]	= "SELECT m.id, a.name, m.message, m.uidl, m.size, m.arrived, m.deleted"
+				  " FROM mailbox m JOIN accounts a ON a.id = m.account ORDER BY m.id",
+	[ST_DUMP_QUEUE]		= "SELECT id, message, sender, rcpt, created, next_attempt, attempts,"
+				  " last_error FROM queue ORDER BY id",
+	[ST_DUMP_WEBSESSIONS]	= "SELECT w.id, a.name, w.csrf, w.created, w.expires FROM web_sessions w"
+				  " JOIN accounts a ON a.id = w.account ORDER BY w.id",
+	[ST_DUMP_TOKENS]	= "SELECT t.hash, a.name, t.created FROM api_tokens t"
+				  " JOIN accounts a ON a.id = t.account ORDER BY t.hash",
+	[ST_DUMP_SEQUENCES]	= "SELECT name, seq FROM sqlite_sequence ORDER BY name",
+	[ST_LOAD_DOMAIN]	= "INSERT INTO domains(name, created) VALUES (?1, ?2)",
+	[ST_LOAD_ACCOUNT]	= "INSERT INTO accounts(id, name, hash, created, teacher)"
+				  " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_LOAD_ALIAS]		= "INSERT INTO aliases(address, account, created)"
+				  " SELECT ?1, id, ?3 FROM accounts WHERE name = ?2",
+	/* the body is written after, through a blob handle, in chunks */
+	[ST_LOAD_MESSAGE]	= "INSERT INTO messages(id, body, size, sender, session, created)"
+				  " VALUES (?1, zeroblob(?2), ?2, ?3, ?4, ?5)",
+	/* An unknown account gives a NULL account: NOT NULL constraint failure. */
+	[ST_LOAD_ENTRY]		= "INSERT INTO mailbox(id, account, message, uidl, size, arrived, deleted)"
+				  " VALUES (?1, (SELECT id FROM accounts WHERE name = ?2), ?3, ?4, ?5, ?6, ?7)",
+	[ST_LOAD_QUEUE]		= "INSERT INTO queue(id, message, sender, rcpt, created, next_attempt,"
+				  " attempts, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_LOAD_WEBSESSION]	= "INSERT INTO web_sessions(id, account, csrf, created, expires)"
+				  " SELECT ?1, id, ?3, ?4, ?5 FROM accounts WHERE name = ?2",
+	[ST_LOAD_TOKEN]		= "INSERT INTO api_tokens(hash, account, created)"
+				  " SELECT ?1, id, ?3 FROM accounts WHERE name = ?2",
+	/* AUTOINCREMENT's record of the highest id given, per table */
+	[ST_LOAD_SEQ_RAISE]	= "UPDATE sqlite_sequence SET seq = ?2 WHERE name = ?1 AND seq < ?2",
+	[ST_LOAD_SEQ_ADD]	= "INSERT INTO sqlite_sequence(name, seq) SELECT ?1, ?2"
+				  " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?1)",
+	[ST_LOG_COPY_COUNT]	= "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM session_accounts),"
+				  " (SELECT count(*) FROM transcripts)",
+	[ST_DUMP_SESSIONS]	= "SELECT id, proto, client, started, coalesce(ended, 0), user, outcome"
+				  " FROM sessions ORDER BY rowid",
+	[ST_DUMP_SESSION_ACCOUNTS] = "SELECT session, account FROM session_accounts ORDER BY session, account",
+	[ST_DUMP_TRANSCRIPTS]	= "SELECT session_id, seq, proto, lines, time FROM transcripts ORDER BY id",
+	[ST_LOAD_SESSION]	= "INSERT INTO sessions(id, proto, client, started, ended, user, outcome)"
+				  " VALUES (?1, ?2, ?3, ?4, nullif(?5, 0), ?6, ?7)",
+	[ST_LOAD_SESSION_ACCOUNT] = "INSERT INTO session_accounts(session, account) VALUES (?1, ?2)",
+	[ST_LOAD_TRANSCRIPT]	= "INSERT INTO transcripts(session_id, seq, proto, lines, time)"
+				  " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_LOG_CLEAR_SESSIONS]	= "DELETE FROM sessions",
+	[ST_LOG_CLEAR_SESSION_ACCOUNTS] = "DELETE FROM session_accounts",
+	[ST_LOG_CLEAR_TRANSCRIPTS] = "DELETE FROM transcripts",
 };
 
 /* Serializes the creation of new store files in this process (store_open). */
@@ -1247,4 +1302,10 @@ const struct store_ops store_sqlite_ops = {
 	.session_list		= sqlite_session_list,
 	.session_get		= sqlite_session_get,
 	.session_involves	= sqlite_session_involves,
+
+	.copy_count		= sqlite_copy_count,
+	.dump			= sqlite_dump,
+	.load_begin		= sqlite_load_begin,
+	.load_record		= sqlite_load_record,
+	.load_end		= sqlite_load_end,
 };

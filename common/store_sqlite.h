@@ -99,6 +99,39 @@ enum store_stmt {
 
 	ST_USER_VERSION,
 
+	/* copying a whole store (store_sqlite_copy.c) */
+	ST_COPY_COUNT,
+	ST_DUMP_DOMAINS,
+	ST_DUMP_ACCOUNTS,
+	ST_DUMP_ALIASES,
+	ST_DUMP_MESSAGES,
+	ST_DUMP_ENTRIES,
+	ST_DUMP_QUEUE,
+	ST_DUMP_WEBSESSIONS,
+	ST_DUMP_TOKENS,
+	ST_DUMP_SEQUENCES,
+	ST_LOAD_DOMAIN,
+	ST_LOAD_ACCOUNT,
+	ST_LOAD_ALIAS,
+	ST_LOAD_MESSAGE,
+	ST_LOAD_ENTRY,
+	ST_LOAD_QUEUE,
+	ST_LOAD_WEBSESSION,
+	ST_LOAD_TOKEN,
+	ST_LOAD_SEQ_RAISE,
+	ST_LOAD_SEQ_ADD,
+	/* ... and on the session log's file: keep these together (ST_IS_LOG) */
+	ST_LOG_COPY_COUNT,
+	ST_DUMP_SESSIONS,
+	ST_DUMP_SESSION_ACCOUNTS,
+	ST_DUMP_TRANSCRIPTS,
+	ST_LOAD_SESSION,
+	ST_LOAD_SESSION_ACCOUNT,
+	ST_LOAD_TRANSCRIPT,
+	ST_LOG_CLEAR_SESSIONS,
+	ST_LOG_CLEAR_SESSION_ACCOUNTS,
+	ST_LOG_CLEAR_TRANSCRIPTS,
+
 	ST_COUNT
 };
 
@@ -124,7 +157,8 @@ struct store_blob {
 
 /* Statements on the session log's file (store_log_ready() prepares them);
  * every other one runs on the store's. */
-#define ST_IS_LOG(id)	((id) >= ST_TRANSCRIPT_SEQ && (id) <= ST_SESSION_INVOLVES)
+#define ST_IS_LOG(id)	(((id) >= ST_TRANSCRIPT_SEQ && (id) <= ST_SESSION_INVOLVES) || \
+			 ((id) >= ST_LOG_COPY_COUNT && (id) <= ST_LOG_CLEAR_TRANSCRIPTS))
 
 /*
  * The files a handle has open: the database, its -wal and its -shm, by
@@ -312,5 +346,11 @@ int	sqlite_token_add(struct store *base, const char *key, const char *account);
 int	sqlite_token_get(struct store *base, const char *key, char *account_r);
 int	sqlite_mailbox_entry(struct store *base, const char *account, int64_t entry_id,
 	    struct store_msg_info *info_r);
+/* store_sqlite_copy.c */
+int	sqlite_copy_count(struct store *base, int64_t counts[STORE_REC_KINDS]);
+int	sqlite_dump(struct store *base, const struct store_dump_sink *sink);
+int	sqlite_load_begin(struct store *base);
+int	sqlite_load_record(struct store *base, const struct store_rec *r);
+int	sqlite_load_end(struct store *base, bool commit);
 
 #endif

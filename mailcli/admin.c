@@ -32,6 +32,7 @@
 #include "mailcli.h"
 #include "numparse.h"
 #include "store.h"
+#include "store_copy.h"
 #include "webtoken.h"
 
 #define ADMIN_PASSWORD_MAX	1024	/* longest password we read */
@@ -738,6 +739,128 @@ token_add(struct admin *a, int argc, char **argv)
 	return 0;
 }
 
+/* ---- migrate: a whole store into a new, empty one ---------------------- */
+
+#define MIGRATE_PROGRESS_EVERY	1000	/* messages per progress line */
+
+static volatile sig_atomic_t migrate_stop;
+
+static void
+migrate_signal(int sig)
+{
+	(void)sig;
+	migrate_stop = 1;
+}
+
+/* A line on stderr every MIGRATE_PROGRESS_EVERY messages; a signal stops
+ * the copy (store_copy() then leaves nothing in the target). */
+static int
+migrate_progress(void *arg, const struct store_copy_stats *so_far)
+{
+	int64_t n = so_far->counts[STORE_REC_MESSAGE];
+
+	(void)arg;
+	if (n % MIGRATE_PROGRESS_EVERY == 0)
+		fprintf(stderr, "mailcli admin: migrate: %" PRId64 "/%" PRId64 " messages,"
+		    " %.1f MB, %.1f s\n", n, so_far->messages_total,
+		    (double)so_far->bytes / 1e6, so_far->seconds);
+	return migrate_stop ? -1 : 0;
+}
+
+static void make_parent(const char *path);
+
+/*
+ * migrate --from STORE --to STORE: every account, domain, alias, message,
+ * mailbox entry (with its UIDL), queue item, session, transcript, web login
+ * and API token, verbatim, verified before the commit (store_copy.h). Exit
+ * 0 copied and verified, 1 failed (the target is left empty), 2 usage or a
+ * target that is not empty (left untouched).
+ */
+static int
+migrate(struct admin *a, int argc, char **argv)
+{
+	struct store *from = NULL, *to = NULL;
+	struct store_copy_stats stats;
+	struct sigaction sa, old_int, old_term;
+	const char *src = NULL, *dst = NULL;
+	char err[4096];
+	int i, rc, ret = 1;
+
+	(void)a;
+	for (i = 0; i < argc; i++) {
+		const char **slot = NULL, *val = NULL;
+
+		if (strcmp(argv[i], "--from") == 0 || strcmp(argv[i], "--to") == 0) {
+			slot = argv[i][2] == 'f' ? &src : &dst;
+			if (i + 1 < argc)
+				val = argv[++i];
+		} else if (strncmp(argv[i], "--from=", 7) == 0) {
+			slot = &src;
+			val = argv[i] + 7;
+		} else if (strncmp(argv[i], "--to=", 5) == 0) {
+			slot = &dst;
+			val = argv[i] + 5;
+		}
+		if (slot == NULL || val == NULL || *val == '\0' || *slot != NULL) {
+			admin_err("usage: mailcli admin migrate --from STORE --to STORE");
+			return 2;
+		}
+		*slot = val;
+	}
+	if (src == NULL || dst == NULL) {
+		admin_err("usage: mailcli admin migrate --from STORE --to STORE");
+		return 2;
+	}
+	if (strcmp(src, dst) == 0) {
+		admin_err("migrate: --from and --to name the same store (%s)", src);
+		return 2;
+	}
+	if (strstr(src, "://") == NULL && access(src, F_OK) == -1) {
+		admin_err("migrate: no store at %s: %s", src, strerror(errno));
+		return 1;
+	}
+	if (store_open(&from, src, err, sizeof(err)) == -1) {
+		admin_err("migrate: source: %s", err);
+		return 1;
+	}
+	if (strstr(dst, "://") == NULL)
+		make_parent(dst);
+	if (store_open(&to, dst, err, sizeof(err)) == -1) {
+		admin_err("migrate: target: %s", err);
+		store_close(&from);
+		return 1;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = migrate_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	rc = store_copy(from, to, migrate_progress, NULL, &stats, err, sizeof(err));
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (rc == STORE_COPY_NOT_EMPTY) {
+		admin_err("migrate: %s: %s", dst, err);
+		ret = 2;
+	} else if (rc == -1) {
+		admin_err("migrate: %s (the target is left empty)", err);
+	} else {
+		printf("migrated %s -> %s\n", src, dst);
+		for (i = 0; i < STORE_REC_KINDS; i++)
+			if (i != STORE_REC_SEQUENCE)
+				printf("  %-18s %" PRId64 "\n", store_copy_kind_name(i),
+				    stats.counts[i]);
+		printf("  %-18s %" PRId64 " (%.1f MB)\n", "body octets", stats.bytes,
+		    (double)stats.bytes / 1e6);
+		printf("  %-18s %.2f s\n", "time", stats.seconds);
+		printf("verified: the count and SHA-256 of every record and every body match\n");
+		ret = 0;
+	}
+	store_close(&to);
+	store_close(&from);
+	return ret;
+}
+
 /* transcript list: the options are admin_sessions.c's (argv[-1] is "list"). */
 static int
 transcript_list(struct admin *a, int argc, char **argv)
@@ -764,6 +887,7 @@ static const struct admin_cmd admin_cmds[] = {
 	  "transcript list [--user NAME] [--client ADDR] [--since TIME] [--text T] [--limit N]", false },
 	{ "transcript", NULL, 1, 1, transcript,	"transcript SESSION-ID", false },
 	{ "token", "add", 1, 1, token_add,	"token add NAME", false },
+	{ "migrate", NULL, 2, 4, migrate,	"migrate --from STORE --to STORE", false },
 };
 #define NCMDS	(sizeof(admin_cmds) / sizeof(admin_cmds[0]))
 
@@ -867,6 +991,9 @@ admin_main(int argc, char **argv)
 		return 2;
 	}
 
+	/* migrate opens its two stores itself (--from, --to): not --store, -c. */
+	if (cmd->run == migrate)
+		return migrate(&a, argc, argv);
 	config_defaults(&a.cfg);
 	if (conf != NULL && config_load(&a.cfg, conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
