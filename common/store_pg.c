@@ -780,11 +780,30 @@ pg_close(struct store *st)
 	free(p);
 }
 
+/* where for a message: a password in it (which belongs in the libpq
+ * passfile, not there) shown as "***". */
+static void
+redact(char *dst, size_t len, const char *where)
+{
+	const char *user = strstr(where, "://"), *at, *colon, *slash;
+
+	snprintf(dst, len, "%s", where);
+	if (user == NULL)
+		return;
+	user += 3;
+	at = strchr(user, '@');
+	colon = strchr(user, ':');
+	slash = strchr(user, '/');
+	if (at == NULL || colon == NULL || colon > at || (slash != NULL && slash < at))
+		return;
+	snprintf(dst, len, "%.*s:***%s", (int)(colon - where), where, at);
+}
+
 static int
 pg_open(struct store **st_r, const char *where, char *err, size_t errlen)
 {
 	struct store_pg *p;
-	char why[STORE_ERR_MAX];
+	char why[STORE_ERR_MAX], shown[STORE_ERR_MAX];
 
 	*st_r = NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL || (p->url = strdup(where)) == NULL) {
@@ -797,7 +816,8 @@ pg_open(struct store **st_r, const char *where, char *err, size_t errlen)
 	p->last_try = mono_ms();
 	if ((p->conn = pg_connect(where, why, sizeof(why))) == NULL ||
 	    schema_prepare(p->conn, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s: %s", where, why);
+		redact(shown, sizeof(shown), where);
+		snprintf(err, errlen, "%s: %s", shown, why);
 		pg_close(&p->base);
 		return -1;
 	}
