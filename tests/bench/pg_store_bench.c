@@ -22,8 +22,8 @@
  *   4 KB deliveries, batches of 1:    507/s (267-2166)
  *   4 KB deliveries, batches of 32:  3157/s (1848-4377)
  * On a quiet machine (no other build) batches of 1 gave 2488/s and of 32
- * 5199/s: a delivery of a batch costs two round trips, one of 1 four
- * (BEGIN, the delivery, COMMIT and its WAL flush).
+ * 5199/s: a delivery of a batch costs two round trips, a batch of one
+ * three (BEGIN, the delivery, COMMIT with its WAL flush).
  */
 #include <stdio.h>
 #include <stdlib.h>
