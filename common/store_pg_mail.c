@@ -128,6 +128,7 @@ delivery_write(struct store_pg *p, struct store_delivery *d, unsigned char **buf
 	size_t want;
 	PGresult *r;
 
+	p->sqlstate[0] = '\0';
 	if (d->nrcpts == 0 && d->nremotes == 0) {
 		store_setmsg(&p->base, "delivery without recipients");
 		return -1;

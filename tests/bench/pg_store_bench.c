@@ -12,6 +12,18 @@
  * URL should name an empty database (the bench adds an account and mail).
  * BODY_MB defaults to 50, COUNT (deliveries per batch size) to 2000.
  * Spools into $TMPDIR or /tmp.
+ *
+ * Measured 2026-12-05 on the 2-core development VM (ext4 on a virtual
+ * disk, fsync=on, synchronous_commit=on, server and bench on one host,
+ * with three other builds running: the figures vary a lot between runs;
+ * five runs, median and range):
+ *   write 50 MB:  151 MB/s (34-296),  peak RSS +0.4-0.5 MB
+ *   read 50 MB:   477 MB/s (75-727),  peak RSS +0.7 MB
+ *   4 KB deliveries, batches of 1:    507/s (267-2166)
+ *   4 KB deliveries, batches of 32:  3157/s (1848-4377)
+ * On a quiet machine (no other build) batches of 1 gave 2488/s and of 32
+ * 5199/s: a delivery of a batch costs two round trips, a batch of one
+ * three (BEGIN, the delivery, COMMIT with its WAL flush).
  */
 #include <stdio.h>
 #include <stdlib.h>

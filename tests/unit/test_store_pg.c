@@ -285,6 +285,11 @@ test_foreign_refused(void **state)
 	/* no server there: a clear error, not a crash */
 	assert_int_equal(store_open(&st, "postgresql://correio@127.0.0.1:1/x", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "unreachable"));
+	/* a password in the URI (it belongs in the passfile) is never shown */
+	assert_int_equal(store_open(&st, "postgresql://correio:s3cret@127.0.0.1:1/x", err,
+	    sizeof(err)), -1);
+	assert_null(strstr(err, "s3cret"));
+	assert_non_null(strstr(err, "correio:***@127.0.0.1:1/x"));
 }
 
 struct opener {
