@@ -32,21 +32,6 @@ store_is_url(const char *where)
 	    strncmp(where, "postgres://", 11) == 0);
 }
 
-/* The backend for where, or NULL (err says why). */
-static const struct store_ops *
-backend(const char *where, char *err, size_t errlen)
-{
-	if (!store_is_url(where))
-		return &store_sqlite_ops;
-#ifdef CORREIO_HAVE_PG
-	return &store_pg_ops;
-#else
-	snprintf(err, errlen, "a postgresql:// store needs the PostgreSQL backend,"
-	    " which this build does not have");
-	return NULL;
-#endif
-}
-
 int
 store_open(struct store **st_r, const char *where, char *err, size_t errlen)
 {
@@ -57,8 +42,7 @@ store_open(struct store **st_r, const char *where, char *err, size_t errlen)
 		snprintf(err, errlen, "no store path given");
 		return -1;
 	}
-	if ((ops = backend(where, err, errlen)) == NULL)
-		return -1;
+	ops = store_is_url(where) ? &store_pg_ops : &store_sqlite_ops;
 	return ops->open(st_r, where, err, errlen);
 }
 
