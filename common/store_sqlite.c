@@ -1153,8 +1153,9 @@ sqlite_open(struct store **st_r, const char *path, char *err, size_t errlen)
 	}
 	if (db_open(&st->db, path, &schema_store, &version, err, errlen) == -1)
 		goto fail;
-	if (exec_sql(st->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
-	    err, errlen, path) == -1)
+	/* Migrations run with the foreign keys off: one rebuilds a table that
+	 * others reference (version 7), which they would forbid. */
+	if (exec_sql(st->db, "PRAGMA synchronous = FULL;", err, errlen, path) == -1)
 		goto fail;
 	if (version > 0 && version < STORE_LOG_MOVED) {
 		/* up to the move, then the move, then the rest */
@@ -1162,7 +1163,8 @@ sqlite_open(struct store **st_r, const char *path, char *err, size_t errlen)
 		    err, errlen) == -1 || log_move(st, path, err, errlen) == -1)
 			goto fail;
 	}
-	if (store_migrate(st->db, path, &schema_store, INT_MAX, err, errlen) == -1)
+	if (store_migrate(st->db, path, &schema_store, INT_MAX, err, errlen) == -1 ||
+	    exec_sql(st->db, "PRAGMA foreign_keys = ON;", err, errlen, path) == -1)
 		goto fail;
 
 	store_files_init(st);

@@ -173,6 +173,28 @@ const char *const store_schema_migrations[] = {
 	"ALTER TABLE queue ADD COLUMN claimer TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE queue ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX queue_claimer ON queue(claimer);",
+	/* version 7: the body becomes the last column of messages. SQLite
+	 * keeps a zeroblob as a count of zeros only when it ends the row; in
+	 * the middle it builds the whole row in memory: a spooled 50 MB
+	 * message's commit took 100 MB. The table is rebuilt (every body
+	 * copied once, on open, with the foreign keys off: store_sqlite.c),
+	 * keeping its ids and the highest id ever given, so that an id (and so
+	 * a UIDL) is never given twice. */
+	"CREATE TABLE messages_v7 ("
+	"  id       INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  size     INTEGER NOT NULL,"
+	"  sender   TEXT NOT NULL,"
+	"  session  TEXT NOT NULL DEFAULT '',"
+	"  created  INTEGER NOT NULL,"
+	"  body     BLOB NOT NULL"			/* last: see above */
+	");"
+	"INSERT INTO messages_v7(id, size, sender, session, created, body)"
+	"  SELECT id, size, sender, session, created, body FROM messages;"
+	"DELETE FROM sqlite_sequence WHERE name = 'messages_v7';"
+	"INSERT INTO sqlite_sequence(name, seq)"
+	"  SELECT 'messages_v7', seq FROM sqlite_sequence WHERE name = 'messages';"
+	"DROP TABLE messages;"
+	"ALTER TABLE messages_v7 RENAME TO messages;",
 };
 
 const size_t store_schema_count =
