@@ -17,6 +17,9 @@
 # row runs ROUNDS times; the table gives the range over the rounds and the
 # ratio range (each round's ratio). The table is printed and written into
 # docs/PERFORMANCE.md between its "compare.sh" markers (NO_DOC=1: not).
+# Rows pg4k and pg4k2: correio's smtpd on a PostgreSQL store (a private
+# server from tests/pg_server.py, fsync on, in the same directory), one
+# smtpd with 20 senders, then two smtpds on the one database with 10 each.
 # ONLY=ROW gives that one row (e.g. ONLY=smtp1m; names in LABEL below):
 # an SMTP row runs alone without the POP3 set-up, a POP3 row runs with the
 # other POP3 rows; either way the document is not written.
@@ -28,7 +31,8 @@ BUILD=${1:-build}
 ROUNDS=${ROUNDS:-2}
 ONLY=${ONLY:-}
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }	# want ROW: is ROW run?
-case "$ONLY" in smtp*|ceil*) POP=0 ;; *) POP=1 ;; esac
+case "$ONLY" in smtp*|ceil*|pg*) POP=0 ;; *) POP=1 ;; esac
+PGROWS=0; { want pg4k || want pg4k2; } && PGROWS=1
 [ -n "$ONLY" ] && NO_DOC=1
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 SMTPD="$BUILD/smtpd/smtpd"
@@ -54,6 +58,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	postfix -c "$PF/etc" stop >/dev/null 2>&1 || true
+	[ -f "$T/pg/url" ] && python3 "$SRC/tests/pg_server.py" stop "$T/pg" >/dev/null 2>&1 || true
 	[ -f "$DV/dovecot.conf" ] && doveadm -c "$DV/dovecot.conf" stop >/dev/null 2>&1 || true
 	[ -n "${KEEP:-}" ] && echo "# kept $T" || rm -rf "$T"
 }
@@ -101,11 +106,14 @@ postfix -c "$PF/etc" check
 postfix -c "$PF/etc" start >/dev/null 2>&1
 
 # ---- correio ------------------------------------------------------------------
-conf() {	# conf DIR TRANSCRIPTS
+conf() {	# conf DIR TRANSCRIPTS [URL]: a SQLite store in DIR, or the database at URL
 	mkdir -p "$1"
-	cat > "$1/correio.conf" <<EOF
-[store]
-path = $1/correio.db
+	if [ -n "${3:-}" ]; then
+		printf '[store]\nurl = %s\nspool = %s\n' "$3" "$1" > "$1/correio.conf"
+	else
+		printf '[store]\npath = %s\n' "$1/correio.db" > "$1/correio.conf"
+	fi
+	cat >> "$1/correio.conf" <<EOF
 transcripts = $2
 [smtpd]
 hostname = correio.lab.test
@@ -126,6 +134,15 @@ C_PORT=$(free_port); CN_PORT=$(free_port); CB_PORT=$(free_port)
 CEIL_PORT=$(free_port); P_PORT=$(free_port); D_PORT=$(free_port)
 conf "$T/c" yes; conf "$T/cn" no; conf "$T/cb" yes
 start_smtpd "$T/c" "$C_PORT"
+if [ "$PGROWS" = 1 ]; then
+	python3 "$SRC/tests/pg_server.py" start "$T/pg" >/dev/null
+	PGURL=$(cat "$T/pg/url")
+	PG_PORT=$(free_port); PG2_PORT=$(free_port)
+	conf "$T/cp" yes "$PGURL"
+	mkdir -p "$T/cp2"; cp "$T/cp/correio.conf" "$T/cp2/"; sed -i "s|spool = .*|spool = $T/cp2|" "$T/cp2/correio.conf"
+	start_smtpd "$T/cp" "$PG_PORT"
+	start_smtpd "$T/cp2" "$PG2_PORT"
+fi
 start_smtpd "$T/cn" "$CN_PORT"
 "$CEILING" -p "$CEIL_PORT" -d "$T/ceiling.db" &
 PIDS+=($!)
@@ -227,6 +244,18 @@ smtp_rate() {	# smtp_rate PORT SENDERS SIZE COUNT -> messages/s (smtp-source)
 	t1=$(now)
 	python3 -c "print(round($4 / ($t1 - $t0)))"
 }
+smtp_rate2() {	# smtp_rate2 PORT1 PORT2 SENDERS SIZE COUNT: both at once -> messages/s
+	local t0 t1 p1 p2
+	settle
+	t0=$(now)
+	timeout 300 smtp-source -s "$3" -l "$4" -m "$5" -f load@example.org -t bob@lab.test "127.0.0.1:$1" &
+	p1=$!
+	timeout 300 smtp-source -s "$3" -l "$4" -m "$5" -f load@example.org -t bob@lab.test "127.0.0.1:$2" &
+	p2=$!
+	wait "$p1" "$p2"
+	t1=$(now)
+	python3 -c "print(round(2 * $5 / ($t1 - $t0)))"
+}
 pop_rate() {	# pop_rate PORT FIELD ARGS... -> messages/s or sessions/s
 	local port=$1 field=$2
 	shift 2
@@ -239,7 +268,7 @@ ROWS=()
 row() { ROWS+=("$1"); }
 rss_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
-for k in smtp4k ceil4k ceil4kn smtp1m login1 login20 first4k first1m \
+for k in smtp4k ceil4k ceil4kn pg4k pg4k2 smtp1m login1 login20 first4k first1m \
     drain1 drain20 stream1 stream20 stream1m1 stream1m20; do
 	want "$k" && row "$k"
 done
@@ -253,6 +282,13 @@ for r in $(seq "$ROUNDS"); do
 	fi
 	if want ceil4kn; then
 		A[ceil4kn,$r]=$(smtp_rate "$CN_PORT" 20 4096 5000); B[ceil4kn,$r]=$(smtp_rate "$CEIL_PORT" 20 4096 5000)
+	fi
+	if want pg4k; then
+		A[pg4k,$r]=$(smtp_rate "$PG_PORT" 20 4096 5000); B[pg4k,$r]=$(smtp_rate "$PF_PORT" 20 4096 5000)
+	fi
+	if want pg4k2; then
+		A[pg4k2,$r]=$(smtp_rate2 "$PG_PORT" "$PG2_PORT" 10 4096 2500)
+		B[pg4k2,$r]=$(smtp_rate "$PF_PORT" 20 4096 5000)
 	fi
 	# 1 MB: a fresh smtpd each round, so its peak RSS is this load's
 	if want smtp1m; then
@@ -309,6 +345,8 @@ declare -A LABEL=(
 	[smtp4k]="SMTP 4 KB, 20 senders (\`smtp-source -s 20 -l 4096 -m 5000\`), msg/s|Postfix"
 	[ceil4k]="same load, against the ceiling (\`tests/bench/ceiling\`), msg/s|ceiling"
 	[ceil4kn]="same, correio with \`transcripts = no\`, msg/s|ceiling"
+	[pg4k]="same load (20 senders, 4 KB), correio on a PostgreSQL store, one smtpd, msg/s|Postfix"
+	[pg4k2]="same, two smtpds on the one PostgreSQL database, 10 senders each, msg/s|Postfix"
 	[smtp1m]="SMTP 1 MB, 100 senders (\`-s 100 -l 1048576 -m 300\`), msg/s|Postfix"
 	[login1]="POP3 logins (USER, PASS, STAT, QUIT), 1 connection, per s|Dovecot"
 	[login20]="POP3 logins, 20 connections, per s|Dovecot"
