@@ -791,8 +791,9 @@ test_concurrent_first_open(void **state)
 	assert_int_equal(tmpstore_sqlite_int(path, sql), 1);
 }
 
-/* A POP3-like reader lists and reads while a writer delivers: WAL readers
- * never wait for the writer and never see half a delivery. */
+/* A POP3-like reader lists and reads while a writer delivers: readers
+ * (SQLite's in WAL mode) never wait for the writer and never see half a
+ * delivery. */
 static void
 test_reader_during_writes(void **state)
 {
@@ -803,8 +804,8 @@ test_reader_during_writes(void **state)
 	size_t n, got, last = 0;
 	char buf[64], err[256];
 
-	/* no SQLite connection open across fork(): the child would share its
-	 * in-memory lock bookkeeping */
+	/* no store handle open across fork(): the child would share SQLite's
+	 * in-memory lock bookkeeping, or libpq's connection */
 	store_close(&f->st);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -1463,7 +1464,7 @@ test_queue_claim_two_processes(void **state)
 	need_queue_claims(f);
 	queue_items(f, ITEMS);
 	first = tmpstore_sql_int(f, "SELECT min(id) FROM queue");
-	store_close(&f->st);	/* no SQLite handle across fork() */
+	store_close(&f->st);	/* no store handle across fork() */
 	assert_int_equal(pipe(go), 0);	/* both start when it closes */
 	for (k = 0; k < 2; k++) {
 		snprintf(out[k], sizeof(out[k]), "%s/claimed-%d", f->dir, k);
