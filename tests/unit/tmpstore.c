@@ -38,7 +38,13 @@ tmpstore_backend(void)
 {
 	const char *s = getenv("CORREIO_TEST_STORE");
 
-	return s != NULL && strcmp(s, "postgresql") == 0 ? TMPSTORE_PG : TMPSTORE_SQLITE;
+	if (s == NULL || *s == '\0' || strcmp(s, "sqlite") == 0)
+		return TMPSTORE_SQLITE;
+	if (strcmp(s, "postgresql") == 0)
+		return TMPSTORE_PG;
+	/* a misspelt backend must not pass as a run on the other one */
+	fprintf(stderr, "CORREIO_TEST_STORE=%s: not sqlite or postgresql\n", s);
+	exit(2);
 }
 
 const char *

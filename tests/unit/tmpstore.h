@@ -1,6 +1,6 @@
 /*
  * tmpstore.h - a fresh store for a unit test, on the backend the run names
- * ($CORREIO_TEST_STORE: "postgresql", else SQLite): a directory of its own
+ * ($CORREIO_TEST_STORE: "postgresql", or SQLite): a directory of its own
  * under $CORREIO_TEST_TMP (or /tmp) either way, and in it the SQLite file,
  * or a database of its own on the PostgreSQL server of $CORREIO_PG_DIR
  * (tests/pg_server.py) or $CORREIO_PG_URL. Made by tmpstore_new(), removed
@@ -31,7 +31,8 @@ struct tmpstore {
 	struct store	*st;
 };
 
-/* The backend of this run, and its name ("sqlite", "postgresql"). */
+/* The backend of this run ($CORREIO_TEST_STORE "sqlite" or unset, or
+ * "postgresql"; anything else ends the program), and its name. */
 enum tmpstore_backend tmpstore_backend(void);
 const char *tmpstore_backend_name(void);
 
