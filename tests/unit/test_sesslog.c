@@ -1,9 +1,10 @@
 /*
  * test_sesslog.c - the session log's queue and thread (common/sesslog.c):
- * records reach the session log's file in order, and past SESSLOG_QUEUE_MAX
+ * records reach the session log in order, and past SESSLOG_QUEUE_MAX
  * transcript lines are dropped while session rows never are (the thread is
- * held up by another program holding the file's write lock meanwhile).
- * Every test works in its own directory under $CORREIO_TEST_TMP (or /tmp).
+ * held up by another program holding the session log's write lock
+ * meanwhile). On either backend (unit/test_sesslog on SQLite,
+ * unit/test_sesslog@pg on PostgreSQL), each test on a store of its own.
  */
 #include <sys/stat.h>
 
@@ -16,8 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-
-#include <sqlite3.h>
 
 #include "sesslog.h"
 #include "store.h"
@@ -110,15 +109,14 @@ test_queue_full_drops_lines_not_rows(void **state)
 {
 	struct fixture *f = *state;
 	struct store_session_info si;
-	char logpath[700], *chunk;
+	struct tmpstore_hold *hold;
+	char *chunk;
 	const size_t len = 64 * 1024, n = 2 * SESSLOG_QUEUE_MAX / len + 32;
 	size_t i, total = 0;
-	sqlite3 *db;
 
-	/* the file exists (made by sesslog_start); take its write lock */
-	snprintf(logpath, sizeof(logpath), "%s-sessions", f->t->path);
-	assert_int_equal(sqlite3_open(logpath, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	/* the session log exists (made ready by sesslog_start); take its
+	 * write lock */
+	hold = tmpstore_log_hold(f->t);
 
 	assert_non_null(chunk = malloc(len));
 	memset(chunk, 'x', len);
@@ -130,8 +128,7 @@ test_queue_full_drops_lines_not_rows(void **state)
 	free(chunk);
 
 	usleep(300 * 1000);	/* the thread is now waiting for the lock */
-	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	tmpstore_log_release(&hold);
 	sesslog_sync(f->sl);
 
 	assert_int_equal(store_session_get(f->t->st, "big", &si), 0);

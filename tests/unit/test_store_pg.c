@@ -1,17 +1,18 @@
 /*
- * test_store_pg.c - the PostgreSQL store backend through store.h, on the
+ * test_store_pg.c - what only the PostgreSQL store backend has, on the
  * private server ctest starts (tests/pg_server.py; its directory in
  * $CORREIO_PG_DIR, or a server's URL in $CORREIO_PG_URL). Each test gets a
- * database of its own, dropped after it.
+ * database of its own (tmpstore.h), dropped after it.
  *
- * The contracts test_store.c checks on SQLite, with the same expectations
- * (accounts, domains, aliases, resolve, deliveries, group commit with one
- * failing delivery, two writers, reading in chunks, expunge, locks, the
- * queue, transcripts, the session log, the web console's rows), and what
- * only PostgreSQL has: a new database migrated, a foreign one refused, two
- * handles migrating at once, a 20 MB body streamed in and out in bounded
- * memory, lock contention between two handles and the takeover of a lock
- * whose connection died, and the server stopped and started again.
+ * The store's contracts (accounts, deliveries, mailboxes, locks, the
+ * queue, the session log, the web console's rows) are checked on both
+ * backends by the same tests: test_store.c, test_store_web.c,
+ * test_store_spool.c and test_sesslog.c run as unit/NAME@pg. Here: a new
+ * database migrated, a foreign one refused, two handles migrating at once,
+ * bodies in chunks (how many, and reads across their ends), a 20 MB body
+ * streamed in and out in bounded memory, lock contention between two
+ * handles and the takeover of a lock whose connection died, a connection
+ * killed under a handle, and the server stopped and started again.
  */
 #include <sys/wait.h>
 
@@ -28,15 +29,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include <libpq-fe.h>
-
 #include "store.h"
+#include "tmpstore.h"
 
 #define URL_MAX		512
-
-static char base_url[URL_MAX];	/* the fixture's database */
-static char pg_dir[URL_MAX];	/* the server's directory, "" when not ours */
-static int counter;
 
 struct fixture {
 	char		 db[64];
@@ -46,73 +42,30 @@ struct fixture {
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-/* base_url with its database name replaced by db. */
-static void
-url_for(char *dst, size_t len, const char *db)
-{
-	const char *slash = strrchr(base_url, '/'), *q = strchr(slash, '?');
-
-	snprintf(dst, len, "%.*s/%s%s", (int)(slash - base_url), base_url, db, q ? q : "");
-}
-
-static PGconn *
-admin(const char *url)
-{
-	PGconn *c = PQconnectdb(url);
-
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("connect %s: %s", url, PQerrorMessage(c));
-	return c;
-}
-
+/* The test server's databases and SQL, as tmpstore.h gives them, by the
+ * names this file's tests use. */
 static void
 admin_exec(const char *url, const char *sql)
 {
-	PGconn *c = admin(url);
-	PGresult *r = PQexec(c, sql);
-
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(c));
-	PQclear(r);
-	PQfinish(c);
+	tmpstore_pg_exec(url, sql);
 }
 
-/* Run one query on url with a connection of its own: the first value. */
 static long long
 sql_int(const char *url, const char *sql)
 {
-	PGconn *c = admin(url);
-	PGresult *r = PQexec(c, sql);
-	long long v = -1;
-
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(c));
-	if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-		v = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	PQfinish(c);
-	return v;
+	return tmpstore_pg_int(url, sql);
 }
 
-/* A new empty database: its name in db, its URL in url. */
 static void
 db_new(char *db, size_t dblen, char *url, size_t urllen)
 {
-	char sql[128];
-
-	snprintf(db, dblen, "t%ld_%d", (long)getpid(), ++counter);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
-	admin_exec(base_url, sql);
-	url_for(url, urllen, db);
+	tmpstore_pg_db_new("storepg", db, dblen, url, urllen);
 }
 
 static void
 db_drop(const char *db)
 {
-	char sql[128];
-
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
-	admin_exec(base_url, sql);
+	assert_int_equal(tmpstore_pg_db_drop(db), 0);
 }
 
 static int
@@ -154,15 +107,6 @@ teardown(void **state)
 	return 0;
 }
 
-static void
-collect(void *arg, const char *a, const char *b)
-{
-	char *out = arg;
-	size_t n = strlen(out);
-
-	snprintf(out + n, 1024 - n, "%s=%s;", a, b ? b : "");
-}
-
 static struct store_delivery *
 make_delivery(const char *body, const char *r1, const char *r2)
 {
@@ -175,21 +119,6 @@ make_delivery(const char *body, const char *r1, const char *r2)
 		assert_int_equal(store_delivery_add_rcpt(d, r2), 0);
 	assert_int_equal(store_delivery_body(d, body, strlen(body)), 0);
 	return d;
-}
-
-static void
-read_all(struct store *st, int64_t entry, size_t chunk, char *out, size_t outlen)
-{
-	size_t got, total = 0;
-
-	for (;;) {
-		assert_true(total + chunk <= outlen);
-		assert_int_equal(store_msg_read(st, entry, (int64_t)total, out + total, chunk, &got), 0);
-		if (got == 0)
-			break;
-		total += got;
-	}
-	out[total] = '\0';
 }
 
 static void
@@ -338,315 +267,28 @@ test_concurrent_migration(void **state)
 	assert_int_equal(sql_int(f->url, "SELECT count(DISTINCT backend_pid) FROM schema_version"), 1);
 }
 
-/* ---- accounts, domains, aliases (as test_store.c) ------------------------------------ */
+/* ---- bodies in chunks ---------------------------------------------------------------- */
 
+/* A body is stored once per message, in chunks of 256 KiB in order: a small
+ * one in one chunk, 700000 octets in three, an empty one in none; a read
+ * across a chunk's end is whole; the chunks go with their message. */
 static void
-test_accounts(void **state)
-{
-	struct fixture *f = *state;
-	char hash[64], out[1024] = "";
-
-	assert_int_equal(store_user_add(f->st, "ana", "x"), STORE_EXISTS);
-	assert_int_equal(store_user_add(f->st, "ANA", "x"), STORE_EXISTS);
-	assert_int_equal(store_user_get_hash(f->st, "Ana", hash, sizeof(hash)), 0);
-	assert_string_equal(hash, "$y$hash-ana");
-	assert_int_equal(store_user_get_hash(f->st, "zed", hash, sizeof(hash)), STORE_NOTFOUND);
-	assert_int_equal(store_user_get_hash(f->st, "ana", hash, 4), -1);
-	assert_int_equal(store_user_set_hash(f->st, "ana", "$y$new"), 0);
-	assert_int_equal(store_user_get_hash(f->st, "ana", hash, sizeof(hash)), 0);
-	assert_string_equal(hash, "$y$new");
-	assert_int_equal(store_user_set_hash(f->st, "zed", "h"), STORE_NOTFOUND);
-	assert_int_equal(store_user_add(f->st, "", "h"), -1);
-
-	/* sorted without regard to case, as SQLite's NOCASE */
-	assert_int_equal(store_user_add(f->st, "Beto", "h"), 0);
-	assert_int_equal(store_user_list(f->st, collect, out), 0);
-	assert_non_null(strstr(out, "ana="));
-	assert_true(strstr(out, "ana=") < strstr(out, "Beto="));
-	assert_true(strstr(out, "Beto=") < strstr(out, "bob="));
-	assert_non_null(strstr(out, "T"));
-	assert_non_null(strstr(out, "Z;"));
-
-	assert_int_equal(store_user_del(f->st, "bob"), 0);
-	assert_int_equal(store_user_del(f->st, "bob"), STORE_NOTFOUND);
-	assert_int_equal(store_user_get_hash(f->st, "bob", hash, sizeof(hash)), STORE_NOTFOUND);
-	/* a name with a quote is data, never SQL */
-	assert_int_equal(store_user_add(f->st, "o'hara", "h'; DROP TABLE accounts; --"), 0);
-	assert_int_equal(store_user_get_hash(f->st, "O'Hara", hash, sizeof(hash)), 0);
-	assert_string_equal(hash, "h'; DROP TABLE accounts; --");
-}
-
-static void
-test_domains_aliases(void **state)
-{
-	struct fixture *f = *state;
-	char out[1024] = "";
-
-	assert_int_equal(store_domain_add(f->st, "LAB.test"), STORE_EXISTS);
-	assert_int_equal(store_domain_lookup(f->st, "Lab.Test"), 1);
-	assert_int_equal(store_domain_lookup(f->st, "example.org"), 0);
-	assert_int_equal(store_domain_lookup(f->st, ""), 0);
-	assert_int_equal(store_domain_lookup(f->st, NULL), 0);
-	assert_int_equal(store_domain_add(f->st, "other.test"), 0);
-	assert_int_equal(store_domain_list(f->st, collect, out), 0);
-	assert_string_equal(out, "lab.test=;other.test=;");
-	assert_int_equal(store_domain_del(f->st, "other.test"), 0);
-	assert_int_equal(store_domain_del(f->st, "other.test"), STORE_NOTFOUND);
-
-	assert_int_equal(store_alias_add(f->st, "postmaster", "ana"), 0);
-	assert_int_equal(store_alias_add(f->st, "Postmaster", "ana"), STORE_EXISTS);
-	assert_int_equal(store_alias_add(f->st, "info@lab.test", "bob"), 0);
-	assert_int_equal(store_alias_add(f->st, "x", "nobody"), STORE_NOTFOUND);
-	out[0] = '\0';
-	assert_int_equal(store_alias_list(f->st, collect, out), 0);
-	assert_string_equal(out, "info@lab.test=bob;postmaster=ana;");
-	assert_int_equal(store_alias_del(f->st, "info@lab.test", NULL), 0);
-	assert_int_equal(store_alias_del(f->st, "info@lab.test", NULL), STORE_NOTFOUND);
-	assert_int_equal(store_alias_add(f->st, "turma", "ana"), 0);
-	assert_int_equal(store_alias_add(f->st, "Turma", "bob"), 0);
-	out[0] = '\0';
-	assert_int_equal(store_alias_list(f->st, collect, out), 0);
-	assert_string_equal(out, "postmaster=ana;turma=ana;turma=bob;");
-	assert_int_equal(store_alias_del(f->st, "turma", "bob"), 0);
-	assert_int_equal(store_alias_del(f->st, "turma", "bob"), STORE_NOTFOUND);
-	assert_int_equal(store_alias_del(f->st, "turma", NULL), 0);
-
-	assert_int_equal(store_domain_add(f->st, "other.test"), 0);
-	assert_int_equal(store_alias_add(f->st, "sales@Other.Test", "bob"), 0);
-	assert_int_equal(store_alias_add(f->st, "sales@lab.test", "bob"), 0);
-	assert_int_equal(store_alias_add(f->st, "sales@sub.other.test", "bob"), 0);
-	assert_int_equal(store_domain_del(f->st, "OTHER.test"), 0);
-	out[0] = '\0';
-	assert_int_equal(store_alias_list(f->st, collect, out), 0);
-	assert_string_equal(out, "postmaster=ana;sales@lab.test=bob;sales@sub.other.test=bob;");
-}
-
-static void
-test_resolve(void **state)
-{
-	struct fixture *f = *state;
-	char acct[STORE_NAME_MAX + 1], all[1024] = "";
-	static const struct {
-		const char *local, *domain, *want;
-	} cases[] = {
-		{ "ana", "lab.test", "ana" },
-		{ "ANA", "lab.test", "ana" },
-		{ "bob", NULL, "bob" },
-		{ "postmaster", NULL, "ana" },
-		{ "PostMaster", "lab.test", "ana" },
-		{ "info", "lab.test", "bob" },
-		{ "info", "other.test", NULL },
-		{ "help", "other.test", "ana" },
-		{ "nobody", "lab.test", NULL },
-		{ "", "lab.test", NULL },
-	};
-	size_t i;
-	int rc;
-
-	assert_int_equal(store_resolve(f->st, "postmaster", NULL, acct, sizeof(acct)), 0);
-	assert_string_equal(acct, "ana");
-	assert_int_equal(store_alias_add(f->st, "postmaster", "bob"), 0);
-	assert_int_equal(store_resolve(f->st, "postmaster", "lab.test", acct, sizeof(acct)), 0);
-	assert_string_equal(acct, "bob");
-	assert_int_equal(store_alias_del(f->st, "postmaster", NULL), 0);
-
-	assert_int_equal(store_alias_add(f->st, "postmaster", "ana"), 0);
-	assert_int_equal(store_alias_add(f->st, "info@lab.test", "bob"), 0);
-	assert_int_equal(store_alias_add(f->st, "help", "ana"), 0);
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		rc = store_resolve(f->st, cases[i].local, cases[i].domain, acct, sizeof(acct));
-		if (cases[i].want == NULL) {
-			if (rc != STORE_NOTFOUND)
-				fail_msg("case %zu (%s): expected NOTFOUND, got %d", i, cases[i].local, rc);
-		} else {
-			if (rc != 0)
-				fail_msg("case %zu (%s): %d %s", i, cases[i].local, rc, store_errmsg(f->st));
-			assert_string_equal(acct, cases[i].want);
-		}
-	}
-	/* the alias local@domain wins over the alias local, which wins over
-	 * the account of that name */
-	assert_int_equal(store_alias_add(f->st, "bob", "ana"), 0);
-	assert_int_equal(store_resolve(f->st, "bob", "lab.test", acct, sizeof(acct)), 0);
-	assert_string_equal(acct, "ana");
-	assert_int_equal(store_alias_add(f->st, "bob@lab.test", "bob"), 0);
-	assert_int_equal(store_resolve(f->st, "BOB", "Lab.Test", acct, sizeof(acct)), 0);
-	assert_string_equal(acct, "bob");
-	assert_int_equal(store_alias_del(f->st, "bob", NULL), 0);
-	assert_int_equal(store_alias_del(f->st, "bob@lab.test", NULL), 0);
-
-	assert_int_equal(store_alias_add(f->st, "turma@lab.test", "bob"), 0);
-	assert_int_equal(store_alias_add(f->st, "turma@lab.test", "ana"), 0);
-	assert_int_equal(store_resolve_all(f->st, "turma", "lab.test", collect, all), 2);
-	assert_string_equal(all, "ana=;bob=;");
-	all[0] = '\0';
-	assert_int_equal(store_resolve_all(f->st, "bob", "lab.test", collect, all), 1);
-	assert_string_equal(all, "bob=;");
-	assert_int_equal(store_resolve_all(f->st, "nobody", "lab.test", collect, all), STORE_NOTFOUND);
-	assert_int_equal(store_resolve(f->st, "turma", "lab.test", acct, sizeof(acct)), STORE_NOTFOUND);
-	assert_int_equal(store_user_del(f->st, "bob"), 0);
-	assert_int_equal(store_resolve(f->st, "info", "lab.test", acct, sizeof(acct)), STORE_NOTFOUND);
-}
-
-/* ---- deliveries ------------------------------------------------------------------- */
-
-static void
-test_delivery_several(void **state)
+test_chunks(void **state)
 {
 	struct fixture *f = *state;
 	const char *body = "Subject: hi\r\n\r\nhello\r\n";
 	struct store_delivery *d = make_delivery(body, "ana", "bob");
+	size_t len = 700000, i, got, n;
+	char *big = malloc(len), back[16], sql[128];
 	struct store_msg *m;
-	size_t n;
-	char buf[256];
-
-	assert_int_equal(store_delivery_add_rcpt(d, "ANA"), 0);
-	if (store_delivery_commit(f->st, d) != 0)
-		fail_msg("commit: %s", store_errmsg(f->st));
-	assert_true(store_delivery_id(d) > 0);
-	/* stored once, two entries */
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM messages"), 1);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM message_chunks"), 1);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM mailbox"), 2);
-	store_delivery_free(&d);
-
-	assert_int_equal(store_mailbox_list(f->st, "ana", &m, &n), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(m[0].size, (int64_t)strlen(body));
-	assert_true(m[0].arrived > 0);
-	assert_true(strlen(m[0].uidl) >= 1 && strlen(m[0].uidl) <= 70);
-	for (const char *p = m[0].uidl; *p; p++)
-		assert_true(*p >= 0x21 && *p <= 0x7e);
-	read_all(f->st, m[0].entry_id, 5, buf, sizeof(buf));
-	assert_string_equal(buf, body);
-	free(m);
-}
-
-static void
-test_delivery_rollback(void **state)
-{
-	struct fixture *f = *state;
-	struct store_delivery *d = make_delivery("x\r\n", "ana", "nobody");
-	struct store_msg *m;
-	size_t n;
-
-	assert_int_equal(store_delivery_commit(f->st, d), -1);
-	assert_non_null(strstr(store_errmsg(f->st), "nobody"));
-	assert_true(store_delivery_id(d) < 0);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM messages"), 0);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM mailbox"), 0);
-	assert_int_equal(store_mailbox_list(f->st, "ana", &m, &n), 0);
-	assert_int_equal(n, 0);
-	free(m);
-	store_delivery_free(&d);
-
-	d = store_delivery_new("", NULL);
-	assert_int_equal(store_delivery_commit(f->st, d), -1);
-	store_delivery_free(&d);
-
-	d = make_delivery("y\r\n", "ana", NULL);
-	assert_int_equal(store_delivery_commit(f->st, d), 0);
-	store_delivery_free(&d);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM mailbox"), 1);
-}
-
-/* Group commit: one transaction, a savepoint per delivery; the bad one
- * alone is undone. */
-static void
-test_delivery_batch(void **state)
-{
-	struct fixture *f = *state;
-	struct store_delivery *ds[4];
-	int result[4];
-
-	ds[0] = make_delivery("one\r\n", "ana", NULL);
-	ds[1] = make_delivery("two\r\n", "ana", "ghost");
-	ds[2] = make_delivery("three\r\n", "bob", "ana");
-	ds[3] = store_delivery_new("", "s");
-	assert_int_equal(store_delivery_add_remote(ds[3], "carla@example.org"), 0);
-	assert_int_equal(store_delivery_body(ds[3], "four\r\n", 6), 0);
-
-	assert_int_equal(store_delivery_commit_batch(f->st, ds, 4, result), 0);
-	assert_int_equal(result[0], 0);
-	assert_int_equal(result[1], -1);
-	assert_int_equal(result[2], 0);
-	assert_int_equal(result[3], 0);
-	assert_true(store_delivery_id(ds[0]) > 0);
-	assert_true(store_delivery_id(ds[1]) < 0);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM messages"), 3);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM mailbox"), 3);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM queue"), 1);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM message_chunks"
-	    " WHERE data = convert_to('two' || chr(13) || chr(10), 'UTF8')"), 0);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM message_chunks"
-	    " WHERE data = convert_to('three' || chr(13) || chr(10), 'UTF8')"), 1);
-	for (int i = 0; i < 4; i++)
-		store_delivery_free(&ds[i]);
-	assert_int_equal(store_delivery_commit_batch(f->st, ds, 0, result), 0);
-}
-
-/* Two processes deliver 200 messages each at the same time: all 400 land. */
-static void
-test_two_writers(void **state)
-{
-	struct fixture *f = *state;
-	pid_t pids[2];
-	int i, k, status;
-
-	store_close(&f->st);
-	for (k = 0; k < 2; k++) {
-		pids[k] = fork();
-		assert_true(pids[k] >= 0);
-		if (pids[k] == 0) {
-			struct store *st;
-			char err[512], body[64];
-
-			if (store_open(&st, f->url, err, sizeof(err)) != 0)
-				_exit(10);
-			for (i = 0; i < 200; i++) {
-				struct store_delivery *d = store_delivery_new("", "w");
-
-				snprintf(body, sizeof(body), "writer %d message %d\r\n", k, i);
-				if (store_delivery_add_rcpt(d, k ? "bob" : "ana") != 0 ||
-				    store_delivery_add_rcpt(d, "ana") != 0 ||
-				    store_delivery_body(d, body, strlen(body)) != 0 ||
-				    store_delivery_commit(st, d) != 0) {
-					fprintf(stderr, "writer %d: %s\n", k, store_errmsg(st));
-					_exit(11);
-				}
-				store_delivery_free(&d);
-			}
-			store_close(&st);
-			_exit(0);
-		}
-	}
-	for (k = 0; k < 2; k++) {
-		assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
-		assert_true(WIFEXITED(status));
-		assert_int_equal(WEXITSTATUS(status), 0);
-	}
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM messages"), 400);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM mailbox WHERE account = "
-	    "(SELECT id FROM accounts WHERE name = 'ana')"), 400);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM mailbox WHERE account = "
-	    "(SELECT id FROM accounts WHERE name = 'bob')"), 200);
-	assert_int_equal(sql_int(f->url, "SELECT count(DISTINCT uidl) FROM mailbox"), 600);
-}
-
-/* ---- mailboxes ------------------------------------------------------------------------ */
-
-static void
-test_mailbox_read_expunge(void **state)
-{
-	struct fixture *f = *state;
-	struct store_delivery *d;
-	struct store_msg *m, *m2;
-	size_t n, n2, got, i, len = 700000;	/* three chunks */
-	char *big = malloc(len), *back = malloc(len + 1);
 	int64_t ids[2];
 
 	assert_non_null(big);
-	assert_non_null(back);
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	store_delivery_free(&d);
+	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM messages"), 1);
+	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM message_chunks"), 1);
+
 	for (i = 0; i < len; i++)
 		big[i] = (i % 100 == 98) ? '\r' : (i % 100 == 99) ? '\n' : (char)('a' + i % 26);
 	d = store_delivery_new("", "s");
@@ -655,172 +297,36 @@ test_mailbox_read_expunge(void **state)
 	for (i = 0; i < len; i += 1000)
 		assert_int_equal(store_delivery_body(d, big + i, 1000), 0);
 	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM message_chunks WHERE message = %lld",
+	    (long long)store_delivery_id(d));
 	store_delivery_free(&d);
-	d = make_delivery("second\r\n", "ana", NULL);
-	assert_int_equal(store_delivery_commit(f->st, d), 0);
-	store_delivery_free(&d);
+	assert_int_equal(sql_int(f->url, sql), 3);
 	d = make_delivery("", "ana", NULL);
 	assert_int_equal(store_delivery_commit(f->st, d), 0);
 	store_delivery_free(&d);
+	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM message_chunks"), 4);
 
-	assert_int_equal(store_mailbox_list(f->st, "ANA", &m, &n), 0);
+	assert_int_equal(store_mailbox_list(f->st, "ana", &m, &n), 0);
 	assert_int_equal(n, 3);
-	assert_int_equal(m[0].size, (int64_t)len);
-	assert_int_equal(m[1].size, 8);
-	assert_int_equal(m[2].size, 0);
-	assert_string_not_equal(m[0].uidl, m[1].uidl);
-	{
-		size_t chunks[] = { 1, 4096, 65536, 1 << 20, 262143 };
-
-		for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
-			size_t total = 0;
-
-			if (chunks[c] == 1) {
-				for (total = 0; total < 3000; total++) {
-					assert_int_equal(store_msg_read(f->st, m[0].entry_id,
-					    (int64_t)total, back + total, 1, &got), 0);
-					assert_int_equal(got, 1);
-				}
-				assert_memory_equal(back, big, 3000);
-				continue;
-			}
-			for (;;) {
-				assert_int_equal(store_msg_read(f->st, m[0].entry_id, (int64_t)total,
-				    back + total, len - total < chunks[c] ? len - total + 1 : chunks[c],
-				    &got), 0);
-				if (got == 0)
-					break;
-				total += got;
-			}
-			assert_int_equal(total, len);
-			assert_memory_equal(back, big, len);
-		}
-	}
-	/* a read across a chunk boundary, at an odd offset */
-	assert_int_equal(store_msg_read(f->st, m[0].entry_id, 262140, back, 10, &got), 0);
+	assert_int_equal(m[1].size, (int64_t)len);
+	assert_int_equal(store_msg_read(f->st, m[1].entry_id, 262140, back, 10, &got), 0);
 	assert_int_equal(got, 10);
 	assert_memory_equal(back, big + 262140, 10);
-	assert_int_equal(store_msg_read(f->st, m[2].entry_id, 0, back, 10, &got), 0);
-	assert_int_equal(got, 0);
-	assert_int_equal(store_msg_read(f->st, m[0].entry_id, (int64_t)len + 5, back, 10, &got), 0);
-	assert_int_equal(got, 0);
-	assert_int_equal(store_msg_read(f->st, 999999, 0, back, 10, &got), STORE_NOTFOUND);
 
-	ids[0] = m[1].entry_id;
-	assert_int_equal(store_mailbox_expunge(f->st, "bob", ids, 1), 0);
-	assert_int_equal(store_mailbox_list(f->st, "ana", &m2, &n2), 0);
-	assert_int_equal(n2, 3);
-	free(m2);
-
+	/* all but the empty one expunged: no chunk left */
 	ids[0] = m[0].entry_id;
 	ids[1] = m[1].entry_id;
 	assert_int_equal(store_mailbox_expunge(f->st, "ana", ids, 2), 0);
-	assert_int_equal(store_mailbox_list(f->st, "ana", &m2, &n2), 0);
-	assert_int_equal(n2, 1);
-	assert_int_equal(m2[0].entry_id, m[2].entry_id);
-	free(m2);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM messages"), 2);
-	assert_int_equal(store_mailbox_list(f->st, "bob", &m2, &n2), 0);
-	assert_int_equal(n2, 1);
-	assert_int_equal(store_msg_read(f->st, m2[0].entry_id, 0, back, len, &got), 0);
-	assert_int_equal(got, len);
-	assert_memory_equal(back, big, len);
-	ids[0] = m2[0].entry_id;
-	free(m2);
-	assert_int_equal(store_mailbox_expunge(f->st, "bob", ids, 1), 0);
+	free(m);
+	assert_int_equal(store_mailbox_list(f->st, "bob", &m, &n), 0);
+	assert_int_equal(n, 2);
+	ids[0] = m[0].entry_id;
+	ids[1] = m[1].entry_id;
+	assert_int_equal(store_mailbox_expunge(f->st, "bob", ids, 2), 0);
+	free(m);
 	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM messages"), 1);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM message_chunks"), 0);	/* empty one */
-	assert_int_equal(store_user_del(f->st, "ana"), 0);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM messages"), 0);
-	free(m);
+	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM message_chunks"), 0);
 	free(big);
-	free(back);
-}
-
-/* Several messages streamed at once on one handle (more than it keeps),
- * other calls and another writer in between: every octet right. */
-static void
-test_interleaved_reads(void **state)
-{
-	struct fixture *f = *state;
-	enum { NMSG = 6, LEN = 600000 };
-	struct store_msg *m;
-	size_t n, got, i;
-	int64_t off[NMSG] = { 0 };
-	char *body[NMSG], chunk[70000];
-	int k, done_count = 0;
-	struct store *other;
-	char err[512];
-
-	for (k = 0; k < NMSG; k++) {
-		struct store_delivery *d = store_delivery_new("", "s");
-
-		body[k] = malloc(LEN);
-		assert_non_null(body[k]);
-		for (i = 0; i < LEN; i++)
-			body[k][i] = (char)('A' + (k * 7 + i) % 53);
-		assert_int_equal(store_delivery_add_rcpt(d, "ana"), 0);
-		assert_int_equal(store_delivery_body(d, body[k], LEN), 0);
-		assert_int_equal(store_delivery_commit(f->st, d), 0);
-		store_delivery_free(&d);
-	}
-	assert_int_equal(store_mailbox_list(f->st, "ana", &m, &n), 0);
-	assert_int_equal(n, NMSG);
-	assert_int_equal(store_open(&other, f->url, err, sizeof(err)), 0);
-	for (int round = 0; done_count < NMSG; round++) {
-		for (k = 0; k < NMSG; k++) {
-			if (off[k] < 0)
-				continue;
-			assert_int_equal(store_msg_read(f->st, m[k].entry_id, off[k], chunk,
-			    sizeof(chunk), &got), 0);
-			if (got == 0) {
-				assert_int_equal(off[k], LEN);
-				off[k] = -1;
-				done_count++;
-				continue;
-			}
-			assert_memory_equal(chunk, body[k] + off[k], got);
-			off[k] += (int64_t)got;
-		}
-		if (round % 5 == 1)
-			assert_int_equal(store_mailbox_lock(f->st, "ana", "s1", 1800), 0);
-		if (round % 7 == 3) {
-			struct store_delivery *d = make_delivery("more\r\n", "bob", NULL);
-
-			assert_int_equal(store_delivery_commit(other, d), 0);
-			store_delivery_free(&d);
-		}
-	}
-	/* an entry made by another handle after this one began reading */
-	assert_int_equal(store_msg_read(f->st, m[0].entry_id, 0, chunk, 10, &got), 0);
-	{
-		struct store_delivery *d = make_delivery("fresh\r\n", "ana", NULL);
-		struct store_msg *m2;
-		size_t n2;
-
-		assert_int_equal(store_delivery_commit(other, d), 0);
-		store_delivery_free(&d);
-		assert_int_equal(store_mailbox_list(other, "ana", &m2, &n2), 0);
-		assert_int_equal(n2, NMSG + 1);
-		assert_int_equal(store_msg_read(f->st, m2[NMSG].entry_id, 0, chunk, sizeof(chunk), &got), 0);
-		assert_int_equal(got, 7);
-		assert_memory_equal(chunk, "fresh\r\n", 7);
-		free(m2);
-	}
-	assert_int_equal(store_msg_read(f->st, m[2].entry_id, 0, chunk, 10, &got), 0);
-	store_read_done(f->st);
-	store_read_done(f->st);
-	assert_int_equal(store_msg_read(f->st, m[2].entry_id, 10, chunk, 10, &got), 0);
-	assert_int_equal(got, 10);
-	assert_memory_equal(chunk, body[2] + 10, 10);
-	/* expunge on the same handle while a message is being read */
-	assert_int_equal(store_msg_read(f->st, m[1].entry_id, 0, chunk, 10, &got), 0);
-	assert_int_equal(store_mailbox_expunge(f->st, "ana", &m[1].entry_id, 1), 0);
-	assert_int_equal(store_msg_read(f->st, m[1].entry_id, 10, chunk, 10, &got), STORE_NOTFOUND);
-	store_close(&other);
-	for (k = 0; k < NMSG; k++)
-		free(body[k]);
-	free(m);
 }
 
 /* The octet at i of the large test body. */
@@ -890,87 +396,6 @@ test_large_body(void **state)
 
 /* ---- locks ----------------------------------------------------------------------------- */
 
-static void
-test_locks(void **state)
-{
-	struct fixture *f = *state;
-
-	assert_int_equal(store_mailbox_lock(f->st, "ana", "s1", 1800), 0);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", "s1", 1800), 0);
-	assert_int_equal(store_mailbox_lock(f->st, "ANA", "s2", 1800), STORE_LOCKED);
-	assert_int_equal(store_mailbox_lock(f->st, "bob", "s2", 1800), 0);
-	assert_int_equal(store_mailbox_touch(f->st, "ana", "s1"), 0);
-	assert_int_equal(store_mailbox_touch(f->st, "ana", "s2"), STORE_LOCKED);
-	assert_int_equal(store_mailbox_unlock(f->st, "ana", "s2"), 0);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", "s3", 1800), STORE_LOCKED);
-	assert_int_equal(store_mailbox_unlock(f->st, "ana", "s1"), 0);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", "s3", 1800), 0);
-
-	admin_exec(f->url, "UPDATE locks SET taken = taken - 4000 WHERE account = 'ana'");
-	assert_int_equal(store_mailbox_lock(f->st, "ana", "s4", 5000), STORE_LOCKED);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", "s4", 1800), 0);
-	assert_int_equal(store_mailbox_touch(f->st, "ana", "s3"), STORE_LOCKED);
-	assert_int_equal(store_mailbox_touch(f->st, "ana", "s4"), 0);
-}
-
-static void
-test_lock_of_dead_process(void **state)
-{
-	struct fixture *f = *state;
-	char dead[300], live[300], mine[300], host[256];
-	pid_t pid;
-	int status;
-
-	if ((pid = fork()) == 0)
-		_exit(0);
-	assert_true(pid > 0);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	store_lock_owner(live, sizeof(live), "other-session");
-	store_lock_owner(mine, sizeof(mine), "new-session");
-	assert_int_equal(gethostname(host, sizeof(host)), 0);
-	snprintf(dead, sizeof(dead), "%s/%ld/crashed", host, (long)pid);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", dead, 1800), 0);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", mine, 1800), 0);
-	assert_int_equal(store_mailbox_touch(f->st, "ana", dead), STORE_LOCKED);
-	assert_int_equal(store_mailbox_unlock(f->st, "ana", mine), 0);
-
-	assert_int_equal(store_mailbox_lock(f->st, "ana", live, 1800), 0);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", mine, 1800), STORE_LOCKED);
-	assert_int_equal(store_mailbox_unlock(f->st, "ana", live), 0);
-
-	assert_int_equal(store_mailbox_lock(f->st, "ana", "elsewhere.example/1/x", 1800), 0);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", mine, 1800), STORE_LOCKED);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", "no-pid-here", 1800), STORE_LOCKED);
-}
-
-static void
-test_lock_after_clock_step(void **state)
-{
-	struct fixture *f = *state;
-	char live[300], other[300], ghost[300], sql[512];
-
-	store_lock_owner(live, sizeof(live), "live-session");
-	store_lock_owner(other, sizeof(other), "second-session");
-	store_lock_owner(ghost, sizeof(ghost), "ended-session");
-	assert_int_equal(store_mailbox_lock(f->st, "ana", live, 60), 0);
-	admin_exec(f->url, "UPDATE locks SET taken = taken - 86400");
-	assert_int_equal(store_mailbox_lock(f->st, "ana", other, 60), STORE_LOCKED);
-	assert_int_equal(store_mailbox_touch(f->st, "ana", live), 0);
-	assert_int_equal(store_mailbox_unlock(f->st, "ana", live), 0);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", other, 60), 0);
-	assert_int_equal(store_mailbox_unlock(f->st, "ana", other), 0);
-
-	/* a lock row of this process that no session holds, taken just now,
-	 * through a connection that is still there */
-	snprintf(sql, sizeof(sql), "INSERT INTO locks(account, owner, taken, backend_pid,"
-	    " backend_start) SELECT 'ana', '%s', extract(epoch from now())::bigint + 3600,"
-	    " pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()", ghost);
-	admin_exec(f->url, sql);
-	assert_int_equal(store_mailbox_lock(f->st, "ana", other, 1800), 0);
-	assert_int_equal(store_mailbox_touch(f->st, "ana", ghost), STORE_LOCKED);
-	assert_int_equal(store_mailbox_unlock(f->st, "ana", other), 0);
-}
-
 /* Two handles (two pop3d hosts): the lock holds between them; when the
  * holder's connection dies (its host with it), the other takes the lock at
  * once, without waiting for the ttl; the old holder learns it lost it. */
@@ -1014,236 +439,6 @@ test_lock_two_handles(void **state)
 	store_close(&other);
 }
 
-/* ---- queue ------------------------------------------------------------------------------- */
-
-static void
-test_queue(void **state)
-{
-	struct fixture *f = *state;
-	struct store_delivery *d = store_delivery_new("ana@lab.test", "s");
-	struct store_queue_item *q;
-	size_t n, got;
-	char buf[64];
-	int64_t now = (int64_t)time(NULL), mid;
-
-	assert_int_equal(store_queue_max_id(f->st), 0);
-	assert_int_equal(store_delivery_add_remote(d, "x@example.org"), 0);
-	assert_int_equal(store_delivery_add_remote(d, "y@example.net"), 0);
-	assert_int_equal(store_delivery_add_remote(d, "x@example.org"), 0);
-	assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
-	assert_int_equal(store_delivery_body(d, "queued\r\n", 8), 0);
-	assert_int_equal(store_delivery_commit(f->st, d), 0);
-	mid = store_delivery_id(d);
-	store_delivery_free(&d);
-
-	assert_int_equal(store_queue_list(f->st, now + 1, &q, &n), 0);
-	assert_int_equal(n, 2);
-	assert_int_equal(q[0].message_id, mid);
-	assert_string_equal(q[0].sender, "ana@lab.test");
-	assert_string_equal(q[0].rcpt, "x@example.org");
-	assert_int_equal(q[0].attempts, 0);
-	assert_string_equal(q[0].last_error, "");
-	assert_int_equal(store_message_size(f->st, mid), 8);
-	assert_int_equal(store_message_read(f->st, mid, 2, buf, sizeof(buf), &got), 0);
-	assert_int_equal(got, 6);
-	assert_memory_equal(buf, "eued\r\n", 6);
-	assert_int_equal(store_message_size(f->st, 424242), -1);
-	assert_int_equal(store_message_read(f->st, 424242, 0, buf, sizeof(buf), &got), STORE_NOTFOUND);
-
-	assert_int_equal(store_queue_max_id(f->st), q[1].id);
-	assert_int_equal(store_queue_defer(f->st, q[0].id, now + 600, "451 4.3.0 try later"), 0);
-	assert_int_equal(store_queue_defer(f->st, 424242, now, "x"), STORE_NOTFOUND);
-
-	free(q);
-	assert_int_equal(store_queue_list(f->st, now + 1, &q, &n), 0);
-	assert_int_equal(n, 1);
-	assert_string_equal(q[0].rcpt, "y@example.net");
-	free(q);
-	assert_int_equal(store_queue_list(f->st, -1, &q, &n), 0);
-	assert_int_equal(n, 2);
-	assert_int_equal(q[1].attempts, 1);
-	assert_int_equal(q[1].next_attempt, now + 600);
-	assert_string_equal(q[1].last_error, "451 4.3.0 try later");
-	assert_int_equal(store_queue_clamp(f->st, now + 600), 0);
-	assert_int_equal(store_queue_clamp(f->st, now + 599), 1);
-	assert_int_equal(sql_int(f->url, "SELECT max(next_attempt) FROM queue") - now, 599);
-	assert_int_equal(store_queue_flush(f->st), 0);
-	free(q);
-	assert_int_equal(store_queue_list(f->st, now, &q, &n), 0);
-	assert_int_equal(n, 2);
-
-	assert_int_equal(store_queue_delete(f->st, q[0].id), 0);
-	assert_int_equal(store_queue_delete(f->st, q[0].id), STORE_NOTFOUND);
-	assert_int_equal(store_queue_delete(f->st, q[1].id), 0);
-	free(q);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM messages"), 1);
-
-	d = store_delivery_new("", "s");
-	assert_int_equal(store_delivery_add_remote(d, "z@example.org"), 0);
-	assert_int_equal(store_delivery_body(d, "q\r\n", 3), 0);
-	assert_int_equal(store_delivery_commit(f->st, d), 0);
-	store_delivery_free(&d);
-	assert_int_equal(store_queue_list(f->st, -1, &q, &n), 0);
-	assert_int_equal(n, 1);
-	assert_string_equal(q[0].sender, "");
-	assert_int_equal(store_queue_delete(f->st, q[0].id), 0);
-	free(q);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM messages"), 1);
-}
-
-/* ---- the web console ---------------------------------------------------------------------- */
-
-static void
-test_web(void **state)
-{
-	struct fixture *f = *state;
-	char account[STORE_NAME_MAX + 1], csrf[STORE_CSRF_MAX + 1];
-	int64_t now = (int64_t)time(NULL);
-	struct store_delivery *d;
-	struct store_msg_info info;
-	struct store_msg *msgs;
-	size_t n;
-
-	assert_int_equal(store_user_is_teacher(f->st, "ana"), 0);
-	assert_int_equal(store_user_set_teacher(f->st, "ana", true), 0);
-	assert_int_equal(store_user_is_teacher(f->st, "ANA"), 1);
-	assert_int_equal(store_user_set_teacher(f->st, "ana", false), 0);
-	assert_int_equal(store_user_is_teacher(f->st, "ana"), 0);
-	assert_int_equal(store_user_set_teacher(f->st, "nobody", true), STORE_NOTFOUND);
-	assert_int_equal(store_user_is_teacher(f->st, "nobody"), STORE_NOTFOUND);
-
-	assert_int_equal(store_websession_add(f->st, "k1", "bob", "c1", now + 3600), 0);
-	assert_int_equal(store_websession_get(f->st, "k1", now, account, csrf), 0);
-	assert_string_equal(account, "bob");
-	assert_string_equal(csrf, "c1");
-	assert_int_equal(store_websession_get(f->st, "k1", now + 3600, account, csrf), STORE_NOTFOUND);
-	assert_int_equal(store_websession_add(f->st, "k2", "nobody", "c2", now + 3600), STORE_NOTFOUND);
-	assert_int_equal(store_websession_del(f->st, "k1"), 0);
-	assert_int_equal(store_websession_get(f->st, "k1", now, account, csrf), STORE_NOTFOUND);
-	assert_int_equal(store_websession_add(f->st, "old", "ana", "c", 1), 0);
-	assert_int_equal(store_websession_add(f->st, "new", "ana", "c", now * 2), 0);
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM web_sessions WHERE id = 'old'"), 0);
-
-	assert_int_equal(store_token_add(f->st, "t1", "ana"), 0);
-	assert_int_equal(store_token_add(f->st, "t1", "bob"), STORE_EXISTS);
-	assert_int_equal(store_token_add(f->st, "t2", "nobody"), STORE_NOTFOUND);
-	assert_int_equal(store_token_get(f->st, "t1", account), 0);
-	assert_string_equal(account, "ana");
-	assert_int_equal(store_token_get(f->st, "t2", account), STORE_NOTFOUND);
-
-	d = store_delivery_new("ana@lab.test", "14bc0a7bef1a");
-	assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
-	assert_int_equal(store_delivery_body(d, "Subject: x\r\n\r\nhi\r\n", 19), 0);
-	assert_int_equal(store_delivery_commit(f->st, d), 0);
-	store_delivery_free(&d);
-	assert_int_equal(store_mailbox_list(f->st, "bob", &msgs, &n), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(store_mailbox_entry(f->st, "bob", msgs[0].entry_id, &info), 0);
-	assert_int_equal(info.msg.size, 19);
-	assert_string_equal(info.session, "14bc0a7bef1a");
-	assert_string_equal(info.sender, "ana@lab.test");
-	assert_int_equal(store_mailbox_entry(f->st, "ana", msgs[0].entry_id, &info), STORE_NOTFOUND);
-	free(msgs);
-
-	assert_int_equal(store_user_del(f->st, "ana"), 0);
-	assert_int_equal(store_websession_get(f->st, "new", now, account, csrf), STORE_NOTFOUND);
-	assert_int_equal(store_token_get(f->st, "t1", account), STORE_NOTFOUND);
-}
-
-/* ---- transcripts and the session log ---------------------------------------------------------- */
-
-static void
-test_transcripts(void **state)
-{
-	struct fixture *f = *state;
-	char out[1024] = "";
-	const char *a = "T1 S: 220 hi\nT2 C: EHLO x\n", *b = "T3 S: 250 ok\nT4 C: QUIT";
-
-	assert_int_equal(store_transcript_get(f->st, "abc", collect, out), STORE_NOTFOUND);
-	assert_int_equal(store_transcript_append(f->st, "abc", "smtp", a, strlen(a)), 0);
-	assert_int_equal(store_transcript_append(f->st, "abc", "smtp", b, strlen(b)), 0);
-	assert_int_equal(store_transcript_append(f->st, "other", "pop3", "X\n", 2), 0);
-	assert_int_equal(store_transcript_append(f->st, "abc", "smtp", "", 0), 0);
-	assert_int_equal(store_transcript_get(f->st, "abc", collect, out), 0);
-	assert_string_equal(out, "T1 S: 220 hi=;T2 C: EHLO x=;T3 S: 250 ok=;T4 C: QUIT=;");
-	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM transcripts"), 3);
-}
-
-static void
-collect_session(void *arg, const struct store_session_info *si)
-{
-	char *out = arg;
-	size_t n = strlen(out);
-
-	snprintf(out + n, 1024 - n, "%s:%s:%s:%s:%lld:%s;", si->id, si->proto, si->client, si->user,
-	    (long long)si->ended, si->outcome);
-}
-
-static void
-test_session_log(void **state)
-{
-	struct fixture *f = *state;
-	struct store_sesslog_rec r[] = {
-		{ STORE_SESSLOG_OPEN, 100, "s1", "smtp", "127.0.0.2", 9 },
-		{ STORE_SESSLOG_LINES, 100, "s1", "smtp", "C: HELO x\nS: 250 ok", 19 },
-		{ STORE_SESSLOG_ACCOUNT, 101, "s1", "smtp", "bob", 3 },
-		{ STORE_SESSLOG_OPEN, 200, "p1", "pop3", "127.0.0.1", 9 },
-		{ STORE_SESSLOG_USER, 201, "p1", "pop3", "ana", 3 },
-		{ STORE_SESSLOG_LINES, 201, "s1", "smtp", "C: E que tal ketchup?", 21 },
-		{ STORE_SESSLOG_CLOSE, 202, "s1", "smtp", "quit", 4 },
-	};
-	struct store_session_filter all = { 0 }, bob = { "BOB", NULL, 0, NULL, 0 },
-	    client = { NULL, "127.0.0.1", 0, NULL, 0 }, text = { NULL, NULL, 0, "ketchup", 0 },
-	    since = { NULL, NULL, 150, NULL, 0 }, one = { NULL, NULL, 0, NULL, 1 };
-	struct store_session_info si;
-	char out[1024] = "", lines[1024] = "";
-
-	assert_int_equal(store_log_ready(f->st), 0);
-	assert_int_equal(store_sesslog_apply(f->st, r, sizeof(r) / sizeof(r[0])), 0);
-	assert_int_equal(store_session_list(f->st, &all, collect_session, out), 0);
-	assert_string_equal(out, "p1:pop3:127.0.0.1:ana:0:;s1:smtp:127.0.0.2::202:quit;");
-	out[0] = '\0';
-	assert_int_equal(store_session_list(f->st, &bob, collect_session, out), 0);
-	assert_string_equal(out, "s1:smtp:127.0.0.2::202:quit;");
-	out[0] = '\0';
-	assert_int_equal(store_session_list(f->st, &client, collect_session, out), 0);
-	assert_string_equal(out, "p1:pop3:127.0.0.1:ana:0:;");
-	out[0] = '\0';
-	assert_int_equal(store_session_list(f->st, &text, collect_session, out), 0);
-	assert_string_equal(out, "s1:smtp:127.0.0.2::202:quit;");
-	out[0] = '\0';
-	assert_int_equal(store_session_list(f->st, &since, collect_session, out), 0);
-	assert_string_equal(out, "p1:pop3:127.0.0.1:ana:0:;");
-	out[0] = '\0';
-	assert_int_equal(store_session_list(f->st, &one, collect_session, out), 0);
-	assert_string_equal(out, "p1:pop3:127.0.0.1:ana:0:;");
-	assert_int_equal(store_session_get(f->st, "s1", &si), 0);
-	assert_string_equal(si.client, "127.0.0.2");
-	assert_int_equal(si.started, 100);
-	assert_int_equal(store_session_get(f->st, "nope", &si), STORE_NOTFOUND);
-	assert_int_equal(store_session_involves(f->st, "s1", "bob"), 1);
-	assert_int_equal(store_session_involves(f->st, "s1", "ana"), 0);
-	assert_int_equal(store_session_involves(f->st, "p1", "ANA"), 1);
-	assert_int_equal(store_transcript_get(f->st, "s1", collect, lines), 0);
-	assert_string_equal(lines, "C: HELO x=;S: 250 ok=;C: E que tal ketchup?=;");
-
-	struct store_sesslog_rec r2[] = {
-		{ STORE_SESSLOG_LINES, 203, "s1", "smtp", "S: 221 bye\n", 11 },
-		{ STORE_SESSLOG_LINES, 203, "o1", "smtp-out", "S: 220 there", 12 },
-		{ STORE_SESSLOG_LINES, 204, "o1", "smtp-out", "C: EHLO me\n", 11 },
-	};
-	assert_int_equal(store_sesslog_apply(f->st, r2, sizeof(r2) / sizeof(r2[0])), 0);
-	lines[0] = '\0';
-	assert_int_equal(store_transcript_get(f->st, "s1", collect, lines), 0);
-	assert_string_equal(lines, "C: HELO x=;S: 250 ok=;C: E que tal ketchup?=;S: 221 bye=;");
-	lines[0] = '\0';
-	assert_int_equal(store_transcript_get(f->st, "o1", collect, lines), 0);
-	assert_string_equal(lines, "S: 220 there=;C: EHLO me=;");
-	assert_int_equal(store_session_get(f->st, "o1", &si), 0);
-	assert_string_equal(si.proto, "smtp-out");
-	assert_int_equal(si.started, 203);
-}
-
 /* ---- the database going away -------------------------------------------------------------------- */
 
 static int
@@ -1252,7 +447,8 @@ pg_server(const char *cmd)
 	char line[1200];
 	const char *script = getenv("CORREIO_PG_SERVER");
 
-	snprintf(line, sizeof(line), "python3 '%s' %s '%s' >/dev/null", script, cmd, pg_dir);
+	snprintf(line, sizeof(line), "python3 '%s' %s '%s' >/dev/null", script, cmd,
+	    tmpstore_pg_dir());
 	return system(line);
 }
 
@@ -1295,7 +491,7 @@ test_server_restart(void **state)
 	size_t n;
 	char hash[64];
 
-	if (pg_dir[0] == '\0') {
+	if (tmpstore_pg_dir()[0] == '\0') {
 		skip();
 		return;
 	}
@@ -1322,45 +518,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_new_database, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_refused, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_migration, setup_empty, teardown),
-		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_domains_aliases, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delivery_several, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delivery_rollback, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delivery_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mailbox_read_expunge, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_interleaved_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_body, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_of_dead_process, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_after_clock_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_two_handles, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_web, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_transcripts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_session_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_restart, setup, teardown),
 	};
-	const char *url = getenv("CORREIO_PG_URL"), *dir = getenv("CORREIO_PG_DIR");
-	FILE *fp;
-	char path[URL_MAX + 8];
 
-	if (url != NULL && *url != '\0')
-		snprintf(base_url, sizeof(base_url), "%s", url);
-	else if (dir != NULL && *dir != '\0') {
-		snprintf(pg_dir, sizeof(pg_dir), "%s", dir);
-		snprintf(path, sizeof(path), "%s/url", dir);
-		if ((fp = fopen(path, "r")) == NULL || fgets(base_url, sizeof(base_url), fp) == NULL) {
-			fprintf(stderr, "test_store_pg: no server URL in %s\n", path);
-			return 1;
-		}
-		fclose(fp);
-		base_url[strcspn(base_url, "\r\n")] = '\0';
-	} else {
-		fprintf(stderr, "test_store_pg: set CORREIO_PG_DIR (tests/pg_server.py) or CORREIO_PG_URL\n");
-		return 1;
-	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

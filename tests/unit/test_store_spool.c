@@ -4,7 +4,8 @@
  * the store byte for byte at commit (written in odd-sized pieces, alone and
  * in a group commit beside small and failing deliveries); the spool leaves
  * no file in the directory; a delivery freed before commit stores nothing.
- * Every test works in its own directory under $CORREIO_TEST_TMP (or /tmp).
+ * On either backend (unit/test_store_spool on SQLite, unit/test_store_spool@pg
+ * on PostgreSQL); every test spools into a directory of its own.
  */
 #include <sys/stat.h>
 
@@ -95,7 +96,8 @@ check_stored(struct store *st, const char *account, size_t idx, size_t len, unsi
 	store_read_done(st);
 }
 
-/* Only correio.db and its WAL files: no spool file is ever named. */
+/* Only the store's own files (SQLite: correio.db and its WAL files;
+ * PostgreSQL: none): no spool file is ever named. */
 static void
 check_no_spool_files(const char *dir)
 {

@@ -1,6 +1,7 @@
 /*
- * test_store_web.c - what webd keeps in the store (common/store_sqlite_web.c): the
- * teacher flag, web logins (found by key until they expire, gone at
+ * test_store_web.c - what webd keeps in the store, on either backend
+ * (unit/test_store_web on SQLite, unit/test_store_web@pg on PostgreSQL):
+ * the teacher flag, web logins (found by key until they expire, gone at
  * logout, purged when expired, gone with their account), API tokens, and a
  * mailbox entry found for its owner only, with the session that delivered
  * it.
@@ -71,6 +72,7 @@ test_websessions(void **state)
 	assert_int_equal(store_websession_add(f->st, "old", "ana", "c", 1), 0);
 	assert_int_equal(store_websession_add(f->st, "new", "ana", "c", now * 2), 0);
 	assert_int_equal(store_websession_get(f->st, "old", 0, account, csrf), STORE_NOTFOUND);
+	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM web_sessions WHERE id = 'old'"), 0);
 	/* gone with the account */
 	assert_int_equal(store_user_del(f->st, "ana"), 0);
 	assert_int_equal(store_websession_get(f->st, "new", now, account, csrf), STORE_NOTFOUND);
