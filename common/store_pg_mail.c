@@ -24,18 +24,13 @@
  */
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "numparse.h"
 #include "store_pg.h"
 
-#define PG_HOST_MAX		256	/* gethostname() result, with its NUL */
-#define PG_LOCK_OWNER_MAX	512	/* "HOST/PID/tag" */
 #define PG_ID_TEXT		24	/* an id in an array literal, with its comma */
 
 /* ---- deliveries ----------------------------------------------------------- */
@@ -274,118 +269,6 @@ lost:
 
 /* ---- the maildrop lock ------------------------------------------------------ */
 
-/*
- * The lock owners of this process's live sessions: one listed here is
- * refreshed by its session and never taken over by age (a step of the wall
- * clock must not hand a live session's mailbox to a second one); one of
- * this process not listed was left by a session whose unlock failed.
- * The SQLite backend keeps the same list for the same reason.
- */
-static pthread_mutex_t	  held_mu = PTHREAD_MUTEX_INITIALIZER;
-static char		**held;
-static size_t		  nheld, capheld;
-
-static bool
-held_find(const char *owner, size_t *i_r)
-{
-	size_t i;
-
-	for (i = 0; i < nheld; i++)
-		if (strcmp(held[i], owner) == 0) {
-			if (i_r != NULL)
-				*i_r = i;
-			return true;
-		}
-	return false;
-}
-
-static bool
-held_has(const char *owner)
-{
-	bool found;
-
-	pthread_mutex_lock(&held_mu);
-	found = held_find(owner, NULL);
-	pthread_mutex_unlock(&held_mu);
-	return found;
-}
-
-static int
-held_add(const char *owner)
-{
-	char **v, *copy;
-	int rc = 0;
-
-	pthread_mutex_lock(&held_mu);
-	if (held_find(owner, NULL))
-		goto out;
-	if (nheld == capheld) {
-		size_t cap = capheld ? capheld * 2 : 16;
-
-		/* UNSAFE: cap doubles from 16; the live sessions bound it */
-		if ((v = realloc(held, cap * sizeof(*v))) == NULL) {
-			rc = -1;
-			goto out;
-		}
-		held = v;
-		capheld = cap;
-	}
-	if ((copy = strdup(owner)) == NULL)
-		rc = -1;
-	else
-		held[nheld++] = copy;
-out:
-	pthread_mutex_unlock(&held_mu);
-	return rc;
-}
-
-static void
-held_remove(const char *owner)
-{
-	size_t i;
-
-	pthread_mutex_lock(&held_mu);
-	if (held_find(owner, &i)) {
-		free(held[i]);
-		held[i] = held[--nheld];
-		if (nheld == 0) {
-			free(held);
-			held = NULL;
-			capheld = 0;
-		}
-	}
-	pthread_mutex_unlock(&held_mu);
-}
-
-enum owner_state {
-	OWNER_UNKNOWN,		/* another host, or not "HOST/PID/tag" */
-	OWNER_ALIVE,		/* another live process of this host */
-	OWNER_GONE,		/* no such process, or one of ours with no session */
-	OWNER_MINE,		/* a live session of this process */
-};
-
-static enum owner_state
-owner_state(const char *owner)
-{
-	char host[PG_HOST_MAX], mine[PG_HOST_MAX];
-	const char *slash, *end;
-	uint64_t pid;
-
-	if ((slash = strchr(owner, '/')) == NULL || (size_t)(slash - owner) >= sizeof(host))
-		return OWNER_UNKNOWN;
-	memcpy(host, owner, (size_t)(slash - owner));
-	host[slash - owner] = '\0';
-	if (gethostname(mine, sizeof(mine)) != 0 || strcmp(host, mine) != 0)
-		return OWNER_UNKNOWN;
-	if ((end = strchr(slash + 1, '/')) == NULL ||
-	    numparse_u64(slash + 1, (size_t)(end - slash - 1), INT32_MAX, &pid) != NUMPARSE_OK ||
-	    pid == 0)
-		return OWNER_UNKNOWN;
-	if ((pid_t)pid == getpid())
-		return held_has(owner) ? OWNER_MINE : OWNER_GONE;
-	return kill((pid_t)pid, 0) == -1 && errno == ESRCH ? OWNER_GONE : OWNER_ALIVE;
-}
-
 /* One attempt: free, ours, taken before cutoff, or (dead_conn) held through
  * a connection that is gone. 0, STORE_LOCKED or -1. */
 static int
@@ -408,7 +291,7 @@ lock_take(struct store_pg *p, const char *account, const char *owner, int64_t cu
 static int
 lock_taken(struct store_pg *p, const char *account, const char *owner)
 {
-	if (held_add(owner) == 0)
+	if (store_held_add(owner) == 0)
 		return 0;
 	(void)pg_mailbox_unlock(&p->base, account, owner);
 	store_setmsg(&p->base, "out of memory locking the mailbox of %s", account);
@@ -419,7 +302,7 @@ int
 pg_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl)
 {
 	struct store_pg *p = pg_of(st);
-	char holder[PG_LOCK_OWNER_MAX] = "";
+	char holder[STORE_OWNER_MAX] = "";
 	struct pgq q = { 0 };
 	int64_t cutoff = INT64_MIN;
 	bool dead_conn = false;
@@ -436,19 +319,19 @@ pg_mailbox_lock(struct store *st, const char *account, const char *owner, long t
 	if (PQntuples(r) > 0)
 		pg_copy(r, 0, 0, holder, sizeof(holder));
 	PQclear(r);
-	switch (holder[0] != '\0' ? owner_state(holder) : OWNER_UNKNOWN) {
-	case OWNER_GONE:	/* crashed, or a session whose unlock failed */
+	switch (holder[0] != '\0' ? store_owner_state(holder) : STORE_OWNER_UNKNOWN) {
+	case STORE_OWNER_GONE:	/* crashed, or a session whose unlock failed */
 		memset(&q, 0, sizeof(q));
 		pgq_text(&q, account);
 		pgq_text(&q, holder);
 		if (pg_do(p, PG_LOCK_DEL, &q, "unlock mailbox") == -1)
 			return -1;
 		break;
-	case OWNER_MINE:	/* refreshed by its session: age means nothing */
+	case STORE_OWNER_MINE:	/* refreshed by its session: age means nothing */
 		store_setmsg(st, "mailbox of %s is in use", account);
 		return STORE_LOCKED;
-	case OWNER_UNKNOWN:
-	case OWNER_ALIVE:
+	case STORE_OWNER_UNKNOWN:
+	case STORE_OWNER_ALIVE:
 		cutoff = store_now() - ttl;
 		dead_conn = true;
 		break;
@@ -487,7 +370,7 @@ pg_mailbox_unlock(struct store *st, const char *account, const char *owner)
 	struct store_pg *p = pg_of(st);
 	struct pgq q = { 0 };
 
-	held_remove(owner);	/* even if the delete fails: the session is over */
+	store_held_remove(owner);	/* even if the delete fails: the session is over */
 	if (pg_enter(p, false) == -1)
 		return -1;
 	pgq_text(&q, account);
