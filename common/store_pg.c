@@ -46,10 +46,19 @@
  * 814 MB/s, +2/+3 MB. 256 KiB has most of the speed for a quarter of the
  * memory of 1 MiB, and pop3d holds a handle per worker.
  *
- * The database going away is a fault, not a crash: an error on a broken
- * connection makes the op return -1 with "the store's database is
- * unreachable: ..."; the next op reconnects (at most one attempt a second
- * per handle), prepares again, and goes on. Connections use TCP keepalives
+ * The database going away is a fault, not a crash. Before each op, a
+ * connection that looks fine is checked without blocking (a zero-timeout
+ * poll of its socket): one the server closed while it sat idle (a restart,
+ * a terminated backend) is replaced at once, so the first op after the
+ * server came back does not fail on the dead connection. An op whose
+ * connection breaks under it is run once more on a new connection when
+ * nothing of it can have committed: a read outside a transaction
+ * (pg_run()), and whole transactions whose COMMIT was not sent (a
+ * delivery batch, an expunge, a queue claim or delete: pg_retry()); never
+ * once a COMMIT, or a write outside a transaction, went out. Otherwise the
+ * op returns -1 with "the store's database is unreachable: ..."; the next
+ * op reconnects (at most one attempt a second per handle), prepares again,
+ * and goes on. Connections use TCP keepalives
  * and a user timeout so that a server host that vanished is noticed in
  * about 30 s, not two hours.
  *
@@ -64,6 +73,7 @@
  * database (sessions, session_accounts, transcripts).
  */
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,11 +199,29 @@ static const char *const pg_sql[PG_COUNT] = {
 				  " last_error FROM queue WHERE $1::bigint < 0 OR next_attempt <= $1::bigint"
 				  " ORDER BY next_attempt, id",
 	[PG_QUEUE_DEFER]	= "UPDATE queue SET attempts = attempts + 1, next_attempt = $2,"
-				  " last_error = $3 WHERE id = $1",
+				  " last_error = $3, claimer = '', claimed_until = 0 WHERE id = $1",
 	[PG_QUEUE_DEL]		= "DELETE FROM queue WHERE id = $1 RETURNING message",
 	[PG_QUEUE_FLUSH]	= "UPDATE queue SET next_attempt = 0",
 	[PG_QUEUE_CLAMP]	= "UPDATE queue SET next_attempt = $1 WHERE next_attempt > $1",
 	[PG_QUEUE_MAX_ID]	= "SELECT coalesce(max(id), 0) FROM queue",
+	/* Claims (store_queue_claim()). Every statement that changes claims
+	 * takes its rows FOR UPDATE SKIP LOCKED: a row another runner is
+	 * claiming at this instant is passed over, never waited for, and is
+	 * checked again against the newest committed row before it is taken
+	 * (READ COMMITTED), so two runners never both take one item. */
+	[PG_QUEUE_CLAIMERS]	= "SELECT DISTINCT claimer FROM queue WHERE claimer <> ''"
+				  " AND claimer <> $1 AND claimed_until > $2",
+	[PG_QUEUE_UNCLAIM]	= "UPDATE queue SET claimer = '', claimed_until = 0 WHERE id IN"
+				  " (SELECT id FROM queue WHERE claimer = $1 FOR UPDATE SKIP LOCKED)",
+	[PG_QUEUE_RENEW]	= "UPDATE queue SET claimed_until = $2 WHERE id IN"
+				  " (SELECT id FROM queue WHERE claimer = $1 FOR UPDATE SKIP LOCKED)",
+	/* Due, and free, ours, or another's that ran out: the oldest $4. */
+	[PG_QUEUE_CLAIM]	= "UPDATE queue SET claimer = $1, claimed_until = $3 WHERE id IN"
+				  " (SELECT id FROM queue WHERE next_attempt <= $2 AND"
+				  "  (claimer = '' OR claimer = $1 OR claimed_until <= $2)"
+				  "  ORDER BY next_attempt, id LIMIT $4 FOR UPDATE SKIP LOCKED)"
+				  " RETURNING id, message, sender, rcpt, created, next_attempt,"
+				  " attempts, last_error",
 
 	[PG_USER_SET_TEACHER]	= "UPDATE accounts SET teacher = $2 WHERE lower(name) = lower($1)",
 	[PG_USER_IS_TEACHER]	= "SELECT teacher::int FROM accounts WHERE lower(name) = lower($1)",
@@ -361,6 +389,13 @@ static const char *const pg_migrations[] = {
 	"  time        bigint NOT NULL,"
 	"  UNIQUE (session_id, seq)"
 	");",
+	/* version 2: queue items are claimed by a runner ("HOST/PID/relay")
+	 * until claimed_until (unix time), so that runners on several hosts
+	 * never deliver one item twice (store_queue_claim()); '' is
+	 * unclaimed. The SQLite backend's version 6. */
+	"ALTER TABLE queue ADD COLUMN claimer text NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN claimed_until bigint NOT NULL DEFAULT 0;"
+	"CREATE INDEX queue_claimer ON queue(claimer) WHERE claimer <> '';",
 };
 
 #define PG_LATEST	((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
@@ -428,6 +463,7 @@ pg_seterr(struct store_pg *p, const PGresult *r, const char *what)
 
 	snprintf(p->sqlstate, sizeof(p->sqlstate), "%s", state != NULL ? state : "");
 	if (p->conn == NULL || PQstatus(p->conn) == CONNECTION_BAD) {
+		p->lost = true;
 		oneline(msg, sizeof(msg), p->conn != NULL ? PQerrorMessage(p->conn) : NULL);
 		store_setmsg(&p->base, "the store's database is unreachable: %s: %s", what, msg);
 		return;
@@ -498,31 +534,40 @@ pg_readers_drop(struct store_pg *p)
 	}
 }
 
-int
-pg_enter(struct store_pg *p, bool keep_reads)
+/*
+ * Has the server closed c while it sat idle (a restart, a terminated
+ * backend)? It then sent its last words and an end of file: read what
+ * waits, without blocking, and see whether libpq found the end.
+ */
+static bool
+conn_closed(PGconn *c)
+{
+	struct pollfd pfd;
+	int i;
+
+	if ((pfd.fd = PQsocket(c)) < 0)
+		return true;
+	for (i = 0; i < 4; i++) {	/* a message, then the end of file */
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) <= 0)
+			return false;
+		if (PQconsumeInput(c) == 0 || PQstatus(c) == CONNECTION_BAD)
+			return true;
+	}
+	return false;
+}
+
+/* A new connection now, in place of p's: 0, or -1 with the reason. */
+static int
+pg_reconnect(struct store_pg *p)
 {
 	char err[STORE_ERR_MAX];
-	PGTransactionStatusType ts;
 
-	p->sqlstate[0] = '\0';
-	if (!keep_reads)
-		pg_readers_drop(p);
-	if (p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK) {
-		ts = PQtransactionStatus(p->conn);
-		if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
-			PQclear(PQexec(p->conn, "ROLLBACK"));	/* left by a failed op */
-		return 0;
-	}
-	if (mono_ms() - p->last_try < PG_RETRY_MS) {
-		store_setmsg(&p->base, "the store's database is unreachable"
-		    " (the connection was lost; trying again in a moment)");
-		return -1;
-	}
 	p->last_try = mono_ms();
 	PQfinish(p->conn);
 	p->conn = NULL;
 	memset(p->prepared, 0, sizeof(p->prepared));
-	pg_readers_drop(p);
 	if ((p->conn = pg_connect(p->url, err, sizeof(err))) == NULL) {
 		store_setmsg(&p->base, "%s", err);
 		return -1;
@@ -530,8 +575,63 @@ pg_enter(struct store_pg *p, bool keep_reads)
 	return 0;
 }
 
-PGresult *
-pg_run(struct store_pg *p, enum pg_stmt id, const struct pgq *q, bool binary, const char *what)
+int
+pg_enter(struct store_pg *p, bool keep_reads)
+{
+	PGTransactionStatusType ts;
+
+	p->sqlstate[0] = '\0';
+	p->lost = p->commit_sent = p->retried = false;
+	if (!keep_reads)
+		pg_readers_drop(p);
+	if (p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK) {
+		if (!conn_closed(p->conn)) {
+			ts = PQtransactionStatus(p->conn);
+			if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
+				PQclear(PQexec(p->conn, "ROLLBACK"));	/* left by a failed op */
+			return 0;
+		}
+		/* Closed by the server while idle: nothing of ours was lost,
+		 * so a new connection at once, not after the backoff. */
+		return pg_reconnect(p);
+	}
+	if (mono_ms() - p->last_try < PG_RETRY_MS) {
+		store_setmsg(&p->base, "the store's database is unreachable"
+		    " (the connection was lost; trying again in a moment)");
+		return -1;
+	}
+	pg_readers_drop(p);
+	return pg_reconnect(p);
+}
+
+bool
+pg_retry(struct store_pg *p)
+{
+	char keep[STORE_ERR_MAX];
+
+	if (!p->lost || p->commit_sent || p->retried)
+		return false;
+	p->retried = true;
+	memcpy(keep, p->base.err, sizeof(keep));
+	if (pg_reconnect(p) == -1) {
+		memcpy(p->base.err, keep, sizeof(keep));	/* the op's own error */
+		return false;
+	}
+	p->lost = false;
+	p->sqlstate[0] = '\0';
+	return true;
+}
+
+/* Is statement id a plain read (a SELECT that locks nothing)? */
+static bool
+is_read(enum pg_stmt id)
+{
+	return strncmp(pg_sql[id], "SELECT", 6) == 0 && strstr(pg_sql[id], " FOR ") == NULL;
+}
+
+static PGresult *
+run_once(struct store_pg *p, enum pg_stmt id, const struct pgq *q, bool binary,
+    const char *what)
 {
 	char name[PG_NAME_MAX];
 	PGresult *r;
@@ -548,6 +648,11 @@ pg_run(struct store_pg *p, enum pg_stmt id, const struct pgq *q, bool binary, co
 		PQclear(r);
 		p->prepared[id] = true;
 	}
+	/* A write outside a transaction commits by itself: once it went
+	 * out on a live connection its outcome may be a commit. */
+	if (!is_read(id) && PQstatus(p->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(p->conn) == PQTRANS_IDLE)
+		p->commit_sent = true;
 	r = PQexecPrepared(p->conn, name, q != NULL ? q->n : 0, q != NULL ? q->v : NULL,
 	    q != NULL ? q->len : NULL, q != NULL ? q->fmt : NULL, binary ? 1 : 0);
 	s = PQresultStatus(r);
@@ -558,6 +663,19 @@ pg_run(struct store_pg *p, enum pg_stmt id, const struct pgq *q, bool binary, co
 	pg_seterr(p, r, what);
 	PQclear(r);
 	return NULL;
+}
+
+PGresult *
+pg_run(struct store_pg *p, enum pg_stmt id, const struct pgq *q, bool binary, const char *what)
+{
+	bool alone = PQtransactionStatus(p->conn) == PQTRANS_IDLE;
+	PGresult *r = run_once(p, id, q, binary, what);
+
+	/* A read outside a transaction changed nothing: run it once more
+	 * on a new connection when the old one broke under it. */
+	if (r == NULL && alone && is_read(id) && pg_retry(p))
+		r = run_once(p, id, q, binary, what);
+	return r;
 }
 
 int64_t
@@ -596,7 +714,10 @@ pg_begin(struct store_pg *p)
 int
 pg_commit(struct store_pg *p)
 {
-	PGresult *r = PQexec(p->conn, "COMMIT");
+	PGresult *r;
+
+	p->commit_sent = true;
+	r = PQexec(p->conn, "COMMIT");
 
 	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0) {
 		PQclear(r);
@@ -893,6 +1014,8 @@ const struct store_ops store_pg_ops = {
 	.queue_flush		= pg_queue_flush,
 	.queue_clamp		= pg_queue_clamp,
 	.queue_max_id		= pg_queue_max_id,
+	.queue_claim		= pg_queue_claim,
+	.queue_release		= pg_queue_release,
 	.message_read		= pg_message_read,
 	.message_size		= pg_message_size,
 

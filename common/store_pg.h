@@ -60,6 +60,10 @@ enum pg_stmt {
 	PG_QUEUE_FLUSH,
 	PG_QUEUE_CLAMP,
 	PG_QUEUE_MAX_ID,
+	PG_QUEUE_CLAIMERS,
+	PG_QUEUE_UNCLAIM,
+	PG_QUEUE_RENEW,
+	PG_QUEUE_CLAIM,
 
 	PG_USER_SET_TEACHER,
 	PG_USER_IS_TEACHER,
@@ -114,6 +118,11 @@ struct store_pg {
 	bool		 prepared[PG_COUNT];	/* on this connection */
 	int64_t		 last_try;	/* monotonic ms of the last connection attempt */
 	char		 sqlstate[6];	/* of the last error, "" for none */
+	/* For running an op once more after a lost connection (pg_retry()),
+	 * reset by pg_enter(): */
+	bool		 lost;		/* the last error was the connection lost */
+	bool		 commit_sent;	/* a COMMIT (or a write outside a transaction) went out */
+	bool		 retried;	/* this op ran once more already */
 	struct pg_reader readers[PG_READERS];
 	unsigned	 clock;
 };
@@ -144,10 +153,24 @@ void	pgq_int(struct pgq *q, int64_t v);
 /* ---- running statements (store_pg.c) ---- */
 /*
  * Every op starts here: forget the chunks read (unless keep_reads), and
- * make sure there is a connection, reconnecting a broken one at most once a
- * second. 0, or -1 with "the store's database is unreachable: ...".
+ * make sure there is a connection. A connection that looks fine is checked
+ * without blocking for one the server closed meanwhile (a restart, a
+ * terminated backend): that one is replaced at once, so the op runs on a
+ * new connection instead of failing on the dead one. A connection already
+ * known broken is replaced at most once a second. 0, or -1 with "the
+ * store's database is unreachable: ...".
  */
 int	pg_enter(struct store_pg *p, bool keep_reads);
+/*
+ * After an op's attempt failed: was it the connection lost before anything
+ * could have committed (no COMMIT sent, no write outside a transaction
+ * sent), is this the op's first retry, and is there a new connection now?
+ * Then true, and the caller runs the whole attempt once more (PostgreSQL
+ * rolled the lost transaction back). Never after a COMMIT went out: its
+ * outcome is not known. pg_run() does this by itself for a read outside a
+ * transaction.
+ */
+bool	pg_retry(struct store_pg *p);
 /*
  * Run statement id with q (NULL: none), results in text (binary: in
  * binary). The result (rows or a command's) to PQclear, or NULL with the
@@ -222,6 +245,9 @@ int	pg_queue_delete(struct store *st, int64_t id);
 int	pg_queue_flush(struct store *st);
 int	pg_queue_clamp(struct store *st, int64_t latest);
 int64_t	pg_queue_max_id(struct store *st);
+int	pg_queue_claim(struct store *st, int64_t now, const char *claimer, int64_t until,
+	    size_t max, struct store_queue_item **items_r, size_t *n_r);
+int	pg_queue_release(struct store *st, const char *claimer);
 int	pg_message_read(struct store *st, int64_t message_id, int64_t offset,
 	    void *dst, size_t len, size_t *got_r);
 int64_t	pg_message_size(struct store *st, int64_t message_id);
