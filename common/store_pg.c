@@ -5,8 +5,9 @@
  * PGPASSFILE, never from our config), errors, reconnecting, the schema and
  * its migrations, and the ops table. The areas live beside it:
  * store_pg_account.c (accounts, domains, aliases, the web console's rows),
- * store_pg_mail.c (deliveries, mailboxes, locks, bodies, the queue) and
- * store_pg_log.c (the session log).
+ * store_pg_mail.c (deliveries, mailboxes, locks, bodies, the queue),
+ * store_pg_log.c (the session log) and store_pg_copy.c (dump and load for
+ * mailcli admin migrate).
  *
  * Statements: one enum -> SQL table, each prepared once per connection at
  * its first use (PQprepare) and run with PQexecPrepared, every value a
@@ -266,6 +267,72 @@ static const char *const pg_sql[PG_COUNT] = {
 				  " AND account = lower($2)",
 
 	[PG_SCHEMA_VERSION]	= "SELECT coalesce(max(version), 0) FROM schema_version",
+
+	/* copying a whole store (store_pg_copy.c): every row verbatim, ids
+	 * included; the dumps run as cursors, the loads keep the given ids
+	 * (OVERRIDING SYSTEM VALUE) */
+	[PG_COPY_COUNT]		= "SELECT (SELECT count(*) FROM domains), (SELECT count(*) FROM accounts),"
+				  " (SELECT count(*) FROM aliases), (SELECT count(*) FROM messages),"
+				  " (SELECT count(*) FROM mailbox), (SELECT count(*) FROM queue),"
+				  " (SELECT count(*) FROM sessions), (SELECT count(*) FROM session_accounts),"
+				  " (SELECT count(*) FROM transcripts), (SELECT count(*) FROM web_sessions),"
+				  " (SELECT count(*) FROM api_tokens)",
+	[PG_DUMP_DOMAINS]	= "SELECT name, created FROM domains ORDER BY name",
+	[PG_DUMP_ACCOUNTS]	= "SELECT id, name, hash, created, teacher::int FROM accounts ORDER BY id",
+	[PG_DUMP_ALIASES]	= "SELECT al.address, a.name, al.created FROM aliases al"
+				  " JOIN accounts a ON a.id = al.account ORDER BY al.address, a.id",
+	[PG_DUMP_MESSAGES]	= "SELECT id, size, sender, session, created FROM messages ORDER BY id",
+	[PG_DUMP_ENTRIES]	= "SELECT m.id, a.name, m.message, m.uidl, m.size, m.arrived, m.deleted::int"
+				  " FROM mailbox m JOIN accounts a ON a.id = m.account ORDER BY m.id",
+	[PG_DUMP_QUEUE]		= "SELECT id, message, sender, rcpt, created, next_attempt, attempts,"
+				  " last_error FROM queue ORDER BY id",
+	[PG_DUMP_SESSIONS]	= "SELECT id, proto, client, started, coalesce(ended, 0), login, outcome"
+				  " FROM sessions ORDER BY n",
+	[PG_DUMP_SESSION_ACCOUNTS] = "SELECT session, account FROM session_accounts"
+				  " ORDER BY session, account",
+	[PG_DUMP_TRANSCRIPTS]	= "SELECT session_id, seq, proto, lines, time FROM transcripts ORDER BY id",
+	[PG_DUMP_WEBSESSIONS]	= "SELECT w.id, a.name, w.csrf, w.created, w.expires FROM web_sessions w"
+				  " JOIN accounts a ON a.id = w.account ORDER BY w.id",
+	[PG_DUMP_TOKENS]	= "SELECT t.hash, a.name, t.created FROM api_tokens t"
+				  " JOIN accounts a ON a.id = t.account ORDER BY t.hash",
+	/* the last value each identity sequence gave (none: never used) */
+	[PG_DUMP_SEQUENCES]	= "SELECT t, v FROM (SELECT t, pg_sequence_last_value("
+				  "  pg_get_serial_sequence(t, 'id')::regclass) AS v"
+				  "  FROM unnest(ARRAY['accounts', 'messages', 'mailbox', 'queue']) AS t) s"
+				  " WHERE v IS NOT NULL ORDER BY t",
+	[PG_LOAD_DOMAIN]	= "INSERT INTO domains(name, created) VALUES ($1, $2)",
+	[PG_LOAD_ACCOUNT]	= "INSERT INTO accounts(id, name, hash, created, teacher)"
+				  " OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
+	[PG_LOAD_ALIAS]		= "INSERT INTO aliases(address, account, created)"
+				  " SELECT $1, id, $3 FROM accounts WHERE name = $2",
+	[PG_LOAD_MESSAGE]	= "INSERT INTO messages(id, size, sender, session, created)"
+				  " OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
+	/* An unknown account gives a NULL account: NOT NULL violation. */
+	[PG_LOAD_ENTRY]		= "INSERT INTO mailbox(id, account, message, uidl, size, arrived, deleted)"
+				  " OVERRIDING SYSTEM VALUE VALUES ($1,"
+				  " (SELECT id FROM accounts WHERE name = $2), $3, $4, $5, $6, $7)",
+	[PG_LOAD_QUEUE]		= "INSERT INTO queue(id, message, sender, rcpt, created, next_attempt,"
+				  " attempts, last_error) OVERRIDING SYSTEM VALUE"
+				  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	[PG_LOAD_SESSION]	= "INSERT INTO sessions(id, proto, client, started, ended, login, outcome)"
+				  " VALUES ($1, $2, $3, $4, nullif($5::bigint, 0), $6, $7)",
+	[PG_LOAD_SESSION_ACCOUNT] = "INSERT INTO session_accounts(session, account) VALUES ($1, $2)",
+	[PG_LOAD_TRANSCRIPT]	= "INSERT INTO transcripts(session_id, seq, proto, lines, time)"
+				  " VALUES ($1, $2, $3, $4, $5)",
+	[PG_LOAD_WEBSESSION]	= "INSERT INTO web_sessions(id, account, csrf, created, expires)"
+				  " SELECT $1, id, $3, $4, $5 FROM accounts WHERE name = $2",
+	[PG_LOAD_TOKEN]		= "INSERT INTO api_tokens(hash, account, created)"
+				  " SELECT $1, id, $3 FROM accounts WHERE name = $2",
+	/* Move table $1's identity sequence forward to $2, never back
+	 * (setval is not undone by a rollback: only ever raised). */
+	[PG_LOAD_SEQ_RAISE]	= "SELECT setval(pg_get_serial_sequence($1, 'id'), $2::bigint)"
+				  " WHERE $2::bigint > coalesce(pg_sequence_last_value("
+				  "  pg_get_serial_sequence($1, 'id')::regclass), 0)",
+	/* The highest id of each table with an identity sequence. */
+	[PG_LOAD_SEQ_MAX]	= "SELECT (SELECT coalesce(max(id), 0) FROM accounts),"
+				  " (SELECT coalesce(max(id), 0) FROM messages),"
+				  " (SELECT coalesce(max(id), 0) FROM mailbox),"
+				  " (SELECT coalesce(max(id), 0) FROM queue)",
 };
 
 /*
@@ -706,6 +773,34 @@ pg_cmd(struct store_pg *p, const char *sql, const char *what)
 }
 
 int
+pg_declare(struct store_pg *p, const char *name, enum pg_stmt id, const char *what)
+{
+	char sql[2048];
+
+	if ((size_t)snprintf(sql, sizeof(sql), "DECLARE %s NO SCROLL CURSOR FOR %s", name,
+	    pg_sql[id]) >= sizeof(sql)) {
+		store_setmsg(&p->base, "%s: statement too long", what);
+		return -1;
+	}
+	return pg_cmd(p, sql, what);
+}
+
+PGresult *
+pg_fetch(struct store_pg *p, const char *name, int n, const char *what)
+{
+	char sql[128];
+	PGresult *r;
+
+	snprintf(sql, sizeof(sql), "FETCH %d FROM %s", n, name);
+	r = PQexec(p->conn, sql);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		return r;
+	pg_seterr(p, r, what);
+	PQclear(r);
+	return NULL;
+}
+
+int
 pg_begin(struct store_pg *p)
 {
 	return pg_cmd(p, "BEGIN", "begin transaction");
@@ -1034,4 +1129,10 @@ const struct store_ops store_pg_ops = {
 	.session_list		= pg_session_list,
 	.session_get		= pg_session_get,
 	.session_involves	= pg_session_involves,
+
+	.copy_count		= pg_copy_count,
+	.dump			= pg_dump,
+	.load_begin		= pg_load_begin,
+	.load_record		= pg_load_record,
+	.load_end		= pg_load_end,
 };

@@ -88,6 +88,33 @@ enum pg_stmt {
 
 	PG_SCHEMA_VERSION,
 
+	PG_COPY_COUNT,
+	PG_DUMP_DOMAINS,
+	PG_DUMP_ACCOUNTS,
+	PG_DUMP_ALIASES,
+	PG_DUMP_MESSAGES,
+	PG_DUMP_ENTRIES,
+	PG_DUMP_QUEUE,
+	PG_DUMP_SESSIONS,
+	PG_DUMP_SESSION_ACCOUNTS,
+	PG_DUMP_TRANSCRIPTS,
+	PG_DUMP_WEBSESSIONS,
+	PG_DUMP_TOKENS,
+	PG_DUMP_SEQUENCES,
+	PG_LOAD_DOMAIN,
+	PG_LOAD_ACCOUNT,
+	PG_LOAD_ALIAS,
+	PG_LOAD_MESSAGE,
+	PG_LOAD_ENTRY,
+	PG_LOAD_QUEUE,
+	PG_LOAD_SESSION,
+	PG_LOAD_SESSION_ACCOUNT,
+	PG_LOAD_TRANSCRIPT,
+	PG_LOAD_WEBSESSION,
+	PG_LOAD_TOKEN,
+	PG_LOAD_SEQ_RAISE,
+	PG_LOAD_SEQ_MAX,
+
 	PG_COUNT
 };
 
@@ -123,6 +150,7 @@ struct store_pg {
 	bool		 lost;		/* the last error was the connection lost */
 	bool		 commit_sent;	/* a COMMIT (or a write outside a transaction) went out */
 	bool		 retried;	/* this op ran once more already */
+	bool		 loading;	/* between load_begin and load_end (store_pg_copy.c) */
 	struct pg_reader readers[PG_READERS];
 	unsigned	 clock;
 };
@@ -194,6 +222,11 @@ int64_t	pg_int(const PGresult *r, int row, int col);	/* a text-format integer */
 /* Copy a text value into dst: false when it does not fit. */
 bool	pg_copy(const PGresult *r, int row, int col, char *dst, size_t len);
 void	pg_readers_drop(struct store_pg *p);
+/* Open cursor name on statement id (one without parameters) inside the
+ * current transaction: 0 or -1. FETCH from it with pg_cmd()'s sibling,
+ * pg_fetch(): the next rows (at most n), or NULL with the error. */
+int	pg_declare(struct store_pg *p, const char *name, enum pg_stmt id, const char *what);
+PGresult *pg_fetch(struct store_pg *p, const char *name, int n, const char *what);
 
 /* ---- the ops, by area ---- */
 /* store_pg_account.c */
@@ -251,6 +284,13 @@ int	pg_queue_release(struct store *st, const char *claimer);
 int	pg_message_read(struct store *st, int64_t message_id, int64_t offset,
 	    void *dst, size_t len, size_t *got_r);
 int64_t	pg_message_size(struct store *st, int64_t message_id);
+
+/* store_pg_copy.c */
+int	pg_copy_count(struct store *st, int64_t counts[STORE_REC_KINDS]);
+int	pg_dump(struct store *st, const struct store_dump_sink *sink);
+int	pg_load_begin(struct store *st);
+int	pg_load_record(struct store *st, const struct store_rec *r);
+int	pg_load_end(struct store *st, bool commit);
 
 /* store_pg_log.c */
 int	pg_transcript_append(struct store *st, const char *session_id,
