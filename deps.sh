@@ -19,10 +19,12 @@ libevent-dev libmagic-dev libinih-dev libcrypt-dev libpq-dev sqlite3 openssl ca-
 # systemd give cpack's dpkg-shlibdeps and systemd-analyze for the install test;
 # chromium, chromium-driver and python3-selenium drive webd's pages headless;
 # postgresql gives initdb and pg_ctl for the private server of the PostgreSQL
-# store's tests (tests/pg_server.py).
+# store's tests (tests/pg_server.py); postgresql-client gives psql, with which
+# the tests read a PostgreSQL store behind the daemons' backs, through the
+# psql wrapper of postgresql-client-common.
 test="swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl curl mpop mpack
 python3 netcat-openbsd procps time faketime dpkg-dev systemd chromium chromium-driver
-python3-selenium postgresql"
+python3-selenium postgresql postgresql-client postgresql-client-common"
 bench="postfix dovecot-pop3d"
 fuzz="clang libclang-rt-14-dev"
 
