@@ -58,8 +58,11 @@
  * delivery batch, an expunge, a queue claim or delete: pg_retry()); never
  * once a COMMIT, or a write outside a transaction, went out. Otherwise the
  * op returns -1 with "the store's database is unreachable: ..."; the next
- * op reconnects (at most one attempt a second per handle), prepares again,
- * and goes on. Connections use TCP keepalives
+ * op reconnects, prepares again, and goes on. A server that refuses a
+ * connection at once (down, or starting up) is asked again by every op:
+ * it costs one round trip, and the first op after it is back succeeds;
+ * one whose connection attempt hung (a host gone: up to connect_timeout)
+ * at most once a second per handle, so that ops do not each wait for it. Connections use TCP keepalives
  * and a user timeout so that a server host that vanished is noticed in
  * about 30 s, not two hours.
  *
@@ -88,6 +91,7 @@
 #define PG_FORMAT		"correio-store"
 #define PG_MIGRATE_LOCK		"7165482317305577729"	/* pg_advisory_xact_lock key */
 #define PG_RETRY_MS		1000	/* between connection attempts of a handle */
+#define PG_FAST_FAIL_MS		100	/* a failed attempt quicker than this: no wait */
 #define PG_NAME_MAX		16	/* a prepared statement's name */
 
 static const char *const pg_sql[PG_COUNT] = {
@@ -636,9 +640,13 @@ pg_reconnect(struct store_pg *p)
 	p->conn = NULL;
 	memset(p->prepared, 0, sizeof(p->prepared));
 	if ((p->conn = pg_connect(p->url, err, sizeof(err))) == NULL) {
+		p->fail_ms = mono_ms() - p->last_try;
+		if (p->fail_ms == 0)
+			p->fail_ms = 1;
 		store_setmsg(&p->base, "%s", err);
 		return -1;
 	}
+	p->fail_ms = 0;
 	return 0;
 }
 
@@ -662,7 +670,11 @@ pg_enter(struct store_pg *p, bool keep_reads)
 		 * so a new connection at once, not after the backoff. */
 		return pg_reconnect(p);
 	}
-	if (mono_ms() - p->last_try < PG_RETRY_MS) {
+	/* A server that refused at once is asked again now (it may be back:
+	 * pop3d's first login after a restart must not fail on the attempt
+	 * an unlock made a moment before); one whose attempt hung, not
+	 * before a second has passed. */
+	if (p->fail_ms >= PG_FAST_FAIL_MS && mono_ms() - p->last_try < PG_RETRY_MS) {
 		store_setmsg(&p->base, "the store's database is unreachable"
 		    " (the connection was lost; trying again in a moment)");
 		return -1;

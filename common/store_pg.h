@@ -144,6 +144,7 @@ struct store_pg {
 	char		*url;
 	bool		 prepared[PG_COUNT];	/* on this connection */
 	int64_t		 last_try;	/* monotonic ms of the last connection attempt */
+	int64_t		 fail_ms;	/* how long the last failed attempt took (0: none) */
 	char		 sqlstate[6];	/* of the last error, "" for none */
 	/* For running an op once more after a lost connection (pg_retry()),
 	 * reset by pg_enter(): */
@@ -185,8 +186,10 @@ void	pgq_int(struct pgq *q, int64_t v);
  * without blocking for one the server closed meanwhile (a restart, a
  * terminated backend): that one is replaced at once, so the op runs on a
  * new connection instead of failing on the dead one. A connection already
- * known broken is replaced at most once a second. 0, or -1 with "the
- * store's database is unreachable: ...".
+ * known broken is replaced at the next op when the last attempt was
+ * refused at once (a server down or starting up: one round trip), and at
+ * most once a second when it hung (a host gone: up to the connect
+ * timeout). 0, or -1 with "the store's database is unreachable: ...".
  */
 int	pg_enter(struct store_pg *p, bool keep_reads);
 /*

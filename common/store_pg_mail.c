@@ -248,9 +248,17 @@ batch_once(struct store_pg *p, struct store_delivery **ds, size_t n, int *result
 	free(buf);
 	buf = NULL;
 	/* Not known committed (a lost connection during COMMIT): not one
-	 * of them may be acknowledged. */
-	if (pg_commit(p) == -1)
-		goto lost;
+	 * of them may be acknowledged, nor refused (they may be stored). */
+	if (pg_commit(p) == -1) {
+		for (i = 0; i < n; i++) {
+			if (result[i] == 0 && p->commit_sent && p->lost)
+				result[i] = STORE_UNKNOWN;
+			else
+				result[i] = store_err_full(&p->base) ? STORE_FULL : -1;
+			ds[i]->id = -1;
+		}
+		return -1;
+	}
 	return 0;
 fail:
 	pg_rollback(p);
