@@ -17,8 +17,10 @@
  * returns once its WAL is flushed (on the standbys too, where the server is
  * configured so): a delivery's 250 means committed. A COMMIT is checked to
  * have committed (a failed transaction answers ROLLBACK), and a connection
- * lost during it is a failure (-1): its outcome is not known, so smtpd
- * answers 451 and the client sends again; never a 250 for something not
+ * lost during it is a failure (-1) whose outcome is not known: each
+ * delivery of the batch is STORE_UNKNOWN, and smtpd closes the connection
+ * without a reply (a 451 could be a lie: the message may be stored), so the
+ * client sends again, at worst a duplicate; never a 250 for something not
  * known committed. Group commit: a batch is one transaction with a
  * SAVEPOINT per delivery (store_pg_mail.c). The session log's transactions
  * use SET LOCAL synchronous_commit = off: lab data, not mail, as the SQLite
