@@ -4,17 +4,19 @@
  * store_pg*.c; anything else is a path: store_sqlite*.c, the embedded
  * default) and every call that touches data goes through the handle's ops
  * table (store_backend.h). The front itself keeps the last error, the lock
- * owner's format and whether an owner's process is gone (for every
- * backend's locks and claims), store_delivery_commit() as a batch of one,
+ * owner's format, the owners of this process's live sessions and what an
+ * owner is (ours, alive, gone: for every backend's locks and claims), store_delivery_commit() as a batch of one,
  * and the refusal of an op a backend does not have (never a NULL call); ops a
  * backend has no use for (the file checks, the reserve, the body map of a
  * SQLite file) answer here.
  */
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -103,27 +105,134 @@ store_lock_owner(char *dst, size_t len, const char *tag)
 	snprintf(dst, len, "%s/%ld/%s", host, (long)getpid(), tag);
 }
 
-bool
-store_owner_gone(const char *owner)
+/* ---- lock owners ----------------------------------------------------------- */
+
+/*
+ * The lock owners of this process's live sessions, for every backend's
+ * mailbox lock. A lock of this process that is not listed here was left by
+ * a session that ended without releasing it (its unlock failed); one that
+ * is listed is refreshed by its session and is never taken over by age: its
+ * "taken" time is a wall-clock date, and a step of the clock (a day
+ * forward) must not hand a live session's mailbox to a second one.
+ */
+static pthread_mutex_t	  held_mu = PTHREAD_MUTEX_INITIALIZER;
+static char		**held;		/* malloc'd owner strings */
+static size_t		  nheld, capheld;
+
+static bool
+held_find(const char *owner, size_t *i_r)
+{
+	size_t i;
+
+	for (i = 0; i < nheld; i++)
+		if (strcmp(held[i], owner) == 0) {
+			if (i_r != NULL)
+				*i_r = i;
+			return true;
+		}
+	return false;
+}
+
+static bool
+held_has(const char *owner)
+{
+	bool found;
+
+	pthread_mutex_lock(&held_mu);
+	found = held_find(owner, NULL);
+	pthread_mutex_unlock(&held_mu);
+	return found;
+}
+
+int
+store_held_add(const char *owner)
+{
+	char **v, *copy;
+	int rc = 0;
+
+	pthread_mutex_lock(&held_mu);
+	if (held_find(owner, NULL))
+		goto out;
+	if (nheld == capheld) {
+		size_t cap = capheld ? capheld * 2 : 16;
+
+		/* UNSAFE: cap doubles from 16; the live sessions bound it */
+		if ((v = realloc(held, cap * sizeof(*v))) == NULL) {
+			rc = -1;
+			goto out;
+		}
+		held = v;
+		capheld = cap;
+	}
+	if ((copy = strdup(owner)) == NULL)
+		rc = -1;
+	else
+		held[nheld++] = copy;
+out:
+	pthread_mutex_unlock(&held_mu);
+	return rc;
+}
+
+void
+store_held_remove(const char *owner)
+{
+	size_t i;
+
+	pthread_mutex_lock(&held_mu);
+	if (held_find(owner, &i)) {
+		free(held[i]);
+		held[i] = held[--nheld];
+		if (nheld == 0) {
+			free(held);
+			held = NULL;
+			capheld = 0;
+		}
+	}
+	pthread_mutex_unlock(&held_mu);
+}
+
+/* The pid of owner ("HOST/PID/tag") when HOST is this host; 0 for another
+ * host or text not of that form. */
+static pid_t
+owner_local_pid(const char *owner)
 {
 	char host[STORE_HOST_MAX], mine[STORE_HOST_MAX];
 	const char *slash, *end;
 	uint64_t pid;
 
 	if ((slash = strchr(owner, '/')) == NULL || (size_t)(slash - owner) >= sizeof(host))
-		return false;
+		return 0;
 	memcpy(host, owner, (size_t)(slash - owner));
 	host[slash - owner] = '\0';
 	if (gethostname(mine, sizeof(mine)) != 0)
-		return false;
+		return 0;
 	mine[sizeof(mine) - 1] = '\0';
 	if (strcmp(host, mine) != 0)
-		return false;
+		return 0;
 	if ((end = strchr(slash + 1, '/')) == NULL ||
-	    numparse_u64(slash + 1, (size_t)(end - slash - 1), INT32_MAX, &pid) != NUMPARSE_OK ||
-	    pid == 0 || (pid_t)pid == getpid())
-		return false;
-	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+	    numparse_u64(slash + 1, (size_t)(end - slash - 1), INT32_MAX, &pid) != NUMPARSE_OK)
+		return 0;
+	return (pid_t)pid;
+}
+
+enum store_owner_state
+store_owner_state(const char *owner)
+{
+	pid_t pid = owner_local_pid(owner);
+
+	if (pid == 0)
+		return STORE_OWNER_UNKNOWN;
+	if (pid == getpid())
+		return held_has(owner) ? STORE_OWNER_MINE : STORE_OWNER_GONE;
+	return kill(pid, 0) == -1 && errno == ESRCH ? STORE_OWNER_GONE : STORE_OWNER_ALIVE;
+}
+
+bool
+store_owner_gone(const char *owner)
+{
+	pid_t pid = owner_local_pid(owner);
+
+	return pid != 0 && pid != getpid() && kill(pid, 0) == -1 && errno == ESRCH;
 }
 
 /* ---- what only some backends do ----------------------------------------- */

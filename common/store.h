@@ -25,6 +25,7 @@
 #define STORE_LOCKED	(-4)	/* mailbox in use by another POP3 session */
 #define STORE_FULL	(-5)	/* the file system is full (a batch result) */
 #define STORE_MOVED	(-6)	/* the store's file was deleted or replaced */
+#define STORE_UNKNOWN	(-7)	/* a commit's outcome is not known (a batch result) */
 
 #define STORE_NAME_MAX	64	/* account names */
 #define STORE_ADDR_MAX	320	/* addresses: 64 local + @ + 255 domain */
@@ -145,7 +146,11 @@ int	store_delivery_commit(struct store *st, struct store_delivery *d);
  * delivery is inside its own savepoint: result[i] is 0 when delivery i is on
  * disk, -1 (or STORE_FULL: the file system is full) when it alone failed.
  * Returns 0 when the transaction committed, -1 when nothing was committed
- * (every result[i] is then -1 or STORE_FULL), or when the store's file was
+ * (every result[i] is then -1 or STORE_FULL; or STORE_UNKNOWN for those
+ * that were in a transaction whose COMMIT went out and whose answer never
+ * came, a database connection lost during it: committed or not, nobody
+ * knows, so the caller must neither acknowledge nor refuse them; SMTP
+ * closes the connection without a reply), or when the store's file was
  * deleted or replaced before the commit ended (store_file_check(): what was
  * committed went into a file nobody will see again; every result[i] is -1).
  */

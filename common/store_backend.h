@@ -203,4 +203,25 @@ extern const struct store_ops store_pg_ops;
  */
 bool	store_owner_gone(const char *owner);
 
+/*
+ * The lock owners of this process's live POP3 sessions, kept by the front
+ * for every backend's mailbox lock: add when a lock is taken (0, or -1 out
+ * of memory), remove at unlock (even when the unlock fails: the session is
+ * over). One of this process that is not listed was left by a session whose
+ * unlock failed; one that is listed is refreshed by its session and never
+ * taken over by age (a step of the wall clock must not hand a live
+ * session's mailbox to a second one).
+ */
+int	store_held_add(const char *owner);
+void	store_held_remove(const char *owner);
+
+/* What a lock's owner ("HOST/PID/tag") is, for taking its lock over. */
+enum store_owner_state {
+	STORE_OWNER_UNKNOWN,	/* another host, or not "HOST/PID/tag": age decides */
+	STORE_OWNER_ALIVE,	/* another live process of this host: age decides */
+	STORE_OWNER_GONE,	/* no such process, or one of ours with no live session */
+	STORE_OWNER_MINE,	/* a live session of this process: never taken over */
+};
+enum store_owner_state store_owner_state(const char *owner);
+
 #endif

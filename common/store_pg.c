@@ -5,8 +5,9 @@
  * PGPASSFILE, never from our config), errors, reconnecting, the schema and
  * its migrations, and the ops table. The areas live beside it:
  * store_pg_account.c (accounts, domains, aliases, the web console's rows),
- * store_pg_mail.c (deliveries, mailboxes, locks, bodies, the queue) and
- * store_pg_log.c (the session log).
+ * store_pg_mail.c (deliveries, mailboxes, locks, bodies, the queue),
+ * store_pg_log.c (the session log) and store_pg_copy.c (dump and load for
+ * mailcli admin migrate).
  *
  * Statements: one enum -> SQL table, each prepared once per connection at
  * its first use (PQprepare) and run with PQexecPrepared, every value a
@@ -16,8 +17,10 @@
  * returns once its WAL is flushed (on the standbys too, where the server is
  * configured so): a delivery's 250 means committed. A COMMIT is checked to
  * have committed (a failed transaction answers ROLLBACK), and a connection
- * lost during it is a failure (-1): its outcome is not known, so smtpd
- * answers 451 and the client sends again; never a 250 for something not
+ * lost during it is a failure (-1) whose outcome is not known: each
+ * delivery of the batch is STORE_UNKNOWN, and smtpd closes the connection
+ * without a reply (a 451 could be a lie: the message may be stored), so the
+ * client sends again, at worst a duplicate; never a 250 for something not
  * known committed. Group commit: a batch is one transaction with a
  * SAVEPOINT per delivery (store_pg_mail.c). The session log's transactions
  * use SET LOCAL synchronous_commit = off: lab data, not mail, as the SQLite
@@ -46,10 +49,22 @@
  * 814 MB/s, +2/+3 MB. 256 KiB has most of the speed for a quarter of the
  * memory of 1 MiB, and pop3d holds a handle per worker.
  *
- * The database going away is a fault, not a crash: an error on a broken
- * connection makes the op return -1 with "the store's database is
- * unreachable: ..."; the next op reconnects (at most one attempt a second
- * per handle), prepares again, and goes on. Connections use TCP keepalives
+ * The database going away is a fault, not a crash. Before each op, a
+ * connection that looks fine is checked without blocking (a zero-timeout
+ * poll of its socket): one the server closed while it sat idle (a restart,
+ * a terminated backend) is replaced at once, so the first op after the
+ * server came back does not fail on the dead connection. An op whose
+ * connection breaks under it is run once more on a new connection when
+ * nothing of it can have committed: a read outside a transaction
+ * (pg_run()), and whole transactions whose COMMIT was not sent (a
+ * delivery batch, an expunge, a queue claim or delete: pg_retry()); never
+ * once a COMMIT, or a write outside a transaction, went out. Otherwise the
+ * op returns -1 with "the store's database is unreachable: ..."; the next
+ * op reconnects, prepares again, and goes on. A server that refuses a
+ * connection at once (down, or starting up) is asked again by every op:
+ * it costs one round trip, and the first op after it is back succeeds;
+ * one whose connection attempt hung (a host gone: up to connect_timeout)
+ * at most once a second per handle, so that ops do not each wait for it. Connections use TCP keepalives
  * and a user timeout so that a server host that vanished is noticed in
  * about 30 s, not two hours.
  *
@@ -64,6 +79,7 @@
  * database (sessions, session_accounts, transcripts).
  */
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +93,7 @@
 #define PG_FORMAT		"correio-store"
 #define PG_MIGRATE_LOCK		"7165482317305577729"	/* pg_advisory_xact_lock key */
 #define PG_RETRY_MS		1000	/* between connection attempts of a handle */
+#define PG_FAST_FAIL_MS		100	/* a failed attempt quicker than this: no wait */
 #define PG_NAME_MAX		16	/* a prepared statement's name */
 
 static const char *const pg_sql[PG_COUNT] = {
@@ -189,11 +206,29 @@ static const char *const pg_sql[PG_COUNT] = {
 				  " last_error FROM queue WHERE $1::bigint < 0 OR next_attempt <= $1::bigint"
 				  " ORDER BY next_attempt, id",
 	[PG_QUEUE_DEFER]	= "UPDATE queue SET attempts = attempts + 1, next_attempt = $2,"
-				  " last_error = $3 WHERE id = $1",
+				  " last_error = $3, claimer = '', claimed_until = 0 WHERE id = $1",
 	[PG_QUEUE_DEL]		= "DELETE FROM queue WHERE id = $1 RETURNING message",
 	[PG_QUEUE_FLUSH]	= "UPDATE queue SET next_attempt = 0",
 	[PG_QUEUE_CLAMP]	= "UPDATE queue SET next_attempt = $1 WHERE next_attempt > $1",
 	[PG_QUEUE_MAX_ID]	= "SELECT coalesce(max(id), 0) FROM queue",
+	/* Claims (store_queue_claim()). Every statement that changes claims
+	 * takes its rows FOR UPDATE SKIP LOCKED: a row another runner is
+	 * claiming at this instant is passed over, never waited for, and is
+	 * checked again against the newest committed row before it is taken
+	 * (READ COMMITTED), so two runners never both take one item. */
+	[PG_QUEUE_CLAIMERS]	= "SELECT DISTINCT claimer FROM queue WHERE claimer <> ''"
+				  " AND claimer <> $1 AND claimed_until > $2",
+	[PG_QUEUE_UNCLAIM]	= "UPDATE queue SET claimer = '', claimed_until = 0 WHERE id IN"
+				  " (SELECT id FROM queue WHERE claimer = $1 FOR UPDATE SKIP LOCKED)",
+	[PG_QUEUE_RENEW]	= "UPDATE queue SET claimed_until = $2 WHERE id IN"
+				  " (SELECT id FROM queue WHERE claimer = $1 FOR UPDATE SKIP LOCKED)",
+	/* Due, and free, ours, or another's that ran out: the oldest $4. */
+	[PG_QUEUE_CLAIM]	= "UPDATE queue SET claimer = $1, claimed_until = $3 WHERE id IN"
+				  " (SELECT id FROM queue WHERE next_attempt <= $2 AND"
+				  "  (claimer = '' OR claimer = $1 OR claimed_until <= $2)"
+				  "  ORDER BY next_attempt, id LIMIT $4 FOR UPDATE SKIP LOCKED)"
+				  " RETURNING id, message, sender, rcpt, created, next_attempt,"
+				  " attempts, last_error",
 
 	[PG_USER_SET_TEACHER]	= "UPDATE accounts SET teacher = $2 WHERE lower(name) = lower($1)",
 	[PG_USER_IS_TEACHER]	= "SELECT teacher::int FROM accounts WHERE lower(name) = lower($1)",
@@ -238,6 +273,72 @@ static const char *const pg_sql[PG_COUNT] = {
 				  " AND account = lower($2)",
 
 	[PG_SCHEMA_VERSION]	= "SELECT coalesce(max(version), 0) FROM schema_version",
+
+	/* copying a whole store (store_pg_copy.c): every row verbatim, ids
+	 * included; the dumps run as cursors, the loads keep the given ids
+	 * (OVERRIDING SYSTEM VALUE) */
+	[PG_COPY_COUNT]		= "SELECT (SELECT count(*) FROM domains), (SELECT count(*) FROM accounts),"
+				  " (SELECT count(*) FROM aliases), (SELECT count(*) FROM messages),"
+				  " (SELECT count(*) FROM mailbox), (SELECT count(*) FROM queue),"
+				  " (SELECT count(*) FROM sessions), (SELECT count(*) FROM session_accounts),"
+				  " (SELECT count(*) FROM transcripts), (SELECT count(*) FROM web_sessions),"
+				  " (SELECT count(*) FROM api_tokens)",
+	[PG_DUMP_DOMAINS]	= "SELECT name, created FROM domains ORDER BY name",
+	[PG_DUMP_ACCOUNTS]	= "SELECT id, name, hash, created, teacher::int FROM accounts ORDER BY id",
+	[PG_DUMP_ALIASES]	= "SELECT al.address, a.name, al.created FROM aliases al"
+				  " JOIN accounts a ON a.id = al.account ORDER BY al.address, a.id",
+	[PG_DUMP_MESSAGES]	= "SELECT id, size, sender, session, created FROM messages ORDER BY id",
+	[PG_DUMP_ENTRIES]	= "SELECT m.id, a.name, m.message, m.uidl, m.size, m.arrived, m.deleted::int"
+				  " FROM mailbox m JOIN accounts a ON a.id = m.account ORDER BY m.id",
+	[PG_DUMP_QUEUE]		= "SELECT id, message, sender, rcpt, created, next_attempt, attempts,"
+				  " last_error FROM queue ORDER BY id",
+	[PG_DUMP_SESSIONS]	= "SELECT id, proto, client, started, coalesce(ended, 0), login, outcome"
+				  " FROM sessions ORDER BY n",
+	[PG_DUMP_SESSION_ACCOUNTS] = "SELECT session, account FROM session_accounts"
+				  " ORDER BY session, account",
+	[PG_DUMP_TRANSCRIPTS]	= "SELECT session_id, seq, proto, lines, time FROM transcripts ORDER BY id",
+	[PG_DUMP_WEBSESSIONS]	= "SELECT w.id, a.name, w.csrf, w.created, w.expires FROM web_sessions w"
+				  " JOIN accounts a ON a.id = w.account ORDER BY w.id",
+	[PG_DUMP_TOKENS]	= "SELECT t.hash, a.name, t.created FROM api_tokens t"
+				  " JOIN accounts a ON a.id = t.account ORDER BY t.hash",
+	/* the last value each identity sequence gave (none: never used) */
+	[PG_DUMP_SEQUENCES]	= "SELECT t, v FROM (SELECT t, pg_sequence_last_value("
+				  "  pg_get_serial_sequence(t, 'id')::regclass) AS v"
+				  "  FROM unnest(ARRAY['accounts', 'messages', 'mailbox', 'queue']) AS t) s"
+				  " WHERE v IS NOT NULL ORDER BY t",
+	[PG_LOAD_DOMAIN]	= "INSERT INTO domains(name, created) VALUES ($1, $2)",
+	[PG_LOAD_ACCOUNT]	= "INSERT INTO accounts(id, name, hash, created, teacher)"
+				  " OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
+	[PG_LOAD_ALIAS]		= "INSERT INTO aliases(address, account, created)"
+				  " SELECT $1, id, $3 FROM accounts WHERE name = $2",
+	[PG_LOAD_MESSAGE]	= "INSERT INTO messages(id, size, sender, session, created)"
+				  " OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
+	/* An unknown account gives a NULL account: NOT NULL violation. */
+	[PG_LOAD_ENTRY]		= "INSERT INTO mailbox(id, account, message, uidl, size, arrived, deleted)"
+				  " OVERRIDING SYSTEM VALUE VALUES ($1,"
+				  " (SELECT id FROM accounts WHERE name = $2), $3, $4, $5, $6, $7)",
+	[PG_LOAD_QUEUE]		= "INSERT INTO queue(id, message, sender, rcpt, created, next_attempt,"
+				  " attempts, last_error) OVERRIDING SYSTEM VALUE"
+				  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	[PG_LOAD_SESSION]	= "INSERT INTO sessions(id, proto, client, started, ended, login, outcome)"
+				  " VALUES ($1, $2, $3, $4, nullif($5::bigint, 0), $6, $7)",
+	[PG_LOAD_SESSION_ACCOUNT] = "INSERT INTO session_accounts(session, account) VALUES ($1, $2)",
+	[PG_LOAD_TRANSCRIPT]	= "INSERT INTO transcripts(session_id, seq, proto, lines, time)"
+				  " VALUES ($1, $2, $3, $4, $5)",
+	[PG_LOAD_WEBSESSION]	= "INSERT INTO web_sessions(id, account, csrf, created, expires)"
+				  " SELECT $1, id, $3, $4, $5 FROM accounts WHERE name = $2",
+	[PG_LOAD_TOKEN]		= "INSERT INTO api_tokens(hash, account, created)"
+				  " SELECT $1, id, $3 FROM accounts WHERE name = $2",
+	/* Move table $1's identity sequence forward to $2, never back
+	 * (setval is not undone by a rollback: only ever raised). */
+	[PG_LOAD_SEQ_RAISE]	= "SELECT setval(pg_get_serial_sequence($1, 'id'), $2::bigint)"
+				  " WHERE $2::bigint > coalesce(pg_sequence_last_value("
+				  "  pg_get_serial_sequence($1, 'id')::regclass), 0)",
+	/* The highest id of each table with an identity sequence. */
+	[PG_LOAD_SEQ_MAX]	= "SELECT (SELECT coalesce(max(id), 0) FROM accounts),"
+				  " (SELECT coalesce(max(id), 0) FROM messages),"
+				  " (SELECT coalesce(max(id), 0) FROM mailbox),"
+				  " (SELECT coalesce(max(id), 0) FROM queue)",
 };
 
 /*
@@ -361,6 +462,13 @@ static const char *const pg_migrations[] = {
 	"  time        bigint NOT NULL,"
 	"  UNIQUE (session_id, seq)"
 	");",
+	/* version 2: queue items are claimed by a runner ("HOST/PID/relay")
+	 * until claimed_until (unix time), so that runners on several hosts
+	 * never deliver one item twice (store_queue_claim()); '' is
+	 * unclaimed. The SQLite backend's version 6. */
+	"ALTER TABLE queue ADD COLUMN claimer text NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN claimed_until bigint NOT NULL DEFAULT 0;"
+	"CREATE INDEX queue_claimer ON queue(claimer) WHERE claimer <> '';",
 };
 
 #define PG_LATEST	((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
@@ -428,6 +536,7 @@ pg_seterr(struct store_pg *p, const PGresult *r, const char *what)
 
 	snprintf(p->sqlstate, sizeof(p->sqlstate), "%s", state != NULL ? state : "");
 	if (p->conn == NULL || PQstatus(p->conn) == CONNECTION_BAD) {
+		p->lost = true;
 		oneline(msg, sizeof(msg), p->conn != NULL ? PQerrorMessage(p->conn) : NULL);
 		store_setmsg(&p->base, "the store's database is unreachable: %s: %s", what, msg);
 		return;
@@ -498,40 +607,112 @@ pg_readers_drop(struct store_pg *p)
 	}
 }
 
-int
-pg_enter(struct store_pg *p, bool keep_reads)
+/*
+ * Has the server closed c while it sat idle (a restart, a terminated
+ * backend)? It then sent its last words and an end of file: read what
+ * waits, without blocking, and see whether libpq found the end.
+ */
+static bool
+conn_closed(PGconn *c)
+{
+	struct pollfd pfd;
+	int i;
+
+	if ((pfd.fd = PQsocket(c)) < 0)
+		return true;
+	for (i = 0; i < 4; i++) {	/* a message, then the end of file */
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) <= 0)
+			return false;
+		if (PQconsumeInput(c) == 0 || PQstatus(c) == CONNECTION_BAD)
+			return true;
+	}
+	return false;
+}
+
+/* A new connection now, in place of p's: 0, or -1 with the reason. */
+static int
+pg_reconnect(struct store_pg *p)
 {
 	char err[STORE_ERR_MAX];
-	PGTransactionStatusType ts;
 
-	p->sqlstate[0] = '\0';
-	if (!keep_reads)
-		pg_readers_drop(p);
-	if (p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK) {
-		ts = PQtransactionStatus(p->conn);
-		if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
-			PQclear(PQexec(p->conn, "ROLLBACK"));	/* left by a failed op */
-		return 0;
-	}
-	if (mono_ms() - p->last_try < PG_RETRY_MS) {
-		store_setmsg(&p->base, "the store's database is unreachable"
-		    " (the connection was lost; trying again in a moment)");
-		return -1;
-	}
 	p->last_try = mono_ms();
 	PQfinish(p->conn);
 	p->conn = NULL;
 	memset(p->prepared, 0, sizeof(p->prepared));
-	pg_readers_drop(p);
 	if ((p->conn = pg_connect(p->url, err, sizeof(err))) == NULL) {
+		p->fail_ms = mono_ms() - p->last_try;
+		if (p->fail_ms == 0)
+			p->fail_ms = 1;
 		store_setmsg(&p->base, "%s", err);
 		return -1;
 	}
+	p->fail_ms = 0;
 	return 0;
 }
 
-PGresult *
-pg_run(struct store_pg *p, enum pg_stmt id, const struct pgq *q, bool binary, const char *what)
+int
+pg_enter(struct store_pg *p, bool keep_reads)
+{
+	PGTransactionStatusType ts;
+
+	p->sqlstate[0] = '\0';
+	p->lost = p->commit_sent = p->retried = false;
+	if (!keep_reads)
+		pg_readers_drop(p);
+	if (p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK) {
+		if (!conn_closed(p->conn)) {
+			ts = PQtransactionStatus(p->conn);
+			if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
+				PQclear(PQexec(p->conn, "ROLLBACK"));	/* left by a failed op */
+			return 0;
+		}
+		/* Closed by the server while idle: nothing of ours was lost,
+		 * so a new connection at once, not after the backoff. */
+		return pg_reconnect(p);
+	}
+	/* A server that refused at once is asked again now (it may be back:
+	 * pop3d's first login after a restart must not fail on the attempt
+	 * an unlock made a moment before); one whose attempt hung, not
+	 * before a second has passed. */
+	if (p->fail_ms >= PG_FAST_FAIL_MS && mono_ms() - p->last_try < PG_RETRY_MS) {
+		store_setmsg(&p->base, "the store's database is unreachable"
+		    " (the connection was lost; trying again in a moment)");
+		return -1;
+	}
+	pg_readers_drop(p);
+	return pg_reconnect(p);
+}
+
+bool
+pg_retry(struct store_pg *p)
+{
+	char keep[STORE_ERR_MAX];
+
+	if (!p->lost || p->commit_sent || p->retried)
+		return false;
+	p->retried = true;
+	memcpy(keep, p->base.err, sizeof(keep));
+	if (pg_reconnect(p) == -1) {
+		memcpy(p->base.err, keep, sizeof(keep));	/* the op's own error */
+		return false;
+	}
+	p->lost = false;
+	p->sqlstate[0] = '\0';
+	return true;
+}
+
+/* Is statement id a plain read (a SELECT that locks nothing)? */
+static bool
+is_read(enum pg_stmt id)
+{
+	return strncmp(pg_sql[id], "SELECT", 6) == 0 && strstr(pg_sql[id], " FOR ") == NULL;
+}
+
+static PGresult *
+run_once(struct store_pg *p, enum pg_stmt id, const struct pgq *q, bool binary,
+    const char *what)
 {
 	char name[PG_NAME_MAX];
 	PGresult *r;
@@ -548,6 +729,11 @@ pg_run(struct store_pg *p, enum pg_stmt id, const struct pgq *q, bool binary, co
 		PQclear(r);
 		p->prepared[id] = true;
 	}
+	/* A write outside a transaction commits by itself: once it went
+	 * out on a live connection its outcome may be a commit. */
+	if (!is_read(id) && PQstatus(p->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(p->conn) == PQTRANS_IDLE)
+		p->commit_sent = true;
 	r = PQexecPrepared(p->conn, name, q != NULL ? q->n : 0, q != NULL ? q->v : NULL,
 	    q != NULL ? q->len : NULL, q != NULL ? q->fmt : NULL, binary ? 1 : 0);
 	s = PQresultStatus(r);
@@ -558,6 +744,19 @@ pg_run(struct store_pg *p, enum pg_stmt id, const struct pgq *q, bool binary, co
 	pg_seterr(p, r, what);
 	PQclear(r);
 	return NULL;
+}
+
+PGresult *
+pg_run(struct store_pg *p, enum pg_stmt id, const struct pgq *q, bool binary, const char *what)
+{
+	bool alone = PQtransactionStatus(p->conn) == PQTRANS_IDLE;
+	PGresult *r = run_once(p, id, q, binary, what);
+
+	/* A read outside a transaction changed nothing: run it once more
+	 * on a new connection when the old one broke under it. */
+	if (r == NULL && alone && is_read(id) && pg_retry(p))
+		r = run_once(p, id, q, binary, what);
+	return r;
 }
 
 int64_t
@@ -588,6 +787,34 @@ pg_cmd(struct store_pg *p, const char *sql, const char *what)
 }
 
 int
+pg_declare(struct store_pg *p, const char *name, enum pg_stmt id, const char *what)
+{
+	char sql[2048];
+
+	if ((size_t)snprintf(sql, sizeof(sql), "DECLARE %s NO SCROLL CURSOR FOR %s", name,
+	    pg_sql[id]) >= sizeof(sql)) {
+		store_setmsg(&p->base, "%s: statement too long", what);
+		return -1;
+	}
+	return pg_cmd(p, sql, what);
+}
+
+PGresult *
+pg_fetch(struct store_pg *p, const char *name, int n, const char *what)
+{
+	char sql[128];
+	PGresult *r;
+
+	snprintf(sql, sizeof(sql), "FETCH %d FROM %s", n, name);
+	r = PQexec(p->conn, sql);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		return r;
+	pg_seterr(p, r, what);
+	PQclear(r);
+	return NULL;
+}
+
+int
 pg_begin(struct store_pg *p)
 {
 	return pg_cmd(p, "BEGIN", "begin transaction");
@@ -596,7 +823,10 @@ pg_begin(struct store_pg *p)
 int
 pg_commit(struct store_pg *p)
 {
-	PGresult *r = PQexec(p->conn, "COMMIT");
+	PGresult *r;
+
+	p->commit_sent = true;
+	r = PQexec(p->conn, "COMMIT");
 
 	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0) {
 		PQclear(r);
@@ -893,6 +1123,8 @@ const struct store_ops store_pg_ops = {
 	.queue_flush		= pg_queue_flush,
 	.queue_clamp		= pg_queue_clamp,
 	.queue_max_id		= pg_queue_max_id,
+	.queue_claim		= pg_queue_claim,
+	.queue_release		= pg_queue_release,
 	.message_read		= pg_message_read,
 	.message_size		= pg_message_size,
 
@@ -911,4 +1143,10 @@ const struct store_ops store_pg_ops = {
 	.session_list		= pg_session_list,
 	.session_get		= pg_session_get,
 	.session_involves	= pg_session_involves,
+
+	.copy_count		= pg_copy_count,
+	.dump			= pg_dump,
+	.load_begin		= pg_load_begin,
+	.load_record		= pg_load_record,
+	.load_end		= pg_load_end,
 };

@@ -60,6 +60,10 @@ enum pg_stmt {
 	PG_QUEUE_FLUSH,
 	PG_QUEUE_CLAMP,
 	PG_QUEUE_MAX_ID,
+	PG_QUEUE_CLAIMERS,
+	PG_QUEUE_UNCLAIM,
+	PG_QUEUE_RENEW,
+	PG_QUEUE_CLAIM,
 
 	PG_USER_SET_TEACHER,
 	PG_USER_IS_TEACHER,
@@ -83,6 +87,33 @@ enum pg_stmt {
 	PG_SESSION_INVOLVES,
 
 	PG_SCHEMA_VERSION,
+
+	PG_COPY_COUNT,
+	PG_DUMP_DOMAINS,
+	PG_DUMP_ACCOUNTS,
+	PG_DUMP_ALIASES,
+	PG_DUMP_MESSAGES,
+	PG_DUMP_ENTRIES,
+	PG_DUMP_QUEUE,
+	PG_DUMP_SESSIONS,
+	PG_DUMP_SESSION_ACCOUNTS,
+	PG_DUMP_TRANSCRIPTS,
+	PG_DUMP_WEBSESSIONS,
+	PG_DUMP_TOKENS,
+	PG_DUMP_SEQUENCES,
+	PG_LOAD_DOMAIN,
+	PG_LOAD_ACCOUNT,
+	PG_LOAD_ALIAS,
+	PG_LOAD_MESSAGE,
+	PG_LOAD_ENTRY,
+	PG_LOAD_QUEUE,
+	PG_LOAD_SESSION,
+	PG_LOAD_SESSION_ACCOUNT,
+	PG_LOAD_TRANSCRIPT,
+	PG_LOAD_WEBSESSION,
+	PG_LOAD_TOKEN,
+	PG_LOAD_SEQ_RAISE,
+	PG_LOAD_SEQ_MAX,
 
 	PG_COUNT
 };
@@ -113,7 +144,14 @@ struct store_pg {
 	char		*url;
 	bool		 prepared[PG_COUNT];	/* on this connection */
 	int64_t		 last_try;	/* monotonic ms of the last connection attempt */
+	int64_t		 fail_ms;	/* how long the last failed attempt took (0: none) */
 	char		 sqlstate[6];	/* of the last error, "" for none */
+	/* For running an op once more after a lost connection (pg_retry()),
+	 * reset by pg_enter(): */
+	bool		 lost;		/* the last error was the connection lost */
+	bool		 commit_sent;	/* a COMMIT (or a write outside a transaction) went out */
+	bool		 retried;	/* this op ran once more already */
+	bool		 loading;	/* between load_begin and load_end (store_pg_copy.c) */
 	struct pg_reader readers[PG_READERS];
 	unsigned	 clock;
 };
@@ -144,10 +182,26 @@ void	pgq_int(struct pgq *q, int64_t v);
 /* ---- running statements (store_pg.c) ---- */
 /*
  * Every op starts here: forget the chunks read (unless keep_reads), and
- * make sure there is a connection, reconnecting a broken one at most once a
- * second. 0, or -1 with "the store's database is unreachable: ...".
+ * make sure there is a connection. A connection that looks fine is checked
+ * without blocking for one the server closed meanwhile (a restart, a
+ * terminated backend): that one is replaced at once, so the op runs on a
+ * new connection instead of failing on the dead one. A connection already
+ * known broken is replaced at the next op when the last attempt was
+ * refused at once (a server down or starting up: one round trip), and at
+ * most once a second when it hung (a host gone: up to the connect
+ * timeout). 0, or -1 with "the store's database is unreachable: ...".
  */
 int	pg_enter(struct store_pg *p, bool keep_reads);
+/*
+ * After an op's attempt failed: was it the connection lost before anything
+ * could have committed (no COMMIT sent, no write outside a transaction
+ * sent), is this the op's first retry, and is there a new connection now?
+ * Then true, and the caller runs the whole attempt once more (PostgreSQL
+ * rolled the lost transaction back). Never after a COMMIT went out: its
+ * outcome is not known. pg_run() does this by itself for a read outside a
+ * transaction.
+ */
+bool	pg_retry(struct store_pg *p);
 /*
  * Run statement id with q (NULL: none), results in text (binary: in
  * binary). The result (rows or a command's) to PQclear, or NULL with the
@@ -171,6 +225,11 @@ int64_t	pg_int(const PGresult *r, int row, int col);	/* a text-format integer */
 /* Copy a text value into dst: false when it does not fit. */
 bool	pg_copy(const PGresult *r, int row, int col, char *dst, size_t len);
 void	pg_readers_drop(struct store_pg *p);
+/* Open cursor name on statement id (one without parameters) inside the
+ * current transaction: 0 or -1. FETCH from it with pg_cmd()'s sibling,
+ * pg_fetch(): the next rows (at most n), or NULL with the error. */
+int	pg_declare(struct store_pg *p, const char *name, enum pg_stmt id, const char *what);
+PGresult *pg_fetch(struct store_pg *p, const char *name, int n, const char *what);
 
 /* ---- the ops, by area ---- */
 /* store_pg_account.c */
@@ -222,9 +281,19 @@ int	pg_queue_delete(struct store *st, int64_t id);
 int	pg_queue_flush(struct store *st);
 int	pg_queue_clamp(struct store *st, int64_t latest);
 int64_t	pg_queue_max_id(struct store *st);
+int	pg_queue_claim(struct store *st, int64_t now, const char *claimer, int64_t until,
+	    size_t max, struct store_queue_item **items_r, size_t *n_r);
+int	pg_queue_release(struct store *st, const char *claimer);
 int	pg_message_read(struct store *st, int64_t message_id, int64_t offset,
 	    void *dst, size_t len, size_t *got_r);
 int64_t	pg_message_size(struct store *st, int64_t message_id);
+
+/* store_pg_copy.c */
+int	pg_copy_count(struct store *st, int64_t counts[STORE_REC_KINDS]);
+int	pg_dump(struct store *st, const struct store_dump_sink *sink);
+int	pg_load_begin(struct store *st);
+int	pg_load_record(struct store *st, const struct store_rec *r);
+int	pg_load_end(struct store *st, bool commit);
 
 /* store_pg_log.c */
 int	pg_transcript_append(struct store *st, const char *session_id,

@@ -3,7 +3,9 @@
  * a SAVEPOINT per delivery, bodies streamed into 256 KiB chunk rows), the
  * POP3 maildrop lock, mailbox listings, bodies read back in bounded memory,
  * expunge in one transaction, one entry for the web console, and the
- * outbound queue.
+ * outbound queue with its runners' claims (FOR UPDATE SKIP LOCKED: two
+ * runners claiming at one instant, on one host or two, never wait for
+ * each other nor take one item both).
  *
  * The maildrop lock is a lease row (locks), not an advisory lock. pop3d
  * takes and releases it from worker threads, each with its own handle and
@@ -23,19 +25,15 @@
  * next touch (STORE_LOCKED), as after a ttl takeover.
  */
 
+#include <assert.h>
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "numparse.h"
 #include "store_pg.h"
 
-#define PG_HOST_MAX		256	/* gethostname() result, with its NUL */
-#define PG_LOCK_OWNER_MAX	512	/* "HOST/PID/tag" */
 #define PG_ID_TEXT		24	/* an id in an array literal, with its comma */
 
 /* ---- deliveries ----------------------------------------------------------- */
@@ -205,17 +203,13 @@ connected(const struct store_pg *p)
 }
 
 /*
- * Group commit. Round trips count more than anything here, so the
- * savepoint commands ride together: "BEGIN; SAVEPOINT", then after each
- * delivery "RELEASE; SAVEPOINT" (or "ROLLBACK TO", which keeps the
- * savepoint for the next), and a batch of one needs none: its failure is
- * the transaction's. A 4 KB delivery of a batch costs two round trips.
+ * One attempt at a batch, on p's connection: 0 when the transaction
+ * committed (or a batch of one was refused for itself: result[0]), -1
+ * when nothing was committed.
  */
-int
-pg_delivery_commit_batch(struct store *st, struct store_delivery **ds,
-    size_t n, int *result)
+static int
+batch_once(struct store_pg *p, struct store_delivery **ds, size_t n, int *result)
 {
-	struct store_pg *p = pg_of(st);
 	unsigned char *buf = NULL;
 	bool last, sp = n > 1;
 	size_t i;
@@ -224,10 +218,7 @@ pg_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 		result[i] = -1;
 		ds[i]->id = -1;
 	}
-	if (n == 0)
-		return 0;
-	if (pg_enter(p, false) == -1 ||
-	    pg_cmd(p, sp ? "BEGIN; SAVEPOINT delivery" : "BEGIN", "begin transaction") == -1)
+	if (pg_cmd(p, sp ? "BEGIN; SAVEPOINT delivery" : "BEGIN", "begin transaction") == -1)
 		goto lost;
 	for (i = 0; i < n; i++) {
 		last = i + 1 == n;
@@ -239,7 +230,7 @@ pg_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 			continue;
 		}
 		ds[i]->id = -1;
-		result[i] = store_err_full(st) ? STORE_FULL : -1;
+		result[i] = store_err_full(&p->base) ? STORE_FULL : -1;
 		if (!connected(p))
 			goto fail;
 		if (!sp) {	/* the batch was this one delivery */
@@ -257,134 +248,60 @@ pg_delivery_commit_batch(struct store *st, struct store_delivery **ds,
 	free(buf);
 	buf = NULL;
 	/* Not known committed (a lost connection during COMMIT): not one
-	 * of them may be acknowledged. */
-	if (pg_commit(p) == -1)
-		goto lost;
+	 * of them may be acknowledged, nor refused (they may be stored). */
+	if (pg_commit(p) == -1) {
+		for (i = 0; i < n; i++) {
+			if (result[i] == 0 && p->commit_sent && p->lost)
+				result[i] = STORE_UNKNOWN;
+			else
+				result[i] = store_err_full(&p->base) ? STORE_FULL : -1;
+			ds[i]->id = -1;
+		}
+		return -1;
+	}
 	return 0;
 fail:
 	pg_rollback(p);
 lost:
 	free(buf);
 	for (i = 0; i < n; i++) {
-		result[i] = store_err_full(st) ? STORE_FULL : -1;
+		result[i] = store_err_full(&p->base) ? STORE_FULL : -1;
 		ds[i]->id = -1;
 	}
 	return -1;
 }
 
-/* ---- the maildrop lock ------------------------------------------------------ */
-
 /*
- * The lock owners of this process's live sessions: one listed here is
- * refreshed by its session and never taken over by age (a step of the wall
- * clock must not hand a live session's mailbox to a second one); one of
- * this process not listed was left by a session whose unlock failed.
- * The SQLite backend keeps the same list for the same reason.
+ * Group commit. Round trips count more than anything here, so the
+ * savepoint commands ride together: "BEGIN; SAVEPOINT", then after each
+ * delivery "RELEASE; SAVEPOINT" (or "ROLLBACK TO", which keeps the
+ * savepoint for the next), and a batch of one needs none: its failure is
+ * the transaction's. A 4 KB delivery of a batch costs two round trips.
+ * A batch whose connection broke before its COMMIT was sent is written
+ * once more on a new connection (the server rolled it back whole).
  */
-static pthread_mutex_t	  held_mu = PTHREAD_MUTEX_INITIALIZER;
-static char		**held;
-static size_t		  nheld, capheld;
-
-static bool
-held_find(const char *owner, size_t *i_r)
+int
+pg_delivery_commit_batch(struct store *st, struct store_delivery **ds,
+    size_t n, int *result)
 {
+	struct store_pg *p = pg_of(st);
 	size_t i;
+	int rc;
 
-	for (i = 0; i < nheld; i++)
-		if (strcmp(held[i], owner) == 0) {
-			if (i_r != NULL)
-				*i_r = i;
-			return true;
-		}
-	return false;
-}
-
-static bool
-held_has(const char *owner)
-{
-	bool found;
-
-	pthread_mutex_lock(&held_mu);
-	found = held_find(owner, NULL);
-	pthread_mutex_unlock(&held_mu);
-	return found;
-}
-
-static int
-held_add(const char *owner)
-{
-	char **v, *copy;
-	int rc = 0;
-
-	pthread_mutex_lock(&held_mu);
-	if (held_find(owner, NULL))
-		goto out;
-	if (nheld == capheld) {
-		size_t cap = capheld ? capheld * 2 : 16;
-
-		/* UNSAFE: cap doubles from 16; the live sessions bound it */
-		if ((v = realloc(held, cap * sizeof(*v))) == NULL) {
-			rc = -1;
-			goto out;
-		}
-		held = v;
-		capheld = cap;
+	for (i = 0; i < n; i++) {
+		result[i] = -1;
+		ds[i]->id = -1;
 	}
-	if ((copy = strdup(owner)) == NULL)
-		rc = -1;
-	else
-		held[nheld++] = copy;
-out:
-	pthread_mutex_unlock(&held_mu);
+	if (n == 0)
+		return 0;
+	if (pg_enter(p, false) == -1)
+		return -1;
+	while ((rc = batch_once(p, ds, n, result)) == -1 && pg_retry(p))
+		;
 	return rc;
 }
 
-static void
-held_remove(const char *owner)
-{
-	size_t i;
-
-	pthread_mutex_lock(&held_mu);
-	if (held_find(owner, &i)) {
-		free(held[i]);
-		held[i] = held[--nheld];
-		if (nheld == 0) {
-			free(held);
-			held = NULL;
-			capheld = 0;
-		}
-	}
-	pthread_mutex_unlock(&held_mu);
-}
-
-enum owner_state {
-	OWNER_UNKNOWN,		/* another host, or not "HOST/PID/tag" */
-	OWNER_ALIVE,		/* another live process of this host */
-	OWNER_GONE,		/* no such process, or one of ours with no session */
-	OWNER_MINE,		/* a live session of this process */
-};
-
-static enum owner_state
-owner_state(const char *owner)
-{
-	char host[PG_HOST_MAX], mine[PG_HOST_MAX];
-	const char *slash, *end;
-	uint64_t pid;
-
-	if ((slash = strchr(owner, '/')) == NULL || (size_t)(slash - owner) >= sizeof(host))
-		return OWNER_UNKNOWN;
-	memcpy(host, owner, (size_t)(slash - owner));
-	host[slash - owner] = '\0';
-	if (gethostname(mine, sizeof(mine)) != 0 || strcmp(host, mine) != 0)
-		return OWNER_UNKNOWN;
-	if ((end = strchr(slash + 1, '/')) == NULL ||
-	    numparse_u64(slash + 1, (size_t)(end - slash - 1), INT32_MAX, &pid) != NUMPARSE_OK ||
-	    pid == 0)
-		return OWNER_UNKNOWN;
-	if ((pid_t)pid == getpid())
-		return held_has(owner) ? OWNER_MINE : OWNER_GONE;
-	return kill((pid_t)pid, 0) == -1 && errno == ESRCH ? OWNER_GONE : OWNER_ALIVE;
-}
+/* ---- the maildrop lock ------------------------------------------------------ */
 
 /* One attempt: free, ours, taken before cutoff, or (dead_conn) held through
  * a connection that is gone. 0, STORE_LOCKED or -1. */
@@ -408,7 +325,7 @@ lock_take(struct store_pg *p, const char *account, const char *owner, int64_t cu
 static int
 lock_taken(struct store_pg *p, const char *account, const char *owner)
 {
-	if (held_add(owner) == 0)
+	if (store_held_add(owner) == 0)
 		return 0;
 	(void)pg_mailbox_unlock(&p->base, account, owner);
 	store_setmsg(&p->base, "out of memory locking the mailbox of %s", account);
@@ -419,7 +336,7 @@ int
 pg_mailbox_lock(struct store *st, const char *account, const char *owner, long ttl)
 {
 	struct store_pg *p = pg_of(st);
-	char holder[PG_LOCK_OWNER_MAX] = "";
+	char holder[STORE_OWNER_MAX] = "";
 	struct pgq q = { 0 };
 	int64_t cutoff = INT64_MIN;
 	bool dead_conn = false;
@@ -436,19 +353,19 @@ pg_mailbox_lock(struct store *st, const char *account, const char *owner, long t
 	if (PQntuples(r) > 0)
 		pg_copy(r, 0, 0, holder, sizeof(holder));
 	PQclear(r);
-	switch (holder[0] != '\0' ? owner_state(holder) : OWNER_UNKNOWN) {
-	case OWNER_GONE:	/* crashed, or a session whose unlock failed */
+	switch (holder[0] != '\0' ? store_owner_state(holder) : STORE_OWNER_UNKNOWN) {
+	case STORE_OWNER_GONE:	/* crashed, or a session whose unlock failed */
 		memset(&q, 0, sizeof(q));
 		pgq_text(&q, account);
 		pgq_text(&q, holder);
 		if (pg_do(p, PG_LOCK_DEL, &q, "unlock mailbox") == -1)
 			return -1;
 		break;
-	case OWNER_MINE:	/* refreshed by its session: age means nothing */
+	case STORE_OWNER_MINE:	/* refreshed by its session: age means nothing */
 		store_setmsg(st, "mailbox of %s is in use", account);
 		return STORE_LOCKED;
-	case OWNER_UNKNOWN:
-	case OWNER_ALIVE:
+	case STORE_OWNER_UNKNOWN:
+	case STORE_OWNER_ALIVE:
 		cutoff = store_now() - ttl;
 		dead_conn = true;
 		break;
@@ -487,7 +404,7 @@ pg_mailbox_unlock(struct store *st, const char *account, const char *owner)
 	struct store_pg *p = pg_of(st);
 	struct pgq q = { 0 };
 
-	held_remove(owner);	/* even if the delete fails: the session is over */
+	store_held_remove(owner);	/* even if the delete fails: the session is over */
 	if (pg_enter(p, false) == -1)
 		return -1;
 	pgq_text(&q, account);
@@ -780,29 +697,17 @@ drop_orphans(struct store_pg *p, PGresult *r)
 	return rc;
 }
 
-int
-pg_mailbox_expunge(struct store *st, const char *account,
-    const int64_t *entry_ids, size_t n)
+static int
+expunge_once(struct store_pg *p, const char *account, const char *arr)
 {
-	struct store_pg *p = pg_of(st);
 	struct pgq q = { 0 };
 	PGresult *r;
-	char *arr;
 
-	if (n == 0)
-		return 0;
-	if (pg_enter(p, false) == -1)
+	if (pg_begin(p) == -1)
 		return -1;
-	if ((arr = id_array(p, entry_ids, n)) == NULL)
-		return -1;
-	if (pg_begin(p) == -1) {
-		free(arr);
-		return -1;
-	}
 	pgq_text(&q, arr);
 	pgq_text(&q, account);
 	r = pg_run(p, PG_ENTRIES_DEL, &q, false, "delete entry");
-	free(arr);
 	if (r == NULL || drop_orphans(p, r) == -1) {
 		PQclear(r);
 		pg_rollback(p);
@@ -810,6 +715,26 @@ pg_mailbox_expunge(struct store *st, const char *account,
 	}
 	PQclear(r);
 	return pg_commit(p);
+}
+
+int
+pg_mailbox_expunge(struct store *st, const char *account,
+    const int64_t *entry_ids, size_t n)
+{
+	struct store_pg *p = pg_of(st);
+	char *arr;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (pg_enter(p, false) == -1)
+		return -1;
+	if ((arr = id_array(p, entry_ids, n)) == NULL)
+		return -1;
+	while ((rc = expunge_once(p, account, arr)) == -1 && pg_retry(p))
+		;
+	free(arr);
+	return rc;
 }
 
 /* ---- the web console's view of one entry ------------------------------------------ */
@@ -846,26 +771,19 @@ pg_mailbox_entry(struct store *st, const char *account, int64_t entry_id,
 
 /* ---- the outbound queue ------------------------------------------------------------ */
 
-int
-pg_queue_list(struct store *st, int64_t now, struct store_queue_item **items_r, size_t *n_r)
+/* The queue items of r (id, message, sender, rcpt, created, next_attempt,
+ * attempts, last_error) into *items_r (malloc'd, NULL for none). 0 or -1. */
+static int
+queue_rows(struct store_pg *p, const PGresult *r, struct store_queue_item **items_r,
+    size_t *n_r)
 {
-	struct store_pg *p = pg_of(st);
 	struct store_queue_item *v = NULL, *it;
-	struct pgq q = { 0 };
-	PGresult *r;
-	int i, n;
+	int i, n = PQntuples(r);
 
 	*items_r = NULL;
 	*n_r = 0;
-	if (pg_enter(p, false) == -1)
-		return -1;
-	pgq_int(&q, now);
-	if ((r = pg_run(p, PG_QUEUE_LIST, &q, false, "list queue")) == NULL)
-		return -1;
-	n = PQntuples(r);
 	if (n > 0 && (v = calloc((size_t)n, sizeof(*v))) == NULL) {
-		PQclear(r);
-		store_setmsg(st, "out of memory listing the queue");
+		store_setmsg(&p->base, "out of memory listing the queue");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -879,10 +797,143 @@ pg_queue_list(struct store *st, int64_t now, struct store_queue_item **items_r, 
 		it->attempts = (int)pg_int(r, i, 6);
 		pg_copy(r, i, 7, it->last_error, sizeof(it->last_error));
 	}
-	PQclear(r);
 	*items_r = v;
 	*n_r = (size_t)n;
 	return 0;
+}
+
+int
+pg_queue_list(struct store *st, int64_t now, struct store_queue_item **items_r, size_t *n_r)
+{
+	struct store_pg *p = pg_of(st);
+	struct pgq q = { 0 };
+	PGresult *r;
+	int rc;
+
+	*items_r = NULL;
+	*n_r = 0;
+	if (pg_enter(p, false) == -1)
+		return -1;
+	pgq_int(&q, now);
+	if ((r = pg_run(p, PG_QUEUE_LIST, &q, false, "list queue")) == NULL)
+		return -1;
+	rc = queue_rows(p, r, items_r, n_r);
+	PQclear(r);
+	return rc;
+}
+
+/* Order of store_queue_list: next_attempt, then id (RETURNING has none). */
+static int
+item_cmp(const void *pa, const void *pb)
+{
+	const struct store_queue_item *a = pa, *b = pb;
+
+	if (a->next_attempt != b->next_attempt)
+		return a->next_attempt < b->next_attempt ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/*
+ * Inside the caller's transaction: drop the live claims of the runners
+ * (other than claimer) that are processes of this host that no longer
+ * exist (store_owner_gone()). 0 or -1.
+ */
+static int
+unclaim_gone(struct store_pg *p, const char *claimer, int64_t now)
+{
+	struct pgq q = { 0 };
+	PGresult *r;
+	int i, n;
+
+	pgq_text(&q, claimer);
+	pgq_int(&q, now);
+	if ((r = pg_run(p, PG_QUEUE_CLAIMERS, &q, false, "list queue claimers")) == NULL)
+		return -1;
+	n = PQntuples(r);
+	for (i = 0; i < n; i++) {
+		if (!store_owner_gone(PQgetvalue(r, i, 0)))
+			continue;
+		memset(&q, 0, sizeof(q));
+		pgq_text(&q, PQgetvalue(r, i, 0));
+		if (pg_do(p, PG_QUEUE_UNCLAIM, &q, "release a dead runner's claims") == -1) {
+			PQclear(r);
+			return -1;
+		}
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* One attempt at a claim, in one transaction: 0 or -1 (rolled back). */
+static int
+claim_once(struct store_pg *p, int64_t now, const char *claimer, int64_t until,
+    size_t max, struct store_queue_item **items_r, size_t *n_r)
+{
+	struct pgq q = { 0 };
+	PGresult *r;
+
+	if (pg_begin(p) == -1)
+		return -1;
+	if (unclaim_gone(p, claimer, now) == -1)
+		goto fail;
+	pgq_text(&q, claimer);
+	pgq_int(&q, until);
+	if (pg_do(p, PG_QUEUE_RENEW, &q, "renew queue claims") == -1)
+		goto fail;
+	memset(&q, 0, sizeof(q));
+	pgq_text(&q, claimer);
+	pgq_int(&q, now);
+	pgq_int(&q, until);
+	pgq_int(&q, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	if ((r = pg_run(p, PG_QUEUE_CLAIM, &q, false, "claim queue items")) == NULL)
+		goto fail;
+	if (queue_rows(p, r, items_r, n_r) == -1) {
+		PQclear(r);
+		goto fail;
+	}
+	PQclear(r);
+	if (pg_commit(p) == -1) {
+		free(*items_r);
+		*items_r = NULL;
+		*n_r = 0;
+		return -1;
+	}
+	return 0;
+fail:
+	pg_rollback(p);
+	return -1;
+}
+
+int
+pg_queue_claim(struct store *st, int64_t now, const char *claimer, int64_t until,
+    size_t max, struct store_queue_item **items_r, size_t *n_r)
+{
+	struct store_pg *p = pg_of(st);
+	int rc;
+
+	assert(max > 0 && claimer[0] != '\0');
+	*items_r = NULL;
+	*n_r = 0;
+	if (pg_enter(p, false) == -1)
+		return -1;
+	while ((rc = claim_once(p, now, claimer, until, max, items_r, n_r)) == -1 &&
+	    pg_retry(p))
+		;
+	if (rc == 0 && *n_r > 1)
+		qsort(*items_r, *n_r, sizeof(**items_r), item_cmp);
+	return rc;
+}
+
+int
+pg_queue_release(struct store *st, const char *claimer)
+{
+	struct store_pg *p = pg_of(st);
+	struct pgq q = { 0 };
+
+	if (pg_enter(p, false) == -1)
+		return -1;
+	pgq_text(&q, claimer);
+	return pg_do(p, PG_QUEUE_UNCLAIM, &q, "release queue claims") == -1 ? -1 : 0;
 }
 
 int
@@ -906,14 +957,13 @@ pg_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const char *e
 	return 0;
 }
 
-int
-pg_queue_delete(struct store *st, int64_t id)
+static int
+queue_delete_once(struct store_pg *p, int64_t id)
 {
-	struct store_pg *p = pg_of(st);
 	struct pgq q = { 0 };
 	PGresult *r;
 
-	if (pg_enter(p, false) == -1 || pg_begin(p) == -1)
+	if (pg_begin(p) == -1)
 		return -1;
 	pgq_int(&q, id);
 	if ((r = pg_run(p, PG_QUEUE_DEL, &q, false, "delete queue item")) == NULL)
@@ -921,7 +971,7 @@ pg_queue_delete(struct store *st, int64_t id)
 	if (PQntuples(r) == 0) {
 		PQclear(r);
 		pg_rollback(p);
-		store_setmsg(st, "no queue item %lld", (long long)id);
+		store_setmsg(&p->base, "no queue item %lld", (long long)id);
 		return STORE_NOTFOUND;
 	}
 	if (drop_orphans(p, r) == -1) {
@@ -933,6 +983,19 @@ pg_queue_delete(struct store *st, int64_t id)
 fail:
 	pg_rollback(p);
 	return -1;
+}
+
+int
+pg_queue_delete(struct store *st, int64_t id)
+{
+	struct store_pg *p = pg_of(st);
+	int rc;
+
+	if (pg_enter(p, false) == -1)
+		return -1;
+	while ((rc = queue_delete_once(p, id)) == -1 && pg_retry(p))
+		;
+	return rc;
 }
 
 int

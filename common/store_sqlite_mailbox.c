@@ -1,5 +1,5 @@
 /*
- * store_mailbox.c - POP3 mailboxes in the store: the per-account lock
+ * store_sqlite_mailbox.c - POP3 mailboxes in the store: the per-account lock
  * (taken over after its ttl, or at once when its owner process or session
  * is gone; never from a live session of this process),
  * the snapshot of a mailbox, expunge in one transaction (UPDATE state,
@@ -7,7 +7,6 @@
  * whole (the open-blob cache of struct store lives here).
  */
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,114 +19,6 @@
 #include "store_sqlite.h"
 
 /* ---- mailboxes ---------------------------------------------------------- */
-
-/*
- * The lock owners of this process's live sessions. A lock of this process
- * that is not listed here was left by a session that ended without
- * releasing it (its unlock failed); one that is listed is refreshed by its
- * session and is never taken over by age: its "taken" time is a wall-clock
- * date, and a step of the clock (a day forward) must not hand a live
- * session's mailbox to a second one.
- */
-static pthread_mutex_t	  held_mu = PTHREAD_MUTEX_INITIALIZER;
-static char		**held;		/* malloc'd owner strings */
-static size_t		  nheld, capheld;
-
-static bool
-held_find(const char *owner, size_t *i_r)
-{
-	size_t i;
-
-	for (i = 0; i < nheld; i++)
-		if (strcmp(held[i], owner) == 0) {
-			if (i_r != NULL)
-				*i_r = i;
-			return true;
-		}
-	return false;
-}
-
-static bool
-held_has(const char *owner)
-{
-	bool found;
-
-	pthread_mutex_lock(&held_mu);
-	found = held_find(owner, NULL);
-	pthread_mutex_unlock(&held_mu);
-	return found;
-}
-
-/* Remember owner as a live session of this process; -1 when out of memory. */
-static int
-held_add(const char *owner)
-{
-	char **v, *copy;
-	int rc = 0;
-
-	pthread_mutex_lock(&held_mu);
-	if (held_find(owner, NULL))
-		goto out;
-	if (nheld == capheld) {
-		size_t cap = capheld ? capheld * 2 : 16;
-
-		/* UNSAFE: cap doubles from 16; the live sessions bound it */
-		if ((v = realloc(held, cap * sizeof(*v))) == NULL) {
-			rc = -1;
-			goto out;
-		}
-		held = v;
-		capheld = cap;
-	}
-	if ((copy = strdup(owner)) == NULL)
-		rc = -1;
-	else
-		held[nheld++] = copy;
-out:
-	pthread_mutex_unlock(&held_mu);
-	return rc;
-}
-
-static void
-held_remove(const char *owner)
-{
-	size_t i;
-
-	pthread_mutex_lock(&held_mu);
-	if (held_find(owner, &i)) {
-		free(held[i]);
-		held[i] = held[--nheld];
-		if (nheld == 0) {
-			free(held);
-			held = NULL;
-			capheld = 0;
-		}
-	}
-	pthread_mutex_unlock(&held_mu);
-}
-
-enum lock_owner_state {
-	OWNER_UNKNOWN,		/* another host or live process, or not "HOST/PID/tag": age decides */
-	OWNER_GONE,		/* no such process, or one of ours with no session */
-	OWNER_MINE,		/* a live session of this process: never taken over */
-};
-
-/*
- * What owner ("HOST/PID/tag", see store_lock_owner) is: a session of this
- * process, a process of this host that no longer exists (a pop3d that
- * crashed or was killed: store_owner_gone()), or something only its age can
- * judge (another host, a live process).
- */
-static enum lock_owner_state
-lock_owner_state(const char *owner)
-{
-	char self[STORE_OWNER_MAX];
-
-	store_lock_owner(self, sizeof(self), "");	/* "HOST/PID/" of this process */
-	if (strncmp(owner, self, strlen(self)) == 0)
-		return held_has(owner) ? OWNER_MINE : OWNER_GONE;
-	return store_owner_gone(owner) ? OWNER_GONE : OWNER_UNKNOWN;
-}
 
 /* One attempt at taking the lock (free, ours, or taken before cutoff):
  * 0, STORE_LOCKED or -1. */
@@ -149,7 +40,7 @@ lock_take(struct store_sqlite *st, const char *account, const char *owner, int64
 static int
 lock_taken(struct store_sqlite *st, const char *account, const char *owner)
 {
-	if (held_add(owner) == 0)
+	if (store_held_add(owner) == 0)
 		return 0;
 	(void)sqlite_mailbox_unlock(&st->base, account, owner);
 	store_setmsg(&st->base, "out of memory locking the mailbox of %s", account);
@@ -172,18 +63,19 @@ sqlite_mailbox_lock(struct store *base, const char *account, const char *owner, 
 	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
 		snprintf(holder, sizeof(holder), "%s", (const char *)sqlite3_column_text(s, 0));
 	store_stmt_done(s);
-	switch (holder[0] != '\0' ? lock_owner_state(holder) : OWNER_UNKNOWN) {
-	case OWNER_GONE:	/* crashed, or a session whose unlock failed */
+	switch (holder[0] != '\0' ? store_owner_state(holder) : STORE_OWNER_UNKNOWN) {
+	case STORE_OWNER_GONE:	/* crashed, or a session whose unlock failed */
 		s = store_stmt_get(st, ST_LOCK_DEL);
 		store_bind_text(s, 1, account);
 		store_bind_text(s, 2, holder);
 		if (store_step_done(st, s, "unlock mailbox") == -1)
 			return -1;
 		break;
-	case OWNER_MINE:	/* refreshed by its session: age means nothing */
+	case STORE_OWNER_MINE:	/* refreshed by its session: age means nothing */
 		store_setmsg(&st->base, "mailbox of %s is in use", account);
 		return STORE_LOCKED;
-	case OWNER_UNKNOWN:
+	case STORE_OWNER_UNKNOWN:
+	case STORE_OWNER_ALIVE:
 		cutoff = store_now() - ttl;
 		break;
 	}
@@ -218,7 +110,7 @@ sqlite_mailbox_unlock(struct store *base, const char *account, const char *owner
 	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_DEL);
 
-	held_remove(owner);	/* even if the delete fails: the session is over */
+	store_held_remove(owner);	/* even if the delete fails: the session is over */
 
 	store_bind_text(s, 1, account);
 	store_bind_text(s, 2, owner);

@@ -185,6 +185,21 @@ data_committed(struct smtp_job *job)
 		    store_delivery_size(job->d));
 		reply_set(&r, 452, ESC_SYSTEM_FULL, "Insufficient system storage: the mail store's disk "
 		    "is full; nothing was delivered, try again later");
+	} else if (job->result == STORE_UNKNOWN) {
+		/* The database went away during the COMMIT: stored or not,
+		 * nobody knows. A 250 could lose it and a 451 could be a lie
+		 * (the client would send a second copy of a stored message
+		 * believing the first refused): say nothing and close, so the
+		 * client treats it as not known either (RFC 5321 6.1: at
+		 * worst a duplicate, never a loss). */
+		log_warnx("session=%s from=<%s> to=%s size=%zu status=unknown"
+		    " reason=commit-outcome-unknown", s->id, tx->from_str,
+		    tx->rcpts.data ? tx->rcpts.data : "", store_delivery_size(job->d));
+		smtp_job_free(job);
+		smtp_tx_free(&s->tx);
+		smtp_enter_state(s, SMTP_S_QUIT);
+		conn_close(s->core.conn, true);
+		return;
 	} else {
 		log_warnx("session=%s from=<%s> to=%s size=%zu status=deferred reason=store",
 		    s->id, tx->from_str, tx->rcpts.data ? tx->rcpts.data : "",

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """migrate_roundtrip.py - `mailcli admin migrate` there and back on a big store.
 
-    tests/bench/migrate_roundtrip.py [BUILD] [MESSAGES]
+    tests/bench/migrate_roundtrip.py [--via-postgresql] [BUILD] [MESSAGES]
 
 BUILD defaults to build/ (the RelWithDebInfo build; never measure a sanitizer
 build), MESSAGES to 10000. Not part of ./test.sh: it takes minutes.
+With --via-postgresql, B is a PostgreSQL database on a private server that
+the script starts (tests/pg_server.py) and removes: SQLite -> PostgreSQL ->
+SQLite.
 
 Store A is filled through the real smtpd by 4 parallel smtplib senders:
 MESSAGES messages of mixed sizes (most a few KB of text; a fifth with a
@@ -31,11 +34,16 @@ from email.message import EmailMessage
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(ROOT, "build")
-N = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+ARGS = [a for a in sys.argv[1:] if a != "--via-postgresql"]
+VIA_PG = "--via-postgresql" in sys.argv[1:]
+BUILD = os.path.abspath(ARGS[0]) if len(ARGS) > 0 else os.path.join(ROOT, "build")
+N = int(ARGS[1]) if len(ARGS) > 1 else 10000
 os.environ["CORREIO_BIN"] = BUILD
+os.environ.pop("CORREIO_TEST_STORE", None)      # A and C are SQLite files
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from correio_test import Lab, MAILCLI, check, free_port  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from correio_test import Lab, MAILCLI, check, free_port, psql  # noqa: E402
+import pg_server  # noqa: E402
 
 USERS = {f"u{i:02d}": f"secret-{i:02d}" for i in range(20)}
 REMOTE = "far.example"
@@ -190,14 +198,24 @@ def main():
     work = os.path.join(a.dir, "copies")
     os.mkdir(work)
     b, c = os.path.join(work, "b.db"), os.path.join(work, "c.db")
+    srv = None
+    if VIA_PG:
+        pgdir = os.path.join(a.dir, "pg")
+        srv = pg_server.start(pgdir)
+        psql(srv.url, "CREATE DATABASE roundtrip_b")
+        b = srv.url_for("roundtrip_b")
     N_PROGRESS[b] = N_PROGRESS[c] = messages // 1000    # a line per 1,000 messages
     ab = timed([MAILCLI, "admin", "migrate", "--from", a.store, "--to", b])
     bc = timed([MAILCLI, "admin", "migrate", "--from", b, "--to", c])
+    kind = "PostgreSQL" if VIA_PG else "SQLite"
+    print(f"A (SQLite) -> B ({kind}) -> C (SQLite)", flush=True)
     for name, (took, rss, out) in (("A -> B", ab), ("B -> C", bc)):
         check("verified" in out, out)
         print(f"migrate {name}: {took:.1f} s, {octets / 1e6 / took:.0f} MB/s of bodies, "
               f"peak RSS {rss:.0f} MiB", flush=True)
     print(ab[2], flush=True)
+    if srv is not None:
+        pg_server.stop(pgdir)
 
     t0 = time.time()
     compare_stores(a.store, c)

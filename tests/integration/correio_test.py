@@ -382,10 +382,15 @@ class Lab:
         d.expect(220)
         return d
 
+    def on_pg(self):
+        """Is this lab's store a PostgreSQL database (a test may point a lab
+        at a store of the other backend)?"""
+        return self.store.startswith(("postgresql://", "postgres://"))
+
     def sql_write(self, query, busy_ms=10000):
         """Change the store behind the daemons' backs (e.g. to make it fail):
         like sql(), but waiting up to busy_ms for their writers to finish."""
-        if PG:
+        if self.on_pg():
             return psql(self.store, query, timeout=busy_ms / 1000 + 30)
         p = subprocess.run(["sqlite3", "-batch", "-cmd", f".timeout {busy_ms}", self.store, query],
                            capture_output=True, timeout=busy_ms / 1000 + 30, check=True)
@@ -394,7 +399,7 @@ class Lab:
     def sql(self, query):
         """Read the store with the sqlite3 command-line tool (an independent
         reader), or psql on PostgreSQL."""
-        if PG:
+        if self.on_pg():
             return psql(self.store, query)
         p = subprocess.run(["sqlite3", "-batch", self.store, query], capture_output=True,
                            timeout=30, check=True)
@@ -403,7 +408,7 @@ class Lab:
     def sql_log(self, query):
         """Read the session log's file (beside the store) the same way; on
         PostgreSQL the session log is in the store's database."""
-        if PG:
+        if self.on_pg():
             return psql(self.store, query)
         p = subprocess.run(["sqlite3", "-batch", self.store + "-sessions", query],
                            capture_output=True, timeout=30, check=True)
@@ -427,7 +432,7 @@ class Lab:
         self.stop_daemons()
         if not self.keep and os.path.isdir(self.dir) and not os.environ.get("CORREIO_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
-            if PG and not self.shared:
+            if self.on_pg() and not self.shared:
                 name = self.store.rpartition("/")[2].partition("?")[0]
                 try:
                     psql(pg_server_url(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -74,7 +74,8 @@ def send_loop(host, port, tag, rng, records, stop, make_payload, pipelined=False
     recipient list from rcpt_choices, with make_payload(rng) as its text and
     the token "<tag>-<n>". One command at a time, or the envelope pipelined.
     Every message is appended to records (a list shared with other threads:
-    append is atomic) before its first command is sent."""
+    append is atomic) before its first command is sent. With the envelope
+    pipelined, a record's recipients become those whose RCPT got 250."""
     n = 0
     while not stop.is_set():
         try:
@@ -112,6 +113,11 @@ def send_loop(host, port, tag, rng, records, stop, make_payload, pipelined=False
                         codes.append(code)
                         if code >= 400:
                             break
+                if pipelined:
+                    # RFC 2920: each RCPT is answered on its own; the
+                    # message goes to the accepted ones only (a store that
+                    # was away for one RCPT and back for the next).
+                    rec.rcpts = [r for r, c in zip(rcpts, codes[1:-1]) if c == 250]
                 if codes[-1] != 354:
                     rec.status = "refused"
                     s.sendall(b"RSET\r\n")

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Two relay runners on one store deliver each queue item exactly once.
 
-Two smtpd processes share one SQLite store, each with its own queue runner,
+Two smtpd processes share one store (a SQLite file, or in the PostgreSQL pass
+of the suite one PostgreSQL database), each with its own queue runner,
 and relay everything for dest.test to one fake destination on loopback
 (Dest, which counts each message it accepts by its marker, a unique line in
 the body). The runners claim queue items (store_queue_claim), so:

@@ -7,8 +7,14 @@
  * the copy gets fresh ids and UIDLs; a target with anything in it is
  * refused and left as it was; a copy that fails midway (stopped, a load
  * error, a target that changes what it is given) leaves the target empty.
- * The failing targets are the SQLite backend with one op replaced: this
+ * The failing targets are the target's backend with one op replaced: this
  * test plays a backend, so it includes store_backend.h.
+ *
+ * Every case runs on each pair of backends: SQLite -> SQLite, SQLite ->
+ * PostgreSQL, PostgreSQL -> SQLite and PostgreSQL -> PostgreSQL, a
+ * PostgreSQL store being a new database on the private server ctest starts
+ * (tests/pg_server.py: $CORREIO_PG_DIR, or a server's URL in
+ * $CORREIO_PG_URL; without either the PostgreSQL pairs are skipped).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +25,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <unistd.h>
+
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store.h"
@@ -30,7 +39,8 @@
 #define READ_CHUNK	(64 * 1024)
 
 struct pair {
-	struct tmpstore	*src, *dst;
+	struct tmpstore	*src, *dst;	/* a PostgreSQL one: path is its URL, dir "" */
+	bool		 src_pg, dst_pg;
 	int64_t		 big_id;		/* message id of the big body */
 	int64_t		 dropped_id;		/* a message delivered then expunged */
 };
@@ -92,7 +102,7 @@ fill(struct pair *p)
 		{ STORE_SESSLOG_OPEN, 2000, "p1", "pop3", "127.0.0.1", 9 },
 		{ STORE_SESSLOG_USER, 2001, "p1", "pop3", "ana", 3 },
 		{ STORE_SESSLOG_LINES, 2001, "p1", "pop3", "C: USER ana\nS: +OK", 18 },
-		{ STORE_SESSLOG_LINES, 2002, "p1", "pop3", "C: UIDL\nS: +OK", 15 },
+		{ STORE_SESSLOG_LINES, 2002, "p1", "pop3", "C: UIDL\nS: +OK", 14 },
 	};
 	struct store_queue_item *items;
 	struct store_msg *msgs;
@@ -136,12 +146,83 @@ fill(struct pair *p)
 	assert_int_equal(store_token_add(st, "tokhash2", "ana"), 0);
 }
 
+/* ---- PostgreSQL sides: a new database each ------------------------------- */
+
+static char pg_base[512];	/* the server's URL, "" when there is none */
+static int pg_counter;
+
+static void
+pg_exec(const char *url, const char *q)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *r;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect %s: %s", url, PQerrorMessage(c));
+	r = PQexec(c, q);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* The database name of a URL made by side_new(). */
+static const char *
+pg_dbname(const char *url)
+{
+	return strrchr(url, '/') + 1;
+}
+
+/* A fresh store of either backend (with ana and bob when accounts). */
+static struct tmpstore *
+side_new(bool pg, const char *prefix, bool accounts)
+{
+	struct tmpstore *t;
+	const char *slash;
+	char q[128], db[64], err[512];
+
+	if (!pg)
+		return tmpstore_new(prefix, accounts);
+	assert_non_null(t = calloc(1, sizeof(*t)));
+	snprintf(db, sizeof(db), "%s_%ld_%d", prefix, (long)getpid(), ++pg_counter);
+	snprintf(q, sizeof(q), "CREATE DATABASE %s", db);
+	pg_exec(pg_base, q);
+	slash = strrchr(pg_base, '/');
+	snprintf(t->path, sizeof(t->path), "%.*s/%s", (int)(slash - pg_base), pg_base, db);
+	if (store_open(&t->st, t->path, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	if (accounts) {
+		assert_int_equal(store_user_add(t->st, "ana", "$y$hash-ana"), 0);
+		assert_int_equal(store_user_add(t->st, "bob", "$y$hash-bob"), 0);
+	}
+	return t;
+}
+
+static void
+side_free(struct tmpstore *t)
+{
+	char q[128];
+
+	if (!store_is_url(t->path)) {
+		(void)tmpstore_free(t);
+		return;
+	}
+	store_close(&t->st);
+	snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s WITH (FORCE)", pg_dbname(t->path));
+	pg_exec(pg_base, q);
+	free(t);
+}
+
 /* A SQL change behind the store's back, for what the API cannot make. */
 static void
 sql(const char *path, const char *q)
 {
 	sqlite3 *db;
 
+	if (store_is_url(path)) {
+		pg_exec(path, q);
+		return;
+	}
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, q, NULL, NULL, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", q, sqlite3_errmsg(db));
@@ -252,16 +333,49 @@ snapshot(struct store *st)
 
 /* ---- fixtures -------------------------------------------------------------- */
 
+/* A pair of stores: the source of one backend (with ana and bob), an empty
+ * target of another; a pair with PostgreSQL is skipped without a server. */
 static int
-setup(void **state)
+pair_new(void **state, bool src_pg, bool dst_pg)
 {
 	struct pair *p = calloc(1, sizeof(*p));
 
 	assert_non_null(p);
-	p->src = tmpstore_new("copysrc", true);
-	p->dst = tmpstore_new("copydst", false);
+	if ((src_pg || dst_pg) && pg_base[0] == '\0') {
+		free(p);
+		*state = NULL;
+		return 0;
+	}
+	p->src_pg = src_pg;
+	p->dst_pg = dst_pg;
+	p->src = side_new(src_pg, "copysrc", true);
+	p->dst = side_new(dst_pg, "copydst", false);
 	*state = p;
 	return 0;
+}
+
+static int
+setup(void **state)
+{
+	return pair_new(state, false, false);
+}
+
+static int
+setup_sqlite_pg(void **state)
+{
+	return pair_new(state, false, true);
+}
+
+static int
+setup_pg_sqlite(void **state)
+{
+	return pair_new(state, true, false);
+}
+
+static int
+setup_pg_pg(void **state)
+{
+	return pair_new(state, true, true);
 }
 
 static int
@@ -269,11 +383,21 @@ teardown(void **state)
 {
 	struct pair *p = *state;
 
-	(void)tmpstore_free(p->src);
-	(void)tmpstore_free(p->dst);
+	if (p == NULL)
+		return 0;
+	side_free(p->src);
+	side_free(p->dst);
 	free(p);
 	return 0;
 }
+
+/* The pair of this case, or a skip when it needs a server there is not. */
+#define PAIR(state, p) do {				\
+	if ((p = *(state)) == NULL) {			\
+		skip();					\
+		return;					\
+	}						\
+} while (0)
 
 /* Is every kind empty in st? */
 static void
@@ -300,10 +424,11 @@ copy(struct pair *p, struct store_copy_stats *stats, char *err, size_t errlen)
 static void
 test_copy_everything(void **state)
 {
-	struct pair *p = *state;
+	struct pair *p;
 	struct store_copy_stats stats;
 	char err[1024], *a, *b;
 
+	PAIR(state, p);
 	fill(p);
 	if (copy(p, &stats, err, sizeof(err)) != 0)
 		fail_msg("copy: %s", err);
@@ -341,7 +466,7 @@ test_copy_everything(void **state)
 static void
 test_big_body_and_flags(void **state)
 {
-	struct pair *p = *state;
+	struct pair *p;
 	struct store_copy_stats stats;
 	unsigned char *want = big_body(), *got = malloc(BIG_SIZE + 1);
 	struct store_msg *msgs;
@@ -349,10 +474,13 @@ test_big_body_and_flags(void **state)
 	size_t n, i, g, off = 0;
 	int64_t entry = -1;
 
+	PAIR(state, p);
 	assert_non_null(got);
 	fill(p);
 	/* mark one of bob's entries deleted (no API sets the flag today) */
-	sql(p->src->path, "UPDATE mailbox SET deleted = 1 WHERE id = (SELECT max(m.id)"
+	sql(p->src->path, p->src_pg ? "UPDATE mailbox SET deleted = true WHERE id ="
+	    " (SELECT max(m.id) FROM mailbox m JOIN accounts a ON a.id = m.account"
+	    " WHERE a.name = 'bob')" : "UPDATE mailbox SET deleted = 1 WHERE id = (SELECT max(m.id)"
 	    " FROM mailbox m JOIN accounts a ON a.id = m.account WHERE a.name = 'bob')");
 	if (copy(p, &stats, err, sizeof(err)) != 0)
 		fail_msg("copy: %s", err);
@@ -386,7 +514,7 @@ test_big_body_and_flags(void **state)
 static void
 test_fresh_ids_after_copy(void **state)
 {
-	struct pair *p = *state;
+	struct pair *p;
 	static const char *const ana[] = { "ana", NULL }, *const far[] = { "z@far.example", NULL };
 	struct store_copy_stats stats;
 	struct store_msg *before, *after;
@@ -395,6 +523,7 @@ test_fresh_ids_after_copy(void **state)
 	size_t nb, na, i, j, nq;
 	int64_t id, qmax;
 
+	PAIR(state, p);
 	fill(p);
 	qmax = store_queue_max_id(p->src->st);
 	if (copy(p, &stats, err, sizeof(err)) != 0)
@@ -435,15 +564,16 @@ test_not_empty_refused(void **state)
 		{ "a queue item", 3 }, { "a session", 4 },
 	};
 	static const char *const far[] = { "x@far.example", NULL };
-	struct pair *p = *state;
+	struct pair *p;
 	struct store_copy_stats stats;
 	struct store_sesslog_rec open = { STORE_SESSLOG_OPEN, 5, "old", "smtp", "10.0.0.1", 8 };
 	char err[1024], *before, *after;
 	size_t i;
 
+	PAIR(state, p);
 	fill(p);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct tmpstore *t = tmpstore_new("copyfull", false);
+		struct tmpstore *t = side_new(p->dst_pg, "copyfull", false);
 
 		switch (cases[i].kind) {
 		case 0:
@@ -472,7 +602,7 @@ test_not_empty_refused(void **state)
 		assert_string_equal(before, after);
 		free(before);
 		free(after);
-		(void)tmpstore_free(t);
+		side_free(t);
 	}
 }
 
@@ -490,11 +620,12 @@ stop_after_three(void *arg, const struct store_copy_stats *so_far)
 static void
 test_stopped_leaves_empty(void **state)
 {
-	struct pair *p = *state;
+	struct pair *p;
 	struct store_copy_stats stats;
 	char err[1024], *a, *b;
 	int calls = 0;
 
+	PAIR(state, p);
 	fill(p);
 	assert_int_equal(store_copy(p->src->st, p->dst->st, stop_after_three, &calls, &stats,
 	    err, sizeof(err)), -1);
@@ -513,6 +644,7 @@ test_stopped_leaves_empty(void **state)
 /* ---- targets that fail or lie -------------------------------------------- */
 
 static struct store_ops bad_ops;
+static const struct store_ops *bad_real;	/* the target's own */
 static int bad_mode;		/* which way bad_load_record misbehaves */
 static int bad_seen;
 
@@ -555,7 +687,7 @@ bad_load_record(struct store *st, const struct store_rec *r)
 	}
 	if (r->kind == STORE_REC_TOKEN && bad_mode == BAD_SKIP_TOKEN)
 		return 0;
-	return store_sqlite_ops.load_record(st, &m);
+	return bad_real->load_record(st, &m);
 }
 
 static void
@@ -570,14 +702,17 @@ test_bad_targets_leave_empty(void **state)
 		{ BAD_BODY, "body in the target differs" },
 		{ BAD_SKIP_TOKEN, "2 API tokens copied but 0 in the target" },
 	};
-	struct pair *p = *state;
+	struct pair *p;
 	struct store_copy_stats stats;
-	const struct store_ops *real = p->dst->st->ops;
+	const struct store_ops *real = NULL;
 	char err[1024];
 	size_t i;
 
+	PAIR(state, p);
+	real = p->dst->st->ops;
 	fill(p);
-	bad_ops = store_sqlite_ops;
+	bad_real = real;
+	bad_ops = *real;
 	bad_ops.load_record = bad_load_record;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bad_mode = cases[i].mode;
@@ -596,12 +731,14 @@ test_bad_targets_leave_empty(void **state)
 static void
 test_backend_without_copy(void **state)
 {
-	struct pair *p = *state;
+	struct pair *p;
 	struct store_copy_stats stats;
-	const struct store_ops *real = p->dst->st->ops;
+	const struct store_ops *real = NULL;
 	char err[1024];
 
-	bad_ops = store_sqlite_ops;
+	PAIR(state, p);
+	real = p->dst->st->ops;
+	bad_ops = *real;
 	bad_ops.name = "imaginary";
 	bad_ops.dump = NULL;
 	bad_ops.load_begin = NULL;
@@ -616,34 +753,59 @@ test_backend_without_copy(void **state)
 static void
 test_empty_source(void **state)
 {
-	struct pair *p = *state;
+	struct pair *p;
 	struct store_copy_stats stats;
-	struct tmpstore *empty = tmpstore_new("copyempty", false);
+	struct tmpstore *empty = NULL;
 	char err[1024];
 	int k;
 
+	PAIR(state, p);
+	empty = side_new(p->src_pg, "copyempty", false);
 	if (store_copy(empty->st, p->dst->st, NULL, NULL, &stats, err, sizeof(err)) != 0)
 		fail_msg("copy: %s", err);
 	for (k = 0; k < STORE_REC_KINDS; k++)
 		if (k != STORE_REC_SEQUENCE)
 			assert_int_equal(stats.counts[k], 0);
 	assert_store_empty(p->dst->st);
-	(void)tmpstore_free(empty);
+	side_free(empty);
 }
+
+#define ALL_CASES(setup_fn)								\
+	cmocka_unit_test_setup_teardown(test_copy_everything, setup_fn, teardown),		\
+	cmocka_unit_test_setup_teardown(test_big_body_and_flags, setup_fn, teardown),		\
+	cmocka_unit_test_setup_teardown(test_fresh_ids_after_copy, setup_fn, teardown),	\
+	cmocka_unit_test_setup_teardown(test_not_empty_refused, setup_fn, teardown),		\
+	cmocka_unit_test_setup_teardown(test_stopped_leaves_empty, setup_fn, teardown),	\
+	cmocka_unit_test_setup_teardown(test_bad_targets_leave_empty, setup_fn, teardown),	\
+	cmocka_unit_test_setup_teardown(test_backend_without_copy, setup_fn, teardown),	\
+	cmocka_unit_test_setup_teardown(test_empty_source, setup_fn, teardown)
 
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_copy_everything, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_big_body_and_flags, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fresh_ids_after_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_empty_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stopped_leaves_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_targets_leave_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backend_without_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_empty_source, setup, teardown),
-	};
+	const struct CMUnitTest sqlite_sqlite[] = { ALL_CASES(setup) };
+	const struct CMUnitTest sqlite_pg[] = { ALL_CASES(setup_sqlite_pg) };
+	const struct CMUnitTest pg_sqlite[] = { ALL_CASES(setup_pg_sqlite) };
+	const struct CMUnitTest pg_pg[] = { ALL_CASES(setup_pg_pg) };
+	const char *url = getenv("CORREIO_PG_URL"), *dir = getenv("CORREIO_PG_DIR");
+	char path[600];
+	FILE *fp;
+	int failed = 0;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (url != NULL && *url != '\0')
+		snprintf(pg_base, sizeof(pg_base), "%s", url);
+	else if (dir != NULL && *dir != '\0') {
+		snprintf(path, sizeof(path), "%s/url", dir);
+		if ((fp = fopen(path, "r")) == NULL || fgets(pg_base, sizeof(pg_base), fp) == NULL) {
+			fprintf(stderr, "test_store_copy: no server URL in %s\n", path);
+			return 1;
+		}
+		fclose(fp);
+		pg_base[strcspn(pg_base, "\r\n")] = '\0';
+	}
+	failed += cmocka_run_group_tests_name("sqlite -> sqlite", sqlite_sqlite, NULL, NULL);
+	failed += cmocka_run_group_tests_name("sqlite -> postgresql", sqlite_pg, NULL, NULL);
+	failed += cmocka_run_group_tests_name("postgresql -> sqlite", pg_sqlite, NULL, NULL);
+	failed += cmocka_run_group_tests_name("postgresql -> postgresql", pg_pg, NULL, NULL);
+	return failed;
 }
