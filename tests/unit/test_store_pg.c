@@ -29,6 +29,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <libpq-fe.h>
+
 #include "store.h"
 #include "tmpstore.h"
 
@@ -54,6 +56,17 @@ static long long
 sql_int(const char *url, const char *sql)
 {
 	return tmpstore_pg_int(url, sql);
+}
+
+/* A connection of the test's own to url (another host's, say). */
+static PGconn *
+admin(const char *url)
+{
+	PGconn *c = PQconnectdb(url);
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect %s: %s", url, PQerrorMessage(c));
+	return c;
 }
 
 static void
