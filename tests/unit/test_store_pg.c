@@ -752,7 +752,7 @@ test_restart_first_op(void **state)
 	struct fixture *f = *state;
 	char hash[64];
 
-	if (pg_dir[0] == '\0') {
+	if (tmpstore_pg_dir()[0] == '\0') {
 		skip();
 		return;
 	}
