@@ -5,10 +5,11 @@
  * default) and every call that touches data goes through the handle's ops
  * table (store_backend.h). The front itself keeps the last error, the lock
  * owner's format, the owners of this process's live sessions and what an
- * owner is (ours, alive, gone: for every backend's locks and claims), store_delivery_commit() as a batch of one,
- * and the refusal of an op a backend does not have (never a NULL call); ops a
- * backend has no use for (the file checks, the reserve, the body map of a
- * SQLite file) answer here.
+ * owner is (ours, alive, gone: for every backend's locks and claims),
+ * store_resolve() (resolve_all() wanting one account),
+ * store_delivery_commit() as a batch of one, and the refusal of an op a
+ * backend does not have (never a NULL call); ops a backend has no use for
+ * (the file checks, the reserve, the body map of a SQLite file) answer here.
  */
 
 #include <errno.h>
@@ -375,11 +376,42 @@ store_resolve_all(struct store *st, const char *local, const char *domain,
 	return st->ops->resolve_all(st, local, domain, cb, arg);
 }
 
+/* store_resolve(): the first account resolve_all() gives, when it gives one. */
+struct one {
+	char	*dst;
+	size_t	 len;
+	int	 n;
+	bool	 truncated;
+};
+
+static void
+keep_one(void *arg, const char *account, const char *unused)
+{
+	struct one *o = arg;
+
+	(void)unused;
+	if (o->n++ == 0 && (size_t)snprintf(o->dst, o->len, "%s", account) >= o->len)
+		o->truncated = true;
+}
+
 int
 store_resolve(struct store *st, const char *local, const char *domain,
     char *account_r, size_t len)
 {
-	return st->ops->resolve(st, local, domain, account_r, len);
+	struct one o = { account_r, len, 0, false };
+	int rc = st->ops->resolve_all(st, local, domain, keep_one, &o);
+
+	if (rc < 0)
+		return rc;
+	if (o.truncated) {
+		store_setmsg(st, "account name too long");
+		return -1;
+	}
+	if (o.n > 1) {
+		store_setmsg(st, "%s leads to %d accounts", local, o.n);
+		return STORE_NOTFOUND;
+	}
+	return 0;
 }
 
 int

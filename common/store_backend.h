@@ -108,8 +108,6 @@ struct store_ops {
 	int	(*alias_list)(struct store *st, store_list_cb *cb, void *arg);
 	int	(*resolve_all)(struct store *st, const char *local, const char *domain,
 		    store_list_cb *cb, void *arg);
-	int	(*resolve)(struct store *st, const char *local, const char *domain,
-		    char *account_r, size_t len);
 
 	/* store_delivery_commit() is commit_batch() with n = 1. */
 	int	(*delivery_commit_batch)(struct store *st, struct store_delivery **ds,

@@ -1104,7 +1104,6 @@ const struct store_ops store_pg_ops = {
 	.alias_del		= pg_alias_del,
 	.alias_list		= pg_alias_list,
 	.resolve_all		= pg_resolve_all,
-	.resolve		= pg_resolve,
 
 	.delivery_commit_batch	= pg_delivery_commit_batch,
 

@@ -247,8 +247,6 @@ int	pg_alias_del(struct store *st, const char *address, const char *account);
 int	pg_alias_list(struct store *st, store_list_cb *cb, void *arg);
 int	pg_resolve_all(struct store *st, const char *local, const char *domain,
 	    store_list_cb *cb, void *arg);
-int	pg_resolve(struct store *st, const char *local, const char *domain,
-	    char *account_r, size_t len);
 int	pg_user_set_teacher(struct store *st, const char *name, bool teacher);
 int	pg_user_is_teacher(struct store *st, const char *name);
 int	pg_websession_add(struct store *st, const char *key, const char *account,

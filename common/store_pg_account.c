@@ -335,43 +335,6 @@ pg_resolve_all(struct store *st, const char *local, const char *domain,
 	return n;
 }
 
-struct one {
-	char	*dst;
-	size_t	 len;
-	int	 n;
-	bool	 truncated;
-};
-
-static void
-keep_one(void *arg, const char *account, const char *unused)
-{
-	struct one *o = arg;
-
-	(void)unused;
-	if (o->n++ == 0 && (size_t)snprintf(o->dst, o->len, "%s", account) >= o->len)
-		o->truncated = true;
-}
-
-int
-pg_resolve(struct store *st, const char *local, const char *domain,
-    char *account_r, size_t len)
-{
-	struct one o = { account_r, len, 0, false };
-	int rc = pg_resolve_all(st, local, domain, keep_one, &o);
-
-	if (rc < 0)
-		return rc;
-	if (o.truncated) {
-		store_setmsg(st, "account name too long");
-		return -1;
-	}
-	if (o.n > 1) {
-		store_setmsg(st, "%s leads to %d accounts", local, o.n);
-		return STORE_NOTFOUND;
-	}
-	return 0;
-}
-
 /* ---- the web console ------------------------------------------------------------ */
 
 int

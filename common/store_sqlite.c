@@ -1265,7 +1265,6 @@ const struct store_ops store_sqlite_ops = {
 	.alias_del		= sqlite_alias_del,
 	.alias_list		= sqlite_alias_list,
 	.resolve_all		= sqlite_resolve_all,
-	.resolve		= sqlite_resolve,
 
 	.delivery_commit_batch	= sqlite_delivery_commit_batch,
 

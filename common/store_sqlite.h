@@ -295,8 +295,6 @@ int	sqlite_alias_del(struct store *base, const char *address, const char *accoun
 int	sqlite_alias_list(struct store *base, store_list_cb *cb, void *arg);
 int	sqlite_resolve_all(struct store *base, const char *local, const char *domain,
 	    store_list_cb *cb, void *arg);
-int	sqlite_resolve(struct store *base, const char *local, const char *domain,
-	    char *account_r, size_t len);
 /* store_sqlite_delivery.c */
 int	sqlite_delivery_commit_batch(struct store *base, struct store_delivery **ds,
 	    size_t n, int *result);

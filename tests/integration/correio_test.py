@@ -644,6 +644,19 @@ def libfaketime():
     raise AssertionError("libfaketime not found: ./deps.sh --test installs the faketime package")
 
 
+def wait_for(what, fn, timeout=20.0, step=0.2):
+    """Poll fn() until it returns something true, and return that; fail
+    after timeout seconds, saying what was awaited and what fn gave last."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)

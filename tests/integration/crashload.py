@@ -66,6 +66,19 @@ def message_text(token, rcpts, payload, sha):
     return (head + "\r\n".join(lines) + "\r\n").encode()
 
 
+def mixed_payload(rng, large=None):
+    """A message's payload for the crash tests: with large = (lo, hi), half
+    the time a random block repeated to lo..hi characters (a 1 MB+ body,
+    cheap to make, its length not a multiple of the line length), else 50
+    to 4,000 random characters."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789 "
+    if large is not None and rng.random() < 0.5:
+        block = "".join(rng.choice(alphabet) for _ in range(rng.randint(900, 1100)))
+        size = rng.randint(*large)
+        return (block * (size // len(block) + 1))[:size]
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(50, 4000)))
+
+
 def send_loop(host, port, tag, rng, records, stop, make_payload, pipelined=False,
               per_connection=(1, 8), rcpt_choices=(("ana",), ("bob",), ("ana", "bob"))):
     """Send messages to smtpd at host:port until it dies or stop is set.

@@ -28,21 +28,10 @@ from email.message import EmailMessage
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from correio_test import (Lab, PASSWORDS, PG, check, free_port, pg_new_database,  # noqa: E402
-                          pg_server_url, psql, run)
+                          pg_server_url, psql, run, wait_for)
 
 REMOTE = "far.example"
 USERS = {**PASSWORDS, "carla": "carla-secret-3"}
-
-
-def wait_for(what, fn, timeout=20.0, step=0.2):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def message(i, rng):

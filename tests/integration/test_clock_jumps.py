@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from correio_test import (Lab, Dialog, LoopbackServer, PG, check, free_port, libfaketime,  # noqa: E402
-                          run)
+                          run, wait_for)
 
 RETRY = 20                      # retry_schedule (s): one interval
 MAX_AGE = 12 * 3600             # max_queue_age: shorter than the day forward
@@ -91,17 +91,6 @@ class Destination(LoopbackServer):
                 return
             else:
                 c.sendall(b"250 ok\r\n")
-
-
-def wait_for(what, fn, timeout, step=0.2):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 class Clock:

@@ -44,7 +44,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, Dialog, PASSWORDS, check, run  # noqa: E402
-from crashload import (Verdict, judge_quit, pop3_mailbox as store_mailbox,  # noqa: E402
+from crashload import (mixed_payload, Verdict, judge_quit, pop3_mailbox as store_mailbox,  # noqa: E402
                        quit_and_kill, scan_store, send_loop)
 
 faulthandler.dump_traceback_later(240, exit=True)   # a hang fails with a stack, not a timeout
@@ -67,15 +67,7 @@ FIGURES = {}
 def client(port, cycle, tid, records, stop):
     """Send messages until the server dies or stop is set."""
     def payload(rng):
-        if tid in LARGE_THREADS and rng.random() < 0.5:
-            # A random block repeated to 1 MB+ (cheap to make), its
-            # length not a multiple of the line length.
-            block = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
-                            for _ in range(rng.randint(900, 1100)))
-            size = rng.randint(*LARGE)
-            return (block * (size // len(block) + 1))[:size]
-        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
-                       for _ in range(rng.randint(50, 4000)))
+        return mixed_payload(rng, LARGE if tid in LARGE_THREADS else None)
     send_loop(HOST, port, f"crash-{cycle}-{tid}", random.Random(cycle * 1000 + tid), records,
               stop, payload, pipelined=tid % 2 == 1)
 

@@ -38,7 +38,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import pg_server  # noqa: E402
 from correio_test import Lab, Dialog, PASSWORDS, PG, check, psql, run  # noqa: E402
-from crashload import (Verdict, judge_quit, pop3_mailbox_pg, quit_and_kill,  # noqa: E402
+from crashload import (mixed_payload, Verdict, judge_quit, pop3_mailbox_pg, quit_and_kill,  # noqa: E402
                        scan_store_pg, send_loop)
 
 faulthandler.dump_traceback_later(280, exit=True)
@@ -69,13 +69,7 @@ def cleanup():
 
 def client(port, cycle, tid, records, stop):
     def payload(rng):
-        if tid in LARGE_THREADS and rng.random() < 0.5:
-            block = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
-                            for _ in range(rng.randint(900, 1100)))
-            size = rng.randint(*LARGE)
-            return (block * (size // len(block) + 1))[:size]
-        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ")
-                       for _ in range(rng.randint(50, 4000)))
+        return mixed_payload(rng, LARGE if tid in LARGE_THREADS else None)
     send_loop(HOST, port, f"pgcrash-{cycle}-{tid}", random.Random(cycle * 1000 + tid), records,
               stop, payload, pipelined=tid % 2 == 1)
 

@@ -29,24 +29,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from correio_test import (Lab, Dialog, LoopbackServer, check, run, free_port, wait_port,  # noqa: E402
-                          SMTPD, POP3D)
+                          wait_for, SMTPD, POP3D)
 
 H1, H2 = "127.0.0.2", "127.0.0.3"
 D1, D2 = "consumidor.br", "doces.br"
 PW_ANA, PW_BERNARDO = "ana-secret-1", "bernardo-secret-2"
 FAST = "retry_schedule = 1\n"          # retries every second: tests stay fast
-
-
-def wait_for(what, fn, timeout=20.0, step=0.2):
-    """Poll fn() until it returns something true; fail after timeout."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 class FakeMTA(LoopbackServer):

@@ -39,6 +39,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from correio_test import (Lab, LoopbackServer, SMTPD, check, free_port, run,  # noqa: E402
                           wait_port)
+import correio_test  # noqa: E402
 
 HOST = "127.0.0.1"
 PW = "ana-secret-1"
@@ -46,15 +47,8 @@ LEASE = 300             # RELAY_CLAIM_LEASE (smtpd/relay.h)
 
 
 def wait_for(what, fn, timeout=30.0, step=0.1):
-    """Poll fn() until it returns something true; fail after timeout."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    """correio_test.wait_for, with this test's longer wait and finer step."""
+    return correio_test.wait_for(what, fn, timeout, step)
 
 
 class Dest(LoopbackServer):
