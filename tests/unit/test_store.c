@@ -1321,6 +1321,7 @@ test_queue_claim(void **state)
 	need_queue_claims(f);
 	store_lock_owner(a, sizeof(a), "relay");
 	queue_items(f, 4);
+	now = (int64_t)time(NULL);	/* the items are due from their commit's second */
 	assert_int_equal(store_queue_claim(f->st, now, a, now + 300, 2, &q, &n), 0);
 	assert_int_equal(n, 2);
 	assert_true(q[0].id < q[1].id);		/* oldest first */
@@ -1434,6 +1435,7 @@ test_queue_claim_dead_runner(void **state)
 
 	need_queue_claims(f);
 	queue_items(f, 4);
+	now = (int64_t)time(NULL);	/* the items are due from their commit's second */
 	snprintf(sql, sizeof(sql), "UPDATE queue SET claimed_until = %lld,"
 	    " claimer = CASE rcpt WHEN 'r0@example.org' THEN '%s' WHEN 'r1@example.org' THEN '%s'"
 	    " WHEN 'r2@example.org' THEN '%s' ELSE '' END",
