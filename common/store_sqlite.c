@@ -99,6 +99,10 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_QUEUE_ADD]		= "INSERT INTO queue(message, sender, rcpt, created, next_attempt)"
 				  " VALUES (?1, ?2, ?3, ?4, ?4)",
 
+	/* The POP3 lock's writes, and only they, do not wait for the disk
+	 * (store_sqlite_mailbox.c says why). */
+	[ST_SYNC_NORMAL]	= "PRAGMA synchronous = NORMAL",
+	[ST_SYNC_FULL]		= "PRAGMA synchronous = FULL",
 	/* Take the lock when free, already ours, or older than the ttl. */
 	[ST_LOCK_TAKE]		= "INSERT INTO locks(account, owner, taken) VALUES (?1, ?2, ?3)"
 				  " ON CONFLICT(account) DO UPDATE SET owner = excluded.owner,"

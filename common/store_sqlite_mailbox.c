@@ -20,6 +20,26 @@
 
 /* ---- mailboxes ---------------------------------------------------------- */
 
+/*
+ * The lock's writes do not wait for the disk: synchronous=NORMAL for them
+ * alone, FULL again after. The WAL keeps them in order with every other
+ * commit (the next FULL commit syncs them too), a crash of the process keeps
+ * them, and only a crash of the machine can roll the last ones back. Then
+ * every session that held a lock died with the machine: a lock that comes
+ * back has an owner that is gone (taken over at once), and a lock that is
+ * lost was held by nobody. What it saves is the two fdatasyncs of a POP3
+ * session, one at login and one at QUIT; the expunge at QUIT stays FULL.
+ * Returns 0, or -1 when the setting could not be made (then, for FULL, the
+ * handle is unusable for durable writes, and says so).
+ */
+static int
+lock_durability(struct store_sqlite *st, bool relaxed)
+{
+	return store_exec(st, relaxed ? ST_SYNC_NORMAL : ST_SYNC_FULL, "set lock durability");
+}
+
+static int mailbox_unlock(struct store *, const char *, const char *);
+
 /* One attempt at taking the lock (free, ours, or taken before cutoff):
  * 0, STORE_LOCKED or -1. */
 static int
@@ -42,13 +62,13 @@ lock_taken(struct store_sqlite *st, const char *account, const char *owner)
 {
 	if (store_held_add(owner) == 0)
 		return 0;
-	(void)sqlite_mailbox_unlock(&st->base, account, owner);
+	(void)mailbox_unlock(&st->base, account, owner);
 	store_setmsg(&st->base, "out of memory locking the mailbox of %s", account);
 	return -1;
 }
 
-int
-sqlite_mailbox_lock(struct store *base, const char *account, const char *owner, long ttl)
+static int
+mailbox_lock(struct store *base, const char *account, const char *owner, long ttl)
 {
 	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
@@ -86,8 +106,8 @@ sqlite_mailbox_lock(struct store *base, const char *account, const char *owner, 
 	return rc;
 }
 
-int
-sqlite_mailbox_touch(struct store *base, const char *account, const char *owner)
+static int
+mailbox_touch(struct store *base, const char *account, const char *owner)
 {
 	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_TOUCH);
@@ -104,8 +124,8 @@ sqlite_mailbox_touch(struct store *base, const char *account, const char *owner)
 	return 0;
 }
 
-int
-sqlite_mailbox_unlock(struct store *base, const char *account, const char *owner)
+static int
+mailbox_unlock(struct store *base, const char *account, const char *owner)
 {
 	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_DEL);
@@ -117,6 +137,44 @@ sqlite_mailbox_unlock(struct store *base, const char *account, const char *owner
 	if (store_step_done(st, s, "unlock mailbox") == -1)
 		return -1;
 	return 0;
+}
+
+int
+sqlite_mailbox_lock(struct store *base, const char *account, const char *owner, long ttl)
+{
+	struct store_sqlite *st = sqlite_of(base);
+	int rc;
+
+	if (lock_durability(st, true) == -1)
+		return -1;
+	rc = mailbox_lock(base, account, owner, ttl);
+	return lock_durability(st, false) == -1 ? -1 : rc;
+}
+
+int
+sqlite_mailbox_touch(struct store *base, const char *account, const char *owner)
+{
+	struct store_sqlite *st = sqlite_of(base);
+	int rc;
+
+	if (lock_durability(st, true) == -1)
+		return -1;
+	rc = mailbox_touch(base, account, owner);
+	return lock_durability(st, false) == -1 ? -1 : rc;
+}
+
+int
+sqlite_mailbox_unlock(struct store *base, const char *account, const char *owner)
+{
+	struct store_sqlite *st = sqlite_of(base);
+	int rc;
+
+	if (lock_durability(st, true) == -1) {
+		store_held_remove(owner);
+		return -1;
+	}
+	rc = mailbox_unlock(base, account, owner);
+	return lock_durability(st, false) == -1 ? -1 : rc;
 }
 
 int

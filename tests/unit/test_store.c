@@ -33,6 +33,7 @@
 
 #include "store.h"
 #include "store_backend.h"	/* test_queue_claim_unsupported only */
+#include "store_sqlite.h"	/* test_lock_durability_restored only */
 #include "tmpstore.h"
 
 /* A store with the accounts ana and bob and the domain lab.test. */
@@ -1110,6 +1111,45 @@ test_locks(void **state)
 	assert_int_equal(store_mailbox_touch(f->st, "ana", "s4"), 0);
 }
 
+/* The lock's writes run with synchronous=NORMAL (store_sqlite_mailbox.c);
+ * whatever they return, the handle is FULL again after them, so that the
+ * next delivery or expunge is on disk before it returns. */
+static int
+handle_synchronous(struct store *st)
+{
+	sqlite3_stmt *s;
+	int v;
+
+	assert_int_equal(sqlite3_prepare_v2(((struct store_sqlite *)st)->db,
+	    "PRAGMA synchronous", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static void
+test_lock_durability_restored(void **state)
+{
+	struct tmpstore *f = *state;
+	const int full = 2;
+
+	assert_int_equal(handle_synchronous(f->st), full);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", "s1", 1800), 0);
+	assert_int_equal(handle_synchronous(f->st), full);
+	assert_int_equal(store_mailbox_lock(f->st, "ana", "s2", 1800), STORE_LOCKED);
+	assert_int_equal(handle_synchronous(f->st), full);
+	assert_int_equal(store_mailbox_touch(f->st, "ana", "s1"), 0);
+	assert_int_equal(store_mailbox_touch(f->st, "ana", "s2"), STORE_LOCKED);
+	assert_int_equal(handle_synchronous(f->st), full);
+	assert_int_equal(store_mailbox_unlock(f->st, "ana", "s1"), 0);
+	assert_int_equal(handle_synchronous(f->st), full);
+	/* and the lock rows were written all the same */
+	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM locks"), 0);
+	assert_int_equal(store_mailbox_lock(f->st, "bob", "s3", 1800), 0);
+	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM locks WHERE owner = 's3'"), 1);
+}
+
 /* A lock left by a process that no longer exists is taken over at once;
  * one held by a live process (this one) or another host is not. */
 static void
@@ -1735,6 +1775,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_second_handle_keeps_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_moved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_durability_restored, setup, teardown),
 	};
 	int failed;
 
