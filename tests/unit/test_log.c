@@ -1,7 +1,8 @@
 /*
  * test_log.c - the log line format ("YYYY-MM-DDTHH:MM:SSZ prog[pid]: level:
  * message"), one line per event with control bytes escaped, errno appended
- * by log_warn, debug lines only with verbosity, and session ids.
+ * by log_warn, debug lines only with verbosity, session ids, and lines
+ * held by an event loop's thread until the end of its turn (log_hold).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -12,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "log.h"
@@ -21,7 +24,7 @@
 static const char *
 capture(void (*fn)(void))
 {
-	static char out[8192];
+	static char out[32768];
 	FILE *f = tmpfile();
 	int saved;
 	long n;
@@ -151,6 +154,80 @@ test_long_line(void **state)
 	assert_ptr_equal(strchr(s, '\n'), s + strlen(s) - 1);
 }
 
+static int wakes;
+
+static void
+count_wake(void *arg)
+{
+	assert_ptr_equal(arg, &wakes);
+	wakes++;
+}
+
+/* Size of what stderr (a file) holds now. */
+static long
+stderr_size(void)
+{
+	struct stat sb;
+
+	assert_int_equal(fstat(STDERR_FILENO, &sb), 0);
+	return (long)sb.st_size;
+}
+
+static void
+emit_held(void)
+{
+	char big[600];
+	int i;
+
+	wakes = 0;
+	log_hold(count_wake, &wakes);
+	log_info("first n=1");
+	log_info("second n=2");
+	/* held: nothing written yet, and one wake-up for the batch */
+	assert_int_equal(stderr_size(), 0);
+	assert_int_equal(wakes, 1);
+	log_flush();
+	assert_true(stderr_size() > 0);
+	log_info("third n=3");
+	assert_int_equal(wakes, 2);
+	/* more than PIPE_BUF of lines: written in whole-line pieces as it fills */
+	memset(big, 'y', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (i = 0; i < 20; i++)
+		log_info("line=%d big=%s", i, big);
+	assert_true(stderr_size() > (long)PIPE_BUF);
+	log_hold(NULL, NULL);	/* writes the rest, and stops holding */
+	log_info("last");	/* written at once */
+}
+
+static void
+test_held_lines(void **state)
+{
+	const char *s, *rest;
+	char want[32];
+	int i;
+
+	(void)state;
+	log_init("test_log", false, 0);
+	s = capture(emit_held);
+	rest = check_prefix(s);
+	assert_memory_equal(rest, "info: first n=1\n", 16);
+	rest = check_prefix(rest + 16);
+	assert_memory_equal(rest, "info: second n=2\n", 17);
+	rest = check_prefix(rest + 17);
+	assert_memory_equal(rest, "info: third n=3\n", 16);
+	rest += 16;
+	for (i = 0; i < 20; i++) {
+		rest = check_prefix(rest);
+		snprintf(want, sizeof(want), "info: line=%d big=yyy", i);
+		assert_memory_equal(rest, want, strlen(want));
+		assert_non_null(rest = strchr(rest, '\n'));
+		rest++;
+	}
+	rest = check_prefix(rest);
+	assert_string_equal(rest, "info: last\n");
+}
+
 static void
 test_session_id(void **state)
 {
@@ -177,6 +254,7 @@ main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_one_line),
 		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_held_lines),
 		cmocka_unit_test(test_session_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
