@@ -99,6 +99,9 @@ stop_poll(evutil_socket_t fd, short what, void *arg)
 	if (ds->net == NULL || net_server_nconns(ds->net) == 0 ||
 	    monotime_ms() >= ds->deadline_ms) {
 		event_base_loopexit(ds->base, NULL);
+		/* The shutdown's own steps block this thread (workers
+		 * joined, jobs waited for): their lines go out at once. */
+		log_hold(NULL, NULL);
 		return;
 	}
 	evtimer_add(ds->poll, &tv);
