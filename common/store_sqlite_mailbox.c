@@ -295,6 +295,7 @@ store_blob_read(struct store_sqlite *st, struct store_blob *b, int64_t offset, v
 static struct store_blob *
 entry_open(struct store_sqlite *st, int64_t entry_id, int *rc_r)
 {
+	struct store_blob *b;
 	sqlite3_stmt *s;
 	int64_t message_id;
 	int rc;
@@ -319,9 +320,13 @@ entry_open(struct store_sqlite *st, int64_t entry_id, int *rc_r)
 		}
 		return NULL;
 	}
+	/* The blob is opened while the lookup still holds its read
+	 * transaction, so both share one (one WAL read lock taken and given
+	 * back per RETR, not two). */
 	message_id = sqlite3_column_int64(s, 0);
+	b = store_blob_open(st, entry_id, message_id, rc_r);
 	store_stmt_done(s);
-	return store_blob_open(st, entry_id, message_id, rc_r);
+	return b;
 }
 
 int

@@ -20,9 +20,9 @@
 # Rows pg4k and pg4k2: correio's smtpd on a PostgreSQL store (a private
 # server from tests/pg_server.py, fsync on, in the same directory), one
 # smtpd with 20 senders, then two smtpds on the one database with 10 each.
-# ONLY=ROW gives that one row (e.g. ONLY=smtp1m; names in LABEL below):
-# an SMTP row runs alone without the POP3 set-up, a POP3 row runs with the
-# other POP3 rows; either way the document is not written.
+# ONLY="ROW ..." gives those rows (e.g. ONLY=smtp1m, ONLY="drain1 stream1";
+# names in LABEL below): SMTP rows run alone without the POP3 set-up, a POP3
+# row runs with the other POP3 rows; either way the document is not written.
 # Needs: ./deps.sh --bench (postfix, dovecot-pop3d). Never part of the test
 # command; loopback only; every wait is bounded.
 set -euo pipefail
@@ -30,8 +30,12 @@ set -euo pipefail
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-2}
 ONLY=${ONLY:-}
-want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }	# want ROW: is ROW run?
-case "$ONLY" in smtp*|ceil*|pg*) POP=0 ;; *) POP=1 ;; esac
+want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }	# want ROW: is ROW run?
+POP=1
+if [ -n "$ONLY" ]; then		# only SMTP rows: no POP3 set-up
+	POP=0
+	for k in $ONLY; do case "$k" in smtp*|ceil*|pg*) ;; *) POP=1 ;; esac; done
+fi
 PGROWS=0; { want pg4k || want pg4k2; } && PGROWS=1
 [ -n "$ONLY" ] && NO_DOC=1
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
