@@ -1735,6 +1735,50 @@ test_session_log(void **state)
 	assert_int_equal(si.started, 203);
 }
 
+/* A batch of many sessions, interleaved (more than the gathering's first
+ * table holds): each session's lines come back whole and in order, its
+ * events land on its own row. */
+static void
+test_session_log_many(void **state)
+{
+	struct tmpstore *f = *state;
+	enum { NSESS = 40 };
+	struct store_sesslog_rec r[4 * NSESS];
+	char ids[NSESS][8], texts[NSESS][2][24], want[1024], lines[1024];
+	struct store_session_info si;
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < NSESS; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "m%d", i);
+		snprintf(texts[i][0], sizeof(texts[i][0]), "C: HELO h%d", i);
+		snprintf(texts[i][1], sizeof(texts[i][1]), "S: 250 s%d\n", i);
+		r[n++] = (struct store_sesslog_rec){ STORE_SESSLOG_OPEN, 300 + i, ids[i], "smtp",
+		    "127.0.0.3", 9 };
+	}
+	for (i = 0; i < NSESS; i++)
+		r[n++] = (struct store_sesslog_rec){ STORE_SESSLOG_LINES, 400, ids[i], "smtp",
+		    texts[i][0], strlen(texts[i][0]) };
+	for (i = NSESS - 1; i >= 0; i--) {
+		r[n++] = (struct store_sesslog_rec){ STORE_SESSLOG_LINES, 401, ids[i], "smtp",
+		    texts[i][1], strlen(texts[i][1]) };
+		r[n++] = (struct store_sesslog_rec){ STORE_SESSLOG_CLOSE, 500 + i, ids[i], "smtp",
+		    "quit", 4 };
+	}
+	assert_int_equal(store_log_ready(f->st), 0);
+	assert_int_equal(store_sesslog_apply(f->st, r, n), 0);
+	for (i = 0; i < NSESS; i++) {
+		snprintf(want, sizeof(want), "C: HELO h%d=;S: 250 s%d=;", i, i);
+		lines[0] = '\0';
+		assert_int_equal(store_transcript_get(f->st, ids[i], collect, lines), 0);
+		assert_string_equal(lines, want);
+		assert_int_equal(store_session_get(f->st, ids[i], &si), 0);
+		assert_int_equal(si.started, 300 + i);
+		assert_int_equal(si.ended, 500 + i);
+		assert_string_equal(si.outcome, "quit");
+	}
+}
+
 int
 main(void)
 {
@@ -1761,6 +1805,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_queue_claim_unsupported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transcripts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_log_many, setup, teardown),
 	};
 	/* the SQLite file itself */
 	const struct CMUnitTest sqlite_only[] = {
