@@ -7,7 +7,8 @@
  * owner's format, the owners of this process's live sessions and what an
  * owner is (ours, alive, gone: for every backend's locks and claims),
  * store_resolve() (resolve_all() wanting one account),
- * store_delivery_commit() as a batch of one, and the refusal of an op a
+ * store_delivery_commit() as a batch of one (and, in store_log.c, the
+ * session log's batches gathered per session), and the refusal of an op a
  * backend does not have (never a NULL call); ops a backend has no use for
  * (the file checks, the reserve, the body map of a SQLite file) answer here.
  */
@@ -605,12 +606,6 @@ int
 store_log_ready(struct store *st)
 {
 	return st->ops->log_ready(st);
-}
-
-int
-store_sesslog_apply(struct store *st, const struct store_sesslog_rec *recs, size_t n)
-{
-	return st->ops->sesslog_apply(st, recs, n);
 }
 
 int

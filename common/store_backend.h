@@ -75,6 +75,34 @@ int	store_delivery_pread(const struct store_delivery *d, int64_t offset,
 int	store_delivery_flush(struct store_delivery *d);
 
 /*
+ * One session's share of a session log batch. A batch holds records of many
+ * sessions, interleaved; the front (store_log.c) gathers each session's
+ * share and hands the backend's sesslog_apply all the shares of a batch,
+ * in the order of their first records, to write in one transaction. For
+ * each share the backend makes the session's row if it has none (from
+ * first: its proto and time, and the client's address when first is the
+ * OPEN, else ""), writes its events in order (USER: the login, and the
+ * account as one it took part in; ACCOUNT: an account it took part in;
+ * CLOSE: when and how it ended), then its lines as one transcripts row
+ * after its last (seq 1 when opened). A one-message SMTP session so costs
+ * four statements (row, account, lines, end), not one per line (24).
+ * Everything points into the batch's records or the front's memory, valid
+ * during the call only.
+ */
+struct store_sesslog_share {
+	const char	*id;		/* the session */
+	const struct store_sesslog_rec *first;	/* its first record in the batch */
+	bool		 opened;	/* first is its OPEN: no lines before this batch */
+	const struct store_sesslog_rec **events; /* its USER, ACCOUNT and CLOSE records */
+	size_t		 nevents;
+	const char	*lines;		/* its LINES joined, '\n' between, none at the end;
+					 * NULL: none in the batch */
+	size_t		 len;		/* of lines */
+	const char	*proto;		/* of its first LINES */
+	int64_t		 time;		/* of its first LINES */
+};
+
+/*
  * The ops. open() makes the backend's handle for where (a path for SQLite,
  * the whole URI for PostgreSQL) and sets its ops; on error it returns -1
  * with *st_r NULL and the reason in err. close() frees the handle.
@@ -157,7 +185,10 @@ struct store_ops {
 	int	(*transcript_get)(struct store *st, const char *session_id,
 		    store_list_cb *cb, void *arg);
 	int	(*log_ready)(struct store *st);
-	int	(*sesslog_apply)(struct store *st, const struct store_sesslog_rec *recs, size_t n);
+	/* store_sesslog_apply(): the batch's n (> 0) shares, gathered by the
+	 * front, in one transaction. */
+	int	(*sesslog_apply)(struct store *st, const struct store_sesslog_share *shares,
+		    size_t n);
 	int	(*session_list)(struct store *st, const struct store_session_filter *f,
 		    store_session_cb *cb, void *arg);
 	int	(*session_get)(struct store *st, const char *id, struct store_session_info *si_r);

@@ -299,7 +299,7 @@ int	pg_transcript_append(struct store *st, const char *session_id,
 int	pg_transcript_get(struct store *st, const char *session_id,
 	    store_list_cb *cb, void *arg);
 int	pg_log_ready(struct store *st);
-int	pg_sesslog_apply(struct store *st, const struct store_sesslog_rec *recs, size_t n);
+int	pg_sesslog_apply(struct store *st, const struct store_sesslog_share *shares, size_t n);
 int	pg_session_list(struct store *st, const struct store_session_filter *f,
 	    store_session_cb *cb, void *arg);
 int	pg_session_get(struct store *st, const char *id, struct store_session_info *si_r);

@@ -4,8 +4,9 @@
  * lines, in their own tables of the store's database. A batch is one
  * transaction with synchronous_commit off for it alone: lab data, not mail
  * (a crash of the database may lose its last batches, never a delivery).
- * Same batching as the SQLite backend: a session's lines of one batch go
- * into one transcripts row.
+ * The front (store_log.c) gathers a batch per session; this file writes
+ * each session's share (a session's lines of one batch: one transcripts
+ * row).
  */
 
 #include <stdbool.h>
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
 #include "store_pg.h"
 
 static int
@@ -124,41 +124,12 @@ pg_transcript_get(struct store *st, const char *session_id, store_list_cb *cb, v
 
 /* ---- the session log ---------------------------------------------------------- */
 
-/* A session's share of a batch (see store_sesslog_apply in the SQLite
- * backend: the same gathering). */
-struct slot {
-	const char	*id;		/* NULL: free */
-	const char	*proto;
-	int64_t		 time;		/* of its first lines in the batch */
-	bool		 opened;	/* its OPEN is in this batch: no lines before */
-	bool		 has_row;	/* its row is made or known */
-	struct buf	 lines;
-};
-
-static struct slot *
-slot_find(struct slot *v, size_t cap, const char *id)
-{
-	uint32_t h = 2166136261u;
-	const unsigned char *c;
-	size_t i;
-
-	for (c = (const unsigned char *)id; *c != '\0'; c++)
-		h = (h ^ *c) * 16777619u;
-	for (i = h & (cap - 1); v[i].id != NULL; i = (i + 1) & (cap - 1))
-		if (strcmp(v[i].id, id) == 0)
-			return &v[i];
-	v[i].id = id;
-	buf_init(&v[i].lines, SIZE_MAX);
-	return &v[i];
-}
-
+/* Make the session's row if it has none (struct store_sesslog_share). */
 static int
-session_row_make(struct store_pg *p, struct slot *sl, const struct store_sesslog_rec *r)
+session_row_make(struct store_pg *p, const struct store_sesslog_rec *r)
 {
 	struct pgq q = { 0 };
 
-	if (sl->has_row)
-		return 0;
 	pgq_text(&q, r->id);
 	pgq_text(&q, r->proto);
 	if (r->kind == STORE_SESSLOG_OPEN)
@@ -166,34 +137,15 @@ session_row_make(struct store_pg *p, struct slot *sl, const struct store_sesslog
 	else
 		pgq_text(&q, "");
 	pgq_int(&q, r->time);
-	if (pg_do(p, PG_SESSION_OPEN, &q, "session") == -1)
-		return -1;
-	sl->has_row = true;
-	return 0;
+	return pg_do(p, PG_SESSION_OPEN, &q, "session") == -1 ? -1 : 0;
 }
 
 static int
-sesslog_one(struct store_pg *p, struct slot *sl, const struct store_sesslog_rec *r)
+event_write(struct store_pg *p, const struct store_sesslog_rec *r)
 {
 	struct pgq q = { 0 };
 
-	if (r->kind == STORE_SESSLOG_OPEN && !sl->has_row && sl->lines.len == 0)
-		sl->opened = true;
-	if (session_row_make(p, sl, r) == -1)
-		return -1;
 	switch (r->kind) {
-	case STORE_SESSLOG_OPEN:
-		return 0;
-	case STORE_SESSLOG_LINES:
-		if (sl->lines.len == 0) {
-			sl->proto = r->proto;
-			sl->time = r->time;
-		} else if (sl->lines.data[sl->lines.len - 1] != '\n' &&
-		    buf_append(&sl->lines, "\n", 1) == -1)
-			goto nomem;
-		if (buf_append(&sl->lines, r->text, r->len) == -1)
-			goto nomem;
-		return 0;
 	case STORE_SESSLOG_USER:
 		pgq_text(&q, r->id);
 		pgq_bytes(&q, r->text, r->len);
@@ -211,61 +163,46 @@ sesslog_one(struct store_pg *p, struct slot *sl, const struct store_sesslog_rec 
 		pgq_int(&q, r->time);
 		pgq_bytes(&q, r->text, r->len);
 		return pg_do(p, PG_SESSION_CLOSE, &q, "session end") == -1 ? -1 : 0;
+	case STORE_SESSLOG_OPEN:
+	case STORE_SESSLOG_LINES:
+		break;		/* not events: the row and the lines */
 	}
 	return 0;
-nomem:
-	store_setmsg(&p->base, "out of memory gathering transcript lines");
-	return -1;
 }
 
-/* Append a session's lines of the batch as one row, after its last. */
+/* One session's share of a batch: its row, its events, its lines as one
+ * row after its last. */
 static int
-lines_write(struct store_pg *p, const struct slot *sl)
+share_write(struct store_pg *p, const struct store_sesslog_share *sh)
 {
 	int64_t seq = 1;
-	size_t len = sl->lines.len;
+	size_t i;
 
-	if (len == 0)
-		return 0;
-	if (sl->lines.data[len - 1] == '\n')
-		len--;
-	if (!sl->opened && (seq = next_seq(p, sl->id)) == -1)
+	if (session_row_make(p, sh->first) == -1)
 		return -1;
-	return lines_add(p, sl->id, seq, sl->proto, sl->lines.data, len, sl->time);
+	for (i = 0; i < sh->nevents; i++)
+		if (event_write(p, sh->events[i]) == -1)
+			return -1;
+	if (sh->lines == NULL)
+		return 0;
+	if (!sh->opened && (seq = next_seq(p, sh->id)) == -1)
+		return -1;
+	return lines_add(p, sh->id, seq, sh->proto, sh->lines, sh->len, sh->time);
 }
 
 int
-pg_sesslog_apply(struct store *st, const struct store_sesslog_rec *recs, size_t n)
+pg_sesslog_apply(struct store *st, const struct store_sesslog_share *shares, size_t n)
 {
 	struct store_pg *p = pg_of(st);
-	struct slot *v;
-	size_t cap, i;
-	int rc = 0;
+	size_t i;
 
-	if (n == 0)
-		return 0;
-	for (cap = 16; cap < 2 * n; cap *= 2)
-		;
-	if ((v = calloc(cap, sizeof(*v))) == NULL) {
-		store_setmsg(st, "out of memory for a session log batch");
+	if (log_begin(p) == -1)
 		return -1;
-	}
-	if (log_begin(p) == -1) {
-		free(v);
-		return -1;
-	}
-	for (i = 0; i < n && rc == 0; i++)
-		rc = sesslog_one(p, slot_find(v, cap, recs[i].id), &recs[i]);
-	for (i = 0; i < cap && rc == 0; i++)
-		if (v[i].id != NULL)
-			rc = lines_write(p, &v[i]);
-	for (i = 0; i < cap; i++)
-		buf_free(&v[i].lines);
-	free(v);
-	if (rc == -1) {
-		pg_rollback(p);
-		return -1;
-	}
+	for (i = 0; i < n; i++)
+		if (share_write(p, &shares[i]) == -1) {
+			pg_rollback(p);
+			return -1;
+		}
 	return pg_commit(p);
 }
 

@@ -329,7 +329,8 @@ int	sqlite_transcript_append(struct store *base, const char *session_id,
 	    const char *proto, const char *lines, size_t len);
 int	sqlite_transcript_get(struct store *base, const char *session_id,
 	    store_list_cb *cb, void *arg);
-int	sqlite_sesslog_apply(struct store *base, const struct store_sesslog_rec *recs, size_t n);
+int	sqlite_sesslog_apply(struct store *base, const struct store_sesslog_share *shares,
+	    size_t n);
 int	sqlite_session_list(struct store *base, const struct store_session_filter *f,
 	    store_session_cb *cb, void *arg);
 int	sqlite_session_get(struct store *base, const char *id, struct store_session_info *si_r);

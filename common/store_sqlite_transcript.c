@@ -1,7 +1,8 @@
 /*
- * store_transcript.c - the session log: session rows (who, when, as whom,
- * how it ended), the accounts each involved, and the C:/S: lines of a
- * session appended in one transaction, and read back in order. It lives in
+ * store_sqlite_transcript.c - the session log: session rows (who, when, as
+ * whom, how it ended), the accounts each involved, and the C:/S: lines of a
+ * session appended in one transaction, and read back in order (a batch
+ * comes gathered per session by the front, store_log.c). It lives in
  * its own file beside the store (store_sqlite.c opens it: sqlite_log_ready()), so
  * its transactions here run on st->logdb and never take the store's lock.
  */
@@ -143,47 +144,12 @@ sqlite_transcript_get(struct store *base, const char *session_id,
 
 /* ---- the session log ------------------------------------------------------ */
 
-/*
- * A batch holds records of many sessions, interleaved. Each session's share
- * is gathered first: its row made once, and all its lines in the batch
- * joined into one transcripts row. A one-message SMTP session then costs
- * four statements (row, account, lines, end), not one per line (24).
- */
-struct slot {
-	const char	*id;		/* NULL: free */
-	const char	*proto;
-	int64_t		 time;		/* of its first lines in the batch */
-	bool		 opened;	/* its OPEN is in this batch: no lines before */
-	bool		 has_row;	/* its row is made or known */
-	struct buf	 lines;
-};
-
-static struct slot *
-slot_find(struct slot *v, size_t cap, const char *id)
-{
-	uint32_t h = 2166136261u;
-	const unsigned char *p;
-	size_t i;
-
-	for (p = (const unsigned char *)id; *p != '\0'; p++)
-		h = (h ^ *p) * 16777619u;
-	for (i = h & (cap - 1); v[i].id != NULL; i = (i + 1) & (cap - 1))
-		if (strcmp(v[i].id, id) == 0)
-			return &v[i];
-	v[i].id = id;
-	buf_init(&v[i].lines, SIZE_MAX);
-	return &v[i];
-}
-
-/* Make sure the session has its row: an outbound session's first record is
- * its lines, and a session's OPEN may be in an earlier batch. */
+/* Make the session's row if it has none (struct store_sesslog_share). */
 static int
-session_row_make(struct store_sqlite *st, struct slot *sl, const struct store_sesslog_rec *r)
+session_row_make(struct store_sqlite *st, const struct store_sesslog_rec *r)
 {
 	sqlite3_stmt *s;
 
-	if (sl->has_row)
-		return 0;
 	s = store_stmt_get(st, ST_SESSION_OPEN);
 	store_bind_text(s, 1, r->id);
 	store_bind_text(s, 2, r->proto);
@@ -192,34 +158,15 @@ session_row_make(struct store_sqlite *st, struct slot *sl, const struct store_se
 	else
 		store_bind_text(s, 3, "");
 	sqlite3_bind_int64(s, 4, r->time);
-	if (store_step_done(st, s, "session") == -1)
-		return -1;
-	sl->has_row = true;
-	return 0;
+	return store_step_done(st, s, "session");
 }
 
 static int
-sesslog_one(struct store_sqlite *st, struct slot *sl, const struct store_sesslog_rec *r)
+event_write(struct store_sqlite *st, const struct store_sesslog_rec *r)
 {
 	sqlite3_stmt *s;
 
-	if (r->kind == STORE_SESSLOG_OPEN && !sl->has_row && sl->lines.len == 0)
-		sl->opened = true;
-	if (session_row_make(st, sl, r) == -1)
-		return -1;
 	switch (r->kind) {
-	case STORE_SESSLOG_OPEN:
-		return 0;
-	case STORE_SESSLOG_LINES:
-		if (sl->lines.len == 0) {
-			sl->proto = r->proto;
-			sl->time = r->time;
-		} else if (sl->lines.data[sl->lines.len - 1] != '\n' &&
-		    buf_append(&sl->lines, "\n", 1) == -1)
-			goto nomem;
-		if (buf_append(&sl->lines, r->text, r->len) == -1)
-			goto nomem;
-		return 0;
 	case STORE_SESSLOG_USER:
 		s = store_stmt_get(st, ST_SESSION_USER);
 		store_bind_text(s, 1, r->id);
@@ -239,28 +186,23 @@ sesslog_one(struct store_sqlite *st, struct slot *sl, const struct store_sesslog
 		sqlite3_bind_int64(s, 2, r->time);
 		sqlite3_bind_text(s, 3, r->text, (int)r->len, SQLITE_STATIC);
 		return store_step_done(st, s, "session end");
+	case STORE_SESSLOG_OPEN:
+	case STORE_SESSLOG_LINES:
+		break;		/* not events: the row and the lines */
 	}
 	return 0;
-nomem:
-	store_setmsg(&st->base, "out of memory gathering transcript lines");
-	return -1;
 }
 
 /* Append a session's lines of the batch as one row, after its last. */
 static int
-lines_write(struct store_sqlite *st, const struct slot *sl)
+lines_write(struct store_sqlite *st, const struct store_sesslog_share *sh)
 {
 	sqlite3_stmt *s;
 	int64_t seq = 0;
-	size_t len = sl->lines.len;
 
-	if (len == 0)
-		return 0;
-	if (sl->lines.data[len - 1] == '\n')
-		len--;
-	if (!sl->opened) {
+	if (!sh->opened) {
 		s = store_stmt_get(st, ST_TRANSCRIPT_SEQ);
-		store_bind_text(s, 1, sl->id);
+		store_bind_text(s, 1, sh->id);
 		if (sqlite3_step(s) != SQLITE_ROW) {
 			store_seterr_db(st, st->logdb, "transcript sequence");
 			store_stmt_done(s);
@@ -270,46 +212,41 @@ lines_write(struct store_sqlite *st, const struct slot *sl)
 		store_stmt_done(s);
 	}
 	s = store_stmt_get(st, ST_TRANSCRIPT_ADD);
-	store_bind_text(s, 1, sl->id);
+	store_bind_text(s, 1, sh->id);
 	sqlite3_bind_int64(s, 2, seq + 1);
-	store_bind_text(s, 3, sl->proto);
-	sqlite3_bind_text(s, 4, sl->lines.data, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, sl->time);
+	store_bind_text(s, 3, sh->proto);
+	sqlite3_bind_text(s, 4, sh->lines, (int)sh->len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, sh->time);
 	return store_step_done(st, s, "transcript lines");
 }
 
+/* One session's share of a batch: its row, its events, its lines. */
+static int
+share_write(struct store_sqlite *st, const struct store_sesslog_share *sh)
+{
+	size_t i;
+
+	if (session_row_make(st, sh->first) == -1)
+		return -1;
+	for (i = 0; i < sh->nevents; i++)
+		if (event_write(st, sh->events[i]) == -1)
+			return -1;
+	return sh->lines == NULL ? 0 : lines_write(st, sh);
+}
+
 int
-sqlite_sesslog_apply(struct store *base, const struct store_sesslog_rec *recs, size_t n)
+sqlite_sesslog_apply(struct store *base, const struct store_sesslog_share *shares, size_t n)
 {
 	struct store_sqlite *st = sqlite_of(base);
-	struct slot *v;
-	size_t cap, i;
-	int rc = 0;
+	size_t i;
 
-	if (n == 0)
-		return 0;
-	for (cap = 16; cap < 2 * n; cap *= 2)
-		;
-	if ((v = calloc(cap, sizeof(*v))) == NULL) {
-		store_setmsg(&st->base, "out of memory for a session log batch");
+	if (log_begin(st) == -1)
 		return -1;
-	}
-	if (log_begin(st) == -1) {
-		free(v);
-		return -1;
-	}
-	for (i = 0; i < n && rc == 0; i++)
-		rc = sesslog_one(st, slot_find(v, cap, recs[i].id), &recs[i]);
-	for (i = 0; i < cap && rc == 0; i++)
-		if (v[i].id != NULL)
-			rc = lines_write(st, &v[i]);
-	for (i = 0; i < cap; i++)
-		buf_free(&v[i].lines);
-	free(v);
-	if (rc == -1) {
-		log_rollback(st);
-		return -1;
-	}
+	for (i = 0; i < n; i++)
+		if (share_write(st, &shares[i]) == -1) {
+			log_rollback(st);
+			return -1;
+		}
 	return log_commit(st);
 }
 

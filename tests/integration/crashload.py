@@ -12,16 +12,21 @@ stopped too) and tests/soak/soak.py (1,000 + 1,000 kills, by hand). Owns:
     orphans, and every message's token, recipients and whether its text is
     whole;
   - judging the records against that reading (lost, duplicated, damaged...);
+  - the smtpd crash tests' cycles (smtpd_kill_cycles: start, send, kill,
+    join), with a hook for what else a test breaks in a cycle;
   - the POP3 side: a session that marks messages deleted and sends QUIT
     while pop3d is killed, and the all-or-nothing judgement of the result.
-It never decides when to kill or how many cycles to run: the callers do.
+How many cycles to run is the callers' choice (the soak kills on a
+schedule of its own).
 """
 import hashlib
 import os
+import random
 import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 
 TOKEN_HEADER = b"X-Crash-Token: "
@@ -145,6 +150,45 @@ def send_loop(host, port, tag, rng, records, stop, make_payload, pipelined=False
             pass
         finally:
             s.close()
+
+
+def smtpd_kill_cycles(lab, cycles, tag, records, rng, threads, large_threads, large,
+                      during=None):
+    """The smtpd crash tests' cycles: cycles times, start smtpd in lab, run
+    threads senders (send_loop, tokens "<tag>-<cycle>-<thread>", odd threads
+    with the envelope pipelined, the threads in large_threads with
+    mixed_payload(rng, large)) for rng.uniform(0.05, 0.6) s, call
+    during(cycle) when given (what else a test breaks while they send: the
+    PostgreSQL test stops its database in some cycles), SIGKILL smtpd, and
+    stop and join the senders. Every message goes into records. Returns the
+    number of kills; raises AssertionError when a sender hangs after one."""
+    def sender(port, cycle, tid, stop):
+        def payload(prng):
+            return mixed_payload(prng, large if tid in large_threads else None)
+        send_loop(lab.host, port, f"{tag}-{cycle}-{tid}", random.Random(cycle * 1000 + tid),
+                  records, stop, payload, pipelined=tid % 2 == 1)
+
+    kills = 0
+    for cycle in range(cycles):
+        lab.start_smtpd()
+        proc = lab.smtpd
+        stop = threading.Event()
+        running = [threading.Thread(target=sender, args=(lab.smtp_port, cycle, t, stop))
+                   for t in range(threads)]
+        for t in running:
+            t.start()
+        time.sleep(rng.uniform(0.05, 0.6))
+        if during is not None:
+            during(cycle)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        kills += 1
+        stop.set()
+        for t in running:
+            t.join(timeout=20)
+            if t.is_alive():
+                raise AssertionError("a client thread hangs after the kill")
+    return kills
 
 
 class Stored:

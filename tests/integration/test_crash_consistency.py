@@ -39,13 +39,12 @@ import signal
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import Lab, Dialog, PASSWORDS, check, run  # noqa: E402
-from crashload import (mixed_payload, Verdict, judge_quit, pop3_mailbox as store_mailbox,  # noqa: E402
-                       quit_and_kill, scan_store, send_loop)
+from crashload import (Verdict, judge_quit, pop3_mailbox as store_mailbox,  # noqa: E402
+                       quit_and_kill, scan_store, smtpd_kill_cycles)
 
 faulthandler.dump_traceback_later(240, exit=True)   # a hang fails with a stack, not a timeout
 CYCLES = int(os.environ.get("CORREIO_CRASH_CYCLES", "30"))
@@ -64,35 +63,10 @@ HOST = lab.host
 FIGURES = {}
 
 
-def client(port, cycle, tid, records, stop):
-    """Send messages until the server dies or stop is set."""
-    def payload(rng):
-        return mixed_payload(rng, LARGE if tid in LARGE_THREADS else None)
-    send_loop(HOST, port, f"crash-{cycle}-{tid}", random.Random(cycle * 1000 + tid), records,
-              stop, payload, pipelined=tid % 2 == 1)
-
-
 def test_smtpd_sigkill_under_load():
     records = []
-    kills = 0
     t0 = time.time()
-    for cycle in range(CYCLES):
-        ports = lab.start_smtpd()
-        port = ports["inbound"]
-        proc = lab.smtpd
-        stop = threading.Event()
-        threads = [threading.Thread(target=client, args=(port, cycle, t, records, stop))
-                   for t in range(THREADS)]
-        for t in threads:
-            t.start()
-        time.sleep(RNG.uniform(0.05, 0.6))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        kills += 1
-        stop.set()
-        for t in threads:
-            t.join(timeout=20)
-            check(not t.is_alive(), "a client thread hangs after the kill")
+    kills = smtpd_kill_cycles(lab, CYCLES, "crash", records, RNG, THREADS, LARGE_THREADS, LARGE)
     # One last clean start: the store opens and the daemon serves.
     lab.start_smtpd()
     d = Dialog(HOST, lab.smtp_port)

@@ -27,10 +27,8 @@ test_crash_consistency.py.
 import faulthandler
 import os
 import random
-import signal
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,8 +36,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import pg_server  # noqa: E402
 from correio_test import Lab, Dialog, PASSWORDS, PG, check, psql, run  # noqa: E402
-from crashload import (mixed_payload, Verdict, judge_quit, pop3_mailbox_pg, quit_and_kill,  # noqa: E402
-                       scan_store_pg, send_loop)
+from crashload import (Verdict, judge_quit, pop3_mailbox_pg, quit_and_kill,  # noqa: E402
+                       scan_store_pg, smtpd_kill_cycles)
 
 faulthandler.dump_traceback_later(280, exit=True)
 CYCLES = int(os.environ.get("CORREIO_CRASH_CYCLES", "16"))
@@ -67,39 +65,22 @@ def cleanup():
     pg_server.stop(PGDIR)
 
 
-def client(port, cycle, tid, records, stop):
-    def payload(rng):
-        return mixed_payload(rng, LARGE if tid in LARGE_THREADS else None)
-    send_loop(HOST, port, f"pgcrash-{cycle}-{tid}", random.Random(cycle * 1000 + tid), records,
-              stop, payload, pipelined=tid % 2 == 1)
-
-
 def test_smtpd_and_database_crash_under_load():
     records = []
-    kills = halts = 0
+    halts = 0
     t0 = time.time()
-    for cycle in range(CYCLES):
-        lab.start_smtpd()
-        proc = lab.smtpd
-        stop = threading.Event()
-        threads = [threading.Thread(target=client, args=(lab.smtp_port, cycle, t, records, stop))
-                   for t in range(THREADS)]
-        for t in threads:
-            t.start()
-        time.sleep(RNG.uniform(0.05, 0.6))
+
+    def halt_database(cycle):
+        nonlocal halts
         if cycle % 2 == 1:
             pg_server.halt(PGDIR, immediate=True)
             halts += 1
             time.sleep(RNG.uniform(0.2, 1.0))
             pg_server.resume(PGDIR)
             time.sleep(RNG.uniform(1.5, 2.5))     # smtpd reconnects, mail flows again
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        kills += 1
-        stop.set()
-        for t in threads:
-            t.join(timeout=20)
-            check(not t.is_alive(), "a client thread hangs after the kill")
+
+    kills = smtpd_kill_cycles(lab, CYCLES, "pgcrash", records, RNG, THREADS, LARGE_THREADS, LARGE,
+                              during=halt_database)
     lab.start_smtpd()
     d = Dialog(HOST, lab.smtp_port)
     d.expect(220)

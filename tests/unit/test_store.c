@@ -65,20 +65,6 @@ teardown(void **state)
 	return tmpstore_free(f);
 }
 
-static struct store_delivery *
-make_delivery(const char *body, const char *r1, const char *r2)
-{
-	struct store_delivery *d = store_delivery_new("carla@example.org", "sess1");
-
-	assert_non_null(d);
-	if (r1)
-		assert_int_equal(store_delivery_add_rcpt(d, r1), 0);
-	if (r2)
-		assert_int_equal(store_delivery_add_rcpt(d, r2), 0);
-	assert_int_equal(store_delivery_body(d, body, strlen(body)), 0);
-	return d;
-}
-
 /* ---- open ------------------------------------------------------------------ */
 
 static void
@@ -515,7 +501,7 @@ test_file_moved(void **state)
 	assert_int_equal(store_user_add(f->st, "carla", "$y$hash-carla"), -1);
 	assert_non_null(strstr(store_errmsg(f->st), "replaced"));
 	assert_int_equal(store_user_set_hash(f->st, "ana", "$y$other"), -1);
-	d = make_delivery("Subject: x\r\n\r\nx\r\n", "ana", NULL);
+	d = tmpstore_delivery("Subject: x\r\n\r\nx\r\n", "ana", NULL);
 	assert_int_equal(store_delivery_commit(f->st, d), -1);
 	store_delivery_free(&d);
 	/* (Not read through SQLite: beside the old -wal and -shm, still the
@@ -566,7 +552,7 @@ test_delivery_several(void **state)
 {
 	struct tmpstore *f = *state;
 	const char *body = "Subject: hi\r\n\r\nhello\r\n";
-	struct store_delivery *d = make_delivery(body, "ana", "bob");
+	struct store_delivery *d = tmpstore_delivery(body, "ana", "bob");
 	struct store_msg *m;
 	size_t n;
 	char buf[256];
@@ -598,7 +584,7 @@ static void
 test_delivery_rollback(void **state)
 {
 	struct tmpstore *f = *state;
-	struct store_delivery *d = make_delivery("x\r\n", "ana", "nobody");
+	struct store_delivery *d = tmpstore_delivery("x\r\n", "ana", "nobody");
 	struct store_msg *m;
 	size_t n;
 
@@ -619,7 +605,7 @@ test_delivery_rollback(void **state)
 	store_delivery_free(&d);
 
 	/* and the handle still works */
-	d = make_delivery("y\r\n", "ana", NULL);
+	d = tmpstore_delivery("y\r\n", "ana", NULL);
 	assert_int_equal(store_delivery_commit(f->st, d), 0);
 	store_delivery_free(&d);
 	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM mailbox"), 1);
@@ -632,9 +618,9 @@ test_delivery_batch(void **state)
 	struct store_delivery *ds[4];
 	int result[4];
 
-	ds[0] = make_delivery("one\r\n", "ana", NULL);
-	ds[1] = make_delivery("two\r\n", "ana", "ghost");	/* fails alone */
-	ds[2] = make_delivery("three\r\n", "bob", "ana");
+	ds[0] = tmpstore_delivery("one\r\n", "ana", NULL);
+	ds[1] = tmpstore_delivery("two\r\n", "ana", "ghost");	/* fails alone */
+	ds[2] = tmpstore_delivery("three\r\n", "bob", "ana");
 	ds[3] = store_delivery_new("", "s");
 	assert_int_equal(store_delivery_add_remote(ds[3], "carla@example.org"), 0);
 	assert_int_equal(store_delivery_body(ds[3], "four\r\n", 6), 0);
@@ -733,13 +719,13 @@ test_second_handle_keeps_locks(void **state)
 	struct store_delivery *d;
 	char err[256];
 
-	d = make_delivery("one\r\n", "ana", NULL);
+	d = tmpstore_delivery("one\r\n", "ana", NULL);
 	assert_int_equal(store_delivery_commit(f->st, d), 0);
 	store_delivery_free(&d);
 	assert_int_equal(store_open(&b, f->path, err, sizeof(err)), 0);
 	store_close(&b);
 	assert_int_equal(count_elsewhere(f->path), 1);
-	d = make_delivery("two\r\n", "ana", NULL);
+	d = tmpstore_delivery("two\r\n", "ana", NULL);
 	assert_int_equal(store_delivery_commit(f->st, d), 0);
 	store_delivery_free(&d);
 	assert_int_equal(count_elsewhere(f->path), 2);
@@ -877,10 +863,10 @@ test_mailbox_read_expunge(void **state)
 		assert_int_equal(store_delivery_body(d, big + i, 1000), 0);
 	assert_int_equal(store_delivery_commit(f->st, d), 0);
 	store_delivery_free(&d);
-	d = make_delivery("second\r\n", "ana", NULL);
+	d = tmpstore_delivery("second\r\n", "ana", NULL);
 	assert_int_equal(store_delivery_commit(f->st, d), 0);
 	store_delivery_free(&d);
-	d = make_delivery("", "ana", NULL);	/* an empty message is stored too */
+	d = tmpstore_delivery("", "ana", NULL);	/* an empty message is stored too */
 	assert_int_equal(store_delivery_commit(f->st, d), 0);
 	store_delivery_free(&d);
 
@@ -1010,7 +996,7 @@ test_interleaved_reads(void **state)
 		if (round % 5 == 1)
 			assert_int_equal(store_mailbox_lock(f->st, "ana", "s1", 1800), 0);
 		if (round % 7 == 3) {
-			struct store_delivery *d = make_delivery("more\r\n", "bob", NULL);
+			struct store_delivery *d = tmpstore_delivery("more\r\n", "bob", NULL);
 
 			assert_int_equal(store_delivery_commit(other, d), 0);
 			store_delivery_free(&d);
@@ -1019,7 +1005,7 @@ test_interleaved_reads(void **state)
 	/* an entry newer than the snapshot of the blobs still open */
 	assert_int_equal(store_msg_read(f->st, m[0].entry_id, 0, chunk, 10, &got), 0);
 	{
-		struct store_delivery *d = make_delivery("fresh\r\n", "ana", NULL);
+		struct store_delivery *d = tmpstore_delivery("fresh\r\n", "ana", NULL);
 		struct store_msg *m2;
 		size_t n2;
 
@@ -1735,6 +1721,50 @@ test_session_log(void **state)
 	assert_int_equal(si.started, 203);
 }
 
+/* A batch of many sessions, interleaved (more than the gathering's first
+ * table holds): each session's lines come back whole and in order, its
+ * events land on its own row. */
+static void
+test_session_log_many(void **state)
+{
+	struct tmpstore *f = *state;
+	enum { NSESS = 40 };
+	struct store_sesslog_rec r[4 * NSESS];
+	char ids[NSESS][8], texts[NSESS][2][24], want[1024], lines[1024];
+	struct store_session_info si;
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < NSESS; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "m%d", i);
+		snprintf(texts[i][0], sizeof(texts[i][0]), "C: HELO h%d", i);
+		snprintf(texts[i][1], sizeof(texts[i][1]), "S: 250 s%d\n", i);
+		r[n++] = (struct store_sesslog_rec){ STORE_SESSLOG_OPEN, 300 + i, ids[i], "smtp",
+		    "127.0.0.3", 9 };
+	}
+	for (i = 0; i < NSESS; i++)
+		r[n++] = (struct store_sesslog_rec){ STORE_SESSLOG_LINES, 400, ids[i], "smtp",
+		    texts[i][0], strlen(texts[i][0]) };
+	for (i = NSESS - 1; i >= 0; i--) {
+		r[n++] = (struct store_sesslog_rec){ STORE_SESSLOG_LINES, 401, ids[i], "smtp",
+		    texts[i][1], strlen(texts[i][1]) };
+		r[n++] = (struct store_sesslog_rec){ STORE_SESSLOG_CLOSE, 500 + i, ids[i], "smtp",
+		    "quit", 4 };
+	}
+	assert_int_equal(store_log_ready(f->st), 0);
+	assert_int_equal(store_sesslog_apply(f->st, r, n), 0);
+	for (i = 0; i < NSESS; i++) {
+		snprintf(want, sizeof(want), "C: HELO h%d=;S: 250 s%d=;", i, i);
+		lines[0] = '\0';
+		assert_int_equal(store_transcript_get(f->st, ids[i], collect, lines), 0);
+		assert_string_equal(lines, want);
+		assert_int_equal(store_session_get(f->st, ids[i], &si), 0);
+		assert_int_equal(si.started, 300 + i);
+		assert_int_equal(si.ended, 500 + i);
+		assert_string_equal(si.outcome, "quit");
+	}
+}
+
 int
 main(void)
 {
@@ -1761,6 +1791,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_queue_claim_unsupported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transcripts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_log_many, setup, teardown),
 	};
 	/* the SQLite file itself */
 	const struct CMUnitTest sqlite_only[] = {

@@ -120,20 +120,6 @@ teardown(void **state)
 	return 0;
 }
 
-static struct store_delivery *
-make_delivery(const char *body, const char *r1, const char *r2)
-{
-	struct store_delivery *d = store_delivery_new("carla@example.org", "sess1");
-
-	assert_non_null(d);
-	if (r1)
-		assert_int_equal(store_delivery_add_rcpt(d, r1), 0);
-	if (r2)
-		assert_int_equal(store_delivery_add_rcpt(d, r2), 0);
-	assert_int_equal(store_delivery_body(d, body, strlen(body)), 0);
-	return d;
-}
-
 static void
 sleep_ms(long ms)
 {
@@ -290,7 +276,7 @@ test_chunks(void **state)
 {
 	struct fixture *f = *state;
 	const char *body = "Subject: hi\r\n\r\nhello\r\n";
-	struct store_delivery *d = make_delivery(body, "ana", "bob");
+	struct store_delivery *d = tmpstore_delivery(body, "ana", "bob");
 	size_t len = 700000, i, got, n;
 	char *big = malloc(len), back[16], sql[128];
 	struct store_msg *m;
@@ -314,7 +300,7 @@ test_chunks(void **state)
 	    (long long)store_delivery_id(d));
 	store_delivery_free(&d);
 	assert_int_equal(sql_int(f->url, sql), 3);
-	d = make_delivery("", "ana", NULL);
+	d = tmpstore_delivery("", "ana", NULL);
 	assert_int_equal(store_delivery_commit(f->st, d), 0);
 	store_delivery_free(&d);
 	assert_int_equal(sql_int(f->url, "SELECT count(*) FROM message_chunks"), 4);
@@ -469,7 +455,7 @@ static void
 test_connection_killed(void **state)
 {
 	struct fixture *f = *state;
-	struct store_delivery *d = make_delivery("lost?\r\n", "ana", NULL);
+	struct store_delivery *d = tmpstore_delivery("lost?\r\n", "ana", NULL);
 	struct store_msg *m;
 	size_t n;
 
@@ -491,7 +477,7 @@ static void
 test_server_restart(void **state)
 {
 	struct fixture *f = *state;
-	struct store_delivery *d = make_delivery("after\r\n", "ana", NULL);
+	struct store_delivery *d = tmpstore_delivery("after\r\n", "ana", NULL);
 	struct store_msg *m;
 	size_t n;
 	char hash[64];

@@ -434,3 +434,17 @@ tmpstore_free(struct tmpstore *t)
 	free(t);
 	return rc;
 }
+
+struct store_delivery *
+tmpstore_delivery(const char *body, const char *r1, const char *r2)
+{
+	struct store_delivery *d = store_delivery_new("carla@example.org", "sess1");
+
+	assert_non_null(d);
+	if (r1)
+		assert_int_equal(store_delivery_add_rcpt(d, r1), 0);
+	if (r2)
+		assert_int_equal(store_delivery_add_rcpt(d, r2), 0);
+	assert_int_equal(store_delivery_body(d, body, strlen(body)), 0);
+	return d;
+}

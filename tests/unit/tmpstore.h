@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 struct store;
+struct store_delivery;
 
 enum tmpstore_backend {
 	TMPSTORE_SQLITE,
@@ -46,6 +47,11 @@ struct tmpstore *tmpstore_new_empty(const char *prefix);
 /* Close the store, remove its directory (and drop its database); 0, or -1
  * if something stays. */
 int	tmpstore_free(struct tmpstore *t);
+
+/* A delivery from carla@example.org in session "sess1" to r1 and r2 (each
+ * NULL: none) with body (a string), not yet committed: the caller commits
+ * or aborts it. Fails the running test on any error. */
+struct store_delivery *tmpstore_delivery(const char *body, const char *r1, const char *r2);
 
 /*
  * SQL on t's store through a connection of its own (sqlite3 or libpq),
