@@ -110,6 +110,9 @@ stop_poll(evutil_socket_t fd, short what, void *arg)
 void
 daemon_ready(void)
 {
+	/* What start-up logged is readable once the daemon says it is ready
+	 * (the loop, which writes held lines, has not turned yet). */
+	log_flush();
 	if (sdnotify("READY=1") == -1)
 		log_warn("event=sdnotify-failed state=READY");
 }
