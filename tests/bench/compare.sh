@@ -225,7 +225,8 @@ fi
 # ---- the runs -------------------------------------------------------------------
 now() { date +%s.%N; }
 # Postfix goes on delivering what it accepted (virtual(8) into maildirs, with
-# fsyncs) after its 250s: wait until its queue is empty, and for the dirty
+# fsyncs) after its 250s: wait until its queue is empty, for the PostgreSQL
+# server's checkpoint, and for the dirty
 # pages the last row left to be written back, so that no row is measured
 # while another server's leftover work takes the CPUs or the disk.
 settle() {
@@ -233,6 +234,9 @@ settle() {
 	for _i in $(seq 600); do
 		if [ -z "$(find "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/maildrop" \
 		    -type f -print -quit 2>/dev/null)" ]; then
+			# The PostgreSQL rows' server: its checkpoint now, not in
+			# the middle of a later row (it wrote the 4 KB rows' WAL).
+			[ -f "$T/pg/url" ] && psql -q "$(cat "$T/pg/url")" -c CHECKPOINT >/dev/null
 			sync	# and what the last row left for the kernel to write back
 			return 0
 		fi
