@@ -21,24 +21,33 @@
 /* ---- mailboxes ---------------------------------------------------------- */
 
 /*
- * The lock's writes do not wait for the disk: synchronous=NORMAL for them
- * alone, FULL again after. The WAL keeps them in order with every other
- * commit (the next FULL commit syncs them too), a crash of the process keeps
- * them, and only a crash of the machine can roll the last ones back. Then
- * every session that held a lock died with the machine: a lock that comes
- * back has an owner that is gone (taken over at once), and a lock that is
- * lost was held by nobody. What it saves is the two fdatasyncs of a POP3
- * session, one at login and one at QUIT; the expunge at QUIT stays FULL.
- * Returns 0, or -1 when the setting could not be made (then, for FULL, the
- * handle is unusable for durable writes, and says so).
+ * The lock's writes do not wait for the disk: each runs with
+ * synchronous=NORMAL, and FULL is set again after it. The WAL keeps them in
+ * order with every other commit (the next FULL commit syncs them too), a
+ * crash of the process keeps them, and only a crash of the machine can roll
+ * the last ones back. Then every session that held a lock died with the
+ * machine: a lock that comes back has an owner that is gone (taken over at
+ * once), and a lock that is lost was held by nobody. What it saves is the
+ * two fdatasyncs of a POP3 session, one at login and one at QUIT; the
+ * expunge at QUIT stays FULL. Setting the pragma touches no file; should it
+ * fail all the same, the lock call fails with it.
+ * Runs the bound statement s and resets it; returns the rows it changed, or -1.
  */
 static int
-lock_durability(struct store_sqlite *st, bool relaxed)
+lock_write(struct store_sqlite *st, sqlite3_stmt *s, const char *what)
 {
-	return store_exec(st, relaxed ? ST_SYNC_NORMAL : ST_SYNC_FULL, "set lock durability");
-}
+	int changed = -1;
 
-static int mailbox_unlock(struct store *, const char *, const char *);
+	if (store_exec(st, ST_SYNC_NORMAL, "relax the lock's durability") == -1) {
+		store_stmt_done(s);
+		return -1;
+	}
+	if (store_step_done(st, s, what) == 0)
+		changed = sqlite3_changes(st->db);
+	if (store_exec(st, ST_SYNC_FULL, "restore durability") == -1)
+		return -1;
+	return changed;
+}
 
 /* One attempt at taking the lock (free, ours, or taken before cutoff):
  * 0, STORE_LOCKED or -1. */
@@ -46,14 +55,15 @@ static int
 lock_take(struct store_sqlite *st, const char *account, const char *owner, int64_t cutoff)
 {
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_TAKE);
+	int n;
 
 	store_bind_text(s, 1, account);
 	store_bind_text(s, 2, owner);
 	sqlite3_bind_int64(s, 3, store_now());
 	sqlite3_bind_int64(s, 4, cutoff);
-	if (store_step_done(st, s, "lock mailbox") == -1)
+	if ((n = lock_write(st, s, "lock mailbox")) == -1)
 		return -1;
-	return sqlite3_changes(st->db) == 0 ? STORE_LOCKED : 0;
+	return n == 0 ? STORE_LOCKED : 0;
 }
 
 /* Taken: remember it as a live session's, or give it back. */
@@ -62,13 +72,13 @@ lock_taken(struct store_sqlite *st, const char *account, const char *owner)
 {
 	if (store_held_add(owner) == 0)
 		return 0;
-	(void)mailbox_unlock(&st->base, account, owner);
+	(void)sqlite_mailbox_unlock(&st->base, account, owner);
 	store_setmsg(&st->base, "out of memory locking the mailbox of %s", account);
 	return -1;
 }
 
-static int
-mailbox_lock(struct store *base, const char *account, const char *owner, long ttl)
+int
+sqlite_mailbox_lock(struct store *base, const char *account, const char *owner, long ttl)
 {
 	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s;
@@ -88,7 +98,7 @@ mailbox_lock(struct store *base, const char *account, const char *owner, long tt
 		s = store_stmt_get(st, ST_LOCK_DEL);
 		store_bind_text(s, 1, account);
 		store_bind_text(s, 2, holder);
-		if (store_step_done(st, s, "unlock mailbox") == -1)
+		if (lock_write(st, s, "unlock mailbox") == -1)
 			return -1;
 		break;
 	case STORE_OWNER_MINE:	/* refreshed by its session: age means nothing */
@@ -106,26 +116,27 @@ mailbox_lock(struct store *base, const char *account, const char *owner, long tt
 	return rc;
 }
 
-static int
-mailbox_touch(struct store *base, const char *account, const char *owner)
+int
+sqlite_mailbox_touch(struct store *base, const char *account, const char *owner)
 {
 	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_TOUCH);
+	int n;
 
 	store_bind_text(s, 1, account);
 	store_bind_text(s, 2, owner);
 	sqlite3_bind_int64(s, 3, store_now());
-	if (store_step_done(st, s, "refresh lock") == -1)
+	if ((n = lock_write(st, s, "refresh lock")) == -1)
 		return -1;
-	if (sqlite3_changes(st->db) == 0) {
+	if (n == 0) {
 		store_setmsg(&st->base, "lock on %s was taken over", account);
 		return STORE_LOCKED;
 	}
 	return 0;
 }
 
-static int
-mailbox_unlock(struct store *base, const char *account, const char *owner)
+int
+sqlite_mailbox_unlock(struct store *base, const char *account, const char *owner)
 {
 	struct store_sqlite *st = sqlite_of(base);
 	sqlite3_stmt *s = store_stmt_get(st, ST_LOCK_DEL);
@@ -134,47 +145,7 @@ mailbox_unlock(struct store *base, const char *account, const char *owner)
 
 	store_bind_text(s, 1, account);
 	store_bind_text(s, 2, owner);
-	if (store_step_done(st, s, "unlock mailbox") == -1)
-		return -1;
-	return 0;
-}
-
-int
-sqlite_mailbox_lock(struct store *base, const char *account, const char *owner, long ttl)
-{
-	struct store_sqlite *st = sqlite_of(base);
-	int rc;
-
-	if (lock_durability(st, true) == -1)
-		return -1;
-	rc = mailbox_lock(base, account, owner, ttl);
-	return lock_durability(st, false) == -1 ? -1 : rc;
-}
-
-int
-sqlite_mailbox_touch(struct store *base, const char *account, const char *owner)
-{
-	struct store_sqlite *st = sqlite_of(base);
-	int rc;
-
-	if (lock_durability(st, true) == -1)
-		return -1;
-	rc = mailbox_touch(base, account, owner);
-	return lock_durability(st, false) == -1 ? -1 : rc;
-}
-
-int
-sqlite_mailbox_unlock(struct store *base, const char *account, const char *owner)
-{
-	struct store_sqlite *st = sqlite_of(base);
-	int rc;
-
-	if (lock_durability(st, true) == -1) {
-		store_held_remove(owner);
-		return -1;
-	}
-	rc = mailbox_unlock(base, account, owner);
-	return lock_durability(st, false) == -1 ? -1 : rc;
+	return lock_write(st, s, "unlock mailbox") == -1 ? -1 : 0;
 }
 
 int
