@@ -68,6 +68,17 @@ def status(field, proc=None):
     raise AssertionError(f"{field} not in /proc status")
 
 
+def read_multiline(d):
+    """The rest of a multi-line response, its end mark included, as it came."""
+    raw = bytearray(d.buf)
+    d.buf = b""
+    while not raw.endswith(b"\r\n.\r\n"):
+        chunk = d.s.recv(1 << 20)
+        check(chunk != b"", "connection closed during RETR")
+        raw += chunk
+    return raw
+
+
 def test_50mb_retr_flat_memory_and_backpressure():
     d = Dialog(lab.host, lab.pop3_port, timeout=30)
     d.pop3()
@@ -90,12 +101,7 @@ def test_50mb_retr_flat_memory_and_backpressure():
     time.sleep(1.5)                       # a slow client: nothing read yet
     rss_stalled = status("RssAnon")
     t0 = time.time()
-    raw = bytearray(d.buf)
-    d.buf = b""
-    while not raw.endswith(b"\r\n.\r\n"):
-        chunk = d.s.recv(1 << 20)
-        check(chunk != b"", "connection closed during RETR")
-        raw += chunk
+    raw = read_multiline(d)
     elapsed = time.time() - t0
     done.set()
     sampler.join()
@@ -167,12 +173,7 @@ def test_50mb_through_smtpd_flat_memory():
     check(d.pop3("PASS " + PASSWORDS["ana"]).startswith("+OK"), "login")
     check(d.pop3("STAT").startswith("+OK 3 "), "three messages")
     d.send("RETR 3\r\n")
-    raw = bytearray(d.buf)
-    d.buf = b""
-    while not raw.endswith(b"\r\n.\r\n"):
-        chunk = d.s.recv(1 << 20)
-        check(chunk != b"", "connection closed during RETR")
-        raw += chunk
+    raw = read_multiline(d)
     body = bytes(raw).partition(b"\r\n")[2][:-3]
     got = b"".join(l[1:] if l.startswith(b".") else l for l in body.splitlines(keepends=True))
     # smtpd adds its trace and the Date: the message lacks; the body is as sent

@@ -24,7 +24,7 @@
 static const char *
 capture(void (*fn)(void))
 {
-	static char out[32768];
+	static char out[40960];
 	FILE *f = tmpfile();
 	int saved;
 	long n;
@@ -176,7 +176,7 @@ stderr_size(void)
 static void
 emit_held(void)
 {
-	char big[600];
+	char big[600], huge[PIPE_BUF + 100];
 	int i;
 
 	wakes = 0;
@@ -196,6 +196,12 @@ emit_held(void)
 	for (i = 0; i < 20; i++)
 		log_info("line=%d big=%s", i, big);
 	assert_true(stderr_size() > (long)PIPE_BUF);
+	/* a line longer than PIPE_BUF: what is held goes first, then it, alone */
+	log_info("held n=4");
+	memset(huge, 'z', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	log_info("huge=%s", huge);
+	log_info("after n=5");
 	log_hold(NULL, NULL);	/* writes the rest, and stops holding */
 	log_info("last");	/* written at once */
 }
@@ -225,6 +231,13 @@ test_held_lines(void **state)
 		rest++;
 	}
 	rest = check_prefix(rest);
+	assert_memory_equal(rest, "info: held n=4\n", 15);
+	rest = check_prefix(rest + 15);
+	assert_memory_equal(rest, "info: huge=zzz", 14);
+	assert_non_null(rest = strchr(rest, '\n'));
+	rest = check_prefix(rest + 1);
+	assert_memory_equal(rest, "info: after n=5\n", 16);
+	rest = check_prefix(rest + 16);
 	assert_string_equal(rest, "info: last\n");
 }
 
