@@ -14,6 +14,7 @@ on the private PostgreSQL server whose URL is in the file $CORREIO_TEST_PG
 Lab.sql() reads it with psql instead of sqlite3.
 """
 import atexit
+import glob
 import os
 import random
 import re
@@ -155,6 +156,9 @@ def wait_ready(sock, proc, timeout=15.0):
     raise RuntimeError(f"{proc.args[0]} not ready after {timeout}s")
 
 
+_LABS = []     # every Lab of this test, for the logs run() shows on a failure
+
+
 class Lab:
     """A store, a config and the daemons, all under one temporary directory."""
 
@@ -177,6 +181,7 @@ class Lab:
             self.store = pg_new_database() if PG else os.path.join(self.dir, "correio.db")
         self.procs = []
         self.keep = keep
+        _LABS.append(self)
         self.cert = self.key = None
         if tls:
             self.cert, self.key = self.make_cert()
@@ -635,7 +640,6 @@ def pty_session(args, answers=(), env=None, timeout=30):
 
 def libfaketime():
     """The libfaketime preload library (Debian package faketime)."""
-    import glob
     for pattern in ("/usr/lib/*/faketime/libfaketimeMT.so.1", "/usr/lib/*/faketime/libfaketime.so.1",
                     "/usr/lib/faketime/libfaketime*.so.1"):
         found = sorted(glob.glob(pattern))
@@ -662,6 +666,22 @@ def check(cond, msg):
         raise AssertionError(msg)
 
 
+def show_logs(lines=25):
+    """Print the last lines of every daemon log of every Lab: what the
+    server said about a failed step, in the test's own output (CI keeps
+    nothing else)."""
+    for lab in _LABS:
+        for path in sorted(glob.glob(os.path.join(lab.dir, "*.log"))):
+            try:
+                with open(path, "rb") as f:
+                    tail = f.read().decode("utf-8", "replace").splitlines()[-lines:]
+            except OSError:
+                continue
+            print(f"--- last {len(tail)} lines of {path}", flush=True)
+            for line in tail:
+                print("    " + line, flush=True)
+
+
 def run(tests):
     """Run test functions in order; print a summary line; exit non-zero on failure."""
     passed = failed = 0
@@ -678,5 +698,7 @@ def run(tests):
             import traceback
             traceback.print_exc()
             print(f"FAIL {t.__name__}: {e}", flush=True)
+            if failed == 1:
+                show_logs()
     print(f"{passed} passed, {failed} failed", flush=True)
     sys.exit(1 if failed else 0)

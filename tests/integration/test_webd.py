@@ -80,7 +80,8 @@ def pop3_session(user):
     d = Dialog("127.0.0.1", ports["pop3"])
     d.line()
     d.pop3("USER " + user)
-    check(d.pop3("PASS " + USERS[user]).startswith("+OK"), "pop3 login")
+    r = d.pop3("PASS " + USERS[user])
+    check(r.startswith("+OK"), "pop3 login: " + r)
     d.pop3("STAT")
     check(d.pop3("QUIT").startswith("+OK"), "pop3 quit")
 
