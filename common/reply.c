@@ -106,7 +106,10 @@ reply_render_smtp(struct buf *b, const struct reply *r, const char *eol)
 		/* a trailing '\n' does not make an empty last line */
 		bool last = nl == NULL || nl[1] == '\0';
 
-		(void)buf_printf(b, "%03d%c", code, last ? ' ' : '-');
+		char head[4] = { (char)('0' + code / 100), (char)('0' + code / 10 % 10),
+		    (char)('0' + code % 10), last ? ' ' : '-' };
+
+		(void)buf_append(b, head, sizeof(head));	/* no printf: every reply */
 		if (r->esc[0] != '\0') {
 			reply_put_text(b, r->esc, strlen(r->esc));
 			if (n > 0)
