@@ -245,6 +245,18 @@ store_file_check(struct store *st)
 	return st->ops->file_check != NULL ? st->ops->file_check(st) : 0;
 }
 
+bool
+store_defer_checkpoints(struct store *st, void (*due)(void *), void *arg)
+{
+	return st->ops->defer_checkpoints != NULL && st->ops->defer_checkpoints(st, due, arg);
+}
+
+int
+store_checkpoint(struct store *st)
+{
+	return st->ops->checkpoint != NULL ? st->ops->checkpoint(st) : 0;
+}
+
 int
 store_reserve_make(struct store *st)
 {

@@ -80,6 +80,29 @@ int	store_schema_latest(void);
 int	store_reserve_make(struct store *st);
 bool	store_reserve_released(struct store *st);
 
+/*
+ * Checkpoints elsewhere. A SQLite commit goes to the write-ahead log; a
+ * checkpoint later copies the log into the database file and syncs it. By
+ * default the handle whose commit grows the log past STORE_CKPT_PAGES runs
+ * that checkpoint itself, before its commit call returns. After
+ * store_defer_checkpoints() this handle's commits only call due(arg) at
+ * that point (on the committing thread, after the commit is durable); the
+ * caller then runs store_checkpoint() on another handle, on another
+ * thread, while this one goes on committing. Should the log still reach
+ * STORE_CKPT_PAGES_MAX (the other thread does not keep up), the commit
+ * checkpoints itself as before, so the log stays bounded; once empty again
+ * it is cut back to STORE_CKPT_KEEP octets. store_checkpoint() copies what
+ * it can without waiting for any reader or writer: 0, or -1 (store_errmsg;
+ * the store was deleted or replaced, or an I/O error). Backends without
+ * such a log (PostgreSQL checkpoints by itself): defer returns false (there
+ * is nothing for another thread to do) and checkpoint does nothing.
+ */
+#define STORE_CKPT_PAGES	1000		/* SQLite's own default */
+#define STORE_CKPT_PAGES_MAX	32768		/* 128 MiB of 4 KiB pages */
+#define STORE_CKPT_KEEP		((int64_t)64 << 20)
+bool	store_defer_checkpoints(struct store *st, void (*due)(void *), void *arg);
+int	store_checkpoint(struct store *st);
+
 /* ---- accounts, domains, aliases ------------------------------------- */
 int	store_user_add(struct store *st, const char *name, const char *hash);	/* STORE_EXISTS */
 int	store_user_del(struct store *st, const char *name);			/* STORE_NOTFOUND */

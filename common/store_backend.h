@@ -107,8 +107,8 @@ struct store_sesslog_share {
  * the whole URI for PostgreSQL) and sets its ops; on error it returns -1
  * with *st_r NULL and the reason in err. close() frees the handle.
  * Ops that do not apply to a backend are NULL and the front answers for
- * them: file_check, reserve_make and map_bodies succeed doing nothing
- * (0), reserve_released is false.
+ * them: file_check, reserve_make, map_bodies and checkpoint succeed
+ * doing nothing (0), defer_checkpoints and reserve_released are false.
  */
 struct store_ops {
 	const char *name;			/* "sqlite", "postgresql" */
@@ -121,6 +121,8 @@ struct store_ops {
 	int	(*reserve_make)(struct store *st);
 	bool	(*reserve_released)(struct store *st);
 	int	(*map_bodies)(struct store *st);
+	bool	(*defer_checkpoints)(struct store *st, void (*due)(void *), void *arg);
+	int	(*checkpoint)(struct store *st);
 
 	int	(*user_add)(struct store *st, const char *name, const char *hash);
 	int	(*user_del)(struct store *st, const char *name);

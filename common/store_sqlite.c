@@ -730,6 +730,62 @@ store_commit_hook(void *arg)
 	return file_check(arg, false) != 0;
 }
 
+/* ---- checkpoints elsewhere (store_defer_checkpoints) ----------------------- */
+
+/*
+ * The WAL hook of a handle whose checkpoints run elsewhere. It takes the
+ * place of SQLite's autocheckpoint, which is this same hook running the
+ * checkpoint itself. SQLite calls it after each commit, outside the write
+ * lock, with the log's length in pages (copied or not): past
+ * STORE_CKPT_PAGES the other thread is asked; past STORE_CKPT_PAGES_MAX
+ * (it did not keep up, or the log could not start over because every
+ * commit came while a checkpoint ran) this handle copies the rest itself,
+ * so that its next write transaction starts the log over.
+ */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store_sqlite *st = arg;
+
+	if (pages >= STORE_CKPT_PAGES_MAX)
+		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	else if (pages >= STORE_CKPT_PAGES)
+		st->ckpt_due(st->ckpt_arg);
+	return SQLITE_OK;
+}
+
+bool
+sqlite_defer_checkpoints(struct store *base, void (*due)(void *), void *arg)
+{
+	struct store_sqlite *st = sqlite_of(base);
+	char sql[STORE_PRAGMA_MAX];
+
+	st->ckpt_due = due;
+	st->ckpt_arg = arg;
+	/* A log grown long under load is cut back when it starts over. Only
+	 * a size: were it refused, the file would merely stay long. */
+	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %lld", (long long)STORE_CKPT_KEEP);
+	(void)sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	sqlite3_wal_hook(st->db, wal_hook, st);
+	return true;
+}
+
+/* PASSIVE: copies the pages no reader still needs, waits for nobody. */
+int
+sqlite_checkpoint(struct store *base)
+{
+	struct store_sqlite *st = sqlite_of(base);
+	int rc;
+
+	if (file_check(st, true) != 0)
+		return -1;	/* the file at the path is not ours: copy nothing */
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc == SQLITE_OK || rc == SQLITE_BUSY)	/* BUSY: another checkpoint runs now */
+		return 0;
+	store_seterr(st, "checkpoint");
+	return -1;
+}
+
 
 
 /* ---- the reserve (store.h) ------------------------------------------------ */
@@ -1255,6 +1311,8 @@ const struct store_ops store_sqlite_ops = {
 	.reserve_make		= sqlite_reserve_make,
 	.reserve_released	= sqlite_reserve_released,
 	.map_bodies		= sqlite_map_bodies,
+	.defer_checkpoints	= sqlite_defer_checkpoints,
+	.checkpoint		= sqlite_checkpoint,
 
 	.user_add		= sqlite_user_add,
 	.user_del		= sqlite_user_del,

@@ -197,6 +197,8 @@ struct store_sqlite {
 	struct store_blob blobs[STORE_BLOBS];
 	unsigned	 clock;
 	bool		 reserve_released;	/* store_reserve_released() */
+	void		(*ckpt_due)(void *);	/* store_defer_checkpoints() */
+	void		*ckpt_arg;
 };
 
 /* ---- errors (store_sqlite.c) ---- */
@@ -281,6 +283,8 @@ bool	sqlite_reserve_released(struct store *base);
 int	sqlite_log_ready(struct store *base);
 int	sqlite_schema_version(struct store *base);
 int	sqlite_map_bodies(struct store *base);
+bool	sqlite_defer_checkpoints(struct store *base, void (*due)(void *), void *arg);
+int	sqlite_checkpoint(struct store *base);
 int	sqlite_schema_latest(void);
 /* store_sqlite_account.c */
 int	sqlite_user_add(struct store *base, const char *name, const char *hash);

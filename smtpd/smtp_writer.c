@@ -7,6 +7,10 @@
  * one fsync per message. While one batch is being synced, the next one
  * gathers. Results go back to the event loop with net_run_in_loop(); the
  * session sends its 250 only then (RFC 5321 4.1.1.4: the message is ours).
+ * The writer's checkpoints (copying the store's write-ahead log into the
+ * database file) run on a thread of their own with its own handle
+ * (store_defer_checkpoints), so a commit never waits for one: with 1 MB
+ * messages a checkpoint copies tens of megabytes.
  * Password checks run in common/authpool.c, shared with pop3d.
  * Never: touches a session or a connection (only the job it was given).
  */
@@ -30,6 +34,13 @@ struct smtp_worker {
 	struct store	*st;
 	struct event_base *base;
 	char		 name[16];
+
+	/* the checkpointer: its thread, its handle, asked by the writer's commits */
+	pthread_t	 ckpt_thread;
+	pthread_mutex_t	 ckpt_lock;
+	pthread_cond_t	 ckpt_cond;
+	bool		 ckpt_due, ckpt_stop;
+	struct store	*ckpt_st;
 };
 
 void
@@ -95,6 +106,48 @@ run_deliveries(struct smtp_worker *w, struct smtp_job **jobs, size_t n)
 	free(res);
 }
 
+/* store_defer_checkpoints() callback, on the writer thread after a commit. */
+static void
+checkpoint_due(void *arg)
+{
+	struct smtp_worker *w = arg;
+
+	pthread_mutex_lock(&w->ckpt_lock);
+	if (!w->ckpt_due) {
+		w->ckpt_due = true;
+		pthread_cond_signal(&w->ckpt_cond);
+	}
+	pthread_mutex_unlock(&w->ckpt_lock);
+}
+
+static void *
+checkpointer_main(void *arg)
+{
+	struct smtp_worker *w = arg;
+	bool failing = false;
+
+	for (;;) {
+		pthread_mutex_lock(&w->ckpt_lock);
+		while (!w->ckpt_due && !w->ckpt_stop)
+			pthread_cond_wait(&w->ckpt_cond, &w->ckpt_lock);
+		w->ckpt_due = false;
+		if (w->ckpt_stop) {
+			pthread_mutex_unlock(&w->ckpt_lock);
+			break;
+		}
+		pthread_mutex_unlock(&w->ckpt_lock);
+		if (store_checkpoint(w->ckpt_st) == -1) {
+			/* Once per run of failures: the store's own checks say the rest. */
+			if (!failing)
+				log_warnx("event=checkpoint-failed worker=%s error=\"%s\"", w->name,
+				    store_errmsg(w->ckpt_st));
+			failing = true;
+		} else
+			failing = false;
+	}
+	return NULL;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -138,6 +191,18 @@ worker_main(void *arg)
 	return NULL;
 }
 
+static void
+checkpointer_stop(struct smtp_worker *w)
+{
+	if (w->ckpt_st == NULL)
+		return;		/* none was started */
+	pthread_mutex_lock(&w->ckpt_lock);
+	w->ckpt_stop = true;
+	pthread_cond_signal(&w->ckpt_cond);
+	pthread_mutex_unlock(&w->ckpt_lock);
+	pthread_join(w->ckpt_thread, NULL);
+}
+
 struct smtp_worker *
 smtp_worker_start(struct event_base *base, const char *store_path, const char *name,
     char *err, size_t errlen)
@@ -156,15 +221,33 @@ smtp_worker_start(struct event_base *base, const char *store_path, const char *n
 	}
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
+	pthread_mutex_init(&w->ckpt_lock, NULL);
+	pthread_cond_init(&w->ckpt_cond, NULL);
+	/* Before the writer's first commit: from here its checkpoints are the
+	 * checkpointer's (a store that has none, PostgreSQL, needs no thread). */
+	if (store_defer_checkpoints(w->st, checkpoint_due, w)) {
+		if (store_open(&w->ckpt_st, store_path, err, errlen) == -1)
+			goto fail;
+		if (pthread_create(&w->ckpt_thread, NULL, checkpointer_main, w) != 0) {
+			snprintf(err, errlen, "cannot start the %s checkpointer thread", name);
+			goto fail;
+		}
+	}
 	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 		snprintf(err, errlen, "cannot start the %s thread", name);
-		store_close(&w->st);
-		pthread_mutex_destroy(&w->lock);
-		pthread_cond_destroy(&w->cond);
-		free(w);
-		return NULL;
+		checkpointer_stop(w);
+		goto fail;
 	}
 	return w;
+fail:
+	store_close(&w->ckpt_st);
+	store_close(&w->st);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->ckpt_lock);
+	pthread_cond_destroy(&w->ckpt_cond);
+	free(w);
+	return NULL;
 }
 
 void
@@ -194,9 +277,13 @@ smtp_worker_stop(struct smtp_worker **wp)
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
+	checkpointer_stop(w);	/* the writer commits no more: nothing will ask it */
+	store_close(&w->ckpt_st);
 	store_close(&w->st);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->ckpt_lock);
+	pthread_cond_destroy(&w->ckpt_cond);
 	free(w);
 	*wp = NULL;
 }

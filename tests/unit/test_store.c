@@ -1114,6 +1114,91 @@ handle_synchronous(struct store *st)
 	return v;
 }
 
+/* ---- checkpoints elsewhere (store_defer_checkpoints) ----------------------- */
+
+static void
+count_due(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+static long long
+file_size(const char *path)
+{
+	struct stat sb;
+
+	assert_int_equal(stat(path, &sb), 0);
+	return (long long)sb.st_size;
+}
+
+/*
+ * A handle whose checkpoints run elsewhere never copies its log into the
+ * database before STORE_CKPT_PAGES_MAX pages, asks (due) past
+ * STORE_CKPT_PAGES, and past the maximum copies it itself so that the log
+ * starts over: its file stops growing. store_checkpoint() on another handle
+ * copies it. The store is made with 512-octet pages, so that the maximum
+ * is 16 MiB of log, not 128. (The WAL file keeps its length when the log
+ * starts over: a log never started over is one that grew past 1,000 pages.)
+ */
+static void
+test_checkpoints_deferred(void **state)
+{
+	struct tmpstore *f = *state;
+	const long long frame = 24 + 512;	/* a WAL frame: its header, a page */
+	char wal[700], *body;
+	struct store *other = NULL;
+	const size_t size = 64 * 1024;
+	int due = 0, i, n;
+	char err[256];
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA page_size = 512; PRAGMA journal_mode = WAL;",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&f->st, f->path, err, sizeof(err)), 0);
+	assert_int_equal(store_domain_add(f->st, "lab.test"), 0);
+	assert_int_equal(store_user_add(f->st, "ana", "x"), 0);
+	assert_true(store_defer_checkpoints(f->st, count_due, &due));
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_non_null(body = malloc(size + 1));
+	memset(body, 'x', size);
+	for (i = 0; i < (int)size; i += 64)
+		memcpy(body + i + 62, "\r\n", 2);
+	body[size] = '\0';
+
+	/* 3,000 pages of log: SQLite alone would have started it over at
+	 * 1,000, and its file would have stopped growing there. */
+	for (n = 0; file_size(wal) < 3 * STORE_CKPT_PAGES * frame; n++) {
+		struct store_delivery *d = tmpstore_delivery(body, "ana", NULL);
+
+		assert_int_equal(store_delivery_commit(f->st, d), 0);
+		store_delivery_free(&d);
+		assert_true(n < 100);
+	}
+	assert_true(due >= n / 2);	/* every commit past the first 1,000 pages */
+	assert_true(file_size(f->path) < (long long)size);	/* nothing copied yet */
+
+	/* Another handle copies, while the writer's handle stays open. */
+	assert_int_equal(store_open(&other, f->path, err, sizeof(err)), 0);
+	assert_int_equal(store_checkpoint(other), 0);
+	assert_true(file_size(f->path) >= n * (long long)size);
+
+	/* Nobody copies: the log grows to the maximum, no further. */
+	for (i = 0; i < 2 * STORE_CKPT_PAGES_MAX * 512 / (int)size; i++) {
+		struct store_delivery *d = tmpstore_delivery(body, "ana", NULL);
+
+		assert_int_equal(store_delivery_commit(f->st, d), 0);
+		store_delivery_free(&d);
+	}
+	assert_true(file_size(wal) >= STORE_CKPT_PAGES_MAX * frame);
+	assert_true(file_size(wal) < (STORE_CKPT_PAGES_MAX + 2 * (long long)size / 512) * frame);
+	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM mailbox"),
+	    n + 2 * STORE_CKPT_PAGES_MAX * 512 / (int)size);
+	store_close(&other);
+	free(body);
+}
+
 static void
 test_lock_durability_restored(void **state)
 {
@@ -1807,6 +1892,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_second_handle_keeps_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_durability_restored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoints_deferred, setup_empty, teardown),
 	};
 	int failed;
 
