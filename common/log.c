@@ -268,13 +268,65 @@ fatalx(const char *fmt, ...)
 	exit(1);
 }
 
+/*
+ * The random octets of session ids, drawn from the kernel 240 at a time
+ * (a getrandom() per session was a system call per SMTP message): each
+ * thread has its own, and a child process forgets its parent's, which the
+ * parent will hand out too.
+ */
+#define ID_POOL		240
+static __thread struct {
+	unsigned char	 b[ID_POOL];
+	size_t		 left;		/* the last left octets of b are unused */
+} id_pool;
+static pthread_once_t id_pool_once = PTHREAD_ONCE_INIT;
+
+static void
+id_pool_forget(void)
+{
+	explicit_bzero(&id_pool, sizeof(id_pool));
+}
+
+static void
+id_pool_init(void)
+{
+	(void)pthread_atfork(NULL, NULL, id_pool_forget);
+}
+
+/* n random octets into v: 0, or -1 when the kernel gives none (no
+ * getrandom: v is left for the caller's fallback). */
+static int
+id_random(unsigned char *v, size_t n)
+{
+	size_t got = 0;
+
+	(void)pthread_once(&id_pool_once, id_pool_init);
+	if (id_pool.left < n) {
+		while (got < ID_POOL) {
+			ssize_t r = getrandom(id_pool.b + got, ID_POOL - got, 0);
+
+			if (r == -1) {
+				if (errno == EINTR)
+					continue;
+				return -1;
+			}
+			got += (size_t)r;
+		}
+		id_pool.left = ID_POOL;
+	}
+	memcpy(v, id_pool.b + ID_POOL - id_pool.left, n);
+	explicit_bzero(id_pool.b + ID_POOL - id_pool.left, n);	/* never handed out twice */
+	id_pool.left -= n;
+	return 0;
+}
+
 void
 log_session_id(char *id, unsigned long size)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char v[10];
 	uint32_t t = (uint32_t)time(NULL);
-	size_t got = 4, i;
+	size_t i;
 
 	if (size == 0)
 		return;
@@ -288,23 +340,16 @@ log_session_id(char *id, unsigned long size)
 	v[1] = (unsigned char)(t >> 16);
 	v[2] = (unsigned char)(t >> 8);
 	v[3] = (unsigned char)t;
-	while (got < sizeof(v)) {
-		ssize_t r = getrandom(v + got, sizeof(v) - got, 0);
+	if (id_random(v + 4, sizeof(v) - 4) == -1) {
+		/* No kernel entropy API: fall back to something unique enough. */
+		struct timespec ts;
+		unsigned long x;
+		size_t got;
 
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			/* No kernel entropy API: fall back to something unique enough. */
-			struct timespec ts;
-			unsigned long x;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			x = (unsigned long)ts.tv_nsec ^ ((unsigned long)getpid() << 30);
-			for (; got < sizeof(v); got++, x >>= 8)
-				v[got] = (unsigned char)x;
-			break;
-		}
-		got += (size_t)r;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		x = (unsigned long)ts.tv_nsec ^ ((unsigned long)getpid() << 30);
+		for (got = 4; got < sizeof(v); got++, x >>= 8)
+			v[got] = (unsigned char)x;
 	}
 	for (i = 0; i < sizeof(v) * 2 && i + 1 < size; i++)
 		id[i] = hex[(v[i / 2] >> ((i % 2) ? 0 : 4)) & 0xf];

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "log.h"
@@ -260,6 +261,40 @@ test_session_id(void **state)
 	assert_int_equal(small[4], 'Z');
 }
 
+/* The random part comes from a pool: 1,000 ids (refills included) are all
+ * different, and a child process does not hand out its parent's next one. */
+static void
+test_session_id_pool(void **state)
+{
+	static char ids[1000][21];
+	char parent[21], child[21] = "";
+	int fds[2], status;
+	size_t i, j;
+	pid_t pid;
+
+	(void)state;
+	for (i = 0; i < 1000; i++)
+		log_session_id(ids[i], sizeof(ids[i]));
+	for (i = 0; i < 1000; i++)
+		for (j = i + 1; j < 1000; j++)
+			assert_string_not_equal(ids[i], ids[j]);
+
+	assert_int_equal(pipe(fds), 0);
+	assert_true((pid = fork()) >= 0);
+	if (pid == 0) {
+		log_session_id(child, sizeof(child));
+		_exit(write(fds[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
+	}
+	log_session_id(parent, sizeof(parent));
+	assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fds[0]);
+	close(fds[1]);
+	assert_int_equal(strlen(child), 20);
+	assert_string_not_equal(child, parent);
+}
+
 int
 main(void)
 {
@@ -269,6 +304,7 @@ main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_held_lines),
 		cmocka_unit_test(test_session_id),
+		cmocka_unit_test(test_session_id_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
