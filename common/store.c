@@ -246,6 +246,19 @@ store_file_check(struct store *st)
 }
 
 bool
+store_snapshot_begin(struct store *st)
+{
+	return st->ops->snapshot_begin != NULL && st->ops->snapshot_begin(st);
+}
+
+void
+store_snapshot_end(struct store *st, bool began)
+{
+	if (began && st->ops->snapshot_end != NULL)
+		st->ops->snapshot_end(st, began);
+}
+
+bool
 store_defer_checkpoints(struct store *st, void (*due)(void *), void *arg)
 {
 	return st->ops->defer_checkpoints != NULL && st->ops->defer_checkpoints(st, due, arg);

@@ -103,6 +103,16 @@ bool	store_reserve_released(struct store *st);
 bool	store_defer_checkpoints(struct store *st, void (*due)(void *), void *arg);
 int	store_checkpoint(struct store *st);
 
+/*
+ * One snapshot for the reads of one command (a RCPT's domain, alias and
+ * account lookups): SQLite then takes its read lock once, not once per
+ * lookup. begin returns whether it began one (not inside a transaction
+ * already; never on PostgreSQL, where each statement is a snapshot of its
+ * own); hand that to end. Between them: reads only.
+ */
+bool	store_snapshot_begin(struct store *st);
+void	store_snapshot_end(struct store *st, bool began);
+
 /* ---- accounts, domains, aliases ------------------------------------- */
 int	store_user_add(struct store *st, const char *name, const char *hash);	/* STORE_EXISTS */
 int	store_user_del(struct store *st, const char *name);			/* STORE_NOTFOUND */

@@ -108,7 +108,8 @@ struct store_sesslog_share {
  * with *st_r NULL and the reason in err. close() frees the handle.
  * Ops that do not apply to a backend are NULL and the front answers for
  * them: file_check, reserve_make, map_bodies and checkpoint succeed
- * doing nothing (0), defer_checkpoints and reserve_released are false.
+ * doing nothing (0), defer_checkpoints, reserve_released and
+ * snapshot_begin are false, snapshot_end does nothing.
  */
 struct store_ops {
 	const char *name;			/* "sqlite", "postgresql" */
@@ -121,6 +122,8 @@ struct store_ops {
 	int	(*reserve_make)(struct store *st);
 	bool	(*reserve_released)(struct store *st);
 	int	(*map_bodies)(struct store *st);
+	bool	(*snapshot_begin)(struct store *st);
+	void	(*snapshot_end)(struct store *st, bool began);
 	bool	(*defer_checkpoints)(struct store *st, void (*due)(void *), void *arg);
 	int	(*checkpoint)(struct store *st);
 

@@ -374,6 +374,18 @@ store_read_end(struct store_sqlite *st, bool began)
 	}
 }
 
+bool
+sqlite_snapshot_begin(struct store *base)
+{
+	return store_read_begin(sqlite_of(base));
+}
+
+void
+sqlite_snapshot_end(struct store *base, bool began)
+{
+	store_read_end(sqlite_of(base), began);
+}
+
 int
 store_commit(struct store_sqlite *st)
 {
@@ -1311,6 +1323,8 @@ const struct store_ops store_sqlite_ops = {
 	.reserve_make		= sqlite_reserve_make,
 	.reserve_released	= sqlite_reserve_released,
 	.map_bodies		= sqlite_map_bodies,
+	.snapshot_begin		= sqlite_snapshot_begin,
+	.snapshot_end		= sqlite_snapshot_end,
 	.defer_checkpoints	= sqlite_defer_checkpoints,
 	.checkpoint		= sqlite_checkpoint,
 

@@ -283,6 +283,8 @@ bool	sqlite_reserve_released(struct store *base);
 int	sqlite_log_ready(struct store *base);
 int	sqlite_schema_version(struct store *base);
 int	sqlite_map_bodies(struct store *base);
+bool	sqlite_snapshot_begin(struct store *base);
+void	sqlite_snapshot_end(struct store *base, bool began);
 bool	sqlite_defer_checkpoints(struct store *base, void (*due)(void *), void *arg);
 int	sqlite_checkpoint(struct store *base);
 int	sqlite_schema_latest(void);

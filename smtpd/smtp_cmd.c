@@ -453,7 +453,9 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 	struct mailaddr to;
 	const char *p, *rest;
 	char err[128], addr[STORE_ADDR_MAX + 1], local[MAILADDR_LOCAL_MAX * 2 + 3];
-	int rc, local_domain;
+	struct rcpt_add add = { s, 0 };
+	int rc = 0, local_domain;
+	bool snap;
 
 	tx->rcpt_tried++;
 	if ((p = skip_keyword(args, "TO:")) == NULL) {
@@ -492,16 +494,18 @@ cmd_rcpt(void *session, char *args, struct reply *r)
 	}
 	mailaddr_format(&to, addr, sizeof(addr));
 	mailaddr_unquoted_local(&to, local, sizeof(local));
+	/* The domain and the recipient are read in one snapshot. An alias
+	 * may lead to several accounts (a class list). */
+	snap = store_snapshot_begin(st);
 	local_domain = to.domain[0] == '\0' ? 1 : to.literal ? 0 : domain_is_local(s, to.domain);
+	if (local_domain == 1)
+		rc = store_resolve_all(st, local, to.domain, rcpt_add_one, &add);
+	store_snapshot_end(st, snap);
 	if (local_domain == -1) {
 		reply_set(r, 451, ESC_SYSTEM_TEMP, "<%s>: temporary lookup failure; try again later", addr);
 		return;
 	}
 	if (local_domain == 1) {
-		struct rcpt_add add = { s, 0 };
-
-		/* An alias may lead to several accounts (a class list). */
-		rc = store_resolve_all(st, local, to.domain, rcpt_add_one, &add);
 		if (rc == STORE_NOTFOUND) {
 			reply_set(r, 550, ESC_BAD_MAILBOX, "<%s>: no such user here", addr);
 			return;

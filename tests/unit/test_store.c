@@ -1114,6 +1114,31 @@ handle_synchronous(struct store *st)
 	return v;
 }
 
+/* ---- snapshots ------------------------------------------------------------- */
+
+/* SQLite: the reads between begin and end see the store as it was at the
+ * first of them; a nested begin begins nothing. PostgreSQL: no snapshot,
+ * each lookup sees the newest commit. */
+static void
+test_snapshot(void **state)
+{
+	struct tmpstore *f = *state;
+	struct store *other = NULL;
+	char err[256];
+	bool snap, sqlite = tmpstore_backend() == TMPSTORE_SQLITE;
+
+	assert_int_equal(store_open(&other, f->path, err, sizeof(err)), 0);
+	snap = store_snapshot_begin(f->st);
+	assert_int_equal(snap, sqlite);
+	assert_false(store_snapshot_begin(f->st));	/* inside one already, or none */
+	assert_int_equal(store_domain_lookup(f->st, "lab.test"), 1);
+	assert_int_equal(store_domain_add(other, "new.test"), 0);	/* a commit meanwhile */
+	assert_int_equal(store_domain_lookup(f->st, "new.test"), sqlite ? 0 : 1);
+	store_snapshot_end(f->st, snap);
+	assert_int_equal(store_domain_lookup(f->st, "new.test"), 1);
+	store_close(&other);
+}
+
 /* ---- checkpoints elsewhere (store_defer_checkpoints) ----------------------- */
 
 static void
@@ -1866,6 +1891,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mailbox_read_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interleaved_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_read_linear, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_of_dead_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_after_clock_step, setup, teardown),
