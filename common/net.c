@@ -646,8 +646,14 @@ conn_deliver_input(struct net_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
-	if (c->closing || c->paused || c->tls_pending)
+	if (c->closing || c->tls_pending)
 		return;
+	if (c->paused) {
+		/* Input while the session waits: reading stops only now (see
+		 * op_pause_read). */
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= c->write_highwm) {
 		/* The client sends without reading our replies: stop reading
 		 * until it catches up. Memory stays bounded either way. */
@@ -689,10 +695,14 @@ op_pause_read(struct conn *cc, bool pause)
 	if (c->closing)
 		return;
 	c->paused = pause;
-	if (pause) {
-		bufferevent_disable(c->bev, EV_READ);
+	/*
+	 * Reading goes on until input comes (conn_deliver_input stops it
+	 * then): a client that waits for the reply, as nearly all do, sends
+	 * nothing meanwhile, and a pause per message (smtpd's commit) cost an
+	 * epoll_ctl() to stop reading and one to start again.
+	 */
+	if (pause)
 		return;
-	}
 	if (!c->throttled && !c->tls_pending && !c->eof)
 		bufferevent_enable(c->bev, EV_READ);
 	/* Lines may already be buffered: no new bytes will wake us for them. */

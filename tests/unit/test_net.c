@@ -37,16 +37,6 @@ struct echo_session {
 	struct event	*unpause;
 };
 
-static void
-unpause_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct echo_session *s = arg;
-
-	(void)fd;
-	(void)what;
-	conn_pause_read(s->conn, false);
-}
-
 struct fixture {
 	struct event_base	*base;
 	struct net_server	*srv;
@@ -55,11 +45,25 @@ struct fixture {
 	int			 accepted;
 	int			 closed;
 	size_t			 max_output;	/* largest output buffer seen */
+	size_t			 max_paused_input;	/* largest input at the end of a pause */
 	void			(*client)(struct fixture *);
 	bool			 client_ok;
 };
 
 static struct fixture *current;
+
+static void
+unpause_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct echo_session *s = arg;
+	size_t n = evbuffer_get_length(conn_input(s->conn));
+
+	(void)fd;
+	(void)what;
+	if (n > current->max_paused_input)
+		current->max_paused_input = n;
+	conn_pause_read(s->conn, false);
+}
 
 static void *
 echo_accept(struct conn *c, void *arg)
@@ -312,6 +316,63 @@ client_half_close(struct fixture *f)
 	close(fd);
 }
 
+/* A client that floods while the session is paused: the server stops
+ * reading at the first input (a pause is lazy: nothing is done until input
+ * comes), so it holds one read's worth (libevent reads at most 16 KiB at a
+ * time), not the 64 KiB the read watermark would let in; every line is
+ * answered after the pause. */
+static void
+client_flood_while_paused(struct fixture *f)
+{
+	static char flood[256 * 1024];
+	char buf[256];
+	size_t sent = 0, got = 0, i;
+	int fd = connect_client(f->port);
+	char tail[8] = "";
+
+	f->client_ok = fd >= 0;
+	if (fd < 0)
+		return;
+	read_until(fd, buf, sizeof(buf), "hello\r\n");
+	send(fd, "PAUSE\r\n", 7, 0);
+	read_until(fd, buf, sizeof(buf), "paused\r\n");
+	for (i = 0; i + 3 <= sizeof(flood); i += 3)
+		memcpy(flood + i, "x\r\n", 3);
+	while (sent < i) {
+		ssize_t r = send(fd, flood + sent, i - sent, 0);
+
+		if (r <= 0)
+			break;
+		sent += (size_t)r;
+	}
+	send(fd, "QUIT\r\n", 6, 0);
+	for (;;) {	/* "echo x" for each line, then "bye" */
+		ssize_t r = recv(fd, buf, sizeof(buf), 0), k;
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		for (k = 0; k < r; k++) {	/* the last 5 octets */
+			memmove(tail, tail + 1, 4);
+			tail[4] = buf[k];
+		}
+	}
+	f->client_ok &= sent == i && got == (i / 3) * 8 + 5 && memcmp(tail, "bye\r\n", 5) == 0;
+	close(fd);
+}
+
+static void
+test_flood_while_paused(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	default_limits(&f);
+	run(&f, client_flood_while_paused);
+	assert_true(f.max_paused_input > 0);		/* it did come during the pause */
+	assert_true(f.max_paused_input <= 16 * 1024);
+}
+
 static void
 test_half_close_answers_buffered_lines(void **state)
 {
@@ -437,6 +498,7 @@ main(void)
 		cmocka_unit_test(test_echo_and_close_after_flush),
 		cmocka_unit_test(test_close_inside_callback),
 		cmocka_unit_test(test_half_close_answers_buffered_lines),
+		cmocka_unit_test(test_flood_while_paused),
 		cmocka_unit_test(test_limit_per_address),
 		cmocka_unit_test(test_limit_total),
 		cmocka_unit_test(test_backpressure_bounds_output),
