@@ -38,6 +38,11 @@ import faults  # noqa: E402
 faulthandler.dump_traceback_later(120, exit=True)
 
 
+# smtpd looks at the store's files at MAIL at most every 0.1 s (a commit
+# always does): a MAIL this long after a deletion is refused.
+MAIL_CHECK_S = 0.15
+
+
 def smtp_send(lab, rcpt="bob@lab.test", body="hello\r\n"):
     """One whole transaction: the reply to MAIL if it is not 250, else the
     reply at the final dot. Returns (code, text)."""
@@ -130,6 +135,7 @@ def test_store_deleted_and_recreated():
     code, lines = in_data.smtp_reply()
     text = " ".join(lines)
     check(code == 451 and "4.3.0" in text, f"final dot after the deletion: {code} {text}")
+    time.sleep(MAIL_CHECK_S)
     helo.send("MAIL FROM:<ana@lab.test>\r\n")
     code, lines = helo.smtp_reply()
     check(code == 451 and "4.3.0" in " ".join(lines), f"MAIL after the deletion: {code} {lines}")
@@ -205,6 +211,7 @@ def test_wal_deleted():
     check(os.path.getsize(lab.store + "-wal") > 0, "the messages are not in the WAL")
 
     remove_store(lab, ("-wal",))
+    time.sleep(MAIL_CHECK_S)
     code, text = smtp_send(lab)
     check(code == 451 and "4.3.0" in text, f"MAIL after the WAL went: {code} {text}")
     p, r = pop3_login(lab)
