@@ -21,6 +21,14 @@
  * a pipelined group and of every connection served in this turn leave
  * together). Only what the kernel does not take at once falls back to
  * libevent's EV_WRITE until it has drained.
+ *
+ * Direct reads (plain sockets): libevent's socket bufferevent asks the
+ * kernel how much is waiting (an ioctl(FIONREAD)) before every read, a
+ * system call per SMTP command. A plain connection reads its socket itself
+ * instead (conn_read_direct: one read(2) of at most NET_READ_MAX octets into
+ * the bufferevent's input), with an event of its own that read_on() and
+ * read_off() add and remove, carrying the read timeout. TLS connections,
+ * and a plain one once it starts TLS, read through libevent.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -49,6 +57,7 @@
 #define NET_MAX_LISTENERS	32
 #define NET_ADDR_BUCKETS	1024
 #define NET_READ_HIGHWM		(64 * 1024)	/* input buffered before reading stops */
+#define NET_READ_MAX		(16 * 1024)	/* one direct read, as libevent's */
 #define NET_WRITE_HIGHWM	(256 * 1024)	/* output buffered before input is paused */
 
 struct net_listener {
@@ -77,6 +86,7 @@ struct net_server {
 	struct addr_count	*addrs[NET_ADDR_BUCKETS];
 	struct event		*flush_ev;	/* writes the dirty connections */
 	struct net_conn		*dirty;		/* plain connections with output to write */
+	char			 rbuf[NET_READ_MAX];	/* direct reads land here first */
 };
 
 struct net_conn {
@@ -104,6 +114,12 @@ struct net_conn {
 	bool			 write_on;	/* EV_WRITE enabled: libevent drains the rest */
 	bool			 is_dirty;	/* on srv->dirty */
 	struct net_conn		*dirty_next;
+	struct event		*rd;		/* direct reads (plain socket), else NULL */
+	struct evbuffer_cb_entry *in_cb;	/* ... and the input's read_drained */
+	bool			 rd_on;		/* reading wanted (read_on) */
+	bool			 rd_full;	/* ... but NET_READ_HIGHWM octets wait */
+	bool			 rd_timeout;	/* rd_tv applies */
+	struct timeval		 rd_tv;
 };
 
 static void conn_read_cb(struct bufferevent *, void *);
@@ -116,6 +132,118 @@ static void conn_finalize(evutil_socket_t, short, void *);
 static void resume_cb(evutil_socket_t, short, void *);
 static size_t conn_unsent(struct net_conn *);
 static void conn_output_added(struct evbuffer *, const struct evbuffer_cb_info *, void *);
+static void conn_read_direct(evutil_socket_t, short, void *);
+
+/* ---- reading ---------------------------------------------------------------- */
+
+/* The direct read event as rd_on and rd_full say (re-adding restarts the
+ * read timeout, as libevent's enable does). */
+static void
+read_apply(struct net_conn *c)
+{
+	if (c->rd_on && !c->rd_full)
+		event_add(c->rd, c->rd_timeout ? &c->rd_tv : NULL);
+	else
+		event_del(c->rd);
+}
+
+/* Reading from the socket on or off, directly or through libevent. */
+static void
+read_on(struct net_conn *c)
+{
+	if (c->rd == NULL) {
+		bufferevent_enable(c->bev, EV_READ);
+		return;
+	}
+	c->rd_on = true;
+	read_apply(c);
+}
+
+static void
+read_off(struct net_conn *c)
+{
+	if (c->rd == NULL) {
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	c->rd_on = false;
+	read_apply(c);
+}
+
+/* The session took input (wherever it did): reading stopped at
+ * NET_READ_HIGHWM goes on. */
+static void
+read_drained(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct net_conn *c = arg;
+
+	if (info->n_deleted > 0 && c->rd_full && evbuffer_get_length(in) < NET_READ_HIGHWM) {
+		c->rd_full = false;
+		read_apply(c);
+	}
+}
+
+/* Back to libevent's reading (TLS upgrade, freeing). */
+static void
+direct_read_off(struct net_conn *c)
+{
+	if (c->rd == NULL)
+		return;
+	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
+	event_free(c->rd);
+	c->rd = NULL;
+	c->in_cb = NULL;
+}
+
+/*
+ * A plain socket is readable (or its read timeout ran out): one read(2),
+ * added to the bufferevent's input, then what libevent's own reading would
+ * have done - the read callback, or the event callback with EOF, an error
+ * or the timeout (reading then stops). The read goes through the server's
+ * buffer and is copied: the input then holds what came, not a 16 KiB chain
+ * per connection (10,000 idle clients each with half a line).
+ */
+static void
+conn_read_direct(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_conn *c = arg;
+	char *buf = c->srv->rbuf;	/* the server's: one loop thread uses it */
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t len = evbuffer_get_length(in), room;
+	ssize_t n;
+	int rc;
+
+	if (what == EV_TIMEOUT) {
+		read_off(c);
+		conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, c);
+		return;
+	}
+	if (len >= NET_READ_HIGHWM) {
+		c->rd_full = true;	/* until the session takes some (read_drained) */
+		read_apply(c);
+		return;
+	}
+	room = NET_READ_HIGHWM - len < NET_READ_MAX ? NET_READ_HIGHWM - len : NET_READ_MAX;
+	do
+		n = read(fd, buf, room);
+	while (n == -1 && errno == EINTR);
+	if (n > 0) {
+		/* The socket bufferevent keeps its input's end frozen and
+		 * thaws it only around its own reads: the same here. */
+		evbuffer_unfreeze(in, 0);
+		rc = evbuffer_add(in, buf, (size_t)n);
+		evbuffer_freeze(in, 0);
+		if (rc == 0) {
+			conn_read_cb(c->bev, c);
+			return;
+		}
+		errno = ENOMEM;
+		n = -1;
+	} else if (n == -1 && errno == EAGAIN)
+		return;
+	read_off(c);
+	conn_event_cb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+}
 
 /* ---- per-address counters ------------------------------------------------ */
 
@@ -294,8 +422,16 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, in
 	if (!role_is_tls(l->spec.role))
 		c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), conn_output_added, c);
 	c->direct = c->out_cb != NULL;
-	if (c->direct)
+	if (c->direct) {
 		bufferevent_disable(c->bev, EV_WRITE);	/* new bufferevents start with it on */
+		/* Without them (no memory), libevent reads: slower, the same. */
+		c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_direct, c);
+		if (c->rd != NULL && (c->in_cb = evbuffer_add_cb(bufferevent_get_input(c->bev),
+		    read_drained, c)) == NULL) {
+			event_free(c->rd);
+			c->rd = NULL;
+		}
+	}
 	if ((c->session = srv->cb.accept(&c->base, srv->arg)) == NULL) {
 		/* No session (out of memory): nothing to call back. */
 		log_warnx("event=accept-failed client=%s reason=session", peer);
@@ -304,7 +440,9 @@ accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, in
 		conn_schedule_finalize(c, CONN_CLOSE_SERVER);
 		return;
 	}
-	bufferevent_enable(c->bev, c->direct ? EV_READ : EV_READ | EV_WRITE);
+	if (!c->direct)
+		bufferevent_enable(c->bev, EV_WRITE);
+	read_on(c);
 }
 
 int
@@ -577,6 +715,7 @@ conn_finalize(evutil_socket_t fd, short what, void *arg)
 		evbuffer_remove_cb_entry(bufferevent_get_output(bufferevent_get_underlying(c->bev)),
 		    c->under_cb);
 	conn_direct_off(c);
+	direct_read_off(c);
 	bufferevent_free(c->bev);
 	addr_release(srv, c->peerstr);
 	srv->nconns--;
@@ -591,7 +730,8 @@ conn_schedule_finalize(struct net_conn *c, enum conn_close_reason why)
 	c->finalizing = true;
 	c->closing = true;
 	c->why = why;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	read_off(c);
+	bufferevent_disable(c->bev, EV_WRITE);
 	event_active(c->finalize, EV_TIMEOUT, 0);	/* made at accept: cannot fail */
 }
 
@@ -633,7 +773,7 @@ conn_close_after_flush(struct net_conn *c)
 		return;
 	c->closing = true;
 	c->flush_then_close = true;
-	bufferevent_disable(c->bev, EV_READ);
+	read_off(c);
 	if ((under = bufferevent_get_underlying(c->bev)) != NULL && c->under_cb == NULL)
 		c->under_cb = evbuffer_add_cb(bufferevent_get_output(under), under_output_cb, c);
 	if (conn_unsent(c) == 0)
@@ -651,14 +791,14 @@ conn_deliver_input(struct net_conn *c)
 	if (c->paused) {
 		/* Input while the session waits: reading stops only now (see
 		 * op_pause_read). */
-		bufferevent_disable(c->bev, EV_READ);
+		read_off(c);
 		return;
 	}
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= c->write_highwm) {
 		/* The client sends without reading our replies: stop reading
 		 * until it catches up. Memory stays bounded either way. */
 		c->throttled = true;
-		bufferevent_disable(c->bev, EV_READ);
+		read_off(c);
 		return;
 	}
 	if (evbuffer_get_length(in) > 0)
@@ -704,7 +844,7 @@ op_pause_read(struct conn *cc, bool pause)
 	if (pause)
 		return;
 	if (!c->throttled && !c->tls_pending && !c->eof)
-		bufferevent_enable(c->bev, EV_READ);
+		read_on(c);
 	/* Lines may already be buffered: no new bytes will wake us for them. */
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 || c->eof) {
 		event_active(c->resume, EV_TIMEOUT, 0);	/* made at accept */
@@ -721,6 +861,12 @@ op_set_timeout(struct conn *cc, long seconds)
 		bufferevent_set_timeouts(c->bev, NULL, NULL);
 	else
 		bufferevent_set_timeouts(c->bev, &tv, &tv);
+	if (c->rd != NULL) {
+		c->rd_timeout = seconds > 0;
+		c->rd_tv = tv;
+		if (c->rd_on)
+			read_apply(c);
+	}
 }
 
 static void
@@ -748,6 +894,7 @@ start_tls(struct net_conn *c)
 		return;
 	}
 	conn_direct_off(c);
+	direct_read_off(c);		/* the filter reads the socket, through libevent */
 	c->write_on = false;
 	bufferevent_enable(c->bev, EV_WRITE);	/* the socket under the filter */
 	filter = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
@@ -773,7 +920,7 @@ op_starttls(struct conn *cc)
 	if (c->srv->ssl == NULL || c->base.tls || c->closing)
 		return -1;
 	c->tls_pending = true;
-	bufferevent_disable(c->bev, EV_READ);
+	read_off(c);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		start_tls(c);
 	/* else conn_write_cb starts it once the "ready" reply is flushed */
@@ -806,7 +953,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	if (c->throttled && left < c->write_highwm / 2) {
 		c->throttled = false;
 		if (!c->paused && !c->eof)
-			bufferevent_enable(c->bev, EV_READ);
+			read_on(c);
 		conn_deliver_input(c);
 	}
 	if (!c->closing && c->srv->cb.drained != NULL && left < c->write_highwm / 2)

@@ -35,7 +35,11 @@
 struct echo_session {
 	struct conn	*conn;
 	struct event	*unpause;
+	struct event	*unhold;
+	bool		 hold;		/* leave input unread (not paused) */
 };
+
+static void echo_read(void *session);
 
 struct fixture {
 	struct event_base	*base;
@@ -46,6 +50,7 @@ struct fixture {
 	int			 closed;
 	size_t			 max_output;	/* largest output buffer seen */
 	size_t			 max_paused_input;	/* largest input at the end of a pause */
+	size_t			 max_held_input;	/* largest input while holding */
 	void			(*client)(struct fixture *);
 	bool			 client_ok;
 };
@@ -63,6 +68,18 @@ unpause_cb(evutil_socket_t fd, short what, void *arg)
 	if (n > current->max_paused_input)
 		current->max_paused_input = n;
 	conn_pause_read(s->conn, false);
+}
+
+/* The session takes its input again, on its own (not from a read callback). */
+static void
+unhold_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct echo_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->hold = false;
+	echo_read(s);
 }
 
 static void *
@@ -86,6 +103,11 @@ echo_read(void *session)
 	char *line;
 	size_t len;
 
+	if (s->hold) {
+		if (evbuffer_get_length(in) > current->max_held_input)
+			current->max_held_input = evbuffer_get_length(in);
+		return;
+	}
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
 		if (strcmp(line, "QUIT") == 0) {
 			evbuffer_add_printf(out, "bye\r\n");
@@ -103,6 +125,19 @@ echo_read(void *session)
 			if (s->unpause == NULL)
 				s->unpause = evtimer_new(current->base, unpause_cb, s);
 			evtimer_add(s->unpause, &tv);
+			free(line);
+			return;
+		}
+		if (strcmp(line, "HOLD") == 0) {
+			/* Leave the input unread for a while without pausing,
+			 * then take it from a timer. */
+			struct timeval tv = { .tv_sec = 0, .tv_usec = 200 * 1000 };
+
+			evbuffer_add_printf(out, "holding\r\n");
+			s->hold = true;
+			if (s->unhold == NULL)
+				s->unhold = evtimer_new(current->base, unhold_cb, s);
+			evtimer_add(s->unhold, &tv);
 			free(line);
 			return;
 		}
@@ -128,6 +163,8 @@ echo_closed(void *session, enum conn_close_reason why)
 	current->closed++;
 	if (s->unpause != NULL)
 		event_free(s->unpause);
+	if (s->unhold != NULL)
+		event_free(s->unhold);
 	free(s);
 }
 
@@ -322,7 +359,7 @@ client_half_close(struct fixture *f)
  * time), not the 64 KiB the read watermark would let in; every line is
  * answered after the pause. */
 static void
-client_flood_while_paused(struct fixture *f)
+client_flood_after(struct fixture *f, const char *cmd, const char *reply)
 {
 	static char flood[256 * 1024];
 	char buf[256];
@@ -334,8 +371,8 @@ client_flood_while_paused(struct fixture *f)
 	if (fd < 0)
 		return;
 	read_until(fd, buf, sizeof(buf), "hello\r\n");
-	send(fd, "PAUSE\r\n", 7, 0);
-	read_until(fd, buf, sizeof(buf), "paused\r\n");
+	send(fd, cmd, strlen(cmd), 0);
+	read_until(fd, buf, sizeof(buf), reply);
 	for (i = 0; i + 3 <= sizeof(flood); i += 3)
 		memcpy(flood + i, "x\r\n", 3);
 	while (sent < i) {
@@ -362,6 +399,12 @@ client_flood_while_paused(struct fixture *f)
 }
 
 static void
+client_flood_while_paused(struct fixture *f)
+{
+	client_flood_after(f, "PAUSE\r\n", "paused\r\n");
+}
+
+static void
 test_flood_while_paused(void **state)
 {
 	struct fixture f;
@@ -371,6 +414,28 @@ test_flood_while_paused(void **state)
 	run(&f, client_flood_while_paused);
 	assert_true(f.max_paused_input > 0);		/* it did come during the pause */
 	assert_true(f.max_paused_input <= 16 * 1024);
+}
+
+/* A session that leaves its input unread (without pausing) while a client
+ * floods: no more than the 64 KiB read watermark is read meanwhile, and
+ * reading goes on once the session takes its input from elsewhere than a
+ * read callback (a timer here): every line is answered. */
+static void
+client_flood_while_held(struct fixture *f)
+{
+	client_flood_after(f, "HOLD\r\n", "holding\r\n");
+}
+
+static void
+test_flood_while_held(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	default_limits(&f);
+	run(&f, client_flood_while_held);
+	assert_true(f.max_held_input > 16 * 1024);	/* it did come, more than one read */
+	assert_true(f.max_held_input <= 64 * 1024);
 }
 
 static void
@@ -499,6 +564,7 @@ main(void)
 		cmocka_unit_test(test_close_inside_callback),
 		cmocka_unit_test(test_half_close_answers_buffered_lines),
 		cmocka_unit_test(test_flood_while_paused),
+		cmocka_unit_test(test_flood_while_held),
 		cmocka_unit_test(test_limit_per_address),
 		cmocka_unit_test(test_limit_total),
 		cmocka_unit_test(test_backpressure_bounds_output),
