@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <stdio.h>
@@ -53,22 +54,79 @@ store_delivery_spool(struct store_delivery *d, const char *dir)
 	return 0;
 }
 
-/* Write all of p to fd. 0 or -1. */
+/* Write all of p to fd at off. 0 or -1. */
 static int
-write_all(int fd, const unsigned char *p, size_t n)
+write_all(int fd, const unsigned char *p, size_t n, off_t off)
 {
 	ssize_t w;
 
 	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
+		if ((w = pwrite(fd, p, n, off)) == -1) {
 			if (errno == EINTR)
 				continue;
 			return -1;
 		}
 		p += w;
+		off += w;
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/*
+ * Spool files are kept for the next bodies: making one is allocating an
+ * inode, and ext4 looks past every inode freed in the last seconds to find
+ * one (recently_deleted()): with 250 spooled messages a second that was a
+ * quarter of smtpd's event loop. Up to STORE_SPOOL_POOL files (per process),
+ * emptied when they come back (their blocks go; an empty file holds none),
+ * each for the directory it was made in.
+ */
+#define STORE_SPOOL_POOL	128
+#define STORE_SPOOL_DIR_MAX	256
+
+static pthread_mutex_t spool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	int	 fd;
+	char	 dir[STORE_SPOOL_DIR_MAX];
+} spool_pool[STORE_SPOOL_POOL];
+static size_t spool_pooled;
+
+static int spool_open(const char *dir);
+
+/* A spool file in dir: a kept one, or a new one. */
+static int
+spool_get(const char *dir)
+{
+	size_t i;
+	int fd = -1;
+
+	pthread_mutex_lock(&spool_lock);
+	for (i = spool_pooled; i-- > 0; )
+		if (strcmp(spool_pool[i].dir, dir) == 0) {
+			fd = spool_pool[i].fd;
+			spool_pool[i] = spool_pool[--spool_pooled];
+			break;
+		}
+	pthread_mutex_unlock(&spool_lock);
+	return fd != -1 ? fd : spool_open(dir);
+}
+
+/* Done with fd, a spool file of dir: kept empty, or closed. */
+static void
+spool_put(const char *dir, int fd)
+{
+	if (strlen(dir) < STORE_SPOOL_DIR_MAX && ftruncate(fd, 0) == 0) {
+		pthread_mutex_lock(&spool_lock);
+		if (spool_pooled < STORE_SPOOL_POOL) {
+			spool_pool[spool_pooled].fd = fd;
+			memcpy(spool_pool[spool_pooled].dir, dir, strlen(dir) + 1);
+			spool_pooled++;
+			fd = -1;
+		}
+		pthread_mutex_unlock(&spool_lock);
+	}
+	if (fd != -1)
+		close(fd);
 }
 
 /* An anonymous file in dir (no name: nothing to clean up after a crash). */
@@ -94,9 +152,9 @@ store_delivery_flush(struct store_delivery *d)
 {
 	if (d->len == 0)
 		return 0;
-	if (d->fd == -1 && (d->fd = spool_open(d->spool_dir)) == -1)
+	if (d->fd == -1 && (d->fd = spool_get(d->spool_dir)) == -1)
 		return -1;
-	if (write_all(d->fd, d->body, d->len) == -1)
+	if (write_all(d->fd, d->body, d->len, (off_t)d->spooled) == -1)
 		return -1;
 	d->spooled += d->len;
 	d->len = 0;
@@ -210,9 +268,9 @@ store_delivery_free(struct store_delivery **dp)
 	free(d->rcpts);
 	free(d->remotes);
 	free(d->body);
-	free(d->spool_dir);
 	if (d->fd != -1)
-		close(d->fd);
+		spool_put(d->spool_dir, d->fd);
+	free(d->spool_dir);
 	free(d);
 	*dp = NULL;
 }

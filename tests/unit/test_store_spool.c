@@ -172,6 +172,54 @@ test_spool_in_batch(void **state)
 	check_no_spool_files(f->dir);
 }
 
+/* Open file descriptors of this process. */
+static int
+open_fds(void)
+{
+	DIR *dp = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(dp);
+	while ((e = readdir(dp)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dp);
+	return n - 1;		/* dp's own */
+}
+
+/*
+ * A spool file outlives its delivery and serves the next one (making a file
+ * is an inode allocation each time): the first spooled delivery leaves one
+ * more descriptor open, and the next ones open none. A shorter body after a
+ * longer one is stored as itself, without the longer one's tail.
+ */
+static void
+test_spool_reused(void **state)
+{
+	struct tmpstore *f = *state;
+	static const size_t sizes[] = { (1u << 20) + 777, 100000, 70000, 300000 };
+	struct store_delivery *d;
+	int before = open_fds(), kept = -1;
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		assert_non_null(d = store_delivery_new("carla@example.org", "s4"));
+		assert_int_equal(store_delivery_spool(d, f->dir), 0);
+		assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
+		fill(d, sizes[i], 20 + (unsigned)i, 8999);
+		if (kept != -1)
+			assert_int_equal(open_fds(), kept);	/* the kept file, no new one */
+		assert_int_equal(store_delivery_commit(f->st, d), 0);
+		store_delivery_free(&d);
+		if (kept == -1)
+			kept = open_fds();
+		check_stored(f->st, "bob", i, sizes[i], 20 + (unsigned)i);
+	}
+	assert_true(kept <= before + 1);
+	check_no_spool_files(f->dir);
+}
+
 /* Freed before its commit (a dropped connection): nothing stored, no file. */
 static void
 test_spool_abandoned(void **state)
@@ -220,6 +268,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_spool_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_in_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_abandoned, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_unwritable, setup, teardown),
 	};
 
