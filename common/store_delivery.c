@@ -11,7 +11,9 @@
  * SIGKILL leaves nothing behind and nothing half-received can ever be
  * found). The backend's commit reads it back (store_delivery_pread(), or
  * store_delivery_flush() and the file) into the store: durability is the
- * store's commit, never the spool's (the spool is not fsync'd).
+ * store's commit, never the spool's (the spool is not fsync'd). A freed
+ * delivery's spool file is emptied and kept for a later one (spool_get,
+ * spool_put); a delivery reads only the octets it wrote.
  */
 #include <errno.h>
 #include <fcntl.h>
