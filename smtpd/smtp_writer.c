@@ -203,6 +203,19 @@ checkpointer_stop(struct smtp_worker *w)
 	pthread_join(w->ckpt_thread, NULL);
 }
 
+/* Its handles, locks and itself, its threads gone (or never started). */
+static void
+worker_free(struct smtp_worker *w)
+{
+	store_close(&w->ckpt_st);
+	store_close(&w->st);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->ckpt_lock);
+	pthread_cond_destroy(&w->ckpt_cond);
+	free(w);
+}
+
 struct smtp_worker *
 smtp_worker_start(struct event_base *base, const char *store_path, const char *name,
     char *err, size_t errlen)
@@ -240,13 +253,7 @@ smtp_worker_start(struct event_base *base, const char *store_path, const char *n
 	}
 	return w;
 fail:
-	store_close(&w->ckpt_st);
-	store_close(&w->st);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->ckpt_lock);
-	pthread_cond_destroy(&w->ckpt_cond);
-	free(w);
+	worker_free(w);
 	return NULL;
 }
 
@@ -278,12 +285,6 @@ smtp_worker_stop(struct smtp_worker **wp)
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
 	checkpointer_stop(w);	/* the writer commits no more: nothing will ask it */
-	store_close(&w->ckpt_st);
-	store_close(&w->st);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->ckpt_lock);
-	pthread_cond_destroy(&w->ckpt_cond);
-	free(w);
+	worker_free(w);
 	*wp = NULL;
 }
