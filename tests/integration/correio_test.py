@@ -109,11 +109,65 @@ def workdir(prefix="work-"):
     return tempfile.mkdtemp(prefix=prefix, dir=_PARENT)
 
 
+# Ports this test has claimed (see _claim_port), released at exit.
+_PORT_CLAIMS = os.path.join(tempfile.gettempdir(), "correio-test-ports")
+_MY_CLAIMS = []
+
+
+def _release_ports():
+    for path in _MY_CLAIMS:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+atexit.register(_release_ports)
+
+
+def _claim_port(port):
+    """Claim port among the tests that run beside this one (ctest -j): a
+    marker file made with O_EXCL, naming this process. Between free_port()
+    and the daemon's bind another test could pick the same free port; its
+    daemon then failed to start while ours answered its wait_port(), and the
+    test talked to the wrong server. A marker whose process is gone is taken
+    over. True when the port is this test's now."""
+    os.makedirs(_PORT_CLAIMS, exist_ok=True)
+    path = os.path.join(_PORT_CLAIMS, str(port))
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    owner = int(f.read().strip() or "0")
+                if owner == os.getpid():
+                    return False        # ours already, handed out before
+                if owner > 0:
+                    os.kill(owner, 0)
+                    return False        # another live test's
+            except ProcessLookupError:
+                pass                    # its test is gone: take it over
+            except (OSError, ValueError):
+                return False
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        _MY_CLAIMS.append(path)
+        return True
+    return False
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port nobody uses right now, chosen below the kernel's ephemeral
     range (32768 and up): a port the kernel handed out with bind(0) may be
     taken as the local port of a client connection of another test running
-    beside this one before the daemon binds it."""
+    beside this one before the daemon binds it. Claimed for this test, so
+    that no test running beside it gets the same one (_claim_port)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _ in range(100):
         port = random.randrange(20000, 32000)
@@ -122,6 +176,7 @@ def free_port(host="127.0.0.1"):
                 s.bind((host, port))
             except OSError:
                 continue
+        if _claim_port(port):
             return port
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.bind((host, 0))

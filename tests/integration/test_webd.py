@@ -57,6 +57,10 @@ lab.pop3d = lab._start(os.path.join(BIN, "pop3d", "pop3d"), [], [])
 lab.webd = lab._start(WEBD, [], [])
 for p in ports.values():
     wait_port("127.0.0.1", p)
+# Something answers on each port: make sure it is ours (a daemon that could
+# not bind would have ended, and its log says why).
+for name in ("smtpd", "pop3d", "webd"):
+    check(getattr(lab, name).poll() is None, f"{name} ended at start: {lab.log(name)[-600:]}")
 BASE = f"http://127.0.0.1:{ports['web']}"
 MARKER = "lab-marker-7731"
 state = {}
