@@ -90,9 +90,10 @@ bool	store_reserve_released(struct store *st);
  * caller then runs store_checkpoint() on another handle, on another
  * thread, while this one goes on committing. Should the log still reach
  * STORE_CKPT_PAGES_MAX (the other thread does not keep up), the commit
- * checkpoints itself as before, so the log stays bounded; once empty again
- * it is cut back to STORE_CKPT_KEEP octets. store_checkpoint() copies what
- * it can without waiting for any reader or writer: 0, or -1 (store_errmsg;
+ * checkpoints itself as before, so the log stays bounded (at that plus the
+ * last transaction); once empty again it is cut back to STORE_CKPT_KEEP
+ * octets. store_checkpoint() copies what it can without waiting for any
+ * reader or writer: 0, or -1 (store_errmsg;
  * the store was deleted or replaced, or an I/O error). Backends without
  * such a log (PostgreSQL checkpoints by itself): defer returns false (there
  * is nothing for another thread to do) and checkpoint does nothing.
