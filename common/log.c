@@ -272,7 +272,8 @@ fatalx(const char *fmt, ...)
  * The random octets of session ids, drawn from the kernel 240 at a time
  * (a getrandom() per session was a system call per SMTP message): each
  * thread has its own, and a child process forgets its parent's, which the
- * parent will hand out too.
+ * parent will hand out too. Not secrets (the greeting shows the id): only
+ * never handed out twice.
  */
 #define ID_POOL		240
 static __thread struct {
@@ -284,7 +285,7 @@ static pthread_once_t id_pool_once = PTHREAD_ONCE_INIT;
 static void
 id_pool_forget(void)
 {
-	explicit_bzero(&id_pool, sizeof(id_pool));
+	id_pool.left = 0;
 }
 
 static void
@@ -315,7 +316,6 @@ id_random(unsigned char *v, size_t n)
 		id_pool.left = ID_POOL;
 	}
 	memcpy(v, id_pool.b + ID_POOL - id_pool.left, n);
-	explicit_bzero(id_pool.b + ID_POOL - id_pool.left, n);	/* never handed out twice */
 	id_pool.left -= n;
 	return 0;
 }
