@@ -63,6 +63,26 @@ check_prefix(const char *s)
 	return s + i + strlen(want);
 }
 
+/* The line at s begins with the prefix, then want: what follows want. */
+static const char *
+expect_line(const char *s, const char *want)
+{
+	const char *rest = check_prefix(s);
+
+	assert_memory_equal(rest, want, strlen(want));
+	return rest + strlen(want);
+}
+
+/* The same for a line that begins with want: what follows its newline. */
+static const char *
+expect_line_start(const char *s, const char *want)
+{
+	const char *rest = expect_line(s, want);
+
+	assert_non_null(rest = strchr(rest, '\n'));
+	return rest + 1;
+}
+
 static void
 emit_info(void)
 {
@@ -103,11 +123,9 @@ test_format(void **state)
 	assert_string_equal(rest, "info: session=ab12 event=accepted\n");
 
 	s = capture(emit_multi);
-	rest = check_prefix(s);
-	assert_memory_equal(rest, "info: one\n", 10);
-	rest = check_prefix(rest + 10);
-	assert_memory_equal(rest, "warning: two k=v\n", 17);
-	rest = check_prefix(rest + 17);
+	rest = expect_line(s, "info: one\n");
+	rest = expect_line(rest, "warning: two k=v\n");
+	rest = check_prefix(rest);
 	assert_string_equal(rest, "warning: open file=x: No such file or directory\n");
 	assert_null(strstr(s, "hidden"));
 
@@ -217,28 +235,17 @@ test_held_lines(void **state)
 	(void)state;
 	log_init("test_log", false, 0);
 	s = capture(emit_held);
-	rest = check_prefix(s);
-	assert_memory_equal(rest, "info: first n=1\n", 16);
-	rest = check_prefix(rest + 16);
-	assert_memory_equal(rest, "info: second n=2\n", 17);
-	rest = check_prefix(rest + 17);
-	assert_memory_equal(rest, "info: third n=3\n", 16);
-	rest += 16;
+	rest = expect_line(s, "info: first n=1\n");
+	rest = expect_line(rest, "info: second n=2\n");
+	rest = expect_line(rest, "info: third n=3\n");
 	for (i = 0; i < 20; i++) {
-		rest = check_prefix(rest);
 		snprintf(want, sizeof(want), "info: line=%d big=yyy", i);
-		assert_memory_equal(rest, want, strlen(want));
-		assert_non_null(rest = strchr(rest, '\n'));
-		rest++;
+		rest = expect_line_start(rest, want);
 	}
+	rest = expect_line(rest, "info: held n=4\n");
+	rest = expect_line_start(rest, "info: huge=zzz");
+	rest = expect_line(rest, "info: after n=5\n");
 	rest = check_prefix(rest);
-	assert_memory_equal(rest, "info: held n=4\n", 15);
-	rest = check_prefix(rest + 15);
-	assert_memory_equal(rest, "info: huge=zzz", 14);
-	assert_non_null(rest = strchr(rest, '\n'));
-	rest = check_prefix(rest + 1);
-	assert_memory_equal(rest, "info: after n=5\n", 16);
-	rest = check_prefix(rest + 16);
 	assert_string_equal(rest, "info: last\n");
 }
 
