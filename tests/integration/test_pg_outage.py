@@ -28,7 +28,10 @@ if not PG:
 PGDIR = os.path.join(tempfile.mkdtemp(prefix="correio-pgout-"), "pg")
 pg_server.start(PGDIR)
 os.environ["CORREIO_TEST_PG"] = os.path.join(PGDIR, "url")
-lab = Lab()
+# notify: each daemon is started once READY=1 came, after its store handles
+# and its session log's are open; a listening port alone came before them,
+# and an outage begun then ended the daemon at its start-up, as it should.
+lab = Lab(notify=True)
 lab.start_smtpd()
 lab.start_pop3d()
 
