@@ -265,6 +265,12 @@ store_defer_checkpoints(struct store *st, void (*due)(void *), void *arg)
 }
 
 int
+store_tidy(struct store *st)
+{
+	return st->ops->tidy != NULL ? st->ops->tidy(st) : 0;
+}
+
+int
 store_checkpoint(struct store *st)
 {
 	return st->ops->checkpoint != NULL ? st->ops->checkpoint(st) : 0;

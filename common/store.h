@@ -103,6 +103,13 @@ bool	store_reserve_released(struct store *st);
 #define STORE_CKPT_KEEP		((int64_t)64 << 20)
 bool	store_defer_checkpoints(struct store *st, void (*due)(void *), void *arg);
 int	store_checkpoint(struct store *st);
+/*
+ * Remove what a crash can leave behind in the store, outside its database:
+ * with SQLite, body files no committed message owns (bodies stored apart,
+ * store_sqlite_bodies.c). Safe while other programs use the store. smtpd
+ * runs it at start. How many things went, or -1. Other backends: 0.
+ */
+int	store_tidy(struct store *st);
 
 /*
  * One snapshot for the reads of one command (a RCPT's domain, alias and

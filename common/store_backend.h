@@ -64,6 +64,7 @@ struct store_delivery {
 	int		 fd;		/* the spool file, or -1 */
 	char		*spool_dir;	/* NULL: the body stays in memory */
 	int64_t		 id;				/* message id after commit */
+	bool		 apart;		/* fd was linked as the body's own file */
 };
 /* Copy up to len octets of d's body at offset into dst, from the spool file
  * or the memory part: *got_r octets (0 at the end). 0, or -1 with errno. */
@@ -107,7 +108,7 @@ struct store_sesslog_share {
  * the whole URI for PostgreSQL) and sets its ops; on error it returns -1
  * with *st_r NULL and the reason in err. close() frees the handle.
  * Ops that do not apply to a backend are NULL and the front answers for
- * them: file_check, reserve_make, map_bodies and checkpoint succeed
+ * them: file_check, reserve_make, map_bodies, checkpoint and tidy succeed
  * doing nothing (0), defer_checkpoints, reserve_released and
  * snapshot_begin are false, snapshot_end does nothing.
  */
@@ -126,6 +127,7 @@ struct store_ops {
 	void	(*snapshot_end)(struct store *st, bool began);
 	bool	(*defer_checkpoints)(struct store *st, void (*due)(void *), void *arg);
 	int	(*checkpoint)(struct store *st);
+	int	(*tidy)(struct store *st);
 
 	int	(*user_add)(struct store *st, const char *name, const char *hash);
 	int	(*user_del)(struct store *st, const char *name);

@@ -11,9 +11,11 @@
  * SIGKILL leaves nothing behind and nothing half-received can ever be
  * found). The backend's commit reads it back (store_delivery_pread(), or
  * store_delivery_flush() and the file) into the store: durability is the
- * store's commit, never the spool's (the spool is not fsync'd). A freed
- * delivery's spool file is emptied and kept for a later one (spool_get,
- * spool_put); a delivery reads only the octets it wrote.
+ * store's commit, never the spool's (the spool is not fsync'd), or the
+ * SQLite backend gives the spool file a name and keeps it as the body
+ * (store_sqlite_bodies.c). A freed delivery's spool file is emptied and
+ * kept for a later one (spool_get, spool_put) unless it became a body; a
+ * delivery reads only the octets it wrote.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -270,7 +272,9 @@ store_delivery_free(struct store_delivery **dp)
 	free(d->rcpts);
 	free(d->remotes);
 	free(d->body);
-	if (d->fd != -1)
+	if (d->fd != -1 && d->apart)
+		close(d->fd);		/* it is a message's body file now */
+	else if (d->fd != -1)
 		spool_put(d->spool_dir, d->fd);
 	free(d->spool_dir);
 	free(d);

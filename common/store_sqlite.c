@@ -70,7 +70,8 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_LOCK_DEL_ACCOUNT]	= "DELETE FROM locks WHERE account = ?1",
 	[ST_ORPHANS_DEL]	= "DELETE FROM messages WHERE"
 				  " NOT EXISTS (SELECT 1 FROM mailbox WHERE mailbox.message = messages.id)"
-				  " AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.message = messages.id)",
+				  " AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.message = messages.id)"
+				  " RETURNING id, size > 0 AND length(body) = 0",
 
 	[ST_DOMAIN_ADD]		= "INSERT INTO domains(name, created) VALUES (lower(?1), ?2)",
 	[ST_DOMAIN_DEL]		= "DELETE FROM domains WHERE name = ?1",
@@ -92,6 +93,8 @@ const char *const store_sql[ST_COUNT] = {
 
 	[ST_MSG_ADD]		= "INSERT INTO messages(body, size, sender, session, created)"
 				  " VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* A body that could not be stored apart after all (bodies_link()). */
+	[ST_MSG_BODY_INLINE]	= "UPDATE messages SET body = zeroblob(?2) WHERE id = ?1",
 	/* An unknown account gives a NULL account: NOT NULL constraint failure. */
 	[ST_ENTRY_ADD]		= "INSERT INTO mailbox(account, message, uidl, size, arrived)"
 				  " VALUES ((SELECT id FROM accounts WHERE name = ?1), ?2,"
@@ -118,10 +121,16 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_ENTRY_DEL]		= "DELETE FROM mailbox WHERE id = ?1"
 				  " AND account = (SELECT id FROM accounts WHERE name = ?2)"
 				  " RETURNING message",
+	/* Deleting messages returns, for each, whether its body is stored
+	 * apart (an empty body of a size above 0: store_sqlite_bodies.c);
+	 * length() of a blob reads its header only. */
 	[ST_MSG_DEL_IF_ORPHAN]	= "DELETE FROM messages WHERE id = ?1"
 				  " AND NOT EXISTS (SELECT 1 FROM mailbox WHERE message = ?1)"
-				  " AND NOT EXISTS (SELECT 1 FROM queue WHERE message = ?1)",
+				  " AND NOT EXISTS (SELECT 1 FROM queue WHERE message = ?1)"
+				  " RETURNING id, size > 0 AND length(body) = 0",
 	[ST_MSG_SIZE]		= "SELECT size FROM messages WHERE id = ?1",
+	[ST_MSG_APART]		= "SELECT 1 FROM messages WHERE id = ?1"
+				  " AND size > 0 AND length(body) = 0",
 
 	[ST_QUEUE_LIST]		= "SELECT id, message, sender, rcpt, created, next_attempt, attempts,"
 				  " last_error FROM queue WHERE ?1 < 0 OR next_attempt <= ?1"
@@ -275,12 +284,8 @@ store_blobs_release(struct store_sqlite *st)
 {
 	size_t i;
 
-	for (i = 0; i < STORE_BLOBS; i++) {
-		if (st->blobs[i].blob != NULL) {
-			sqlite3_blob_close(st->blobs[i].blob);
-			st->blobs[i].blob = NULL;
-		}
-	}
+	for (i = 0; i < STORE_BLOBS; i++)
+		store_body_close(&st->blobs[i]);
 }
 
 /* The prepared statement for id, ready to bind. Releases the open blobs
@@ -307,7 +312,7 @@ store_blobs_open(const struct store_sqlite *st)
 	size_t i;
 
 	for (i = 0; i < STORE_BLOBS; i++)
-		if (st->blobs[i].blob != NULL)
+		if (store_body_is_open(&st->blobs[i]))
 			return true;
 	return false;
 }
@@ -392,8 +397,10 @@ store_commit(struct store_sqlite *st)
 	if (store_exec(st, ST_COMMIT, "commit") == -1) {
 		if (!sqlite3_get_autocommit(st->db))
 			store_exec(st, ST_ROLLBACK, "rollback");
+		bodies_rolled_back(st);
 		return -1;
 	}
+	bodies_committed(st);	/* the files of the messages it deleted */
 	return 0;
 }
 
@@ -403,6 +410,7 @@ store_rollback(struct store_sqlite *st)
 	char keep[sizeof(st->base.err)];
 	bool full = st->base.err_full;
 
+	bodies_rolled_back(st);
 	if (sqlite3_get_autocommit(st->db))
 		return;		/* SQLite already rolled back */
 	memcpy(keep, st->base.err, sizeof(keep));
@@ -1223,6 +1231,9 @@ sqlite_open(struct store **st_r, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
+	for (int i = 0; i < STORE_BLOBS; i++)
+		st->blobs[i].fd = -1;
+	st->bodies_fd = -1;
 	if (db_open(&st->db, path, &schema_store, &version, err, errlen) == -1)
 		goto fail;
 	/* Migrations run with the foreign keys off: one rebuilds a table that
@@ -1241,6 +1252,10 @@ sqlite_open(struct store **st_r, const char *path, char *err, size_t errlen)
 
 	store_files_init(st);
 	sqlite3_commit_hook(st->db, store_commit_hook, st);
+	if (bodies_init(st, path) == -1) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
 
 	if (prepare(st, st->db, false, path, err, errlen) == -1)
 		goto fail;
@@ -1274,6 +1289,7 @@ sqlite_close(struct store *base)
 		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	sqlite3_close(st->db);
 	store_files_release(st);
+	bodies_free(st);
 	free(st->logpath);
 	free(st);
 }
@@ -1327,6 +1343,7 @@ const struct store_ops store_sqlite_ops = {
 	.snapshot_end		= sqlite_snapshot_end,
 	.defer_checkpoints	= sqlite_defer_checkpoints,
 	.checkpoint		= sqlite_checkpoint,
+	.tidy			= sqlite_tidy,
 
 	.user_add		= sqlite_user_add,
 	.user_del		= sqlite_user_del,

@@ -50,6 +50,7 @@ enum store_stmt {
 	ST_FIRST_ACCOUNT,
 
 	ST_MSG_ADD,
+	ST_MSG_BODY_INLINE,
 	ST_ENTRY_ADD,
 	ST_QUEUE_ADD,
 
@@ -64,6 +65,7 @@ enum store_stmt {
 	ST_ENTRY_DEL,
 	ST_MSG_DEL_IF_ORPHAN,
 	ST_MSG_SIZE,
+	ST_MSG_APART,
 
 	ST_QUEUE_LIST,
 	ST_QUEUE_DEFER,
@@ -152,8 +154,9 @@ extern const char *const store_sql[ST_COUNT];
 
 struct store_blob {
 	sqlite3_blob	*blob;
+	int		 fd;		/* a body stored apart: its file; else -1 */
 	int64_t		 key;		/* mailbox entry id, or -message id */
-	int		 size;
+	int64_t		 size;
 	unsigned	 used;		/* LRU clock */
 };
 
@@ -197,6 +200,11 @@ struct store_sqlite {
 	struct store_blob blobs[STORE_BLOBS];
 	unsigned	 clock;
 	bool		 reserve_released;	/* store_reserve_released() */
+	char		*bodies_path;	/* "<store path>-bodies" (store_sqlite_bodies.c) */
+	int		 bodies_fd;	/* that directory, or -1 */
+	bool		 bodies_logged;	/* "cannot store apart" said once */
+	int64_t		*gone;		/* bodies to unlink once this transaction commits */
+	size_t		 ngone, capgone;
 	void		(*ckpt_due)(void *);	/* store_defer_checkpoints() */
 	void		*ckpt_arg;
 };
@@ -268,6 +276,45 @@ struct store_blob *store_blob_open(struct store_sqlite *st, int64_t key, int64_t
 int	store_blob_read(struct store_sqlite *st, struct store_blob *b, int64_t offset,
 	    void *dst, size_t len, size_t *got_r);
 
+/* store_sqlite_mailbox.c: open message_id's body into b (closed): its blob,
+ * or its file when stored apart. 0, STORE_NOTFOUND or -1. */
+int	store_body_open(struct store_sqlite *st, struct store_blob *b, int64_t message_id);
+void	store_body_close(struct store_blob *b);
+/* Up to len octets at offset (0 at the end) into dst; b stays open. 0 or -1. */
+int	store_body_pread(struct store_sqlite *st, struct store_blob *b, int64_t offset,
+	    void *dst, size_t len, size_t *got_r);
+static inline bool
+store_body_is_open(const struct store_blob *b)
+{
+	return b->blob != NULL || b->fd != -1;
+}
+
+/* ---- bodies stored apart (store_sqlite_bodies.c) ---- */
+#define STORE_BODIES_SUFFIX	"-bodies"	/* the directory: store path + this */
+/* At open: the directory's path, and the directory when it can be had. 0 or -1 */
+int	bodies_init(struct store_sqlite *st, const char *path);
+void	bodies_free(struct store_sqlite *st);
+/* Before a batch's transaction: start writing d's spool to disk. */
+void	bodies_prepare(struct store_delivery *d);
+/* Give d's spool file the name of message id (in the open transaction):
+ * 0 (d->apart), 1 when it cannot be done here (store the body inline), -1
+ * on error (recorded; a full disk is flagged). */
+int	bodies_link(struct store_sqlite *st, struct store_delivery *d, int64_t id);
+/* Before COMMIT: every linked body of the batch (result[i] 0), then the
+ * directory, on disk. 0 or -1 (recorded). */
+int	bodies_sync(struct store_sqlite *st, struct store_delivery **ds, size_t n,
+	    const int *result);
+/* Remove message id's file now (its row was rolled back). */
+void	bodies_unlink(struct store_sqlite *st, int64_t id);
+/* Run a bound DELETE FROM messages ... RETURNING id, stored apart: the
+ * files of those stored apart go when the transaction commits. 0 or -1. */
+int	bodies_delete_step(struct store_sqlite *st, sqlite3_stmt *s, const char *what);
+void	bodies_committed(struct store_sqlite *st);
+void	bodies_rolled_back(struct store_sqlite *st);
+/* Open message id's file for reading, checked to hold size octets: a
+ * descriptor, or -1 (recorded). */
+int	bodies_open_file(struct store_sqlite *st, int64_t id, int64_t size);
+
 /* The handle behind the front's pointer. */
 static inline struct store_sqlite *
 sqlite_of(struct store *st)
@@ -287,6 +334,7 @@ bool	sqlite_snapshot_begin(struct store *base);
 void	sqlite_snapshot_end(struct store *base, bool began);
 bool	sqlite_defer_checkpoints(struct store *base, void (*due)(void *), void *arg);
 int	sqlite_checkpoint(struct store *base);
+int	sqlite_tidy(struct store *base);
 int	sqlite_schema_latest(void);
 /* store_sqlite_account.c */
 int	sqlite_user_add(struct store *base, const char *name, const char *hash);

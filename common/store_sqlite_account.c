@@ -85,7 +85,8 @@ delete_with_cleanup(struct store_sqlite *st, enum store_stmt del, const char *ke
 		s = store_stmt_get(st, cleanup[i]);
 		if (sqlite3_bind_parameter_count(s) > 0)
 			store_bind_text(s, 1, key);
-		if (store_step_done(st, s, what) == -1)
+		if ((cleanup[i] == ST_ORPHANS_DEL ? bodies_delete_step(st, s, what) :
+		    store_step_done(st, s, what)) == -1)
 			goto fail;
 	}
 	return store_commit(st);

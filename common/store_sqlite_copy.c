@@ -105,43 +105,22 @@ sqlite_copy_count(struct store *base, int64_t counts[STORE_REC_KINDS])
 
 /* ---- dump --------------------------------------------------------------- */
 
-/* A message body being dumped: its blob, opened at the first read. */
+/* A message body being dumped: opened at the first read. */
 struct body_reader {
 	struct store_sqlite *st;
 	int64_t		 id;
-	sqlite3_blob	*blob;
-	int64_t		 size;
+	struct store_blob b;
 };
 
 static int
 body_read(void *arg, int64_t offset, void *dst, size_t len, size_t *got_r)
 {
 	struct body_reader *br = arg;
-	int64_t n;
 
 	*got_r = 0;
-	if (br->blob == NULL) {
-		if (sqlite3_blob_open(br->st->db, "main", "messages", "body", br->id, 0,
-		    &br->blob) != SQLITE_OK) {
-			store_seterr(br->st, "open a message body");
-			br->blob = NULL;
-			return -1;
-		}
-		br->size = sqlite3_blob_bytes(br->blob);
-	}
-	if (offset < 0 || offset >= br->size)
-		return 0;
-	n = br->size - offset;
-	if ((uint64_t)n > len)
-		n = (int64_t)len;
-	if (n > INT32_MAX)
-		n = INT32_MAX;
-	if (sqlite3_blob_read(br->blob, dst, (int)n, (int)offset) != SQLITE_OK) {
-		store_seterr(br->st, "read a message body");
+	if (!store_body_is_open(&br->b) && store_body_open(br->st, &br->b, br->id) != 0)
 		return -1;
-	}
-	*got_r = (size_t)n;
-	return 0;
+	return store_body_pread(br->st, &br->b, offset, dst, len, got_r);
 }
 
 /* Fill r from the current row of statement id (of kind r->kind). */
@@ -242,20 +221,22 @@ dump_rows(struct store_sqlite *st, enum store_stmt id, enum store_rec_kind kind,
 	int rc, ret = 0;
 
 	memset(&br, 0, sizeof(br));
+	br.b.fd = -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		memset(&r, 0, sizeof(r));
 		r.kind = kind;
 		row_record(s, &r);
 		if (kind == STORE_REC_MESSAGE) {
 			memset(&br, 0, sizeof(br));
+			br.b.fd = -1;
 			br.st = st;
 			br.id = r.u.message.id;
 			r.u.message.read = body_read;
 			r.u.message.read_arg = &br;
 		}
 		ret = sink->record(sink->arg, &r);
-		if (kind == STORE_REC_MESSAGE && br.blob != NULL)
-			sqlite3_blob_close(br.blob);
+		if (kind == STORE_REC_MESSAGE)
+			store_body_close(&br.b);
 		if (ret == -1)
 			break;
 	}

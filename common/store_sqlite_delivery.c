@@ -3,9 +3,11 @@
  * (store_delivery.c collects them): the message, its mailbox entries and its
  * queue items in one transaction. Group commit: a batch shares one
  * transaction and one fsync, each delivery in its own savepoint so that one
- * failure undoes only itself. A spooled body goes in as a zeroblob of the
- * final size, filled from the spool with incremental blob writes in the
- * same savepoint: docs/PERFORMANCE.md says why this and not chunk rows.
+ * failure undoes only itself. A spooled body becomes a file of its own
+ * (store_sqlite_bodies.c: the spool file is linked, never copied); where
+ * that cannot be, it goes in as a zeroblob of the final size, filled from
+ * the spool with incremental blob writes in the same savepoint:
+ * docs/PERFORMANCE.md says why this and not chunk rows.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -66,6 +68,7 @@ delivery_write(struct store_sqlite *st, struct store_delivery *d)
 	sqlite3_stmt *s;
 	int64_t id, now = store_now();
 	size_t i, size = store_delivery_size(d);
+	int rc;
 
 	if (d->nrcpts == 0 && d->nremotes == 0) {
 		store_setmsg(&st->base, "delivery without recipients");
@@ -73,7 +76,7 @@ delivery_write(struct store_sqlite *st, struct store_delivery *d)
 	}
 	s = store_stmt_get(st, ST_MSG_ADD);
 	if (d->spooled > 0)
-		sqlite3_bind_zeroblob64(s, 1, size);	/* spool_copy() fills it */
+		sqlite3_bind_zeroblob(s, 1, 0);		/* stored apart, or below */
 	else if (d->len == 0)
 		sqlite3_bind_zeroblob(s, 1, 0);
 	else
@@ -85,8 +88,17 @@ delivery_write(struct store_sqlite *st, struct store_delivery *d)
 	if (store_step_done(st, s, "store message") == -1)
 		return -1;
 	id = sqlite3_last_insert_rowid(st->db);
-	if (d->spooled > 0 && spool_copy(st, d, id) == -1)
-		return -1;
+	d->id = id;
+	if (d->spooled > 0 && (rc = bodies_link(st, d, id)) != 0) {
+		if (rc == -1)
+			return -1;
+		/* Not apart after all: into the database, spool_copy() fills it. */
+		s = store_stmt_get(st, ST_MSG_BODY_INLINE);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, (int64_t)size);
+		if (store_step_done(st, s, "store message") == -1 || spool_copy(st, d, id) == -1)
+			return -1;
+	}
 
 	for (i = 0; i < d->nrcpts; i++) {
 		s = store_stmt_get(st, ST_ENTRY_ADD);
@@ -128,6 +140,8 @@ sqlite_delivery_commit_batch(struct store *base, struct store_delivery **ds,
 	}
 	if (n == 0)
 		return 0;
+	for (i = 0; i < n; i++)
+		bodies_prepare(ds[i]);
 	if (store_begin(st) == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
@@ -138,6 +152,8 @@ sqlite_delivery_commit_batch(struct store *base, struct store_delivery **ds,
 				goto fail;
 			result[i] = 0;
 		} else {
+			if (ds[i]->apart)
+				bodies_unlink(st, ds[i]->id);
 			ds[i]->id = -1;
 			result[i] = st->base.err_full ? STORE_FULL : -1;
 			/* Undo this delivery alone; the others stay. */
@@ -147,6 +163,9 @@ sqlite_delivery_commit_batch(struct store *base, struct store_delivery **ds,
 				goto fail;
 		}
 	}
+	/* The files before the rows that name them (store_sqlite_bodies.c). */
+	if (bodies_sync(st, ds, n, result) == -1)
+		goto fail;
 	if (store_commit(st) == -1)
 		goto lost;
 	/* Deleted or replaced during the commit: the messages went into a file
@@ -156,6 +175,9 @@ sqlite_delivery_commit_batch(struct store *base, struct store_delivery **ds,
 	return 0;
 fail:
 	store_rollback(st);
+	for (i = 0; i < n; i++)		/* rolled back for sure: their files go */
+		if (ds[i]->apart && ds[i]->id != -1)
+			bodies_unlink(st, ds[i]->id);
 lost:
 	for (i = 0; i < n; i++) {
 		result[i] = st->base.err_full ? STORE_FULL : -1;

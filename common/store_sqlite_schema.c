@@ -195,6 +195,13 @@ const char *const store_schema_migrations[] = {
 	"  SELECT 'messages_v7', seq FROM sqlite_sequence WHERE name = 'messages';"
 	"DROP TABLE messages;"
 	"ALTER TABLE messages_v7 RENAME TO messages;",
+
+	/* version 8: a large body may be stored apart, as the file
+	 * "<store>-bodies/<id>": its row has an empty body and a size above 0
+	 * (store_sqlite_bodies.c). Nothing to rebuild; the version says that
+	 * an older program, which would take such a row for a broken message,
+	 * must not open this store. */
+	"INSERT INTO correio_meta(key, value) VALUES ('bodies', 'apart above 64 KiB');",
 };
 
 const size_t store_schema_count =

@@ -92,6 +92,9 @@ main(int argc, char **argv)
 		config_store_open_error(&cfg, err, msg, sizeof(msg));
 		fatalx("%s", msg);
 	}
+	/* What a crash left beside the database: body files no message owns. */
+	if (store_tidy(srv.store) == -1)
+		log_warnx("event=store-tidy-failed error=\"%s\"", store_errmsg(srv.store));
 	if ((srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer", err,
 	    sizeof(err))) == NULL)
 		fatalx("store writer: %s", err);

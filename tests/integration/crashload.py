@@ -29,6 +29,8 @@ import subprocess
 import threading
 import time
 
+from storebodies import message_bodies
+
 TOKEN_HEADER = b"X-Crash-Token: "
 SUM_HEADER = b"X-Crash-Sum: "       # sha256 hex of the payload, then its length
 LINE = 70                           # payload characters per line of the message
@@ -235,8 +237,11 @@ def scan_store(path, store_dir=None):
         for acc, mid in db.execute("SELECT account, message FROM mailbox"):
             entries.setdefault(mid, []).append(accounts[acc])
         stored = {}
-        for mid, body in db.execute("SELECT id, body FROM messages"):
-            token, got, carried = _payload_digest(bytes(body))
+        for mid, _, body in message_bodies(db, path):
+            if body is None:
+                problems.append(f"message {mid}: its body file is missing")
+                continue
+            token, got, carried = _payload_digest(body)
             if token is None:
                 problems.append(f"message {mid} without a token")
                 continue
@@ -258,6 +263,14 @@ def scan_store(path, store_dir=None):
         nqueue = db.execute("SELECT count(*) FROM queue").fetchone()[0]
         if nqueue:
             problems.append(f"{nqueue} queue items for local-only mail")
+        # smtpd's start removes body files no message owns (store_tidy()):
+        # after the last clean start there are none
+        apart = {str(mid) for (mid,) in db.execute(
+            "SELECT id FROM messages WHERE size > 0 AND length(body) = 0")}
+        bodies_dir = path + "-bodies"
+        strays = sorted(set(os.listdir(bodies_dir)) - apart) if os.path.isdir(bodies_dir) else []
+        if strays:
+            problems.append(f"body files no message owns: {strays[:5]} ({len(strays)})")
     finally:
         db.close()
     spool_dir = store_dir or os.path.dirname(os.path.abspath(path))

@@ -31,6 +31,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from correio_test import BIN, Dialog, PASSWORDS, check, run  # noqa: E402
 import faults  # noqa: E402
+from storebodies import message_bodies  # noqa: E402
 
 faulthandler.dump_traceback_later(250, exit=True)
 
@@ -67,8 +68,8 @@ def bodies():
     db = sqlite3.connect(f"file:{lab.store}?mode=ro", uri=True, timeout=10)
     try:
         found = {}
-        for (body,) in db.execute("SELECT body FROM messages"):
-            text = bytes(body)
+        for _, _, text in message_bodies(db, lab.store):
+            text = text or b""
             at = text.find(b"token-")
             if at >= 0:
                 tok = text[at:text.index(b"\r\n", at)].decode()

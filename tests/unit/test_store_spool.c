@@ -192,7 +192,10 @@ open_fds(void)
  * A spool file outlives its delivery and serves the next one (making a file
  * is an inode allocation each time): the first spooled delivery leaves one
  * more descriptor open, and the next ones open none. A shorter body after a
- * longer one is stored as itself, without the longer one's tail.
+ * longer one is stored as itself, without the longer one's tail. On SQLite
+ * the spool file becomes the body's own file (store_sqlite_bodies.c), so it
+ * must never go back to the pool, where it would be emptied: every body is
+ * still whole after the others, and no descriptor is left behind.
  */
 static void
 test_spool_reused(void **state)
@@ -208,14 +211,17 @@ test_spool_reused(void **state)
 		assert_int_equal(store_delivery_spool(d, f->dir), 0);
 		assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
 		fill(d, sizes[i], 20 + (unsigned)i, 8999);
-		if (kept != -1)
+		if (kept != -1 && f->backend == TMPSTORE_PG)
 			assert_int_equal(open_fds(), kept);	/* the kept file, no new one */
 		assert_int_equal(store_delivery_commit(f->st, d), 0);
 		store_delivery_free(&d);
 		if (kept == -1)
 			kept = open_fds();
+		assert_int_equal(open_fds(), kept);
 		check_stored(f->st, "bob", i, sizes[i], 20 + (unsigned)i);
 	}
+	for (i = 0; i < 4; i++)
+		check_stored(f->st, "bob", i, sizes[i], 20 + (unsigned)i);
 	assert_true(kept <= before + 1);
 	check_no_spool_files(f->dir);
 }
@@ -261,6 +267,229 @@ test_spool_unwritable(void **state)
 	store_delivery_free(&d);
 }
 
+
+/* ---- SQLite: large bodies stored apart (store_sqlite_bodies.c) ---------- */
+
+/* Size of dir/name, or -1 when there is no such file. */
+static long long
+file_size(const char *dir, const char *name)
+{
+	char path[1200];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* How many files the bodies directory holds. */
+static int
+count_files(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (dp == NULL)
+		return 0;
+	while ((e = readdir(dp)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dp);
+	return n;
+}
+
+/* Commit one spooled delivery of len octets (body seed) to account. Its id. */
+static long long
+deliver(struct tmpstore *f, const char *spool, const char *account, size_t len, unsigned seed)
+{
+	struct store_delivery *d;
+	long long id;
+
+	assert_non_null(d = store_delivery_new("carla@example.org", "s5"));
+	assert_int_equal(store_delivery_spool(d, spool), 0);
+	assert_int_equal(store_delivery_add_rcpt(d, account), 0);
+	fill(d, len, seed, 8999);
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	id = store_delivery_id(d);
+	store_delivery_free(&d);
+	return id;
+}
+
+static void
+write_file(const char *dir, const char *name, const char *text)
+{
+	char path[1200];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs(text, fp);
+	fclose(fp);
+}
+
+/*
+ * A body past the memory buffer is its spool file, named by its message id
+ * (its row keeps an empty body), and the small one and the failed one of a
+ * batch leave no file. A message's file goes when the message goes: at the
+ * expunge of its last entry, and with the account.
+ */
+static void
+test_bodies_apart(void **state)
+{
+	struct tmpstore *f = *state;
+	struct store_delivery *ds[4];
+	struct store_msg *msgs;
+	char bodies[700], name[32], sql[200];
+	int result[4];
+	size_t i, n;
+	long long ids[4];
+
+	if (f->backend != TMPSTORE_SQLITE)
+		skip();
+	snprintf(bodies, sizeof(bodies), "%s-bodies", f->path);
+	for (i = 0; i < 4; i++) {
+		assert_non_null(ds[i] = store_delivery_new("carla@example.org", "s5"));
+		assert_int_equal(store_delivery_spool(ds[i], f->dir), 0);
+	}
+	assert_int_equal(store_delivery_add_rcpt(ds[0], "ana"), 0);
+	fill(ds[0], 1u << 20, 31, 8999);
+	assert_int_equal(store_delivery_add_rcpt(ds[1], "ghost"), 0);	/* fails alone */
+	fill(ds[1], 200000, 32, 4000);
+	assert_int_equal(store_delivery_add_rcpt(ds[2], "bob"), 0);
+	fill(ds[2], 4096, 33, 100);					/* in the database */
+	assert_int_equal(store_delivery_add_rcpt(ds[3], "bob"), 0);
+	assert_int_equal(store_delivery_add_rcpt(ds[3], "ana"), 0);
+	fill(ds[3], 100000, 34, 8999);
+	assert_int_equal(store_delivery_commit_batch(f->st, ds, 4, result), 0);
+	for (i = 0; i < 4; i++) {
+		ids[i] = store_delivery_id(ds[i]);
+		store_delivery_free(&ds[i]);
+	}
+	assert_int_equal(result[1], -1);
+	assert_int_equal(count_files(bodies), 2);
+	snprintf(name, sizeof(name), "%lld", ids[0]);
+	assert_int_equal(file_size(bodies, name), 1 << 20);
+	snprintf(name, sizeof(name), "%lld", ids[3]);
+	assert_int_equal(file_size(bodies, name), 100000);
+	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM messages"
+	    " WHERE length(body) = 0 AND size > 0"), 2);
+	snprintf(sql, sizeof(sql), "SELECT length(body) FROM messages WHERE id = %lld", ids[2]);
+	assert_int_equal(tmpstore_sql_int(f, sql), 4096);
+	check_stored(f->st, "ana", 0, 1u << 20, 31);
+	check_stored(f->st, "ana", 1, 100000, 34);
+	check_stored(f->st, "bob", 0, 4096, 33);
+	check_stored(f->st, "bob", 1, 100000, 34);
+
+	/* bob expunges the shared message: ana still has it, the file stays */
+	assert_int_equal(store_mailbox_list(f->st, "bob", &msgs, &n), 0);
+	assert_int_equal(store_mailbox_expunge(f->st, "bob", &msgs[1].entry_id, 1), 0);
+	free(msgs);
+	assert_int_equal(count_files(bodies), 2);
+	/* ana expunges her 1 MiB message: its file goes */
+	assert_int_equal(store_mailbox_list(f->st, "ana", &msgs, &n), 0);
+	assert_int_equal(store_mailbox_expunge(f->st, "ana", &msgs[0].entry_id, 1), 0);
+	free(msgs);
+	snprintf(name, sizeof(name), "%lld", ids[0]);
+	assert_int_equal(file_size(bodies, name), -1);
+	assert_int_equal(count_files(bodies), 1);
+	/* and the account goes with the last one */
+	assert_int_equal(store_user_del(f->st, "ana"), 0);
+	assert_int_equal(count_files(bodies), 0);
+	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM messages"), 1);
+}
+
+/*
+ * What a crash leaves: a file under an id no committed row has (a deleted
+ * message's, a commit that never ended). store_tidy() removes them, and
+ * only them; until it runs, the delivery that is given such an id replaces
+ * the file. A body whose file is missing is an error to read, never an
+ * empty message.
+ */
+static void
+test_bodies_tidy(void **state)
+{
+	struct tmpstore *f = *state;
+	struct store_msg *msgs;
+	char bodies[700], name[32], path[800], keep[820];
+	unsigned char chunk[100];
+	long long a, b, c;
+	size_t n, got;
+
+	if (f->backend != TMPSTORE_SQLITE)
+		skip();
+	snprintf(bodies, sizeof(bodies), "%s-bodies", f->path);
+	a = deliver(f, f->dir, "ana", 70000, 41);
+	b = deliver(f, f->dir, "ana", 80000, 42);
+	/* b's row goes, but the process "dies" before its file does */
+	snprintf(path, sizeof(path), "%s/%lld", bodies, b);
+	snprintf(keep, sizeof(keep), "%s.keep", path);
+	assert_int_equal(link(path, keep), 0);
+	assert_int_equal(store_mailbox_list(f->st, "ana", &msgs, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_mailbox_expunge(f->st, "ana", &msgs[1].entry_id, 1), 0);
+	free(msgs);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(rename(keep, path), 0);
+	/* commits that never ended left files under ids never committed; a
+	 * stranger's file is not ours */
+	snprintf(name, sizeof(name), "%lld", b + 1);
+	write_file(bodies, name, "from a transaction that never committed");
+	snprintf(name, sizeof(name), "%lld", b + 100);
+	write_file(bodies, name, "from another one");
+	write_file(bodies, "notes.txt", "not ours");
+
+	assert_int_equal(store_tidy(f->st), 3);
+	assert_int_equal(count_files(bodies), 2);	/* a's, and the notes */
+	snprintf(name, sizeof(name), "%lld", a);
+	assert_int_equal(file_size(bodies, name), 70000);
+	assert_int_equal(store_tidy(f->st), 0);
+
+	/* before a tidy: the delivery given b + 1 replaces the stale file */
+	snprintf(name, sizeof(name), "%lld", b + 1);
+	write_file(bodies, name, "from a transaction that never committed");
+	c = deliver(f, f->dir, "ana", 90000, 43);
+	assert_int_equal(c, b + 1);
+	assert_int_equal(file_size(bodies, name), 90000);
+	check_stored(f->st, "ana", 1, 90000, 43);
+	assert_int_equal(store_tidy(f->st), 0);
+
+	/* a's file lost: reading it fails, it is not an empty message */
+	snprintf(path, sizeof(path), "%s/%lld", bodies, a);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(store_mailbox_list(f->st, "ana", &msgs, &n), 0);
+	assert_int_equal(store_msg_read(f->st, msgs[0].entry_id, 0, chunk, sizeof(chunk), &got),
+	    -1);
+	free(msgs);
+	store_read_done(f->st);
+}
+
+/*
+ * A spool on another file system cannot be linked into the store's
+ * directory: the body goes into the database, whole, as before.
+ */
+static void
+test_bodies_other_fs(void **state)
+{
+	struct tmpstore *f = *state;
+	struct stat a, b;
+	char spool[] = "/dev/shm/correio-spool-XXXXXX", sql[200];
+	long long id;
+
+	if (f->backend != TMPSTORE_SQLITE)
+		skip();
+	if (mkdtemp(spool) == NULL)
+		skip();
+	if (stat(spool, &a) == -1 || stat(f->dir, &b) == -1 || a.st_dev == b.st_dev) {
+		rmdir(spool);
+		skip();		/* one file system: nothing to show */
+	}
+	id = deliver(f, spool, "bob", 300000, 51);
+	rmdir(spool);
+	snprintf(sql, sizeof(sql), "SELECT length(body) FROM messages WHERE id = %lld", id);
+	assert_int_equal(tmpstore_sql_int(f, sql), 300000);
+	check_stored(f->st, "bob", 0, 300000, 51);
+}
+
 int
 main(void)
 {
@@ -270,6 +499,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_spool_abandoned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_unwritable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bodies_apart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bodies_tidy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bodies_other_fs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
