@@ -178,6 +178,15 @@ size_t	store_delivery_size(const struct store_delivery *d);
  * anonymous file in dir (the store's directory), copied into the store at
  * commit. NULL (the default): the whole body stays in memory. 0 or -1. */
 int	store_delivery_spool(struct store_delivery *d, const char *dir);
+/*
+ * A spool file that became a message's own body file (SQLite) leaves the
+ * pool of spool files a process keeps; making a new one costs the file
+ * system an inode allocation (under a load of large messages a fifth of
+ * smtpd's event loop). This makes up to max of them ahead, on the calling
+ * thread: smtpd's writer calls it after each group commit, so that the
+ * event loop finds them ready.
+ */
+void	store_spool_refill(size_t max);
 /* The message id given at commit (valid after a successful commit). */
 int64_t	store_delivery_id(const struct store_delivery *d);
 /* Commit one delivery in its own transaction (fsync'd before return). */

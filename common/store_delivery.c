@@ -94,8 +94,13 @@ static struct {
 	char	 dir[STORE_SPOOL_DIR_MAX];
 } spool_pool[STORE_SPOOL_POOL];
 static size_t spool_pooled;
+/* Files that became message bodies (store_sqlite_bodies.c) and left the
+ * pool: store_spool_refill() makes as many new ones, for this directory. */
+static size_t spool_owed;
+static char spool_owed_dir[STORE_SPOOL_DIR_MAX];
 
 static int spool_open(const char *dir);
+static void spool_put(const char *dir, int fd);
 
 /* A spool file in dir: a kept one, or a new one. */
 static int
@@ -131,6 +136,40 @@ spool_put(const char *dir, int fd)
 	}
 	if (fd != -1)
 		close(fd);
+}
+
+/* d's spool file is a message's body now: the pool owes one for its dir. */
+static void
+spool_owe(const char *dir)
+{
+	size_t len = strlen(dir);
+
+	if (len >= STORE_SPOOL_DIR_MAX)
+		return;
+	pthread_mutex_lock(&spool_lock);
+	if (strcmp(spool_owed_dir, dir) != 0) {
+		memcpy(spool_owed_dir, dir, len + 1);
+		spool_owed = 0;
+	}
+	if (spool_owed < STORE_SPOOL_POOL)
+		spool_owed++;
+	pthread_mutex_unlock(&spool_lock);
+}
+
+void
+store_spool_refill(size_t max)
+{
+	char dir[STORE_SPOOL_DIR_MAX];
+	size_t n;
+	int fd;
+
+	pthread_mutex_lock(&spool_lock);
+	n = spool_owed < max ? spool_owed : max;
+	spool_owed -= n;
+	memcpy(dir, spool_owed_dir, sizeof(dir));
+	pthread_mutex_unlock(&spool_lock);
+	while (n-- > 0 && (fd = spool_open(dir)) != -1)
+		spool_put(dir, fd);	/* closed if the pool is full */
 }
 
 /* An anonymous file in dir (no name: nothing to clean up after a crash). */
@@ -272,9 +311,10 @@ store_delivery_free(struct store_delivery **dp)
 	free(d->rcpts);
 	free(d->remotes);
 	free(d->body);
-	if (d->fd != -1 && d->apart)
+	if (d->fd != -1 && d->apart) {
 		close(d->fd);		/* it is a message's body file now */
-	else if (d->fd != -1)
+		spool_owe(d->spool_dir);
+	} else if (d->fd != -1)
 		spool_put(d->spool_dir, d->fd);
 	free(d->spool_dir);
 	free(d);

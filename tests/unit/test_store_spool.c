@@ -464,6 +464,41 @@ test_bodies_tidy(void **state)
 }
 
 /*
+ * A spool file that became a body is owed to the pool: store_spool_refill()
+ * makes it again (one more descriptor held, no name in the directory), at
+ * most as many as asked and as owed, and the next delivery spools into it
+ * without opening a file.
+ */
+static void
+test_spool_refill(void **state)
+{
+	struct tmpstore *f = *state;
+	struct store_delivery *d;
+	int base;
+
+	if (f->backend != TMPSTORE_SQLITE)
+		skip();
+	deliver(f, f->dir, "ana", 70000, 61);
+	deliver(f, f->dir, "ana", 70000, 62);
+	base = open_fds();
+	store_spool_refill(1);
+	assert_int_equal(open_fds(), base + 1);
+	store_spool_refill(16);
+	assert_int_equal(open_fds(), base + 2);		/* two were owed */
+	store_spool_refill(16);
+	assert_int_equal(open_fds(), base + 2);		/* nothing more */
+	check_no_spool_files(f->dir);
+	assert_non_null(d = store_delivery_new("carla@example.org", "s6"));
+	assert_int_equal(store_delivery_spool(d, f->dir), 0);
+	assert_int_equal(store_delivery_add_rcpt(d, "ana"), 0);
+	fill(d, 100000, 63, 8999);
+	assert_int_equal(open_fds(), base + 2);		/* a made one, not a new one */
+	assert_int_equal(store_delivery_commit(f->st, d), 0);
+	store_delivery_free(&d);
+	check_stored(f->st, "ana", 2, 100000, 63);
+}
+
+/*
  * A spool on another file system cannot be linked into the store's
  * directory: the body goes into the database, whole, as before.
  */
@@ -502,6 +537,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bodies_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bodies_tidy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bodies_other_fs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_refill, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
