@@ -1217,7 +1217,7 @@ static int
 sqlite_open(struct store **st_r, const char *path, char *err, size_t errlen)
 {
 	struct store_sqlite *st;
-	int version;
+	int version, i;
 
 	*st_r = NULL;
 	if (path == NULL || *path == '\0') {
@@ -1231,8 +1231,8 @@ sqlite_open(struct store **st_r, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	for (int i = 0; i < STORE_BLOBS; i++)
-		st->blobs[i].fd = -1;
+	for (i = 0; i < STORE_BLOBS; i++)
+		st->blobs[i].fd = -1;		/* no body file open */
 	st->bodies_fd = -1;
 	if (db_open(&st->db, path, &schema_store, &version, err, errlen) == -1)
 		goto fail;

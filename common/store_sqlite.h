@@ -149,6 +149,7 @@ extern const char *const store_sql[ST_COUNT];
  * message quadratic (25 MiB in 16 KiB chunks: 10 s instead of 0.05 s). An
  * open blob holds a read transaction, so every other store call releases
  * them all first (see store_stmt_get()), and a blob read to its end is released.
+ * A body stored apart (store_sqlite_bodies.c) is held here as its open file.
  */
 #define STORE_BLOBS	4	/* messages streamed at once on one handle */
 
@@ -202,7 +203,10 @@ struct store_sqlite {
 	bool		 reserve_released;	/* store_reserve_released() */
 	char		*bodies_path;	/* "<store path>-bodies" (store_sqlite_bodies.c) */
 	int		 bodies_fd;	/* that directory, or -1 */
+	dev_t		 bodies_dev;	/* ... and what it is */
+	ino_t		 bodies_ino;
 	bool		 bodies_logged;	/* "cannot store apart" said once */
+	bool		 bodies_moved_logged;	/* "directory replaced" said once */
 	int64_t		*gone;		/* bodies to unlink once this transaction commits */
 	size_t		 ngone, capgone;
 	void		(*ckpt_due)(void *);	/* store_defer_checkpoints() */
@@ -268,15 +272,16 @@ void	store_blobs_release(struct store_sqlite *st);		/* store_sqlite.c */
 bool	store_blobs_open(const struct store_sqlite *st);	/* store_sqlite.c */
 /* store_sqlite_mailbox.c: the open blob for key, or NULL */
 struct store_blob *store_blob_find(struct store_sqlite *st, int64_t key);
-/* store_sqlite_mailbox.c: open messages.body of message_id under key; NULL with
+/* store_sqlite_mailbox.c: open message_id's body (store_body_open()) under key
+ * in the cache of open bodies; NULL with
  * *rc_r STORE_NOTFOUND or -1 */
 struct store_blob *store_blob_open(struct store_sqlite *st, int64_t key, int64_t message_id,
 	    int *rc_r);
-/* store_sqlite_mailbox.c: read from an open blob; released at its end. 0 or -1 */
+/* store_sqlite_mailbox.c: read from an open body; released at its end. 0 or -1 */
 int	store_blob_read(struct store_sqlite *st, struct store_blob *b, int64_t offset,
 	    void *dst, size_t len, size_t *got_r);
 
-/* store_sqlite_mailbox.c: open message_id's body into b (closed): its blob,
+/* store_sqlite_bodies.c: open message_id's body into b (closed): its blob,
  * or its file when stored apart. 0, STORE_NOTFOUND or -1. */
 int	store_body_open(struct store_sqlite *st, struct store_blob *b, int64_t message_id);
 void	store_body_close(struct store_blob *b);
@@ -311,9 +316,6 @@ void	bodies_unlink(struct store_sqlite *st, int64_t id);
 int	bodies_delete_step(struct store_sqlite *st, sqlite3_stmt *s, const char *what);
 void	bodies_committed(struct store_sqlite *st);
 void	bodies_rolled_back(struct store_sqlite *st);
-/* Open message id's file for reading, checked to hold size octets: a
- * descriptor, or -1 (recorded). */
-int	bodies_open_file(struct store_sqlite *st, int64_t id, int64_t size);
 
 /* The handle behind the front's pointer. */
 static inline struct store_sqlite *

@@ -152,7 +152,10 @@ sqlite_delivery_commit_batch(struct store *base, struct store_delivery **ds,
 				goto fail;
 			result[i] = 0;
 		} else {
-			if (ds[i]->apart)
+			/* Its file goes while the lock is ours; if SQLite rolled
+			 * the whole transaction back itself, the lock is gone and
+			 * the file is left to the sweep (store_sqlite_bodies.c). */
+			if (ds[i]->apart && !sqlite3_get_autocommit(st->db))
 				bodies_unlink(st, ds[i]->id);
 			ds[i]->id = -1;
 			result[i] = st->base.err_full ? STORE_FULL : -1;
@@ -174,10 +177,11 @@ sqlite_delivery_commit_batch(struct store *base, struct store_delivery **ds,
 		goto lost;
 	return 0;
 fail:
-	store_rollback(st);
-	for (i = 0; i < n; i++)		/* rolled back for sure: their files go */
+	/* Rolled back for sure: the files go, before the lock does. */
+	for (i = 0; i < n && !sqlite3_get_autocommit(st->db); i++)
 		if (ds[i]->apart && ds[i]->id != -1)
 			bodies_unlink(st, ds[i]->id);
+	store_rollback(st);
 lost:
 	for (i = 0; i < n; i++) {
 		result[i] = st->base.err_full ? STORE_FULL : -1;

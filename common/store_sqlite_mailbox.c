@@ -3,8 +3,9 @@
  * (taken over after its ttl, or at once when its owner process or session
  * is gone; never from a live session of this process),
  * the snapshot of a mailbox, expunge in one transaction (UPDATE state,
- * RFC 1939 6), and message bodies read with incremental blob I/O, never
- * whole (the open-blob cache of struct store lives here).
+ * RFC 1939 6), and message bodies read in pieces, never whole: the cache
+ * of open bodies of struct store lives here, each opened and read by
+ * store_sqlite_bodies.c (a blob, or a file when stored apart).
  */
 
 #include <errno.h>
@@ -195,56 +196,6 @@ store_blob_find(struct store_sqlite *st, int64_t key)
 	return NULL;
 }
 
-void
-store_body_close(struct store_blob *b)
-{
-	if (b->blob != NULL)
-		sqlite3_blob_close(b->blob);
-	if (b->fd != -1)
-		close(b->fd);
-	b->blob = NULL;
-	b->fd = -1;
-}
-
-int
-store_body_open(struct store_sqlite *st, struct store_blob *b, int64_t message_id)
-{
-	sqlite3_stmt *s;
-	int64_t size = 0;
-	int rc;
-
-	rc = sqlite3_blob_open(st->db, "main", "messages", "body", message_id, 0, &b->blob);
-	if (rc != SQLITE_OK) {
-		store_seterr(st, "open message");
-		sqlite3_blob_close(b->blob);	/* harmless on NULL */
-		b->blob = NULL;
-		return (rc & 0xff) == SQLITE_ERROR ? STORE_NOTFOUND : -1;
-	}
-	b->size = sqlite3_blob_bytes(b->blob);
-	if (b->size > 0)
-		return 0;
-	/* Empty: an empty message, or a body stored apart (its size says). */
-	s = store_stmt_keep_blobs(st, ST_MSG_SIZE);
-	sqlite3_bind_int64(s, 1, message_id);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		size = sqlite3_column_int64(s, 0);
-	else
-		store_seterr(st, "open message");
-	store_stmt_done(s);
-	if (rc != SQLITE_ROW) {
-		store_body_close(b);
-		return -1;
-	}
-	if (size == 0)
-		return 0;
-	sqlite3_blob_close(b->blob);
-	b->blob = NULL;
-	if ((b->fd = bodies_open_file(st, message_id, size)) == -1)
-		return -1;
-	b->size = size;
-	return 0;
-}
-
 /* Open message_id's body into a free (or the least used) slot. */
 struct store_blob *
 store_blob_open(struct store_sqlite *st, int64_t key, int64_t message_id, int *rc_r)
@@ -265,39 +216,6 @@ store_blob_open(struct store_sqlite *st, int64_t key, int64_t message_id, int *r
 		return NULL;
 	b->key = key;
 	return b;
-}
-
-int
-store_body_pread(struct store_sqlite *st, struct store_blob *b, int64_t offset, void *dst,
-    size_t len, size_t *got_r)
-{
-	size_t n;
-	ssize_t r;
-
-	*got_r = 0;
-	if (offset < 0 || offset >= b->size)
-		return 0;
-	n = (size_t)(b->size - offset);
-	if (n > len)
-		n = len;
-	if (n > INT32_MAX)
-		n = INT32_MAX;
-	if (b->fd != -1) {
-		do
-			r = pread(b->fd, dst, n, (off_t)offset);
-		while (r == -1 && errno == EINTR);
-		if (r <= 0) {
-			store_setmsg(&st->base, "read message: %s", r == 0 ?
-			    "its file is shorter than its size" : strerror(errno));
-			return -1;
-		}
-		n = (size_t)r;
-	} else if (sqlite3_blob_read(b->blob, dst, (int)n, (int)offset) != SQLITE_OK) {
-		store_seterr(st, "read message");
-		return -1;
-	}
-	*got_r = n;
-	return 0;
 }
 
 /* Read from an open body; release it once its end is reached. */

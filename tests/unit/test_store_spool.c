@@ -281,6 +281,18 @@ file_size(const char *dir, const char *name)
 	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
 }
 
+/* Permission bits of dir/name. */
+static int
+file_mode(const char *dir, const char *name)
+{
+	char path[1200];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(stat(path, &sb), 0);
+	return (int)(sb.st_mode & 07777);
+}
+
 /* How many files the bodies directory holds. */
 static int
 count_files(const char *dir)
@@ -347,6 +359,10 @@ test_bodies_apart(void **state)
 	if (f->backend != TMPSTORE_SQLITE)
 		skip();
 	snprintf(bodies, sizeof(bodies), "%s-bodies", f->path);
+	/* made by the first link, not by opening the store; with the
+	 * database file's permissions (a group sharing it reads bodies too) */
+	assert_int_equal(access(bodies, F_OK), -1);
+	assert_int_equal(chmod(f->path, 0640), 0);
 	for (i = 0; i < 4; i++) {
 		assert_non_null(ds[i] = store_delivery_new("carla@example.org", "s5"));
 		assert_int_equal(store_delivery_spool(ds[i], f->dir), 0);
@@ -369,6 +385,8 @@ test_bodies_apart(void **state)
 	assert_int_equal(count_files(bodies), 2);
 	snprintf(name, sizeof(name), "%lld", ids[0]);
 	assert_int_equal(file_size(bodies, name), 1 << 20);
+	assert_int_equal(file_mode(bodies, "."), 0750);
+	assert_int_equal(file_mode(bodies, name), 0640);
 	snprintf(name, sizeof(name), "%lld", ids[3]);
 	assert_int_equal(file_size(bodies, name), 100000);
 	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM messages"
@@ -464,6 +482,41 @@ test_bodies_tidy(void **state)
 }
 
 /*
+ * The bodies directory renamed away under a running program: a large body
+ * linked into it would be seen by nobody, so its commit is refused (and
+ * leaves nothing in the store); once the directory is back, bodies are
+ * stored again.
+ */
+static void
+test_bodies_dir_moved(void **state)
+{
+	struct tmpstore *f = *state;
+	struct store_delivery *d;
+	char bodies[700], away[720];
+
+	if (f->backend != TMPSTORE_SQLITE)
+		skip();
+	snprintf(bodies, sizeof(bodies), "%s-bodies", f->path);
+	snprintf(away, sizeof(away), "%s.away", bodies);
+	deliver(f, f->dir, "bob", 70000, 71);
+	assert_int_equal(rename(bodies, away), 0);
+	assert_int_equal(mkdir(bodies, 0700), 0);	/* another directory at the path */
+	assert_non_null(d = store_delivery_new("carla@example.org", "s7"));
+	assert_int_equal(store_delivery_spool(d, f->dir), 0);
+	assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
+	fill(d, 80000, 72, 8999);
+	assert_int_equal(store_delivery_commit(f->st, d), -1);
+	store_delivery_free(&d);
+	assert_int_equal(count_files(away), 1);		/* the first one only */
+	assert_int_equal(count_files(bodies), 0);
+	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM messages"), 1);
+	assert_int_equal(rmdir(bodies), 0);
+	assert_int_equal(rename(away, bodies), 0);
+	deliver(f, f->dir, "bob", 90000, 73);
+	check_stored(f->st, "bob", 1, 90000, 73);
+}
+
+/*
  * A spool file that became a body is owed to the pool: store_spool_refill()
  * makes it again (one more descriptor held, no name in the directory), at
  * most as many as asked and as owed, and the next delivery spools into it
@@ -538,6 +591,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bodies_tidy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bodies_other_fs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_refill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bodies_dir_moved, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
