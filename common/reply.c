@@ -222,18 +222,32 @@ size_t
 reply_dot_write(struct evbuffer *out, struct dotstuff *ds, const void *p, size_t n)
 {
 	const char *s = p, *end = s + n, *from = s, *line = s, *nl;
-	size_t written = 0;
-	bool bol = ds->bol;	/* line is the start of a line */
+	struct evbuffer_iovec v;
+	char *dst;
+	bool bol = ds->bol;
 
-	if (n == 0)
+	if (n == 0 || ds->failed)
 		return 0;
+	/*
+	 * One space for the whole piece, written with one commit: at most
+	 * half again as long (".\n" stuffed is "..\n"). An evbuffer_add() per
+	 * stuffed line, each running the output callbacks, was a third of
+	 * pop3d's time streaming bodies whose lines begin with a dot.
+	 */
+	if (n > (size_t)EV_SSIZE_MAX / 2 ||
+	    evbuffer_reserve_space(out, (ev_ssize_t)(n + n / 2 + 1), &v, 1) != 1) {
+		ds->failed = true;
+		return 0;
+	}
+	dst = v.iov_base;
 	/* From line end to line end with memchr (a RETR's whole body passes
 	 * here: a test per octet was 5% of pop3d streaming 4 KB messages). */
-	while (!ds->failed) {
+	for (;;) {
 		if (bol && *line == '.') {
-			/* flush up to here, then the stuffed dot; the line follows */
-			dot_add(out, ds, from, (size_t)(line - from), &written);
-			dot_add(out, ds, ".", 1, &written);
+			/* up to here, then the stuffed dot; the line follows */
+			memcpy(dst, from, (size_t)(line - from));
+			dst += line - from;
+			*dst++ = '.';
 			from = line;
 		}
 		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL) {
@@ -245,9 +259,15 @@ reply_dot_write(struct evbuffer *out, struct dotstuff *ds, const void *p, size_t
 		if (line == end)
 			break;
 	}
-	dot_add(out, ds, from, (size_t)(end - from), &written);
+	memcpy(dst, from, (size_t)(end - from));
+	dst += end - from;
+	v.iov_len = (size_t)(dst - (char *)v.iov_base);
+	if (evbuffer_commit_space(out, &v, 1) == -1) {
+		ds->failed = true;
+		return 0;
+	}
 	ds->bol = bol;
-	return written;
+	return v.iov_len;
 }
 
 size_t

@@ -326,7 +326,7 @@ static int
 run_setup(const char *path, const char *maildir, int k, long size)
 {
 	struct store *st;
-	char err[512], hash[AUTH_HASH_MAX], user[128], pw[1024];
+	char err[512], hash[AUTH_HASH_MAX], user[128], pw[1024], spool[1024], *slash;
 	struct buf body;
 	FILE *passwd = NULL;
 	int i, j;
@@ -348,6 +348,14 @@ run_setup(const char *path, const char *maildir, int k, long size)
 		return 1;
 	}
 	buf_init(&body, (size_t)size + 4096);
+	if (strncmp(path, "postgresql:", 11) != 0) {
+		snprintf(spool, sizeof(spool), "%s", path);
+		if ((slash = strrchr(spool, '/')) != NULL)
+			*slash = '\0';
+		else
+			snprintf(spool, sizeof(spool), ".");
+	} else
+		snprintf(spool, sizeof(spool), "/var/tmp");
 	for (i = 0; i < nsessions; i++) {
 		snprintf(user, sizeof(user), user_fmt, i);
 		if (store_user_add(st, user, hash) == -1) {
@@ -367,7 +375,10 @@ run_setup(const char *path, const char *maildir, int k, long size)
 			while ((long)body.len < size)
 				buf_puts(&body, ".A line of text for the POP3 load generator, "
 				    "about seventy octets.\r\n");
-			if (d == NULL || store_delivery_add_rcpt(d, user) == -1 ||
+			/* As smtpd stores it: a body past 64 KiB spooled in the
+			 * store's directory (with SQLite, then kept as a file). */
+			if (d == NULL || store_delivery_spool(d, spool) == -1 ||
+			    store_delivery_add_rcpt(d, user) == -1 ||
 			    store_delivery_body(d, body.data, body.len) == -1 ||
 			    store_delivery_commit(st, d) == -1) {
 				fprintf(stderr, "deliver to %s: %s\n", user, store_errmsg(st));
