@@ -176,7 +176,9 @@ int	store_delivery_body(struct store_delivery *d, const void *p, size_t n);
 size_t	store_delivery_size(const struct store_delivery *d);
 /* Keep at most a fixed buffer of the body in memory and spool the rest to an
  * anonymous file in dir (the store's directory), copied into the store at
- * commit. NULL (the default): the whole body stays in memory. 0 or -1. */
+ * commit, or with SQLite kept as the body's own file beside the store
+ * (store_sqlite_bodies.c). NULL (the default): the whole body stays in
+ * memory. A delivery is committed at most once. 0 or -1. */
 int	store_delivery_spool(struct store_delivery *d, const char *dir);
 /*
  * A spool file that became a message's own body file (SQLite) leaves the
