@@ -178,6 +178,9 @@ const char *const store_sql[ST_COUNT] = {
 				  " WHERE a.name = ?1 AND m.id = ?2 AND m.deleted = 0",
 	[ST_SESSION_OPEN]	= "INSERT OR IGNORE INTO sessions(id, proto, client, started)"
 				  " VALUES (?1, ?2, ?3, ?4)",
+	/* A session that began and ended within one batch: one row, whole. */
+	[ST_SESSION_WHOLE]	= "INSERT OR IGNORE INTO sessions(id, proto, client, started,"
+				  " ended, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_SESSION_USER]	= "UPDATE sessions SET user = ?2 WHERE id = ?1",
 	[ST_SESSION_ACCOUNT]	= "INSERT OR IGNORE INTO session_accounts(session, account)"
 				  " VALUES (?1, lower(?2))",

@@ -144,13 +144,16 @@ sqlite_transcript_get(struct store *base, const char *session_id,
 
 /* ---- the session log ------------------------------------------------------ */
 
-/* Make the session's row if it has none (struct store_sesslog_share). */
+/* Make the session's row if it has none (struct store_sesslog_share);
+ * close: its CLOSE record when that is in the same batch as its OPEN (one
+ * INSERT instead of an INSERT and an UPDATE, for most sessions), or NULL. */
 static int
-session_row_make(struct store_sqlite *st, const struct store_sesslog_rec *r)
+session_row_make(struct store_sqlite *st, const struct store_sesslog_rec *r,
+    const struct store_sesslog_rec *close)
 {
 	sqlite3_stmt *s;
 
-	s = store_stmt_get(st, ST_SESSION_OPEN);
+	s = store_stmt_get(st, close != NULL ? ST_SESSION_WHOLE : ST_SESSION_OPEN);
 	store_bind_text(s, 1, r->id);
 	store_bind_text(s, 2, r->proto);
 	if (r->kind == STORE_SESSLOG_OPEN)
@@ -158,6 +161,10 @@ session_row_make(struct store_sqlite *st, const struct store_sesslog_rec *r)
 	else
 		store_bind_text(s, 3, "");
 	sqlite3_bind_int64(s, 4, r->time);
+	if (close != NULL) {
+		sqlite3_bind_int64(s, 5, close->time);
+		sqlite3_bind_text(s, 6, close->text, (int)close->len, SQLITE_STATIC);
+	}
 	return store_step_done(st, s, "session");
 }
 
@@ -224,12 +231,17 @@ lines_write(struct store_sqlite *st, const struct store_sesslog_share *sh)
 static int
 share_write(struct store_sqlite *st, const struct store_sesslog_share *sh)
 {
+	const struct store_sesslog_rec *close = NULL;
 	size_t i;
 
-	if (session_row_make(st, sh->first) == -1)
+	/* Its CLOSE is its last event; with its OPEN here, its row is new. */
+	if (sh->opened && sh->nevents > 0 &&
+	    sh->events[sh->nevents - 1]->kind == STORE_SESSLOG_CLOSE)
+		close = sh->events[sh->nevents - 1];
+	if (session_row_make(st, sh->first, close) == -1)
 		return -1;
 	for (i = 0; i < sh->nevents; i++)
-		if (event_write(st, sh->events[i]) == -1)
+		if (sh->events[i] != close && event_write(st, sh->events[i]) == -1)
 			return -1;
 	return sh->lines == NULL ? 0 : lines_write(st, sh);
 }

@@ -92,6 +92,8 @@ test_in_order(void **state)
 	assert_string_equal(out, "S: 220 hi|C: HELO x|S: 250 ok|");
 	assert_int_equal(store_session_get(f->t->st, "s1", &si), 0);
 	assert_string_equal(si.outcome, "quit");
+	assert_true(si.ended >= si.started && si.started > 0);	/* one batch, one row */
+	assert_string_equal(si.client, "127.0.0.2");
 	assert_int_equal(store_session_involves(f->t->st, "s1", "bob"), 1);
 	assert_int_equal(store_session_get(f->t->st, "s2", &si), 0);
 	assert_string_equal(si.user, "ana");
