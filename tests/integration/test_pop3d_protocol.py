@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from correio_test import Lab, Dialog, check, run, PASSWORDS  # noqa: E402
+from correio_test import Lab, Dialog, check, run, wait_for, PASSWORDS  # noqa: E402
 
 
 # auth_fail_delay_max = 2: the delays grow 1, 2, then stay at 2 seconds
@@ -595,7 +595,9 @@ def test_pop3d_section_for_privileges():
     if os.geteuid() != 0:
         print("skip: not root")
         return
-    lab2 = Lab(users={"ana": PASSWORDS["ana"]})
+    # notify: started once READY=1 came, after the start-up lines are
+    # written (at its port alone the log could still be empty)
+    lab2 = Lab(users={"ana": PASSWORDS["ana"]}, notify=True)
     try:
         lab2.start_pop3d()
         check('hint="set user = NAME in [pop3d] to drop privileges"' in lab2.log("pop3d"),
@@ -607,9 +609,13 @@ def test_pop3d_section_for_privileges():
     try:
         nobody = lab3.give_to("nobody")
         lab3.start_pop3d()
-        with open(f"/proc/{lab3.pop3d.pid}/status") as f:
-            uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]
-        check(all(int(u) == nobody.pw_uid for u in uids), f"running as nobody: {uids}")
+
+        def uids():
+            with open(f"/proc/{lab3.pop3d.pid}/status") as f:
+                return [int(u) for u in [l for l in f if l.startswith("Uid:")][0].split()[1:]]
+        # privileges go right after the listeners are bound: wait for it
+        wait_for("pop3d to run as nobody", lambda: all(u == nobody.pw_uid for u in uids()),
+                 timeout=10)
         d = Dialog(lab3.host, lab3.pop3_port)
         check(d.pop3().startswith("+OK"), "serving as nobody")
         check(d.pop3("QUIT").startswith("+OK"), "QUIT")
