@@ -78,6 +78,14 @@ store_set_full(struct store *st)
 	st->err_full = true;
 }
 
+void
+store_seterrno(struct store *st, int e, const char *what)
+{
+	store_setmsg(st, "%s: %s", what, strerror(e));
+	if (e == ENOSPC || e == EDQUOT)
+		store_set_full(st);
+}
+
 const char *
 store_errmsg(struct store *st)
 {

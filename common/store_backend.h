@@ -43,6 +43,8 @@ void	store_setmsg(struct store *st, const char *fmt, ...) __attribute__((format(
 /* Mark the error just recorded as a full file system or database disk
  * (the caller answers 452 4.3.1); store_setmsg() clears the mark. */
 void	store_set_full(struct store *st);
+/* Record "what: strerror(e)", marked full for ENOSPC and EDQUOT. */
+void	store_seterrno(struct store *st, int e, const char *what);
 int64_t	store_now(void);			/* unix time */
 
 /*

@@ -100,7 +100,7 @@ static size_t spool_owed;
 static char spool_owed_dir[STORE_SPOOL_DIR_MAX];
 
 static int spool_open(const char *dir);
-static void spool_put(const char *dir, int fd);
+static void spool_keep(const char *dir, int fd);
 
 /* A spool file in dir: a kept one, or a new one. */
 static int
@@ -120,11 +120,11 @@ spool_get(const char *dir)
 	return fd != -1 ? fd : spool_open(dir);
 }
 
-/* Done with fd, a spool file of dir: kept empty, or closed. */
+/* Keep fd, an empty spool file of dir, or close it (the pool is full). */
 static void
-spool_put(const char *dir, int fd)
+spool_keep(const char *dir, int fd)
 {
-	if (strlen(dir) < STORE_SPOOL_DIR_MAX && ftruncate(fd, 0) == 0) {
+	if (strlen(dir) < STORE_SPOOL_DIR_MAX) {
 		pthread_mutex_lock(&spool_lock);
 		if (spool_pooled < STORE_SPOOL_POOL) {
 			spool_pool[spool_pooled].fd = fd;
@@ -135,6 +135,16 @@ spool_put(const char *dir, int fd)
 		pthread_mutex_unlock(&spool_lock);
 	}
 	if (fd != -1)
+		close(fd);
+}
+
+/* Done with fd, a spool file of dir: kept empty, or closed. */
+static void
+spool_put(const char *dir, int fd)
+{
+	if (ftruncate(fd, 0) == 0)
+		spool_keep(dir, fd);
+	else
 		close(fd);
 }
 
@@ -169,7 +179,7 @@ store_spool_refill(size_t max)
 	memcpy(dir, spool_owed_dir, sizeof(dir));
 	pthread_mutex_unlock(&spool_lock);
 	while (n-- > 0 && (fd = spool_open(dir)) != -1)
-		spool_put(dir, fd);	/* closed if the pool is full */
+		spool_keep(dir, fd);
 }
 
 /* An anonymous file in dir (no name: nothing to clean up after a crash). */

@@ -45,7 +45,6 @@ body_part(struct store_pg *p, const struct store_delivery *d, int64_t off, size_
     unsigned char **buf, const unsigned char **ptr_r)
 {
 	size_t have = 0, got;
-	int e;
 
 	if (d->spooled == 0) {
 		*ptr_r = d->body + off;
@@ -58,10 +57,7 @@ body_part(struct store_pg *p, const struct store_delivery *d, int64_t off, size_
 	while (have < want) {
 		if (store_delivery_pread(d, off + (int64_t)have, *buf + have, want - have,
 		    &got) == -1) {
-			e = errno;
-			store_setmsg(&p->base, "spool: %s", strerror(e));
-			if (e == ENOSPC || e == EDQUOT)
-				store_set_full(&p->base);
+			store_seterrno(&p->base, errno, "spool");
 			return -1;
 		}
 		if (got == 0) {

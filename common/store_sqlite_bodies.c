@@ -167,7 +167,6 @@ bodies_init(struct store_sqlite *st, const char *path)
 	 * program reaching this database by any path finds the same bodies. */
 	const char *db = st->files[STORE_F_DB].path[0] != '\0' ? st->files[STORE_F_DB].path : path;
 
-	st->bodies_fd = -1;
 	if (asprintf(&st->bodies_path, "%s%s", db, STORE_BODIES_SUFFIX) == -1) {
 		st->bodies_path = NULL;
 		return -1;
@@ -206,15 +205,6 @@ bodies_prepare(struct store_delivery *d)
 		(void)sync_file_range(d->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
-/* Record e (an errno) for what, flagging a full disk. */
-static void
-fail_errno(struct store_sqlite *st, int e, const char *what)
-{
-	store_setmsg(&st->base, "%s: %s", what, strerror(e));
-	if (e == ENOSPC || e == EDQUOT)
-		store_set_full(&st->base);
-}
-
 int
 bodies_link(struct store_sqlite *st, struct store_delivery *d, int64_t id)
 {
@@ -231,7 +221,7 @@ bodies_link(struct store_sqlite *st, struct store_delivery *d, int64_t id)
 		goto inline_body;
 	}
 	if (store_delivery_flush(d) == -1) {
-		fail_errno(st, errno, "spool");
+		store_seterrno(&st->base, errno, "spool");
 		return -1;
 	}
 	db_perms(st, &mode, &uid, &gid);
@@ -243,7 +233,7 @@ bodies_link(struct store_sqlite *st, struct store_delivery *d, int64_t id)
 		/* A rolled-back insert's, under the id given again (see the top). */
 		if (unlinkat(st->bodies_fd, name, 0) == -1 && errno != ENOENT) {
 			snprintf(what, sizeof(what), "%s/%s", st->bodies_path, name);
-			fail_errno(st, errno, what);
+			store_seterrno(&st->base, errno, what);
 			return -1;
 		}
 		r = linkat(AT_FDCWD, proc, st->bodies_fd, name, AT_SYMLINK_FOLLOW);
@@ -255,7 +245,7 @@ bodies_link(struct store_sqlite *st, struct store_delivery *d, int64_t id)
 	e = errno;
 	if (e == ENOSPC || e == EDQUOT || e == EEXIST) {
 		snprintf(what, sizeof(what), "%s/%s", st->bodies_path, name);
-		fail_errno(st, e, what);
+		store_seterrno(&st->base, e, what);
 		return -1;
 	}
 inline_body:
@@ -283,7 +273,7 @@ bodies_sync(struct store_sqlite *st, struct store_delivery **ds, size_t n, const
 		if (fdatasync(ds[i]->fd) == -1) {
 			snprintf(what, sizeof(what), "%s: sync message %" PRId64, st->bodies_path,
 			    ds[i]->id);
-			fail_errno(st, errno, what);
+			store_seterrno(&st->base, errno, what);
 			return -1;
 		}
 	}
@@ -291,7 +281,7 @@ bodies_sync(struct store_sqlite *st, struct store_delivery **ds, size_t n, const
 		return 0;
 	if (fsync(st->bodies_fd) == -1) {
 		snprintf(what, sizeof(what), "%s: sync", st->bodies_path);
-		fail_errno(st, errno, what);
+		store_seterrno(&st->base, errno, what);
 		return -1;
 	}
 	if (!dir_still_there(st)) {

@@ -28,10 +28,7 @@ spool_copy(struct store_sqlite *st, struct store_delivery *d, int64_t id)
 	int rc;
 
 	if (store_delivery_flush(d) == -1) {
-		int e = errno;
-		store_setmsg(&st->base, "spool: %s", strerror(e));
-		if (e == ENOSPC || e == EDQUOT)
-			store_set_full(&st->base);
+		store_seterrno(&st->base, errno, "spool");
 		return -1;
 	}
 	if (sqlite3_blob_open(st->db, "main", "messages", "body", id, 1, &b) != SQLITE_OK) {
