@@ -257,6 +257,20 @@ const char *const store_sql[ST_COUNT] = {
 	[ST_LOG_CLEAR_TRANSCRIPTS] = "DELETE FROM transcripts",
 };
 
+/*
+ * SQLite's process-wide settings, before its first use. Its memory
+ * statistics (sqlite3_status(), which nothing here reads) take one global
+ * mutex around every allocation of every connection: smtpd's event loop,
+ * writer and session-log threads met there on each statement.
+ */
+static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
+
+static void
+sqlite_config(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);	/* MISUSE if already begun: harmless */
+}
+
 /* Serializes the creation of new store files in this process (store_open). */
 static pthread_mutex_t store_create_mutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -357,11 +371,12 @@ store_exec(struct store_sqlite *st, enum store_stmt id, const char *what)
 	return 0;
 }
 
+/* Whether the store's files are still the ones at their paths is checked by
+ * the commit hook (store_commit_hook), inside the write lock: checking here
+ * too cost three more statx() per transaction and proved nothing more. */
 int
 store_begin(struct store_sqlite *st)
 {
-	if (sqlite_file_check(&st->base) != 0)
-		return -1;
 	return store_exec(st, ST_BEGIN, "begin transaction");
 }
 
@@ -1073,6 +1088,7 @@ db_open(sqlite3 **db_r, const char *path, const struct schema *sc, int *version_
 	 * every store_open() passes before SQLite opens the file: no connection
 	 * of this process can hold a lock on it yet.
 	 */
+	pthread_once(&sqlite_config_once, sqlite_config);
 	pthread_mutex_lock(&store_create_mutex);
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	saved = errno;
