@@ -70,12 +70,23 @@ session_idle(void *arg)
 	smtp_reply(s, &r);
 }
 
+/* A mail transaction open: MAIL accepted, the message not yet handed over. */
+static bool
+smtp_in_tx(enum smtp_state st)
+{
+	return st == SMTP_S_MAIL || st == SMTP_S_RCPT || st == SMTP_S_DATA;
+}
+
 void
 smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 {
 	if (s->state == st)
 		return;
 	log_debug("session=%s state=%s->%s", s->id, smtp_strstate(s->state), smtp_strstate(st));
+	if (smtp_in_tx(st) && !smtp_in_tx(s->state))
+		atomic_fetch_add(&s->srv->in_tx, 1);
+	else if (!smtp_in_tx(st) && smtp_in_tx(s->state))
+		atomic_fetch_sub(&s->srv->in_tx, 1);
 	s->state = st;
 	session_set_idle(&s->core, st == SMTP_S_DATA ? s->srv->cfg->limits.smtp_data_timeout :
 	    s->srv->cfg->limits.smtp_command_timeout);
@@ -368,6 +379,8 @@ smtp_session_shutdown(void *session)
 static void
 session_destroy(struct smtp_session *s)
 {
+	if (smtp_in_tx(s->state))		/* gone in the middle of a message */
+		atomic_fetch_sub(&s->srv->in_tx, 1);
 	transcript_flush(s);
 	session_free(&s->core);
 	smtp_auth_cleanup(s);

@@ -18,6 +18,7 @@
 #ifndef CORREIO_SMTP_SESSION_H
 #define CORREIO_SMTP_SESSION_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -130,6 +131,9 @@ struct smtp_server {
 	struct event_base	*base;
 	struct store		*store;		/* loop thread: lookups only */
 	struct smtp_worker	*writer;	/* store commits (group commit) */
+	atomic_uint		 in_tx;		/* sessions in a mail transaction: the
+						 * writer's commits wait a moment for
+						 * them (smtp_writer.c) */
 	struct sesslog		*sesslog;	/* sessions and transcripts; NULL: none */
 	struct authpool		*checker;	/* password checks (common/authpool.c); NULL: inline */
 	struct loginguard	*guard;		/* failed logins across sessions; NULL: per session */
@@ -235,8 +239,10 @@ struct smtp_job {
 };
 
 /* Start a worker thread with its own store handle. NULL with err on failure. */
+/* in_tx: the count of sessions in a mail transaction (MAIL to the end of
+ * DATA) its commits wait for, or NULL. */
 struct smtp_worker *smtp_worker_start(struct event_base *base, const char *store_path,
-	    const char *name, char *err, size_t errlen);
+	    const char *name, const atomic_uint *in_tx, char *err, size_t errlen);
 /* Queue a job (thread-safe). The job belongs to the worker until done runs. */
 void	smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job);
 /* Finish the queued jobs, stop the thread, close its store. */

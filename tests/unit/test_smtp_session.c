@@ -87,7 +87,8 @@ setup(void **state)
 	srv.base = net_base_new();
 	srv.submit = smtp_worker_submit;
 	assert_int_equal(store_open(&srv.store, cfg.store_path, err, sizeof(err)), 0);
-	srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer", err, sizeof(err));
+	srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer",
+	    &srv.in_tx, err, sizeof(err));
 	srv.checker = authpool_start(srv.base, cfg.store_path, 1, err, sizeof(err));
 	srv.sesslog = sesslog_start(cfg.store_path, err, sizeof(err));
 	assert_non_null(srv.writer);
