@@ -33,18 +33,6 @@
  * about 0.1 ms each, so a batch waiting behind them waits 2 ms at most. */
 #define SMTP_SPOOL_REFILL	16
 
-/*
- * How long a commit waits for the messages of other sessions that are in a
- * mail transaction (MAIL to the end of DATA) when it is due (what PostgreSQL calls commit_delay, asked only when
- * there are commit_siblings). Each commit costs a sync and the pages every
- * commit rewrites (the tables' and indexes' last pages, the id counter),
- * whatever its size: with 20 senders of 4 KB it held 3 messages, and waiting
- * 0.4 ms makes it about twice that, for about 15 us less CPU per message
- * (docs/PERFORMANCE.md). It ends early once no transaction is open any more.
- * A lone sender, or the last of a group, never waits.
- */
-#define SMTP_GATHER_US		400
-
 struct smtp_worker {
 	pthread_t	 thread;
 	pthread_mutex_t	 lock;
@@ -55,6 +43,8 @@ struct smtp_worker {
 	struct event_base *base;
 	char		 name[16];
 	const atomic_uint *in_tx;	/* sessions in a mail transaction, or NULL */
+	long		 gather_us;	/* SMTP_GATHER_US, or a test's */
+	atomic_ulong	 commits;	/* group commits made */
 
 	/* the checkpointer: its thread, its handle, asked by the writer's commits */
 	pthread_t	 ckpt_thread;
@@ -122,6 +112,7 @@ run_deliveries(struct smtp_worker *w, struct smtp_job **jobs, size_t n)
 			log_warnx("session=%s event=store-failed error=\"%s\"",
 			    jobs[i]->d ? jobs[i]->session_id : "-", store_errmsg(w->st));
 	}
+	atomic_fetch_add(&w->commits, 1);
 	log_debug("event=group-commit worker=%s messages=%zu", w->name, n);
 	free(ds);
 	free(res);
@@ -180,7 +171,8 @@ gather(struct smtp_worker *w)
 	if (w->in_tx == NULL || w->stop || atomic_load(w->in_tx) == 0)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += SMTP_GATHER_US * 1000L;
+	until.tv_sec += w->gather_us / 1000000;
+	until.tv_nsec += w->gather_us % 1000000 * 1000L;
 	if (until.tv_nsec >= 1000000000L) {
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
@@ -276,6 +268,7 @@ smtp_worker_start(struct event_base *base, const char *store_path, const char *n
 	}
 	w->base = base;
 	w->in_tx = in_tx;
+	w->gather_us = SMTP_GATHER_US;
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	if (store_open(&w->st, store_path, err, errlen) == -1) {
 		free(w);
@@ -322,6 +315,20 @@ smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job)
 	w->tail = job;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+}
+
+void
+smtp_worker_set_gather(struct smtp_worker *w, long usec)
+{
+	pthread_mutex_lock(&w->lock);
+	w->gather_us = usec;
+	pthread_mutex_unlock(&w->lock);
+}
+
+unsigned long
+smtp_worker_commits(struct smtp_worker *w)
+{
+	return atomic_load(&w->commits);
 }
 
 void

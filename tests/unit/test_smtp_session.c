@@ -241,6 +241,9 @@ drive(const char *input, size_t inlen, size_t chunk, struct result *res)
 	}
 	free(out);
 	fake_conn_free(&c);
+	/* However it ended (QUIT, RSET, an error, the connection lost in
+	 * DATA), the session left no mail transaction counted open. */
+	assert_int_equal(atomic_load(&srv.in_tx), 0);
 	res->stored = count_messages() - before;
 	last_body(res->last_body, sizeof(res->last_body));
 }
@@ -426,6 +429,100 @@ test_inflight_budget(void **state)
 	srv.inflight_max = 0;
 }
 
+/* ---- the writer's gathering (smtp_writer.c) ---------------------------------- */
+
+struct gjob {
+	struct smtp_job	 job;
+	bool		 done;
+	struct timespec	 at;
+};
+
+static void
+gjob_done(struct smtp_job *job)
+{
+	struct gjob *g = (struct gjob *)job;
+
+	assert_int_equal(job->result, 0);
+	clock_gettime(CLOCK_MONOTONIC, &g->at);
+	g->done = true;
+	store_delivery_free(&job->d);
+}
+
+static void
+gjob_submit(struct gjob *g)
+{
+	static const char body[] = "Subject: gathered\r\n\r\nhello\r\n";
+
+	memset(g, 0, sizeof(*g));
+	g->job.kind = JOB_DELIVERY;
+	g->job.done = gjob_done;
+	assert_non_null(g->job.d = store_delivery_new("ana@lab.test", "gather-test"));
+	assert_int_equal(store_delivery_add_rcpt(g->job.d, "bob"), 0);
+	assert_int_equal(store_delivery_body(g->job.d, body, sizeof(body) - 1), 0);
+	smtp_worker_submit(srv.writer, &g->job);
+}
+
+static double
+ms_since(const struct timespec *t0, const struct timespec *t1)
+{
+	return (double)(t1->tv_sec - t0->tv_sec) * 1e3 + (double)(t1->tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* A delivery due while another session has a mail transaction open waits
+ * for it (up to the gathering time), and the two go into one commit as
+ * soon as that transaction is handed over; a delivery with no transaction
+ * open beside it is committed at once. The gathering time is 2 s here, so
+ * that no timing of the machine running the test can change the outcome. */
+static void
+test_writer_gathers(void **state)
+{
+	struct gjob a, b;
+	struct timespec t0, t1;
+	unsigned long commits;
+	int i;
+
+	(void)state;
+	smtp_worker_set_gather(srv.writer, 2000000);
+
+	/* alone: committed without waiting for the 2 s */
+	commits = smtp_worker_commits(srv.writer);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	gjob_submit(&a);
+	while (!a.done)
+		pump();
+	assert_true(ms_since(&t0, &a.at) < 1000);
+	assert_int_equal(smtp_worker_commits(srv.writer), commits + 1);
+
+	/* another transaction open: the first waits for the second */
+	commits = smtp_worker_commits(srv.writer);
+	atomic_store(&srv.in_tx, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	gjob_submit(&a);
+	for (i = 0; i < 5; i++) {		/* 50 ms: well inside the 2 s */
+		usleep(10000);
+		event_base_loop(srv.base, EVLOOP_NONBLOCK);
+	}
+	assert_false(a.done);
+	atomic_store(&srv.in_tx, 0);		/* the other session hands its message over */
+	gjob_submit(&b);
+	while (!a.done || !b.done)
+		pump();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(smtp_worker_commits(srv.writer), commits + 1);	/* one commit for both */
+	assert_true(ms_since(&t0, &t1) < 1900);	/* ended by the hand-over, not the 2 s */
+
+	/* a transaction that stays open: the commit waits the whole time, no more */
+	atomic_store(&srv.in_tx, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	gjob_submit(&a);
+	while (!a.done)
+		pump();
+	atomic_store(&srv.in_tx, 0);
+	assert_true(ms_since(&t0, &a.at) >= 2000);
+
+	smtp_worker_set_gather(srv.writer, SMTP_GATHER_US);
+}
+
 int
 main(void)
 {
@@ -434,6 +531,7 @@ main(void)
 		cmocka_unit_test(test_refused_service),
 		cmocka_unit_test(test_transcript_masks_auth),
 		cmocka_unit_test(test_inflight_budget),
+		cmocka_unit_test(test_writer_gathers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
