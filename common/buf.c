@@ -14,6 +14,8 @@
 
 #include "buf.h"
 
+#define BUF_PRINTF_FIRST	255	/* buf_vprintf()'s first block: 256 octets with the NUL */
+
 void
 buf_init(struct buf *b, size_t max)
 {
@@ -71,15 +73,29 @@ buf_puts(struct buf *b, const char *s)
 	return buf_append(b, s, strlen(s));
 }
 
+/* One vsnprintf() when the text fits in the room there is (most calls: a
+ * reply line, a header field), a second one only to grow first. */
 int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list ap2;
+	size_t room;
 	int n;
 
+	/* A buffer with nothing allocated yet gets its first block now, so
+	 * that a short text takes one pass too. */
+	if (b->cap == 0 && buf_reserve(b, b->max < BUF_PRINTF_FIRST ? b->max : BUF_PRINTF_FIRST) == -1)
+		return -1;
+	room = b->cap > b->len ? b->cap - b->len : 0;
 	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
+	n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap2);
 	va_end(ap2);
+	if (n >= 0 && (size_t)n < room) {	/* written whole, with its NUL */
+		b->len += (size_t)n;
+		return 0;
+	}
+	if (room > 0)
+		b->data[b->len] = '\0';	/* what a cut first pass wrote is not content */
 	if (n < 0)
 		return -1;
 	if ((size_t)n > SIZE_MAX - b->len - 1)
