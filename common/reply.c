@@ -145,10 +145,29 @@ reply_render_pop3(struct buf *b, const struct reply *r, const char *eol)
 	(void)buf_puts(b, eol);
 }
 
-/* Render r with render into out, CRLF line ends; returns the bytes added. */
+/* The rendered lines as a transcript shows them: '\n' between them, no
+ * final line end, cut to fit dst. */
+static void
+reply_shown(const char *p, size_t n, char *dst, size_t dstlen)
+{
+	size_t i, k = 0;
+
+	if (dstlen == 0)
+		return;
+	if (n >= 2)
+		n -= 2;		/* the last CRLF */
+	for (i = 0; i < n && k + 1 < dstlen; i++)
+		if (p[i] != '\r' || i + 1 == n || p[i + 1] != '\n')
+			dst[k++] = p[i];
+	dst[k] = '\0';
+}
+
+/* Render r with render into out, CRLF line ends, and into shown (may be
+ * NULL) as reply_shown() does; returns the bytes added to out. */
 static size_t
 reply_write(struct evbuffer *out, const struct reply *r,
-    void (*render)(struct buf *, const struct reply *, const char *))
+    void (*render)(struct buf *, const struct reply *, const char *), char *shown,
+    size_t shownlen)
 {
 	struct buf b;
 	size_t n;
@@ -159,44 +178,22 @@ reply_write(struct evbuffer *out, const struct reply *r,
 	/* Out of memory while rendering: never a line without its CRLF. */
 	if (n < 2 || memcmp(b.data + n - 2, "\r\n", 2) != 0 || evbuffer_add(out, b.data, n) == -1)
 		n = 0;
+	if (shown != NULL)
+		reply_shown(n > 0 ? b.data : "", n, shown, shownlen);
 	buf_free(&b);
 	return n;
 }
 
 size_t
-reply_write_smtp(struct evbuffer *out, const struct reply *r)
+reply_write_smtp(struct evbuffer *out, const struct reply *r, char *shown, size_t shownlen)
 {
-	return reply_write(out, r, reply_render_smtp);
+	return reply_write(out, r, reply_render_smtp, shown, shownlen);
 }
 
 size_t
-reply_write_pop3(struct evbuffer *out, const struct reply *r)
+reply_write_pop3(struct evbuffer *out, const struct reply *r, char *shown, size_t shownlen)
 {
-	return reply_write(out, r, reply_render_pop3);
-}
-
-void
-reply_format(const struct reply *r, bool pop3, char *dst, size_t dstlen)
-{
-	struct buf b;
-	size_t n;
-
-	if (dstlen == 0)
-		return;
-	buf_init(&b, REPLY_WIRE_MAX);
-	if (pop3)
-		reply_render_pop3(&b, r, "\n");
-	else
-		reply_render_smtp(&b, r, "\n");
-	n = b.len;
-	if (n > 0 && b.data[n - 1] == '\n')
-		n--;
-	if (n >= dstlen)
-		n = dstlen - 1;
-	if (n > 0)
-		memcpy(dst, b.data, n);
-	dst[n] = '\0';
-	buf_free(&b);
+	return reply_write(out, r, reply_render_pop3, shown, shownlen);
 }
 
 void

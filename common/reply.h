@@ -40,13 +40,15 @@ void	reply_add_line(struct reply *r, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
 /* Write an SMTP reply: "250-a\r\n250 b\r\n", enhanced code on every line when
- * esc is set. Returns bytes written: 0 when out of memory (nothing written). */
-size_t	reply_write_smtp(struct evbuffer *out, const struct reply *r);
+ * esc is set. Returns bytes written: 0 when out of memory (nothing written).
+ * shown, unless NULL: the same text for a transcript, '\n' between lines
+ * and no final line end, cut to shownlen ("" when nothing was written). */
+size_t	reply_write_smtp(struct evbuffer *out, const struct reply *r, char *shown,
+	    size_t shownlen);
 /* Write a POP3 status line: "+OK text" or "-ERR [CODE] text". Only the first
- * line of text is used. Returns bytes written. */
-size_t	reply_write_pop3(struct evbuffer *out, const struct reply *r);
-/* Format a reply as the text that would be written (for transcripts). */
-void	reply_format(const struct reply *r, bool pop3, char *dst, size_t dstlen);
+ * line of text is used. Returns bytes written; shown as above. */
+size_t	reply_write_pop3(struct evbuffer *out, const struct reply *r, char *shown,
+	    size_t shownlen);
 
 /*
  * POP3 multi-line body writer. Writes data, byte-stuffing a '.' at the start

@@ -112,17 +112,15 @@ session_write_reply(struct pop3_session *s, const struct reply *r)
 		}
 		return;
 	}
-	if (reply_write_pop3(out, r) == 0) {
+	if (reply_write_pop3(out, r, line, sizeof(line)) == 0) {
 		/* Out of memory: a session that cannot answer must not go on. */
 		log_warnx("session=%s event=reply-failed reason=memory", s->id);
 		pop3_stream_free(s);	/* no body after a status line that is not there */
 		session_request_close(s);
 		return;
 	}
-	if (tr_room(s)) {
-		reply_format(r, true, line, sizeof(line));
+	if (tr_room(s))
 		transcript_server(&s->core.tr, line, strcspn(line, "\r\n"));
-	}
 	if (!(r->flags & POP3_REPLY_MULTI))
 		return;
 	/* Multi-line body: the lines after the first, dot-stuffed (RFC 1939 3). */

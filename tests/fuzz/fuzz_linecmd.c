@@ -168,9 +168,8 @@ one_line(struct fsession *ss, struct fsession *ps, struct transcript *tr, struct
 	r.code = -1;
 	cmd_dispatch(&smtp_proto, ss, ss->state, copy, &r, &def);
 	FUZZ_CHECK(r.code >= 200 && r.code <= 599);
-	reply_write_smtp(out, &r);
+	reply_write_smtp(out, &r, text, sizeof(text));
 	check_smtp_output(out, r.code);
-	reply_format(&r, false, text, sizeof(text));
 	transcript_server(tr, text, strlen(text));
 
 	memcpy(copy, line, len + 1);
@@ -178,7 +177,7 @@ one_line(struct fsession *ss, struct fsession *ps, struct transcript *tr, struct
 	r.code = -1;
 	cmd_dispatch(&pop_proto, ps, ps->state, copy, &r, &def);
 	FUZZ_CHECK(r.code == REPLY_POP3_OK || r.code == REPLY_POP3_ERR);
-	reply_write_pop3(out, &r);
+	reply_write_pop3(out, &r, NULL, 0);
 	check_pop3_output(out, r.code);
 	if (tr->pending.len > 16384)
 		transcript_flushed(tr);

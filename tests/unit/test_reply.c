@@ -1,6 +1,6 @@
 /*
  * test_reply.c - reply_set/reply_add_line, the SMTP and POP3 writers,
- * reply_format, and the dot-stuffing writer fed whole and byte by byte.
+ * the text a transcript shows, and the dot-stuffing writer fed whole and byte by byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,21 +92,20 @@ test_writers(void **state)
 
 		reply_set(&r, c->code, c->esc, "%s", c->text);
 		if (c->smtp) {
-			n = reply_write_smtp(b, &r);
+			n = reply_write_smtp(b, &r, fmt, sizeof(fmt));
 			got = drain(b);
 			if (strcmp(got, c->smtp) != 0)
 				fail_msg("%s: got [%s] want [%s]", c->name, got, c->smtp);
 			assert_int_equal(n, strlen(c->smtp));
 			assert_crlf_only(got, n);
 		} else {
-			n = reply_write_pop3(b, &r);
+			n = reply_write_pop3(b, &r, fmt, sizeof(fmt));
 			got = drain(b);
 			if (strcmp(got, c->pop3) != 0)
 				fail_msg("%s: got [%s] want [%s]", c->name, got, c->pop3);
 			assert_int_equal(n, strlen(c->pop3));
 		}
-		/* reply_format: the same lines, '\n'-separated, no final newline */
-		reply_format(&r, c->smtp == NULL, fmt, sizeof(fmt));
+		/* shown: the same lines, '\n'-separated, no final newline */
 		for (j = k = 0; (c->smtp ? c->smtp : c->pop3)[j]; j++)
 			if ((c->smtp ? c->smtp : c->pop3)[j] != '\r')
 				want[k++] = (c->smtp ? c->smtp : c->pop3)[j];
@@ -154,7 +153,7 @@ test_add_line(void **state)
 	reply_set(&r, 250, "", "lab.test greets %s", "client");
 	reply_add_line(&r, "PIPELINING");
 	reply_add_line(&r, "SIZE %d", 1000);
-	reply_write_smtp(b, &r);
+	reply_write_smtp(b, &r, NULL, 0);
 	assert_string_equal(drain(b), "250-lab.test greets client\r\n250-PIPELINING\r\n250 SIZE 1000\r\n");
 
 	/* a line that does not fit is dropped whole */
@@ -167,7 +166,7 @@ test_add_line(void **state)
 	for (i = 0; i < 1000; i++)
 		reply_add_line(&r, "LINE %d", i);
 	assert_true(strlen(r.text) < REPLY_TEXT_MAX);
-	reply_write_smtp(b, &r);
+	reply_write_smtp(b, &r, NULL, 0);
 	{
 		size_t n = evbuffer_get_length(b);
 		const char *s = drain(b);
@@ -255,7 +254,7 @@ test_dotstuff_failure(void **state)
 	/* a reply that cannot be written is not written at all */
 	reply_set(&r, 250, "2.0.0", "Ok: queued as 1");
 	evbuffer_freeze(b, 0);
-	assert_int_equal(reply_write_smtp(b, &r), 0);
+	assert_int_equal(reply_write_smtp(b, &r, NULL, 0), 0);
 	evbuffer_unfreeze(b, 0);
 	assert_int_equal(evbuffer_get_length(b), 0);
 	evbuffer_free(b);
@@ -299,7 +298,7 @@ test_random_text(void **state)
 
 			reply_set(&r, code, esc, "%s", text);
 		}
-		wl = reply_write_smtp(b, &r);
+		wl = reply_write_smtp(b, &r, NULL, 0);
 		w = drain(b);
 		assert_int_equal(wl, strlen(w));
 		assert_crlf_only(w, wl);
