@@ -25,6 +25,7 @@
 #define TRANSCRIPT_PENDING_MAX	(256 * 1024)	/* unflushed bytes kept per session */
 #define TRANSCRIPT_LINE_MAX	2048		/* characters of one recorded line */
 #define TRANSCRIPT_TS_LEN	24		/* "2026-11-25T10:00:00.123Z" */
+#define TRANSCRIPT_TAG_MAX	3		/* "C: ", "S: " or "   " */
 #define TRANSCRIPT_TRUNC_NOTE	"[transcript truncated]"
 /* room always kept for the truncation note line */
 #define TRANSCRIPT_RESERVE	(TRANSCRIPT_TS_LEN + 4 + sizeof(TRANSCRIPT_TRUNC_NOTE) + 1)
@@ -103,11 +104,21 @@ transcript_put(struct transcript *t, const char *tag, const char *text, size_t l
 		(void)buf_puts(b, note);
 		return;
 	}
-	(void)buf_puts(b, ts);
-	(void)buf_append(b, " ", 1);
-	(void)buf_puts(b, tag);
-	(void)buf_append(b, text, len);
-	(void)buf_append(b, "\n", 1);
+	/* One append: the line whole or not at all. */
+	char line[TRANSCRIPT_TS_LEN + 1 + TRANSCRIPT_TAG_MAX + TRANSCRIPT_LINE_MAX + 16];
+	size_t taglen = strlen(tag), n = 0;
+
+	if (taglen > TRANSCRIPT_TAG_MAX || len > sizeof(line) - TRANSCRIPT_TS_LEN - 2 - taglen)
+		return;		/* cannot happen: the callers cut their lines first */
+	memcpy(line, ts, TRANSCRIPT_TS_LEN);
+	n = TRANSCRIPT_TS_LEN;
+	line[n++] = ' ';
+	memcpy(line + n, tag, taglen);
+	n += taglen;
+	memcpy(line + n, text, len);
+	n += len;
+	line[n++] = '\n';
+	(void)buf_append(b, line, n);
 }
 
 /*
@@ -138,11 +149,21 @@ transcript_escape(const char *src, size_t n, char *dst, size_t dstlen, size_t *p
 
 		k = 1;
 		if (c >= 0x20 && c < 0x7f) {
-			if (p + 1 >= dstlen) {
+			/* printable ASCII, most of every line: the whole run at once */
+			size_t run = 1, fits = p + 1 < dstlen ? dstlen - 1 - p : 0;
+
+			while (i + run < n && (unsigned char)src[i + run] >= 0x20 &&
+			    (unsigned char)src[i + run] < 0x7f)
+				run++;
+			if (run > fits) {
+				memcpy(dst + p, src + i, fits);
+				p += fits;
 				ok = false;
 				break;
 			}
-			dst[p++] = (char)c;
+			memcpy(dst + p, src + i, run);
+			p += run;
+			k = run;
 		} else if (c >= 0x80 && (k = utf8_seqlen((const unsigned char *)src + i, n - i,
 		    &cp)) > 1 && shown_as_is(cp)) {
 			if (p + k >= dstlen) {
