@@ -308,12 +308,16 @@ smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job)
 	job->next = NULL;
 	job->result = -1;
 	pthread_mutex_lock(&w->lock);
+	/* Woken for the first job, or when this was the last open transaction
+	 * (gather() waits for that); a job that joins a gathering batch need
+	 * not wake it to find others still open. */
+	if (w->tail == NULL || w->in_tx == NULL || atomic_load(w->in_tx) == 0)
+		pthread_cond_signal(&w->cond);
 	if (w->tail != NULL)
 		w->tail->next = job;
 	else
 		w->head = job;
 	w->tail = job;
-	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 }
 
