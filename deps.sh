@@ -2,7 +2,8 @@
 # deps.sh - install what correio needs on Debian 12 (run as root).
 #   ./deps.sh           build and run dependencies (./demo.sh)
 #   ./deps.sh --test    also every client and tool the tests drive (./test.sh)
-#   ./deps.sh --bench   also what tests/bench compares against (Postfix, Dovecot)
+#   ./deps.sh --bench   also what tests/bench compares against (Postfix, Dovecot),
+#                       and valgrind for instr_per_msg.sh
 #   ./deps.sh --fuzz    also clang and its fuzzer runtime (tests/fuzz/run.sh)
 #   ./deps.sh --list [MODE]   print the packages of MODE and install nothing
 # Installs only what is missing, so it is quick when everything is there.
@@ -25,7 +26,7 @@ libevent-dev libmagic-dev libinih-dev libcrypt-dev libpq-dev sqlite3 openssl ca-
 test="swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl curl mpop mpack
 python3 netcat-openbsd procps time faketime dpkg-dev systemd chromium chromium-driver
 python3-selenium postgresql postgresql-client postgresql-client-common"
-bench="postfix dovecot-pop3d"
+bench="postfix dovecot-pop3d valgrind"
 fuzz="clang libclang-rt-14-dev"
 
 list=0
