@@ -39,6 +39,7 @@ fi
 PGROWS=0; { want pg4k || want pg4k2; } && PGROWS=1
 [ -n "$ONLY" ] && NO_DOC=1
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
+. "$SRC/tests/bench/lib.sh"
 SMTPD="$BUILD/smtpd/smtpd"
 POP3D="$BUILD/pop3d/pop3d"
 MAILCLI="$BUILD/mailcli/mailcli"
@@ -52,7 +53,6 @@ for c in postfix smtp-source dovecot doveadm; do
 done
 [ "$(id -u)" = 0 ] || { echo "run as root (Postfix's master and Dovecot need it)" >&2; exit 2; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 T=$(mktemp -d /var/tmp/correio-compare.XXXXXX)
 chmod 755 "$T"
 PIDS=()
@@ -67,17 +67,9 @@ cleanup() {
 	[ -n "${KEEP:-}" ] && echo "# kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
-wait_port() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "nothing listens on $1" >&2
-	return 1
-}
 
 # ---- Postfix ------------------------------------------------------------------
-PF_PORT=$(free_port)
+PF_PORT=$(bench_free_port)
 mkdir -p "$PF/etc" "$PF/queue" "$PF/data" "$PF/mail"
 chown postfix "$PF/data"
 chown nobody:nogroup "$PF/mail"
@@ -111,37 +103,22 @@ postfix -c "$PF/etc" start >/dev/null 2>&1
 
 # ---- correio ------------------------------------------------------------------
 conf() {	# conf DIR TRANSCRIPTS [URL]: a SQLite store in DIR, or the database at URL
-	mkdir -p "$1"
-	if [ -n "${3:-}" ]; then
-		printf '[store]\nurl = %s\nspool = %s\n' "$3" "$1" > "$1/correio.conf"
-	else
-		printf '[store]\npath = %s\n' "$1/correio.db" > "$1/correio.conf"
-	fi
-	cat >> "$1/correio.conf" <<EOF
-transcripts = $2
-[smtpd]
-hostname = correio.lab.test
-[limits]
-max_connections = 20000
-max_connections_per_addr = 20000
-EOF
-	"$MAILCLI" admin -c "$1/correio.conf" domain add lab.test >/dev/null
-	echo "bench-password" | "$MAILCLI" admin -c "$1/correio.conf" user add bob --password-stdin >/dev/null 2>&1
+	bench_store "$MAILCLI" "$@"
 }
 start_smtpd() {	# start_smtpd DIR PORT -> pid in SPID
 	"$SMTPD" -c "$1/correio.conf" --listen "127.0.0.1:$2 inbound" 2>>"$1/smtpd.log" &
 	SPID=$!
 	PIDS+=("$SPID")
-	wait_port "$2"
+	bench_wait_port "$2"
 }
-C_PORT=$(free_port); CN_PORT=$(free_port); CB_PORT=$(free_port)
-CEIL_PORT=$(free_port); P_PORT=$(free_port); D_PORT=$(free_port)
+C_PORT=$(bench_free_port); CN_PORT=$(bench_free_port); CB_PORT=$(bench_free_port)
+CEIL_PORT=$(bench_free_port); P_PORT=$(bench_free_port); D_PORT=$(bench_free_port)
 conf "$T/c" yes; conf "$T/cn" no; conf "$T/cb" yes
 start_smtpd "$T/c" "$C_PORT"
 if [ "$PGROWS" = 1 ]; then
 	python3 "$SRC/tests/pg_server.py" start "$T/pg" >/dev/null
 	PGURL=$(cat "$T/pg/url")
-	PG_PORT=$(free_port); PG2_PORT=$(free_port)
+	PG_PORT=$(bench_free_port); PG2_PORT=$(bench_free_port)
 	conf "$T/cp" yes "$PGURL"
 	mkdir -p "$T/cp2"; cp "$T/cp/correio.conf" "$T/cp2/"; sed -i "s|spool = .*|spool = $T/cp2|" "$T/cp2/correio.conf"
 	start_smtpd "$T/cp" "$PG_PORT"
@@ -150,8 +127,8 @@ fi
 start_smtpd "$T/cn" "$CN_PORT"
 "$CEILING" -p "$CEIL_PORT" -d "$T/ceiling.db" &
 PIDS+=($!)
-wait_port "$CEIL_PORT"
-wait_port "$PF_PORT"
+bench_wait_port "$CEIL_PORT"
+bench_wait_port "$PF_PORT"
 
 if [ "$POP" = 1 ]; then
 # ---- mailboxes: correio store and Dovecot maildirs, the same messages -------
@@ -218,8 +195,8 @@ service pop3 {
 }
 EOF
 dovecot -c "$DV/dovecot.conf"
-wait_port "$P_PORT"
-wait_port "$D_PORT"
+bench_wait_port "$P_PORT"
+bench_wait_port "$D_PORT"
 fi
 
 # ---- the runs -------------------------------------------------------------------

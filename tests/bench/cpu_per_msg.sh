@@ -16,36 +16,18 @@ BUILD=${1:?usage: cpu_per_msg.sh BUILD [MODE: yes, no or ceiling] [MESSAGES]}
 MODE=${2:-yes}
 N=${3:-10000}
 BUILD=$(cd "$BUILD" && pwd)
-D=$(mktemp -d /var/tmp/correio-cpu.XXXXXX)
-PID=
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$D"; }
-trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$(dirname "$0")/lib.sh"
+bench_begin cpu
 
 if [ "$MODE" = ceiling ]; then
 	"$BUILD/tests/bench/ceiling" -p "$PORT" -d "$D/ceiling.db" &
 	PID=$!
 else
-	cat > "$D/correio.conf" <<EOF
-[store]
-path = $D/correio.db
-transcripts = $MODE
-[smtpd]
-hostname = correio.lab.test
-[limits]
-max_connections = 20000
-max_connections_per_addr = 20000
-EOF
-	"$BUILD/mailcli/mailcli" admin -c "$D/correio.conf" domain add lab.test >/dev/null 2>&1
-	echo bench-password | "$BUILD/mailcli/mailcli" admin -c "$D/correio.conf" \
-	    user add bob --password-stdin >/dev/null 2>&1
+	bench_store "$BUILD/mailcli/mailcli" "$D" "$MODE"
 	"$BUILD/smtpd/smtpd" -c "$D/correio.conf" --listen "127.0.0.1:$PORT inbound" 2>"$D/smtpd.log" &
 	PID=$!
 fi
-for _ in $(seq 50); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-	sleep 0.1
-done
+bench_wait_port "$PORT"
 load() { smtp-source -s 20 -l 4096 -m "$1" -f load@example.org -t bob@lab.test "127.0.0.1:$PORT"; }
 load 2000			# warm up: the store's first pages, the threads
 declare -A before

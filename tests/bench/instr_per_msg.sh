@@ -9,37 +9,20 @@
 # Prints the total (start-up included: about 150M of it, the dummy password
 # hash and the store handles' prepared statements) and leaves the profile in
 # OUT (default /tmp/callgrind.smtpd) for callgrind_annotate. Four senders
-# (smtp-source -s 4), transcripts on. A benchmark, run by hand (as root,
+# (Postfix's smtp-source), transcripts on. A benchmark, run by hand (as root,
 # loopback only), never by ./test.sh; needs smtp-source and valgrind
 # (deps.sh --bench).
 set -eu
 BUILD=${1:?usage: instr_per_msg.sh BUILD [OUT]}
 OUT=${2:-/tmp/callgrind.smtpd}
 BUILD=$(cd "$BUILD" && pwd)
-D=$(mktemp -d /var/tmp/correio-instr.XXXXXX)
-PID=
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$D"; }
-trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$D/correio.conf" <<EOC
-[store]
-path = $D/correio.db
-transcripts = yes
-[smtpd]
-hostname = correio.lab.test
-[limits]
-max_connections_per_addr = 2000
-EOC
-"$BUILD/mailcli/mailcli" admin -c "$D/correio.conf" domain add lab.test >/dev/null 2>&1
-echo bench-password | "$BUILD/mailcli/mailcli" admin -c "$D/correio.conf" \
-    user add bob --password-stdin >/dev/null 2>&1
+. "$(dirname "$0")/lib.sh"
+bench_begin instr
+bench_store "$BUILD/mailcli/mailcli" "$D" yes
 valgrind --tool=callgrind --callgrind-out-file="$OUT" "$BUILD/smtpd/smtpd" -c "$D/correio.conf" \
     --listen "127.0.0.1:$PORT inbound" 2>"$D/smtpd.log" &
 PID=$!
-for _ in $(seq 150); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-	sleep 0.2
-done
+bench_wait_port "$PORT" || bench_wait_port "$PORT"	# slow to start under valgrind
 smtp-source -s 4 -l 4096 -m 1000 -f load@example.org -t bob@lab.test "127.0.0.1:$PORT"
 sleep 1
 kill "$PID"

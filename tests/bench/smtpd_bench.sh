@@ -20,26 +20,13 @@ SMTPD="$BUILD/smtpd/smtpd"
 MAILCLI="$BUILD/mailcli/mailcli"
 
 mkdir -p "$WORK"
-cat > "$WORK/correio.conf" <<EOF
-[store]
-path = $WORK/correio.db
-transcripts = no
-[smtpd]
-hostname = bench.lab.test
-[limits]
-max_connections = 20000
-max_connections_per_addr = 20000
-EOF
-"$MAILCLI" admin -c "$WORK/correio.conf" domain add lab.test
-echo "bench-password" | "$MAILCLI" admin -c "$WORK/correio.conf" user add bob --password-stdin
+. "$(dirname "$0")/lib.sh"
+bench_store "$MAILCLI" "$WORK" no
 
 "$SMTPD" -c "$WORK/correio.conf" --listen "127.0.0.1:$PORT inbound" 2>"$WORK/smtpd.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-	(exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
-	sleep 0.1
-done
+bench_wait_port "$PORT"
 
 # Idle connections first, on a fresh process (freed message buffers would
 # otherwise be reused by the sessions and hide their cost).
