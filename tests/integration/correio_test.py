@@ -393,6 +393,27 @@ class Lab:
         except FileNotFoundError:
             return ""
 
+    def log_has(self, name, text, since=0, timeout=10.0):
+        """Whether text shows up in a daemon's log (from byte offset since)
+        within timeout seconds, polling every 0.05 s. A daemon's event loop
+        holds its lines and writes them at the end of the loop's turn
+        (common/log.c, log_hold()), so a client can read a reply before the
+        line about it is in the file: a check right after a reply waits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if text in self.log(name, since):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def wait_log(self, name, text, since=0, timeout=10.0):
+        """A daemon's log (from byte offset since) once it contains text, as
+        log_has() waits for it; after timeout seconds, the last text read, so
+        that the checks that follow fail with their own messages."""
+        self.log_has(name, text, since, timeout)
+        return self.log(name, since)
+
     def sanitizer_report(self, name, since=0):
         """What ASan/UBSan/LeakSanitizer wrote into a daemon's log, from byte
         offset since ("" when clean)."""

@@ -196,7 +196,7 @@ def test_clock_steps_back_and_forward():
         wait_for("a retry after the step back", lambda: len(dest.refused) > first, RETRY + 10)
         took = time.monotonic() - t_back
         check(took <= RETRY + 8, f"retry after the step back took {took:.1f}s")
-        log = lab.log("smtpd")
+        log = lab.wait_log("smtpd", "event=clock-step seconds=-3")
         check(re.search(r"event=clock-step seconds=-3[56]\d\d", log),
               "smtpd logged the step back: " + log[-1500:])
         rows = queue_rows(lab)
@@ -220,7 +220,7 @@ def test_clock_steps_back_and_forward():
         now_fake = int(time.time()) + BACK + FORWARD
         check(all(0 < n - now_fake <= RETRY + 2 for _, _, n, _ in rows),
               f"deferred from the new time by one interval: {rows} (now {now_fake})")
-        log = lab.log("smtpd")
+        log = lab.wait_log("smtpd", "event=clock-step seconds=8")
         check("gave up" not in log and "status=bounced" not in log,
               "an item bounced after the step forward: " + log[-2000:])
         check(lab.count("mailbox m join accounts a on a.id = m.account", "a.name = 'ana'") == 0,

@@ -125,7 +125,7 @@ def test_disk_full():
     check(r.startswith("+OK") and "1 message deleted" in r, f"QUIT with the reserve: {r}")
     p.close()
     check(not os.path.exists(reserve), "the reserve was not used")
-    check("event=reserve-released" in lab.log("pop3d"), "pop3d log: reserve-released")
+    check(lab.log_has("pop3d", "event=reserve-released"), "pop3d log: reserve-released")
     after_dele = faults.counts(lab)
     check(after_dele[1] == before[1] - 1, f"reserve delete: {before} -> {after_dele}")
     faults.store_ok(lab)
@@ -167,9 +167,9 @@ def test_disk_full():
     r = p.pop3(f"PASS {PASSWORDS['bob']}")
     check(r.startswith("-ERR [SYS/TEMP]"), f"login after a failed QUIT, disk full: {r}")
     p.close()
-    log = lab.log("smtpd")
+    log = lab.wait_log("smtpd", "reason=disk-full")
     check("event=disk-full" in log and "reason=disk-full" in log, "smtpd log says why")
-    check("op=expunge" in lab.log("pop3d"), "pop3d log says why")
+    check(lab.log_has("pop3d", "op=expunge"), "pop3d log says why")
     faults.alive(lab)
 
     # Room again: mail flows without a restart; ana's mailbox (never locked
@@ -194,7 +194,7 @@ def test_disk_full():
     print(f"lock of the failed QUIT released by the retry {released:.1f} s after space "
           "was freed", flush=True)
     check(locks() == [], f"locks left after the retry: {locks()}")
-    log = lab.log("pop3d")
+    log = lab.wait_log("pop3d", "event=lock-released user=ana")
     check("event=lock-released user=bob" in log and "by=login" in log, "log: bob by login")
     check("event=lock-released user=ana" in log and "by=retry" in log, "log: ana by retry")
     code, text = smtp_ok(rcpt="ana@lab.test")

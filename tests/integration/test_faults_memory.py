@@ -402,7 +402,7 @@ def test_pop3d_under_rlimit_as():
             p, reply = pop3_login(lab, "u001")
             p.close()
             check(reply.startswith("-ERR [SYS/TEMP]"), f"login with no memory for crypt: {reply}")
-            check("event=auth-check-failed" in lab.log("pop3d"), "the log says why")
+            check(lab.log_has("pop3d", "event=auth-check-failed"), "the log says why")
 
         def probe():
             limit_address_space(lab.pop3d, "pop3d", ROOMY, "after the load")

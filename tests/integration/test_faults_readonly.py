@@ -74,8 +74,8 @@ def test_read_only_store():
     pop.close()
 
     faults.alive(lab)
-    check("commit-failed" in lab.log("smtpd"), "smtpd log: commit-failed")
-    check("op=expunge" in lab.log("pop3d"), "pop3d log: expunge failed")
+    check(lab.log_has("smtpd", "commit-failed"), "smtpd log: commit-failed")
+    check(lab.log_has("pop3d", "op=expunge"), "pop3d log: expunge failed")
     d.send("QUIT\r\n")
     d.close()
 

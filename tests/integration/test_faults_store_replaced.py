@@ -156,8 +156,8 @@ def test_store_deleted_and_recreated():
     check(time.time() - t0 < 10, f"the refusals took {time.time() - t0:.1f} s")
     faults.alive(lab)
     for name in ("smtpd", "pop3d", "webd"):
-        log = lab.log(name)
         line = f"event=store-missing path={lab.store} file=database"
+        log = lab.wait_log(name, line)
         check(log.count(line) == 1, f"{name} log: one {line!r}:\n{log[-3000:]}")
     check("status=250" not in lab.log("smtpd").split("event=store-missing")[1],
           "a 250 logged after the deletion")
@@ -172,7 +172,7 @@ def test_store_deleted_and_recreated():
     p, r = pop3_login(lab)
     check(r.startswith("-ERR [SYS/TEMP]"), f"login before a restart: {r}")
     p.close()
-    check(f"event=store-replaced path={lab.store} file=database" in lab.log("smtpd"),
+    check(lab.log_has("smtpd", f"event=store-replaced path={lab.store} file=database"),
           "smtpd log: store-replaced")
     check(faults.counts(lab) == (0, 0, 0), f"the new store was written: {faults.counts(lab)}")
     faults.alive(lab)
@@ -217,7 +217,7 @@ def test_wal_deleted():
     p, r = pop3_login(lab)
     check(r.startswith("-ERR [SYS/TEMP]"), f"a login after the WAL went: {r}")
     p.close()
-    log = lab.log("smtpd")
+    log = lab.wait_log("smtpd", f"event=store-wal-salvage path={lab.store} result=ok")
     check(f"event=store-missing path={lab.store}-wal file=wal" in log, f"smtpd log:\n{log[-2000:]}")
     check(f"event=store-wal-salvage path={lab.store} result=ok" in log, f"salvage:\n{log[-2000:]}")
     faults.alive(lab)

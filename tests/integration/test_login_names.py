@@ -137,8 +137,8 @@ def test_mpop_and_curl_with_the_address():
                               "-T", msg, f"smtp://{HOST}:{SUBMIT}/login.test"],
                              capture_output=True, timeout=30)
         check(out.returncode == 0, f"curl smtp {opt} as ana@lab.test: {out.stderr}")
-    log = lab.log("smtpd")
-    check("user=ana login=ana@lab.test result=ok" in log, "smtpd logged the login and the account")
+    check(lab.log_has("smtpd", "user=ana login=ana@lab.test result=ok"),
+          "smtpd logged the login and the account")
 
 
 def timed(fn):
@@ -183,7 +183,7 @@ def policy(wrong, src):
 
 def test_pop3_delay_per_address_and_account():
     policy(pop3_wrong, "127.0.8.1")
-    check("event=auth-failed client=127.0.8.1 user=bob@lab.test" in lab.log("pop3d"),
+    check(lab.log_has("pop3d", "event=auth-failed client=127.0.8.1 user=bob@lab.test"),
           "the failure is logged with the name given")
 
 

@@ -190,8 +190,8 @@ def test_dropped_connection_deletes_nothing():
     check(r.startswith("+OK"), f"login after a drop: {r}")
     check(d.pop3("STAT") == stat, "a dropped connection deletes nothing")
     d.pop3("QUIT")
-    log = lab.log("pop3d")
-    check("event=logout user=bob reason=eof" in log, "the drop is logged as a logout")
+    check(lab.log_has("pop3d", "event=logout user=bob reason=eof"),
+          "the drop is logged as a logout")
 
 
 def test_second_login_in_use():
@@ -353,7 +353,7 @@ def test_failed_logins_delayed_masked_and_vague():
     d.pop3("USER bob")
     check(d.pop3("PASS " + PASSWORDS["bob"]).startswith("+OK"), "login after failures")
     d.pop3("QUIT")
-    log = lab.log("pop3d")
+    log = lab.wait_log("pop3d", "user=nosuchuser")
     check("event=auth-failed" in log and "user=nosuchuser" in log, "failures logged")
     check("wrong-password" not in log, "passwords never logged")
     check(d.closed(), "closed after QUIT")
@@ -493,7 +493,7 @@ def test_implicit_quit_and_logout_line():
     d.pop3("DELE 1")
     d.pop3("QUIT")
     d.closed()
-    log = lab.log("pop3d")
+    log = lab.wait_log("pop3d", "retr=1 dele=1 bytes=")
     check("event=login " in log and "user=bob" in log, "login logged")
     check("retr=1 dele=1 bytes=" in log, "logout line with counts")
 
@@ -534,7 +534,7 @@ def test_ipv6_loopback():
         d.pop3("USER ana")
         check(d.pop3("PASS " + PASSWORDS["ana"]).startswith("+OK"), "login over IPv6")
         d.pop3("QUIT")
-        check("client=::1" in six.log("pop3d"), "peer address logged")
+        check(six.log_has("pop3d", "client=::1"), "peer address logged")
     finally:
         six.stop()
 
@@ -559,7 +559,7 @@ def test_drops_privileges_when_root():
         check(b"Subject: priv" in d.pop3_multi_raw(), "message read")
         check(d.pop3("DELE 1").startswith("+OK"), "DELE")
         check(d.pop3("QUIT").startswith("+OK"), "QUIT writes the store as nobody")
-        check("event=privileges-dropped user=nobody" in lab2.log("pop3d"), "logged")
+        check(lab2.log_has("pop3d", "event=privileges-dropped user=nobody"), "logged")
     finally:
         lab2.stop()
 

@@ -100,7 +100,7 @@ def test_textbook_raw_socket():
     ct.check(b"for <bob@lab.test>;" in trace, "for clause: %r" % trace)
     ct.check(sender == "ana@lab.test", "envelope sender kept")
     ct.check(mid in mailbox("bob"), "in bob's mailbox")
-    log = lb.log("smtpd")
+    log = lb.wait_log("smtpd", "msgid=%d status=delivered" % mid)
     ct.check(re.search(r"session=\w+ from=<ana@lab.test> to=<bob@lab.test> size=\d+ msgid=%d "
                        r"status=delivered" % mid, log), "one log line per message")
 
