@@ -12,7 +12,8 @@ system (Priority: required or important, what every Debian system has).
 
 How commands are found (docs/HACKING.md, "Tests and their dependencies"):
 - shell scripts: the word in command position of each line (after ;, |, &&,
-  ||, $( and the like), skipping heredoc bodies, builtins and functions;
+  ||, $( and the like), skipping heredoc bodies, builtins and functions (its
+  own, and those of a script it sources from its own directory);
 - Python: the first element of the argument list given to subprocess.run,
   Popen, check_output and friends, and names given to shutil.which;
 - our own programs (smtpd, pop3d, mailcli, built test tools) are skipped.
@@ -183,9 +184,25 @@ def shell_code(text):
     return "".join(out)
 
 
-def shell_commands(text):
-    """(line number, command word) for each command position in a shell script."""
-    funcs = set(re.findall(r"^\s*([A-Za-z_][\w-]*)\s*\(\)\s*\{", text, re.M))
+FUNC = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*\(\)\s*\{", re.M)
+SOURCED = re.compile(r"^\s*(?:\.|source)\s+.*?([\w.-]+\.sh)\"?\s*$", re.M)
+
+
+def sourced_funcs(path, text):
+    """The functions of the scripts that the script at path sources from its
+    own directory (`. "$(dirname "$0")/lib.sh"`): commands of ours too."""
+    funcs = set()
+    for name in SOURCED.findall(text):
+        lib = os.path.join(os.path.dirname(path), name)
+        if os.path.exists(lib):
+            funcs |= set(FUNC.findall(open(lib, encoding="utf-8", errors="replace").read()))
+    return funcs
+
+
+def shell_commands(text, funcs=frozenset()):
+    """(line number, command word) for each command position in a shell
+    script; funcs: functions it gets from elsewhere (sourced_funcs())."""
+    funcs = set(FUNC.findall(text)) | set(funcs)
     no = 1
     for seg in re.split(r"(\n|\x1f)", shell_code(text)):
         if seg in ("\n", SEP):
@@ -277,7 +294,7 @@ def main():
             continue
         text = open(path, encoding="utf-8", errors="replace").read()
         is_py = path.endswith(".py") or text.startswith("#!/usr/bin/env python")
-        found = python_commands(text) if is_py else shell_commands(text)
+        found = python_commands(text) if is_py else shell_commands(text, sourced_funcs(path, text))
         rel = os.path.relpath(path, SRC)
         for no, cmd in found:
             if cmd.endswith("/") or os.path.basename(cmd) in OWN:   # a path being built
