@@ -371,12 +371,16 @@ store_exec(struct store_sqlite *st, enum store_stmt id, const char *what)
 	return 0;
 }
 
-/* Whether the store's files are still the ones at their paths is checked by
- * the commit hook (store_commit_hook), inside the write lock: checking here
- * too cost three more statx() per transaction and proved nothing more. */
+/* Before the transaction, not only in the commit hook: what a transaction
+ * does outside SQLite (linking a body into "<store>-bodies", the sweep of
+ * that directory) must not happen for a store that was replaced, and the
+ * check here is the one that copies a deleted WAL's mail into the database
+ * (salvage), which the commit hook cannot. */
 int
 store_begin(struct store_sqlite *st)
 {
+	if (sqlite_file_check(&st->base) != 0)
+		return -1;
 	return store_exec(st, ST_BEGIN, "begin transaction");
 }
 

@@ -517,6 +517,46 @@ test_bodies_dir_moved(void **state)
 }
 
 /*
+ * The database file replaced under an open handle (another store moved to
+ * its path, with the same bodies directory beside it): a large delivery
+ * through the old handle is refused before its body is linked, so the new
+ * store's body file of the id the old one would give is left as it is.
+ */
+static void
+test_bodies_store_replaced(void **state)
+{
+	struct tmpstore *f = *state;
+	struct store_delivery *d;
+	struct store *other;
+	char bodies[700], other_path[700], err[256], name[32], path[800], got[64] = "";
+	long long id;
+	FILE *fp;
+
+	if (f->backend != TMPSTORE_SQLITE)
+		skip();
+	snprintf(bodies, sizeof(bodies), "%s-bodies", f->path);
+	snprintf(other_path, sizeof(other_path), "%s/other.db", f->dir);
+	id = deliver(f, f->dir, "bob", 70000, 81);
+	assert_int_equal(store_open(&other, other_path, err, sizeof(err)), 0);
+	store_close(&other);
+	assert_int_equal(rename(other_path, f->path), 0);
+	snprintf(name, sizeof(name), "%lld", id + 1);	/* the new store's message */
+	write_file(bodies, name, "the new store's body");
+	assert_non_null(d = store_delivery_new("carla@example.org", "s8"));
+	assert_int_equal(store_delivery_spool(d, f->dir), 0);
+	assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
+	fill(d, 80000, 82, 8999);
+	assert_int_equal(store_delivery_commit(f->st, d), -1);
+	store_delivery_free(&d);
+	assert_int_equal(count_files(bodies), 2);
+	snprintf(path, sizeof(path), "%s/%s", bodies, name);
+	assert_non_null(fp = fopen(path, "r"));
+	assert_non_null(fgets(got, sizeof(got), fp));
+	fclose(fp);
+	assert_string_equal(got, "the new store's body");
+}
+
+/*
  * A spool file that became a body is owed to the pool: store_spool_refill()
  * makes it again (one more descriptor held, no name in the directory), at
  * most as many as asked and as owed, and the next delivery spools into it
@@ -592,6 +632,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bodies_other_fs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_refill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bodies_dir_moved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bodies_store_replaced, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
