@@ -7,6 +7,7 @@
  * terminator after a successful append.
  */
 #include <assert.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,17 +75,19 @@ buf_puts(struct buf *b, const char *s)
 }
 
 /* One vsnprintf() when the text fits in the room there is (most calls: a
- * reply line, a header field), a second one only to grow first. */
+ * reply line, a header field), a second one only to grow first. A refused
+ * text leaves the buffer as it was, unallocated if it was. */
 int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list ap2;
 	size_t room;
+	bool fresh = b->cap == 0;
 	int n;
 
 	/* A buffer with nothing allocated yet gets its first block now, so
 	 * that a short text takes one pass too. */
-	if (b->cap == 0 && buf_reserve(b, b->max < BUF_PRINTF_FIRST ? b->max : BUF_PRINTF_FIRST) == -1)
+	if (fresh && buf_reserve(b, b->max < BUF_PRINTF_FIRST ? b->max : BUF_PRINTF_FIRST) == -1)
 		return -1;
 	room = b->cap > b->len ? b->cap - b->len : 0;
 	va_copy(ap2, ap);
@@ -96,19 +99,19 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	}
 	if (room > 0)
 		b->data[b->len] = '\0';	/* what a cut first pass wrote is not content */
-	if (n < 0)
-		return -1;
-	if ((size_t)n > SIZE_MAX - b->len - 1)
-		return -1;
-	if (buf_reserve(b, b->len + (size_t)n) == -1)
-		return -1;
+	if (n < 0 || (size_t)n > SIZE_MAX - b->len - 1 || buf_reserve(b, b->len + (size_t)n) == -1)
+		goto refused;
 	/* UNSAFE: room for n bytes + NUL was reserved just above */
 	if (vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap) != n) {
 		b->data[b->len] = '\0';
-		return -1;
+		goto refused;
 	}
 	b->len += (size_t)n;
 	return 0;
+refused:
+	if (fresh)
+		buf_free(b);
+	return -1;
 }
 
 int

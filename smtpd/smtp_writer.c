@@ -16,6 +16,7 @@
  * Password checks run in common/authpool.c, shared with pop3d.
  * Never: touches a session or a connection (only the job it was given).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -44,6 +45,8 @@ struct smtp_worker {
 	char		 name[16];
 	const atomic_uint *in_tx;	/* sessions in a mail transaction, or NULL */
 	long		 gather_us;	/* SMTP_GATHER_US, or a test's */
+	struct timespec	 gather_off_until; /* no gathering before (gather()) */
+	size_t		 queued;	/* jobs in head..tail */
 	atomic_ulong	 commits;	/* group commits made */
 
 	/* the checkpointer: its thread, its handle, asked by the writer's commits */
@@ -160,26 +163,53 @@ checkpointer_main(void *arg)
 	return NULL;
 }
 
-/* With the lock held and a job waiting: give the sessions in a mail
- * transaction until SMTP_GATHER_US to join this commit (each submit wakes
- * us; a session that submits has left its transaction). */
+static void
+ts_add_us(struct timespec *t, long us)
+{
+	t->tv_sec += us / 1000000;
+	t->tv_nsec += us % 1000000 * 1000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static bool
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * With the lock held and a job waiting: give the sessions in a mail
+ * transaction until SMTP_GATHER_US to join this commit. Woken by the submit
+ * of the last open transaction (smtp_worker_submit()); a session that
+ * submits has left its transaction. A wait that ran out with nobody joining
+ * (a transaction held open by someone typing, or one that ended without a
+ * message) turns gathering off for SMTP_GATHER_OFF waits' time, so such a
+ * session costs the others one wait, not one per commit.
+ */
 static void
 gather(struct smtp_worker *w)
 {
-	struct timespec until;
+	struct timespec now, until;
+	size_t queued = w->queued;
+	int rc = 0;
 
 	if (w->in_tx == NULL || w->stop || atomic_load(w->in_tx) == 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += w->gather_us / 1000000;
-	until.tv_nsec += w->gather_us % 1000000 * 1000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ts_before(&now, &w->gather_off_until))
+		return;
+	until = now;
+	ts_add_us(&until, w->gather_us);
 	while (!w->stop && atomic_load(w->in_tx) > 0 &&
-	    pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
+	    (rc = pthread_cond_timedwait(&w->cond, &w->lock, &until)) == 0)
 		;
+	if (rc == ETIMEDOUT && w->queued == queued) {
+		w->gather_off_until = until;
+		ts_add_us(&w->gather_off_until, w->gather_us * SMTP_GATHER_OFF);
+	}
 }
 
 static void *
@@ -196,6 +226,7 @@ worker_main(void *arg)
 		gather(w);
 		list = w->head;
 		w->head = w->tail = NULL;
+		w->queued = 0;
 		pthread_mutex_unlock(&w->lock);
 		if (list == NULL)
 			break;	/* stopping and nothing left */
@@ -318,6 +349,7 @@ smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job)
 	else
 		w->head = job;
 	w->tail = job;
+	w->queued++;
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -326,6 +358,7 @@ smtp_worker_set_gather(struct smtp_worker *w, long usec)
 {
 	pthread_mutex_lock(&w->lock);
 	w->gather_us = usec;
+	w->gather_off_until = (struct timespec){ 0, 0 };
 	pthread_mutex_unlock(&w->lock);
 }
 

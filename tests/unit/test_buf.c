@@ -69,6 +69,16 @@ test_printf(void **state)
 	assert_int_equal(strlen(b.data), 20);
 	buf_free(&b);
 
+	/* refused on a buffer with nothing allocated: still nothing allocated */
+	buf_init(&b, 20);
+	assert_int_equal(buf_printf(&b, "%s", "0123456789abcdefghijk"), -1);	/* 21 > 20 */
+	assert_null(b.data);
+	assert_int_equal(b.cap, 0);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(buf_printf(&b, "%s", "ok"), 0);
+	assert_string_equal(b.data, "ok");
+	buf_free(&b);
+
 	/* growth across many appends */
 	buf_init(&b, 1 << 20);
 	for (i = 0; i < 10000; i++)
