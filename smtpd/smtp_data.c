@@ -198,7 +198,9 @@ data_committed(struct smtp_job *job)
 		smtp_job_free(job);
 		smtp_tx_free(&s->tx);
 		smtp_enter_state(s, SMTP_S_QUIT);
-		conn_close(s->core.conn, true);
+		if (s->core.conn != NULL)	/* NULL: the client went first */
+			conn_close(s->core.conn, true);
+		smtp_session_resume(s);		/* not busy any more; freed if gone */
 		return;
 	} else {
 		log_warnx("session=%s from=<%s> to=%s size=%zu status=deferred reason=store",

@@ -429,6 +429,71 @@ test_inflight_budget(void **state)
 	srv.inflight_max = 0;
 }
 
+/* ---- a commit whose outcome nobody knows (smtp_data.c) ----------------------- */
+
+static struct smtp_job *held_job;
+
+/* srv.submit that keeps the job, for the test to finish it. */
+static void
+hold_submit(struct smtp_worker *w, struct smtp_job *job)
+{
+	(void)w;
+	held_job = job;
+}
+
+/* The store could not tell whether the COMMIT happened (PostgreSQL gone
+ * during it): no reply, the connection closed, the session freed when the
+ * close completes; and freed at once when the client had already gone
+ * (ASan's leak check sees a session left behind). */
+static void
+test_commit_outcome_unknown(void **state)
+{
+	static const char input[] = ENVELOPE "Subject: unknown\r\n\r\nhello\r\n.\r\n";
+	struct fake_conn c;
+	struct smtp_session *s;
+	size_t n;
+	char *out;
+
+	(void)state;
+	srv.submit = hold_submit;
+
+	fake_conn_init(&c, ROLE_INBOUND, "127.0.0.1");
+	c.starttls_result = -1;
+	assert_non_null(s = smtp_conn_handler.accept(&c.conn, &srv));
+	evbuffer_add(c.in, input, strlen(input));
+	smtp_conn_handler.read(s);
+	assert_non_null(held_job);
+	held_job->result = STORE_UNKNOWN;
+	held_job->done(held_job);
+	held_job = NULL;
+	assert_int_equal(c.closes, 1);
+	n = evbuffer_get_length(c.out);
+	assert_non_null(out = calloc(1, n + 1));
+	evbuffer_remove(c.out, out, n);
+	assert_non_null(strstr(out, "\r\n354 "));
+	assert_null(strstr(strstr(out, "\r\n354 "), "\r\n250 "));	/* neither a 250 ... */
+	assert_null(strstr(out, "\r\n451 "));			/* ... nor a 451 */
+	free(out);
+	smtp_conn_handler.closed(s, CONN_CLOSE_SERVER);	/* the close completes */
+	fake_conn_free(&c);
+
+	/* the client gone while the commit ran */
+	fake_conn_init(&c, ROLE_INBOUND, "127.0.0.1");
+	c.starttls_result = -1;
+	assert_non_null(s = smtp_conn_handler.accept(&c.conn, &srv));
+	evbuffer_add(c.in, input, strlen(input));
+	smtp_conn_handler.read(s);
+	assert_non_null(held_job);
+	smtp_conn_handler.closed(s, CONN_CLOSE_EOF);
+	held_job->result = STORE_UNKNOWN;
+	held_job->done(held_job);		/* frees the session */
+	held_job = NULL;
+	fake_conn_free(&c);
+
+	assert_int_equal(atomic_load(&srv.in_tx), 0);
+	srv.submit = smtp_worker_submit;
+}
+
 /* ---- the writer's gathering (smtp_writer.c) ---------------------------------- */
 
 struct gjob {
@@ -539,6 +604,7 @@ main(void)
 		cmocka_unit_test(test_transcript_masks_auth),
 		cmocka_unit_test(test_inflight_budget),
 		cmocka_unit_test(test_writer_gathers),
+		cmocka_unit_test(test_commit_outcome_unknown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
