@@ -96,7 +96,7 @@ main(int argc, char **argv)
 	if (store_tidy(srv.store) == -1)
 		log_warnx("event=store-tidy-failed error=\"%s\"", store_errmsg(srv.store));
 	if ((srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer",
-	    &srv.in_tx, err, sizeof(err))) == NULL)
+	    &srv.in_tx, &srv.tx_begun, err, sizeof(err))) == NULL)
 		fatalx("store writer: %s", err);
 	if ((srv.checker = authpool_start(srv.base, cfg.store_path, 0, err, sizeof(err))) == NULL)
 		fatalx("password checks: %s", err);

@@ -83,8 +83,10 @@ smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 	if (s->state == st)
 		return;
 	log_debug("session=%s state=%s->%s", s->id, smtp_strstate(s->state), smtp_strstate(st));
-	if (smtp_in_tx(st) && !smtp_in_tx(s->state))
+	if (smtp_in_tx(st) && !smtp_in_tx(s->state)) {
 		atomic_fetch_add(&s->srv->in_tx, 1);
+		atomic_fetch_add(&s->srv->tx_begun, 1);
+	}
 	else if (!smtp_in_tx(st) && smtp_in_tx(s->state))
 		atomic_fetch_sub(&s->srv->in_tx, 1);
 	s->state = st;

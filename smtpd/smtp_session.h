@@ -134,6 +134,7 @@ struct smtp_server {
 	atomic_uint		 in_tx;		/* sessions in a mail transaction: the
 						 * writer's commits wait a moment for
 						 * them (smtp_writer.c) */
+	atomic_uint		 tx_begun;	/* transactions begun (MAIL accepted) */
 	struct sesslog		*sesslog;	/* sessions and transcripts; NULL: none */
 	struct authpool		*checker;	/* password checks (common/authpool.c); NULL: inline */
 	struct loginguard	*guard;		/* failed logins across sessions; NULL: per session */
@@ -240,9 +241,10 @@ struct smtp_job {
 
 /* Start a worker thread with its own store handle. NULL with err on failure. */
 /* in_tx: the count of sessions in a mail transaction (MAIL to the end of
- * DATA) its commits wait for, or NULL. */
+ * DATA) its commits wait for, and tx_begun, of transactions begun, or NULL. */
 struct smtp_worker *smtp_worker_start(struct event_base *base, const char *store_path,
-	    const char *name, const atomic_uint *in_tx, char *err, size_t errlen);
+	    const char *name, const atomic_uint *in_tx, const atomic_uint *tx_begun, char *err,
+	    size_t errlen);
 /* Queue a job (thread-safe). The job belongs to the worker until done runs. */
 void	smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job);
 /*
@@ -255,10 +257,12 @@ void	smtp_worker_submit(struct smtp_worker *w, struct smtp_job *job);
  * that and saves about 15 us of CPU per message (docs/PERFORMANCE.md). The
  * wait ends as soon as the last open transaction hands its message over. A
  * lone sender does not wait. Beside a transaction that stays open (a
- * session typed by hand, a slow upload) a commit waits once, nobody joins,
- * and gathering is off for SMTP_GATHER_OFF waits' time (0.1 s).
+ * session typed by hand, a slow upload), after SMTP_GATHER_EMPTY waits in a
+ * row that nobody joined and in which nobody began a transaction, gathering
+ * is off for SMTP_GATHER_OFF waits' time (0.1 s).
  */
 #define SMTP_GATHER_US		400
+#define SMTP_GATHER_EMPTY	3
 #define SMTP_GATHER_OFF		250
 
 /* How long a commit waits for open transactions (SMTP_GATHER_US by default),

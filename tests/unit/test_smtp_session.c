@@ -88,7 +88,7 @@ setup(void **state)
 	srv.submit = smtp_worker_submit;
 	assert_int_equal(store_open(&srv.store, cfg.store_path, err, sizeof(err)), 0);
 	srv.writer = smtp_worker_start(srv.base, cfg.store_path, "writer",
-	    &srv.in_tx, err, sizeof(err));
+	    &srv.in_tx, &srv.tx_begun, err, sizeof(err));
 	srv.checker = authpool_start(srv.base, cfg.store_path, 1, err, sizeof(err));
 	srv.sesslog = sesslog_start(cfg.store_path, err, sizeof(err));
 	assert_non_null(srv.writer);
@@ -536,9 +536,10 @@ ms_since(const struct timespec *t0, const struct timespec *t1)
 /* A delivery due while another session has a mail transaction open waits
  * for it (up to the gathering time), and the two go into one commit as
  * soon as that transaction is handed over; a delivery with no transaction
- * open beside it is committed at once; after a wait nobody joined, the next
- * one is committed at once too. The gathering time is 2 s here, so that no
- * timing of the machine running the test can change the outcome. */
+ * open beside it is committed at once; after a wait nobody joined and
+ * nobody began a transaction in, the next one is committed at once too,
+ * but not after ones in which a transaction began. The gathering times here
+ * (0.3-2 s) are long, so that no timing of the machine changes the outcome. */
 static void
 test_writer_gathers(void **state)
 {
@@ -577,19 +578,36 @@ test_writer_gathers(void **state)
 	assert_int_equal(smtp_worker_commits(srv.writer), commits + 1);	/* one commit for both */
 	assert_true(ms_since(&t0, &t1) < 1900);	/* ended by the hand-over, not the 2 s */
 
-	/* a transaction that stays open: the commit waits the whole time, no
-	 * more; nobody joined, so the next commits do not wait for it */
+	/* a transaction that stays open: each commit waits the whole time, no
+	 * more; after SMTP_GATHER_EMPTY waits nobody used, the next commits do
+	 * not wait for it (0.5 s here) */
+	smtp_worker_set_gather(srv.writer, 500000);
 	atomic_store(&srv.in_tx, 1);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	gjob_submit(&a);
-	while (!a.done)
-		pump();
-	assert_true(ms_since(&t0, &a.at) >= 2000);
+	for (i = 0; i < SMTP_GATHER_EMPTY; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		gjob_submit(&a);
+		while (!a.done)
+			pump();
+		assert_true(ms_since(&t0, &a.at) >= 500);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	gjob_submit(&b);
 	while (!b.done)
 		pump();
-	assert_true(ms_since(&t0, &b.at) < 1000);
+	assert_true(ms_since(&t0, &b.at) < 400);
+
+	/* waits that ran out empty while other transactions began (senders
+	 * busy, only slower than the wait): gathering stays on (0.3 s here) */
+	smtp_worker_set_gather(srv.writer, 300000);
+	for (i = 0; i <= SMTP_GATHER_EMPTY; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		gjob_submit(&a);
+		usleep(50000);
+		atomic_fetch_add(&srv.tx_begun, 1);
+		while (!a.done)
+			pump();
+		assert_true(ms_since(&t0, &a.at) >= 300);
+	}
 	atomic_store(&srv.in_tx, 0);
 
 	smtp_worker_set_gather(srv.writer, SMTP_GATHER_US);
