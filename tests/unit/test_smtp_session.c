@@ -441,6 +441,21 @@ hold_submit(struct smtp_worker *w, struct smtp_job *job)
 	held_job = job;
 }
 
+/* A session fed input up to its final dot, its commit held in held_job. */
+static struct smtp_session *
+held_session(struct fake_conn *c, const char *input)
+{
+	struct smtp_session *s;
+
+	fake_conn_init(c, ROLE_INBOUND, "127.0.0.1");
+	c->starttls_result = -1;
+	assert_non_null(s = smtp_conn_handler.accept(&c->conn, &srv));
+	evbuffer_add(c->in, input, strlen(input));
+	smtp_conn_handler.read(s);
+	assert_non_null(held_job);
+	return s;
+}
+
 /* The store could not tell whether the COMMIT happened (PostgreSQL gone
  * during it): no reply, the connection closed, the session freed when the
  * close completes; and freed at once when the client had already gone
@@ -457,12 +472,7 @@ test_commit_outcome_unknown(void **state)
 	(void)state;
 	srv.submit = hold_submit;
 
-	fake_conn_init(&c, ROLE_INBOUND, "127.0.0.1");
-	c.starttls_result = -1;
-	assert_non_null(s = smtp_conn_handler.accept(&c.conn, &srv));
-	evbuffer_add(c.in, input, strlen(input));
-	smtp_conn_handler.read(s);
-	assert_non_null(held_job);
+	s = held_session(&c, input);
 	held_job->result = STORE_UNKNOWN;
 	held_job->done(held_job);
 	held_job = NULL;
@@ -478,12 +488,7 @@ test_commit_outcome_unknown(void **state)
 	fake_conn_free(&c);
 
 	/* the client gone while the commit ran */
-	fake_conn_init(&c, ROLE_INBOUND, "127.0.0.1");
-	c.starttls_result = -1;
-	assert_non_null(s = smtp_conn_handler.accept(&c.conn, &srv));
-	evbuffer_add(c.in, input, strlen(input));
-	smtp_conn_handler.read(s);
-	assert_non_null(held_job);
+	s = held_session(&c, input);
 	smtp_conn_handler.closed(s, CONN_CLOSE_EOF);
 	held_job->result = STORE_UNKNOWN;
 	held_job->done(held_job);		/* frees the session */

@@ -487,11 +487,24 @@ test_bodies_tidy(void **state)
  * leaves nothing in the store); once the directory is back, bodies are
  * stored again.
  */
+/* A spooled delivery of len octets (body seed) to bob that the store refuses. */
+static void
+deliver_refused(struct tmpstore *f, size_t len, unsigned seed)
+{
+	struct store_delivery *d;
+
+	assert_non_null(d = store_delivery_new("carla@example.org", "s7"));
+	assert_int_equal(store_delivery_spool(d, f->dir), 0);
+	assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
+	fill(d, len, seed, 8999);
+	assert_int_equal(store_delivery_commit(f->st, d), -1);
+	store_delivery_free(&d);
+}
+
 static void
 test_bodies_dir_moved(void **state)
 {
 	struct tmpstore *f = *state;
-	struct store_delivery *d;
 	char bodies[700], away[720];
 
 	if (f->backend != TMPSTORE_SQLITE)
@@ -501,12 +514,7 @@ test_bodies_dir_moved(void **state)
 	deliver(f, f->dir, "bob", 70000, 71);
 	assert_int_equal(rename(bodies, away), 0);
 	assert_int_equal(mkdir(bodies, 0700), 0);	/* another directory at the path */
-	assert_non_null(d = store_delivery_new("carla@example.org", "s7"));
-	assert_int_equal(store_delivery_spool(d, f->dir), 0);
-	assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
-	fill(d, 80000, 72, 8999);
-	assert_int_equal(store_delivery_commit(f->st, d), -1);
-	store_delivery_free(&d);
+	deliver_refused(f, 80000, 72);
 	assert_int_equal(count_files(away), 1);		/* the first one only */
 	assert_int_equal(count_files(bodies), 0);
 	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM messages"), 1);
@@ -526,7 +534,6 @@ static void
 test_bodies_store_replaced(void **state)
 {
 	struct tmpstore *f = *state;
-	struct store_delivery *d;
 	struct store *other;
 	char bodies[700], other_path[700], err[256], name[32], path[800], got[64] = "";
 	long long id;
@@ -542,12 +549,7 @@ test_bodies_store_replaced(void **state)
 	assert_int_equal(rename(other_path, f->path), 0);
 	snprintf(name, sizeof(name), "%lld", id + 1);	/* the new store's message */
 	write_file(bodies, name, "the new store's body");
-	assert_non_null(d = store_delivery_new("carla@example.org", "s8"));
-	assert_int_equal(store_delivery_spool(d, f->dir), 0);
-	assert_int_equal(store_delivery_add_rcpt(d, "bob"), 0);
-	fill(d, 80000, 82, 8999);
-	assert_int_equal(store_delivery_commit(f->st, d), -1);
-	store_delivery_free(&d);
+	deliver_refused(f, 80000, 82);
 	assert_int_equal(count_files(bodies), 2);
 	snprintf(path, sizeof(path), "%s/%s", bodies, name);
 	assert_non_null(fp = fopen(path, "r"));
