@@ -37,13 +37,19 @@ monotime_cond_init(pthread_cond_t *cond)
 }
 
 void
-monotime_deadline(struct timespec *ts_r, long ms)
+monotime_deadline_us(struct timespec *ts_r, long us)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts_r);
-	ts_r->tv_sec += ms / 1000;
-	ts_r->tv_nsec += (ms % 1000) * 1000000L;
+	ts_r->tv_sec += us / 1000000;
+	ts_r->tv_nsec += (us % 1000000) * 1000L;
 	if (ts_r->tv_nsec >= 1000000000L) {
 		ts_r->tv_sec++;
 		ts_r->tv_nsec -= 1000000000L;
 	}
+}
+
+void
+monotime_deadline(struct timespec *ts_r, long ms)
+{
+	monotime_deadline_us(ts_r, ms * 1000L);
 }

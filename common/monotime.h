@@ -23,5 +23,7 @@ int	monotime_cond_init(pthread_cond_t *cond);
 /* The monotonic deadline ms milliseconds from now, for a condition
  * variable made by monotime_cond_init() or pthread_clockjoin_np(). */
 void	monotime_deadline(struct timespec *ts_r, long ms);
+/* The same, us microseconds from now (a wait shorter than a millisecond). */
+void	monotime_deadline_us(struct timespec *ts_r, long us);
 
 #endif

@@ -6,7 +6,7 @@
  * one fsync: group commit), so the accept rate with many senders is far above
  * one fsync per message. While one batch is being synced, the next one
  * gathers; and while other sessions are in the middle of a mail transaction
- * it waits for them a moment first (SMTP_GATHER_US, below). Results go back
+ * it waits for them a moment first (SMTP_GATHER_US, smtp_session.h). Results go back
  * to the event loop with net_run_in_loop(); the
  * session sends its 250 only then (RFC 5321 4.1.1.4: the message is ours).
  * The writer's checkpoints (copying the store's write-ahead log into the
@@ -19,13 +19,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "log.h"
+#include "monotime.h"
 #include "net.h"
 #include "smtp_session.h"
 #include "store.h"
@@ -46,7 +47,7 @@ struct smtp_worker {
 	const atomic_uint *in_tx;	/* sessions in a mail transaction, or NULL */
 	const atomic_uint *tx_begun;	/* transactions begun so far, or NULL */
 	long		 gather_us;	/* SMTP_GATHER_US, or a test's */
-	struct timespec	 gather_off_until; /* no gathering before (gather()) */
+	int64_t		 gather_off_until; /* monotime_ms(): no gathering before */
 	unsigned	 gather_empty;	/* waits in a row nobody used (gather()) */
 	size_t		 queued;	/* jobs in head..tail */
 	atomic_ulong	 commits;	/* group commits made */
@@ -165,23 +166,6 @@ checkpointer_main(void *arg)
 	return NULL;
 }
 
-static void
-ts_add_us(struct timespec *t, long us)
-{
-	t->tv_sec += us / 1000000;
-	t->tv_nsec += us % 1000000 * 1000L;
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000L;
-	}
-}
-
-static bool
-ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
 /*
  * With the lock held and a job waiting: give the sessions in a mail
  * transaction until SMTP_GATHER_US to join this commit. Woken by the submit
@@ -198,18 +182,16 @@ ts_before(const struct timespec *a, const struct timespec *b)
 static void
 gather(struct smtp_worker *w)
 {
-	struct timespec now, until;
+	struct timespec until;
 	size_t queued = w->queued;
 	unsigned begun = w->tx_begun != NULL ? atomic_load(w->tx_begun) : 0;
 	int rc = 0;
 
 	if (w->in_tx == NULL || w->stop || atomic_load(w->in_tx) == 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (ts_before(&now, &w->gather_off_until))
+	if (monotime_ms() < w->gather_off_until)
 		return;
-	until = now;
-	ts_add_us(&until, w->gather_us);
+	monotime_deadline_us(&until, w->gather_us);
 	while (!w->stop && atomic_load(w->in_tx) > 0 &&
 	    (rc = pthread_cond_timedwait(&w->cond, &w->lock, &until)) == 0)
 		;
@@ -218,8 +200,7 @@ gather(struct smtp_worker *w)
 		w->gather_empty = 0;
 	else if (++w->gather_empty >= SMTP_GATHER_EMPTY) {
 		w->gather_empty = 0;
-		w->gather_off_until = until;
-		ts_add_us(&w->gather_off_until, w->gather_us * SMTP_GATHER_OFF);
+		w->gather_off_until = monotime_ms() + w->gather_us * SMTP_GATHER_OFF / 1000;
 	}
 }
 
@@ -302,7 +283,6 @@ smtp_worker_start(struct event_base *base, const char *store_path, const char *n
     const atomic_uint *in_tx, const atomic_uint *tx_begun, char *err, size_t errlen)
 {
 	struct smtp_worker *w;
-	pthread_condattr_t ca;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -318,10 +298,7 @@ smtp_worker_start(struct event_base *base, const char *store_path, const char *n
 		return NULL;
 	}
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* gather(): immune to clock steps */
-	pthread_cond_init(&w->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	monotime_cond_init(&w->cond);	/* gather()'s deadlines are monotonic */
 	pthread_mutex_init(&w->ckpt_lock, NULL);
 	pthread_cond_init(&w->ckpt_cond, NULL);
 	/* Before the writer's first commit: from here its checkpoints are the
@@ -370,7 +347,7 @@ smtp_worker_set_gather(struct smtp_worker *w, long usec)
 {
 	pthread_mutex_lock(&w->lock);
 	w->gather_us = usec;
-	w->gather_off_until = (struct timespec){ 0, 0 };
+	w->gather_off_until = 0;
 	w->gather_empty = 0;
 	pthread_mutex_unlock(&w->lock);
 }
