@@ -175,15 +175,15 @@ smtp_reply(struct smtp_session *s, const struct reply *r)
 	struct reply bye;
 	char text[REPLY_TEXT_MAX + 512];	/* the reply as the transcript shows it */
 	bool tr = s->core.tr.enabled;
+	/* RFC 4954 4: continue-req = "334" SP [base64] CRLF; the SP stays
+	 * even when the challenge is empty (reply.c drops it). */
+	bool empty_334 = r->code == 334 && r->text[0] == '\0';
 
 	if (s->core.conn == NULL || s->state == SMTP_S_QUIT)
 		return;
-	if (r->code == 334 && r->text[0] == '\0')
-		snprintf(text, sizeof(text), "334");
-	if (r->code == 334 && r->text[0] == '\0' ?
-	    /* RFC 4954 4: continue-req = "334" SP [base64] CRLF; the SP
-	     * stays even when the challenge is empty (reply.c drops it). */
-	    evbuffer_add(conn_output(s->core.conn), "334 \r\n", 6) == -1 :
+	if (empty_334)
+		memcpy(text, "334", 4);
+	if (empty_334 ? evbuffer_add(conn_output(s->core.conn), "334 \r\n", 6) == -1 :
 	    reply_write_smtp(conn_output(s->core.conn), r, tr ? text : NULL, sizeof(text)) == 0) {
 		/* Out of memory: a session that cannot answer must not go on
 		 * (the client would wait for a reply that never comes). */

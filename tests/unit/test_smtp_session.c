@@ -359,6 +359,7 @@ test_transcript_masks_auth(void **state)
 {
 	static const char plain[] = "EHLO c\r\n  auth plain AGFuYQBhbmEtc2VjcmV0LTE=\r\nQUIT\r\n";
 	static const char login[] = "EHLO c\r\nAUTH LOGIN\r\nYW5h\r\nYW5hLXNlY3JldC0x\x00\r\nQUIT\r\n";
+	static const char cancel[] = "EHLO c\r\nAUTH PLAIN\r\n*\r\nQUIT\r\n";
 	struct result r;
 	struct buf b;
 
@@ -375,6 +376,11 @@ test_transcript_masks_auth(void **state)
 	transcript_of(r.id, &b);
 	assert_null(strstr(b.data, "YW5hLXNlY3JldC0x"));
 	assert_null(strstr(b.data, "C: YW5h"));
+	/* an empty challenge: "334 " on the wire, "334" in the transcript */
+	drive(cancel, sizeof(cancel) - 1, 0, &r);
+	assert_string_equal(r.codes, "220 250 334 501 221");
+	transcript_of(r.id, &b);
+	assert_non_null(strstr(b.data, " S: 334\n"));
 	buf_free(&b);
 }
 
