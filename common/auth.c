@@ -10,6 +10,20 @@
  * base64 of b64.c (RFC 4954 4: invalid base64 must be refused).
  * Never: log, store or copy a plaintext password anywhere but the caller's
  * buffers; compare hashes with strcmp.
+ *
+ * yescrypt's scratch memory: libxcrypt maps a fresh anonymous area for every
+ * hash (16 MB with Debian's default cost) and unmaps it after, so each hash
+ * takes 4,096 page faults and zeroes 4,096 pages: about 40% of a 14 ms hash
+ * is kernel time. The mmap() below stands in for the C library's in the
+ * whole program (the executable's definition comes first in symbol lookup,
+ * libxcrypt's call included). It passes every call to the kernel unchanged
+ * and adds one thing: while this thread is inside crypt_rn() (the
+ * thread-local flag hashing), an anonymous mapping of 2 MB or more is
+ * advised MADV_HUGEPAGE, so the kernel backs it with huge pages where it
+ * can: 8 faults instead of 4,096, and a hash of about 9 ms instead of 14.
+ * The work of the hash (its cost parameters, the memory it fills) is
+ * unchanged. Where transparent huge pages are "never", or none is free, the
+ * advice does nothing and the kernel uses small pages as before.
  */
 #include <crypt.h>
 #include <errno.h>
@@ -17,10 +31,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "b64.h"
+
+/* The smallest mapping worth a huge page: one huge page on x86-64. */
+#define AUTH_SCRATCH_HUGE	(2u << 20)
+
+/* volatile: crypt.h declares crypt_rn() a leaf (calling nothing back in
+ * this file), so the compiler would drop a plain store before the call. */
+static __thread volatile bool hashing;
+static unsigned long scratch_advised;	/* for tests: auth_scratch_advised() */
+
+void *
+mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p;
+
+	/* The raw system call is what the C library's mmap() makes on
+	 * 64-bit Linux: a failure is MAP_FAILED with errno set. */
+	p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	if (hashing && p != MAP_FAILED && (flags & MAP_ANONYMOUS) &&
+	    len >= AUTH_SCRATCH_HUGE) {
+		(void)madvise(p, len, MADV_HUGEPAGE);
+		__atomic_add_fetch(&scratch_advised, 1, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
+unsigned long
+auth_scratch_advised(void)
+{
+	return __atomic_load_n(&scratch_advised, __ATOMIC_RELAXED);
+}
 
 /* crypt_data is large (tens of KB): keep it on the heap, wipe it after. */
 static char *
@@ -30,7 +77,9 @@ auth_crypt(const char *password, const char *setting, struct crypt_data **cdp)
 
 	if ((*cdp = calloc(1, sizeof(**cdp))) == NULL)
 		return NULL;
+	hashing = true;
 	h = crypt_rn(password, setting, *cdp, (int)sizeof(**cdp));
+	hashing = false;
 	/* Failures return NULL or a string starting with '*'. */
 	if (h == NULL || h[0] == '*')
 		return NULL;

@@ -28,6 +28,9 @@ int	auth_check_password(const char *password, const char *hash);
 /* A hash of a random password, to verify against for unknown users so that
  * the time taken does not tell whether the user exists. */
 const char *auth_dummy_hash(void);
+/* For tests: how many mappings the hashes of this process have had advised
+ * to use huge pages (see auth.c). */
+unsigned long auth_scratch_advised(void);
 /*
  * Decode a SASL PLAIN response (base64 of authzid NUL authcid NUL passwd).
  * Returns 0, or -1 when the base64 is invalid or the fields are malformed

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -130,6 +133,45 @@ test_dummy_timing(void **state)
 		fail_msg("known user %.4fs, unknown user %.4fs", known[2], unknown[2]);
 	/* and the hashing does real work (yescrypt, not a fast hash) */
 	assert_true(known[2] > 0.0005);
+}
+
+/* auth.c's mmap() passes every call through and advises huge pages only for
+ * the anonymous scratch area that libxcrypt maps inside a hash. */
+static void
+test_scratch_hugepages(void **state)
+{
+	char h[AUTH_HASH_MAX], path[] = "/tmp/test_auth.XXXXXX", *p;
+	unsigned long n0;
+	int fd;
+
+	(void)state;
+	n0 = auth_scratch_advised();
+	/* Outside a hash: a large anonymous map works and is not advised. */
+	p = mmap(NULL, 4u << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	p[0] = 'a';
+	p[(4u << 20) - 1] = 'z';
+	assert_int_equal(p[0] + p[(4u << 20) - 1], 'a' + 'z');
+	assert_int_equal(munmap(p, 4u << 20), 0);
+	assert_int_equal(auth_scratch_advised(), n0);
+	/* A file map shows the file; a bad call fails as the C library's. */
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_int_equal(write(fd, "correio", 7), 7);
+	p = mmap(NULL, 7, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(p != MAP_FAILED);
+	assert_memory_equal(p, "correio", 7);
+	assert_int_equal(munmap(p, 7), 0);
+	errno = 0;
+	assert_true(mmap(NULL, 0, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED);
+	assert_int_equal(errno, EINVAL);
+	close(fd);
+	unlink(path);
+	/* A hash: libxcrypt's yescrypt maps its scratch through this mmap()
+	 * (if a later libxcrypt stops doing so, this fails: see auth.c). */
+	assert_int_equal(auth_hash_password("ana-secret-1", h, sizeof(h)), 0);
+	assert_true(auth_scratch_advised() > n0);
+	assert_true(auth_verify_password("ana-secret-1", h));
+	assert_int_equal(auth_scratch_advised(), n0 + 2);
 }
 
 /* ---- SASL ---------------------------------------------------------------------- */
@@ -309,6 +351,7 @@ main(void)
 		cmocka_unit_test(test_check_out_of_memory),
 		cmocka_unit_test(test_dummy_hash),
 		cmocka_unit_test(test_dummy_timing),
+		cmocka_unit_test(test_scratch_hugepages),
 		cmocka_unit_test(test_sasl_plain),
 		cmocka_unit_test(test_sasl_plain_long),
 		cmocka_unit_test(test_sasl_login_field),
