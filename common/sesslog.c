@@ -6,7 +6,12 @@
  * finished session is readable without waiting) and hands it to
  * store_sesslog_apply() in one transaction in the session log's file.
  * Memory: records are counted against SESSLOG_QUEUE_MAX; past it, transcript
- * lines are dropped (session rows never are) and the drop is logged.
+ * lines are dropped (session rows never are) and the drop is logged. Records
+ * are laid end to end in blocks (struct blk) that the daemon's thread fills
+ * under the lock and the writer takes whole with its batch and gives back
+ * after: no allocation and no free per record (a record was malloc()ed on
+ * the loop's thread and freed on this one, which took the other thread's
+ * arena lock each time), and a batch is read in memory order.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -31,6 +36,18 @@ struct rec {
 	char		 text[];		/* len octets, NUL-terminated */
 };
 
+/* A block of records; one record larger than SESSLOG_BLOCK gets a block of
+ * its own size. Empty blocks of the usual size are kept for reuse, up to
+ * SESSLOG_SPARE. */
+#define SESSLOG_BLOCK	(64 * 1024)
+#define SESSLOG_SPARE	4
+
+struct blk {
+	struct blk	*next;
+	size_t		 used, cap;	/* octets of data[] */
+	char		 data[];	/* at an 8-octet boundary: three 8-octet fields */
+};
+
 struct sesslog {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;		/* records queued, a sync or stop asked */
@@ -38,6 +55,9 @@ struct sesslog {
 	pthread_t	 thread;
 	struct store	*st;
 	struct rec	*head, *tail;
+	struct blk	*bhead, *btail;	/* the blocks head..tail lie in */
+	struct blk	*spare;		/* empty blocks, nspare of them */
+	unsigned	 nspare;
 	size_t		 bytes;		/* queued */
 	uint64_t	 dropped;	/* transcript lines dropped, not yet logged */
 	uint64_t	 queued, written;	/* records, for sesslog_sync */
@@ -58,25 +78,72 @@ copy_str(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
+/* Room for a record of need octets at the end of the queue's blocks (the
+ * lock is held), or NULL when no memory is left. */
+static struct rec *
+room(struct sesslog *sl, size_t need)
+{
+	struct blk *b = sl->btail;
+	struct rec *r;
+
+	if (b == NULL || b->cap - b->used < need) {
+		if (sl->spare != NULL && need <= SESSLOG_BLOCK) {
+			b = sl->spare;
+			sl->spare = b->next;
+			sl->nspare--;
+		} else {
+			size_t cap = need > SESSLOG_BLOCK ? need : SESSLOG_BLOCK;
+
+			if ((b = malloc(sizeof(*b) + cap)) == NULL)
+				return NULL;
+			b->cap = cap;
+		}
+		b->next = NULL;
+		b->used = 0;
+		if (sl->btail != NULL)
+			sl->btail->next = b;
+		else
+			sl->bhead = b;
+		sl->btail = b;
+	}
+	r = (struct rec *)(void *)(b->data + b->used);
+	b->used += need;
+	return r;
+}
+
+/* Give a batch's blocks back (the lock is held): spares, or freed. */
+static void
+blocks_return(struct sesslog *sl, struct blk *b)
+{
+	struct blk *next;
+
+	for (; b != NULL; b = next) {
+		next = b->next;
+		if (b->cap == SESSLOG_BLOCK && sl->nspare < SESSLOG_SPARE) {
+			b->next = sl->spare;
+			sl->spare = b;
+			sl->nspare++;
+		} else
+			free(b);
+	}
+}
+
 static void
 push(struct sesslog *sl, enum store_sesslog_kind kind, const char *id, const char *proto,
     const char *text, size_t len)
 {
 	struct rec *r;
+	size_t need;
 
 	if (sl == NULL || id == NULL || id[0] == '\0')
 		return;
+	/* UNSAFE: len is bounded by SESSLOG_QUEUE_MAX for lines (checked
+	 * below before anything is taken), by the callers' fixed buffers for
+	 * the rest; rounded up so that the next record is aligned. */
+	need = (sizeof(*r) + len + 1 + _Alignof(struct rec) - 1) & ~(_Alignof(struct rec) - 1);
 	pthread_mutex_lock(&sl->lock);
-	if (kind == STORE_SESSLOG_LINES && sl->bytes + len > SESSLOG_QUEUE_MAX) {
-		sl->dropped++;
-		pthread_mutex_unlock(&sl->lock);
-		return;
-	}
-	pthread_mutex_unlock(&sl->lock);
-	/* UNSAFE: len is bounded by SESSLOG_QUEUE_MAX for lines, by the
-	 * callers' fixed buffers for the rest. */
-	if ((r = malloc(sizeof(*r) + len + 1)) == NULL) {
-		pthread_mutex_lock(&sl->lock);
+	if ((kind == STORE_SESSLOG_LINES && sl->bytes + len > SESSLOG_QUEUE_MAX) ||
+	    (r = room(sl, need)) == NULL) {
 		sl->dropped++;
 		pthread_mutex_unlock(&sl->lock);
 		return;
@@ -89,7 +156,6 @@ push(struct sesslog *sl, enum store_sesslog_kind kind, const char *id, const cha
 	copy_str(r->proto, sizeof(r->proto), proto ? proto : "");
 	memcpy(r->text, text, len);
 	r->text[len] = '\0';
-	pthread_mutex_lock(&sl->lock);
 	if (sl->tail != NULL)
 		sl->tail->next = r;
 	else
@@ -184,7 +250,8 @@ static void *
 writer(void *arg)
 {
 	struct sesslog *sl = arg;
-	struct rec *list, *r, *next;
+	struct rec *list, *r;
+	struct blk *blocks;
 	struct timespec until;
 	uint64_t dropped, n;
 	int64_t last = 0, at;
@@ -206,7 +273,9 @@ writer(void *arg)
 		}
 		last = monotime_ms();
 		list = sl->head;
+		blocks = sl->bhead;
 		sl->head = sl->tail = NULL;
+		sl->bhead = sl->btail = NULL;
 		sl->bytes = 0;
 		sl->urgent = false;
 		sl->sync = false;
@@ -217,15 +286,12 @@ writer(void *arg)
 		for (count = 0, r = list; r != NULL; r = r->next)
 			count++;
 		write_batch(sl, list, count);
-		for (r = list; r != NULL; r = next) {
-			next = r->next;
-			free(r);
-		}
 		if (dropped > 0)
 			log_warnx("event=sesslog-dropped lines=%llu reason=queue-full",
 			    (unsigned long long)dropped);
 		n = count;
 		pthread_mutex_lock(&sl->lock);
+		blocks_return(sl, blocks);
 		sl->written += n;
 		pthread_cond_broadcast(&sl->done);
 	}
@@ -292,6 +358,13 @@ sesslog_stop(struct sesslog **slp)
 	pthread_cond_signal(&sl->cond);
 	pthread_mutex_unlock(&sl->lock);
 	pthread_join(sl->thread, NULL);
+	blocks_return(sl, sl->bhead);	/* nothing is queued once the thread ends */
+	while (sl->spare != NULL) {
+		struct blk *b = sl->spare;
+
+		sl->spare = b->next;
+		free(b);
+	}
 	store_close(&sl->st);
 	pthread_mutex_destroy(&sl->lock);
 	pthread_cond_destroy(&sl->cond);

@@ -10,6 +10,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,6 +101,67 @@ test_in_order(void **state)
 	assert_int_equal(si.ended, 0);
 }
 
+/* Check that session id's transcript is lines "<id>:<k>:<k x's>" for k = 0,
+ * 1, ... in order. */
+struct expect {
+	const char	*id;
+	unsigned	 next;
+	bool		 bad;
+};
+
+static void
+expect_line(void *arg, const char *line, const char *unused)
+{
+	struct expect *e = arg;
+	char want[4096];
+	int n;
+
+	(void)unused;
+	n = snprintf(want, 64, "%s:%u:", e->id, e->next);
+	memset(want + n, 'x', e->next % 1500);
+	want[n + e->next % 1500] = '\0';
+	if (strcmp(line, want) != 0)
+		e->bad = true;
+	e->next++;
+}
+
+/*
+ * Records of many sizes (up to about 1,500 octets) from three sessions, in
+ * two batches so that the second reuses the first's blocks: thousands of
+ * records across many blocks, each session's lines back whole and in order.
+ */
+static void
+test_blocks_in_order(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const ids[] = { "b1", "b2", "b3" };
+	struct expect e;
+	char line[4096];
+	unsigned k, round, i;
+	int n;
+
+	for (i = 0; i < 3; i++)
+		sesslog_open(f->sl, ids[i], "smtp", "127.0.0.5");
+	for (round = 0; round < 2; round++) {
+		for (k = round * 1500; k < (round + 1) * 1500; k++) {
+			for (i = 0; i < 3; i++) {
+				n = snprintf(line, 64, "%s:%u:", ids[i], k);
+				memset(line + n, 'x', k % 1500);
+				line[n + k % 1500] = '\n';
+				sesslog_lines(f->sl, ids[i], "smtp", line, (size_t)n + k % 1500 + 1);
+			}
+		}
+		sesslog_sync(f->sl);
+	}
+	for (i = 0; i < 3; i++) {
+		sesslog_close(f->sl, ids[i], "smtp", "quit");
+		e = (struct expect){ ids[i], 0, false };
+		assert_int_equal(store_transcript_get(f->t->st, ids[i], expect_line, &e), 0);
+		assert_false(e.bad);
+		assert_int_equal(e.next, 3000);
+	}
+}
+
 /*
  * Another program holds the session log's write lock while a session sends
  * more than twice SESSLOG_QUEUE_MAX of lines: the queue stops at the bound
@@ -149,6 +211,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blocks_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_full_drops_lines_not_rows, setup, teardown),
 	};
 
