@@ -47,13 +47,19 @@
 static __thread volatile bool hashing;
 static unsigned long scratch_advised;	/* for tests: auth_scratch_advised() */
 
+/* Only where the mmap system call takes the six arguments of mmap()
+ * (elsewhere, as on 32-bit x86 or s390x, it takes a structure): there the
+ * C library's mmap() stays, and hashes use small pages. */
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+#define AUTH_SCRATCH_HOOK	1
+
 void *
 mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	void *p;
 
-	/* The raw system call is what the C library's mmap() makes on
-	 * 64-bit Linux: a failure is MAP_FAILED with errno set. */
+	/* The raw system call is what the C library's mmap() makes here:
+	 * a failure is MAP_FAILED with errno set. */
 	p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	if (hashing && p != MAP_FAILED && (flags & MAP_ANONYMOUS) &&
 	    len >= AUTH_SCRATCH_HUGE) {
@@ -61,6 +67,15 @@ mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		__atomic_add_fetch(&scratch_advised, 1, __ATOMIC_RELAXED);
 	}
 	return p;
+}
+#else
+#define AUTH_SCRATCH_HOOK	0
+#endif
+
+bool
+auth_scratch_hooked(void)
+{
+	return AUTH_SCRATCH_HOOK;
 }
 
 unsigned long

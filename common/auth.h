@@ -28,8 +28,10 @@ int	auth_check_password(const char *password, const char *hash);
 /* A hash of a random password, to verify against for unknown users so that
  * the time taken does not tell whether the user exists. */
 const char *auth_dummy_hash(void);
-/* For tests: how many mappings the hashes of this process have had advised
- * to use huge pages (see auth.c). */
+/* For tests: whether this build defines the mmap() of auth.c (64-bit x86
+ * and ARM Linux), and how many mappings the hashes of this process have had
+ * advised to use huge pages through it. */
+bool	auth_scratch_hooked(void);
 unsigned long auth_scratch_advised(void);
 /*
  * Decode a SASL PLAIN response (base64 of authzid NUL authcid NUL passwd).
