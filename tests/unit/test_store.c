@@ -87,6 +87,12 @@ test_new_file(void **state)
 		sqlite3_close(db);
 	}
 	assert_int_equal(tmpstore_sql_int(f, "SELECT count(*) FROM correio_meta WHERE key='format'"), 1);
+	/* SQLite's page size for the store, 16 KB for a new session log */
+	assert_int_equal(tmpstore_sql_int(f, "PRAGMA page_size"), 4096);
+	assert_int_equal(store_log_ready(f->st), 0);
+	assert_int_equal(tmpstore_log_sql_int(f, "PRAGMA page_size"), 16384);
+	assert_int_equal(tmpstore_log_sql_int(f, "SELECT count(*) FROM pragma_journal_mode "
+	    "WHERE journal_mode = 'wal'"), 1);
 	/* owner-only: it holds password hashes (and so do its -wal, -shm) */
 	{
 		struct stat sb;
