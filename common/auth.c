@@ -23,7 +23,12 @@
  * can: 8 faults instead of 4,096, and a hash of about 9 ms instead of 14.
  * The work of the hash (its cost parameters, the memory it fills) is
  * unchanged. Where transparent huge pages are "never", or none is free, the
- * advice does nothing and the kernel uses small pages as before.
+ * advice does nothing and the kernel uses small pages as before; on a host
+ * whose memory is fragmented, the kernel may compact memory for them first
+ * (defrag "madvise"), which costs the hash time, on a password thread, never
+ * on an event loop. Being the program's mmap(), it also stands in front of
+ * a sanitizer's: ASan's check of writable and executable maps does not see
+ * maps made here (the build's sanitizers need nothing else of it).
  */
 #include <crypt.h>
 #include <errno.h>
@@ -50,21 +55,26 @@ static unsigned long scratch_advised;	/* for tests: auth_scratch_advised() */
 /* Only where the mmap system call takes the six arguments of mmap()
  * (elsewhere, as on 32-bit x86 or s390x, it takes a structure): there the
  * C library's mmap() stays, and hashes use small pages. */
-#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__)) && !defined(__ILP32__)
 #define AUTH_SCRATCH_HOOK	1
 
 void *
 mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	void *p;
+	int saved;
 
 	/* The raw system call is what the C library's mmap() makes here:
-	 * a failure is MAP_FAILED with errno set. */
-	p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	 * a failure is MAP_FAILED with errno set. syscall() reads longs. */
+	p = (void *)syscall(SYS_mmap, addr, len, (long)prot, (long)flags, (long)fd, (long)off);
 	if (hashing && p != MAP_FAILED && (flags & MAP_ANONYMOUS) &&
 	    len >= AUTH_SCRATCH_HUGE) {
-		(void)madvise(p, len, MADV_HUGEPAGE);
-		__atomic_add_fetch(&scratch_advised, 1, __ATOMIC_RELAXED);
+		/* A kernel without huge pages says EINVAL: the map stands,
+		 * and a successful mmap() leaves errno alone. */
+		saved = errno;
+		if (madvise(p, len, MADV_HUGEPAGE) == 0)
+			__atomic_add_fetch(&scratch_advised, 1, __ATOMIC_RELAXED);
+		errno = saved;
 	}
 	return p;
 }

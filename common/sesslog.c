@@ -37,8 +37,9 @@ struct rec {
 };
 
 /* A block of records; one record larger than SESSLOG_BLOCK gets a block of
- * its own size. Empty blocks of the usual size are kept for reuse, up to
- * SESSLOG_SPARE. */
+ * its own size, put at the head so that it never leaves the rest of a
+ * usual block unused. Empty blocks of the usual size are kept for reuse, up
+ * to SESSLOG_SPARE. */
 #define SESSLOG_BLOCK	(64 * 1024)
 #define SESSLOG_SPARE	4
 
@@ -86,17 +87,28 @@ room(struct sesslog *sl, size_t need)
 	struct blk *b = sl->btail;
 	struct rec *r;
 
+	if (need > SESSLOG_BLOCK) {
+		/* A block of its own, put first: the block being filled
+		 * stays the tail (records are in order by their next
+		 * pointers, not by their blocks). */
+		if ((b = malloc(sizeof(*b) + need)) == NULL)
+			return NULL;
+		b->cap = b->used = need;
+		b->next = sl->bhead;
+		sl->bhead = b;
+		if (sl->btail == NULL)
+			sl->btail = b;
+		return (struct rec *)(void *)b->data;
+	}
 	if (b == NULL || b->cap - b->used < need) {
-		if (sl->spare != NULL && need <= SESSLOG_BLOCK) {
+		if (sl->spare != NULL) {
 			b = sl->spare;
 			sl->spare = b->next;
 			sl->nspare--;
 		} else {
-			size_t cap = need > SESSLOG_BLOCK ? need : SESSLOG_BLOCK;
-
-			if ((b = malloc(sizeof(*b) + cap)) == NULL)
+			if ((b = malloc(sizeof(*b) + SESSLOG_BLOCK)) == NULL)
 				return NULL;
-			b->cap = cap;
+			b->cap = SESSLOG_BLOCK;
 		}
 		b->next = NULL;
 		b->used = 0;

@@ -162,6 +162,66 @@ test_blocks_in_order(void **state)
 	}
 }
 
+struct sizes {
+	const size_t	*len;
+	size_t		 n, next;
+	bool		 bad;
+};
+
+static void
+expect_size(void *arg, const char *line, const char *unused)
+{
+	struct sizes *e = arg;
+	char head[32];
+
+	(void)unused;
+	snprintf(head, sizeof(head), "L%zu:", e->next);
+	if (e->next >= e->n || strlen(line) != e->len[e->next] - 1 ||
+	    strncmp(line, head, strlen(head)) != 0)
+		e->bad = true;
+	e->next++;
+}
+
+/*
+ * Records larger than a block (64 KB), of about a block, and small ones in
+ * between, twice over (the second time on blocks given back): each comes
+ * back whole and in order.
+ */
+static void
+test_blocks_large_records(void **state)
+{
+	struct fixture *f = *state;
+	static const size_t len[] = {
+		10, 100 * 1024, 20, 65536 - 100, 65536 - 40, 65536, 65537, 30, 3 * 65536, 5, 70000,
+		65536 - 64, 7,
+	};
+	const size_t n = sizeof(len) / sizeof(len[0]);
+	struct sizes e = { len, n, 0, false };
+	char *line;
+	size_t i, h;
+	int round;
+
+	assert_non_null(line = malloc(3 * 65536 + 1));
+	for (round = 0; round < 2; round++) {
+		const char *id = round == 0 ? "big1" : "big2";
+
+		sesslog_open(f->sl, id, "smtp", "127.0.0.6");
+		for (i = 0; i < n; i++) {
+			h = (size_t)snprintf(line, 32, "L%zu:", i);
+			memset(line + h, 'y', len[i] - 1 - h);
+			line[len[i] - 1] = '\n';
+			sesslog_lines(f->sl, id, "smtp", line, len[i]);
+		}
+		sesslog_close(f->sl, id, "smtp", "quit");
+		sesslog_sync(f->sl);
+		e.next = 0;
+		assert_int_equal(store_transcript_get(f->t->st, id, expect_size, &e), 0);
+		assert_false(e.bad);
+		assert_int_equal(e.next, n);
+	}
+	free(line);
+}
+
 /*
  * Another program holds the session log's write lock while a session sends
  * more than twice SESSLOG_QUEUE_MAX of lines: the queue stops at the bound
@@ -212,6 +272,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blocks_large_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_full_drops_lines_not_rows, setup, teardown),
 	};
 
