@@ -27,6 +27,7 @@ test_crash_consistency.py.
 import faulthandler
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -52,7 +53,8 @@ if not PG:
 
 # A server of this test's own: stopping the run's shared one would fail the
 # tests running beside this one.
-PGDIR = os.path.join(tempfile.mkdtemp(prefix="correio-pgcrash-"), "pg")
+TOP = tempfile.mkdtemp(prefix="correio-pgcrash-")	# removed with the server
+PGDIR = os.path.join(TOP, "pg")
 SERVER = pg_server.start(PGDIR)
 os.environ["CORREIO_TEST_PG"] = os.path.join(PGDIR, "url")
 lab = Lab(config_extra="[limits]\nmax_connections_per_addr = 500\nmax_errors = 1000\n")
@@ -63,6 +65,7 @@ FIGURES = {}
 def cleanup():
     lab.stop()
     pg_server.stop(PGDIR)
+    shutil.rmtree(TOP, ignore_errors=True)
 
 
 def test_smtpd_and_database_crash_under_load():

@@ -11,6 +11,7 @@ server is back, the same clients are served again within a few seconds
 mailbox whole. Runs its own server (it stops it), in the PostgreSQL pass.
 """
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -25,7 +26,8 @@ if not PG:
     print("SKIP: the PostgreSQL outage test runs in the PostgreSQL pass only")
     sys.exit(0)
 
-PGDIR = os.path.join(tempfile.mkdtemp(prefix="correio-pgout-"), "pg")
+TOP = tempfile.mkdtemp(prefix="correio-pgout-")	# removed with the server
+PGDIR = os.path.join(TOP, "pg")
 pg_server.start(PGDIR)
 os.environ["CORREIO_TEST_PG"] = os.path.join(PGDIR, "url")
 # notify: each daemon is started once READY=1 came, after its store handles
@@ -122,3 +124,4 @@ if __name__ == "__main__":
     finally:
         lab.stop()
         pg_server.stop(PGDIR)
+        shutil.rmtree(TOP, ignore_errors=True)
