@@ -123,6 +123,17 @@ room(struct sesslog *sl, size_t need)
 	return r;
 }
 
+static void
+blocks_free(struct blk *b)
+{
+	struct blk *next;
+
+	for (; b != NULL; b = next) {
+		next = b->next;
+		free(b);
+	}
+}
+
 /* Give a batch's blocks back (the lock is held): spares, or freed. */
 static void
 blocks_return(struct sesslog *sl, struct blk *b)
@@ -370,13 +381,8 @@ sesslog_stop(struct sesslog **slp)
 	pthread_cond_signal(&sl->cond);
 	pthread_mutex_unlock(&sl->lock);
 	pthread_join(sl->thread, NULL);
-	blocks_return(sl, sl->bhead);	/* nothing is queued once the thread ends */
-	while (sl->spare != NULL) {
-		struct blk *b = sl->spare;
-
-		sl->spare = b->next;
-		free(b);
-	}
+	blocks_free(sl->bhead);		/* none: nothing is queued once the thread ends */
+	blocks_free(sl->spare);
 	store_close(&sl->st);
 	pthread_mutex_destroy(&sl->lock);
 	pthread_cond_destroy(&sl->cond);

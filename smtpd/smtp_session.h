@@ -239,8 +239,8 @@ struct smtp_job {
 	struct net_loop_job	 loop;		/* the hand-back: needs no memory */
 };
 
-/* Start a worker thread with its own store handle. NULL with err on failure. */
-/* in_tx: the count of sessions in a mail transaction (MAIL to the end of
+/* Start a worker thread with its own store handle. NULL with err on failure.
+ * in_tx: the count of sessions in a mail transaction (MAIL to the end of
  * DATA) its commits wait for, and tx_begun, of transactions begun, or NULL. */
 struct smtp_worker *smtp_worker_start(struct event_base *base, const char *store_path,
 	    const char *name, const atomic_uint *in_tx, const atomic_uint *tx_begun, char *err,

@@ -6,9 +6,9 @@
  * one fsync: group commit), so the accept rate with many senders is far above
  * one fsync per message. While one batch is being synced, the next one
  * gathers; and while other sessions are in the middle of a mail transaction
- * it waits for them a moment first (SMTP_GATHER_US, smtp_session.h). Results go back
- * to the event loop with net_run_in_loop(); the
- * session sends its 250 only then (RFC 5321 4.1.1.4: the message is ours).
+ * it waits for them a moment first (SMTP_GATHER_US, smtp_session.h). Results
+ * go back to the event loop with net_run_in_loop(); the session sends its 250
+ * only then (RFC 5321 4.1.1.4: the message is ours).
  * The writer's checkpoints (copying the store's write-ahead log into the
  * database file) run on a thread of their own with its own handle
  * (store_defer_checkpoints), so a commit never waits for one: with 1 MB
