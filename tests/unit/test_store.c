@@ -106,6 +106,30 @@ test_new_file(void **state)
 	}
 }
 
+/* A session log made with 4 KB pages (by a correio before 16 KB) keeps
+ * them when opened again, and is written as before. */
+static void
+test_log_page_size_kept(void **state)
+{
+	struct tmpstore *f = *state;
+	char logpath[700], err[256];
+	sqlite3 *db;
+
+	assert_int_equal(store_log_ready(f->st), 0);
+	store_close(&f->st);
+	snprintf(logpath, sizeof(logpath), "%s-sessions", f->path);
+	assert_int_equal(sqlite3_open(logpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = DELETE; PRAGMA page_size = 4096;"
+	    " VACUUM; PRAGMA journal_mode = WAL;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(tmpstore_sqlite_int(logpath, "PRAGMA page_size"), 4096);
+	assert_int_equal(store_open(&f->st, f->path, err, sizeof(err)), 0);
+	assert_int_equal(store_transcript_append(f->st, "kept", "smtp", "S: 220 hi\n", 10), 0);
+	assert_int_equal(tmpstore_sqlite_int(logpath, "PRAGMA page_size"), 4096);
+	assert_int_equal(tmpstore_sqlite_int(logpath,
+	    "SELECT count(*) FROM transcripts WHERE session_id = 'kept'"), 1);
+}
+
 static void
 test_reopen_keeps_data(void **state)
 {
@@ -1914,6 +1938,7 @@ main(void)
 	const struct CMUnitTest sqlite_only[] = {
 		cmocka_unit_test_setup_teardown(test_new_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_page_size_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_zero, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_aliases_v1, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_session_log_v4, setup_empty, teardown),
