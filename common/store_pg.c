@@ -608,27 +608,47 @@ pg_readers_drop(struct store_pg *p)
 }
 
 /*
- * Has the server closed c while it sat idle (a restart, a terminated
- * backend)? It then sent its last words and an end of file: read what
- * waits, without blocking, and see whether libpq found the end.
+ * What the server says outside a query reaches libpq as a notice. A FATAL
+ * one on an idle connection is its last words before it closes it (a
+ * terminated backend, a shutdown): mark the connection as ending, since
+ * its end of file may arrive a moment after the words. Everything is
+ * still printed as libpq's default receiver does.
+ */
+static void
+pg_notice(void *arg, const PGresult *r)
+{
+	struct store_pg *p = arg;
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+		p->ending = true;
+	fprintf(stderr, "%s", PQresultErrorMessage(r));
+}
+
+/*
+ * Has the server closed p's connection while it sat idle (a restart, a
+ * terminated backend)? It then sent its last words and an end of file:
+ * read what waits, without blocking, have libpq parse it, and see whether
+ * it found the end or the words.
  */
 static bool
-conn_closed(PGconn *c)
+conn_closed(struct store_pg *p)
 {
 	struct pollfd pfd;
 	int i;
 
-	if ((pfd.fd = PQsocket(c)) < 0)
+	if ((pfd.fd = PQsocket(p->conn)) < 0)
 		return true;
 	for (i = 0; i < 4; i++) {	/* a message, then the end of file */
 		pfd.events = POLLIN;
 		pfd.revents = 0;
 		if (poll(&pfd, 1, 0) <= 0)
-			return false;
-		if (PQconsumeInput(c) == 0 || PQstatus(c) == CONNECTION_BAD)
+			return p->ending;
+		if (PQconsumeInput(p->conn) == 0 || PQstatus(p->conn) == CONNECTION_BAD)
 			return true;
+		(void)PQisBusy(p->conn);	/* parses what came: the words */
 	}
-	return false;
+	return p->ending;
 }
 
 /* A new connection now, in place of p's: 0, or -1 with the reason. */
@@ -649,6 +669,8 @@ pg_reconnect(struct store_pg *p)
 		return -1;
 	}
 	p->fail_ms = 0;
+	p->ending = false;
+	PQsetNoticeReceiver(p->conn, pg_notice, p);
 	return 0;
 }
 
@@ -662,7 +684,7 @@ pg_enter(struct store_pg *p, bool keep_reads)
 	if (!keep_reads)
 		pg_readers_drop(p);
 	if (p->conn != NULL && PQstatus(p->conn) == CONNECTION_OK) {
-		if (!conn_closed(p->conn)) {
+		if (!conn_closed(p)) {
 			ts = PQtransactionStatus(p->conn);
 			if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
 				PQclear(PQexec(p->conn, "ROLLBACK"));	/* left by a failed op */
@@ -1055,6 +1077,7 @@ pg_open(struct store **st_r, const char *where, char *err, size_t errlen)
 		pg_close(&p->base);
 		return -1;
 	}
+	PQsetNoticeReceiver(p->conn, pg_notice, p);
 	*st_r = &p->base;
 	return 0;
 }

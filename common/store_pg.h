@@ -152,6 +152,7 @@ struct store_pg {
 	bool		 commit_sent;	/* a COMMIT (or a write outside a transaction) went out */
 	bool		 retried;	/* this op ran once more already */
 	bool		 loading;	/* between load_begin and load_end (store_pg_copy.c) */
+	bool		 ending;	/* the server said FATAL: it is closing conn */
 	struct pg_reader readers[PG_READERS];
 	unsigned	 clock;
 };

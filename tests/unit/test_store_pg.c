@@ -11,12 +11,17 @@
  * database migrated, a foreign one refused, two handles migrating at once,
  * bodies in chunks (how many, and reads across their ends), a 20 MB body
  * streamed in and out in bounded memory, lock contention between two
- * handles and the takeover of a lock whose connection died, a connection
- * killed under a handle, and the server stopped and started again.
+ * handles and the takeover of a lock whose connection died (also when the
+ * server's end of file comes late after its FATAL), a connection killed
+ * under a handle, and the server stopped and started again.
  */
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -436,6 +441,173 @@ test_lock_two_handles(void **state)
 	store_close(&other);
 }
 
+/*
+ * A relay between a handle and the server that passes every octet at once
+ * but holds the server's end of file on the first connection for
+ * HOLD_EOF_MS, as a backend that said FATAL and is still running its exit
+ * callbacks does. Later connections (the handle's reconnect) are plain.
+ */
+#define HOLD_EOF_MS	2000
+#define RELAY_PAIRS	4
+
+struct relay {
+	int		 lfd, stop[2];
+	int		 port;		/* the real server's */
+	pthread_t	 thread;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *
+relay_main(void *arg)
+{
+	struct relay *r = arg;
+	struct { int down, up; int64_t eof_at; } pair[RELAY_PAIRS];
+	struct pollfd pfd[2 + 2 * RELAY_PAIRS];
+	struct sockaddr_in sin;
+	char buf[16384];
+	int n = 0, i, k, nfd;
+	ssize_t got;
+
+	for (;;) {
+		pfd[0] = (struct pollfd){ .fd = r->stop[0], .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = n < RELAY_PAIRS ? r->lfd : -1, .events = POLLIN };
+		nfd = 2;
+		for (i = 0; i < n; i++) {
+			pfd[nfd++] = (struct pollfd){ .fd = pair[i].down, .events = POLLIN };
+			pfd[nfd++] = (struct pollfd){ .fd = pair[i].eof_at == 0 ? pair[i].up : -1,
+			    .events = POLLIN };
+		}
+		if (poll(pfd, nfd, 20) < 0 || pfd[0].revents != 0)
+			break;
+		if (pfd[1].revents & POLLIN) {
+			pair[n].down = accept(r->lfd, NULL, NULL);
+			pair[n].up = socket(AF_INET, SOCK_STREAM, 0);
+			memset(&sin, 0, sizeof(sin));
+			sin.sin_family = AF_INET;
+			sin.sin_port = htons((uint16_t)r->port);
+			sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			if (pair[n].down < 0 || pair[n].up < 0 ||
+			    connect(pair[n].up, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+				break;
+			pair[n++].eof_at = 0;
+			continue;
+		}
+		for (i = 0, k = 2; i < n; i++, k += 2) {
+			if (pair[i].down < 0)
+				continue;
+			if (pfd[k].revents != 0) {
+				if ((got = read(pair[i].down, buf, sizeof(buf))) <= 0)
+					goto end;
+				if (write(pair[i].up, buf, (size_t)got) != got)
+					goto end;
+			}
+			if (pfd[k + 1].revents != 0) {
+				if ((got = read(pair[i].up, buf, sizeof(buf))) <= 0) {
+					if (i > 0)
+						goto end;
+					pair[i].eof_at = now_ms();	/* held */
+					continue;
+				}
+				if (write(pair[i].down, buf, (size_t)got) != got)
+					goto end;
+			}
+			if (pair[i].eof_at == 0 || now_ms() - pair[i].eof_at < HOLD_EOF_MS)
+				continue;
+		end:
+			close(pair[i].down);
+			close(pair[i].up);
+			pair[i].down = pair[i].up = -1;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (pair[i].down >= 0) {
+			close(pair[i].down);
+			close(pair[i].up);
+		}
+	}
+	return NULL;
+}
+
+/* Start a relay to the server of url; *relay_url: url through it. */
+static void
+relay_start(struct relay *r, const char *url, char *relay_url, size_t len)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	const char *host = strstr(url, "127.0.0.1:"), *slash;
+
+	assert_non_null(host);
+	r->port = atoi(host + 10);
+	assert_non_null(slash = strchr(host, '/'));
+	assert_int_equal(pipe(r->stop), 0);
+	assert_true((r->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(r->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(r->lfd, 4), 0);
+	assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sin, &sl), 0);
+	snprintf(relay_url, len, "%.*s127.0.0.1:%d%s", (int)(host - url), url,
+	    ntohs(sin.sin_port), slash);
+	assert_int_equal(pthread_create(&r->thread, NULL, relay_main, r), 0);
+}
+
+static void
+relay_stop(struct relay *r)
+{
+	assert_int_equal(write(r->stop[1], "x", 1), 1);
+	pthread_join(r->thread, NULL);
+	close(r->lfd);
+	close(r->stop[0]);
+	close(r->stop[1]);
+}
+
+/* The server said FATAL (the lock holder's backend terminated) but its end
+ * of file is slow to come: the handle takes the words as the end, and its
+ * next op reconnects at once instead of failing on the dead connection. */
+static void
+test_fatal_before_close(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st, *other;
+	struct relay r;
+	char err[512], url[URL_MAX], sql[256];
+	const char *host_a = "host-a.example/100/s1", *host_b = "host-b.example/200/s2";
+	long long pid;
+	int64_t t0;
+	int rc;
+
+	relay_start(&r, f->url, url, sizeof(url));
+	assert_int_equal(store_open(&st, url, err, sizeof(err)), 0);
+	assert_int_equal(store_open(&other, f->url, err, sizeof(err)), 0);
+	assert_int_equal(store_mailbox_lock(st, "ana", host_a, 1800), 0);
+	pid = sql_int(f->url, "SELECT backend_pid FROM locks WHERE account = 'ana'");
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%lld)", pid);
+	admin_exec(f->url, sql);
+	for (int i = 0; i < 100 && sql_int(f->url, "SELECT count(*) FROM pg_stat_activity"
+	    " WHERE pid = (SELECT backend_pid FROM locks)") > 0; i++)
+		sleep_ms(50);
+	sleep_ms(100);		/* the words are in the handle's socket, not the end */
+	assert_int_equal(store_mailbox_lock(other, "ana", host_b, 1800), 0);
+	t0 = now_ms();
+	if ((rc = store_mailbox_touch(st, "ana", host_a)) != STORE_LOCKED)
+		fail_msg("touch: %d: %s", rc, store_errmsg(st));
+	if (now_ms() - t0 >= HOLD_EOF_MS)
+		fail_msg("the touch waited for the end of file");
+	assert_int_equal(store_mailbox_touch(other, "ana", host_b), 0);
+	store_close(&other);
+	store_close(&st);
+	relay_stop(&r);
+}
+
 /* ---- the database going away -------------------------------------------------------------------- */
 
 static int
@@ -764,6 +936,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_two_handles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fatal_before_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_claim_rules, setup, teardown),
