@@ -15,7 +15,12 @@
 # everything is stopped and removed at the end (KEEP=1 keeps the directory).
 # SMTP load: Postfix's smtp-source. POP3 load: tests/bench/pop3_load. Each
 # row runs ROUNDS times; the table gives the range over the rounds and the
-# ratio range (each round's ratio). The table is printed and written into
+# ratio range (each round's ratio). The rows are short (5,000 messages take
+# under a second) and swung by where the scheduler puts the programs (a
+# wake-up across the two CPUs costs 40-50 us on this kind of VM, against
+# 15 us on one): in each round every row but the first sessions runs REPEAT
+# times (3 by default), correio and its reference taking turns, and the
+# round's figures are the medians. The table is printed and written into
 # docs/PERFORMANCE.md between its "compare.sh" markers (NO_DOC=1: not).
 # Rows pg4k and pg4k2: correio's smtpd on a PostgreSQL store (a private
 # server from tests/pg_server.py, fsync on, in the same directory), one
@@ -29,6 +34,7 @@ set -euo pipefail
 
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-2}
+REPEAT=${REPEAT:-3}
 ONLY=${ONLY:-}
 want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }	# want ROW: is ROW run?
 POP=1
@@ -249,6 +255,25 @@ pop_rate() {	# pop_rate PORT FIELD ARGS... -> messages/s or sessions/s
 		python3 -c "import sys; print(round(float(sys.stdin.read())))"
 }
 declare -A A B		# A[row,round] correio, B[row,round] reference
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# turns ROW CMD_A CMD_B: REPEAT runs of each, in turns (a b a b ...); the
+# medians are row ROW's figures for round r.
+turns() {
+	local row=$1 a=() b=() _i
+	for _i in $(seq "$REPEAT"); do
+		a+=("$(eval "$2")")
+		b+=("$(eval "$3")")
+	done
+	A[$row,$r]=$(median "${a[@]}")
+	B[$row,$r]=$(median "${b[@]}")
+}
+# pop ROW FIELD ARGS...: a POP3 row, pop3d and Dovecot in turns (no argument
+# holds a space).
+pop() {
+	local row=$1 field=$2
+	shift 2
+	turns "$row" "pop_rate \$P_PORT $field $*" "pop_rate \$D_PORT $field $*"
+}
 ROWS=()
 row() { ROWS+=("$1"); }
 rss_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -259,22 +284,12 @@ for k in smtp4k ceil4k ceil4kn pg4k pg4k2 smtp1m login1 login20 first4k first1m 
 done
 for r in $(seq "$ROUNDS"); do
 	echo "# round $r of $ROUNDS" >&2
-	if want smtp4k; then
-		A[smtp4k,$r]=$(smtp_rate "$C_PORT" 20 4096 5000); B[smtp4k,$r]=$(smtp_rate "$PF_PORT" 20 4096 5000)
-	fi
-	if want ceil4k; then
-		A[ceil4k,$r]=$(smtp_rate "$C_PORT" 20 4096 5000); B[ceil4k,$r]=$(smtp_rate "$CEIL_PORT" 20 4096 5000)
-	fi
-	if want ceil4kn; then
-		A[ceil4kn,$r]=$(smtp_rate "$CN_PORT" 20 4096 5000); B[ceil4kn,$r]=$(smtp_rate "$CEIL_PORT" 20 4096 5000)
-	fi
-	if want pg4k; then
-		A[pg4k,$r]=$(smtp_rate "$PG_PORT" 20 4096 5000); B[pg4k,$r]=$(smtp_rate "$PF_PORT" 20 4096 5000)
-	fi
-	if want pg4k2; then
-		A[pg4k2,$r]=$(smtp_rate2 "$PG_PORT" "$PG2_PORT" 10 4096 2500)
-		B[pg4k2,$r]=$(smtp_rate "$PF_PORT" 20 4096 5000)
-	fi
+	want smtp4k && turns smtp4k 'smtp_rate $C_PORT 20 4096 5000' 'smtp_rate $PF_PORT 20 4096 5000'
+	want ceil4k && turns ceil4k 'smtp_rate $C_PORT 20 4096 5000' 'smtp_rate $CEIL_PORT 20 4096 5000'
+	want ceil4kn && turns ceil4kn 'smtp_rate $CN_PORT 20 4096 5000' 'smtp_rate $CEIL_PORT 20 4096 5000'
+	want pg4k && turns pg4k 'smtp_rate $PG_PORT 20 4096 5000' 'smtp_rate $PF_PORT 20 4096 5000'
+	want pg4k2 && turns pg4k2 'smtp_rate2 $PG_PORT $PG2_PORT 10 4096 2500' \
+	    'smtp_rate $PF_PORT 20 4096 5000'
 	# 1 MB: a fresh smtpd each round, so its peak RSS is this load's
 	if want smtp1m; then
 		start_smtpd "$T/cb" "$CB_PORT"
@@ -284,22 +299,19 @@ for r in $(seq "$ROUNDS"); do
 		B[smtp1m,$r]=$(smtp_rate "$PF_PORT" 100 1048576 300)
 	fi
 	[ "$POP" = 1 ] || continue
-	for who in A:$P_PORT B:$D_PORT; do
-		v=${who%%:*}; p=${who#*:}
-		# Logins are mostly the yescrypt hash (about 15 ms): enough of them
-		# that one slow hash or a cold start does not make the figure.
-		eval "$v[login1,$r]=\$(pop_rate $p sessions/s -u s%d -n 1 -m 0 -r 60)"
-		eval "$v[login20,$r]=\$(pop_rate $p sessions/s -u s%d -n 20 -m 0 -r 6)"
-		eval "$v[drain1,$r]=\$(pop_rate $p messages/s -u s%d -n 1 -m all -r 12)"
-		eval "$v[drain20,$r]=\$(pop_rate $p messages/s -u s%d -n 20 -m all -r 2)"
-		# Streams long enough (about a second) that the login's hash
-		# and where the scheduler first puts the two programs do not
-		# make the figure: 3,000 RETRs were 0.1 s, and swung 0.87-2.49x.
-		eval "$v[stream1,$r]=\$(pop_rate $p messages/s -u s%d -n 1 -m 20000)"
-		eval "$v[stream20,$r]=\$(pop_rate $p messages/s -u s%d -n 20 -m 2000)"
-		eval "$v[stream1m1,$r]=\$(pop_rate $p messages/s -u b%d -n 1 -m 500)"
-		eval "$v[stream1m20,$r]=\$(pop_rate $p messages/s -u b%d -n 20 -m 30)"
-	done
+	# Logins are mostly the yescrypt hash (about 15 ms): enough of them
+	# that one slow hash or a cold start does not make the figure.
+	pop login1 sessions/s -u s%d -n 1 -m 0 -r 60
+	pop login20 sessions/s -u s%d -n 20 -m 0 -r 6
+	pop drain1 messages/s -u s%d -n 1 -m all -r 12
+	pop drain20 messages/s -u s%d -n 20 -m all -r 2
+	# Streams long enough (about a second) that the login's hash does
+	# not make the figure: 3,000 RETRs were 0.1 s, and swung 0.87-2.49x.
+	pop stream1 messages/s -u s%d -n 1 -m 20000
+	pop stream20 messages/s -u s%d -n 20 -m 2000
+	pop stream1m1 messages/s -u b%d -n 1 -m 500
+	pop stream1m20 messages/s -u b%d -n 20 -m 30
+	# First sessions read fresh mailboxes: once each, not in turns.
 	A[first4k,$r]=$(pop_rate "$P_PORT" messages/s -u "f${r}x%d" -n 20 -m all)
 	A[first1m,$r]=$(pop_rate "$P_PORT" messages/s -u "g${r}x%d" -n 20 -m all)
 	B[first4k,$r]=$(pop_rate "$D_PORT" messages/s -u "f${r}x%d" -n 20 -m all)
@@ -353,7 +365,8 @@ TABLE="$T/table.md"
 {
 	echo "Measured $(date -u +%Y-%m-%d) with \`ROUNDS=$ROUNDS tests/bench/compare.sh build\`" \
 	    "($(nproc) CPUs, load average at the end $(cut -d' ' -f1-3 /proc/loadavg);" \
-	    "ranges over $ROUNDS rounds, ratios per round):"
+	    "ranges over $ROUNDS rounds, ratios per round; each figure but the first sessions'" \
+	    "the median of $REPEAT runs taking turns with its reference):"
 	echo
 	echo "| load | correio | reference | ratio |"
 	echo "|---|---:|---:|---:|"
