@@ -266,6 +266,7 @@ turns() {
 	done
 	A[$row,$r]=$(median "${a[@]}")
 	B[$row,$r]=$(median "${b[@]}")
+	echo "# $row: correio ${a[*]}, reference ${b[*]}" >&2
 }
 # pop ROW FIELD ARGS...: a POP3 row, pop3d and Dovecot in turns (no argument
 # holds a space).
