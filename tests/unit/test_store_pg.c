@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -453,6 +454,7 @@ test_lock_two_handles(void **state)
 struct relay {
 	int		 lfd, stop[2];
 	int		 port;		/* the real server's */
+	int		 held;		/* the first connection's end of file came (atomic) */
 	pthread_t	 thread;
 };
 
@@ -473,7 +475,7 @@ relay_main(void *arg)
 	struct pollfd pfd[2 + 2 * RELAY_PAIRS];
 	struct sockaddr_in sin;
 	char buf[16384];
-	int n = 0, i, k, nfd;
+	int n = 0, i, k, nfd, one = 1;
 	ssize_t got;
 
 	for (;;) {
@@ -497,6 +499,10 @@ relay_main(void *arg)
 			if (pair[n].down < 0 || pair[n].up < 0 ||
 			    connect(pair[n].up, (struct sockaddr *)&sin, sizeof(sin)) == -1)
 				break;
+			/* each octet on its way at once, as the server sends it
+			 * (Nagle would hold the server's last words for an ACK) */
+			setsockopt(pair[n].down, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			setsockopt(pair[n].up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			pair[n++].eof_at = 0;
 			continue;
 		}
@@ -514,6 +520,7 @@ relay_main(void *arg)
 					if (i > 0)
 						goto end;
 					pair[i].eof_at = now_ms();	/* held */
+					__atomic_store_n(&r->held, 1, __ATOMIC_RELEASE);
 					continue;
 				}
 				if (write(pair[i].down, buf, (size_t)got) != got)
@@ -547,6 +554,7 @@ relay_start(struct relay *r, const char *url, char *relay_url, size_t len)
 	assert_non_null(host);
 	r->port = atoi(host + 10);
 	assert_non_null(slash = strchr(host, '/'));
+	r->held = 0;
 	assert_int_equal(pipe(r->stop), 0);
 	assert_true((r->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
 	memset(&sin, 0, sizeof(sin));
@@ -595,7 +603,10 @@ test_fatal_before_close(void **state)
 	for (int i = 0; i < 100 && sql_int(f->url, "SELECT count(*) FROM pg_stat_activity"
 	    " WHERE pid = (SELECT backend_pid FROM locks)") > 0; i++)
 		sleep_ms(50);
-	sleep_ms(100);		/* the words are in the handle's socket, not the end */
+	/* the server's words passed the relay, its end of file is held */
+	for (int i = 0; i < 250 && !__atomic_load_n(&r.held, __ATOMIC_ACQUIRE); i++)
+		sleep_ms(20);
+	assert_true(__atomic_load_n(&r.held, __ATOMIC_ACQUIRE));
 	assert_int_equal(store_mailbox_lock(other, "ana", host_b, 1800), 0);
 	t0 = now_ms();
 	if ((rc = store_mailbox_touch(st, "ana", host_a)) != STORE_LOCKED)
