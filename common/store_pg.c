@@ -557,13 +557,31 @@ pg_is_constraint(const struct store_pg *p)
 /* ---- the connection -------------------------------------------------------- */
 
 /*
- * Connect to url: TCP keepalives and a user timeout (a server host that
+ * What the server says outside a query reaches libpq as a notice. A FATAL
+ * one on an idle connection is its last words before it closes it (a
+ * terminated backend, a shutdown): mark the connection as ending, since
+ * its end of file may arrive a moment after the words. Everything is
+ * still printed as libpq's default receiver does.
+ */
+static void
+pg_notice(void *arg, const PGresult *r)
+{
+	struct store_pg *p = arg;
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+		p->ending = true;
+	fprintf(stderr, "%s", PQresultErrorMessage(r));
+}
+
+/*
+ * Connect p to url: TCP keepalives and a user timeout (a server host that
  * vanished is an error in about 30 s), a connect timeout; the URI's own
- * settings win over these. Then the session's settings. NULL with the
- * reason in err.
+ * settings win over these. Then the session's settings, and pg_notice()
+ * for what the server says outside a query. NULL with the reason in err.
  */
 static PGconn *
-pg_connect(const char *url, char *err, size_t errlen)
+pg_connect(struct store_pg *p, const char *url, char *err, size_t errlen)
 {
 	static const char *const keys[] = {
 		"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
@@ -581,6 +599,8 @@ pg_connect(const char *url, char *err, size_t errlen)
 		PQfinish(c);
 		return NULL;
 	}
+	p->ending = false;
+	PQsetNoticeReceiver(c, pg_notice, p);
 	/* A delivery's commit waits for its WAL to be flushed, whatever the
 	 * server's or the role's default says. */
 	r = PQexec(c, "SET synchronous_commit = on; SET client_min_messages = warning;"
@@ -605,24 +625,6 @@ pg_readers_drop(struct store_pg *p)
 		p->readers[i].key = 0;
 		p->readers[i].seq = -1;
 	}
-}
-
-/*
- * What the server says outside a query reaches libpq as a notice. A FATAL
- * one on an idle connection is its last words before it closes it (a
- * terminated backend, a shutdown): mark the connection as ending, since
- * its end of file may arrive a moment after the words. Everything is
- * still printed as libpq's default receiver does.
- */
-static void
-pg_notice(void *arg, const PGresult *r)
-{
-	struct store_pg *p = arg;
-	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
-
-	if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
-		p->ending = true;
-	fprintf(stderr, "%s", PQresultErrorMessage(r));
 }
 
 /*
@@ -661,7 +663,7 @@ pg_reconnect(struct store_pg *p)
 	PQfinish(p->conn);
 	p->conn = NULL;
 	memset(p->prepared, 0, sizeof(p->prepared));
-	if ((p->conn = pg_connect(p->url, err, sizeof(err))) == NULL) {
+	if ((p->conn = pg_connect(p, p->url, err, sizeof(err))) == NULL) {
 		p->fail_ms = mono_ms() - p->last_try;
 		if (p->fail_ms == 0)
 			p->fail_ms = 1;
@@ -669,8 +671,6 @@ pg_reconnect(struct store_pg *p)
 		return -1;
 	}
 	p->fail_ms = 0;
-	p->ending = false;
-	PQsetNoticeReceiver(p->conn, pg_notice, p);
 	return 0;
 }
 
@@ -1070,14 +1070,13 @@ pg_open(struct store **st_r, const char *where, char *err, size_t errlen)
 	p->base.ops = &store_pg_ops;
 	pg_readers_drop(p);
 	p->last_try = mono_ms();
-	if ((p->conn = pg_connect(where, why, sizeof(why))) == NULL ||
+	if ((p->conn = pg_connect(p, where, why, sizeof(why))) == NULL ||
 	    schema_prepare(p->conn, why, sizeof(why)) == -1) {
 		redact(shown, sizeof(shown), where);
 		snprintf(err, errlen, "%s: %s", shown, why);
 		pg_close(&p->base);
 		return -1;
 	}
-	PQsetNoticeReceiver(p->conn, pg_notice, p);
 	*st_r = &p->base;
 	return 0;
 }
